@@ -1,0 +1,651 @@
+"""The AllTick quote protocol, sans-I/O.
+
+Pure functions and small value types: build request frames, decode incoming
+frames into :class:`~hkticks.tick.Tick`, :class:`~hkticks.tick.Book`,
+:class:`Response` or :class:`DecodeError`, convert symbol codes at the
+provider boundary, and describe the plans' limits and the return codes.
+
+Nothing here touches a socket, a thread or a clock (callers pass
+``recv_ts``). The decoder never raises on bad input: hostile or malformed
+frames come back as a :class:`DecodeError` that the caller counts.
+See ``shared/docs/alltick-protocol.md`` for the wire format.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from hkticks.tick import Book, Tick
+
+SRC = "alltick"
+
+DEFAULT_WS_URL = "wss://quote.alltick.co/quote-stock-b-ws-api"
+DEFAULT_REST_URL = "https://quote.alltick.co/quote-stock-b-api/"
+WS_PATH = "/quote-stock-b-ws-api"
+REST_PATH = "/quote-stock-b-api/"
+
+# Request and response command ids.
+CMD_HEARTBEAT = 22000
+CMD_HEARTBEAT_RESP = 22001
+CMD_SUB_BOOK = 22002
+CMD_SUB_BOOK_RESP = 22003
+CMD_SUB_TRADES = 22004
+CMD_SUB_TRADES_RESP = 22005
+CMD_CANCEL = 22006
+CMD_CANCEL_RESP = 22007
+PUSH_TRADE = 22998
+PUSH_BOOK = 22999
+
+RESPONSE_FOR: dict[int, int] = {
+    CMD_HEARTBEAT: CMD_HEARTBEAT_RESP,
+    CMD_SUB_BOOK: CMD_SUB_BOOK_RESP,
+    CMD_SUB_TRADES: CMD_SUB_TRADES_RESP,
+    CMD_CANCEL: CMD_CANCEL_RESP,
+}
+
+CANCEL_ALL = 0
+CANCEL_BOOK = 1
+CANCEL_TRADES = 2
+
+# Frames larger than this are refused before parsing (a real push is < 2 KiB).
+MAX_FRAME_BYTES = 1 << 20
+MAX_TRACE_LEN = 64
+MAX_BOOK_LEVELS = 10
+# tick_time values below this are seconds, above are milliseconds
+# (1e11 s is the year 5138; 1e11 ms is 1973).
+_SECONDS_LIMIT = 100_000_000_000
+
+# Return codes.
+RET_OK = 200
+RET_BAD_PARAM = 400
+RET_TOKEN_INVALID = 401
+RET_QUERY_INVALID = 402
+RET_RATE_LIMIT = 429
+RET_CODE_INVALID = 600
+RET_BODY_EMPTY = 601
+RET_PLAN_TOO_SMALL = 603
+RET_CODE_UNAUTHORIZED = 604
+RET_TOO_MANY_REQUESTS = 605
+RET_TOO_MANY_REQUESTS_CLOSE = 606
+
+RET_MESSAGES: dict[int, str] = {
+    RET_OK: "ok",
+    RET_BAD_PARAM: "request data param invalid",
+    RET_TOKEN_INVALID: "token invalid",
+    RET_QUERY_INVALID: "query invalid",
+    RET_RATE_LIMIT: "rate limit",
+    RET_CODE_INVALID: "code invalid",
+    RET_BODY_EMPTY: "body empty",
+    RET_PLAN_TOO_SMALL: "token level not enough",
+    RET_CODE_UNAUTHORIZED: "code unauthorized",
+    RET_TOO_MANY_REQUESTS: "too many requests",
+    RET_TOO_MANY_REQUESTS_CLOSE: "too many requests and connection will be closed",
+}
+
+RET_MEANINGS: dict[int, str] = {
+    RET_OK: "success",
+    RET_BAD_PARAM: "the request frame is wrong (a bug in hkticks: please report it)",
+    RET_TOKEN_INVALID: "the token is wrong or expired",
+    RET_QUERY_INVALID: "bad REST query",
+    RET_RATE_LIMIT: "REST rate limit hit: slow down",
+    RET_CODE_INVALID: "a symbol is not known to AllTick",
+    RET_BODY_EMPTY: "bad REST body",
+    RET_PLAN_TOO_SMALL: "too many symbols for the plan",
+    RET_CODE_UNAUTHORIZED: "the plan does not cover that symbol",
+    RET_TOO_MANY_REQUESTS: "more than one request per second on a connection",
+    RET_TOO_MANY_REQUESTS_CLOSE: "requests too fast: the connection will be closed",
+}
+
+
+# ---------------------------------------------------------------------------
+# Plans
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """One AllTick plan's limits."""
+
+    name: str
+    max_connections: int
+    max_symbols: int  # per connection, trades and depth alike
+    rest_per_second: float  # REST calls per second
+
+    @property
+    def total_symbols(self) -> int:
+        return self.max_connections * self.max_symbols
+
+
+PLANS: dict[str, Plan] = {
+    "free": Plan("free", 1, 5, 0.1),
+    "basic": Plan("basic", 1, 100, 1.0),
+    "premium": Plan("premium", 3, 200, 10.0),
+    "professional": Plan("professional", 10, 3000, 20.0),
+    "all-hk": Plan("all-hk", 10, 3000, 20.0),
+    "all-cn": Plan("all-cn", 10, 3000, 20.0),
+}
+DEFAULT_PLAN = "basic"
+
+# Pacing rules that apply to every plan.
+MIN_REQUEST_INTERVAL_S = 1.0  # per connection
+MIN_CONNECTION_INTERVAL_S = 3.0  # between requests on different connections
+HEARTBEAT_INTERVAL_S = 10.0
+HEARTBEAT_TIMEOUT_S = 30.0
+REST_MAX_CODES_PER_CALL = 50
+
+
+# ---------------------------------------------------------------------------
+# Codes
+
+
+class CodeError(ValueError):
+    """A code that is not a Hong Kong stock code."""
+
+
+@lru_cache(maxsize=8192)
+def to_alltick(symbol: str) -> str:
+    """``"00700"`` -> ``"700.HK"`` (AllTick drops leading zeros)."""
+    if not (symbol.isascii() and symbol.isdigit() and 1 <= len(symbol) <= 5):
+        raise CodeError(f"not a five-digit HK code: {symbol!r}")
+    stripped = symbol.lstrip("0") or "0"
+    return f"{stripped}.HK"
+
+
+@lru_cache(maxsize=8192)
+def from_alltick(code: str) -> str:
+    """``"700.HK"`` -> ``"00700"``; raises :class:`CodeError` for non-HK codes."""
+    if not isinstance(code, str):
+        raise CodeError(f"code is not a string: {code!r}")
+    head, dot, market = code.rpartition(".")
+    if not dot or market.upper() != "HK":
+        raise CodeError(f"not an HK code: {code!r}")
+    if not (head.isascii() and head.isdigit() and 1 <= len(head) <= 5):
+        raise CodeError(f"not an HK code: {code!r}")
+    return head.zfill(5)
+
+
+# ---------------------------------------------------------------------------
+# Requests
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A request frame ready to send: ``text`` is the JSON text frame."""
+
+    cmd_id: int
+    seq_id: int
+    trace: str
+    text: str
+
+
+class RequestBuilder:
+    """Builds request frames with unique ``seq_id`` (uint32) and ``trace``.
+
+    One builder per connection keeps ``seq_id`` increasing on that
+    connection; the trace carries a random prefix so traces are unique
+    across connections and runs.
+    """
+
+    def __init__(self, trace_prefix: str | None = None) -> None:
+        if trace_prefix is None:
+            trace_prefix = "hkt-" + os.urandom(6).hex()
+        # leave room for "-" and a 10-digit counter
+        self._prefix = trace_prefix[: MAX_TRACE_LEN - 11]
+        self._counter = itertools.count(1)
+
+    def _build(self, cmd_id: int, data: Mapping[str, Any]) -> Request:
+        n = next(self._counter)
+        seq_id = n % (1 << 32) or 1
+        trace = f"{self._prefix}-{n}"
+        body = {"cmd_id": cmd_id, "seq_id": seq_id, "trace": trace, "data": data}
+        return Request(cmd_id, seq_id, trace, orjson.dumps(body).decode())
+
+    def heartbeat(self) -> Request:
+        return self._build(CMD_HEARTBEAT, {})
+
+    def subscribe_trades(self, symbols: Iterable[str]) -> Request:
+        """Subscribe trades for ``symbols`` (five-digit codes). Replaces the previous list."""
+        return self._build(
+            CMD_SUB_TRADES, {"symbol_list": [{"code": to_alltick(s)} for s in symbols]}
+        )
+
+    def subscribe_book(self, symbols: Iterable[str], depth: int = 5) -> Request:
+        """Subscribe order books ``depth`` levels deep. Replaces the previous list."""
+        if not 1 <= depth <= MAX_BOOK_LEVELS:
+            raise ValueError(f"depth must be 1..{MAX_BOOK_LEVELS}, not {depth}")
+        return self._build(
+            CMD_SUB_BOOK,
+            {"symbol_list": [{"code": to_alltick(s), "depth_level": depth} for s in symbols]},
+        )
+
+    def cancel(self, cancel_type: int = CANCEL_ALL) -> Request:
+        if cancel_type not in (CANCEL_ALL, CANCEL_BOOK, CANCEL_TRADES):
+            raise ValueError(f"cancel_type must be 0, 1 or 2, not {cancel_type}")
+        return self._build(CMD_CANCEL, {"cancel_type": cancel_type})
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A response to one of our requests (it carries ``ret``)."""
+
+    ret: int
+    msg: str
+    cmd_id: int | None
+    seq_id: int | None
+    trace: str | None
+    data: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.ret == RET_OK
+
+    def codes(self) -> list[str]:
+        """Codes named in ``data`` (e.g. the rejected ones of a 600/604), as five-digit codes
+        where they convert, otherwise as sent."""
+        found: list[str] = []
+        data = self.data
+        items: Any = None
+        if isinstance(data, dict):
+            for key in ("symbol_list", "code_list", "invalid_codes", "codes"):
+                if isinstance(data.get(key), list):
+                    items = data[key]
+                    break
+            if items is None and isinstance(data.get("code"), str):
+                items = [data["code"]]
+        elif isinstance(data, list):
+            items = data
+        for item in items or ():
+            code = item.get("code") if isinstance(item, dict) else item
+            if isinstance(code, str):
+                try:
+                    found.append(from_alltick(code))
+                except CodeError:
+                    found.append(code)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeError:
+    """A frame that could not be decoded. ``kind`` is a short stable tag to count by."""
+
+    kind: str
+    message: str
+    cmd_id: int | None = None
+
+
+Decoded = Tick | Book | Response | DecodeError
+
+_DIRECTIONS: dict[Any, str | None] = {
+    0: None,
+    1: "buy",
+    2: "sell",
+    "0": None,
+    "1": "buy",
+    "2": "sell",
+    None: None,
+}
+
+
+class _Bad(Exception):
+    """Internal: a field failed validation."""
+
+
+def _number(value: Any, name: str) -> float:
+    """A finite, non-negative number from a JSON number or a numeric string."""
+    t = type(value)
+    if t is str:
+        try:
+            x = float(value)
+        except ValueError:
+            raise _Bad(f"{name} is not a number: {value[:40]!r}") from None
+    elif t is float or t is int:
+        x = float(value)
+    else:
+        raise _Bad(f"{name} has type {t.__name__}")
+    if not math.isfinite(x) or x < 0:
+        raise _Bad(f"{name} out of range: {x}")
+    return x
+
+
+def _integer(value: Any, name: str) -> int:
+    """A non-negative integer from an int, an integral float or a digit string."""
+    t = type(value)
+    if t is int:
+        if value < 0:
+            raise _Bad(f"{name} is negative")
+        return value  # type: ignore[no-any-return]
+    x = _number(value, name)
+    if x != int(x):
+        raise _Bad(f"{name} is not whole: {x}")
+    return int(x)
+
+
+def _time_ms(value: Any) -> int:
+    """``tick_time`` in seconds or milliseconds (number or string) -> epoch ms."""
+    t = type(value)
+    if t is int and value > _SECONDS_LIMIT:
+        return value  # type: ignore[no-any-return]
+    x = _number(value, "tick_time")
+    if x <= 0:
+        raise _Bad("tick_time is zero")
+    if x < _SECONDS_LIMIT:
+        return int(round(x * 1000))
+    return int(x)
+
+
+def _seq(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    return _integer(value, "seq")
+
+
+def _code(value: Any) -> str:
+    try:
+        return from_alltick(value)
+    except (CodeError, TypeError) as exc:
+        raise _Bad(str(exc)) from None
+
+
+def _trade(data: Any, recv_ts: int, src: str) -> Tick:
+    if type(data) is not dict:
+        raise _Bad("data is not an object")
+    try:
+        code = data["code"]
+        price_raw = data["price"]
+        volume_raw = data["volume"]
+        time_raw = data["tick_time"]
+    except KeyError as exc:
+        raise _Bad(f"missing field {exc.args[0]}") from None
+    price = _number(price_raw, "price")
+    if price <= 0:
+        raise _Bad("price is zero")
+    volume = _integer(volume_raw, "volume")
+    turnover_raw = data.get("turnover")
+    turnover = price * volume if turnover_raw is None else _number(turnover_raw, "turnover")
+    direction = data.get("trade_direction")
+    try:
+        side = _DIRECTIONS[direction]
+    except (KeyError, TypeError):
+        raise _Bad(f"trade_direction invalid: {direction!r}") from None
+    return Tick(
+        _code(code),
+        _time_ms(time_raw),
+        price,
+        volume,
+        turnover,
+        side,
+        _seq(data.get("seq")),
+        recv_ts,
+        src,
+    )
+
+
+def _levels(raw: Any, name: str) -> tuple[tuple[float, int], ...]:
+    if raw is None:
+        return ()
+    if type(raw) is not list:
+        raise _Bad(f"{name} is not a list")
+    out = []
+    for level in raw[:MAX_BOOK_LEVELS]:
+        if type(level) is dict:
+            p, v = level.get("price"), level.get("volume")
+        elif type(level) is list and len(level) >= 2:
+            p, v = level[0], level[1]
+        else:
+            raise _Bad(f"{name} level malformed")
+        out.append((_number(p, f"{name}.price"), _integer(v, f"{name}.volume")))
+    return tuple(out)
+
+
+def _book(data: Any, recv_ts: int, src: str) -> Book:
+    if type(data) is not dict:
+        raise _Bad("data is not an object")
+    if "code" not in data:
+        raise _Bad("missing field code")
+    if "tick_time" not in data:
+        raise _Bad("missing field tick_time")
+    return Book(
+        _code(data["code"]),
+        _time_ms(data["tick_time"]),
+        _levels(data.get("bids"), "bids"),
+        _levels(data.get("asks"), "asks"),
+        _seq(data.get("seq")),
+        recv_ts,
+        src,
+    )
+
+
+def _response(obj: dict[str, Any]) -> Response:
+    ret = obj.get("ret")
+    if type(ret) is str and ret.isdigit():
+        ret = int(ret)
+    if type(ret) is not int:
+        raise _Bad(f"ret is not an integer: {ret!r}")
+    cmd = obj.get("cmd_id")
+    seq_id = obj.get("seq_id")
+    trace = obj.get("trace")
+    msg = obj.get("msg")
+    return Response(
+        ret=ret,
+        msg=msg if isinstance(msg, str) else RET_MESSAGES.get(ret, ""),
+        cmd_id=cmd if type(cmd) is int else None,
+        seq_id=seq_id if type(seq_id) is int else None,
+        trace=trace if isinstance(trace, str) else None,
+        data=obj.get("data"),
+    )
+
+
+def decode(frame: bytes | str, recv_ts: int, *, binary: bool = False, src: str = SRC) -> Decoded:
+    """Decode one WebSocket message.
+
+    Returns a :class:`Tick` (22998), a :class:`Book` (22999), a
+    :class:`Response` (anything carrying ``ret``) or a :class:`DecodeError`.
+    ``binary`` says the frame arrived with the binary opcode (AllTick only
+    sends text). Never raises.
+    """
+    if binary:
+        return DecodeError("binary_frame", f"binary frame of {len(frame)} bytes")
+    if len(frame) > MAX_FRAME_BYTES:
+        return DecodeError("too_large", f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
+    try:
+        obj = orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
+        return DecodeError("invalid_json", str(exc)[:200])
+    except Exception as exc:  # pragma: no cover - orjson raises JSONDecodeError only
+        return DecodeError("invalid_json", repr(exc)[:200])
+    if type(obj) is not dict:
+        return DecodeError("not_object", f"top level is {type(obj).__name__}")
+    cmd = obj.get("cmd_id")
+    try:
+        if cmd == PUSH_TRADE:
+            return _trade(obj.get("data"), recv_ts, src)
+        if "ret" in obj:
+            return _response(obj)
+        if cmd == PUSH_BOOK:
+            return _book(obj.get("data"), recv_ts, src)
+    except _Bad as exc:
+        return DecodeError("bad_field", str(exc)[:200], cmd if type(cmd) is int else None)
+    except Exception as exc:  # defensive: the decoder must never raise
+        return DecodeError("bad_field", repr(exc)[:200], cmd if type(cmd) is int else None)
+    return DecodeError(
+        "unknown_cmd", f"unknown cmd_id {cmd!r}"[:200], cmd if type(cmd) is int else None
+    )
+
+
+# ---------------------------------------------------------------------------
+# REST (pure parts: query building and answer decoding)
+
+
+def rest_query(data: Mapping[str, Any], trace: str | None = None) -> str:
+    """The JSON ``query`` parameter of a REST GET (not yet URL-encoded)."""
+    if trace is None:
+        trace = "hkt-" + os.urandom(8).hex()
+    return orjson.dumps({"trace": trace, "data": data}).decode()
+
+
+def rest_trade_tick_query(symbols: Iterable[str], trace: str | None = None) -> str:
+    codes = [{"code": to_alltick(s)} for s in symbols]
+    if len(codes) > REST_MAX_CODES_PER_CALL:
+        raise ValueError(f"at most {REST_MAX_CODES_PER_CALL} codes per trade-tick call")
+    return rest_query({"symbol_list": codes}, trace)
+
+
+def rest_static_info_query(symbols: Iterable[str], trace: str | None = None) -> str:
+    return rest_query({"symbol_list": [{"code": to_alltick(s)} for s in symbols]}, trace)
+
+
+def rest_kline_body(
+    symbols: Iterable[str], kline_type: int = 8, count: int = 2, trace: str | None = None
+) -> bytes:
+    """The JSON body of ``POST batch-kline`` (daily bars by default)."""
+    items = [
+        {
+            "code": to_alltick(s),
+            "kline_type": kline_type,
+            "kline_timestamp_end": 0,
+            "query_kline_num": count,
+            "adjust_type": 0,
+        }
+        for s in symbols
+    ]
+    if trace is None:
+        trace = "hkt-" + os.urandom(8).hex()
+    return orjson.dumps({"trace": trace, "data": {"data_list": items}})
+
+
+@dataclass(frozen=True, slots=True)
+class RestAnswer:
+    """A decoded REST answer envelope."""
+
+    ret: int
+    msg: str
+    data: Any
+
+
+def decode_rest(body: bytes | str) -> RestAnswer | DecodeError:
+    """Decode a REST answer envelope (``ret``, ``msg``, ``data``). Never raises."""
+    if len(body) > 32 * MAX_FRAME_BYTES:
+        return DecodeError("too_large", f"answer of {len(body)} bytes")
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return DecodeError("invalid_json", str(exc)[:200])
+    if type(obj) is not dict:
+        return DecodeError("not_object", f"top level is {type(obj).__name__}")
+    ret = obj.get("ret")
+    if type(ret) is str and ret.isdigit():
+        ret = int(ret)
+    if type(ret) is not int:
+        return DecodeError("bad_field", f"ret is not an integer: {ret!r}"[:200])
+    msg = obj.get("msg")
+    return RestAnswer(
+        ret, msg if isinstance(msg, str) else RET_MESSAGES.get(ret, ""), obj.get("data")
+    )
+
+
+def decode_trade_ticks(data: Any, recv_ts: int, src: str = SRC) -> tuple[list[Tick], int]:
+    """``trade-tick`` answer data -> (ticks, number of entries that failed to decode)."""
+    items = data.get("tick_list") if isinstance(data, dict) else None
+    ticks: list[Tick] = []
+    bad = 0
+    for item in items if isinstance(items, list) else ():
+        try:
+            ticks.append(_trade(item, recv_ts, src))
+        except (_Bad, Exception):
+            bad += 1
+    return ticks, bad
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """One kline bar; ``ts`` in epoch ms."""
+
+    symbol: str
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    turnover: float
+
+
+def decode_klines(data: Any) -> tuple[dict[str, list[Bar]], int]:
+    """``batch-kline`` answer data -> ({symbol: bars oldest first}, bad entry count)."""
+    out: dict[str, list[Bar]] = {}
+    bad = 0
+    items = data.get("kline_list") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else ():
+        try:
+            if not isinstance(item, dict):
+                raise _Bad("kline entry is not an object")
+            symbol = _code(item.get("code"))
+            bars = []
+            raw_bars = item.get("kline_data") or []
+            if not isinstance(raw_bars, list):
+                raise _Bad("kline_data is not a list")
+            for raw in raw_bars:
+                if not isinstance(raw, dict):
+                    raise _Bad("bar is not an object")
+                bars.append(
+                    Bar(
+                        symbol,
+                        _time_ms(raw["timestamp"]),
+                        _number(raw["open_price"], "open_price"),
+                        _number(raw["high_price"], "high_price"),
+                        _number(raw["low_price"], "low_price"),
+                        _number(raw["close_price"], "close_price"),
+                        _integer(raw.get("volume", 0), "volume"),
+                        _number(raw.get("turnover", 0), "turnover"),
+                    )
+                )
+            bars.sort(key=lambda b: b.ts)
+            out[symbol] = bars
+        except (_Bad, KeyError, TypeError):
+            bad += 1
+    return out, bad
+
+
+@dataclass(frozen=True, slots=True)
+class StaticInfo:
+    symbol: str
+    name_en: str
+    name_cn: str
+    name_hk: str
+    lot_size: int | None
+    currency: str
+
+
+def decode_static_info(data: Any) -> tuple[dict[str, StaticInfo], int]:
+    """``static_info`` answer data -> ({symbol: info}, bad entry count)."""
+    out: dict[str, StaticInfo] = {}
+    bad = 0
+    items = data.get("static_info_list") if isinstance(data, dict) else None
+    for item in items if isinstance(items, list) else ():
+        try:
+            if not isinstance(item, dict):
+                raise _Bad("entry is not an object")
+            symbol = _code(item.get("code"))
+            lot = item.get("lot_size")
+            out[symbol] = StaticInfo(
+                symbol,
+                str(item.get("name_en") or ""),
+                str(item.get("name_cn") or ""),
+                str(item.get("name_hk") or ""),
+                None if lot in (None, "") else _integer(lot, "lot_size"),
+                str(item.get("currency") or ""),
+            )
+        except (_Bad, TypeError):
+            bad += 1
+    return out, bad

@@ -1,0 +1,111 @@
+"""The ``hkticks`` command line.
+
+Commands live in their own modules and are imported only when run, so
+``hkticks --help`` stays fast. :func:`main` maps every
+:class:`~hkticks.errors.HkticksError` to one clear line on stderr and its
+exit code: no tracebacks for expected failures.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from typing import Any
+
+import click
+
+from hkticks import __version__
+from hkticks.config import redact
+from hkticks.errors import HkticksError
+
+# name -> "module:attribute"; each module owns one command.
+COMMANDS: dict[str, str] = {
+    "serve": "hkticks.cli.serve_cmd:serve",
+    "record": "hkticks.cli.record_cmd:record",
+    "watch": "hkticks.cli.watch_cmd:watch",
+    "symbols": "hkticks.cli.symbols_cmd:symbols",
+    "bench": "hkticks.cli.bench_cmd:bench",
+    "replay": "hkticks.cli.replay_cmd:replay",
+    "stats": "hkticks.cli.stats_cmd:stats",
+}
+
+HELP_SUMMARIES: dict[str, str] = {
+    "serve": "Run the embedded AllTick-compatible server (simulated HK market).",
+    "record": "Record live trades to JSONL, CSV or SQLite.",
+    "watch": "Live quote board in the terminal.",
+    "symbols": "The Stock Connect (southbound) universe: list, search, refresh.",
+    "bench": "Measure throughput and latency against the embedded server.",
+    "replay": "Replay recordings as a live board, JSONL, or over a WebSocket.",
+    "stats": "Summarise recordings per symbol.",
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name].partition(":")[0]
+    return importlib.util.find_spec(module) is not None
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in COMMANDS if _available(name)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None or not _available(cmd_name):
+            return None
+        module_name, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, HELP_SUMMARIES.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hkticks")
+def cli() -> None:
+    """Stream live Hong Kong Stock Connect trades over one WebSocket.
+
+    \b
+    Try it with the built-in simulated market (no token, no network):
+      hkticks watch 00700 09988 --demo
+      hkticks record 00700 09988 --demo --out ticks.jsonl --duration 30s
+    """
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.echo(f"hkticks: error: {redact(message)}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console entry point."""
+    try:
+        return cli.main(args=argv, prog_name="hkticks", standalone_mode=False)
+    except HkticksError as exc:
+        fail(str(exc), exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("hkticks: aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("hkticks: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # the reader went away (e.g. `| head`): exit quietly
+        try:
+            sys.stdout = None  # type: ignore[assignment]
+        finally:
+            sys.exit(0)
+    return None

@@ -1,0 +1,129 @@
+"""Options and set-up shared by the commands that talk to a provider."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import click
+
+from hkticks import alltick, config
+from hkticks.errors import UsageError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PLAN_CHOICE = click.Choice(sorted(alltick.PLANS, key=lambda p: alltick.PLANS[p].total_symbols))
+
+
+def provider_options(func: F) -> F:
+    """``--token --url --rest-url --plan --demo`` for any command that connects."""
+    options = [
+        click.option(
+            "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
+        ),
+        click.option(
+            "--token",
+            metavar="TOKEN",
+            default=None,
+            help="AllTick token (default: $HKTICKS_TOKEN, $ALLTICK_TOKEN, config file).",
+        ),
+        click.option(
+            "--url",
+            metavar="URL",
+            default=None,
+            help="WebSocket endpoint (default: $HKTICKS_URL or AllTick's).",
+        ),
+        click.option(
+            "--rest-url",
+            metavar="URL",
+            default=None,
+            help="REST base URL (default: $HKTICKS_REST_URL or AllTick's).",
+        ),
+        click.option(
+            "--plan",
+            type=PLAN_CHOICE,
+            default=None,
+            help="Your AllTick plan; sets connection and symbol limits (default: basic).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@contextlib.contextmanager
+def provider_settings(
+    *,
+    demo: bool,
+    token: str | None,
+    url: str | None,
+    rest_url: str | None,
+    plan: str | None,
+    demo_rate: float = 200.0,
+    demo_seed: int | None = None,
+) -> Iterator[config.Settings]:
+    """Resolved settings; under ``--demo`` an embedded server runs for the block's lifetime."""
+    if not demo:
+        yield config.resolve(token=token, url=url, rest_url=rest_url, plan=plan)
+        return
+    from hkticks.server.demo import start_demo
+
+    demo_plan = plan or "all-hk"
+    with start_demo(rate=demo_rate, seed=demo_seed, plan=demo_plan) as server:
+        yield config.Settings(
+            token=server.token,
+            token_source="demo",
+            url=server.ws_url,
+            rest_url=server.rest_url,
+            plan=demo_plan,
+            sse_url=server.sse_url,
+            szse_url=server.szse_url,
+            demo=True,
+        )
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """``"30s"``, ``"10m"``, ``"1.5h"``, ``"90"`` (seconds) -> seconds."""
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise UsageError(f"invalid duration {text!r}: use e.g. 30s, 10m, 2h")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+class Duration(click.ParamType):
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, (int, float)):
+            return float(value)
+        try:
+            return parse_duration(str(value))
+        except UsageError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def read_symbols_file(path: str) -> list[str]:
+    """Symbols from a file (``-`` = stdin), one per line, ``#`` comments and blank lines ignored."""
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read symbols file {path}: {exc.strerror}") from None
+    out: list[str] = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            out.extend(line.replace(",", " ").split())
+    return out

@@ -1,0 +1,181 @@
+"""Settings: flags > environment (``HKTICKS_*``) > config file > defaults.
+
+The config file is TOML at ``$XDG_CONFIG_HOME/hkticks/config.toml``
+(default ``~/.config/hkticks/config.toml``); ``HKTICKS_CONFIG`` points
+elsewhere. Keys (all optional)::
+
+    token = "..."
+    url = "wss://quote.alltick.co/quote-stock-b-ws-api"
+    rest_url = "https://quote.alltick.co/quote-stock-b-api/"
+    plan = "basic"
+    sse_url = "..."
+    szse_url = "..."
+
+The token is a secret: this module never prints it, and :func:`redact`
+masks it in every URL shown to the user.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from hkticks import alltick
+from hkticks.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOKEN_ENV_VARS = ("HKTICKS_TOKEN", "ALLTICK_TOKEN")
+KNOWN_KEYS = {"token", "url", "rest_url", "plan", "sse_url", "szse_url"}
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "hkticks"
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hkticks"
+
+
+def config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    explicit = env.get("HKTICKS_CONFIG")
+    return Path(explicit) if explicit else config_dir(env) / "config.toml"
+
+
+def load_config_file(path: Path) -> dict[str, Any]:
+    """The config file's table, ``{}`` when it does not exist."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"config file {path} has unknown keys {', '.join(unknown)}; "
+            f"known keys: {', '.join(sorted(KNOWN_KEYS))}"
+        )
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"config file {path}: {key} must be a string")
+    return data
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. ``token_source`` says where the token came from
+    (e.g. ``"--token"``, ``"HKTICKS_TOKEN"``, ``"config file ~/.config/..."``,
+    ``"demo"``), never the token itself."""
+
+    token: str | None
+    token_source: str | None
+    url: str
+    rest_url: str
+    plan: str
+    sse_url: str | None
+    szse_url: str | None
+    demo: bool = False
+
+    def __repr__(self) -> str:  # never show the token
+        return (
+            f"Settings(token={'***' if self.token else None}, token_source={self.token_source!r}, "
+            f"url={redact(self.url)!r}, rest_url={redact(self.rest_url)!r}, plan={self.plan!r}, "
+            f"demo={self.demo})"
+        )
+
+    def require_token(self) -> str:
+        if not self.token:
+            raise ConfigError(
+                'no AllTick token: set HKTICKS_TOKEN, pass --token, or put token = "..." in '
+                f"{config_path()}; or try the simulated market with --demo"
+            )
+        return self.token
+
+
+def resolve(
+    *,
+    token: str | None = None,
+    url: str | None = None,
+    rest_url: str | None = None,
+    plan: str | None = None,
+    env: Mapping[str, str] | None = None,
+    file: Path | None = None,
+) -> Settings:
+    """Resolve settings from flags (the arguments), environment, config file, defaults."""
+    env = os.environ if env is None else env
+    path = file if file is not None else config_path(env)
+    conf = load_config_file(path)
+
+    tok, source = None, None
+    if token:
+        tok, source = token, "--token"
+    else:
+        for var in TOKEN_ENV_VARS:
+            if env.get(var):
+                tok, source = env[var], var
+                break
+        else:
+            if conf.get("token"):
+                tok, source = conf["token"], f"config file {path}"
+
+    def pick(flag: str | None, var: str, key: str, default: str | None) -> str | None:
+        return flag or env.get(var) or conf.get(key) or default
+
+    chosen_plan = pick(plan, "HKTICKS_PLAN", "plan", alltick.DEFAULT_PLAN) or alltick.DEFAULT_PLAN
+    if chosen_plan not in alltick.PLANS:
+        raise ConfigError(f"unknown plan {chosen_plan!r}; choose one of {', '.join(alltick.PLANS)}")
+    ws = pick(url, "HKTICKS_URL", "url", alltick.DEFAULT_WS_URL) or alltick.DEFAULT_WS_URL
+    rest = pick(rest_url, "HKTICKS_REST_URL", "rest_url", alltick.DEFAULT_REST_URL)
+    for name, value in (("url", ws), ("rest_url", rest)):
+        check_url(name, value or "")
+    return Settings(
+        token=tok,
+        token_source=source,
+        url=ws,
+        rest_url=rest or alltick.DEFAULT_REST_URL,
+        plan=chosen_plan,
+        sse_url=pick(None, "HKTICKS_SSE_URL", "sse_url", None),
+        szse_url=pick(None, "HKTICKS_SZSE_URL", "szse_url", None),
+    )
+
+
+def check_url(name: str, value: str) -> None:
+    parts = urlsplit(value)
+    allowed = ("ws", "wss") if name == "url" else ("http", "https")
+    if parts.scheme not in allowed or not parts.netloc:
+        raise ConfigError(f"{name} {redact(value)!r} is not a valid {'/'.join(allowed)} URL")
+
+
+_TOKEN_RE = re.compile(r"(token=)[^&#\s]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """Mask every ``token=...`` in ``text`` (URLs, error messages) as ``token=***``."""
+    return _TOKEN_RE.sub(r"\1***", text)
+
+
+def with_token(url: str, token: str) -> str:
+    """``url`` with ``token`` set in its query string (replacing any present)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
+    query.append(("token", token))
+    return urlunsplit(parts._replace(query=urlencode(query)))
