@@ -1,0 +1,339 @@
+"""``hkticks record``: every trade to disk, through disconnects."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import click
+
+from hkticks import alltick, config
+from hkticks.cli.common import (
+    Duration,
+    provider_options,
+    provider_settings,
+    read_symbols_file,
+)
+from hkticks.errors import HkticksError, UsageError
+from hkticks.feed import Feed, FeedStatus
+from hkticks.recorder import Recorder
+from hkticks.session import SessionConfig
+from hkticks.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
+from hkticks.symbols import normalise_all
+from hkticks.tickqueue import DEFAULT_MAXSIZE, TickQueue
+
+
+def resolve_symbols(
+    args: tuple[str, ...],
+    symbols_file: str | None,
+    use_all: bool,
+    include_suspended: bool,
+    settings: config.Settings,
+    warn: Any,
+) -> list[str]:
+    """The symbols given (args and/or file), else the Stock Connect universe."""
+    given = list(args)
+    if symbols_file:
+        given += read_symbols_file(symbols_file)
+    if given and use_all:
+        raise UsageError("give SYMBOLS or --all, not both")
+    if given:
+        return normalise_all(given)
+    from hkticks.symbols import load_universe
+
+    universe = load_universe(settings, refresh_if_missing=True, warn=warn)
+    codes = universe.codes(include_suspended=include_suspended)
+    if not codes:
+        raise UsageError("the Stock Connect list is empty: run `hkticks symbols --refresh`")
+    return list(codes)
+
+
+def events_path_for(outs: tuple[str, ...], events: str | None) -> str | None:
+    if events:
+        return events
+    for out in outs:
+        if out != "-":
+            return f"{out}.events.jsonl"
+    return None
+
+
+@dataclass
+class _Run:
+    stop: threading.Event
+    reason: str = ""
+    interrupts: int = 0
+
+
+@contextmanager
+def _signals(run: _Run) -> Iterator[None]:
+    """Ctrl-C / SIGTERM stop the run cleanly; a second Ctrl-C exits at once."""
+
+    def on_signal(signum: int, frame: Any) -> None:
+        run.interrupts += 1
+        if signum == signal.SIGINT and run.interrupts > 1:
+            sys.stderr.write("\nhkticks: second Ctrl-C, exiting now\n")
+            os._exit(130)
+        run.reason = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
+        run.stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def status_line(st: FeedStatus, rate: float, last_age: float | None) -> str:
+    age = "-" if last_age is None else f"{last_age:.1f}s"
+    return (
+        f"conn {st.up}/{len(st.connections)}  ticks {st.ticks:,}  {rate:,.0f}/s  "
+        f"queue {st.queue_depth:,}  last {age}  reconnects {st.reconnects}"
+        + (f"  dropped {st.dropped:,}" if st.dropped else "")
+    )
+
+
+def _human(n: float) -> str:
+    return f"{n:.1f} s" if n < 120 else f"{n / 60:.1f} min"
+
+
+@click.command()
+@click.argument("symbols", nargs=-1)
+@click.option(
+    "--out",
+    "-o",
+    "outs",
+    multiple=True,
+    required=True,
+    metavar="PATH",
+    help="Output file; format from the extension: .jsonl, .csv, .db/.sqlite, or - (JSONL to stdout). Repeatable.",
+)
+@click.option("--all", "use_all", is_flag=True, help="Record the whole Stock Connect universe (the default with no SYMBOLS).")
+@click.option("--symbols-file", metavar="PATH", help="Read symbols from a file (- for stdin), one per line, # comments.")
+@click.option("--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too.")
+@click.option("--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m, 6h).")
+@click.option("--book-out", metavar="PATH", help="Also subscribe to order books and write them as JSONL here.")
+@click.option("--book-depth", type=click.IntRange(1, 10), default=5, show_default=True, help="Order book levels.")
+@click.option("--events", "events_out", metavar="PATH", help="Session events sidecar (default: <first --out>.events.jsonl).")
+@click.option("--flush-interval", type=Duration(), default=1.0, show_default="1s", help="Flush outputs at least this often.")
+@click.option("--fsync", is_flag=True, help="fsync on every flush (safer on power loss, slower).")
+@click.option("--max-connections", type=click.IntRange(1, 100), default=None, help="Override the plan's connection limit.")
+@click.option("--max-symbols-per-connection", type=click.IntRange(1, 10000), default=None, help="Override the plan's symbols-per-connection limit.")
+@click.option("--stale-timeout", type=Duration(), default=alltick.HEARTBEAT_TIMEOUT_S, show_default="30s", help="Reconnect a connection silent for this long.")
+@click.option("--queue-size", type=click.IntRange(1000, 50_000_000), default=DEFAULT_MAXSIZE, show_default=True, help="Bound of the in-memory queue (ticks beyond it are dropped and counted).")
+@click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
+@click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
+@click.option("--demo-rate", type=float, default=200.0, hidden=True)
+@click.option("--demo-seed", type=int, default=None, hidden=True)
+@provider_options
+def record(
+    symbols: tuple[str, ...],
+    outs: tuple[str, ...],
+    use_all: bool,
+    symbols_file: str | None,
+    include_suspended: bool,
+    duration: float | None,
+    book_out: str | None,
+    book_depth: int,
+    events_out: str | None,
+    flush_interval: float,
+    fsync: bool,
+    max_connections: int | None,
+    max_symbols_per_connection: int | None,
+    stale_timeout: float,
+    queue_size: int,
+    quiet: bool,
+    verbose: bool,
+    demo_rate: float,
+    demo_seed: int | None,
+    demo: bool,
+    token: str | None,
+    url: str | None,
+    rest_url: str | None,
+    plan: str | None,
+) -> None:
+    """Record live trades to JSONL, CSV or SQLite.
+
+    \b
+    Examples:
+      hkticks record 00700 09988 --out ticks.jsonl
+      hkticks record --all --plan premium --out day.jsonl --out day.db
+      hkticks record 700 9988 --demo --out t.jsonl --out t.csv --duration 10s
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="hkticks: %(message)s",
+        stream=sys.stderr,
+    )
+    if flush_interval <= 0:
+        raise UsageError("--flush-interval must be positive")
+    if outs.count("-") > 1:
+        raise UsageError("--out - (stdout) can be given once")
+    events_path = events_path_for(outs, events_out)
+    # outputs are checked before anything connects
+    for path in (*outs, *(p for p in (book_out, events_path) if p)):
+        check_output(path)
+    status_out: TextIO = sys.stderr
+
+    def warn(msg: str) -> None:
+        click.echo(f"hkticks: {msg}", err=True)
+
+    with provider_settings(
+        demo=demo,
+        token=token,
+        url=url,
+        rest_url=rest_url,
+        plan=plan,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+    ) as settings:
+        codes = resolve_symbols(symbols, symbols_file, use_all, include_suspended, settings, warn)
+        token_value = settings.require_token()
+        queue = TickQueue(queue_size)
+        feed = Feed(
+            codes,
+            url=settings.url,
+            token=token_value,
+            plan=alltick.PLANS[settings.plan],
+            queue=queue,
+            book_depth=book_depth if book_out else None,
+            token_source=settings.token_source,
+            max_connections=max_connections,
+            max_symbols=max_symbols_per_connection,
+            config=SessionConfig(stale_timeout=stale_timeout),
+        )
+        sinks: list[Sink] = []
+        book_sink = event_sink = None
+        try:
+            for path in outs:
+                sinks.append(open_tick_sink(path))
+            book_sink = open_jsonl_sink(book_out) if book_out else None
+            event_sink = open_jsonl_sink(events_path) if events_path else None
+        except HkticksError:
+            for s in (*sinks, book_sink, event_sink):
+                if s is not None:
+                    s.close()
+            raise
+        run = _Run(threading.Event())
+        recorder = Recorder(
+            queue,
+            sinks,
+            book_sink=book_sink,
+            event_sink=event_sink,
+            flush_interval=flush_interval,
+            fsync=fsync,
+            on_error=lambda exc: run.stop.set(),
+        )
+        if not quiet:
+            where = ", ".join("stdout" if o == "-" else o for o in outs)
+            demo_note = " (DEMO: simulated prices)" if settings.demo else ""
+            warn(
+                f"recording {len(codes)} symbol{'s' if len(codes) != 1 else ''} on "
+                f"{len(feed.shards)} connection{'s' if len(feed.shards) != 1 else ''} "
+                f"from {feed.shown_url}{demo_note} -> {where}"
+                + (f" (events: {events_path})" if events_path else "")
+            )
+        for sink in sinks:
+            if sink.repaired_bytes:
+                warn(f"{sink.path}: removed a torn last line ({sink.repaired_bytes} bytes) before appending")
+        started = time.monotonic()
+        recorder.start()
+        feed.start()
+        interactive = status_out.isatty() and not quiet
+        try:
+            with _signals(run):
+                _wait(run, feed, recorder, duration, started, quiet, interactive, status_out)
+        finally:
+            feed.stop()
+            recorder.stop()
+            if interactive:
+                status_out.write("\r\x1b[2K")
+                status_out.flush()
+        elapsed = time.monotonic() - started
+        st = feed.status()
+        if not quiet:
+            warn(_summary(st, recorder, elapsed, outs, run.reason))
+        if feed.fatal is not None:
+            raise feed.fatal
+        if recorder.error is not None:
+            raise recorder.error
+
+
+def _wait(
+    run: _Run,
+    feed: Feed,
+    recorder: Recorder,
+    duration: float | None,
+    started: float,
+    quiet: bool,
+    interactive: bool,
+    out: TextIO,
+) -> None:
+    last_report = started
+    last_ticks = 0
+    last_time = started
+    rate = 0.0
+    while not run.stop.wait(0.25):
+        now = time.monotonic()
+        if duration is not None and now - started >= duration:
+            run.reason = "duration reached"
+            break
+        if feed.done.is_set() or feed.fatal is not None:
+            run.reason = "fatal error"
+            break
+        if recorder.error is not None or not recorder.thread.is_alive():
+            run.reason = "write error"
+            break
+        if quiet:
+            continue
+        if now - last_time >= 1.0:
+            st = feed.status()
+            rate = (st.ticks - last_ticks) / (now - last_time)
+            last_ticks, last_time = st.ticks, now
+            last_age = (
+                time.time() - recorder.last_tick_recv_ts / 1000
+                if recorder.last_tick_recv_ts
+                else None
+            )
+            line = status_line(st, rate, last_age)
+            if interactive:
+                out.write("\r\x1b[2K" + line)
+                out.flush()
+            elif now - last_report >= 10.0:
+                out.write(f"hkticks: {line}\n")
+                out.flush()
+                last_report = now
+    if not run.reason:
+        run.reason = "stopped"
+
+
+def _summary(
+    st: FeedStatus, recorder: Recorder, elapsed: float, outs: tuple[str, ...], reason: str
+) -> str:
+    where = ", ".join("stdout" if o == "-" else o for o in outs)
+    parts = [
+        f"recorded {recorder.ticks:,} ticks of {len(recorder.symbols)} symbols "
+        f"in {_human(elapsed)} -> {where} ({reason})",
+        f"reconnects {st.reconnects}",
+        f"decode errors {st.decode_errors}",
+        f"duplicates dropped {st.duplicates}",
+    ]
+    if recorder.books:
+        parts.append(f"books {recorder.books:,}")
+    if st.dropped:
+        parts.append(f"DROPPED {st.dropped:,} (queue full)")
+    if st.rejected:
+        parts.append(f"rejected codes {', '.join(sorted(st.rejected))}")
+    return "; ".join(parts)

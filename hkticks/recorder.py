@@ -1,0 +1,167 @@
+"""The Storage Agent: one writer thread that drains the queue into the sinks.
+
+The socket threads never touch disk: they enqueue, and this thread takes
+batches off the queue, hands ticks to every tick sink, books to the book
+sink and events to the events sidecar, and flushes at least every
+``flush_interval`` seconds. A sink that fails (disk full, I/O error) stops
+the recording: :attr:`Recorder.error` holds the :class:`OutputError`, the
+other sinks are flushed and closed, and everything written before the
+failure stays valid.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from hkticks.errors import HkticksError, OutputError
+from hkticks.sinks import Sink
+from hkticks.tick import Book, Event, Tick
+from hkticks.tickqueue import TickQueue
+
+log = logging.getLogger("hkticks.recorder")
+
+
+class Recorder:
+    def __init__(
+        self,
+        queue: TickQueue,
+        tick_sinks: Sequence[Sink],
+        *,
+        book_sink: Sink | None = None,
+        event_sink: Sink | None = None,
+        flush_interval: float = 1.0,
+        fsync: bool = False,
+        batch_max: int = 8192,
+        on_error: Callable[[HkticksError], None] | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.queue = queue
+        self.tick_sinks = list(tick_sinks)
+        self.book_sink = book_sink
+        self.event_sink = event_sink
+        self.flush_interval = flush_interval
+        self.fsync = fsync
+        self.batch_max = batch_max
+        self.on_error = on_error
+        self.on_event = on_event
+        self.error: HkticksError | None = None
+        self.ticks = 0
+        self.books = 0
+        self.events = 0
+        self.symbols: set[str] = set()
+        self.last_tick_recv_ts: int | None = None
+        self.first_tick_ts: int | None = None
+        self.last_tick_ts: int | None = None
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="hkticks-writer", daemon=True)
+
+    @property
+    def sinks(self) -> list[Sink]:
+        out = list(self.tick_sinks)
+        if self.book_sink is not None:
+            out.append(self.book_sink)
+        if self.event_sink is not None:
+            out.append(self.event_sink)
+        return out
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Drain what is queued, flush and close every sink, join the thread."""
+        self._stop.set()
+        self.queue.close()
+        if self.thread.is_alive():
+            self.thread.join(timeout)
+        if not self.thread.is_alive():
+            return
+        log.warning("writer thread did not finish within %s s", timeout)
+
+    # ------------------------------------------------------------------ thread
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except HkticksError as exc:
+            self._failed(exc)
+        except Exception as exc:  # an unexpected bug must not lose what is written
+            log.exception("writer failed")
+            self._failed(OutputError(f"the writer failed unexpectedly: {exc!r}"))
+        finally:
+            self._close_all()
+
+    def _loop(self) -> None:
+        queue = self.queue
+        last_flush = time.monotonic()
+        interval = self.flush_interval
+        wait = min(0.1, interval)
+        while True:
+            batch = queue.get_batch(self.batch_max, wait)
+            if batch:
+                self._write(batch)
+            now = time.monotonic()
+            if now - last_flush >= interval:
+                self._flush()
+                last_flush = now
+            if not batch and (self._stop.is_set() or queue.closed) and len(queue) == 0:
+                break
+        self._flush()
+
+    def _write(self, batch: list[Any]) -> None:
+        ticks: list[Tick] = []
+        books: list[Book] = []
+        events: list[Event] = []
+        for item in batch:
+            kind = type(item)
+            if kind is Tick:
+                ticks.append(item)
+            elif kind is Book:
+                books.append(item)
+            elif kind is Event:
+                events.append(item)
+        if ticks:
+            for sink in self.tick_sinks:
+                sink.write(ticks)
+            self.ticks += len(ticks)
+            symbols = self.symbols
+            for t in ticks:
+                symbols.add(t.symbol)
+            last = ticks[-1]
+            self.last_tick_recv_ts = last.recv_ts
+            self.last_tick_ts = last.ts
+            if self.first_tick_ts is None:
+                self.first_tick_ts = ticks[0].ts
+        if books and self.book_sink is not None:
+            self.book_sink.write(books)
+            self.books += len(books)
+        if events:
+            self.events += len(events)
+            if self.event_sink is not None:
+                self.event_sink.write(events)
+            if self.on_event is not None:
+                for ev in events:
+                    self.on_event(ev)
+
+    def _flush(self) -> None:
+        for sink in self.sinks:
+            sink.flush(self.fsync)
+
+    def _failed(self, exc: HkticksError) -> None:
+        if self.error is None:
+            self.error = exc
+        if self.on_error is not None:
+            self.on_error(exc)
+
+    def _close_all(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except HkticksError as exc:
+                if self.error is None:
+                    self.error = exc
+            except Exception as exc:  # keep closing the others
+                log.warning("closing %s failed: %r", getattr(sink, "path", sink), exc)

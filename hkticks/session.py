@@ -1,0 +1,341 @@
+"""One WebSocket connection to AllTick: the only module that knows websocket-client.
+
+A :class:`Session` owns one shard of symbols. Its thread runs
+``WebSocketApp.run_forever`` and reconnects with capped, jittered backoff
+until stopped. The message callback only decodes (with the protocol core)
+and enqueues; it never touches disk or screen. Requests (subscriptions,
+heartbeats) are sent from the feed's shared timer thread through
+:meth:`Session.service`, which is also the stale-feed watchdog.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import websocket
+
+from hkticks import alltick
+from hkticks.config import redact, with_token
+from hkticks.errors import HkticksError, PlanTooSmall, TokenRejected
+from hkticks.pacing import Backoff, ConnectGate, Dedup, Pacer
+from hkticks.tick import Book, Event, Tick
+from hkticks.tickqueue import TickQueue
+
+log = logging.getLogger("hkticks.session")
+
+_BINARY = websocket.ABNF.OPCODE_BINARY
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class SessionConfig:
+    """Timings of a session; the defaults are AllTick's rules."""
+
+    heartbeat_interval: float = alltick.HEARTBEAT_INTERVAL_S
+    stale_timeout: float = alltick.HEARTBEAT_TIMEOUT_S
+    connect_timeout: float = 10.0
+    backoff_initial: float = 0.5
+    backoff_cap: float = 30.0
+    rate_limited_backoff: float = 10.0
+    book_depth: int | None = None
+
+
+@dataclass(frozen=True)
+class ConnStatus:
+    shard: int
+    state: str  # connecting | up | backoff | stopped | failed
+    reconnects: int
+    symbols: int
+    last_msg_age: float | None
+
+
+class Session:
+    """One connection serving one shard of symbols."""
+
+    def __init__(
+        self,
+        shard: int,
+        symbols: list[str],
+        *,
+        url: str,
+        token: str,
+        queue: TickQueue,
+        dedup: Dedup,
+        pacer: Pacer,
+        gate: ConnectGate,
+        stop: threading.Event,
+        on_fatal: Callable[[HkticksError], None],
+        on_rejected: Callable[[int, list[str]], None],
+        config: SessionConfig,
+        token_source: str | None = None,
+        src: str = alltick.SRC,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.shard = shard
+        self.symbols = list(symbols)
+        self._url = with_token(url, token)
+        self.shown_url = redact(self._url)
+        self._queue = queue
+        self._dedup = dedup
+        self._pacer = pacer
+        self._gate = gate
+        self._stop = stop
+        self._on_fatal = on_fatal
+        self._on_rejected = on_rejected
+        self.config = config
+        self._token_source = token_source or "the configuration"
+        self._src = src
+        self._backoff = backoff or Backoff(config.backoff_initial, config.backoff_cap)
+        self._builder = alltick.RequestBuilder()
+        self._app: websocket.WebSocketApp | None = None
+        self._app_lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, name=f"hkticks-ws-{shard}", daemon=True)
+
+        self.state = "connecting"
+        self.reconnects = 0
+        self.ticks = 0
+        self.books = 0
+        self.decode_errors: Counter[str] = Counter()
+        self._fatal = False
+        # per-connection state, reset in _on_open
+        self._connected_at = 0.0
+        self._last_msg = 0.0
+        self._last_heartbeat = 0.0
+        self._got_data = True
+        self._pending: deque[Callable[[], alltick.Request]] = deque()
+        self._not_before = 0.0
+        self._inflight: dict[int, alltick.Request] = {}
+        self._close_reason: str | None = None
+        self._rejected: set[str] = set()
+
+    # ------------------------------------------------------------------ life cycle
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def abort(self) -> None:
+        """Drop the connection now (wakes the session thread). Safe from any thread."""
+        with self._app_lock:
+            app = self._app
+        if app is not None:
+            app.keep_running = False
+            sock = app.sock
+            if sock is not None:
+                sock.abort()
+
+    def status(self, now: float) -> ConnStatus:
+        age = now - self._last_msg if self.state == "up" and self._last_msg else None
+        return ConnStatus(self.shard, self.state, self.reconnects, len(self.symbols), age)
+
+    def _event(self, name: str, **details: Any) -> None:
+        self._queue.put_event(Event(now_ms(), name, self.shard, details))
+
+    def _run(self) -> None:
+        websocket.setdefaulttimeout(self.config.connect_timeout)
+        attempt = 0
+        while not self._stop.is_set():
+            if not self._gate.wait_turn(self._stop):
+                break
+            attempt += 1
+            self.state = "connecting"
+            self._close_reason = None
+            self._event("connecting", url=self.shown_url, attempt=attempt)
+            app = websocket.WebSocketApp(
+                self._url,
+                on_open=self._on_open,
+                on_data=self._on_data,
+                on_error=self._on_error,
+                on_close=self._on_close,
+            )
+            with self._app_lock:
+                self._app = app
+            try:
+                app.run_forever(skip_utf8_validation=True, reconnect=0)
+            except Exception as exc:  # run_forever reports through on_error; be safe
+                self._close_reason = self._close_reason or redact(repr(exc))
+            with self._app_lock:
+                self._app = None
+            was_up = self.state == "up"
+            if self._fatal:
+                self.state = "failed"
+                break
+            if self._stop.is_set():
+                break
+            self._event(
+                "disconnected",
+                reason=self._close_reason or "connection closed",
+                was_connected=was_up,
+                uptime_s=round(time.monotonic() - self._connected_at, 3) if was_up else 0.0,
+            )
+            delay = self._backoff.delay()
+            self.state = "backoff"
+            self._event("reconnecting", delay_s=round(delay, 3), attempt=self._backoff.attempt)
+            log.info("shard %d: reconnecting in %.1f s", self.shard, delay)
+            if self._stop.wait(delay):
+                break
+            self.reconnects += 1
+        if self.state != "failed":
+            self.state = "stopped"
+
+    # ------------------------------------------------------------------ callbacks
+
+    def _on_open(self, app: websocket.WebSocketApp) -> None:
+        now = time.monotonic()
+        self._connected_at = now
+        self._last_msg = now
+        self._last_heartbeat = now
+        self._got_data = False
+        self._inflight.clear()
+        self._pacer.forget(self.shard)
+        self._pending.clear()
+        self._pending.append(lambda: self._builder.subscribe_trades(self.symbols))
+        if self.config.book_depth:
+            depth = self.config.book_depth
+            self._pending.append(lambda: self._builder.subscribe_book(self.symbols, depth))
+        self.state = "up"
+        self._event("connected", url=self.shown_url)
+
+    def _on_data(self, app: Any, data: Any, opcode: int, fin: bool) -> None:
+        """Decode and enqueue: the hot path. No I/O here."""
+        self._last_msg = time.monotonic()
+        item = alltick.decode(data, now_ms(), binary=opcode == _BINARY, src=self._src)
+        kind = type(item)
+        if kind is Tick:
+            if self._dedup.is_new(item.symbol, item.seq, item.ts):  # type: ignore[union-attr]
+                self.ticks += 1
+                self._queue.put(item)
+            if not self._got_data:
+                self._data_flows()
+        elif kind is Book:
+            self.books += 1
+            self._queue.put(item)
+            if not self._got_data:
+                self._data_flows()
+        elif kind is alltick.Response:
+            self._on_response(item)  # type: ignore[arg-type]
+        else:
+            err: alltick.DecodeError = item  # type: ignore[assignment]
+            self.decode_errors[err.kind] += 1
+            log.debug("shard %d: undecodable frame (%s): %s", self.shard, err.kind, err.message)
+
+    def _data_flows(self) -> None:
+        self._got_data = True
+        self._backoff.reset()
+
+    def _on_response(self, resp: alltick.Response) -> None:
+        request = self._inflight.pop(resp.seq_id, None) if resp.seq_id is not None else None
+        cmd = resp.cmd_id
+        if resp.ret == alltick.RET_OK:
+            if cmd in (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP):
+                kind = "trades" if cmd == alltick.CMD_SUB_TRADES_RESP else "book"
+                self._event("subscribed", kind=kind, symbols=len(self.symbols))
+            return
+        details: dict[str, Any] = {"ret": resp.ret, "msg": resp.msg, "cmd_id": cmd}
+        if resp.ret == alltick.RET_TOKEN_INVALID:
+            self._event("error", **details)
+            self._fail(
+                TokenRejected(
+                    f"token rejected by the server (ret 401: {resp.msg or 'token invalid'}); "
+                    f"the token came from {self._token_source}: check it, or try --demo"
+                )
+            )
+        elif resp.ret == alltick.RET_PLAN_TOO_SMALL:
+            self._event("error", **details)
+            self._fail(
+                PlanTooSmall(
+                    f"the server refused {len(self.symbols)} symbols on one connection "
+                    f"(ret 603: token level not enough): pass the --plan you have, or fewer symbols"
+                )
+            )
+        elif resp.ret in (alltick.RET_CODE_INVALID, alltick.RET_CODE_UNAUTHORIZED):
+            codes = [c for c in resp.codes() if c not in self._rejected]
+            details["codes"] = codes
+            self._event("error", **details)
+            if codes:
+                # report once, and leave them out of later resubscriptions
+                self._rejected.update(codes)
+                self.symbols = [s for s in self.symbols if s not in self._rejected]
+                self._on_rejected(resp.ret, codes)
+        elif resp.ret in (alltick.RET_TOO_MANY_REQUESTS, alltick.RET_TOO_MANY_REQUESTS_CLOSE):
+            self._event("error", **details, backoff_s=self.config.rate_limited_backoff)
+            self._backoff.at_least(self.config.rate_limited_backoff)
+            # the request was not applied: send it again once the pause is over
+            if request is not None and request.cmd_id != alltick.CMD_HEARTBEAT:
+                self._pending.appendleft(self._resend_for(request.cmd_id))
+            self._not_before = time.monotonic() + self.config.rate_limited_backoff
+        else:
+            self._event("error", **details)
+            log.warning("shard %d: server answered ret %s: %s", self.shard, resp.ret, resp.msg)
+
+    def _resend_for(self, cmd_id: int) -> Callable[[], alltick.Request]:
+        if cmd_id == alltick.CMD_SUB_BOOK and self.config.book_depth:
+            depth = self.config.book_depth
+            return lambda: self._builder.subscribe_book(self.symbols, depth)
+        return lambda: self._builder.subscribe_trades(self.symbols)
+
+    def _on_error(self, app: Any, exc: BaseException) -> None:
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, websocket.WebSocketBadStatusException) and status in (401, 403):
+            self._close_reason = f"handshake refused with HTTP {status}"
+            self._event("error", http_status=status)
+            self._fail(
+                TokenRejected(
+                    f"token rejected: the server refused the connection with HTTP {status}; "
+                    f"the token came from {self._token_source}: check it, or try --demo"
+                )
+            )
+            return
+        if isinstance(exc, websocket.WebSocketBadStatusException):
+            self._close_reason = f"handshake refused with HTTP {status}"
+        else:
+            self._close_reason = redact(f"{type(exc).__name__}: {exc}")[:300]
+
+    def _on_close(self, app: Any, code: Any, msg: Any) -> None:
+        if code is not None and self._close_reason is None:
+            self._close_reason = f"closed by server (code {code}{': ' + str(msg) if msg else ''})"
+
+    def _fail(self, err: HkticksError) -> None:
+        self._fatal = True
+        self.state = "failed"
+        self._on_fatal(err)
+
+    # ------------------------------------------------------------------ timer thread
+
+    def service(self, now: float) -> None:
+        """Called by the feed's timer thread: send due requests, watch for a stale feed."""
+        with self._app_lock:
+            app = self._app
+        if app is None or self.state != "up":
+            return
+        if now - self._last_msg > self.config.stale_timeout:
+            self._close_reason = f"stale: nothing received for {self.config.stale_timeout:g} s"
+            self._event("stale", silent_s=round(now - self._last_msg, 3))
+            self.abort()
+            return
+        if self._pending and now >= self._not_before and self._pacer.try_acquire(self.shard, now):
+            request = self._pending.popleft()()
+            self._send(app, request)
+            return
+        if now - self._last_heartbeat >= self.config.heartbeat_interval and self._pacer.try_acquire(
+            self.shard, now, cross=False
+        ):
+            self._last_heartbeat = now
+            self._send(app, self._builder.heartbeat())
+
+    def _send(self, app: websocket.WebSocketApp, request: alltick.Request) -> None:
+        self._inflight[request.seq_id] = request
+        if len(self._inflight) > 64:  # responses that never came
+            self._inflight.pop(next(iter(self._inflight)))
+        try:
+            app.send(request.text)
+        except Exception as exc:  # the connection is going away; the run loop reconnects
+            log.debug("shard %d: send failed: %r", self.shard, exc)

@@ -1,0 +1,144 @@
+"""Backoff, request pacing, connection spacing and de-duplication (pure, fake clock)."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hkticks.pacing import Backoff, ConnectGate, Dedup, Pacer
+
+
+def test_backoff_grows_exponentially_and_caps() -> None:
+    b = Backoff(0.5, 30.0, random.Random(1))
+    ceilings = []
+    for _ in range(10):
+        ceilings.append(b.ceiling())
+        b.delay()
+    assert ceilings[:7] == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0]
+    assert ceilings[7:] == [30.0, 30.0, 30.0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32), steps=st.integers(1, 60))
+def test_backoff_full_jitter_stays_within_bounds(seed: int, steps: int) -> None:
+    b = Backoff(0.5, 30.0, random.Random(seed))
+    for _ in range(steps):
+        upper = b.ceiling()
+        d = b.delay()
+        assert 0.0 <= d <= upper <= 30.0
+
+
+def test_backoff_jitter_is_spread_not_constant() -> None:
+    b = Backoff(0.5, 30.0, random.Random(7))
+    b.attempt = 10
+    delays = {round(b.delay(), 3) for _ in range(50) if not b.reset()}
+    assert len(delays) > 1  # full jitter: not every client retries at the same instant
+
+
+def test_backoff_reset_and_floor() -> None:
+    b = Backoff(0.5, 30.0, random.Random(3))
+    for _ in range(5):
+        b.delay()
+    b.reset()
+    assert b.ceiling() == 0.5
+    b.at_least(10.0)
+    assert b.delay() >= 10.0  # after 605/606
+    assert b.delay() <= 1.0  # the floor applies once
+
+
+def test_backoff_rejects_bad_bounds() -> None:
+    with pytest.raises(ValueError):
+        Backoff(0, 1)
+    with pytest.raises(ValueError):
+        Backoff(2, 1)
+
+
+def test_pacer_one_request_per_second_per_connection() -> None:
+    p = Pacer(1.0, 3.0)
+    assert p.try_acquire(0, 100.0)
+    assert not p.try_acquire(0, 100.5)
+    assert p.try_acquire(0, 101.0)
+
+
+def test_pacer_three_seconds_between_connections() -> None:
+    p = Pacer(1.0, 3.0)
+    assert p.try_acquire(0, 100.0)
+    assert not p.try_acquire(1, 101.0)
+    assert not p.try_acquire(1, 102.9)
+    assert p.try_acquire(1, 103.0)
+    # back on connection 0 needs 3 s after connection 1 too
+    assert not p.try_acquire(0, 105.0)
+    assert p.try_acquire(0, 106.0)
+
+
+def test_pacer_heartbeats_skip_the_cross_connection_rule_only() -> None:
+    p = Pacer(1.0, 3.0)
+    assert p.try_acquire(0, 100.0)
+    assert p.try_acquire(1, 100.1, cross=False)  # heartbeat on another connection
+    assert not p.try_acquire(1, 100.5, cross=False)  # but 1/s on its own connection holds
+    assert not p.try_acquire(2, 101.0)  # a subscribe still waits 3 s after conn 0's
+
+
+def test_pacer_forget_clears_connection_history() -> None:
+    p = Pacer(1.0, 3.0)
+    assert p.try_acquire(0, 100.0)
+    p.forget(0)
+    assert p.try_acquire(0, 100.2)
+
+
+def test_connect_gate_spaces_slots() -> None:
+    g = ConnectGate(3.0)
+    assert g.reserve(10.0) == 10.0
+    assert g.reserve(10.0) == 13.0
+    assert g.reserve(11.0) == 16.0
+    assert g.reserve(30.0) == 30.0
+
+
+def test_connect_gate_wait_turn_returns_false_when_stopped() -> None:
+    g = ConnectGate(60.0)
+    stop = threading.Event()
+    assert g.wait_turn(stop)
+    stop.set()
+    assert not g.wait_turn(stop)  # would wait 60 s; the stop wins at once
+
+
+def test_dedup_drops_resent_latest_trade() -> None:
+    d = Dedup()
+    assert d.is_new("00700", 1, 1000)
+    assert d.is_new("00700", 2, 1001)
+    assert not d.is_new("00700", 2, 1001)  # re-sent after resubscribe
+    assert not d.is_new("00700", 1, 1000)
+    assert d.is_new("09988", 2, 1001)  # other symbol, same seq
+    assert d.duplicates == 2
+
+
+def test_dedup_keeps_sequence_reset_with_later_time() -> None:
+    d = Dedup()
+    assert d.is_new("00700", 50_000, 1_000)
+    assert d.is_new("00700", 1, 90_000_000)  # next day: seq restarts
+    assert d.resets == 1
+    assert not d.is_new("00700", 1, 90_000_000)
+
+
+def test_dedup_passes_trades_without_seq_and_seed() -> None:
+    d = Dedup()
+    assert d.is_new("00700", None, 1)
+    assert d.is_new("00700", None, 1)
+    d.seed("00700", 10, 500)
+    assert not d.is_new("00700", 10, 500)
+    assert d.is_new("00700", 11, 501)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["00700", "09988", "00005"]), st.integers(1, 40))))
+def test_dedup_never_keeps_the_same_symbol_seq_twice(trades: list[tuple[str, int]]) -> None:
+    d = Dedup()
+    kept = set()
+    for sym, seq in trades:
+        if d.is_new(sym, seq, 1000):  # same time: a lower or equal seq is always a duplicate
+            assert (sym, seq) not in kept
+            kept.add((sym, seq))
