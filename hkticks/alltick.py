@@ -14,7 +14,6 @@ See ``shared/docs/alltick-protocol.md`` for the wire format.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -57,11 +56,22 @@ CANCEL_TRADES = 2
 
 # Frames larger than this are refused before parsing (a real push is < 2 KiB).
 MAX_FRAME_BYTES = 1 << 20
+_MAX_FRAME_CHARS = MAX_FRAME_BYTES // 4
 MAX_TRACE_LEN = 64
 MAX_BOOK_LEVELS = 10
 # tick_time values below this are seconds, above are milliseconds
 # (1e11 s is the year 5138; 1e11 ms is 1973).
 _SECONDS_LIMIT = 100_000_000_000
+# Upper bounds that turn absurd values into a DecodeError instead of a Tick.
+# No HK price, volume or turnover comes near 1e15, and below it every integer
+# is exact as a float, so price * volume can never overflow to infinity.
+_MAX_NUMBER = 1e15
+_MAX_INT = 10**15
+# tick_time beyond 1e13 ms is after the year 2286: garbage, not a time.
+_MAX_TIME_MS = 10**13
+# seq is an opaque provider counter: allow the whole uint64 range, exactly.
+_MAX_SEQ = (1 << 64) - 1
+_UINT32_MAX = (1 << 32) - 1
 
 # Return codes.
 RET_OK = 200
@@ -202,7 +212,8 @@ class RequestBuilder:
 
     def _build(self, cmd_id: int, data: Mapping[str, Any]) -> Request:
         n = next(self._counter)
-        seq_id = n % (1 << 32) or 1
+        # 1 .. 2**32-1, then back to 1: never 0 and never the same twice in a row
+        seq_id = (n - 1) % _UINT32_MAX + 1
         trace = f"{self._prefix}-{n}"
         body = {"cmd_id": cmd_id, "seq_id": seq_id, "trace": trace, "data": data}
         return Request(cmd_id, seq_id, trace, orjson.dumps(body).decode())
@@ -302,28 +313,36 @@ class _Bad(Exception):
 
 
 def _number(value: Any, name: str) -> float:
-    """A finite, non-negative number from a JSON number or a numeric string."""
+    """A number in ``[0, 1e15]`` from a JSON number or a numeric string.
+
+    One chained comparison rejects NaN, infinities, negatives and absurdly
+    large values alike (NaN compares false with everything).
+    """
     t = type(value)
     if t is str:
         try:
             x = float(value)
         except ValueError:
             raise _Bad(f"{name} is not a number: {value[:40]!r}") from None
-    elif t is float or t is int:
-        x = float(value)
+    elif t is float:
+        x = value
+    elif t is int:
+        if not 0 <= value <= _MAX_INT:  # also keeps float() from overflowing
+            raise _Bad(f"{name} out of range")
+        return float(value)
     else:
         raise _Bad(f"{name} has type {t.__name__}")
-    if not math.isfinite(x) or x < 0:
+    if not 0.0 <= x <= _MAX_NUMBER:
         raise _Bad(f"{name} out of range: {x}")
-    return x
+    return x  # type: ignore[no-any-return]
 
 
 def _integer(value: Any, name: str) -> int:
-    """A non-negative integer from an int, an integral float or a digit string."""
+    """A non-negative integer from an int, an integral float or a numeric string."""
     t = type(value)
     if t is int:
-        if value < 0:
-            raise _Bad(f"{name} is negative")
+        if not 0 <= value <= _MAX_INT:
+            raise _Bad(f"{name} out of range")
         return value  # type: ignore[no-any-return]
     x = _number(value, name)
     if x != int(x):
@@ -333,21 +352,47 @@ def _integer(value: Any, name: str) -> int:
 
 def _time_ms(value: Any) -> int:
     """``tick_time`` in seconds or milliseconds (number or string) -> epoch ms."""
-    t = type(value)
-    if t is int and value > _SECONDS_LIMIT:
+    if type(value) is int and _SECONDS_LIMIT <= value <= _MAX_TIME_MS:
         return value  # type: ignore[no-any-return]
     x = _number(value, "tick_time")
-    if x <= 0:
-        raise _Bad("tick_time is zero")
-    if x < _SECONDS_LIMIT:
-        return int(round(x * 1000))
-    return int(x)
+    ms = round(x * 1000) if x < _SECONDS_LIMIT else int(x)
+    if not 0 < ms <= _MAX_TIME_MS:  # zero, sub-millisecond or after 2286
+        raise _Bad(f"tick_time out of range: {x}")
+    return ms
 
 
 def _seq(value: Any) -> int | None:
-    if value is None or value == "":
+    """The provider's sequence number, exact over the whole uint64 range.
+
+    Digit strings are parsed with ``int`` (``float`` would round values
+    above 2**53 and break de-duplication by ``seq``).
+    """
+    t = type(value)
+    if t is int:
+        if 0 <= value <= _MAX_SEQ:
+            return value  # type: ignore[no-any-return]
+        raise _Bad("seq out of range")
+    if value is None:
         return None
+    if t is str:
+        if not value:
+            return None
+        if len(value) <= 20 and value.isascii() and value.isdigit():
+            n = int(value)
+            if n <= _MAX_SEQ:
+                return n
+            raise _Bad("seq out of range")
     return _integer(value, "seq")
+
+
+def _ret(value: Any) -> int | None:
+    """``ret`` as an int (JSON number or ASCII digit string), else ``None``."""
+    t = type(value)
+    if t is int:
+        return value  # type: ignore[no-any-return]
+    if t is str and 0 < len(value) <= 9 and value.isascii() and value.isdigit():
+        return int(value)
+    return None
 
 
 def _code(value: Any) -> str:
@@ -376,8 +421,10 @@ def _trade(data: Any, recv_ts: int, src: str) -> Tick:
     direction = data.get("trade_direction")
     try:
         side = _DIRECTIONS[direction]
-    except (KeyError, TypeError):
-        raise _Bad(f"trade_direction invalid: {direction!r}") from None
+        if type(direction) is bool:  # True == 1 must not read as "buy"
+            raise KeyError(direction)
+    except (KeyError, TypeError):  # TypeError: unhashable (list, object)
+        raise _Bad(f"trade_direction invalid: {str(direction)[:40]}") from None
     return Tick(
         _code(code),
         _time_ms(time_raw),
@@ -427,11 +474,10 @@ def _book(data: Any, recv_ts: int, src: str) -> Book:
 
 
 def _response(obj: dict[str, Any]) -> Response:
-    ret = obj.get("ret")
-    if type(ret) is str and ret.isdigit():
-        ret = int(ret)
-    if type(ret) is not int:
-        raise _Bad(f"ret is not an integer: {ret!r}")
+    raw = obj.get("ret")
+    ret = _ret(raw)
+    if ret is None:
+        raise _Bad(f"ret is not an integer: {str(raw)[:40]}")
     cmd = obj.get("cmd_id")
     seq_id = obj.get("seq_id")
     trace = obj.get("trace")
@@ -456,8 +502,13 @@ def decode(frame: bytes | str, recv_ts: int, *, binary: bool = False, src: str =
     """
     if binary:
         return DecodeError("binary_frame", f"binary frame of {len(frame)} bytes")
-    if len(frame) > MAX_FRAME_BYTES:
-        return DecodeError("too_large", f"frame of {len(frame)} bytes exceeds {MAX_FRAME_BYTES}")
+    size = len(frame)
+    if size > _MAX_FRAME_CHARS and type(frame) is str:
+        # a str counts characters; UTF-8 takes up to 4 bytes each, so measure
+        # the bytes only for the (rare) text frames that could exceed the cap
+        size = len(frame.encode("utf-8", "surrogatepass"))
+    if size > MAX_FRAME_BYTES:
+        return DecodeError("too_large", f"frame of {size} bytes exceeds {MAX_FRAME_BYTES}")
     try:
         obj = orjson.loads(frame)
     except orjson.JSONDecodeError as exc:
@@ -543,11 +594,10 @@ def decode_rest(body: bytes | str) -> RestAnswer | DecodeError:
         return DecodeError("invalid_json", str(exc)[:200])
     if type(obj) is not dict:
         return DecodeError("not_object", f"top level is {type(obj).__name__}")
-    ret = obj.get("ret")
-    if type(ret) is str and ret.isdigit():
-        ret = int(ret)
-    if type(ret) is not int:
-        return DecodeError("bad_field", f"ret is not an integer: {ret!r}"[:200])
+    raw = obj.get("ret")
+    ret = _ret(raw)
+    if ret is None:
+        return DecodeError("bad_field", f"ret is not an integer: {str(raw)[:40]}")
     msg = obj.get("msg")
     return RestAnswer(
         ret, msg if isinstance(msg, str) else RET_MESSAGES.get(ret, ""), obj.get("data")

@@ -159,9 +159,13 @@ def resolve(
 
 
 def check_url(name: str, value: str) -> None:
-    parts = urlsplit(value)
+    """Raise :class:`ConfigError` unless ``value`` is an absolute URL of the right scheme."""
     allowed = ("ws", "wss") if name == "url" else ("http", "https")
-    if parts.scheme not in allowed or not parts.netloc:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "wss://[bad": an unbalanced IPv6 bracket
+        parts = None
+    if parts is None or parts.scheme not in allowed or not parts.netloc:
         raise ConfigError(f"{name} {redact(value)!r} is not a valid {'/'.join(allowed)} URL")
 
 

@@ -10,6 +10,7 @@ heartbeats) are sent from the feed's shared timer thread through
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -28,8 +29,14 @@ from hkticks.tick import Book, Event, Tick
 from hkticks.tickqueue import TickQueue
 
 log = logging.getLogger("hkticks.session")
+# websocket-client logs every close at ERROR level; the session reports
+# disconnects itself (events, status), so keep the library quiet.
+logging.getLogger("websocket").propagate = False
 
 _BINARY = websocket.ABNF.OPCODE_BINARY
+# Every connection gets its own id for pacing: after a reconnect, the new
+# connection is "another connection" to the server's 3-second rule.
+_conn_ids = itertools.count(1)
 
 
 def now_ms() -> int:
@@ -107,6 +114,7 @@ class Session:
         self.decode_errors: Counter[str] = Counter()
         self._fatal = False
         # per-connection state, reset in _on_open
+        self._conn_id = 0
         self._connected_at = 0.0
         self._last_msg = 0.0
         self._last_heartbeat = 0.0
@@ -195,7 +203,8 @@ class Session:
         self._last_heartbeat = now
         self._got_data = False
         self._inflight.clear()
-        self._pacer.forget(self.shard)
+        self._pacer.forget(self._conn_id)
+        self._conn_id = next(_conn_ids)
         self._pending.clear()
         self._pending.append(lambda: self._builder.subscribe_trades(self.symbols))
         if self.config.book_depth:
@@ -321,12 +330,16 @@ class Session:
             self._event("stale", silent_s=round(now - self._last_msg, 3))
             self.abort()
             return
-        if self._pending and now >= self._not_before and self._pacer.try_acquire(self.shard, now):
+        if (
+            self._pending
+            and now >= self._not_before
+            and self._pacer.try_acquire(self._conn_id, now)
+        ):
             request = self._pending.popleft()()
             self._send(app, request)
             return
         if now - self._last_heartbeat >= self.config.heartbeat_interval and self._pacer.try_acquire(
-            self.shard, now, cross=False
+            self._conn_id, now, cross=False
         ):
             self._last_heartbeat = now
             self._send(app, self._builder.heartbeat())

@@ -76,11 +76,19 @@ class Tick:
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Tick:
-        """Rebuild a tick from its record form (raises KeyError/TypeError/ValueError if bad)."""
+        """Rebuild a tick from its record form (raises KeyError/TypeError/ValueError if bad).
+
+        An empty string reads as ``None`` for ``side`` and ``seq``: that is how
+        CSV writes a null, and replay reads CSV rows back through here.
+        """
         side = rec.get("side")
-        if side not in (None, "buy", "sell"):
+        if side == "":
+            side = None
+        elif side not in (None, "buy", "sell"):
             raise ValueError(f"bad side {side!r}")
         seq = rec.get("seq")
+        if seq == "":
+            seq = None
         return cls(
             symbol=str(rec["symbol"]),
             ts=int(rec["ts"]),

@@ -120,19 +120,73 @@ def _human(n: float) -> str:
     metavar="PATH",
     help="Output file; format from the extension: .jsonl, .csv, .db/.sqlite, or - (JSONL to stdout). Repeatable.",
 )
-@click.option("--all", "use_all", is_flag=True, help="Record the whole Stock Connect universe (the default with no SYMBOLS).")
-@click.option("--symbols-file", metavar="PATH", help="Read symbols from a file (- for stdin), one per line, # comments.")
-@click.option("--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too.")
-@click.option("--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m, 6h).")
-@click.option("--book-out", metavar="PATH", help="Also subscribe to order books and write them as JSONL here.")
-@click.option("--book-depth", type=click.IntRange(1, 10), default=5, show_default=True, help="Order book levels.")
-@click.option("--events", "events_out", metavar="PATH", help="Session events sidecar (default: <first --out>.events.jsonl).")
-@click.option("--flush-interval", type=Duration(), default=1.0, show_default="1s", help="Flush outputs at least this often.")
+@click.option(
+    "--all",
+    "use_all",
+    is_flag=True,
+    help="Record the whole Stock Connect universe (the default with no SYMBOLS).",
+)
+@click.option(
+    "--symbols-file",
+    metavar="PATH",
+    help="Read symbols from a file (- for stdin), one per line, # comments.",
+)
+@click.option(
+    "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
+)
+@click.option(
+    "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m, 6h)."
+)
+@click.option(
+    "--book-out", metavar="PATH", help="Also subscribe to order books and write them as JSONL here."
+)
+@click.option(
+    "--book-depth",
+    type=click.IntRange(1, 10),
+    default=5,
+    show_default=True,
+    help="Order book levels.",
+)
+@click.option(
+    "--events",
+    "events_out",
+    metavar="PATH",
+    help="Session events sidecar (default: <first --out>.events.jsonl).",
+)
+@click.option(
+    "--flush-interval",
+    type=Duration(),
+    default=1.0,
+    show_default="1s",
+    help="Flush outputs at least this often.",
+)
 @click.option("--fsync", is_flag=True, help="fsync on every flush (safer on power loss, slower).")
-@click.option("--max-connections", type=click.IntRange(1, 100), default=None, help="Override the plan's connection limit.")
-@click.option("--max-symbols-per-connection", type=click.IntRange(1, 10000), default=None, help="Override the plan's symbols-per-connection limit.")
-@click.option("--stale-timeout", type=Duration(), default=alltick.HEARTBEAT_TIMEOUT_S, show_default="30s", help="Reconnect a connection silent for this long.")
-@click.option("--queue-size", type=click.IntRange(1000, 50_000_000), default=DEFAULT_MAXSIZE, show_default=True, help="Bound of the in-memory queue (ticks beyond it are dropped and counted).")
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 100),
+    default=None,
+    help="Override the plan's connection limit.",
+)
+@click.option(
+    "--max-symbols-per-connection",
+    type=click.IntRange(1, 10000),
+    default=None,
+    help="Override the plan's symbols-per-connection limit.",
+)
+@click.option(
+    "--stale-timeout",
+    type=Duration(),
+    default=alltick.HEARTBEAT_TIMEOUT_S,
+    show_default="30s",
+    help="Reconnect a connection silent for this long.",
+)
+@click.option(
+    "--queue-size",
+    type=click.IntRange(1000, 50_000_000),
+    default=DEFAULT_MAXSIZE,
+    show_default=True,
+    help="Bound of the in-memory queue (ticks beyond it are dropped and counted).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
@@ -247,7 +301,9 @@ def record(
             )
         for sink in sinks:
             if sink.repaired_bytes:
-                warn(f"{sink.path}: removed a torn last line ({sink.repaired_bytes} bytes) before appending")
+                warn(
+                    f"{sink.path}: removed a torn last line ({sink.repaired_bytes} bytes) before appending"
+                )
         started = time.monotonic()
         recorder.start()
         feed.start()

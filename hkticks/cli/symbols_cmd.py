@@ -1,0 +1,208 @@
+"""``hkticks symbols``: list, search and refresh the Stock Connect universe."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from hkticks import symbols as symsvc
+from hkticks.cli.common import provider_options, provider_settings
+
+FORMATS = ("table", "json", "csv", "codes")
+
+
+def _say(message: str) -> None:
+    click.echo(f"hkticks: {message}", err=True)
+
+
+def _hk_time(epoch_s: float) -> str:
+    return dt.datetime.fromtimestamp(epoch_s, symsvc.HK_TZ).strftime("%Y-%m-%d %H:%M HKT")
+
+
+@click.command("symbols")
+@click.option(
+    "--refresh", is_flag=True, help="Fetch both lists (SSE and SZSE) now and update the cache."
+)
+@click.option(
+    "--search",
+    metavar="TEXT",
+    default=None,
+    help="Only stocks whose code or Chinese/English name contains TEXT (any case).",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(["sh", "sz", "any"], case_sensitive=False),
+    default="any",
+    show_default=True,
+    help="Only stocks listed by Shanghai (sh) or Shenzhen (sz) Stock Connect.",
+)
+@click.option(
+    "--include-suspended",
+    is_flag=True,
+    help="Also list stocks marked suspended (hidden by default).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS, case_sensitive=False),
+    default=None,
+    help="table, json, csv, or codes (one per line, for `record --symbols-file -`). "
+    "Default: table on a terminal, csv otherwise.",
+)
+@provider_options
+def symbols(
+    refresh: bool,
+    search: str | None,
+    channel: str,
+    include_suspended: bool,
+    fmt: str | None,
+    demo: bool,
+    token: str | None,
+    url: str | None,
+    rest_url: str | None,
+    plan: str | None,
+) -> None:
+    """The Stock Connect (southbound) universe: list, search, refresh.
+
+    The list is the merge of the Shanghai (SH) and Shenzhen (SZ) Stock
+    Connect lists, cached in $XDG_CACHE_HOME/hkticks. Without --refresh the
+    cache is read (and fetched once if there is none). With a token (or
+    --demo) a refresh also marks suspended stocks: those whose latest trade
+    is older than the previous trading day. `record` and `watch` skip them
+    when they default to the universe.
+
+    \b
+    Examples:
+      hkticks symbols --refresh --demo
+      hkticks symbols --search tencent --demo
+      hkticks symbols --format codes --channel sz > sz.txt
+    """
+    universe: symsvc.Universe | None = None
+    if demo and not refresh:
+        # the demo cache needs no server; start one only if it must be fetched
+        universe = symsvc.cached_universe(demo=True, warn=_say)
+    if universe is None:
+        with provider_settings(
+            demo=demo, token=token, url=url, rest_url=rest_url, plan=plan, demo_rate=20.0
+        ) as settings:
+            if refresh:
+                universe = symsvc.refresh_universe(settings, warn=_say)
+                _say(_summary(universe))
+            else:
+                universe = symsvc.load_universe(settings, warn=_say)
+        if refresh and search is None and fmt is None:
+            return
+    stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
+    if fmt is None:
+        fmt = "table" if sys.stdout.isatty() else "csv"
+    fmt = fmt.lower()
+    if fmt == "codes":
+        if stocks:
+            click.echo("\n".join(s.code for s in stocks))
+    elif fmt == "json":
+        click.echo(orjson.dumps(_json(universe, stocks), option=orjson.OPT_INDENT_2).decode())
+    elif fmt == "csv":
+        click.echo(_csv(universe, stocks), nl=False)
+    else:
+        _table(universe, stocks, include_suspended=include_suspended, search=search)
+    if search is not None and not stocks:
+        hidden = universe.select(include_suspended=True, channel=channel, search=search)
+        extra = " (only suspended ones: add --include-suspended)" if hidden else ""
+        _say(f"no stock matches {search!r}{extra}")
+        sys.exit(1)
+
+
+def _summary(universe: symsvc.Universe) -> str:
+    counts = universe.channel_counts()
+    dates = ", ".join(f"{name} list of {date}" for name, date in sorted(universe.sources.items()))
+    total = len(universe)
+    suspended = universe.suspended_count
+    if universe.suspended_checked_at is None:
+        tail = "suspensions not checked"
+    else:
+        tail = f"{suspended} suspended, {total - suspended} tradable"
+    return (
+        f"refreshed the Stock Connect list: {total} stocks (SH {counts['SH']}, "
+        f"SZ {counts['SZ']}, both {counts['both']}); {dates}; {tail}; cached in {universe.path}"
+    )
+
+
+def _json(universe: symsvc.Universe, stocks: list[symsvc.StockInfo]) -> dict[str, Any]:
+    return {
+        "fetched_at": dt.datetime.fromtimestamp(universe.fetched_at, symsvc.HK_TZ).isoformat(),
+        "sources": universe.sources,
+        "demo": universe.demo,
+        "suspended_checked_at": None
+        if universe.suspended_checked_at is None
+        else dt.datetime.fromtimestamp(universe.suspended_checked_at, symsvc.HK_TZ).isoformat(),
+        "count": len(stocks),
+        "stocks": [
+            {
+                "code": s.code,
+                "name_cn": s.name_cn,
+                "name_en": s.name_en,
+                "channels": list(s.channels),
+                "suspended": s.suspended,
+                "last_traded": universe.last_traded.get(s.code) if s.suspended else None,
+            }
+            for s in stocks
+        ],
+    }
+
+
+def _csv(universe: symsvc.Universe, stocks: list[symsvc.StockInfo]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["code", "name_cn", "name_en", "channels", "suspended"])
+    for s in stocks:
+        writer.writerow(
+            [s.code, s.name_cn, s.name_en, " ".join(s.channels), "yes" if s.suspended else ""]
+        )
+    return buf.getvalue()
+
+
+def _table(
+    universe: symsvc.Universe,
+    stocks: list[symsvc.StockInfo],
+    *,
+    include_suspended: bool,
+    search: str | None,
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 120))
+    title = "Stock Connect (southbound)" + (" · demo list" if universe.demo else "")
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("Code", style="cyan", no_wrap=True)
+    table.add_column("Name")
+    table.add_column("English name")
+    table.add_column("Channels", no_wrap=True)
+    table.add_column("Suspended", no_wrap=True)
+    for s in stocks:
+        mark = ""
+        if s.suspended:
+            since = universe.last_traded.get(s.code)
+            mark = "[red]suspended[/]" + (f" (last trade {since})" if since else "")
+        table.add_row(s.code, s.name_cn, s.name_en, " ".join(s.channels), mark)
+    counts = [f"{len(stocks)} shown" + (f" for {search!r}" if search else "")]
+    hidden = 0 if include_suspended else universe.suspended_count
+    if hidden:
+        counts.append(f"{hidden} suspended hidden (--include-suspended)")
+    parts = [f"{k} list {v}" for k, v in sorted(universe.sources.items())]
+    parts.append(f"fetched {_hk_time(universe.fetched_at)}")
+    if universe.suspended_checked_at is None:
+        parts.append("suspensions not checked")
+    else:
+        parts.append(f"suspensions checked {_hk_time(universe.suspended_checked_at)}")
+    console.print(table)
+    for line in (counts, parts):
+        console.print(" · ".join(line), style="dim", markup=False, highlight=False)

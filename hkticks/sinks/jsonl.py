@@ -1,0 +1,139 @@
+"""JSON Lines sinks: ticks (``.jsonl`` and ``-`` for stdout), order books and events.
+
+Speed matters here because the writer thread shares the GIL with the socket
+threads. A call to ``orjson.dumps`` costs a few microseconds whatever the size
+of its argument, so a batch is serialised with ONE call, as a JSON array, and
+the array is turned into lines by replacing the ``},{`` between its objects
+with ``}\\n{``. That is only correct when no string inside a record contains
+``},{``, which is checked for the whole batch at once (the count of ``},{``
+must be exactly one less than the number of records); otherwise the batch is
+serialised record by record. Ticks and books are dataclasses with slots that
+orjson serialises directly, fields in definition order (``RECORD_FIELDS``).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, BinaryIO, cast
+
+import orjson
+
+from hkticks.sinks.failures import display_name, os_reason, write_failed
+from hkticks.sinks.linefile import LineFile, PartialWrite, StreamTarget
+
+_SEPARATOR = b"},{"
+_NEWLINE_SEPARATOR = b"}\n{"
+
+
+def _record_of(obj: Any) -> Any:
+    """orjson's ``default``: objects that know their record form (``Event``, ``Book``)."""
+    record = getattr(obj, "record", None)
+    if record is None:
+        raise TypeError(f"cannot record a {type(obj).__name__}")
+    return record()
+
+
+def _dumps_records(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=_record_of, option=orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _dumps_direct(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def encode_lines(items: Sequence[Any], *, records: bool = False) -> bytes:
+    """``items`` as JSON Lines (each line ends with a newline).
+
+    ``records=False`` serialises dataclasses as they are (``Tick``: its
+    fields in ``RECORD_FIELDS`` order); ``records=True`` uses each item's
+    ``record()`` (``Event`` merges its details into the record).
+    """
+    n = len(items)
+    if n == 0:
+        return b""
+    dumps = _dumps_records if records else _dumps_direct
+    batch = items if isinstance(items, (list, tuple)) else list(items)
+    array = dumps(batch)
+    if array.count(_SEPARATOR) == n - 1 and array[1:2] == b"{":
+        return array[1:-1].replace(_SEPARATOR, _NEWLINE_SEPARATOR) + b"\n"
+    return b"\n".join(map(dumps, batch)) + b"\n"
+
+
+def _is_complete_record(tail: bytes) -> bool:
+    """Whether a line without its newline is nonetheless a whole JSON object."""
+    try:
+        return isinstance(orjson.loads(tail), dict)
+    except orjson.JSONDecodeError:
+        return False
+
+
+class JsonlSink:
+    """Records as JSON Lines, appended to ``path`` (``-``: standard output).
+
+    ``records=True`` writes ``item.record()`` (books, events); otherwise the
+    items are written as they are (ticks). ``what`` names the items in error
+    messages ("wrote 1200 ticks before the failure").
+    """
+
+    def __init__(self, path: str, *, records: bool = False, what: str = "ticks") -> None:
+        self.path = path
+        self.rows = 0
+        self.what = what
+        self._records = records
+        self._closed = False
+        self._failure: Exception | None = None
+        self._target: LineFile | StreamTarget
+        if path == "-":
+            # Looked up now, not at import, so a replaced sys.stdout is honoured.
+            stream = getattr(sys.stdout, "buffer", None)
+            self._target = StreamTarget(
+                cast(BinaryIO, stream if stream is not None else sys.stdout)
+            )
+        else:
+            self._target = LineFile(path)
+            try:
+                self._target.repair(_is_complete_record)
+            except BaseException:
+                self._target.close()
+                raise
+        self.repaired_bytes = self._target.repaired_bytes
+
+    def write(self, items: Sequence[Any]) -> None:
+        """Append one batch with one write."""
+        if self._failure is not None:
+            raise self._failure
+        if self._closed:
+            raise ValueError(f"write to closed sink {display_name(self.path)}")
+        if not items:
+            return
+        data = encode_lines(items, records=self._records)
+        try:
+            self._target.write(data)
+        except PartialWrite as exc:
+            self.rows += exc.lines
+            self._failure = write_failed(self.path, os_reason(exc.error), self.rows, self.what)
+            raise self._failure from None
+        self.rows += len(items)
+
+    def flush(self, fsync: bool = False) -> None:
+        """Cheap: files have no user-space buffer; stdout's buffer is flushed."""
+        if self._closed:
+            return
+        try:
+            self._target.flush(fsync)
+        except OSError as exc:
+            self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
+            raise self._failure from None
+
+    def close(self) -> None:
+        """Flush and close; idempotent. After a failure it closes without raising again."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._target.close()
+        except OSError as exc:
+            if self._failure is None:
+                self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
+                raise self._failure from None

@@ -1,0 +1,187 @@
+"""Append-only files of whole lines: the storage under the JSONL and CSV sinks.
+
+The recording must survive a crash: after ``kill -9`` (or a full disk) every
+complete line in the file has to be a valid record. Three things make that so:
+
+* each batch is one ``write(2)`` of complete lines on an ``O_APPEND``
+  descriptor, so a killed process never leaves half a batch behind;
+* when a write fails part-way (disk full, file size limit) the partial last
+  line of that write is cut off again at once;
+* when an existing file is opened its torn last line (left by a power loss or
+  an older crash) is removed before anything is appended to it, and the number
+  of bytes dropped is reported so the recorder can log it.
+
+There is no user-space buffer: a batch reaches the kernel when it is written,
+which keeps :meth:`LineFile.flush` free unless an ``fsync`` is asked for.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Callable
+from typing import BinaryIO
+
+from hkticks.sinks.failures import open_failed, os_reason
+
+# A torn last line longer than this means the file is not one of ours (our
+# records are well under a kilobyte): refuse rather than cut off someone's data.
+MAX_TORN_BYTES = 1 << 20
+_CHUNK = 1 << 16
+
+
+class PartialWrite(Exception):
+    """A write failed; ``lines`` complete lines of that write stayed in the file."""
+
+    def __init__(self, error: OSError, lines: int) -> None:
+        super().__init__(error)
+        self.error = error
+        self.lines = lines
+
+
+class LineFile:
+    """A file opened for appending whole lines.
+
+    Opening does not change the file: the sink first checks what is there
+    (the CSV header), then calls :meth:`repair`, so a file that is not a
+    recording is refused untouched. Special files (``/dev/full``, FIFOs) are
+    written as they are.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.repaired_bytes = 0
+        try:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+        except OSError as exc:
+            raise open_failed(path, os_reason(exc)) from None
+        try:
+            st = os.fstat(self.fd)
+        except OSError as exc:
+            os.close(self.fd)
+            raise open_failed(path, os_reason(exc)) from None
+        self.regular = stat.S_ISREG(st.st_mode)
+        self.size = st.st_size if self.regular else 0
+
+    def repair(self, keep_tail: Callable[[bytes], bool] | None = None) -> None:
+        """Cut the last line if it has no newline; ``repaired_bytes`` says how much went.
+
+        ``keep_tail`` (optional) is asked about such a line first: if it says
+        the bytes are a complete record (JSONL can tell: a cut JSON object does
+        not parse), the line is terminated instead of dropped.
+        """
+        fd, size = self.fd, self.size
+        if not self.regular or size == 0:
+            return
+        try:
+            if os.pread(fd, 1, size - 1) == b"\n":
+                return
+            end = size
+            keep = 0
+            while end > 0 and size - end < MAX_TORN_BYTES:
+                start = max(0, end - _CHUNK)
+                i = os.pread(fd, end - start, start).rfind(b"\n")
+                if i >= 0:
+                    keep = start + i + 1
+                    break
+                end = start
+            else:
+                if end > 0:
+                    raise open_failed(
+                        self.path,
+                        "its last line is over 1 MiB long, so it is not a recording "
+                        "(refusing to cut it)",
+                    )
+            if keep_tail is not None and keep_tail(os.pread(fd, size - keep, keep)):
+                done, error = self._write_all(b"\n")
+                if error is not None:
+                    raise error
+                self.size += 1
+                return
+            os.ftruncate(fd, keep)
+        except OSError as exc:
+            raise open_failed(
+                self.path, f"cannot repair its last line ({os_reason(exc)})"
+            ) from None
+        self.repaired_bytes = size - keep
+        self.size = keep
+
+    def read_head(self, n: int) -> bytes:
+        """The first ``n`` bytes of the file (fewer if it is shorter)."""
+        if not self.regular:
+            return b""
+        try:
+            return os.pread(self.fd, n, 0)
+        except OSError as exc:
+            raise open_failed(self.path, os_reason(exc)) from None
+
+    def _write_all(self, data: bytes) -> tuple[int, OSError | None]:
+        """Write all of ``data``: the bytes written, and the error that stopped it if any."""
+        view = memoryview(data)
+        done = 0
+        total = len(data)
+        try:
+            while done < total:
+                n = os.write(self.fd, view[done:])
+                if n == 0:  # pragma: no cover - regular files never do this
+                    return done, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done += n
+        except OSError as exc:
+            return done, exc
+        return done, None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data`` (complete lines) in one write; on failure keep only whole lines."""
+        done, error = self._write_all(data)
+        if error is None:
+            self.size += done
+            return
+        keep = data.rfind(b"\n", 0, done) + 1
+        if self.regular and keep < done:
+            try:
+                os.ftruncate(self.fd, os.fstat(self.fd).st_size - done + keep)
+            except OSError:
+                pass  # the torn line is repaired at the next open
+        self.size += keep
+        raise PartialWrite(error, data.count(b"\n", 0, keep))
+
+    def flush(self, fsync: bool = False) -> None:
+        """Nothing is buffered here; with ``fsync`` ask the kernel to reach the disk."""
+        if fsync:
+            try:
+                os.fsync(self.fd)
+            except OSError as exc:
+                if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # not a file (/dev/*, FIFO)
+                    raise
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+class StreamTarget:
+    """A binary stream (stdout) written like a :class:`LineFile`.
+
+    The stream is flushed by :meth:`flush` (the recorder calls it at least
+    every second), not after every batch.
+    """
+
+    regular = False
+    repaired_bytes = 0
+
+    def __init__(self, stream: BinaryIO, path: str = "-") -> None:
+        self.path = path
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.stream.write(data)
+        except OSError as exc:
+            raise PartialWrite(exc, 0) from None
+
+    def flush(self, fsync: bool = False) -> None:
+        self.stream.flush()
+
+    def close(self) -> None:
+        """Flush only: stdout belongs to the process, not to the sink."""
+        self.flush()
