@@ -361,3 +361,34 @@ def test_book_out_records_order_books(tmp_path: Path, server: MarketServer) -> N
         assert b["symbol"] == "00700" and len(b["bids"]) <= 5 and len(b["asks"]) <= 5
         if b["bids"] and b["asks"]:
             assert b["bids"][0][0] < b["asks"][0][0]
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "csv", "db"])
+def test_a_second_run_appending_holds_no_trade_twice(
+    tmp_path: Path, server: MarketServer, ext: str
+) -> None:
+    out = tmp_path / f"t.{ext}"
+    args = ["record", "00700", "09988", "--url", server.ws_url, "--token", "t", "--out", str(out)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "hkticks", *args, "--duration", "3s", "--quiet"],
+        env=hk_env(tmp_path),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(2.0)
+    server.set_rate(0)  # the market goes quiet: every trade sent reaches the first run
+    assert first.wait(30) == 0, first.stderr.read() if first.stderr else ""
+    # the second run gets each symbol's latest trade re-sent after it subscribes
+    r = run_hk(tmp_path, *args, "--duration", "2s", "--quiet")
+    assert r.returncode == 0, r.stderr
+    if ext == "db":
+        con = sqlite3.connect(out)
+        keys = con.execute("SELECT symbol, seq FROM ticks").fetchall()
+        con.close()
+    elif ext == "csv":
+        with open(out, newline="") as fh:
+            keys = [(row["symbol"], row["seq"]) for row in csv.DictReader(fh)]
+    else:
+        keys = [(r["symbol"], r["seq"]) for r in read_jsonl(out)]
+    assert len(keys) > 4
+    assert len(keys) == len(set(keys)), "the re-sent latest trades were recorded again"

@@ -24,7 +24,7 @@ from hkticks.cli.common import (
 )
 from hkticks.errors import HkticksError, UsageError
 from hkticks.feed import Feed, FeedStatus
-from hkticks.recorder import Recorder
+from hkticks.recorder import Recorder, last_trades
 from hkticks.session import SessionConfig
 from hkticks.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
 from hkticks.symbols import normalise_all
@@ -268,6 +268,11 @@ def record(
             max_symbols=max_symbols_per_connection,
             config=SessionConfig(stale_timeout=stale_timeout),
         )
+        # a run appending to an existing recording must not write again the
+        # trades the server re-sends after subscribing
+        for path in outs:
+            for symbol, (seq, ts) in last_trades(path).items():
+                feed.dedup.seed(symbol, seq, ts)
         sinks: list[Sink] = []
         book_sink = event_sink = None
         try:
