@@ -215,7 +215,7 @@ class Feed:
             for code in codes:
                 self.rejected[code] = ret
         log.warning(
-            "the server rejected %s (ret %d: %s); recording the other symbols",
+            "the server rejected %s (ret %d: %s); continuing with the other symbols",
             ", ".join(codes),
             ret,
             alltick.RET_MESSAGES.get(ret, ""),

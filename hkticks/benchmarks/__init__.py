@@ -1,0 +1,1 @@
+"""Measurements of hkticks components (figures for `hkticks bench`, not tests)."""

@@ -1,0 +1,259 @@
+"""``hkticks watch``: the live quote board."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+import click
+
+from hkticks import alltick, config
+from hkticks.cli.common import Duration, provider_options, provider_settings, read_symbols_file
+from hkticks.errors import UsageError
+from hkticks.feed import Feed
+from hkticks.symbols import normalise_all
+from hkticks.tickqueue import TickQueue
+
+SORT_CHOICES = ("code", "change", "volume", "active")
+
+
+def resolve_watch_symbols(
+    args: tuple[str, ...],
+    symbols_file: str | None,
+    include_suspended: bool,
+    settings: config.Settings,
+    warn: Callable[[str], None],
+) -> tuple[list[str], dict[str, tuple[str, str]]]:
+    """The symbols to watch and the names known for them without any network call.
+
+    Symbols given (arguments and/or file) keep their order; none given means
+    the Stock Connect universe (fetched once if it was never cached).
+    """
+    from hkticks import symbols as symbol_service
+
+    given = list(args)
+    if symbols_file:
+        given += read_symbols_file(symbols_file)
+    if given:
+        codes = normalise_all(given)
+        universe = symbol_service.cached_universe(demo=settings.demo)
+    else:
+        universe = symbol_service.load_universe(settings, refresh_if_missing=True, warn=warn)
+        codes = list(universe.codes(include_suspended=include_suspended))
+        if not codes:
+            raise UsageError("the Stock Connect list is empty: run `hkticks symbols --refresh`")
+    names: dict[str, tuple[str, str]] = {}
+    if universe is not None:
+        for code in codes:
+            info = universe.get(code)
+            if info is not None and (info.name_en or info.name_cn):
+                names[code] = (info.name_en, info.name_cn)
+    return codes, names
+
+
+@click.command()
+@click.argument("symbols", nargs=-1)
+@click.option(
+    "--symbols-file",
+    metavar="PATH",
+    help="Read symbols from a file (- for stdin), one per line, # comments.",
+)
+@click.option(
+    "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
+)
+@click.option(
+    "--book", is_flag=True, help="Also show the best bid and ask with their sizes (board only)."
+)
+@click.option(
+    "--sort",
+    type=click.Choice(SORT_CHOICES),
+    default=None,
+    help="Row order: code, change (top gainers first), volume (day volume), active (most trades). Default: the order given.",
+)
+@click.option(
+    "--colors",
+    type=click.Choice(["west", "cn"]),
+    default="west",
+    show_default=True,
+    help="west: green up, red down; cn: red up, green down (mainland convention).",
+)
+@click.option(
+    "--names",
+    "name_lang",
+    type=click.Choice(["en", "cn"]),
+    default="en",
+    show_default=True,
+    help="Show English or Chinese names.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Stream one JSON object per trade instead of the board (automatic when stdout is not a terminal).",
+)
+@click.option(
+    "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m)."
+)
+@click.option("--demo-rate", type=float, default=200.0, hidden=True)
+@click.option("--demo-seed", type=int, default=None, hidden=True)
+@provider_options
+def watch(
+    symbols: tuple[str, ...],
+    symbols_file: str | None,
+    include_suspended: bool,
+    book: bool,
+    sort: str | None,
+    colors: str,
+    name_lang: str,
+    as_json: bool,
+    duration: float | None,
+    demo_rate: float,
+    demo_seed: int | None,
+    demo: bool,
+    token: str | None,
+    url: str | None,
+    rest_url: str | None,
+    plan: str | None,
+) -> None:
+    """Live quote board in the terminal.
+
+    One row per symbol: last price, change against the previous close, last
+    trade size and side, trades and volume seen, the day's range, bid/ask
+    with --book, the exchange time in Hong Kong time and its age. With no
+    SYMBOLS, the Stock Connect (southbound) universe.
+
+    \b
+    Examples:
+      hkticks watch 00700 09988 --demo
+      hkticks watch 700 9988 3690 --book --colors cn
+      hkticks watch --sort change --plan all-hk
+      hkticks watch 00700 --json | jq .price
+    """
+    json_mode = as_json or not sys.stdout.isatty()
+    logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
+
+    def warn(msg: str) -> None:
+        click.echo(f"hkticks: {msg}", err=True)
+
+    with provider_settings(
+        demo=demo,
+        token=token,
+        url=url,
+        rest_url=rest_url,
+        plan=plan,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+    ) as settings:
+        token_value = settings.require_token()  # before any slow universe fetch
+        codes, names = resolve_watch_symbols(
+            symbols, symbols_file, include_suspended, settings, warn
+        )
+        queue = TickQueue()
+        feed = Feed(
+            codes,
+            url=settings.url,
+            token=token_value,
+            plan=alltick.PLANS[settings.plan],
+            queue=queue,
+            book_depth=5 if book and not json_mode else None,
+            token_source=settings.token_source,
+        )
+        if json_mode:
+            _watch_json(feed, queue, codes, duration)
+        else:
+            _watch_board(
+                feed,
+                queue,
+                codes,
+                names,
+                settings=settings,
+                token=token_value,
+                book=book,
+                sort=sort or "given",
+                colors=colors,
+                name_lang=name_lang,
+                duration=duration,
+            )
+
+
+def _watch_json(feed: Feed, queue: TickQueue, codes: list[str], duration: float | None) -> None:
+    from hkticks.watch import StopFlag, run_json, silence_stdout, stop_on_signals
+
+    stop = StopFlag()
+    started = time.monotonic()
+    deadline = started + duration if duration else None
+    written = 0
+    feed.start()
+    try:
+        with stop_on_signals(stop):
+            written = run_json(
+                feed,
+                queue,
+                sys.stdout.buffer,
+                sys.stderr,
+                stop,
+                deadline=deadline,
+                symbols=len(codes),
+            )
+    finally:
+        feed.stop()
+    if stop.reason == "pipe closed":
+        silence_stdout()
+        return
+    if stop.reason in ("Ctrl-C", "SIGTERM") or sys.stderr.isatty():
+        elapsed = time.monotonic() - started
+        click.echo(
+            f"hkticks: streamed {written:,} trades of {len(codes)} symbol"
+            f"{'s' if len(codes) != 1 else ''} in {elapsed:.1f} s ({stop.reason or 'stopped'})",
+            err=True,
+        )
+
+
+def _watch_board(
+    feed: Feed,
+    queue: TickQueue,
+    codes: list[str],
+    names: dict[str, tuple[str, str]],
+    *,
+    settings: config.Settings,
+    token: str,
+    book: bool,
+    sort: str,
+    colors: str,
+    name_lang: str,
+    duration: float | None,
+) -> None:
+    from rich.console import Console
+
+    from hkticks.rest import RestClient
+    from hkticks.watch import StopFlag, run_board, start_reference_thread, stop_on_signals
+    from hkticks.watch_model import WatchModel
+    from hkticks.watch_view import Board, board_summary
+
+    now = time.time()
+    model = WatchModel(codes, names=names, sort=sort, book=book, started=now)
+    board = Board(model, colors=colors, names=name_lang, demo=settings.demo)
+    console = Console()
+    stop = StopFlag()
+    deadline = time.monotonic() + duration if duration else None
+    rest_stop = threading.Event()
+    rest = RestClient(
+        settings.rest_url,
+        token,
+        alltick.PLANS[settings.plan],
+        token_source=settings.token_source,
+    )
+    missing = [c for c in codes if c not in names]
+    feed.start()
+    start_reference_thread(rest, codes, missing, queue, rest_stop)
+    try:
+        with stop_on_signals(stop):
+            run_board(feed, queue, model, board, console, stop, deadline=deadline)
+    finally:
+        rest_stop.set()
+        feed.stop()
+    # only after a clean stop: an error is reported by the CLI as its one line
+    click.echo(board_summary(model, time.time()), err=True)

@@ -1,0 +1,374 @@
+"""``hkticks watch``: the live quote board (and its JSON stream) over a feed.
+
+The model (:mod:`hkticks.watch_model`) and the view
+(:mod:`hkticks.watch_view`) are pure; this module owns the I/O around them:
+
+- the main thread drains the feed's queue about four times a second, applies
+  the batch to the model and redraws only when something on screen changed
+  (a trade, a connection change, a flash settling, the clock's second);
+- a background thread fetches the previous close and today's bar (REST
+  ``batch-kline``) and missing names (``static_info``) so the board appears
+  at once and fills in when they arrive; it refetches when a new HK trading
+  day starts, so a board left running overnight measures change correctly;
+- ``--json`` (or a stdout that is not a terminal) streams one JSON object per
+  trade instead, flushed per line, so ``watch ... | jq`` works.
+
+Errors that stop the feed (token rejected, plan too small) are raised only
+after the full-screen display has been left, so the user reads one clear
+line on a clean terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any, Protocol
+
+import orjson
+
+from hkticks.config import redact
+from hkticks.errors import HkticksError, TokenRejected, UsageError
+from hkticks.market_hours import hk_clock
+from hkticks.tick import Event, Tick
+from hkticks.tickqueue import TickQueue
+from hkticks.watch_model import ReferenceData, WatchModel, day_stats, describe_event
+from hkticks.watch_view import Board
+
+FRAME_S = 0.25  # about four refreshes a second at most
+REFERENCE_RETRY_S = 60.0
+REFERENCE_ATTEMPTS = 3
+_FATAL_RETS = {401, 603}  # the feed stops on these and raises the error itself
+_STDERR_EVENTS = {"disconnected", "reconnecting", "stale", "error", "warning"}
+
+
+class FeedLike(Protocol):
+    """What the runners need of :class:`hkticks.feed.Feed` (tests may pass a replay)."""
+
+    fatal: HkticksError | None
+    done: threading.Event
+
+    def status(self) -> Any: ...
+
+
+class ReferenceSource(Protocol):
+    """What the reference thread needs of :class:`hkticks.rest.RestClient`."""
+
+    def daily_bars(self, symbols: Sequence[str]) -> Any: ...
+
+    def static_info(self, symbols: Sequence[str]) -> Any: ...
+
+
+@dataclass
+class StopFlag:
+    """Set by Ctrl-C/SIGTERM (or a deadline); ``reason`` says which."""
+
+    event: threading.Event = field(default_factory=threading.Event)
+    reason: str = ""
+    interrupts: int = 0
+
+    def set(self, reason: str) -> None:
+        if not self.reason:
+            self.reason = reason
+        self.event.set()
+
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+@contextmanager
+def stop_on_signals(stop: StopFlag) -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop the loop at the next frame boundary.
+
+    Catching the signal (instead of letting ``KeyboardInterrupt`` fly) means
+    the board is never interrupted half-way through writing a frame, so the
+    terminal is always restored cleanly. A second Ctrl-C raises
+    ``KeyboardInterrupt`` for the impatient.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.interrupts += 1
+        if signum == signal.SIGINT and stop.interrupts > 1:
+            raise KeyboardInterrupt
+        stop.set("SIGTERM" if signum == signal.SIGTERM else "Ctrl-C")
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+class _NoteHandler(logging.Handler):
+    """Routes log warnings into the queue so they show in the footer, not over the board."""
+
+    def __init__(self, queue: TickQueue) -> None:
+        super().__init__(logging.WARNING)
+        self._queue = queue
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = redact(record.getMessage())
+        except Exception:  # a bad log call must not break the board
+            return
+        self._queue.put_event(Event(int(time.time() * 1000), "warning", None, {"message": message}))
+
+
+@contextmanager
+def warnings_to_queue(queue: TickQueue) -> Iterator[None]:
+    """While the full-screen board is up, log warnings become footer notes."""
+    root = logging.getLogger()
+    handler = _NoteHandler(queue)
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    try:
+        yield
+    finally:
+        root.handlers = saved
+
+
+# -- reference data (REST) -----------------------------------------------------
+
+
+def next_day_start(now: float) -> float:
+    """Epoch second of the next 09:00 Hong Kong time (the pre-open) after ``now``."""
+    _day, _wd, sec = hk_clock(now)
+    start = now - sec + 9 * 3600
+    return start if start > now else start + 86_400
+
+
+def reference_worker(
+    source: ReferenceSource,
+    symbols: Sequence[str],
+    need_names: Sequence[str],
+    queue: TickQueue,
+    stop: threading.Event,
+    *,
+    clock: Callable[[], float] = time.time,
+    retry_s: float = REFERENCE_RETRY_S,
+) -> None:
+    """Fetch previous close / today's bar (and missing names), then again each new day.
+
+    Results go through ``queue`` as :class:`ReferenceData` so only the main
+    thread touches the model. A failure is reported once per attempt and
+    retried a few times; a rejected token is not retried.
+    """
+    names_left = list(need_names)
+    while not stop.is_set():
+        attempts = 0
+        while not stop.is_set():
+            attempts += 1
+            try:
+                bars = source.daily_bars(symbols)
+                now = clock()
+                stats = {code: day_stats(b, now) for code, b in bars.items()}
+                queue.put_event(ReferenceData(stats=stats))
+                break
+            except TokenRejected as exc:
+                queue.put_event(ReferenceData(error=_short(exc)))
+                return
+            except HkticksError as exc:
+                queue.put_event(ReferenceData(error=_short(exc)))
+            except Exception as exc:  # an unexpected answer must not kill the board
+                queue.put_event(ReferenceData(error=redact(f"{type(exc).__name__}: {exc}")[:160]))
+            if attempts >= REFERENCE_ATTEMPTS or stop.wait(retry_s):
+                break
+        if names_left and not stop.is_set():
+            try:
+                infos = source.static_info(names_left)
+                names = {c: (i.name_en, i.name_cn or i.name_hk) for c, i in infos.items()}
+                queue.put_event(ReferenceData(names=names, kind="names"))
+            except Exception as exc:
+                reason = _short(exc) if isinstance(exc, HkticksError) else type(exc).__name__
+                queue.put_event(ReferenceData(error=reason, kind="names"))
+            names_left = []
+        if stop.wait(max(1.0, next_day_start(clock()) - clock())):
+            return
+
+
+def _short(exc: BaseException) -> str:
+    return redact(str(exc)).split("\n", 1)[0][:160]
+
+
+def start_reference_thread(
+    source: ReferenceSource,
+    symbols: Sequence[str],
+    need_names: Sequence[str],
+    queue: TickQueue,
+    stop: threading.Event,
+) -> threading.Thread:
+    thread = threading.Thread(
+        target=reference_worker,
+        args=(source, list(symbols), list(need_names), queue, stop),
+        name="hkticks-watch-rest",
+        daemon=True,  # it may sit in an HTTP call; never hold up exit for it
+    )
+    thread.start()
+    return thread
+
+
+# -- the board -----------------------------------------------------------------
+
+
+def drain(queue: TickQueue, model: WatchModel, now: float) -> int:
+    """Apply everything queued; returns the trades applied."""
+    n = 0
+    while True:
+        batch = queue.get_batch(8192, 0)
+        if not batch:
+            return n
+        n += model.apply(batch, now)
+
+
+def all_rejected(status: Any, symbols: int) -> UsageError | None:
+    """A usage error when the server refused every symbol (nothing would ever show)."""
+    rejected: dict[str, int] = getattr(status, "rejected", None) or {}
+    if symbols and len(rejected) >= symbols:
+        shown = ", ".join(sorted(rejected)[:5]) + (
+            f" and {len(rejected) - 5} more" if len(rejected) > 5 else ""
+        )
+        return UsageError(
+            f"the server rejected every symbol ({shown}): check the codes, "
+            "e.g. `hkticks symbols --search NAME`"
+        )
+    return None
+
+
+def run_board(
+    feed: FeedLike,
+    queue: TickQueue,
+    model: WatchModel,
+    board: Board,
+    console: Any,
+    stop: StopFlag,
+    *,
+    deadline: float | None = None,
+    frame_s: float = FRAME_S,
+) -> None:
+    """Draw the board full-screen until stopped; raise the feed's fatal error after leaving it."""
+    from rich.live import Live
+
+    error: HkticksError | None = None
+    with (
+        warnings_to_queue(queue),
+        Live(
+            board,
+            console=console,
+            screen=True,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        ) as live,
+    ):
+        size = console.size
+        while not stop.is_set():
+            tick = time.monotonic()
+            now = time.time()
+            drain(queue, model, now)
+            status = feed.status()
+            model.set_status(
+                status.connections,
+                dropped=status.dropped,
+                queue_depth=status.queue_depth,
+                decode_errors=status.decode_errors,
+            )
+            error = feed.fatal or all_rejected(status, len(model))
+            if error is not None or feed.done.is_set():
+                break
+            if deadline is not None and tick >= deadline:
+                stop.set("duration reached")
+                break
+            current = console.size
+            if model.dirty or now >= board.next_wake or current != size:
+                size = current
+                live.refresh()
+                model.dirty = False
+            stop.event.wait(max(0.0, frame_s - (time.monotonic() - tick)))
+    if error is not None:
+        raise error
+
+
+# -- the JSON stream -----------------------------------------------------------
+
+
+def run_json(
+    feed: FeedLike,
+    queue: TickQueue,
+    out: IO[bytes],
+    err: IO[str],
+    stop: StopFlag,
+    *,
+    deadline: float | None = None,
+    symbols: int = 0,
+) -> int:
+    """One JSON object per trade on ``out``, flushed per line; returns trades written.
+
+    Session problems go to ``err`` as one line each, held back until the end
+    of the batch so that an error which ends the run is reported alone, as
+    the CLI's single error line. A closed pipe (``| head``) sets
+    ``stop.reason`` to ``"pipe closed"`` and returns quietly.
+    """
+    written = 0
+    dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
+    with warnings_to_queue(queue):
+        while not stop.is_set():
+            batch = queue.get_batch(8192, 0.25)
+            notes: list[str] = []
+            for item in batch:
+                cls = type(item)
+                if cls is Tick:
+                    try:
+                        out.write(dumps(item, option=newline))
+                        out.flush()
+                    except BrokenPipeError:
+                        stop.set("pipe closed")
+                        return written
+                    written += 1
+                elif cls is Event and _worth_a_line(item):
+                    notes.append(f"hkticks: {describe_event(item)}\n")
+            error = feed.fatal or all_rejected(feed.status(), symbols)
+            if error is not None:
+                raise error
+            if notes:
+                err.write("".join(notes))
+                err.flush()
+            if feed.done.is_set():
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                stop.set("duration reached")
+                break
+    return written
+
+
+def _worth_a_line(event: Event) -> bool:
+    """Session events the JSON stream reports on stderr."""
+    if event.event == "error":
+        d = event.details
+        if d.get("codes"):
+            return False  # the feed logs rejected codes itself (a "warning" event)
+        if d.get("ret") in _FATAL_RETS or "http_status" in d:
+            return False  # the run ends with this as its one error line
+    return event.event in _STDERR_EVENTS
+
+
+def silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the exit flush stays quiet."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
