@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import io
 import json
 import os
@@ -153,15 +152,6 @@ def test_without_cache_and_unreachable_sources_says_what_to_do(env: dict[str, st
     assert "Traceback" not in proc.stderr
 
 
-HAVE_DEMO = (
-    importlib.util.find_spec("hkticks.server") is not None
-    and (Path(__file__).parent.parent / "hkticks" / "server" / "demo.py").exists()
-)
-
-
-@pytest.mark.skipif(
-    not HAVE_DEMO, reason="the embedded server (hkticks/server/demo.py) is not there yet"
-)
 def test_demo_refresh_then_search(env: dict[str, str]) -> None:
     code, out, err = run("symbols", "--refresh", "--demo")
     assert code == 0, err
@@ -176,3 +166,20 @@ def test_demo_refresh_then_search(env: dict[str, str]) -> None:
     assert tencent and tencent[0]["name_en"] and tencent[0]["name_cn"] and tencent[0]["channels"]
     code, out, _ = run("symbols", "--demo", "--format", "codes")
     assert len(out.splitlines()) == len(demo) - demo.suspended_count
+
+
+def test_plain_search_after_a_demo_refresh_shows_the_labelled_demo_list(
+    env: dict[str, str],
+) -> None:
+    """The issue's sequence: `symbols --refresh --demo`, then `symbols --search tencent`."""
+    code, _, err = run("symbols", "--refresh", "--demo")
+    assert code == 0, err
+    code, out, err = run("symbols", "--search", "tencent", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["code"] for r in rows] == ["00700"]
+    assert rows[0]["name_cn"] == "腾讯控股" and rows[0]["name_en"] == "TENCENT"
+    assert rows[0]["channels"] == "SH SZ"
+    assert "DEMO" in err and "hkticks symbols --refresh" in err
+    # the demo list never became the real cache: a real load still has none
+    assert symbols.cached_universe() is None

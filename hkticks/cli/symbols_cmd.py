@@ -84,9 +84,18 @@ def symbols(
       hkticks symbols --format codes --channel sz > sz.txt
     """
     universe: symsvc.Universe | None = None
-    if demo and not refresh:
-        # the demo cache needs no server; start one only if it must be fetched
-        universe = symsvc.cached_universe(demo=True, warn=_say)
+    if not refresh:
+        # a cached list needs no server; start one only if it must be fetched
+        universe = symsvc.cached_universe(demo=demo, warn=_say)
+        if universe is None and not demo:
+            # only the demo list is cached (e.g. right after `--refresh --demo`): show it,
+            # labelled; record and watch never default to it without --demo
+            universe = symsvc.cached_universe(demo=True, warn=_say)
+            if universe is not None:
+                _say(
+                    "showing the DEMO (simulated) list: no real list is cached yet; "
+                    "run `hkticks symbols --refresh` to fetch it from SSE and SZSE"
+                )
     if universe is None:
         with provider_settings(
             demo=demo, token=token, url=url, rest_url=rest_url, plan=plan, demo_rate=20.0
