@@ -115,6 +115,7 @@ class Session:
         self._fatal = False
         # per-connection state, reset in _on_open
         self._conn_id = 0
+        self._ws_sock: websocket.WebSocket | None = None
         self._connected_at = 0.0
         self._last_msg = 0.0
         self._last_heartbeat = 0.0
@@ -172,6 +173,12 @@ class Session:
                 self._close_reason = self._close_reason or redact(repr(exc))
             with self._app_lock:
                 self._app = None
+            # after a server-initiated close websocket-client leaves the socket
+            # open until garbage collection: close it now, so reconnects never
+            # accumulate descriptors
+            ws_sock, self._ws_sock = self._ws_sock, None
+            if ws_sock is not None:
+                ws_sock.shutdown()
             was_up = self.state == "up"
             if self._fatal:
                 self.state = "failed"
@@ -197,6 +204,7 @@ class Session:
     # ------------------------------------------------------------------ callbacks
 
     def _on_open(self, app: websocket.WebSocketApp) -> None:
+        self._ws_sock = app.sock
         now = time.monotonic()
         self._connected_at = now
         self._last_msg = now

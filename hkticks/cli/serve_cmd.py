@@ -1,0 +1,195 @@
+"""``hkticks serve``: run the embedded AllTick-compatible server until Ctrl-C.
+
+Useful to point any AllTick client (hkticks itself, or your own code) at a
+simulated Hong Kong market: same paths, frames, limits and error codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+from hkticks import alltick
+from hkticks.cli.common import PLAN_CHOICE, Duration
+from hkticks.config import redact
+
+if TYPE_CHECKING:
+    from hkticks.server import MarketServer
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="WebSocket port (0: any free port).",
+)
+@click.option(
+    "--rest-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="REST and Stock Connect list port  [default: --port + 1]",
+)
+@click.option(
+    "--token",
+    default="demo",
+    show_default=True,
+    metavar="TOKEN",
+    help="The token clients must send.",
+)
+@click.option("--plan", type=PLAN_CHOICE, default="all-hk", show_default=True, help="Plan limits.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    default=200.0,
+    show_default=True,
+    help="Trades per second across the whole market.",
+)
+@click.option(
+    "--firehose", is_flag=True, help="Push each connection's symbols as fast as it reads."
+)
+@click.option(
+    "--firehose-count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --firehose: stop after this many trades per connection.",
+)
+@click.option("--seed", type=int, default=None, help="Make the simulation reproducible.")
+@click.option(
+    "--heartbeat-timeout",
+    type=Duration(),
+    default="30s",
+    show_default=True,
+    help="Close connections silent for this long (no 22000 heartbeat).",
+)
+@click.option("--no-pacing", is_flag=True, help="Do not enforce the 1 s / 3 s request spacing.")
+@click.option(
+    "--over-limit",
+    type=click.Choice(["ignore", "603"]),
+    default="ignore",
+    show_default=True,
+    help="Symbols beyond the plan: ignore them (as AllTick does) or answer 603.",
+)
+@click.pass_context
+def serve(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    rest_port: int | None,
+    token: str,
+    plan: str,
+    rate: float,
+    firehose: bool,
+    firehose_count: int | None,
+    seed: int | None,
+    heartbeat_timeout: float,
+    no_pacing: bool,
+    over_limit: str,
+) -> None:
+    """Run the embedded AllTick-compatible server (simulated HK market).
+
+    Prices are SIMULATED, not real quotes. Stop with Ctrl-C.
+    """
+    from hkticks.server import MarketServer
+
+    if rest_port is None:
+        rest_port = port + 1 if port else 0
+    if rest_port and rest_port == port:
+        raise click.BadParameter("must differ from --port", param_hint="--rest-port")
+    if heartbeat_timeout <= 0:
+        raise click.BadParameter("must be positive", param_hint="--heartbeat-timeout")
+    server = MarketServer(
+        host=host,
+        port=port,
+        rest_port=rest_port,
+        token=token,
+        plan=plan,
+        rate=rate,
+        firehose=firehose,
+        firehose_count=firehose_count,
+        seed=seed,
+        heartbeat_timeout=heartbeat_timeout,
+        enforce_pacing=not no_pacing,
+        over_limit=over_limit,
+    )
+    _log_warnings()
+    server.start()  # HkticksError (one line, non-zero exit) when a port is taken
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        _banner(server, token, plan, rate, firehose, token_source=ctx.get_parameter_source("token"))
+        while not stop.is_set():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        started = time.monotonic()
+        connections = len(server.connections())
+        server.stop()
+        click.echo(
+            f"stopped after serving {connections} connection{'s' if connections != 1 else ''} "
+            f"(shutdown took {time.monotonic() - started:.1f} s)",
+            err=True,
+        )
+
+
+def _banner(
+    server: MarketServer,
+    token: str,
+    plan: str,
+    rate: float,
+    firehose: bool,
+    *,
+    token_source: click.core.ParameterSource | None,
+) -> None:
+    limits = alltick.PLANS[plan]
+    mode = "firehose (as fast as each client reads)" if firehose else f"{rate:g} trades/s"
+    click.echo(
+        f"hkticks serve: SIMULATED Hong Kong market (not real prices): "
+        f"{len(server.stocks)} stocks, {mode}"
+    )
+    click.echo(f"  WebSocket  {redact(server.ws_url + '?token=' + token)}")
+    click.echo(f"  REST       {server.rest_url}")
+    click.echo(f"  SSE list   {server.sse_url}")
+    click.echo(f"  SZSE list  {server.szse_url}")
+    if token_source == click.core.ParameterSource.DEFAULT:
+        click.echo('  token      "demo" (the default; set your own with --token)')
+    else:
+        click.echo("  token      the one given with --token (shown as ***)")
+    click.echo(
+        f"  plan       {plan}: {limits.max_connections} connections per token, "
+        f"{limits.max_symbols} symbols per connection"
+    )
+    click.echo(
+        f"Point a client at it, e.g.: hkticks watch 00700 --url {server.ws_url} "
+        f"--rest-url {server.rest_url} --token ...   Press Ctrl-C to stop."
+    )
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Server warnings on stderr, with any ``token=...`` masked."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def _log_warnings() -> None:
+    """Show the server's warnings and errors (a long-running server should not fail silently)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(_RedactingFormatter("hkticks serve: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("hkticks.server")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)

@@ -1,0 +1,304 @@
+"""``MarketServer``: the simulated market, its WebSocket and REST servers, and
+a thread-safe control API for tests.
+
+The WebSocket side and the market run on one asyncio loop in a named daemon
+thread ("hkticks-server"); the REST side runs in its own thread and hands
+market reads to the loop. Every public method may be called from any other
+thread: it is marshalled onto the loop and waits for the result, so a test
+sees the state after its call took effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import TypeVar
+
+from hkticks import alltick
+from hkticks.errors import HkticksError
+from hkticks.server import universe
+from hkticks.server.market import Market
+from hkticks.server.rest import RestApp, RestServer
+from hkticks.server.stocklists import SSE_SQL_ID, SZSE_CATALOG_ID
+from hkticks.server.wsserver import ConnectionInfo, WsOptions, WsServer
+
+T = TypeVar("T")
+HKT = timezone(timedelta(hours=8))
+CALL_TIMEOUT_S = 10.0
+
+
+class MarketServer:
+    """An AllTick-compatible server over a simulated Hong Kong market.
+
+    See ``hkticks/server/wsserver.py`` for the protocol rules it enforces.
+    ``token``/``plan`` and ``tokens`` (token -> plan name) say which tokens
+    are valid; ``rate`` is trades per second across the whole market;
+    ``firehose`` instead pushes each connection's symbols as fast as it
+    reads (``firehose_count``: stop after that many trades per connection).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rest_port: int = 0,
+        token: str | None = "t",
+        plan: str = "all-hk",
+        tokens: dict[str, str] | None = None,
+        rate: float = 200.0,
+        firehose: bool = False,
+        firehose_count: int | None = None,
+        seed: int | None = None,
+        heartbeat_timeout: float = alltick.HEARTBEAT_TIMEOUT_S,
+        enforce_pacing: bool = True,
+        over_limit: str = "ignore",
+        resend_latest: bool = True,
+        tick_time_unit: str = "ms",
+        numbers_as_strings: bool = True,
+        record_sent: bool = False,
+        enforce_rest_rate: bool = True,
+        reject_handshake_status: int | None = None,
+    ) -> None:
+        if plan not in alltick.PLANS:
+            raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
+        if heartbeat_timeout <= 0:
+            raise ValueError("heartbeat_timeout must be positive")
+        if rate < 0:
+            raise ValueError("rate must be >= 0")
+        all_tokens = dict(tokens or {})
+        if token:
+            all_tokens[token] = plan
+        self.host = host
+        self._want_port = port
+        self._want_rest_port = rest_port
+        self.port = 0
+        self.rest_port = 0
+        self.stocks = universe.stocks()
+        start_ms = time.time_ns() // 1_000_000
+        self.market = Market(self.stocks, seed=seed, start_ms=start_ms)
+        self.list_date = datetime.fromtimestamp(start_ms / 1000, HKT).strftime("%Y-%m-%d")
+        self._ws = WsServer(
+            self.market,
+            WsOptions(
+                tokens=all_tokens,
+                rate=rate,
+                firehose=firehose,
+                firehose_count=firehose_count,
+                heartbeat_timeout=heartbeat_timeout,
+                enforce_pacing=enforce_pacing,
+                over_limit=over_limit,
+                resend_latest=resend_latest,
+                tick_time_unit=tick_time_unit,
+                numbers_as_strings=numbers_as_strings,
+                record_sent=record_sent,
+            ),
+        )
+        self._ws.reject_handshake_status = reject_handshake_status
+        self._rest_app = RestApp(
+            tokens=all_tokens,
+            stocks=self.stocks,
+            call=self.call,
+            list_date=self.list_date,
+            enforce_rate=enforce_rest_rate,
+        )
+        self._rest: RestServer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    # -- URLs -------------------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://HOST:PORT/quote-stock-b-ws-api`` (no token: the client adds it)."""
+        return f"ws://{self.host}:{self.port}{alltick.WS_PATH}"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.rest_port}{alltick.REST_PATH}"
+
+    @property
+    def sse_url(self) -> str:
+        return (
+            f"http://{self.host}:{self.rest_port}/commonQuery.do?sqlId={SSE_SQL_ID}"
+            "&isPagination=true&pageHelp.pageSize=2000&pageHelp.pageNo=1"
+            "&pageHelp.beginPage=1&pageHelp.endPage=1&pageHelp.cacheSize=1"
+        )
+
+    @property
+    def szse_url(self) -> str:
+        return (
+            f"http://{self.host}:{self.rest_port}/api/report/ShowReport/data"
+            f"?SHOWTYPE=JSON&CATALOGID={SZSE_CATALOG_ID}&TABKEY=tab1"
+        )
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> MarketServer:
+        """Start listening; returns once both ports accept connections.
+
+        Raises :class:`~hkticks.errors.HkticksError` when a port cannot be bound.
+        """
+        with self._lock:
+            if self._thread is not None:
+                raise RuntimeError("MarketServer already started")
+            loop = asyncio.new_event_loop()
+            ready: concurrent.futures.Future[int] = concurrent.futures.Future()
+            self._loop = loop
+            self._thread = threading.Thread(
+                target=self._run, args=(loop, ready), name="hkticks-server", daemon=True
+            )
+            self._thread.start()
+            try:
+                self.port = ready.result(timeout=CALL_TIMEOUT_S)
+            except OSError as exc:
+                self._thread.join(CALL_TIMEOUT_S)
+                self._stopped = True
+                raise _bind_error(self.host, self._want_port, exc) from None
+            try:
+                self._rest = RestServer(self.host, self._want_rest_port, self._rest_app)
+            except OSError as exc:
+                self._stop_loop()
+                self._stopped = True
+                raise _bind_error(self.host, self._want_rest_port, exc) from None
+            self.rest_port = self._rest.port
+            self._rest.start()
+        return self
+
+    def _run(self, loop: asyncio.AbstractEventLoop, ready: concurrent.futures.Future[int]) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            port = loop.run_until_complete(self._ws.start(self.host, self._want_port))
+        except BaseException as exc:
+            ready.set_exception(exc)
+            loop.close()
+            return
+        ready.set_result(port)
+        try:
+            loop.run_forever()
+        finally:
+            try:
+                loop.run_until_complete(self._ws.aclose())
+                pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    loop.run_until_complete(asyncio.wait(pending, timeout=2.0))
+            finally:
+                loop.close()
+
+    def _stop_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(CALL_TIMEOUT_S)
+
+    def stop(self) -> None:
+        """Close every connection, stop both servers and join their threads. Idempotent."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            if self._rest is not None:
+                self._rest.stop()
+            self._stop_loop()
+
+    def __enter__(self) -> MarketServer:
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopped
+
+    # -- running code on the loop ---------------------------------------------------
+
+    def call(self, fn: Callable[[Market], T]) -> T:
+        """Run ``fn(market)`` on the server's loop and return its result.
+
+        The market is not thread-safe; this is the way for other threads
+        (tests, the REST handlers) to read it.
+        """
+        return self._on_loop(lambda: fn(self.market))
+
+    def _on_loop(self, fn: Callable[[], T]) -> T:
+        loop = self._loop
+        if loop is None or self._thread is None or not self._thread.is_alive():
+            return fn()  # not running: nothing else touches the state
+        if threading.current_thread() is self._thread:
+            return fn()
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result(timeout=CALL_TIMEOUT_S)
+
+    # -- test and fault controls ------------------------------------------------------
+
+    def connections(self) -> list[ConnectionInfo]:
+        """Snapshots of every connection so far (open and closed), oldest first."""
+        return self._on_loop(self._ws.connections)
+
+    def sent_trades(self) -> list[tuple[int, str, int]]:
+        """With ``record_sent=True``: (connection id, five-digit symbol, seq) in send order."""
+        return self._on_loop(lambda: list(self._ws.sent))
+
+    def disconnect_all(self, mode: str = "close") -> int:
+        """Drop every open connection: ``"close"`` sends a close frame (1001),
+        ``"reset"`` aborts the TCP connection (RST). Returns how many."""
+        return self._on_loop(lambda: self._ws.disconnect_all(mode))
+
+    def stall(self, on: bool = True) -> None:
+        """Freeze (``True``) or unfreeze the WebSocket side: no pushes, no answers,
+        connections stay open and heart-beat timeouts are suspended."""
+        self._on_loop(lambda: self._ws.stall(on))
+
+    def push_raw(self, data: str | bytes, binary: bool = False, conn_id: int | None = None) -> int:
+        """Send ``data`` as one frame (text unless ``binary``) to every open
+        connection or to ``conn_id``; bytes in a text frame are sent as they are,
+        valid UTF-8 or not. Returns how many connections got it."""
+        return self._on_loop(lambda: self._ws.push_raw(data, binary, conn_id))
+
+    def next_ret(self, cmd_id: int, ret: int, msg: str | None = None) -> None:
+        """Answer the next request with ``cmd_id`` (any connection) with ``ret``
+        instead of handling it; 401 and 606 then close the connection. Calls queue."""
+        self._on_loop(lambda: self._ws.next_ret(cmd_id, ret, msg))
+
+    def set_rate(self, rate: float) -> None:
+        """Change the market's trades per second on the fly."""
+        self._on_loop(lambda: self._ws.set_rate(rate))
+
+    @property
+    def reject_handshake_status(self) -> int | None:
+        """``None`` or an HTTP status (401, 403, 503) with which to refuse upgrades."""
+        return self._ws.reject_handshake_status
+
+    @reject_handshake_status.setter
+    def reject_handshake_status(self, status: int | None) -> None:
+        self._ws.reject_handshake_status = status  # one attribute store: atomic
+
+
+def _bind_error(host: str, port: int, exc: OSError) -> HkticksError:
+    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+    return HkticksError(f"cannot listen on {host}:{port} ({reason}): choose another port")

@@ -1,0 +1,739 @@
+"""The AllTick-compatible WebSocket server (runs inside one asyncio loop).
+
+It speaks the protocol of ``shared/docs/alltick-protocol.md`` as strictly as
+AllTick documents it, because a client that only works against a lenient
+simulator breaks on the real service:
+
+* path ``/quote-stock-b-ws-api`` only (others: HTTP 404); the token travels
+  in the query string. A missing or unknown token gets the handshake, then
+  ``{"ret":401,"msg":"token invalid"}`` and a close (1008, "token invalid").
+  ``reject_handshake_status`` refuses the HTTP upgrade instead (401/403/503).
+* one connection more than the plan allows per token is closed at once,
+  without a frame, with close code 1008 and reason
+  "too many connections: plan X allows N per token" (AllTick documents the
+  close, not a return code, so we do not invent one).
+* a subscribe (22002 / 22004) REPLACES that connection's previous list of
+  the same kind; symbols beyond the plan's per-connection limit are silently
+  ignored (``over_limit="ignore"``, as documented) or, with
+  ``over_limit="603"``, the whole request is refused with ret 603 and not
+  applied. Unknown codes (including wrong spellings such as ``0700.HK`` or
+  ``700.hk``: codes must match AllTick's product list exactly) are named in
+  a ret 600 answer, ``data.invalid_codes``, while the request's known codes
+  ARE subscribed.
+* pacing, for subscribe and cancel requests only (heartbeats are exempt):
+  a request less than 1 s after the previous accepted one on the same
+  connection, or less than 3 s after an accepted one on another (still open)
+  connection of the same token, is answered 605 and not applied; the third violation
+  within 10 s on a connection is answered 606 and the connection closed
+  (1008, "too many requests"). A grace of ``PACING_GRACE_S`` absorbs
+  scheduling jitter. ``enforce_pacing=False`` turns all this off.
+* a connection that sent no heartbeat (22000) for ``heartbeat_timeout``
+  seconds is closed (1008, "heartbeat timeout"). WebSocket pings do not
+  count, as with AllTick; the server sends no pings of its own.
+* after a subscribe, the latest trade (and book) of each newly subscribed
+  symbol that traded since the server started is sent again with its
+  original ``seq`` (``resend_latest``); clients de-duplicate by ``seq``.
+
+Pushes: in rate mode a timer makes ``rate`` trades per second across the
+whole market; each is encoded once and written to every subscribed
+connection. In firehose mode each connection gets trades of its own
+symbols as fast as its socket drains (flow control through ``send``).
+
+Everything here runs on the loop's thread; :mod:`hkticks.server.marketserver`
+offers the thread-safe API on top.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+from websockets.protocol import State
+
+from hkticks import alltick
+from hkticks.server import frames
+from hkticks.server.market import Market, Trade
+
+log = logging.getLogger("hkticks.server")
+log.addHandler(logging.NullHandler())
+
+PACING_GRACE_S = 0.05
+VIOLATION_WINDOW_S = 10.0
+VIOLATIONS_BEFORE_CLOSE = 3
+CLOSE_POLICY = 1008
+CLOSE_GOING_AWAY = 1001
+RATE_TICK_S = 0.02
+FIREHOSE_BATCH = 256
+# A connection whose unsent pushes exceed this is a stuck reader: drop it
+# rather than let the server's memory grow without bound.
+SLOW_CONSUMER_BYTES = 32 << 20
+MAX_REQUEST_LOG = 10_000
+MAX_CLOSED_KEPT = 10_000
+OVER_LIMIT_MODES = ("ignore", "603")
+
+_SUBSCRIBE = (alltick.CMD_SUB_BOOK, alltick.CMD_SUB_TRADES)
+_PACED = (alltick.CMD_SUB_BOOK, alltick.CMD_SUB_TRADES, alltick.CMD_CANCEL)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """A snapshot of one connection, for tests and diagnostics.
+
+    ``requests`` holds ``(wall time, cmd_id, ret)``; ``ret`` is ``None`` for a
+    request left unanswered (stalled server) and ``cmd_id`` ``None`` for a
+    frame that was not a request.
+    """
+
+    id: int
+    token: str | None = field(repr=False)
+    plan: str | None
+    opened_at: float
+    closed_at: float | None
+    close_reason: str | None
+    trade_symbols: tuple[str, ...]
+    book_symbols: tuple[str, ...]
+    requests: tuple[tuple[float, int | None, int | None], ...]
+    trades_sent: int = 0
+
+
+class Conn:
+    """Server-side state of one WebSocket connection."""
+
+    def __init__(self, cid: int, ws: ServerConnection, token: str | None, loop_now: float) -> None:
+        self.id = cid
+        self.ws = ws
+        self.token = token
+        self.plan: alltick.Plan | None = None
+        self.opened_at = time.time()
+        self.closed_at: float | None = None
+        self.close_reason: str | None = None
+        self.trades: dict[str, None] = {}
+        self.books: dict[str, int] = {}
+        self.requests: deque[tuple[float, int | None, int | None]] = deque(maxlen=MAX_REQUEST_LOG)
+        self.last_heartbeat = loop_now
+        self.last_request: float | None = None
+        self.violations: deque[float] = deque()
+        self.trades_sent = 0
+        self.firehose: asyncio.Task[None] | None = None
+        self.wake = asyncio.Event()
+        self.live: list[str] = []
+        self.cum: list[float] = []
+
+    def snapshot(self) -> ConnectionInfo:
+        return ConnectionInfo(
+            id=self.id,
+            token=self.token,
+            plan=self.plan.name if self.plan else None,
+            opened_at=self.opened_at,
+            closed_at=self.closed_at,
+            close_reason=self.close_reason,
+            trade_symbols=tuple(self.trades),
+            book_symbols=tuple(self.books),
+            requests=tuple(self.requests),
+            trades_sent=self.trades_sent,
+        )
+
+
+@dataclass
+class WsOptions:
+    """Behaviour switches of the WebSocket side (see :class:`MarketServer`)."""
+
+    tokens: dict[str, str]
+    rate: float = 200.0
+    firehose: bool = False
+    firehose_count: int | None = None
+    heartbeat_timeout: float = alltick.HEARTBEAT_TIMEOUT_S
+    enforce_pacing: bool = True
+    over_limit: str = "ignore"
+    resend_latest: bool = True
+    tick_time_unit: str = "ms"
+    numbers_as_strings: bool = True
+    record_sent: bool = False
+
+
+def _echo_id(value: Any) -> Any:
+    """``seq_id`` as the client sent it, if it can be echoed safely."""
+    if type(value) is int and -(1 << 63) <= value < (1 << 64):
+        return value
+    if type(value) is str and len(value) <= 64:
+        return value
+    return None
+
+
+def _echo_trace(value: Any) -> str | None:
+    return value[:256] if isinstance(value, str) else None
+
+
+class WsServer:
+    """The protocol server. Create, then ``await start(host, port)`` on the loop."""
+
+    def __init__(self, market: Market, options: WsOptions) -> None:
+        if options.over_limit not in OVER_LIMIT_MODES:
+            raise ValueError(f"over_limit must be one of {OVER_LIMIT_MODES}")
+        for plan in options.tokens.values():
+            if plan not in alltick.PLANS:
+                raise ValueError(f"unknown plan {plan!r}")
+        self.market = market
+        self.opts = options
+        self.encoder = frames.FrameEncoder(
+            tick_time_unit=options.tick_time_unit, numbers_as_strings=options.numbers_as_strings
+        )
+        self.reject_handshake_status: int | None = None
+        self.stalled = False
+        self.sent: list[tuple[int, str, int]] = []
+        self._server: Server | None = None
+        self._conns: dict[int, Conn] = {}
+        self._closed: deque[Conn] = deque(maxlen=MAX_CLOSED_KEPT)
+        self._next_id = 1
+        self._trade_subs: dict[str, dict[Conn, None]] = {}
+        self._book_subs: dict[str, dict[Conn, int]] = {}
+        self._token_last: dict[str, tuple[float, int]] = {}
+        self._overrides: dict[int, deque[tuple[int, str | None]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._unstalled = asyncio.Event()
+        self._unstalled.set()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0: a free port); returns the bound port."""
+        self._server = await serve(
+            self._handler,
+            host,
+            port,
+            process_request=self._process_request,
+            compression=None,
+            ping_interval=None,
+            close_timeout=1.0,
+            max_size=alltick.MAX_FRAME_BYTES,
+            max_queue=64,
+            write_limit=1 << 18,
+            logger=log,
+        )
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._watchdog(), name="hkticks-server-watchdog"))
+        if not self.opts.firehose:
+            self._tasks.append(loop.create_task(self._rate_loop(), name="hkticks-server-rate"))
+        sock = next(iter(self._server.sockets))
+        return int(sock.getsockname()[1])
+
+    async def aclose(self) -> None:
+        """Stop pushing, close every connection (1001) and stop listening."""
+        for task in self._tasks:
+            task.cancel()
+        for conn in list(self._conns.values()):
+            if conn.firehose is not None:
+                conn.firehose.cancel()
+            conn.close_reason = conn.close_reason or "server stopped"
+        if self._server is not None:
+            self._server.close(close_connections=True)
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 3.0)
+            except TimeoutError:
+                for conn in list(self._conns.values()):
+                    conn.ws.transport.abort()
+
+    # -- handshake ------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if urlsplit(request.path).path != alltick.WS_PATH:
+            return connection.respond(404, "Not Found\n")
+        status = self.reject_handshake_status
+        if status is not None:
+            return connection.respond(status, "handshake refused by the test server\n")
+        return None
+
+    # -- connections ------------------------------------------------------------
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        loop = asyncio.get_running_loop()
+        query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
+        tokens = query.get("token")
+        token: str | None = tokens[0] if tokens else None
+        conn = Conn(self._next_id, ws, token, loop.time())
+        self._next_id += 1
+        self._conns[conn.id] = conn
+        try:
+            plan_name = self.opts.tokens.get(token) if token else None
+            if plan_name is None:
+                conn.close_reason = "token invalid"
+                self._send(conn, frames.response(None, alltick.RET_TOKEN_INVALID))
+                await ws.close(CLOSE_POLICY, "token invalid")
+                return
+            conn.plan = alltick.PLANS[plan_name]
+            open_same = sum(
+                1
+                for c in self._conns.values()
+                if c.token == token
+                and c.plan is not None
+                and c is not conn
+                and c.close_reason is None
+                and c.ws.protocol.state is State.OPEN
+            )
+            if open_same >= conn.plan.max_connections:
+                conn.close_reason = (
+                    f"too many connections: plan {conn.plan.name} allows "
+                    f"{conn.plan.max_connections} per token"
+                )
+                await ws.close(CLOSE_POLICY, conn.close_reason[:120])
+                return
+            if self.opts.firehose:
+                conn.firehose = loop.create_task(self._firehose(conn))
+            async for message in ws:
+                await self._on_message(conn, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._forget(conn)
+
+    def _forget(self, conn: Conn) -> None:
+        if conn.firehose is not None:
+            conn.firehose.cancel()
+        self._unsubscribe(conn, trades=True, books=True)
+        conn.closed_at = time.time()
+        if conn.close_reason is None:
+            rcvd = conn.ws.protocol.close_rcvd
+            conn.close_reason = (
+                f"client closed ({rcvd.code})" if rcvd is not None else "connection lost"
+            )
+        self._conns.pop(conn.id, None)
+        self._closed.append(conn)
+
+    def _send(self, conn: Conn, frame: bytes) -> None:
+        """Write one text frame now, without waiting (keeps frames in order)."""
+        broadcast((conn.ws,), frame, text=True)
+
+    @staticmethod
+    def _write(conn: Conn, framed: list[bytes]) -> None:
+        """Write already framed pushes (:func:`frames.ws_text`) in one system call.
+
+        Safe next to the websockets library's own writes: everything runs on
+        this loop, each write holds whole frames, and nothing is written once
+        the connection has started closing. (Compression is off, so frames
+        need no per-connection state.)
+        """
+        if framed and conn.ws.protocol.state is State.OPEN:
+            conn.ws.transport.write(b"".join(framed))
+
+    def _close(self, conn: Conn, reason: str, code: int = CLOSE_POLICY) -> None:
+        if conn.close_reason is None:
+            conn.close_reason = reason
+        self._background(conn.ws.close(code, reason))
+
+    def _background(self, coro: Any) -> None:
+        """Run ``coro`` as a task the server keeps a reference to until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    # -- requests ---------------------------------------------------------------
+
+    async def _on_message(self, conn: Conn, message: str | bytes) -> None:
+        loop_now = asyncio.get_running_loop().time()
+        try:
+            obj = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            obj = None
+        cmd = obj.get("cmd_id") if isinstance(obj, dict) else None
+        data = obj.get("data") if isinstance(obj, dict) else None
+        seq_id = _echo_id(obj.get("seq_id")) if isinstance(obj, dict) else None
+        trace = _echo_trace(obj.get("trace")) if isinstance(obj, dict) else None
+        cmd_id = cmd if type(cmd) is int else None
+        resp_cmd = alltick.RESPONSE_FOR.get(cmd_id, cmd_id) if cmd_id is not None else None
+
+        def reply(ret: int, msg: str | None = None, data: Any = None) -> None:
+            conn.requests.append((time.time(), cmd_id, ret))
+            self._send(
+                conn, frames.response(resp_cmd, ret, msg=msg, seq_id=seq_id, trace=trace, data=data)
+            )
+
+        if self.stalled:
+            # A frozen server: the frame arrived but nothing answers it.
+            conn.requests.append((time.time(), cmd_id, None))
+            if cmd_id == alltick.CMD_HEARTBEAT:
+                conn.last_heartbeat = loop_now
+            return
+        if cmd_id is None or not isinstance(data, dict):
+            reply(alltick.RET_BAD_PARAM)
+            return
+        override = self._take_override(cmd_id)
+        if override is not None and override[0] != alltick.RET_OK:
+            ret, msg = override
+            odata: Any = None
+            if ret == alltick.RET_CODE_INVALID:
+                odata = {"invalid_codes": self._codes_in(data)}
+            reply(ret, msg, odata)
+            if ret == alltick.RET_TOKEN_INVALID:
+                conn.close_reason = "token invalid"
+                await conn.ws.close(CLOSE_POLICY, "token invalid")
+            elif ret == alltick.RET_TOO_MANY_REQUESTS_CLOSE:
+                conn.close_reason = "too many requests"
+                await conn.ws.close(CLOSE_POLICY, "too many requests")
+            return
+        if cmd_id == alltick.CMD_HEARTBEAT:
+            conn.last_heartbeat = loop_now
+            reply(alltick.RET_OK)
+            return
+        if cmd_id not in _PACED:
+            reply(alltick.RET_BAD_PARAM)
+            return
+        if self.opts.enforce_pacing:
+            verdict = self._pace(conn, loop_now)
+            if verdict is not None:
+                reply(verdict)
+                if verdict == alltick.RET_TOO_MANY_REQUESTS_CLOSE:
+                    conn.close_reason = "too many requests"
+                    await conn.ws.close(CLOSE_POLICY, "too many requests")
+                return
+        if cmd_id == alltick.CMD_CANCEL:
+            kind = data.get("cancel_type", alltick.CANCEL_ALL)
+            if type(kind) is not int or kind not in (0, 1, 2):
+                reply(alltick.RET_BAD_PARAM)
+                return
+            self._unsubscribe(
+                conn,
+                trades=kind in (alltick.CANCEL_ALL, alltick.CANCEL_TRADES),
+                books=kind in (alltick.CANCEL_ALL, alltick.CANCEL_BOOK),
+            )
+            reply(alltick.RET_OK)
+            self._refresh_firehose(conn)
+            return
+        self._subscribe(conn, cmd_id, data, reply)
+
+    def _codes_in(self, data: dict[str, Any]) -> list[str]:
+        items = data.get("symbol_list")
+        if not isinstance(items, list):
+            return []
+        return [i["code"] for i in items if isinstance(i, dict) and isinstance(i.get("code"), str)]
+
+    def _take_override(self, cmd_id: int) -> tuple[int, str | None] | None:
+        queue = self._overrides.get(cmd_id)
+        if not queue:
+            return None
+        return queue.popleft()
+
+    def _pace(self, conn: Conn, loop_now: float) -> int | None:
+        """None when the request may proceed, else 605 or 606."""
+        too_fast = (
+            conn.last_request is not None
+            and loop_now - conn.last_request < alltick.MIN_REQUEST_INTERVAL_S - PACING_GRACE_S
+        )
+        other = self._token_last.get(conn.token or "")
+        if (
+            other is not None
+            and other[1] != conn.id
+            and other[1] in self._conns
+            and loop_now - other[0] < alltick.MIN_CONNECTION_INTERVAL_S - PACING_GRACE_S
+        ):
+            too_fast = True
+        if not too_fast:
+            conn.last_request = loop_now
+            self._token_last[conn.token or ""] = (loop_now, conn.id)
+            return None
+        conn.violations.append(loop_now)
+        while conn.violations and loop_now - conn.violations[0] > VIOLATION_WINDOW_S:
+            conn.violations.popleft()
+        if len(conn.violations) >= VIOLATIONS_BEFORE_CLOSE:
+            return alltick.RET_TOO_MANY_REQUESTS_CLOSE
+        return alltick.RET_TOO_MANY_REQUESTS
+
+    def _subscribe(
+        self, conn: Conn, cmd_id: int, data: dict[str, Any], reply: Callable[..., None]
+    ) -> None:
+        items = data.get("symbol_list")
+        if not isinstance(items, list):
+            reply(alltick.RET_BAD_PARAM)
+            return
+        book = cmd_id == alltick.CMD_SUB_BOOK
+        wanted: dict[str, int] = {}
+        invalid: list[str] = []
+        for item in items:
+            code = item.get("code") if isinstance(item, dict) else None
+            if not isinstance(code, str):
+                reply(alltick.RET_BAD_PARAM)
+                return
+            depth = 0
+            if book:
+                depth = item.get("depth_level", 5)
+                if type(depth) is not int or not 1 <= depth <= alltick.MAX_BOOK_LEVELS:
+                    reply(alltick.RET_BAD_PARAM)
+                    return
+            symbol = self._known(code)
+            if symbol is None:
+                if code not in invalid:
+                    invalid.append(code)
+            elif symbol not in wanted:
+                wanted[symbol] = depth
+        assert conn.plan is not None
+        limit = conn.plan.max_symbols
+        if len(wanted) > limit:
+            if self.opts.over_limit == "603":
+                reply(
+                    alltick.RET_PLAN_TOO_SMALL,
+                    data={"max_symbols": limit, "requested": len(wanted)},
+                )
+                return
+            wanted = dict(list(wanted.items())[:limit])
+        previous = set(conn.books) if book else set(conn.trades)
+        self._unsubscribe(conn, trades=not book, books=book)
+        if book:
+            conn.books = dict(wanted)
+            for symbol, depth in wanted.items():
+                self._book_subs.setdefault(symbol, {})[conn] = depth
+        else:
+            conn.trades = dict.fromkeys(wanted)
+            for symbol in wanted:
+                self._trade_subs.setdefault(symbol, {})[conn] = None
+        if invalid:
+            reply(alltick.RET_CODE_INVALID, data={"invalid_codes": invalid})
+        else:
+            reply(alltick.RET_OK)
+        self._refresh_firehose(conn)
+        if self.opts.resend_latest and not self.stalled:
+            framed = []
+            for symbol in wanted:
+                st = self.market.state(symbol)
+                if symbol in previous or not st.traded:
+                    continue
+                if book:
+                    framed.append(self._book_frame(symbol, wanted[symbol]))
+                else:
+                    framed.append(frames.ws_text(self.encoder.trade(st.last)))
+                    self._sent(conn, st.last)
+            self._write(conn, framed)
+
+    def _known(self, code: str) -> str | None:
+        """The five-digit symbol for an AllTick code spelled exactly as AllTick does."""
+        try:
+            symbol = alltick.from_alltick(code)
+        except alltick.CodeError:
+            return None
+        if symbol not in self.market or alltick.to_alltick(symbol) != code:
+            return None
+        return symbol
+
+    def _unsubscribe(self, conn: Conn, *, trades: bool, books: bool) -> None:
+        if trades:
+            for symbol in conn.trades:
+                subs = self._trade_subs.get(symbol)
+                if subs is not None:
+                    subs.pop(conn, None)
+                    if not subs:
+                        del self._trade_subs[symbol]
+            conn.trades = {}
+        if books:
+            for symbol in conn.books:
+                bsubs = self._book_subs.get(symbol)
+                if bsubs is not None:
+                    bsubs.pop(conn, None)
+                    if not bsubs:
+                        del self._book_subs[symbol]
+            conn.books = {}
+
+    # -- pushes -------------------------------------------------------------------
+
+    def _sent(self, conn: Conn, trade: Trade) -> None:
+        # only what is really written counts: _write() writes nothing once the
+        # connection has started closing, so neither may the log
+        if conn.ws.protocol.state is not State.OPEN:
+            return
+        conn.trades_sent += 1
+        if self.opts.record_sent:
+            self.sent.append((conn.id, trade.symbol, trade.seq))
+
+    def _book_frame(self, symbol: str, depth: int) -> bytes:
+        last = self.market.latest(symbol)
+        bids, asks = self.market.book(symbol, depth)
+        return frames.ws_text(self.encoder.book(symbol, last.seq, last.ts, bids, asks))
+
+    def _emit(self, n: int) -> None:
+        """Make ``n`` market trades and send each (and its book) to its subscribers.
+
+        A push is encoded once whatever the number of subscribers; books are
+        taken right after their trade, so they match it; each connection gets
+        its share of the batch in one write.
+        """
+        market = self.market
+        ts = now_ms()
+        if self.stalled:
+            market.next_trades(n, ts)  # the market lives on; nobody hears it
+            return
+        out: dict[Conn, list[bytes]] = {}
+        encoder = self.encoder
+        for symbol in market.pick(n):
+            trade = market.next_trade(symbol, ts)
+            if trade is None:
+                continue
+            subs = self._trade_subs.get(symbol)
+            if subs:
+                frame = frames.ws_text(encoder.trade(trade))
+                for conn in subs:
+                    out.setdefault(conn, []).append(frame)
+                    self._sent(conn, trade)
+            bsubs = self._book_subs.get(symbol)
+            if bsubs:
+                bids, asks = market.book(symbol, max(bsubs.values()))
+                by_depth: dict[int, bytes] = {}
+                for conn, depth in bsubs.items():
+                    book = by_depth.get(depth)
+                    if book is None:
+                        book = by_depth[depth] = frames.ws_text(
+                            encoder.book(symbol, trade.seq, trade.ts, bids[:depth], asks[:depth])
+                        )
+                    out.setdefault(conn, []).append(book)
+        for conn, framed in out.items():
+            self._write(conn, framed)
+
+    async def _rate_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        carry = 0.0
+        while True:
+            await asyncio.sleep(RATE_TICK_S)
+            now = loop.time()
+            elapsed = min(now - last, 0.5)  # never burst after a pause
+            last = now
+            carry += max(self.opts.rate, 0.0) * elapsed
+            n = int(carry)
+            if n:
+                carry -= n
+                self._emit(n)
+
+    def _refresh_firehose(self, conn: Conn) -> None:
+        if conn.firehose is None:
+            return
+        conn.live, conn.cum = self.market.chooser(list(dict.fromkeys([*conn.trades, *conn.books])))
+        conn.wake.set()
+
+    async def _firehose(self, conn: Conn) -> None:
+        """Push trades of ``conn``'s symbols as fast as its socket takes them."""
+        try:
+            await self._firehose_loop(conn)
+        except ConnectionClosed:
+            pass
+
+    async def _firehose_loop(self, conn: Conn) -> None:
+        ws = conn.ws
+        limit = self.opts.firehose_count
+        market = self.market
+        encoder = self.encoder
+        ws_text = frames.ws_text
+        while ws.protocol.state is State.OPEN:
+            remaining = (
+                FIREHOSE_BATCH if limit is None else min(FIREHOSE_BATCH, limit - conn.trades_sent)
+            )
+            if self.stalled:
+                await self._unstalled.wait()
+                continue
+            if remaining <= 0 or not conn.live:
+                conn.wake.clear()
+                await conn.wake.wait()
+                continue
+            ts = now_ms()
+            batch: list[bytes] = []
+            for symbol in market.pick_from(conn.live, conn.cum, remaining):
+                trade = market.next_trade(symbol, ts)
+                if trade is None:
+                    continue
+                if symbol in conn.trades:
+                    batch.append(ws_text(encoder.trade(trade)))
+                    self._sent(conn, trade)
+                depth = conn.books.get(symbol)
+                if depth:
+                    bids, asks = market.book(symbol, depth)
+                    batch.append(ws_text(encoder.book(symbol, trade.seq, trade.ts, bids, asks)))
+            self._write(conn, batch)
+            # Flow control: wait while the socket's buffer is above the
+            # high-water mark, as the websockets library's send() does.
+            await conn.ws.drain()
+            # drain() only yields when the buffer is full; a fast reader would
+            # otherwise let this loop starve heartbeats and other connections.
+            await asyncio.sleep(0)
+
+    # -- watchdog ---------------------------------------------------------------------
+
+    async def _watchdog(self) -> None:
+        """Close connections that stopped heart-beating or stopped reading."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(0.25, self.opts.heartbeat_timeout / 4))
+            now = loop.time()
+            for conn in list(self._conns.values()):
+                if conn.plan is None or conn.close_reason is not None:
+                    continue
+                if conn.ws.protocol.state is not State.OPEN:
+                    continue
+                if not self.stalled and now - conn.last_heartbeat > self.opts.heartbeat_timeout:
+                    self._close(conn, "heartbeat timeout")
+                elif conn.ws.transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
+                    conn.close_reason = "slow consumer (write buffer full)"
+                    conn.ws.transport.abort()
+
+    # -- control (called on the loop by MarketServer) -------------------------------------
+
+    def connections(self) -> list[ConnectionInfo]:
+        conns = sorted([*self._closed, *self._conns.values()], key=lambda c: c.id)
+        return [c.snapshot() for c in conns]
+
+    def disconnect_all(self, mode: str) -> int:
+        if mode not in ("close", "reset"):
+            raise ValueError("mode must be 'close' or 'reset'")
+        conns = [c for c in self._conns.values() if c.ws.protocol.state is State.OPEN]
+        for conn in conns:
+            conn.close_reason = f"disconnect_all({mode})"
+            if mode == "close":
+                self._close(conn, "server going away", CLOSE_GOING_AWAY)
+            else:
+                sock = conn.ws.transport.get_extra_info("socket")
+                if sock is not None:
+                    # SO_LINGER with a zero timeout turns close() into a TCP RST.
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.ws.transport.abort()
+        return len(conns)
+
+    def stall(self, on: bool) -> None:
+        self.stalled = on
+        if on:
+            self._unstalled.clear()
+        else:
+            loop_now = asyncio.get_running_loop().time()
+            for conn in self._conns.values():
+                # the frozen period does not count against the client
+                conn.last_heartbeat = max(conn.last_heartbeat, loop_now)
+            self._unstalled.set()
+
+    def push_raw(self, data: str | bytes, binary: bool, conn_id: int | None) -> int:
+        conns = [
+            c
+            for c in self._conns.values()
+            if c.plan is not None
+            and c.ws.protocol.state is State.OPEN
+            and (conn_id is None or c.id == conn_id)
+        ]
+        broadcast([c.ws for c in conns], data, text=not binary)
+        return len(conns)
+
+    def next_ret(self, cmd_id: int, ret: int, msg: str | None) -> None:
+        self._overrides.setdefault(cmd_id, deque()).append((ret, msg))
+
+    def set_rate(self, rate: float) -> None:
+        if rate < 0:
+            raise ValueError("rate must be >= 0")
+        self.opts.rate = rate
