@@ -188,6 +188,15 @@ class Universe:
         canonical = try_normalise(code)
         return self._by_code.get(canonical) if canonical else None
 
+    def names(self, codes: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """``{code: (name_en, name_cn)}`` for the codes this list names."""
+        out: dict[str, tuple[str, str]] = {}
+        for code in codes:
+            info = self.get(code)
+            if info is not None and (info.name_en or info.name_cn):
+                out[code] = (info.name_en, info.name_cn)
+        return out
+
     def search(self, text: str) -> list[StockInfo]:
         """Stocks whose code or either name contains ``text``, case-insensitively.
 

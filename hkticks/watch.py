@@ -21,13 +21,11 @@ line on a clean terminal.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 import orjson
@@ -35,6 +33,7 @@ import orjson
 from hkticks.config import redact
 from hkticks.errors import HkticksError, TokenRejected, UsageError
 from hkticks.market_hours import hk_clock
+from hkticks.stopping import StopFlag
 from hkticks.tick import Event, Tick
 from hkticks.tickqueue import TickQueue
 from hkticks.watch_model import ReferenceData, WatchModel, day_stats, describe_event
@@ -62,51 +61,6 @@ class ReferenceSource(Protocol):
     def daily_bars(self, symbols: Sequence[str]) -> Any: ...
 
     def static_info(self, symbols: Sequence[str]) -> Any: ...
-
-
-@dataclass
-class StopFlag:
-    """Set by Ctrl-C/SIGTERM (or a deadline); ``reason`` says which."""
-
-    event: threading.Event = field(default_factory=threading.Event)
-    reason: str = ""
-    interrupts: int = 0
-
-    def set(self, reason: str) -> None:
-        if not self.reason:
-            self.reason = reason
-        self.event.set()
-
-    def is_set(self) -> bool:
-        return self.event.is_set()
-
-
-@contextmanager
-def stop_on_signals(stop: StopFlag) -> Iterator[None]:
-    """Ctrl-C and SIGTERM stop the loop at the next frame boundary.
-
-    Catching the signal (instead of letting ``KeyboardInterrupt`` fly) means
-    the board is never interrupted half-way through writing a frame, so the
-    terminal is always restored cleanly. A second Ctrl-C raises
-    ``KeyboardInterrupt`` for the impatient.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_signal(signum: int, frame: Any) -> None:
-        stop.interrupts += 1
-        if signum == signal.SIGINT and stop.interrupts > 1:
-            raise KeyboardInterrupt
-        stop.set("SIGTERM" if signum == signal.SIGTERM else "Ctrl-C")
-
-    old_int = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
 
 
 class _NoteHandler(logging.Handler):

@@ -12,6 +12,7 @@ import click
 
 from hkticks import alltick, config
 from hkticks.errors import UsageError
+from hkticks.symbols import Universe, normalise_all
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -127,3 +128,35 @@ def read_symbols_file(path: str) -> list[str]:
         if line:
             out.extend(line.replace(",", " ").split())
     return out
+
+
+def resolve_symbols(
+    args: tuple[str, ...],
+    symbols_file: str | None,
+    *,
+    include_suspended: bool,
+    settings: config.Settings,
+    warn: Callable[[str], None],
+    use_all: bool = False,
+) -> tuple[list[str], Universe | None]:
+    """The symbols to subscribe to, and the cached universe (for names) if any.
+
+    Symbols given (arguments and/or file) keep their order and are checked
+    before anything connects; none given means the Stock Connect universe
+    (fetched once if it was never cached), suspended stocks left out unless
+    ``include_suspended``.
+    """
+    from hkticks import symbols as symbol_service
+
+    given = list(args)
+    if symbols_file:
+        given += read_symbols_file(symbols_file)
+    if given and use_all:
+        raise UsageError("give SYMBOLS or --all, not both")
+    if given:
+        return normalise_all(given), symbol_service.cached_universe(demo=settings.demo)
+    universe = symbol_service.load_universe(settings, refresh_if_missing=True, warn=warn)
+    codes = list(universe.codes(include_suspended=include_suspended))
+    if not codes:
+        raise UsageError("the Stock Connect list is empty: run `hkticks symbols --refresh`")
+    return codes, universe

@@ -6,52 +6,15 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable
 
 import click
 
 from hkticks import alltick, config
-from hkticks.cli.common import Duration, provider_options, provider_settings, read_symbols_file
-from hkticks.errors import UsageError
+from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols
 from hkticks.feed import Feed
-from hkticks.symbols import normalise_all
 from hkticks.tickqueue import TickQueue
 
 SORT_CHOICES = ("code", "change", "volume", "active")
-
-
-def resolve_watch_symbols(
-    args: tuple[str, ...],
-    symbols_file: str | None,
-    include_suspended: bool,
-    settings: config.Settings,
-    warn: Callable[[str], None],
-) -> tuple[list[str], dict[str, tuple[str, str]]]:
-    """The symbols to watch and the names known for them without any network call.
-
-    Symbols given (arguments and/or file) keep their order; none given means
-    the Stock Connect universe (fetched once if it was never cached).
-    """
-    from hkticks import symbols as symbol_service
-
-    given = list(args)
-    if symbols_file:
-        given += read_symbols_file(symbols_file)
-    if given:
-        codes = normalise_all(given)
-        universe = symbol_service.cached_universe(demo=settings.demo)
-    else:
-        universe = symbol_service.load_universe(settings, refresh_if_missing=True, warn=warn)
-        codes = list(universe.codes(include_suspended=include_suspended))
-        if not codes:
-            raise UsageError("the Stock Connect list is empty: run `hkticks symbols --refresh`")
-    names: dict[str, tuple[str, str]] = {}
-    if universe is not None:
-        for code in codes:
-            info = universe.get(code)
-            if info is not None and (info.name_en or info.name_cn):
-                names[code] = (info.name_en, info.name_cn)
-    return codes, names
 
 
 @click.command()
@@ -148,9 +111,10 @@ def watch(
         demo_seed=demo_seed,
     ) as settings:
         token_value = settings.require_token()  # before any slow universe fetch
-        codes, names = resolve_watch_symbols(
-            symbols, symbols_file, include_suspended, settings, warn
+        codes, universe = resolve_symbols(
+            symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
         )
+        names = universe.names(codes) if universe is not None else {}
         queue = TickQueue()
         feed = Feed(
             codes,
@@ -180,7 +144,8 @@ def watch(
 
 
 def _watch_json(feed: Feed, queue: TickQueue, codes: list[str], duration: float | None) -> None:
-    from hkticks.watch import StopFlag, run_json, silence_stdout, stop_on_signals
+    from hkticks.stopping import StopFlag, stop_on_signals
+    from hkticks.watch import run_json, silence_stdout
 
     stop = StopFlag()
     started = time.monotonic()
@@ -229,7 +194,8 @@ def _watch_board(
     from rich.console import Console
 
     from hkticks.rest import RestClient
-    from hkticks.watch import StopFlag, run_board, start_reference_thread, stop_on_signals
+    from hkticks.stopping import StopFlag, stop_on_signals
+    from hkticks.watch import run_board, start_reference_thread
     from hkticks.watch_model import WatchModel
     from hkticks.watch_view import Board, board_summary
 
