@@ -23,6 +23,7 @@ import orjson
 
 from hkticks.errors import HkticksError, OutputError
 from hkticks.sinks import Sink
+from hkticks.sinks.compressed import compression_of, read_tail, strip_compression
 from hkticks.tick import RECORD_FIELDS, Book, Event, Tick
 from hkticks.tickqueue import TickQueue
 
@@ -66,10 +67,15 @@ def last_trades(path: str, tail_bytes: int = TAIL_BYTES) -> dict[str, tuple[int,
             for symbol, seq, ts in rows:
                 keep(symbol, seq, ts)
             return out
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - tail_bytes))
-            lines = fh.read().splitlines()[1:] if size > tail_bytes else fh.read().splitlines()
+        if compression_of(path) is not None:  # .jsonl.gz, .csv.zst: decode the last block
+            ext = os.path.splitext(strip_compression(path))[1].lower()
+            data = read_tail(path, tail_bytes)
+            lines = data.splitlines()[1:] if len(data) >= tail_bytes else data.splitlines()
+        else:
+            with open(path, "rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - tail_bytes))
+                lines = fh.read().splitlines()[1:] if size > tail_bytes else fh.read().splitlines()
         if ext == ".csv":
             for line in lines:
                 cells = line.decode("utf-8", "replace").split(",")
@@ -201,6 +207,7 @@ class Recorder:
         if books and self.book_sink is not None:
             self.book_sink.write(books)
             self.books += len(books)
+        events.extend(self._sink_events())
         if events:
             self.events += len(events)
             if self.event_sink is not None:
@@ -208,6 +215,15 @@ class Recorder:
             if self.on_event is not None:
                 for ev in events:
                     self.on_event(ev)
+
+    def _sink_events(self) -> list[Event]:
+        """Events the sinks report (a rotating sink's file switches), for the sidecar."""
+        out: list[Event] = []
+        for sink in self.sinks:
+            take = getattr(sink, "take_events", None)
+            if take is not None:
+                out.extend(take())
+        return out
 
     def _flush(self) -> None:
         for sink in self.sinks:

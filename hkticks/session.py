@@ -1,17 +1,28 @@
 """One WebSocket connection to AllTick: the only module that knows websocket-client.
 
-A :class:`Session` owns one shard of symbols. Its thread runs
-``WebSocketApp.run_forever`` and reconnects with capped, jittered backoff
-until stopped. The message callback only decodes (with the protocol core)
-and enqueues; it never touches disk or screen. Requests (subscriptions,
-heartbeats) are sent from the feed's shared timer thread through
-:meth:`Session.service`, which is also the stale-feed watchdog.
+A :class:`Session` owns one shard of symbols. Its thread opens a
+``websocket.WebSocket``, reads frames in a plain loop and reconnects with
+capped, jittered backoff until stopped. Each frame is only decoded (with the
+protocol core) and enqueued; the thread never touches disk or screen.
+Requests (subscriptions, heartbeats) are sent from the feed's shared timer
+thread through :meth:`Session.service`, which is also the stale-feed
+watchdog.
+
+Why not ``WebSocketApp.run_forever``: its dispatcher calls ``select`` before
+every frame, and websocket-client reads each frame with two or three
+``recv`` calls of a few bytes. Under a busy feed those system calls cost
+more than decoding. The session's :class:`ReadAheadWebSocket` reads up to
+256 KiB per call and hands websocket-client's frame parser the bytes it asks
+for from that buffer; handshake, framing, masking, pings and close frames
+remain websocket-client's.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import socket
+import struct
 import threading
 import time
 from collections import Counter, deque
@@ -34,6 +45,9 @@ log = logging.getLogger("hkticks.session")
 logging.getLogger("websocket").propagate = False
 
 _BINARY = websocket.ABNF.OPCODE_BINARY
+_TEXT = websocket.ABNF.OPCODE_TEXT
+_CLOSE = websocket.ABNF.OPCODE_CLOSE
+READ_AHEAD_BYTES = 1 << 18
 # Every connection gets its own id for pacing: after a reconnect, the new
 # connection is "another connection" to the server's 3-second rule.
 _conn_ids = itertools.count(1)
@@ -41,6 +55,88 @@ _conn_ids = itertools.count(1)
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class ReadAheadWebSocket(websocket.WebSocket):
+    """websocket-client's ``WebSocket`` reading the socket in large chunks.
+
+    The library's frame parser asks its ``_recv`` for a frame's few header
+    bytes, then for its payload; each ask would be a system call (two with a
+    socket timeout: ``poll`` then ``recv``). Here one ``recv`` fetches up to
+    :data:`READ_AHEAD_BYTES` and the asks are served from that buffer.
+
+    A socket timeout while waiting for data is not a disconnect: silence is
+    the stale-feed watchdog's call, not the socket's, so the read is retried
+    until data comes, the peer closes, or :meth:`stop_reading` is called.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._buf = b""
+        self._pos = 0
+        self.reading = True
+
+    def stop_reading(self) -> None:
+        """Make a blocked read return (from any thread), even mid-handshake."""
+        self.reading = False
+        sock = self.sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def recv_message(self) -> tuple[int, bytes]:
+        """The next data message or control frame: ``(opcode, payload)``.
+
+        The common frame, a whole unfragmented unmasked text or binary frame
+        already in the buffer, is sliced out here; anything else (a frame
+        split across reads, fragments, pings, close) goes through
+        websocket-client's own parser, which reads from the same buffer. The
+        two never interleave inside a frame: the parser returns only whole
+        messages, so the fast path always starts on a frame boundary.
+        """
+        buf, pos = self._buf, self._pos
+        if pos + 4 <= len(buf):
+            b0 = buf[pos]
+            if b0 == 0x81 or b0 == 0x82:  # FIN, no RSV bits, text or binary
+                n = buf[pos + 1]  # the mask bit is 0x80: a masked frame goes the slow way
+                if n < 126:
+                    start = pos + 2
+                elif n == 126:
+                    n = (buf[pos + 2] << 8) | buf[pos + 3]
+                    start = pos + 4
+                else:
+                    start = -1
+                if start > 0 and start + n <= len(buf):
+                    self._pos = start + n
+                    return b0 & 0x0F, buf[start : start + n]
+        opcode, frame = self.recv_data_frame(True)
+        return opcode, frame.data
+
+    def _recv(self, bufsize: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            buf = self._buf = self._fill()
+            pos = 0
+        end = pos + bufsize
+        self._pos = end
+        return buf[pos:end]
+
+    def _fill(self) -> bytes:
+        while True:
+            sock = self.sock
+            if sock is None or not self.reading:
+                raise websocket.WebSocketConnectionClosedException("connection aborted")
+            try:
+                data = sock.recv(READ_AHEAD_BYTES)
+            except TimeoutError:
+                continue
+            if not data:
+                raise websocket.WebSocketConnectionClosedException(
+                    "Connection to remote host was lost."
+                )
+            return data
 
 
 @dataclass
@@ -103,8 +199,8 @@ class Session:
         self._src = src
         self._backoff = backoff or Backoff(config.backoff_initial, config.backoff_cap)
         self._builder = alltick.RequestBuilder()
-        self._app: websocket.WebSocketApp | None = None
-        self._app_lock = threading.Lock()
+        self._ws: ReadAheadWebSocket | None = None
+        self._ws_lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, name=f"hkticks-ws-{shard}", daemon=True)
 
         self.state = "connecting"
@@ -115,7 +211,6 @@ class Session:
         self._fatal = False
         # per-connection state, reset in _on_open
         self._conn_id = 0
-        self._ws_sock: websocket.WebSocket | None = None
         self._connected_at = 0.0
         self._last_msg = 0.0
         self._last_heartbeat = 0.0
@@ -125,6 +220,8 @@ class Session:
         self._inflight: dict[int, alltick.Request] = {}
         self._close_reason: str | None = None
         self._rejected: set[str] = set()
+        self._wanted: frozenset[str] = frozenset(self.symbols)
+        self._reported: set[str] = set()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -133,13 +230,10 @@ class Session:
 
     def abort(self) -> None:
         """Drop the connection now (wakes the session thread). Safe from any thread."""
-        with self._app_lock:
-            app = self._app
-        if app is not None:
-            app.keep_running = False
-            sock = app.sock
-            if sock is not None:
-                sock.abort()
+        with self._ws_lock:
+            ws = self._ws
+        if ws is not None:
+            ws.stop_reading()
 
     def status(self, now: float) -> ConnStatus:
         age = now - self._last_msg if self.state == "up" and self._last_msg else None
@@ -149,7 +243,6 @@ class Session:
         self._queue.put_event(Event(now_ms(), name, self.shard, details))
 
     def _run(self) -> None:
-        websocket.setdefaulttimeout(self.config.connect_timeout)
         attempt = 0
         while not self._stop.is_set():
             if not self._gate.wait_turn(self._stop):
@@ -158,27 +251,24 @@ class Session:
             self.state = "connecting"
             self._close_reason = None
             self._event("connecting", url=self.shown_url, attempt=attempt)
-            app = websocket.WebSocketApp(
-                self._url,
-                on_open=self._on_open,
-                on_data=self._on_data,
-                on_error=self._on_error,
-                on_close=self._on_close,
-            )
-            with self._app_lock:
-                self._app = app
+            ws = ReadAheadWebSocket(skip_utf8_validation=True, enable_multithread=True)
+            with self._ws_lock:
+                self._ws = ws
             try:
-                app.run_forever(skip_utf8_validation=True, reconnect=0)
-            except Exception as exc:  # run_forever reports through on_error; be safe
-                self._close_reason = self._close_reason or redact(repr(exc))
-            with self._app_lock:
-                self._app = None
-            # after a server-initiated close websocket-client leaves the socket
-            # open until garbage collection: close it now, so reconnects never
-            # accumulate descriptors
-            ws_sock, self._ws_sock = self._ws_sock, None
-            if ws_sock is not None:
-                ws_sock.shutdown()
+                if not self._stop.is_set():
+                    ws.connect(self._url, timeout=self.config.connect_timeout)
+                    self._on_open()
+                    self._read(ws)
+            except Exception as exc:
+                if ws.reading:  # else we dropped it ourselves, and said why
+                    self._on_error(exc)
+            finally:
+                with self._ws_lock:
+                    self._ws = None
+                # close the socket now: after a server-initiated close
+                # websocket-client would leave it open until garbage
+                # collection, and reconnects would accumulate descriptors
+                ws.shutdown()
             was_up = self.state == "up"
             if self._fatal:
                 self.state = "failed"
@@ -203,8 +293,20 @@ class Session:
 
     # ------------------------------------------------------------------ callbacks
 
-    def _on_open(self, app: websocket.WebSocketApp) -> None:
-        self._ws_sock = app.sock
+    def _read(self, ws: ReadAheadWebSocket) -> None:
+        """Hand every data frame to :meth:`_on_data` until the connection ends."""
+        recv = ws.recv_message
+        on_data = self._on_data
+        while ws.reading:
+            opcode, data = recv()
+            if opcode == _TEXT or opcode == _BINARY:
+                on_data(data, opcode)
+            elif opcode == _CLOSE:  # websocket-client has answered it already
+                self._on_close(data)
+                return
+            # pings are answered by websocket-client; pongs need nothing
+
+    def _on_open(self) -> None:
         now = time.monotonic()
         self._connected_at = now
         self._last_msg = now
@@ -214,6 +316,7 @@ class Session:
         self._pacer.forget(self._conn_id)
         self._conn_id = next(_conn_ids)
         self._pending.clear()
+        self._reported.clear()
         self._pending.append(lambda: self._builder.subscribe_trades(self.symbols))
         if self.config.book_depth:
             depth = self.config.book_depth
@@ -221,28 +324,51 @@ class Session:
         self.state = "up"
         self._event("connected", url=self.shown_url)
 
-    def _on_data(self, app: Any, data: Any, opcode: int, fin: bool) -> None:
+    def _on_data(self, data: bytes, opcode: int) -> None:
         """Decode and enqueue: the hot path. No I/O here."""
         self._last_msg = time.monotonic()
         item = alltick.decode(data, now_ms(), binary=opcode == _BINARY, src=self._src)
         kind = type(item)
         if kind is Tick:
-            if self._dedup.is_new(item.symbol, item.seq, item.ts):  # type: ignore[union-attr]
+            tick: Tick = item  # type: ignore[assignment]
+            if tick.symbol not in self._wanted:
+                self._unwanted(tick.symbol)
+            elif self._dedup.is_new(tick.symbol, tick.seq, tick.ts):
                 self.ticks += 1
-                self._queue.put(item)
+                self._queue.put(tick)
             if not self._got_data:
                 self._data_flows()
         elif kind is Book:
-            self.books += 1
-            self._queue.put(item)
+            book: Book = item  # type: ignore[assignment]
+            if book.symbol not in self._wanted:
+                self._unwanted(book.symbol)
+            else:
+                self.books += 1
+                self._queue.put(book)
             if not self._got_data:
                 self._data_flows()
         elif kind is alltick.Response:
             self._on_response(item)  # type: ignore[arg-type]
         else:
             err: alltick.DecodeError = item  # type: ignore[assignment]
-            self.decode_errors[err.kind] += 1
-            log.debug("shard %d: undecodable frame (%s): %s", self.shard, err.kind, err.message)
+            self._undecodable(err.kind, err.message)
+
+    def _undecodable(self, kind: str, message: str) -> None:
+        """Count a frame that is not kept; the first of each kind is also an event.
+
+        Such frames are dropped, not recorded, so they make no gap; the
+        event (once per kind and connection, so garbage cannot flood the
+        sidecar) tells the user the provider sent them.
+        """
+        self.decode_errors[kind] += 1
+        log.debug("shard %d: frame dropped (%s): %s", self.shard, kind, message)
+        if kind not in self._reported:
+            self._reported.add(kind)
+            self._event("dropped_frame", kind=kind, message=message[:200])
+
+    def _unwanted(self, symbol: str) -> None:
+        """A push for a symbol this connection did not subscribe: dropped, not recorded."""
+        self._undecodable("unsubscribed", f"push for {symbol}, which was not subscribed")
 
     def _data_flows(self) -> None:
         self._got_data = True
@@ -281,6 +407,7 @@ class Session:
                 # report once, and leave them out of later resubscriptions
                 self._rejected.update(codes)
                 self.symbols = [s for s in self.symbols if s not in self._rejected]
+                self._wanted = frozenset(self.symbols)
                 self._on_rejected(resp.ret, codes)
         elif resp.ret in (alltick.RET_TOO_MANY_REQUESTS, alltick.RET_TOO_MANY_REQUESTS_CLOSE):
             self._event("error", **details, backoff_s=self.config.rate_limited_backoff)
@@ -299,7 +426,7 @@ class Session:
             return lambda: self._builder.subscribe_book(self.symbols, depth)
         return lambda: self._builder.subscribe_trades(self.symbols)
 
-    def _on_error(self, app: Any, exc: BaseException) -> None:
+    def _on_error(self, exc: BaseException) -> None:
         status = getattr(exc, "status_code", None)
         if isinstance(exc, websocket.WebSocketBadStatusException) and status in (401, 403):
             self._close_reason = f"handshake refused with HTTP {status}"
@@ -316,9 +443,18 @@ class Session:
         else:
             self._close_reason = redact(f"{type(exc).__name__}: {exc}")[:300]
 
-    def _on_close(self, app: Any, code: Any, msg: Any) -> None:
-        if code is not None and self._close_reason is None:
-            self._close_reason = f"closed by server (code {code}{': ' + str(msg) if msg else ''})"
+    def _on_close(self, payload: bytes) -> None:
+        """The server's close frame: its code and reason explain the gap."""
+        if self._close_reason is not None:
+            return
+        if len(payload) >= 2:
+            code = struct.unpack("!H", payload[:2])[0]
+            msg = payload[2:].decode("utf-8", "replace")
+            self._close_reason = redact(
+                f"closed by server (code {code}{': ' + msg if msg else ''})"
+            )[:300]
+        else:
+            self._close_reason = "closed by server"
 
     def _fail(self, err: HkticksError) -> None:
         self._fatal = True
@@ -329,9 +465,9 @@ class Session:
 
     def service(self, now: float) -> None:
         """Called by the feed's timer thread: send due requests, watch for a stale feed."""
-        with self._app_lock:
-            app = self._app
-        if app is None or self.state != "up":
+        with self._ws_lock:
+            ws = self._ws
+        if ws is None or self.state != "up":
             return
         if now - self._last_msg > self.config.stale_timeout:
             self._close_reason = f"stale: nothing received for {self.config.stale_timeout:g} s"
@@ -344,19 +480,19 @@ class Session:
             and self._pacer.try_acquire(self._conn_id, now)
         ):
             request = self._pending.popleft()()
-            self._send(app, request)
+            self._send(ws, request)
             return
         if now - self._last_heartbeat >= self.config.heartbeat_interval and self._pacer.try_acquire(
             self._conn_id, now, cross=False
         ):
             self._last_heartbeat = now
-            self._send(app, self._builder.heartbeat())
+            self._send(ws, self._builder.heartbeat())
 
-    def _send(self, app: websocket.WebSocketApp, request: alltick.Request) -> None:
+    def _send(self, ws: websocket.WebSocket, request: alltick.Request) -> None:
         self._inflight[request.seq_id] = request
         if len(self._inflight) > 64:  # responses that never came
             self._inflight.pop(next(iter(self._inflight)))
         try:
-            app.send(request.text)
+            ws.send(request.text)
         except Exception as exc:  # the connection is going away; the run loop reconnects
             log.debug("shard %d: send failed: %r", self.shard, exc)

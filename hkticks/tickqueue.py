@@ -6,18 +6,23 @@ which never blocks: when the queue is full the item is dropped and counted
 is reported, never silent. Session events go through :meth:`put_event`,
 which ignores the bound (events are rare and explain gaps).
 
-One consumer drains it in batches with :meth:`get_batch`. The wake-up
-event is only set when the consumer is actually waiting, so a busy queue
-costs one ``deque.append`` per item.
+One consumer drains it in batches with :meth:`get_batch`. A busy queue costs
+a producer one ``deque.append`` per item: while items are flowing the
+consumer naps between polls instead of asking to be woken, and the wake-up
+event is only set (once per wait) when the consumer is actually waiting.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Any
 
 DEFAULT_MAXSIZE = 500_000
+# How a consumer waits while items are flowing (see get_batch).
+NAP_S = 0.001
+BUSY_WINDOW_S = 0.05
 
 
 class TickQueue:
@@ -32,6 +37,9 @@ class TickQueue:
         self.dropped = 0
         self.put_count = 0
         self.high_water = 0
+        self.nap = NAP_S
+        self.busy_window = BUSY_WINDOW_S
+        self._last_items = float("-inf")
 
     def __len__(self) -> int:
         return len(self._dq)
@@ -52,6 +60,7 @@ class TickQueue:
         if n >= self.high_water:
             self.high_water = n + 1
         if self._waiting:
+            self._waiting = False  # one wake-up per wait, not one per item
             self._wake.set()
         return True
 
@@ -59,23 +68,50 @@ class TickQueue:
         """Enqueue regardless of the bound (session events)."""
         self._dq.append(item)
         if self._waiting:
+            self._waiting = False
             self._wake.set()
 
     def get_batch(self, max_items: int = 4096, timeout: float | None = 0.1) -> list[Any]:
         """Up to ``max_items`` items, oldest first; waits up to ``timeout`` s when empty.
 
         Returns ``[]`` on timeout, or at once when the queue is closed and empty.
+
+        While items are flowing (some were taken in the last ``busy_window``
+        seconds) an empty queue is polled with naps of ``nap`` seconds rather
+        than waited on. Being woken costs the producer (a socket thread) a
+        lock and a futex call, and under a firehose the consumer would be
+        woken for one or two items at a time: together that cost more than
+        decoding. A nap costs the producer nothing and lets a batch gather,
+        for at most about ``nap`` seconds of added latency. A queue idle for
+        longer than the window waits to be woken, so idling costs nothing.
         """
         dq = self._dq
-        if not dq and not self._closed:
-            self._waiting = True
-            self._wake.clear()
+        if not dq and not self._closed and timeout != 0:
+            now = time.monotonic()
+            deadline = None if timeout is None else now + timeout
+            if now - self._last_items < self.busy_window:
+                until = now + self.busy_window
+                if deadline is not None and deadline < until:
+                    until = deadline
+                nap = self.nap
+                while not dq and not self._closed:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    time.sleep(nap if nap < left else left)
             if not dq and not self._closed:
-                self._wake.wait(timeout)
-            self._waiting = False
+                rest = None if deadline is None else deadline - time.monotonic()
+                if rest is None or rest > 0:
+                    self._waiting = True
+                    self._wake.clear()
+                    if not dq and not self._closed:
+                        self._wake.wait(rest)
+                    self._waiting = False
         n = len(dq)
         if n > max_items:
             n = max_items
+        if n:
+            self._last_items = time.monotonic()
         pop = dq.popleft
         return [pop() for _ in range(n)]
 

@@ -208,8 +208,13 @@ def run_board(
     *,
     deadline: float | None = None,
     frame_s: float = FRAME_S,
+    clock: Callable[[], float] = time.time,
 ) -> None:
-    """Draw the board full-screen until stopped; raise the feed's fatal error after leaving it."""
+    """Draw the board full-screen until stopped; raise the feed's fatal error after leaving it.
+
+    ``clock`` is the time the model is updated at (flashes, rates); a replay
+    passes the recording's time, which its board's clock shows too.
+    """
     from rich.live import Live
 
     error: HkticksError | None = None
@@ -227,7 +232,7 @@ def run_board(
         size = console.size
         while not stop.is_set():
             tick = time.monotonic()
-            now = time.time()
+            now = clock()
             drain(queue, model, now)
             status = feed.status()
             model.set_status(

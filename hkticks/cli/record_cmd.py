@@ -3,97 +3,52 @@
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 import click
 
-from hkticks import alltick, config
-from hkticks.cli.common import (
-    Duration,
-    provider_options,
-    provider_settings,
-    read_symbols_file,
-)
+from hkticks import alltick
+from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols
 from hkticks.errors import HkticksError, UsageError
 from hkticks.feed import Feed, FeedStatus
 from hkticks.recorder import Recorder, last_trades
 from hkticks.session import SessionConfig
 from hkticks.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
-from hkticks.symbols import normalise_all
+from hkticks.sinks.rotating import (
+    FollowerSink,
+    RotatePolicy,
+    RotatingSink,
+    expand,
+    now_ms,
+    parse_rotate,
+    template_for,
+)
+from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.tickqueue import DEFAULT_MAXSIZE, TickQueue
 
 
-def resolve_symbols(
-    args: tuple[str, ...],
-    symbols_file: str | None,
-    use_all: bool,
-    include_suspended: bool,
-    settings: config.Settings,
-    warn: Any,
-) -> list[str]:
-    """The symbols given (args and/or file), else the Stock Connect universe."""
-    given = list(args)
-    if symbols_file:
-        given += read_symbols_file(symbols_file)
-    if given and use_all:
-        raise UsageError("give SYMBOLS or --all, not both")
-    if given:
-        return normalise_all(given)
-    from hkticks.symbols import load_universe
+def events_path_for(
+    outs: tuple[str, ...], events: str | None, rotate: RotatePolicy | None = None
+) -> str | None:
+    """The events sidecar: ``--events``, else ``<first file --out>.events.jsonl``.
 
-    universe = load_universe(settings, refresh_if_missing=True, warn=warn)
-    codes = universe.codes(include_suspended=include_suspended)
-    if not codes:
-        raise UsageError("the Stock Connect list is empty: run `hkticks symbols --refresh`")
-    return list(codes)
-
-
-def events_path_for(outs: tuple[str, ...], events: str | None) -> str | None:
+    When that output rotates, the sidecar is named after its template
+    (``ticks-{date}.jsonl.events.jsonl``) and rotates with it: each file gets
+    the sidecar of the events written while it was current, so ``hkticks
+    stats FILE`` finds ``FILE.events.jsonl``.
+    """
     if events:
         return events
     for out in outs:
         if out != "-":
-            return f"{out}.events.jsonl"
+            return f"{template_for(out, rotate) or out}.events.jsonl"
     return None
 
 
-@dataclass
-class _Run:
-    stop: threading.Event
-    reason: str = ""
-    interrupts: int = 0
-
-
-@contextmanager
-def _signals(run: _Run) -> Iterator[None]:
-    """Ctrl-C / SIGTERM stop the run cleanly; a second Ctrl-C exits at once."""
-
-    def on_signal(signum: int, frame: Any) -> None:
-        run.interrupts += 1
-        if signum == signal.SIGINT and run.interrupts > 1:
-            sys.stderr.write("\nhkticks: second Ctrl-C, exiting now\n")
-            os._exit(130)
-        run.reason = "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C"
-        run.stop.set()
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old_int = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old_int)
-        signal.signal(signal.SIGTERM, old_term)
+def _event_ts(event: Any) -> int:
+    return int(event.ts)
 
 
 def status_line(st: FeedStatus, rate: float, last_age: float | None) -> str:
@@ -162,6 +117,14 @@ def _human(n: float) -> str:
 )
 @click.option("--fsync", is_flag=True, help="fsync on every flush (safer on power loss, slower).")
 @click.option(
+    "--rotate",
+    metavar="daily|hourly|SIZE",
+    default=None,
+    help="Start a new file every Hong Kong day, every hour, or at SIZE (e.g. 500MB; or daily,1GB). "
+    "Name files with {date}, {hour}, {part} in --out (added before the extension if missing), "
+    "e.g. --out 'ticks-{date}.jsonl.gz'.",
+)
+@click.option(
     "--max-connections",
     type=click.IntRange(1, 100),
     default=None,
@@ -204,6 +167,7 @@ def record(
     events_out: str | None,
     flush_interval: float,
     fsync: bool,
+    rotate: str | None,
     max_connections: int | None,
     max_symbols_per_connection: int | None,
     stale_timeout: float,
@@ -235,10 +199,17 @@ def record(
         raise UsageError("--flush-interval must be positive")
     if outs.count("-") > 1:
         raise UsageError("--out - (stdout) can be given once")
-    events_path = events_path_for(outs, events_out)
+    policy = parse_rotate(rotate) if rotate else None
+    events_path = events_path_for(outs, events_out, policy)
     # outputs are checked before anything connects
-    for path in (*outs, *(p for p in (book_out, events_path) if p)):
-        check_output(path)
+    for path in outs:
+        check_output(path, rotate=policy)
+    if book_out:
+        check_output(book_out, "--book-out", rotate=policy)
+    if events_path:
+        # a default sidecar follows its output's files: check the one it names now
+        check_output(events_path if events_out else expand(events_path, now_ms()), "--events")
+    shown = [template_for(o, policy) or o for o in outs]
     status_out: TextIO = sys.stderr
 
     def warn(msg: str) -> None:
@@ -253,8 +224,15 @@ def record(
         demo_rate=demo_rate,
         demo_seed=demo_seed,
     ) as settings:
-        codes = resolve_symbols(symbols, symbols_file, use_all, include_suspended, settings, warn)
-        token_value = settings.require_token()
+        token_value = settings.require_token()  # before any slow universe fetch
+        codes, _ = resolve_symbols(
+            symbols,
+            symbols_file,
+            include_suspended=include_suspended,
+            settings=settings,
+            warn=warn,
+            use_all=use_all,
+        )
         queue = TickQueue(queue_size)
         feed = Feed(
             codes,
@@ -268,24 +246,30 @@ def record(
             max_symbols=max_symbols_per_connection,
             config=SessionConfig(stale_timeout=stale_timeout),
         )
-        # a run appending to an existing recording must not write again the
-        # trades the server re-sends after subscribing
-        for path in outs:
-            for symbol, (seq, ts) in last_trades(path).items():
-                feed.dedup.seed(symbol, seq, ts)
         sinks: list[Sink] = []
-        book_sink = event_sink = None
+        book_sink: Sink | None = None
+        event_sink: Sink | None = None
         try:
             for path in outs:
-                sinks.append(open_tick_sink(path))
-            book_sink = open_jsonl_sink(book_out) if book_out else None
-            event_sink = open_jsonl_sink(events_path) if events_path else None
+                sinks.append(open_tick_sink(path, policy))
+            book_sink = open_jsonl_sink(book_out, rotate=policy) if book_out else None
+            leader = next((s for s, o in zip(sinks, outs, strict=True) if o != "-"), None)
+            if events_path and not events_out and isinstance(leader, RotatingSink):
+                event_sink = FollowerSink(leader, ".events.jsonl", open_jsonl_sink)
+            elif events_path:
+                event_sink = open_jsonl_sink(events_path, time_of=_event_ts)
         except HkticksError:
             for s in (*sinks, book_sink, event_sink):
                 if s is not None:
                     s.close()
             raise
-        run = _Run(threading.Event())
+        # a run appending to an existing recording must not write again the
+        # trades the server re-sends after subscribing (a rotating output:
+        # the file it writes now)
+        for sink in sinks:
+            for symbol, (seq, ts) in last_trades(sink.path).items():
+                feed.dedup.seed(symbol, seq, ts)
+        run = StopFlag()
         recorder = Recorder(
             queue,
             sinks,
@@ -293,10 +277,12 @@ def record(
             event_sink=event_sink,
             flush_interval=flush_interval,
             fsync=fsync,
-            on_error=lambda exc: run.stop.set(),
+            on_error=lambda exc: run.set("write error"),
         )
         if not quiet:
-            where = ", ".join("stdout" if o == "-" else o for o in outs)
+            where = ", ".join("stdout" if o == "-" else o for o in shown)
+            if policy is not None:
+                where += f" (new file {policy})"
             demo_note = " (DEMO: simulated prices)" if settings.demo else ""
             warn(
                 f"recording {len(codes)} symbol{'s' if len(codes) != 1 else ''} on "
@@ -314,7 +300,7 @@ def record(
         feed.start()
         interactive = status_out.isatty() and not quiet
         try:
-            with _signals(run):
+            with stop_on_signals(run, second_ctrl_c="exit"):
                 _wait(run, feed, recorder, duration, started, quiet, interactive, status_out)
         finally:
             feed.stop()
@@ -325,7 +311,11 @@ def record(
         elapsed = time.monotonic() - started
         st = feed.status()
         if not quiet:
-            warn(_summary(st, recorder, elapsed, outs, run.reason))
+            warn(_summary(st, recorder, elapsed, tuple(shown), run.reason))
+            for sink in sinks:
+                files = getattr(sink, "files", [])
+                if len(files) > 1:
+                    warn(f"wrote {len(files)} files: {files[0]} ... {files[-1]}")
         if feed.fatal is not None:
             raise feed.fatal
         if recorder.error is not None:
@@ -333,7 +323,7 @@ def record(
 
 
 def _wait(
-    run: _Run,
+    run: StopFlag,
     feed: Feed,
     recorder: Recorder,
     duration: float | None,
@@ -346,16 +336,16 @@ def _wait(
     last_ticks = 0
     last_time = started
     rate = 0.0
-    while not run.stop.wait(0.25):
+    while not run.wait(0.25):
         now = time.monotonic()
         if duration is not None and now - started >= duration:
-            run.reason = "duration reached"
+            run.set("duration reached")
             break
         if feed.done.is_set() or feed.fatal is not None:
-            run.reason = "fatal error"
+            run.set("fatal error")
             break
         if recorder.error is not None or not recorder.thread.is_alive():
-            run.reason = "write error"
+            run.set("write error")
             break
         if quiet:
             continue
@@ -376,8 +366,7 @@ def _wait(
                 out.write(f"hkticks: {line}\n")
                 out.flush()
                 last_report = now
-    if not run.reason:
-        run.reason = "stopped"
+    run.set("stopped")  # keeps the first reason given
 
 
 def _summary(

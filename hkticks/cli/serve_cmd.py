@@ -78,6 +78,13 @@ if TYPE_CHECKING:
     show_default=True,
     help="Symbols beyond the plan: ignore them (as AllTick does) or answer 603.",
 )
+@click.option(
+    "--send-log",
+    metavar="PATH",
+    default=None,
+    hidden=True,
+    help="Benchmarks: on exit, write 'symbol,seq,send_ns' for every trade pushed.",
+)
 @click.pass_context
 def serve(
     ctx: click.Context,
@@ -93,6 +100,7 @@ def serve(
     heartbeat_timeout: float,
     no_pacing: bool,
     over_limit: str,
+    send_log: str | None,
 ) -> None:
     """Run the embedded AllTick-compatible server (simulated HK market).
 
@@ -119,6 +127,7 @@ def serve(
         heartbeat_timeout=heartbeat_timeout,
         enforce_pacing=not no_pacing,
         over_limit=over_limit,
+        stamp_sent=send_log is not None,
     )
     _log_warnings()
     server.start()  # HkticksError (one line, non-zero exit) when a port is taken
@@ -139,11 +148,20 @@ def serve(
         started = time.monotonic()
         connections = len(server.connections())
         server.stop()
+        if send_log is not None:
+            _write_send_log(send_log, server.sent_times())
         click.echo(
             f"stopped after serving {connections} connection{'s' if connections != 1 else ''} "
             f"(shutdown took {time.monotonic() - started:.1f} s)",
             err=True,
         )
+
+
+def _write_send_log(path: str, times: list[tuple[str, int, int]]) -> None:
+    """The send time of every trade push, for ``hkticks bench``'s latency figures
+    (``tick_time`` has only millisecond resolution)."""
+    with open(path, "w", encoding="ascii") as fh:
+        fh.writelines(f"{symbol},{seq},{ns}\n" for symbol, seq, ns in times)
 
 
 def _banner(

@@ -24,6 +24,7 @@ from hkticks import alltick
 from hkticks.errors import HkticksError
 from hkticks.server import universe
 from hkticks.server.market import Market
+from hkticks.server.replaysource import ReplaySource
 from hkticks.server.rest import RestApp, RestServer
 from hkticks.server.stocklists import SSE_SQL_ID, SZSE_CATALOG_ID
 from hkticks.server.wsserver import ConnectionInfo, WsOptions, WsServer
@@ -41,6 +42,8 @@ class MarketServer:
     are valid; ``rate`` is trades per second across the whole market;
     ``firehose`` instead pushes each connection's symbols as fast as it
     reads (``firehose_count``: stop after that many trades per connection).
+    ``replay`` pushes the trades of a recording instead of simulated ones
+    (``hkticks replay --serve``); REST answers stay simulated.
     """
 
     def __init__(
@@ -62,8 +65,10 @@ class MarketServer:
         tick_time_unit: str = "ms",
         numbers_as_strings: bool = True,
         record_sent: bool = False,
+        stamp_sent: bool = False,
         enforce_rest_rate: bool = True,
         reject_handshake_status: int | None = None,
+        replay: ReplaySource | None = None,
     ) -> None:
         if plan not in alltick.PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
@@ -97,7 +102,9 @@ class MarketServer:
                 tick_time_unit=tick_time_unit,
                 numbers_as_strings=numbers_as_strings,
                 record_sent=record_sent,
+                stamp_sent=stamp_sent,
             ),
+            replay=replay,
         )
         self._ws.reject_handshake_status = reject_handshake_status
         self._rest_app = RestApp(
@@ -264,6 +271,14 @@ class MarketServer:
         """With ``record_sent=True``: (connection id, five-digit symbol, seq) in send order."""
         return self._on_loop(lambda: list(self._ws.sent))
 
+    def sent_times(self) -> list[tuple[str, int, int]]:
+        """With ``stamp_sent=True``: (five-digit symbol, seq, ``time.time_ns()``
+        when the push was written to the socket) for every trade, in send order.
+
+        For latency benchmarks: ``tick_time`` only has millisecond resolution.
+        """
+        return self._on_loop(lambda: list(self._ws.send_times))
+
     def disconnect_all(self, mode: str = "close") -> int:
         """Drop every open connection: ``"close"`` sends a close frame (1001),
         ``"reset"`` aborts the TCP connection (RST). Returns how many."""
@@ -297,6 +312,18 @@ class MarketServer:
     @reject_handshake_status.setter
     def reject_handshake_status(self, status: int | None) -> None:
         self._ws.reject_handshake_status = status  # one attribute store: atomic
+
+    @property
+    def handshake_fault(self) -> str | None:
+        """``None``, ``"close"`` or ``"partial"``: drop every new connection during
+        its opening handshake, without an answer or after half a 101 response."""
+        return self._ws.handshake_fault
+
+    @handshake_fault.setter
+    def handshake_fault(self, fault: str | None) -> None:
+        if fault not in (None, "close", "partial"):
+            raise ValueError("handshake_fault must be None, 'close' or 'partial'")
+        self._ws.handshake_fault = fault
 
 
 def _bind_error(host: str, port: int, exc: OSError) -> HkticksError:

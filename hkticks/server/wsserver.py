@@ -7,7 +7,9 @@ simulator breaks on the real service:
 * path ``/quote-stock-b-ws-api`` only (others: HTTP 404); the token travels
   in the query string. A missing or unknown token gets the handshake, then
   ``{"ret":401,"msg":"token invalid"}`` and a close (1008, "token invalid").
-  ``reject_handshake_status`` refuses the HTTP upgrade instead (401/403/503).
+  ``reject_handshake_status`` refuses the HTTP upgrade instead (401/403/503);
+  ``handshake_fault`` drops the TCP connection during the upgrade instead:
+  ``"close"`` without answering, ``"partial"`` after half a 101 response.
 * one connection more than the plan allows per token is closed at once,
   without a frame, with close code 1008 and reason
   "too many connections: plan X allows N per token" (AllTick documents the
@@ -165,6 +167,8 @@ class WsOptions:
     tick_time_unit: str = "ms"
     numbers_as_strings: bool = True
     record_sent: bool = False
+    # Benchmarks: (symbol, seq, time.time_ns() when written) for every trade push.
+    stamp_sent: bool = False
 
 
 def _echo_id(value: Any) -> Any:
@@ -183,7 +187,7 @@ def _echo_trace(value: Any) -> str | None:
 class WsServer:
     """The protocol server. Create, then ``await start(host, port)`` on the loop."""
 
-    def __init__(self, market: Market, options: WsOptions) -> None:
+    def __init__(self, market: Market, options: WsOptions, *, replay: Any = None) -> None:
         if options.over_limit not in OVER_LIMIT_MODES:
             raise ValueError(f"over_limit must be one of {OVER_LIMIT_MODES}")
         for plan in options.tokens.values():
@@ -191,12 +195,17 @@ class WsServer:
                 raise ValueError(f"unknown plan {plan!r}")
         self.market = market
         self.opts = options
+        # a ReplaySource (hkticks.server.replaysource): recorded trades instead of the simulation
+        self.replay = replay
         self.encoder = frames.FrameEncoder(
             tick_time_unit=options.tick_time_unit, numbers_as_strings=options.numbers_as_strings
         )
         self.reject_handshake_status: int | None = None
         self.stalled = False
         self.sent: list[tuple[int, str, int]] = []
+        self.handshake_fault: str | None = None
+        self.send_times: list[tuple[str, int, int]] = []
+        self._unstamped: list[tuple[str, int]] = []
         self._server: Server | None = None
         self._conns: dict[int, Conn] = {}
         self._closed: deque[Conn] = deque(maxlen=MAX_CLOSED_KEPT)
@@ -229,7 +238,9 @@ class WsServer:
         )
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._watchdog(), name="hkticks-server-watchdog"))
-        if not self.opts.firehose:
+        if self.replay is not None:
+            self._tasks.append(loop.create_task(self._replay_loop(), name="hkticks-server-replay"))
+        elif not self.opts.firehose:
             self._tasks.append(loop.create_task(self._rate_loop(), name="hkticks-server-rate"))
         sock = next(iter(self._server.sockets))
         return int(sock.getsockname()[1])
@@ -255,6 +266,9 @@ class WsServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if urlsplit(request.path).path != alltick.WS_PATH:
             return connection.respond(404, "Not Found\n")
+        fault = self.handshake_fault
+        if fault is not None:
+            return self._handshake_fault(connection, fault)
         status = self.reject_handshake_status
         if status is not None:
             return connection.respond(status, "handshake refused by the test server\n")
@@ -320,8 +334,18 @@ class WsServer:
         """Write one text frame now, without waiting (keeps frames in order)."""
         broadcast((conn.ws,), frame, text=True)
 
-    @staticmethod
-    def _write(conn: Conn, framed: list[bytes]) -> None:
+    def _handshake_fault(self, connection: ServerConnection, fault: str) -> Response:
+        """Drop the TCP connection in the middle of the opening handshake.
+
+        The response returned is never seen: the transport is already gone.
+        """
+        transport = connection.transport
+        if fault == "partial":
+            transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: webs")
+        transport.abort()
+        return connection.respond(500, "dropped during the handshake\n")
+
+    def _write(self, conn: Conn, framed: list[bytes]) -> None:
         """Write already framed pushes (:func:`frames.ws_text`) in one system call.
 
         Safe next to the websockets library's own writes: everything runs on
@@ -331,6 +355,10 @@ class WsServer:
         """
         if framed and conn.ws.protocol.state is State.OPEN:
             conn.ws.transport.write(b"".join(framed))
+            if self._unstamped:
+                now = time.time_ns()
+                self.send_times.extend([(s, q, now) for s, q in self._unstamped])
+                self._unstamped.clear()
 
     def _close(self, conn: Conn, reason: str, code: int = CLOSE_POLICY) -> None:
         if conn.close_reason is None:
@@ -506,7 +534,11 @@ class WsServer:
         else:
             reply(alltick.RET_OK)
         self._refresh_firehose(conn)
-        if self.opts.resend_latest and not self.stalled:
+        if self.opts.resend_latest and not self.stalled and self.replay is not None:
+            if not book:
+                latest = [self.replay.latest(s) for s in wanted if s not in previous]
+                self._write(conn, [frames.ws_text(p) for p in latest if p is not None])
+        elif self.opts.resend_latest and not self.stalled:
             framed = []
             for symbol in wanted:
                 st = self.market.state(symbol)
@@ -520,11 +552,17 @@ class WsServer:
             self._write(conn, framed)
 
     def _known(self, code: str) -> str | None:
-        """The five-digit symbol for an AllTick code spelled exactly as AllTick does."""
+        """The five-digit symbol for an AllTick code spelled exactly as AllTick does.
+
+        A replay knows every code spelled right: a recording may hold stocks
+        the simulated universe lacks.
+        """
         try:
             symbol = alltick.from_alltick(code)
         except alltick.CodeError:
             return None
+        if self.replay is not None:
+            return symbol if alltick.to_alltick(symbol) == code else None
         if symbol not in self.market or alltick.to_alltick(symbol) != code:
             return None
         return symbol
@@ -557,6 +595,8 @@ class WsServer:
         conn.trades_sent += 1
         if self.opts.record_sent:
             self.sent.append((conn.id, trade.symbol, trade.seq))
+        if self.opts.stamp_sent:
+            self._unstamped.append((trade.symbol, trade.seq))
 
     def _book_frame(self, symbol: str, depth: int) -> bytes:
         last = self.market.latest(symbol)
@@ -600,6 +640,44 @@ class WsServer:
                     out.setdefault(conn, []).append(book)
         for conn, framed in out.items():
             self._write(conn, framed)
+
+    async def _replay_loop(self) -> None:
+        """Push the replay's trades when due, from the first trade subscription on.
+
+        At ``--speed max`` this waits for every subscriber's socket to drain
+        between batches (flow control), as firehose mode does.
+        """
+        loop = asyncio.get_running_loop()
+        source = self.replay
+        while not self._trade_subs:
+            await asyncio.sleep(RATE_TICK_S)
+        source.start(loop.time())
+        while True:
+            if self.stalled:
+                await self._unstalled.wait()
+            pushes = source.due(loop.time(), FIREHOSE_BATCH)
+            if pushes:
+                out: dict[Conn, list[bytes]] = {}
+                for symbol, payload in pushes:
+                    subs = self._trade_subs.get(symbol)
+                    if subs:
+                        frame = frames.ws_text(payload)
+                        for conn in subs:
+                            out.setdefault(conn, []).append(frame)
+                            conn.trades_sent += 1
+                for conn, framed in out.items():
+                    self._write(conn, framed)
+                    if conn.ws.protocol.state is State.OPEN:
+                        try:
+                            await conn.ws.drain()
+                        except ConnectionClosed:
+                            pass
+                await asyncio.sleep(0)
+                continue
+            wait = source.wait(loop.time())
+            if wait is None:
+                return
+            await asyncio.sleep(min(wait, RATE_TICK_S) if wait > 0 else 0)
 
     async def _rate_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -7,6 +7,12 @@ there, writes each batch whole, and turns a failed write into one
 
 Paths are checked with :func:`check_output` before connecting to the
 provider, so a typo in ``--out`` costs nothing, not a connection slot.
+
+``.jsonl`` and ``.csv`` outputs may be compressed: ``.jsonl.gz``,
+``.csv.gz`` (gzip) or ``.zst`` (with the optional ``zstandard`` package);
+see :mod:`hkticks.sinks.compressed`. An output path may be a template with
+``{date}``, ``{hour}`` and ``{part}`` and rotate (``--rotate``); see
+:mod:`hkticks.sinks.rotating`.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from hkticks.errors import OutputError, UsageError
+from hkticks.sinks.compressed import compression_of, strip_compression, zstd_module
 from hkticks.sinks.failures import os_reason
+from hkticks.sinks.rotating import RotatePolicy, RotatingSink, expand, now_ms, template_for
 
 FORMATS: dict[str, str] = {
     ".jsonl": "jsonl",
@@ -49,17 +57,63 @@ def tick_format(path: str) -> str:
     """
     if path == "-":
         return "jsonl"
-    ext = os.path.splitext(path)[1].lower()
+    compression = compression_of(path)
+    ext = os.path.splitext(strip_compression(path))[1].lower()
     if ext not in FORMATS:
         raise UsageError(
             f"cannot tell the format of {path!r} from its extension; "
-            f"use {', '.join(FORMATS)} or - for JSON Lines on stdout"
+            f"use {', '.join(FORMATS)} (.jsonl and .csv may end in .gz or .zst) "
+            "or - for JSON Lines on stdout"
         )
+    if compression is not None:
+        if FORMATS[ext] == "sqlite":
+            raise UsageError(
+                f"{path!r}: SQLite databases cannot be compressed while recording; "
+                "use .jsonl.gz or .csv.gz, or compress the .db afterwards"
+            )
+        if compression == "zstd":
+            zstd_module()  # a UsageError saying how to install it
     return FORMATS[ext]
 
 
-def open_tick_sink(path: str) -> Sink:
-    """A sink for ticks, chosen by ``path``'s extension (``-``: JSONL to stdout)."""
+def open_tick_sink(
+    path: str,
+    rotate: RotatePolicy | None = None,
+    *,
+    time_of: Callable[[Any], int] | None = None,
+    clock: Callable[[], int] | None = None,
+) -> Sink:
+    """A sink for ticks, chosen by ``path``'s extension (``-``: JSONL to stdout).
+
+    A path with placeholders, or any path with ``rotate``, gives a
+    :class:`~hkticks.sinks.rotating.RotatingSink`; ``time_of`` and ``clock``
+    replace its time source (tests simulate hours with them).
+    """
+    template = template_for(path, rotate)
+    if template is not None:
+        tick_format(template)
+        return _rotating(template, _open_tick_file, rotate, time_of, clock)
+    return _open_tick_file(path)
+
+
+def _rotating(
+    template: str,
+    open_file: Callable[[str], Sink],
+    rotate: RotatePolicy | None,
+    time_of: Callable[[Any], int] | None,
+    clock: Callable[[], int] | None,
+) -> Sink:
+    extra: dict[str, Any] = {}
+    if time_of is not None:
+        extra["time_of"] = time_of
+    if clock is not None:
+        extra["clock"] = clock
+    return RotatingSink(
+        template, open_file, max_bytes=rotate.max_bytes if rotate else None, **extra
+    )
+
+
+def _open_tick_file(path: str) -> Sink:
     kind = tick_format(path)
     if kind == "csv":
         from hkticks.sinks.csvfile import CsvSink
@@ -74,25 +128,55 @@ def open_tick_sink(path: str) -> Sink:
     return JsonlSink(path)
 
 
-def open_jsonl_sink(path: str, *, what: str = "records") -> Sink:
+def open_jsonl_sink(
+    path: str,
+    *,
+    what: str = "records",
+    rotate: RotatePolicy | None = None,
+    time_of: Callable[[Any], int] | None = None,
+    clock: Callable[[], int] | None = None,
+) -> Sink:
     """A JSON Lines sink for order books or session events (items with ``.record()``).
 
     ``what`` names the items in error messages ("wrote 12 events before ...").
+    A template path (or ``rotate``) rotates like :func:`open_tick_sink`;
+    ``time_of`` picks the time an item's file is chosen by (events: ``ts``).
     """
     from hkticks.sinks.jsonl import JsonlSink
 
-    return JsonlSink(path, records=True, what=what)
+    def open_file(p: str) -> Sink:
+        if p != "-" and tick_format(p) != "jsonl":
+            raise UsageError(f"{p!r}: {what} are written as JSON Lines: use .jsonl (or .jsonl.gz)")
+        return JsonlSink(p, records=True, what=what)
+
+    template = template_for(path, rotate)
+    if template is not None:
+        return _rotating(template, open_file, rotate, time_of, clock)
+    return open_file(path)
 
 
-def check_output(path: str, option: str = "--out") -> None:
+def check_output(path: str, option: str = "--out", rotate: RotatePolicy | None = None) -> None:
     """Raise :class:`OutputError` unless ``path`` can be written; ``-`` is always fine.
 
     Checked for real, not from permission bits (which mean nothing to root):
     an existing file is opened for appending (and left unchanged), a new one
     is created and removed again. ``option`` names the flag in the message.
+    A template (see :mod:`hkticks.sinks.rotating`) is checked as the file it
+    names now; directories named by placeholders are created.
     """
     if path == "-":
         return
+    template = template_for(path, rotate)
+    if template is not None:
+        path = expand(template, now_ms())
+        parent = os.path.dirname(path)
+        if "{" in os.path.dirname(template) and parent:
+            try:
+                os.makedirs(parent, exist_ok=True)
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write {path}: {os_reason(exc)}; choose another {option}"
+                ) from None
 
     def fail(reason: str) -> OutputError:
         return OutputError(f"cannot write {path or repr(path)}: {reason}; choose another {option}")

@@ -20,8 +20,9 @@ from operator import attrgetter
 from typing import Any
 
 from hkticks.errors import OutputError
+from hkticks.sinks.compressed import open_line_file
 from hkticks.sinks.failures import display_name, os_reason, write_failed
-from hkticks.sinks.linefile import LineFile, PartialWrite
+from hkticks.sinks.linefile import PartialWrite
 from hkticks.tick import RECORD_FIELDS
 
 HEADER = (",".join(RECORD_FIELDS) + "\n").encode()
@@ -70,7 +71,7 @@ class CsvSink:
         self.what = what
         self._closed = False
         self._failure: Exception | None = None
-        self._file = LineFile(path)
+        self._file = open_line_file(path)  # .gz/.zst: compressed
         try:
             self._open_existing()
         except BaseException:

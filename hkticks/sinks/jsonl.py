@@ -19,6 +19,7 @@ from typing import Any, BinaryIO, cast
 
 import orjson
 
+from hkticks.sinks.compressed import CompressedLineFile, open_line_file
 from hkticks.sinks.failures import display_name, os_reason, write_failed
 from hkticks.sinks.linefile import LineFile, PartialWrite, StreamTarget
 
@@ -83,7 +84,7 @@ class JsonlSink:
         self._records = records
         self._closed = False
         self._failure: Exception | None = None
-        self._target: LineFile | StreamTarget
+        self._target: LineFile | CompressedLineFile | StreamTarget
         if path == "-":
             # Looked up now, not at import, so a replaced sys.stdout is honoured.
             stream = getattr(sys.stdout, "buffer", None)
@@ -91,7 +92,7 @@ class JsonlSink:
                 cast(BinaryIO, stream if stream is not None else sys.stdout)
             )
         else:
-            self._target = LineFile(path)
+            self._target = open_line_file(path)  # .gz/.zst: compressed
             try:
                 self._target.repair(_is_complete_record)
             except BaseException:

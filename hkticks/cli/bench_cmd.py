@@ -1,0 +1,288 @@
+"""``hkticks bench``: throughput, latency and memory against the embedded server.
+
+The measurements live in :mod:`hkticks.bench` (usable without the CLI);
+this module parses options, shows progress and prints the figures as a Rich
+table or, with ``--json``, as one JSON object.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from hkticks.cli.common import Duration
+
+
+def _parse_kinds(value: str | None) -> tuple[str, ...]:
+    from hkticks.bench import THROUGHPUT_KINDS
+
+    if value is None:
+        return THROUGHPUT_KINDS
+    if value.strip().lower() == "none":
+        return ()
+    kinds = tuple(k.strip() for k in value.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in THROUGHPUT_KINDS]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown {', '.join(unknown)}; choose from {', '.join(THROUGHPUT_KINDS)} or none",
+            param_hint="--kinds",
+        )
+    return kinds
+
+
+@click.command("bench")
+@click.option(
+    "--ticks",
+    type=click.IntRange(min=1000),
+    default=100_000,
+    show_default=True,
+    help="Trades per throughput trial (more: steadier figures, longer run).",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(1, 50),
+    default=5,
+    show_default=True,
+    help="Interleaved rounds; each ratio is the median over them.",
+)
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=1.0),
+    default=2000.0,
+    show_default=True,
+    help="Trades per second for the latency run (and --soak).",
+)
+@click.option(
+    "--seconds",
+    type=Duration(),
+    default=8.0,
+    show_default="8s",
+    help="Length of the latency run (after --latency-warmup).",
+)
+@click.option(
+    "--latency-warmup",
+    type=Duration(),
+    default=2.0,
+    show_default="2s",
+    help="Trades before this are not counted in the latency figures.",
+)
+@click.option(
+    "--symbols",
+    type=click.IntRange(1, 2000),
+    default=550,
+    show_default=True,
+    help="Symbols subscribed (the Stock Connect universe is about 550).",
+)
+@click.option(
+    "--flush-interval",
+    type=Duration(),
+    default=1.0,
+    show_default="1s",
+    help="The recorder's flush interval in the latency run.",
+)
+@click.option(
+    "--kinds",
+    metavar="LIST",
+    default=None,
+    help="Throughput kinds to run, comma-separated, or none "
+    "(default: create_connection,websocketapp,receive_loop,null,jsonl,csv,sqlite).",
+)
+@click.option("--no-latency", is_flag=True, help="Skip the latency run.")
+@click.option(
+    "--watch/--no-watch",
+    "watch_cpu",
+    default=False,
+    help="Also measure the CPU share of a live `watch` board (14 s more).",
+)
+@click.option(
+    "--soak",
+    type=Duration(),
+    is_flag=False,
+    flag_value="10m",
+    default=None,
+    metavar="[DURATION]",
+    help="Also run `record` at --rate on --symbols for DURATION (default 10m) and report RSS growth.",
+)
+@click.option(
+    "--soak-interval",
+    type=Duration(),
+    default=10.0,
+    show_default="10s",
+    help="RSS sampling interval of --soak.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
+def bench(
+    ticks: int,
+    trials: int,
+    rate: float,
+    seconds: float,
+    latency_warmup: float,
+    symbols: int,
+    flush_interval: float,
+    kinds: str | None,
+    no_latency: bool,
+    watch_cpu: bool,
+    soak: float | None,
+    soak_interval: float,
+    as_json: bool,
+) -> None:
+    """Measure throughput, latency and memory against the embedded server.
+
+    Throughput is reported as ratios to the receive ceiling of websocket-client
+    itself on this machine; absolute numbers vary by machine, the ratios are
+    the contract. The default run takes about a minute.
+
+    \b
+    Examples:
+      hkticks bench
+      hkticks bench --json > bench.json
+      hkticks bench --ticks 300000 --trials 5 --seconds 30s
+      hkticks bench --kinds none --no-latency --soak 10m
+    """
+    from hkticks.bench import BenchConfig, run
+
+    if seconds <= 0 or flush_interval <= 0:
+        raise click.BadParameter("must be positive", param_hint="--seconds/--flush-interval")
+    config = BenchConfig(
+        ticks=ticks,
+        trials=trials,
+        rate=rate,
+        seconds=seconds,
+        latency_warmup=latency_warmup,
+        symbols=symbols,
+        flush_interval=flush_interval,
+        kinds=_parse_kinds(kinds),
+        latency=not no_latency,
+        watch=True,
+        watch_cpu=watch_cpu,
+        soak=soak,
+        soak_interval=soak_interval,
+    )
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    if as_json or not err.is_terminal:
+        result = run(config, progress=lambda msg: None)
+    else:
+        with err.status("starting") as status:
+            result = run(config, progress=lambda msg: status.update(msg))
+    if as_json:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    _print_tables(result)
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _ok(ok: bool) -> str:
+    return "[green]yes[/]" if ok else "[red]NO[/]"
+
+
+def _print_tables(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = result["machine"]
+    console.print(
+        f"[bold]hkticks bench[/] on {m['cpus']} CPUs, Python {m['python']}, "
+        f"websocket-client {m['websocket_client']} ({result['elapsed_s']} s)"
+    )
+    tp = result.get("throughput")
+    if tp:
+        ceiling = tp.get("ceiling")
+        table = Table(
+            title=f"Throughput: {tp['ticks_per_trial']:,} trades x {tp['trials']} rounds, "
+            f"{tp['symbols']} symbols (server in its own process)"
+        )
+        for col in ("kind", "median trades/s", "per round", "vs ceiling", "vs receive loop"):
+            table.add_column(col, justify="left" if col == "kind" else "right")
+        table.add_column("server CPU", justify="right")
+        table.add_column("peak RSS MB", justify="right")
+        ratio_names = {
+            "null": "pipeline_vs_ceiling",
+            "jsonl": "jsonl_vs_ceiling",
+            "csv": "csv_vs_ceiling",
+            "sqlite": "sqlite_vs_ceiling",
+            "receive_loop": "receive_loop_vs_ceiling",
+        }
+        for kind, k in tp["kinds"].items():
+            label = kind + ("  (ceiling)" if kind == ceiling else "")
+            vs_ceiling = 1.0 if kind == ceiling else tp.get(ratio_names.get(kind, ""))
+            table.add_row(
+                label,
+                _fmt(k["median_per_s"]),
+                " ".join(f"{r:,}" for r in k["trials_per_s"]),
+                _fmt(vs_ceiling),
+                _fmt(tp.get(f"{kind}_vs_receive_loop")),
+                _fmt(k["server_cpu"]),
+                _fmt(k["rss_peak_mb"], 1),
+            )
+        console.print(table)
+        if ceiling:
+            console.print(
+                f"ceiling = {ceiling} (the faster websocket-client loop); "
+                "receive loop = hkticks' own read-ahead receive path without decoding"
+            )
+    lat = result.get("latency")
+    if lat:
+        table = Table(
+            title=f"Latency from the server's write: {lat['rate']:,.0f} trades/s asked, "
+            f"{lat['received_per_s']:,}/s received over {lat['seconds']:g} s"
+        )
+        for col in ("to", "p50 ms", "p99 ms", "max ms", "trades"):
+            table.add_column(col, justify="left" if col == "to" else "right")
+        labels = {
+            "to_consumer_ms": "handed to the consumer (writer thread)",
+            "to_file_ms": "JSONL line written (readable in the file)",
+            "to_disk_ms": f"JSONL line fsync'ed (flush every {lat['flush_interval_s']:g} s)",
+        }
+        for key, label in labels.items():
+            p = lat[key]
+            table.add_row(
+                label, _fmt(p["p50"], 3), _fmt(p["p99"], 3), _fmt(p["max"], 3), _fmt(p["n"])
+            )
+        console.print(table)
+    if "rss_peak_mb" in result:
+        console.print(f"peak RSS of a recording process: {result['rss_peak_mb']:.1f} MB")
+    sk = result.get("soak")
+    if sk:
+        console.print(
+            f"soak: {sk['duration_s']:g} s at {sk['rate']:,.0f} trades/s on {sk['symbols']} symbols: "
+            f"RSS {sk['rss_baseline_mb']} MB after {sk['warmup_s']:g} s warm-up -> "
+            f"{sk['rss_end_mb']} MB at the end (growth {sk['growth_mb']} MB, max {sk['rss_max_mb']} MB); "
+            f"{sk['ticks_recorded']:,} trades recorded"
+        )
+    watch = result.get("watch")
+    if watch:
+        f = watch["frame"]
+        console.print(
+            f"watch: one {f['width']}x{f['rows']} frame of {f['symbols']} symbols renders in "
+            f"{f['median_ms']:.2f} ms (p95 {f['p95_ms']:.2f}, max {f['max_ms']:.2f}); "
+            f"model update {f['apply_ms_per_1k']:.2f} ms per 1,000 trades"
+        )
+        if "cpu" in watch:
+            c = watch["cpu"]
+            console.print(
+                f"watch: live board at {c['rate']:,.0f} trades/s on {c['symbols']} symbols: "
+                f"{c['cpu_share'] * 100:.1f}% of one core"
+            )
+    tg = result.get("targets")
+    if tg:
+        table = Table(title="Targets (issue 6)")
+        for col in ("figure", "target", "measured", "met"):
+            table.add_column(col)
+        for name, t in tg.items():
+            table.add_row(name, t["target"], _fmt(t["measured"], 3), _ok(t["ok"]))
+        console.print(table)

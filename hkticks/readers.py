@@ -1,0 +1,725 @@
+"""Reading recordings back: streaming, tolerant, several files in time order.
+
+``replay`` and ``stats`` read what ``record`` wrote, possibly years of it, so
+reading must:
+
+* stream: a file is read a megabyte at a time (decompressed on the fly for
+  ``.gz`` and ``.zst``; SQLite through a cursor), so memory does not grow
+  with the file. Several files are merged by time, but a file is only opened
+  once the merge reaches its first record, so a year of daily files is read
+  one file at a time;
+* never crash on bad data: a line that is not a valid trade is skipped and
+  counted (:class:`FileReport`), a torn last line (the recorder was killed) is
+  counted apart, a compressed file cut short gives every complete line it
+  holds, and a damaged compressed block is skipped to the next one;
+* keep the recording's order: within a file, records come in the order they
+  were written, exactly (``replay --json`` reproduces a JSONL recording byte
+  for byte). Files are merged on their receive times (``recv_ts``): each
+  record's key is the largest ``recv_ts`` of its file so far, which never
+  decreases, so the merge is well defined even where a recording's receive
+  times step back by a millisecond (two connections' threads interleaving).
+  Parts of a rotation by period come back in the order they were written
+  (the rotation cuts by receive time, forward only); parts of a rotation by
+  size too, unless receive times step back right across a cut, where trades
+  of those few milliseconds may come back in another order.
+
+Selections (``--symbols``, ``--from``, ``--to``) are applied while reading;
+``--from``/``--to`` compare the exchange time ``ts`` in Hong Kong time.
+"""
+
+from __future__ import annotations
+
+import csv
+import glob
+import heapq
+import os
+import re
+import sqlite3
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import orjson
+
+from hkticks.errors import HkticksError, UsageError
+from hkticks.sinks import FORMATS
+from hkticks.sinks.compressed import Decoder, compression_of, strip_compression, zstd_module
+from hkticks.sinks.rotating import sqlite_readonly_uri
+from hkticks.tick import RECORD_FIELDS, Tick
+
+CHUNK_BYTES = 1 << 20
+EVENTS_SUFFIX = ".events.jsonl"
+MAX_EXAMPLES = 5
+HKT_OFFSET_S = 8 * 3600
+DAY_S = 86_400
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_JSONL_SYMBOL = re.compile(rb'"symbol":"([^"\\\n]{1,32})"')
+_CSV_SYMBOL = re.compile(rb"\n([^,\n\"]{1,32}),")
+_ZSTD_MAGICS = (b"\x28\xb5\x2f\xfd", b"\x5b\x2a\x4d\x18")
+
+
+def recording_format(path: str) -> tuple[str, str | None]:
+    """``(format, compression)`` of a recording from its name: ``("jsonl", "gzip")``.
+
+    ``-`` is standard input (JSON Lines; compression is recognised from the
+    first bytes). Raises :class:`UsageError` naming the supported extensions.
+    """
+    if path == "-":
+        return "jsonl", None
+    compression = compression_of(path)
+    ext = os.path.splitext(strip_compression(path))[1].lower()
+    if ext not in FORMATS:
+        raise UsageError(
+            f"cannot tell the format of {path!r} from its extension; hkticks reads "
+            f"{', '.join(FORMATS)}, and .jsonl/.csv compressed as .gz or .zst"
+        )
+    if compression is not None and FORMATS[ext] == "sqlite":
+        raise UsageError(f"{path!r}: decompress SQLite databases before reading them")
+    if compression == "zstd":
+        zstd_module()
+    return FORMATS[ext], compression
+
+
+def is_events_file(path: str) -> bool:
+    """Whether ``path`` is named like a session events sidecar (``*.events.jsonl[.gz]``)."""
+    return strip_compression(path).lower().endswith(EVENTS_SUFFIX)
+
+
+def expand_paths(paths: Iterable[str]) -> list[str]:
+    """Paths as given, directories replaced by the recordings in them, patterns
+    (``'ticks-2024-05-*.jsonl.gz'``) by the files they match (sorted).
+
+    A missing path is a :class:`UsageError` (checked before anything is read).
+    """
+    out: list[str] = []
+    for path in paths:
+        if path == "-":
+            out.append(path)
+            continue
+        if os.path.isdir(path):
+            found = []
+            for name in sorted(os.listdir(path)):
+                full = os.path.join(path, name)
+                if not os.path.isfile(full):
+                    continue
+                ext = os.path.splitext(strip_compression(name))[1].lower()
+                if ext in FORMATS and name[:1] != ".":
+                    found.append(full)
+            if not found:
+                raise UsageError(f"no recordings in directory {path}")
+            out.extend(found)
+            continue
+        if not os.path.exists(path) and glob.has_magic(path):
+            # a pattern the shell did not expand (quoted, or no shell at all)
+            matches = [p for p in sorted(glob.glob(path)) if os.path.isfile(p)]
+            if not matches:
+                raise UsageError(f"no files match {path}")
+            for p in matches:
+                recording_format(p)
+            out.extend(matches)
+            continue
+        if not os.path.exists(path):
+            raise UsageError(f"no such file: {path}")
+        recording_format(path)
+        out.append(path)
+    return out
+
+
+# -- selection -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which trades to keep: symbols, an absolute time range, a time of day (HK).
+
+    ``start_ms``/``end_ms`` bound the exchange time ``ts`` (end exclusive);
+    ``day_start_s``/``day_end_s`` bound its seconds into the Hong Kong day,
+    on every day (wrapping past midnight when start > end).
+    """
+
+    symbols: frozenset[str] | None = None
+    start_ms: int | None = None
+    end_ms: int | None = None
+    day_start_s: int | None = None
+    day_end_s: int | None = None
+
+    @property
+    def everything(self) -> bool:
+        return (
+            self.symbols is None
+            and self.start_ms is None
+            and self.end_ms is None
+            and self.day_start_s is None
+            and self.day_end_s is None
+        )
+
+    def keep(self, tick: Tick) -> bool:
+        if self.symbols is not None and tick.symbol not in self.symbols:
+            return False
+        ts = tick.ts
+        if self.start_ms is not None and ts < self.start_ms:
+            return False
+        if self.end_ms is not None and ts >= self.end_ms:
+            return False
+        if self.day_start_s is not None or self.day_end_s is not None:
+            sod = (ts // 1000 + HKT_OFFSET_S) % DAY_S
+            lo = self.day_start_s if self.day_start_s is not None else 0
+            hi = self.day_end_s if self.day_end_s is not None else DAY_S
+            if lo <= hi:
+                return lo <= sod < hi
+            return sod >= lo or sod < hi
+        return True
+
+
+_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def parse_when(text: str, *, end: bool, option: str) -> tuple[int | None, int | None]:
+    """``--from``/``--to`` in Hong Kong time: ``(absolute ms, None)`` or ``(None, seconds of day)``.
+
+    ``HH:MM[:SS]`` is a time of day (every day); ``YYYY-MM-DD`` a day (as
+    ``--to``: up to the end of that day); ``YYYY-MM-DD HH:MM[:SS]`` (or with
+    ``T``) an instant.
+    """
+    s = text.strip()
+    m = _CLOCK_RE.match(s)
+    if m:
+        h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+        if h > 24 or mi > 59 or sec > 59 or (h == 24 and (mi or sec)):
+            raise UsageError(f"{option} {text!r}: not a time of day")
+        return None, h * 3600 + mi * 60 + sec
+    m = _DATE_RE.match(s)
+    if m:
+        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        try:
+            import calendar
+
+            if not 1 <= mo <= 12 or not 1 <= d <= calendar.monthrange(y, mo)[1]:
+                raise ValueError
+            day = calendar.timegm((y, mo, d, 0, 0, 0, 0, 0, 0)) - HKT_OFFSET_S
+        except (ValueError, OverflowError):
+            raise UsageError(f"{option} {text!r}: not a date") from None
+        if m.group(4) is None:
+            return (day + (DAY_S if end else 0)) * 1000, None
+        h, mi, sec = int(m.group(4)), int(m.group(5)), int(m.group(6) or 0)
+        if h > 23 or mi > 59 or sec > 59:
+            raise UsageError(f"{option} {text!r}: not a time of day")
+        return (day + h * 3600 + mi * 60 + sec) * 1000, None
+    raise UsageError(
+        f"{option} {text!r}: use HH:MM (Hong Kong time, every day), YYYY-MM-DD "
+        "or 'YYYY-MM-DD HH:MM'"
+    )
+
+
+def make_selection(
+    symbols: Iterable[str] | None = None, start: str | None = None, end: str | None = None
+) -> Selection:
+    """A :class:`Selection` from command-line values (symbols already normalised)."""
+    start_ms = day_start = end_ms = day_end = None
+    if start:
+        start_ms, day_start = parse_when(start, end=False, option="--from")
+    if end:
+        end_ms, day_end = parse_when(end, end=True, option="--to")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise UsageError("--to must be after --from")
+    if day_start is not None and day_end is not None and day_start == day_end:
+        raise UsageError("--from and --to are the same time of day: nothing would be selected")
+    syms = frozenset(symbols) if symbols else None
+    return Selection(syms, start_ms, end_ms, day_start, day_end)
+
+
+# -- one file ----------------------------------------------------------------------
+
+
+@dataclass
+class FileReport:
+    """What reading one file found. ``kind`` is ``"trades"``, ``"books"``,
+    ``"events"`` or ``"unknown"`` (then ``error`` says why nothing was read)."""
+
+    path: str
+    format: str
+    compression: str | None
+    kind: str = "trades"
+    rows: int = 0  # trades read, before the selection
+    bad: int = 0  # lines or rows that are not a valid trade
+    torn: int = 0  # a torn last line / a compressed stream cut short
+    corrupt: int = 0  # damaged compressed blocks skipped
+    error: str | None = None
+    examples: list[str] = field(default_factory=list)
+    done: bool = False
+
+    @property
+    def skipped(self) -> int:
+        return self.bad + self.torn + self.corrupt
+
+    def problem(self, where: str, what: str) -> None:
+        self.bad += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(f"{where}: {what}")
+
+    def summary(self) -> str | None:
+        """One line about what was skipped, or ``None`` when the file was clean."""
+        name = "stdin" if self.path == "-" else self.path
+        if self.error:
+            return f"{name}: {self.error}"
+        parts = []
+        if self.bad:
+            first = f" (first: {self.examples[0]})" if self.examples else ""
+            parts.append(
+                f"skipped {self.bad:,} invalid record{'s' if self.bad != 1 else ''}{first}"
+            )
+        if self.torn:
+            parts.append(
+                "the last line was torn (the recorder was stopped hard)"
+                if self.compression is None
+                else "the compressed data stops short (the recorder was stopped hard); "
+                "every complete line before that was read"
+            )
+        if self.corrupt:
+            parts.append(
+                f"skipped {self.corrupt} damaged compressed block{'s' if self.corrupt != 1 else ''}"
+            )
+        return f"{name}: " + "; ".join(parts) if parts else None
+
+
+def _read_error(path: str, exc: OSError) -> HkticksError:
+    reason = (exc.strerror or str(exc)).lower()
+    return UsageError(f"cannot read {'stdin' if path == '-' else path}: {reason}")
+
+
+class TickFile:
+    """One recording, read as a stream of :class:`~hkticks.tick.Tick` in file order."""
+
+    def __init__(self, path: str, selection: Selection | None = None) -> None:
+        fmt, compression = recording_format(path)
+        self.path = path
+        self.selection = selection if selection is not None and not selection.everything else None
+        self.report = FileReport(path, fmt, compression)
+        self.tail = b""  # a last line without its newline (set once the lines are read)
+        self.truncated = False  # a compressed stream that stops inside a block
+        if fmt != "sqlite" and is_events_file(path):
+            self.report.kind = "events"
+
+    # -- bytes -> lines -----------------------------------------------------------
+
+    def _open(self) -> BinaryIO:
+        if self.path == "-":
+            return sys.stdin.buffer
+        try:
+            return open(self.path, "rb")  # closed by _lines
+        except OSError as exc:
+            raise _read_error(self.path, exc) from None
+
+    def _pieces(self) -> Iterator[bytes | None]:
+        """The file's (decompressed) bytes in pieces; ``None`` where damaged data was skipped.
+
+        Sets ``self.truncated`` when a compressed stream stopped inside a block.
+        """
+        self.truncated = False
+        fh = self._open()
+        report = self.report
+        try:
+            first = self._read(fh)
+            kind = report.compression
+            if self.path == "-" and first:
+                if first.startswith(_GZIP_MAGIC):
+                    kind = report.compression = "gzip"
+                elif first.startswith(_ZSTD_MAGICS):
+                    kind = report.compression = "zstd"
+            if kind is None:
+                chunk = first
+                while chunk:
+                    yield chunk
+                    chunk = self._read(fh)
+                return
+            decoder = Decoder(kind)
+            chunk = first
+            while chunk:
+                yield from decoder.decode(chunk)
+                chunk = self._read(fh)
+            decoder.end()
+            report.corrupt += decoder.corrupt
+            self.truncated = decoder.truncated
+        finally:
+            if fh is not sys.stdin.buffer:
+                fh.close()
+
+    def _lines(self) -> Iterator[bytes]:
+        """Complete lines (without the newline); the torn tail is left in ``self.tail``."""
+        self.tail = b""
+        partial = b""
+        for piece in self._pieces():
+            if piece is None:  # damaged data skipped: the line in progress is lost
+                partial = b""
+                continue
+            lines = (partial + piece).split(b"\n")
+            partial = lines.pop()
+            yield from lines
+        if self.truncated:
+            self.report.torn += 1  # the compressed stream stops short (a crash, a cut copy)
+        self.tail = partial
+
+    def symbols(self) -> set[str]:
+        """Every symbol in the file, found fast (a pattern over the raw text, or SQL)."""
+        fmt = self.report.format
+        if self.report.kind != "trades":
+            return set()
+        if fmt == "sqlite":
+            con = _connect_ro(self.path)
+            try:
+                return {str(r[0]) for r in con.execute("SELECT DISTINCT symbol FROM ticks")}
+            except sqlite3.Error:
+                return set()
+            finally:
+                con.close()
+        pattern = _JSONL_SYMBOL if fmt == "jsonl" else _CSV_SYMBOL
+        found: set[bytes] = set()
+        carry = b"\n"
+        for piece in self._pieces():
+            if piece is None:
+                carry = b"\n"
+                continue
+            text = carry + piece
+            found.update(pattern.findall(text))
+            cut = text.rfind(b"\n")
+            carry = text[cut:] if cut >= 0 else text[-64:]
+        found.discard(b"symbol")  # the CSV header
+        return {s.decode("utf-8", "replace") for s in found}
+
+    def _read(self, fh: BinaryIO) -> bytes:
+        try:
+            return fh.read(CHUNK_BYTES)
+        except OSError as exc:
+            raise _read_error(self.path, exc) from None
+
+    # -- records --------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Tick]:
+        """Every valid trade, in file order (the selection applied)."""
+        for _, tick in self.keyed():
+            yield tick
+
+    def keyed(self) -> Generator[tuple[int, Tick], None, None]:
+        """``(merge key, tick)``: the key is the largest ``recv_ts`` of this file so far."""
+        report = self.report
+        if report.kind != "trades":
+            report.done = True
+            return
+        fmt = report.format
+        ticks = self._jsonl() if fmt == "jsonl" else self._csv() if fmt == "csv" else self._sqlite()
+        sel = self.selection
+        key = -(1 << 62)
+        n = 0
+        try:
+            for tick in ticks:
+                n += 1
+                if tick.recv_ts > key:
+                    key = tick.recv_ts
+                if sel is None or sel.keep(tick):
+                    yield key, tick
+        finally:
+            report.rows += n
+            report.done = True
+
+    def first_key(self) -> int | None:
+        """The ``recv_ts`` of the first valid record (cheap: reads the first chunk or row)."""
+        if self.path == "-" or self.report.kind != "trades":
+            return None
+        probe = TickFile(self.path)
+        it = probe.keyed()
+        try:
+            first = next(it, None)
+        finally:
+            it.close()
+        if probe.report.kind != "trades":
+            self.report.kind = probe.report.kind
+            self.report.error = probe.report.error
+        return None if first is None else first[0]
+
+    def _jsonl(self) -> Iterator[Tick]:
+        loads = orjson.loads
+        from_record = Tick.from_record
+        report = self.report
+        lineno = 0
+        checked = False
+        for line in self._lines():
+            lineno += 1
+            if not line.strip():
+                continue
+            try:
+                rec = loads(line)
+            except orjson.JSONDecodeError:
+                report.problem(f"line {lineno}", "not JSON")
+                continue
+            if not checked and type(rec) is dict:
+                checked = True
+                kind = _jsonl_kind(rec)
+                if kind != "trades":
+                    report.kind = kind
+                    return
+            try:
+                yield from_record(rec)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                report.problem(f"line {lineno}", _why(exc))
+        tail = self.tail
+        if tail.strip():
+            # a last line without its newline: kept if it is a whole record,
+            # as the recorder itself does when it appends to such a file
+            try:
+                rec = loads(tail)
+                yield from_record(rec)
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                if not self.truncated:  # else counted already
+                    report.torn += 1
+
+    def _csv(self) -> Iterator[Tick]:
+        report = self.report
+        lines = self._lines()
+        text = (line.decode("utf-8", "replace") + "\n" for line in lines)
+        reader = csv.reader(text)
+        header = next(reader, None)
+        if header is None:
+            if self.tail and not self.truncated:
+                report.torn += 1
+            return
+        names = [h.strip() for h in header]
+        missing = [f for f in RECORD_FIELDS if f not in names]
+        if missing:
+            report.kind = "unknown"
+            report.error = (
+                f"not a hkticks CSV recording (no {', '.join(missing)} column"
+                f"{'s' if len(missing) > 1 else ''} in its header)"
+            )
+            return
+        from_record = Tick.from_record
+        width = len(names)
+        for row in reader:
+            if not row:
+                continue
+            if len(row) != width:
+                report.problem(f"line {reader.line_num}", f"{len(row)} fields, expected {width}")
+                continue
+            try:
+                yield from_record(dict(zip(names, row, strict=True)))
+            except (KeyError, TypeError, ValueError) as exc:
+                report.problem(f"line {reader.line_num}", _why(exc))
+        if self.tail and not self.truncated:
+            report.torn += 1  # a CSV line cut short may still parse: never trust it
+
+    def _sqlite(self) -> Iterator[Tick]:
+        report = self.report
+        con = _connect_ro(self.path)
+        try:
+            try:
+                cols = [r[1] for r in con.execute("PRAGMA table_info(ticks)")]
+            except sqlite3.Error as exc:
+                report.kind = "unknown"
+                report.error = f"not readable as SQLite ({str(exc).lower()})"
+                return
+            missing = [f for f in RECORD_FIELDS if f not in cols]
+            if not cols or missing:
+                report.kind = "unknown"
+                report.error = (
+                    "not a hkticks database (no ticks table)"
+                    if not cols
+                    else f"its ticks table lacks {', '.join(missing)}"
+                )
+                return
+            query = f"SELECT {', '.join(RECORD_FIELDS)} FROM ticks"
+            args: list[Any] = []
+            sel = self.selection
+            if sel is not None and sel.symbols is not None and len(sel.symbols) <= 500:
+                query += f" WHERE symbol IN ({', '.join('?' for _ in sel.symbols)})"
+                args = sorted(sel.symbols)
+            query += " ORDER BY rowid"
+            try:
+                cur = con.execute(query, args)
+                from_record = Tick.from_record
+                rowid = 0
+                while True:
+                    rows = cur.fetchmany(4096)
+                    if not rows:
+                        break
+                    for row in rows:
+                        rowid += 1
+                        try:
+                            yield from_record(dict(zip(RECORD_FIELDS, row, strict=True)))
+                        except (KeyError, TypeError, ValueError) as exc:
+                            report.problem(f"row {rowid}", _why(exc))
+            except sqlite3.DatabaseError as exc:
+                report.corrupt += 1
+                report.examples.append(f"database error: {str(exc).lower()}")
+        finally:
+            con.close()
+
+
+def _connect_ro(path: str) -> sqlite3.Connection:
+    """A read-only connection that leaves nothing behind (see :func:`sqlite_readonly_uri`)."""
+    try:
+        con = sqlite3.connect(sqlite_readonly_uri(path), uri=True, timeout=5.0)
+        con.execute("PRAGMA schema_version").fetchone()
+        return con
+    except sqlite3.Error as exc:
+        raise UsageError(f"cannot read {path}: {str(exc).lower()}") from None
+
+
+def _jsonl_kind(rec: dict[str, Any]) -> str:
+    """What a JSON Lines file holds, from its first record."""
+    if "price" in rec:
+        return "trades"
+    if "bids" in rec or "asks" in rec:
+        return "books"
+    if "event" in rec:
+        return "events"
+    return "trades"  # let the record check say what is wrong
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no {exc.args[0]!r} field"
+    text = str(exc)
+    return text[:80] if text else type(exc).__name__
+
+
+# -- several files ------------------------------------------------------------------
+
+
+class Recording:
+    """Trades of several files, merged in time order; :attr:`reports` says what was skipped.
+
+    Session events sidecars given as files are set aside in
+    :attr:`events_files` (``stats`` reads them); order books are reported and
+    skipped.
+    """
+
+    def __init__(self, paths: Sequence[str], selection: Selection | None = None) -> None:
+        self.selection = selection
+        self.events_files: list[str] = []
+        self.files: list[TickFile] = []
+        for path in expand_paths(paths):
+            if path != "-" and is_events_file(path):
+                self.events_files.append(path)
+                continue
+            self.files.append(TickFile(path, selection))
+
+    @property
+    def reports(self) -> list[FileReport]:
+        return [f.report for f in self.files]
+
+    def __iter__(self) -> Iterator[Tick]:
+        for _, tick in self.keyed():
+            yield tick
+
+    def keyed(self) -> Iterator[tuple[int, Tick]]:
+        """``(key, tick)`` of every selected trade, merged by key (see the module docstring)."""
+        files = self.files
+        if len(files) == 1:
+            yield from files[0].keyed()
+            return
+        yield from merge([(f.first_key(), f.keyed) for f in files])
+
+    def problems(self) -> list[str]:
+        """One line per file that had something skipped or could not be read."""
+        out = []
+        for r in self.reports:
+            if r.kind in ("books", "events"):
+                out.append(
+                    f"{r.path}: holds {'order books' if r.kind == 'books' else 'session events'}, "
+                    "not trades: skipped"
+                )
+                continue
+            line = r.summary()
+            if line:
+                out.append(line)
+        return out
+
+    def symbols(self) -> list[str]:
+        """Every symbol in the files (or the selected ones), sorted: one fast pass per file."""
+        sel = self.selection
+        if sel is not None and sel.symbols is not None:
+            return sorted(sel.symbols)
+        found: set[str] = set()
+        for f in self.files:
+            found |= f.symbols()
+        return sorted(found)
+
+    @property
+    def rows(self) -> int:
+        return sum(r.rows for r in self.reports)
+
+    @property
+    def skipped(self) -> int:
+        return sum(r.skipped for r in self.reports)
+
+
+def merge(
+    sources: Sequence[tuple[int | None, Callable[[], Iterator[tuple[int, Tick]]]]],
+) -> Iterator[tuple[int, Tick]]:
+    """Merge keyed streams by key, opening each only when the merge reaches its first key.
+
+    ``sources`` are ``(first key or None, open)``; a source's first key must
+    not be above the key of anything it yields (its first record's
+    ``recv_ts`` is such a bound). On equal keys the earlier source comes
+    first. Sources whose times do not overlap are read one after another, so
+    only overlapping files are open at once.
+    """
+    lowest = -(1 << 62)
+    order = sorted(
+        range(len(sources)),
+        key=lambda i: (lowest if sources[i][0] is None else sources[i][0], i),
+    )
+    pending = deque(order)
+    heap: list[tuple[int, int, Tick, Iterator[tuple[int, Tick]]]] = []
+    while heap or pending:
+        while pending:
+            i = pending[0]
+            first = sources[i][0]
+            if heap and first is not None and first > heap[0][0]:
+                break
+            pending.popleft()
+            it = sources[i][1]()
+            item = next(it, None)
+            if item is not None:
+                heapq.heappush(heap, (item[0], i, item[1], it))
+        if not heap:
+            continue
+        key, i, tick, it = heap[0]
+        yield key, tick
+        item = next(it, None)
+        if item is None:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (item[0], i, item[1], it))
+
+
+# -- events sidecars --------------------------------------------------------------------
+
+
+def events_sidecar(path: str) -> str | None:
+    """The events sidecar of a recording (``<path>.events.jsonl``) if it exists."""
+    if path == "-":
+        return None
+    candidate = path + EVENTS_SUFFIX
+    return candidate if os.path.isfile(candidate) else None
+
+
+def read_events(path: str) -> Iterator[dict[str, Any]]:
+    """The session events of a sidecar (``ts`` and ``event`` checked), bad lines skipped."""
+    for line in TickFile(path)._lines():
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if type(rec) is dict and type(rec.get("ts")) is int and isinstance(rec.get("event"), str):
+            yield rec
+
+
+def hk_datetime(ms: int, with_ms: bool = False) -> str:
+    """``YYYY-MM-DD HH:MM:SS[.mmm]`` in Hong Kong time for an epoch in ms."""
+    text = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000 + HKT_OFFSET_S))
+    return f"{text}.{ms % 1000:03d}" if with_ms else text
