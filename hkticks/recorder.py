@@ -12,86 +12,17 @@ failure stays valid.
 from __future__ import annotations
 
 import logging
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
-
 from hkticks.errors import HkticksError, OutputError
 from hkticks.sinks import Sink
-from hkticks.sinks.compressed import compression_of, read_tail, strip_compression
-from hkticks.tick import RECORD_FIELDS, Book, Event, Tick
+from hkticks.tick import Book, Event, Tick
 from hkticks.tickqueue import TickQueue
 
 log = logging.getLogger("hkticks.recorder")
-
-TAIL_BYTES = 1 << 20
-
-
-def last_trades(path: str, tail_bytes: int = TAIL_BYTES) -> dict[str, tuple[int, int]]:
-    """The last (seq, ts) per symbol already in an existing recording.
-
-    Read from the last ``tail_bytes`` of a JSONL/CSV file or the last rows of
-    a SQLite table, so that a run appending to yesterday's file does not
-    write again the trades the server re-sends after subscribing. Anything
-    unreadable yields ``{}``: this only prevents duplicates, never blocks.
-    """
-    out: dict[str, tuple[int, int]] = {}
-
-    def keep(symbol: Any, seq: Any, ts: Any) -> None:
-        try:
-            seq_i, ts_i = int(seq), int(ts)
-        except (TypeError, ValueError):
-            return
-        prev = out.get(str(symbol))
-        if prev is None or seq_i > prev[0]:
-            out[str(symbol)] = (seq_i, ts_i)
-
-    if path == "-" or not os.path.isfile(path) or os.path.getsize(path) == 0:
-        return out
-    ext = os.path.splitext(path)[1].lower()
-    try:
-        if ext in (".db", ".sqlite"):
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-            try:
-                rows = con.execute(
-                    "SELECT symbol, seq, ts FROM ticks WHERE seq IS NOT NULL "
-                    "ORDER BY rowid DESC LIMIT 20000"
-                ).fetchall()
-            finally:
-                con.close()
-            for symbol, seq, ts in rows:
-                keep(symbol, seq, ts)
-            return out
-        if compression_of(path) is not None:  # .jsonl.gz, .csv.zst: decode the last block
-            ext = os.path.splitext(strip_compression(path))[1].lower()
-            data = read_tail(path, tail_bytes)
-            lines = data.splitlines()[1:] if len(data) >= tail_bytes else data.splitlines()
-        else:
-            with open(path, "rb") as fh:
-                size = fh.seek(0, os.SEEK_END)
-                fh.seek(max(0, size - tail_bytes))
-                lines = fh.read().splitlines()[1:] if size > tail_bytes else fh.read().splitlines()
-        if ext == ".csv":
-            for line in lines:
-                cells = line.decode("utf-8", "replace").split(",")
-                if len(cells) == len(RECORD_FIELDS) and cells[0] != "symbol":
-                    keep(cells[0], cells[6], cells[1])
-        elif ext == ".jsonl":
-            for line in lines:
-                try:
-                    rec = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(rec, dict):
-                    keep(rec.get("symbol"), rec.get("seq"), rec.get("ts"))
-    except (OSError, sqlite3.Error) as exc:
-        log.debug("could not read the tail of %s: %r", path, exc)
-    return out
 
 
 class Recorder:

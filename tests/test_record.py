@@ -392,3 +392,45 @@ def test_a_second_run_appending_holds_no_trade_twice(
         keys = [(r["symbol"], r["seq"]) for r in read_jsonl(out)]
     assert len(keys) > 4
     assert len(keys) == len(set(keys)), "the re-sent latest trades were recorded again"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--out", "./same.jsonl"],
+        ["--events", "same.jsonl"],
+        ["--book-out", "same.jsonl"],
+    ],
+)
+def test_one_file_named_twice_is_a_usage_error(tmp_path: Path, extra: list[str]) -> None:
+    r = run_hk(tmp_path, "record", "00700", "--demo", "--out", "same.jsonl", *extra)
+    assert r.returncode == 2
+    assert "named twice" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "same.jsonl").exists()
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "csv", "db", "jsonl.gz"])
+def test_a_second_recorder_on_the_same_file_is_refused(
+    tmp_path: Path, server: MarketServer, ext: str
+) -> None:
+    out = tmp_path / f"two.{ext}"
+    args = ["record", "00700", "--url", server.ws_url, "--token", "t", "--out", str(out)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "hkticks", *args, "--duration", "8s", "--quiet"],
+        env=hk_env(tmp_path),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not out.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+        second = run_hk(tmp_path, *args, "--duration", "2s")
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+    assert second.returncode == 5, second.stderr
+    assert "already being written by another hkticks process" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.returncode == 0

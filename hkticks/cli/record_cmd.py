@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -13,7 +14,8 @@ from hkticks import alltick
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols
 from hkticks.errors import HkticksError, UsageError
 from hkticks.feed import Feed, FeedStatus
-from hkticks.recorder import Recorder, last_trades
+from hkticks.recorder import Recorder
+from hkticks.resume import last_trades
 from hkticks.session import SessionConfig
 from hkticks.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
 from hkticks.sinks.rotating import (
@@ -49,6 +51,21 @@ def events_path_for(
 
 def _event_ts(event: Any) -> int:
     return int(event.ts)
+
+
+def same_output_twice(outputs: list[tuple[str, str]]) -> None:
+    """Refuse one file named twice (``--out a.jsonl --out ./a.jsonl``, ``--events``
+    equal to an ``--out``...): both would interleave their lines in it."""
+    seen: dict[str, str] = {}
+    for option, path in outputs:
+        if path == "-":
+            continue
+        key = os.path.realpath(path)
+        if key in seen:
+            raise UsageError(
+                f"{path} is named twice ({seen[key]} and {option}): give each output its own file"
+            )
+        seen[key] = option
 
 
 def status_line(st: FeedStatus, rate: float, last_age: float | None) -> str:
@@ -201,6 +218,11 @@ def record(
         raise UsageError("--out - (stdout) can be given once")
     policy = parse_rotate(rotate) if rotate else None
     events_path = events_path_for(outs, events_out, policy)
+    same_output_twice(
+        [("--out", o) for o in outs]
+        + ([("--book-out", book_out)] if book_out else [])
+        + ([("--events", events_path)] if events_path else [])
+    )
     # outputs are checked before anything connects
     for path in outs:
         check_output(path, rotate=policy)
@@ -267,8 +289,15 @@ def record(
         # trades the server re-sends after subscribing (a rotating output:
         # the file it writes now)
         for sink in sinks:
-            for symbol, (seq, ts) in last_trades(sink.path).items():
+            known = last_trades(sink.path, codes)
+            for symbol, (seq, ts) in known.found.items():
                 feed.dedup.seed(symbol, seq, ts)
+            if not known.complete and not quiet:
+                warn(
+                    f"{sink.path}: read the last {known.scanned_bytes >> 20} MB for trades already "
+                    f"recorded, not the whole file; a trade of a symbol quiet since then that the "
+                    "server re-sends may be written again"
+                )
         run = StopFlag()
         recorder = Recorder(
             queue,

@@ -40,8 +40,8 @@ import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from hkticks.errors import UsageError
-from hkticks.sinks.failures import open_failed, os_reason
+from hkticks.errors import OutputError, UsageError
+from hkticks.sinks.failures import lock_exclusive, open_failed, os_reason
 from hkticks.sinks.linefile import LineFile, PartialWrite
 
 # Uncompressed bytes per member: large enough that starting a new member
@@ -326,6 +326,12 @@ class CompressedLineFile:
             raise open_failed(path, os_reason(exc)) from None
         self.regular = stat.S_ISREG(st.st_mode)
         self.disk_size = st.st_size if self.regular else 0
+        if self.regular:
+            try:
+                lock_exclusive(self.fd, path)
+            except OutputError:
+                os.close(self.fd)
+                raise
         self._open = False  # a member is in progress
         self._dirty = False  # input since the last sync flush
         self._member_bytes = 0

@@ -8,6 +8,7 @@ that line here so the wording is the same for every format.
 from __future__ import annotations
 
 import errno
+import fcntl
 import sqlite3
 
 from hkticks.errors import OutputError
@@ -80,3 +81,21 @@ def write_failed(path: str, reason: str, count: int, what: str) -> OutputError:
 def open_failed(path: str, reason: str) -> OutputError:
     """The error for an output that cannot be opened."""
     return OutputError(f"cannot write {display_name(path)}: {reason}; choose another output")
+
+
+def lock_exclusive(fd: int, path: str) -> None:
+    """Hold an advisory lock on an output for as long as ``fd`` is open.
+
+    Two recorders appending to one file would interleave every trade twice;
+    the second one is refused instead. File systems without ``flock`` (some
+    network mounts) are written without the lock.
+    """
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise OutputError(
+            f"{display_name(path)} is already being written by another hkticks process; "
+            "stop that one, or choose another output"
+        ) from None
+    except OSError:
+        pass

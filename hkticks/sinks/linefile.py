@@ -23,7 +23,8 @@ import stat
 from collections.abc import Callable
 from typing import BinaryIO
 
-from hkticks.sinks.failures import open_failed, os_reason
+from hkticks.errors import OutputError
+from hkticks.sinks.failures import lock_exclusive, open_failed, os_reason
 
 # A torn last line longer than this means the file is not one of ours (our
 # records are well under a kilobyte): refuse rather than cut off someone's data.
@@ -63,6 +64,12 @@ class LineFile:
             raise open_failed(path, os_reason(exc)) from None
         self.regular = stat.S_ISREG(st.st_mode)
         self.size = st.st_size if self.regular else 0
+        if self.regular:
+            try:
+                lock_exclusive(self.fd, path)
+            except OutputError:
+                os.close(self.fd)
+                raise
 
     def repair(self, keep_tail: Callable[[bytes], bool] | None = None) -> None:
         """Cut the last line if it has no newline; ``repaired_bytes`` says how much went.

@@ -14,13 +14,21 @@ gives large batches exactly when the feed is fast.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
 from hkticks.errors import OutputError
-from hkticks.sinks.failures import display_name, open_failed, sqlite_reason, write_failed
+from hkticks.sinks.failures import (
+    display_name,
+    lock_exclusive,
+    open_failed,
+    os_reason,
+    sqlite_reason,
+    write_failed,
+)
 from hkticks.tick import RECORD_FIELDS
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -72,14 +80,28 @@ class SqliteSink:
             )
         except sqlite3.Error as exc:
             raise open_failed(path, sqlite_reason(exc)) from None
+        self._lock_fd: int | None = None
         try:
             self._prepare()
+            # a separate descriptor holds hkticks' writer lock (flock does not
+            # interfere with SQLite's own fcntl locks); closed after the database
+            self._lock_fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            lock_exclusive(self._lock_fd, path)
         except sqlite3.Error as exc:
-            self._con.close()
+            self._release()
             raise open_failed(path, sqlite_reason(exc)) from None
+        except OSError as exc:
+            self._release()
+            raise open_failed(path, os_reason(exc)) from None
         except BaseException:
-            self._con.close()
+            self._release()
             raise
+
+    def _release(self) -> None:
+        self._con.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def _prepare(self) -> None:
         con = self._con
@@ -153,7 +175,7 @@ class SqliteSink:
         self._closed = True
         try:
             self._rollback()
-            self._con.close()
+            self._release()
         except sqlite3.Error as exc:
             if self._failure is None:
                 self._failure = write_failed(self.path, sqlite_reason(exc), self.rows, self.what)
