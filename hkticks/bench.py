@@ -181,32 +181,39 @@ class ServerProcess:
             "120s",
             *args,
         ]
+        # stderr goes to a file, and stdout is read to the end: a pipe nobody
+        # drains would block the server once it filled up
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
         self.proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
             env=_child_env(),
         )
         self.url = ""
-        found: list[str] = []
+        found = threading.Event()
+        urls: list[str] = []
 
-        def read_banner() -> None:
+        def read_stdout() -> None:
             assert self.proc.stdout is not None
             for line in self.proc.stdout:
                 m = re.search(r"WebSocket\s+(ws://\S+?)\?", line)
-                if m:
-                    found.append(m.group(1))
-                    return
+                if m and not found.is_set():
+                    urls.append(m.group(1))
+                    found.set()
 
-        reader = threading.Thread(target=read_banner, name="bench-server-banner", daemon=True)
-        reader.start()
-        reader.join(startup_timeout)
-        if not found:
+        self._reader = threading.Thread(target=read_stdout, name="bench-server-out", daemon=True)
+        self._reader.start()
+        if not found.wait(startup_timeout):
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self._stderr.seek(0)
+            err = self._stderr.read().strip().splitlines() or ["no output"]
             self.stop()
-            err = self.proc.stderr.read() if self.proc.stderr else ""
-            raise BenchError(f"the benchmark server did not start: {err.strip()[:300]}")
-        self.url = found[0]
+            raise BenchError(f"the benchmark server did not start: {err[-1][:300]}")
+        self.url = urls[0]
 
     @property
     def pid(self) -> int:
@@ -221,9 +228,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        self._reader.join(5.0)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._stderr.close()
 
     def __enter__(self) -> ServerProcess:
         return self
@@ -482,7 +490,6 @@ def soak(
                 "all-hk",
                 "--out",
                 out,
-                "--quiet",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -526,7 +533,10 @@ def soak(
         for line in fh:
             lines += 1
             last = line
-    valid_tail = bool(last) and isinstance(orjson.loads(last), dict)
+    try:
+        valid_tail = isinstance(orjson.loads(last), dict)
+    except orjson.JSONDecodeError:
+        valid_tail = False
     base = [mb for t, mb in samples if t >= warm]
     baseline = base[0] if base else samples[-1][1]
     end = samples[-1][1]

@@ -44,6 +44,10 @@ class OutputError(HkticksError):
     exit_code = 5
 
 
+class PipeClosed(OutputError):
+    """The reader of standard output went away (``| head``): a normal way to stop."""
+
+
 class SourceError(HkticksError):
     """A remote source (symbol list, REST API) failed or returned bad data."""
 

@@ -170,7 +170,7 @@ class Feed:
         """Stop every connection and join every thread. Idempotent."""
         self._stop.set()
         for session in self.sessions:
-            session.abort()
+            session.abort(goodbye=True)
         if not self._started:
             self.done.set()
             return
@@ -211,6 +211,14 @@ class Feed:
             session.abort()
 
     def _on_rejected(self, ret: int, codes: list[str]) -> None:
+        if not codes:
+            log.warning(
+                "the server rejected some symbols (ret %d: %s) without naming them; "
+                "continuing with the others",
+                ret,
+                alltick.RET_MESSAGES.get(ret, ""),
+            )
+            return
         with self._lock:
             for code in codes:
                 self.rejected[code] = ret

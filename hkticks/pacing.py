@@ -55,7 +55,13 @@ class Backoff:
         self._floor = max(self._floor, seconds)
 
     def reset(self) -> None:
+        """Data flows again: start over from ``initial``, no floor."""
         self.attempt = 0
+        self._floor = 0.0
+
+    def clear_floor(self) -> None:
+        """The rate-limit episode is over (a request was accepted): no floor."""
+        self._floor = 0.0
 
 
 class Pacer:
@@ -133,11 +139,11 @@ class Dedup:
     """Drops trades already seen, by (symbol, seq).
 
     AllTick's ``seq`` increases per symbol, and a server may re-send the
-    latest trade of each symbol after a (re)subscribe. A trade is a duplicate
-    when its seq is not above the last one kept *and* its exchange time is not
-    after the last one kept; a lower seq with a later time is a sequence reset
-    (a new trading day, a provider restart) and is kept. Trades without seq
-    pass through. Symbols never span two connections, so one instance can be
+    latest trade of each symbol after a (re)subscribe. A trade whose seq is
+    not above the last one kept is a duplicate, except a strictly lower seq
+    with a later exchange time: that is a sequence reset (a new trading day,
+    a provider restart) and is kept. The same seq is always the same trade,
+    whatever time it carries. Trades without seq pass through. Symbols never span two connections, so one instance can be
     shared by all sessions without a lock.
     """
 
@@ -153,7 +159,7 @@ class Dedup:
             return True
         prev = self._last.get(symbol)
         if prev is not None and seq <= prev[0]:
-            if ts <= prev[1]:
+            if seq == prev[0] or ts <= prev[1]:
                 self.duplicates += 1
                 return False
             self.resets += 1

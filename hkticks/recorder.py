@@ -56,6 +56,7 @@ class Recorder:
         self.last_tick_recv_ts: int | None = None
         self.first_tick_ts: int | None = None
         self.last_tick_ts: int | None = None
+        self._dropped_seen = 0
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="hkticks-writer", daemon=True)
 
@@ -79,7 +80,11 @@ class Recorder:
             self.thread.join(timeout)
         if not self.thread.is_alive():
             return
-        log.warning("writer thread did not finish within %s s", timeout)
+        log.error(
+            "the writer did not finish within %s s; %d queued items were not written",
+            timeout,
+            len(self.queue),
+        )
 
     # ------------------------------------------------------------------ thread
 
@@ -109,7 +114,36 @@ class Recorder:
                 last_flush = now
             if not batch and (self._stop.is_set() or queue.closed) and len(queue) == 0:
                 break
+        self._write_events(self._dropped_event())
         self._flush()
+
+    def _dropped_event(self) -> list[Event]:
+        """An event for ticks the full queue dropped since the last one: the gap is explained."""
+        dropped = self.queue.dropped
+        if dropped == self._dropped_seen:
+            return []
+        event = Event(
+            time.time_ns() // 1_000_000,
+            "dropped",
+            None,
+            {
+                "count": dropped - self._dropped_seen,
+                "total": dropped,
+                "reason": "queue full: the writer fell behind",
+            },
+        )
+        self._dropped_seen = dropped
+        return [event]
+
+    def _write_events(self, events: list[Event]) -> None:
+        if not events:
+            return
+        self.events += len(events)
+        if self.event_sink is not None:
+            self.event_sink.write(events)
+        if self.on_event is not None:
+            for ev in events:
+                self.on_event(ev)
 
     def _write(self, batch: list[Any]) -> None:
         ticks: list[Tick] = []
@@ -123,6 +157,8 @@ class Recorder:
                 books.append(item)
             elif kind is Event:
                 events.append(item)
+        # session events first: if a tick sink then fails, they still explain the run
+        self._write_events(events + self._dropped_event())
         if ticks:
             for sink in self.tick_sinks:
                 sink.write(ticks)
@@ -138,14 +174,7 @@ class Recorder:
         if books and self.book_sink is not None:
             self.book_sink.write(books)
             self.books += len(books)
-        events.extend(self._sink_events())
-        if events:
-            self.events += len(events)
-            if self.event_sink is not None:
-                self.event_sink.write(events)
-            if self.on_event is not None:
-                for ev in events:
-                    self.on_event(ev)
+        self._write_events(self._sink_events())  # file switches, after the ticks they follow
 
     def _sink_events(self) -> list[Event]:
         """Events the sinks report (a rotating sink's file switches), for the sidecar."""

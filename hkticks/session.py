@@ -34,7 +34,7 @@ import websocket
 
 from hkticks import alltick
 from hkticks.config import redact, with_token
-from hkticks.errors import HkticksError, PlanTooSmall, TokenRejected
+from hkticks.errors import ConfigError, HkticksError, PlanTooSmall, TokenRejected
 from hkticks.pacing import Backoff, ConnectGate, Dedup, Pacer
 from hkticks.tick import Book, Event, Tick
 from hkticks.tickqueue import TickQueue
@@ -220,6 +220,7 @@ class Session:
         self._inflight: dict[int, alltick.Request] = {}
         self._close_reason: str | None = None
         self._rejected: set[str] = set()
+        self._reported_rets: set[int] = set()
         self._wanted: frozenset[str] = frozenset(self.symbols)
         self._reported: set[str] = set()
 
@@ -228,11 +229,20 @@ class Session:
     def start(self) -> None:
         self.thread.start()
 
-    def abort(self) -> None:
-        """Drop the connection now (wakes the session thread). Safe from any thread."""
+    def abort(self, *, goodbye: bool = False) -> None:
+        """Drop the connection now (wakes the session thread). Safe from any thread.
+
+        With ``goodbye`` (a clean stop) a WebSocket close frame is sent first;
+        a stale connection is just dropped.
+        """
         with self._ws_lock:
             ws = self._ws
         if ws is not None:
+            if goodbye and ws.connected:
+                try:
+                    ws.send_close(reason=b"client stopping")
+                except Exception:  # already gone: nobody to say goodbye to
+                    pass
             ws.stop_reading()
 
     def status(self, now: float) -> ConnStatus:
@@ -379,6 +389,7 @@ class Session:
         cmd = resp.cmd_id
         if resp.ret == alltick.RET_OK:
             if cmd in (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP):
+                self._backoff.clear_floor()  # any rate-limit episode is over
                 kind = "trades" if cmd == alltick.CMD_SUB_TRADES_RESP else "book"
                 self._event("subscribed", kind=kind, symbols=len(self.symbols))
             return
@@ -403,6 +414,10 @@ class Session:
             codes = [c for c in resp.codes() if c not in self._rejected]
             details["codes"] = codes
             self._event("error", **details)
+            if not codes and resp.ret not in self._reported_rets:
+                # the server did not name them: still say so, once
+                self._reported_rets.add(resp.ret)
+                self._on_rejected(resp.ret, [])
             if codes:
                 # report once, and leave them out of later resubscriptions
                 self._rejected.update(codes)
@@ -435,6 +450,17 @@ class Session:
                 TokenRejected(
                     f"token rejected: the server refused the connection with HTTP {status}; "
                     f"the token came from {self._token_source}: check it, or try --demo"
+                )
+            )
+            return
+        if isinstance(exc, websocket.WebSocketBadStatusException) and status == 404:
+            # no WebSocket endpoint at that URL: retrying cannot help
+            self._close_reason = "handshake refused with HTTP 404"
+            self._event("error", http_status=status)
+            self._fail(
+                ConfigError(
+                    f"there is no quote WebSocket at {self.shown_url} (HTTP 404): "
+                    "check --url / HKTICKS_URL"
                 )
             )
             return

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hkticks import alltick
-from hkticks.errors import PlanTooSmall, TokenRejected
+from hkticks.errors import ConfigError, PlanTooSmall, TokenRejected
 from hkticks.feed import Feed
 from hkticks.server import MarketServer
 from hkticks.session import SessionConfig
@@ -279,3 +279,32 @@ def test_resubscribe_after_reconnect_respects_the_three_second_rule() -> None:
     subs = sorted(r[0] for c in conns for r in c.requests if r[1] == alltick.CMD_SUB_TRADES)
     assert len(subs) == 2 and subs[1] - subs[0] >= 2.95
     assert not [r for c in conns for r in c.requests if r[2] in (605, 606)]
+
+
+def test_a_wrong_url_path_is_fatal_not_retried(server: MarketServer) -> None:
+    wrong = server.ws_url.replace("/quote-stock-b-ws-api", "/no-such-path")
+    feed = Feed(
+        ["00700"],
+        url=wrong,
+        token="t",
+        plan=alltick.PLANS["all-hk"],
+        queue=TickQueue(),
+        config=FAST,
+    )
+    feed.start()
+    assert feed.done.wait(10)
+    feed.stop()
+    assert isinstance(feed.fatal, ConfigError)
+    assert "HTTP 404" in str(feed.fatal) and "token=***" in str(feed.fatal)
+    assert "token=t" not in str(feed.fatal)
+
+
+def test_a_clean_stop_says_goodbye_with_a_close_frame(server: MarketServer) -> None:
+    feed = make_feed(server, ["00700"])
+    feed.start()
+    drain_until(feed, lambda it: bool(events_of(it, "subscribed")))
+    feed.stop()
+    deadline = time.monotonic() + 5
+    while server.connections()[0].closed_at is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.connections()[0].close_reason == "client closed (1000)"

@@ -142,3 +142,24 @@ def test_dedup_never_keeps_the_same_symbol_seq_twice(trades: list[tuple[str, int
         if d.is_new(sym, seq, 1000):  # same time: a lower or equal seq is always a duplicate
             assert (sym, seq) not in kept
             kept.add((sym, seq))
+
+
+def test_backoff_reset_clears_a_rate_limit_floor() -> None:
+    b = Backoff(0.5, 30.0, random.Random(5))
+    b.at_least(10.0)
+    b.reset()  # data flowed again after the 605: the next drop starts from 0.5 s
+    assert b.delay() <= 0.5
+
+
+def test_backoff_clear_floor_after_an_accepted_request() -> None:
+    b = Backoff(0.5, 30.0, random.Random(5))
+    b.at_least(10.0)
+    b.clear_floor()
+    assert b.delay() <= 0.5
+
+
+def test_dedup_same_seq_with_a_fresh_time_is_still_a_duplicate() -> None:
+    d = Dedup()
+    assert d.is_new("00700", 9, 1000)
+    assert not d.is_new("00700", 9, 5000)  # re-sent with a new tick_time
+    assert d.resets == 0

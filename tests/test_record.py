@@ -434,3 +434,62 @@ def test_a_second_recorder_on_the_same_file_is_refused(
     assert "already being written by another hkticks process" in second.stderr
     assert "Traceback" not in second.stderr
     assert first.returncode == 0
+
+
+def test_rejected_codes_are_reported_while_recording(tmp_path: Path) -> None:
+    r = run_hk(
+        tmp_path, "record", "00700", "99998", "--demo", "--out", "u.jsonl", "--duration", "3s"
+    )
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.splitlines()
+    warned = [i for i, line in enumerate(lines) if "rejected 99998" in line]
+    summary = [i for i, line in enumerate(lines) if line.startswith("hkticks: recorded")]
+    assert warned and summary and warned[0] < summary[0]
+    events = read_jsonl(tmp_path / "u.jsonl.events.jsonl")
+    assert events[-1]["event"] == "feed_stop" and events[-1]["reason"] == "duration reached"
+
+
+@pytest.mark.parametrize("value", ["0", "5s", "10s"])
+def test_stale_timeout_must_exceed_the_heartbeat_interval(tmp_path: Path, value: str) -> None:
+    r = run_hk(tmp_path, "record", "00700", "--demo", "--out", "t.jsonl", "--stale-timeout", value)
+    assert r.returncode == 2 and "heartbeat" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_stdout_reader_going_away_ends_the_run_quietly(
+    tmp_path: Path, server: MarketServer
+) -> None:
+    rec = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hkticks",
+            "record",
+            "00700",
+            "09988",
+            "--url",
+            server.ws_url,
+            "--token",
+            "t",
+            "--out",
+            "-",
+            "--out",
+            "t.jsonl",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=hk_env(tmp_path),
+        cwd=tmp_path,
+    )
+    head = subprocess.Popen(["head", "-3"], stdin=rec.stdout, stdout=subprocess.PIPE, text=True)
+    assert rec.stdout is not None
+    rec.stdout.close()  # only head reads it now: when head exits, the pipe closes
+    out, _ = head.communicate(timeout=60)
+    _, err = rec.communicate(timeout=60)
+    proc = subprocess.CompletedProcess(rec.args, rec.returncode, out, err)
+    assert rec.returncode == 0, err
+    assert len(proc.stdout.splitlines()) == 3
+    assert "hkticks: error" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "stdout closed" in proc.stderr
+    for line in (tmp_path / "t.jsonl").read_text().splitlines():
+        json.loads(line)

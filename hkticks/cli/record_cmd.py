@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 import time
 from typing import Any, TextIO
@@ -12,7 +13,8 @@ import click
 
 from hkticks import alltick
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols
-from hkticks.errors import HkticksError, UsageError
+from hkticks.config import redact
+from hkticks.errors import HkticksError, PipeClosed, UsageError
 from hkticks.feed import Feed, FeedStatus
 from hkticks.recorder import Recorder
 from hkticks.resume import last_trades
@@ -28,6 +30,7 @@ from hkticks.sinks.rotating import (
     template_for,
 )
 from hkticks.stopping import StopFlag, stop_on_signals
+from hkticks.tick import Event
 from hkticks.tickqueue import DEFAULT_MAXSIZE, TickQueue
 
 
@@ -75,6 +78,26 @@ def status_line(st: FeedStatus, rate: float, last_age: float | None) -> str:
         f"queue {st.queue_depth:,}  last {age}  reconnects {st.reconnects}"
         + (f"  dropped {st.dropped:,}" if st.dropped else "")
     )
+
+
+class StatusAwareHandler(logging.Handler):
+    """Log lines on stderr that first clear the live status line (when there is one)."""
+
+    def __init__(self, stream: TextIO, interactive: bool) -> None:
+        super().__init__()
+        self.stream = stream
+        self.prefix = "\r\x1b[2K" if interactive else ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(f"{self.prefix}hkticks: {redact(record.getMessage())}\n")
+            self.stream.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def _human(n: float) -> str:
@@ -207,13 +230,22 @@ def record(
       hkticks record --all --plan premium --out day.jsonl --out day.db
       hkticks record 700 9988 --demo --out t.jsonl --out t.csv --duration 10s
     """
+    status_out: TextIO = sys.stderr
+    interactive = status_out.isatty() and not quiet
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.ERROR,
-        format="hkticks: %(message)s",
-        stream=sys.stderr,
+        level=logging.INFO if verbose else logging.ERROR if quiet else logging.WARNING,
+        handlers=[StatusAwareHandler(status_out, interactive)],
+        force=True,
     )
     if flush_interval <= 0:
         raise UsageError("--flush-interval must be positive")
+    if stale_timeout <= alltick.HEARTBEAT_INTERVAL_S:
+        raise UsageError(
+            f"--stale-timeout must be longer than the {alltick.HEARTBEAT_INTERVAL_S:g} s heartbeat "
+            "interval (a quiet connection hears only the heartbeat replies)"
+        )
+    if duration is not None and duration <= 0:
+        raise UsageError("--duration must be positive")
     if outs.count("-") > 1:
         raise UsageError("--out - (stdout) can be given once")
     policy = parse_rotate(rotate) if rotate else None
@@ -232,7 +264,6 @@ def record(
         # a default sidecar follows its output's files: check the one it names now
         check_output(events_path if events_out else expand(events_path, now_ms()), "--events")
     shown = [template_for(o, policy) or o for o in outs]
-    status_out: TextIO = sys.stderr
 
     def warn(msg: str) -> None:
         click.echo(f"hkticks: {msg}", err=True)
@@ -306,7 +337,9 @@ def record(
             event_sink=event_sink,
             flush_interval=flush_interval,
             fsync=fsync,
-            on_error=lambda exc: run.set("write error"),
+            on_error=lambda exc: run.set(
+                "stdout closed" if isinstance(exc, PipeClosed) else "write error"
+            ),
         )
         if not quiet:
             where = ", ".join("stdout" if o == "-" else o for o in shown)
@@ -314,40 +347,45 @@ def record(
                 where += f" (new file {policy})"
             demo_note = " (DEMO: simulated prices)" if settings.demo else ""
             warn(
-                f"recording {len(codes)} symbol{'s' if len(codes) != 1 else ''} on "
-                f"{len(feed.shards)} connection{'s' if len(feed.shards) != 1 else ''} "
+                f"recording {_plural(len(codes), 'symbol')} on "
+                f"{_plural(len(feed.shards), 'connection')} "
                 f"from {feed.shown_url}{demo_note} -> {where}"
                 + (f" (events: {events_path})" if events_path else "")
             )
-        for sink in sinks:
-            if sink.repaired_bytes:
+        for opened in (*sinks, book_sink, event_sink):
+            if opened is not None and opened.repaired_bytes:
                 warn(
-                    f"{sink.path}: removed a torn last line ({sink.repaired_bytes} bytes) before appending"
+                    f"{opened.path}: removed a torn last line ({opened.repaired_bytes} bytes) "
+                    "before appending"
                 )
         started = time.monotonic()
         recorder.start()
         feed.start()
-        interactive = status_out.isatty() and not quiet
-        try:
-            with stop_on_signals(run, second_ctrl_c="exit"):
+        # the handlers stay in place while the queue drains: a second Ctrl-C
+        # then still means "exit now", a second SIGTERM is ignored
+        with stop_on_signals(run, second_ctrl_c="exit"):
+            try:
                 _wait(run, feed, recorder, duration, started, quiet, interactive, status_out)
-        finally:
-            feed.stop()
-            recorder.stop()
-            if interactive:
-                status_out.write("\r\x1b[2K")
-                status_out.flush()
+            finally:
+                feed.stop()
+                queue.put_event(
+                    Event(now_ms(), "feed_stop", None, {"reason": run.reason or "stopped"})
+                )
+                recorder.stop()
+                if interactive:
+                    status_out.write("\r\x1b[2K")
+                    status_out.flush()
         elapsed = time.monotonic() - started
         st = feed.status()
         if not quiet:
-            warn(_summary(st, recorder, elapsed, tuple(shown), run.reason))
+            warn(_summary(st, recorder, elapsed, tuple(shown), run.reason, sinks))
             for sink in sinks:
                 files = getattr(sink, "files", [])
                 if len(files) > 1:
                     warn(f"wrote {len(files)} files: {files[0]} ... {files[-1]}")
         if feed.fatal is not None:
             raise feed.fatal
-        if recorder.error is not None:
+        if recorder.error is not None and not isinstance(recorder.error, PipeClosed):
             raise recorder.error
 
 
@@ -374,7 +412,7 @@ def _wait(
             run.set("fatal error")
             break
         if recorder.error is not None or not recorder.thread.is_alive():
-            run.set("write error")
+            run.set("stdout closed" if isinstance(recorder.error, PipeClosed) else "write error")
             break
         if quiet:
             continue
@@ -389,7 +427,8 @@ def _wait(
             )
             line = status_line(st, rate, last_age)
             if interactive:
-                out.write("\r\x1b[2K" + line)
+                width = shutil.get_terminal_size((100, 24)).columns
+                out.write("\r\x1b[2K" + line[: max(10, width - 1)])
                 out.flush()
             elif now - last_report >= 10.0:
                 out.write(f"hkticks: {line}\n")
@@ -399,11 +438,16 @@ def _wait(
 
 
 def _summary(
-    st: FeedStatus, recorder: Recorder, elapsed: float, outs: tuple[str, ...], reason: str
+    st: FeedStatus,
+    recorder: Recorder,
+    elapsed: float,
+    outs: tuple[str, ...],
+    reason: str,
+    sinks: list[Sink],
 ) -> str:
     where = ", ".join("stdout" if o == "-" else o for o in outs)
     parts = [
-        f"recorded {recorder.ticks:,} ticks of {len(recorder.symbols)} symbols "
+        f"recorded {_plural(recorder.ticks, 'tick')} of {_plural(len(recorder.symbols), 'symbol')} "
         f"in {_human(elapsed)} -> {where} ({reason})",
         f"reconnects {st.reconnects}",
         f"decode errors {st.decode_errors}",
@@ -415,4 +459,6 @@ def _summary(
         parts.append(f"DROPPED {st.dropped:,} (queue full)")
     if st.rejected:
         parts.append(f"rejected codes {', '.join(sorted(st.rejected))}")
+    if len({sink.rows for sink in sinks}) > 1:  # a write failed part-way: say what each holds
+        parts.append("rows written: " + ", ".join(f"{sink.path} {sink.rows:,}" for sink in sinks))
     return "; ".join(parts)

@@ -295,6 +295,13 @@ class MarketServer:
         valid UTF-8 or not. Returns how many connections got it."""
         return self._on_loop(lambda: self._ws.push_raw(data, binary, conn_id))
 
+    def push_trade(self, symbol: str, conn_id: int | None = None) -> int:
+        """Push the next simulated trade of ``symbol`` (five-digit code) to every
+        open connection or to ``conn_id``, subscribed to it or not: a provider
+        sending what was never asked for. Not in :meth:`sent_trades`. Returns
+        how many connections got it."""
+        return self._on_loop(lambda: self._ws.push_trade(symbol, conn_id))
+
     def next_ret(self, cmd_id: int, ret: int, msg: str | None = None) -> None:
         """Answer the next request with ``cmd_id`` (any connection) with ``ret``
         instead of handling it; 401 and 606 then close the connection. Calls queue."""

@@ -808,6 +808,24 @@ class WsServer:
         broadcast([c.ws for c in conns], data, text=not binary)
         return len(conns)
 
+    def push_trade(self, symbol: str, conn_id: int | None) -> int:
+        """Make the next market trade of ``symbol`` and push it to every open
+        connection (or ``conn_id``) whether or not it subscribed to ``symbol``."""
+        trade = self.market.next_trade(symbol, now_ms())
+        if trade is None:
+            raise ValueError(f"{symbol} is suspended: it does not trade")
+        framed = [frames.ws_text(self.encoder.trade(trade))]
+        conns = [
+            c
+            for c in self._conns.values()
+            if c.plan is not None
+            and c.ws.protocol.state is State.OPEN
+            and (conn_id is None or c.id == conn_id)
+        ]
+        for conn in conns:
+            self._write(conn, framed)
+        return len(conns)
+
     def next_ret(self, cmd_id: int, ret: int, msg: str | None) -> None:
         self._overrides.setdefault(cmd_id, deque()).append((ret, msg))
 

@@ -11,7 +11,7 @@ import errno
 import fcntl
 import sqlite3
 
-from hkticks.errors import OutputError
+from hkticks.errors import OutputError, PipeClosed
 
 _REASONS = {
     errno.EACCES: "permission denied",
@@ -73,7 +73,8 @@ def sqlite_reason(exc: sqlite3.Error) -> str:
 def write_failed(path: str, reason: str, count: int, what: str) -> OutputError:
     """The error for a write that failed after ``count`` records were kept."""
     advice = _ADVICE.get(reason, "check the disk or write elsewhere")
-    return OutputError(
+    cls = PipeClosed if reason == _REASONS[errno.EPIPE] else OutputError
+    return cls(
         f"{reason} writing {display_name(path)} (wrote {count} {what} before the failure); {advice}"
     )
 
