@@ -42,15 +42,19 @@ def plan_shards(
     needed = math.ceil(n / max_symbols)
     if needed > max_connections:
         allowed = max_connections * max_symbols
-        bigger = [
-            p.name
-            for p in alltick.PLANS.values()
-            if p.total_symbols >= n and p.name not in ("all-cn",)
-        ]
-        hint = f"use --plan {bigger[0]} if you have it, or " if bigger else ""
+        hint = ""
+        if plan_name.startswith("the ") and plan_name.endswith(" plan"):
+            bigger = [
+                p.name
+                for p in alltick.PLANS.values()
+                if p.total_symbols >= n and p.name != "all-cn"
+            ]
+            if bigger:
+                hint = f"use --plan {bigger[0]} if you have it, or "
+        conns = f"{max_connections} connection{'s' if max_connections != 1 else ''}"
         raise PlanTooSmall(
-            f"{n} symbols do not fit {plan_name}: it allows {max_connections} connection"
-            f"{'s' if max_connections > 1 else ''} x {max_symbols} symbols = {allowed} symbols; "
+            f"{n} symbols do not fit {plan_name}: it allows {conns} x {max_symbols} "
+            f"symbol{'s' if max_symbols != 1 else ''} = {allowed} symbols; "
             f"{hint}pass at most {allowed} symbols"
         )
     base, extra = divmod(n, needed)

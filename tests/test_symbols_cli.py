@@ -183,3 +183,17 @@ def test_plain_search_after_a_demo_refresh_shows_the_labelled_demo_list(
     assert "DEMO" in err and "hkticks symbols --refresh" in err
     # the demo list never became the real cache: a real load still has none
     assert symbols.cached_universe() is None
+
+
+def test_bare_codes_never_come_from_the_demo_list(env: dict[str, str]) -> None:
+    """`symbols --format codes` feeds `record --symbols-file -`: simulated codes must not leak."""
+    code, _, err = run("symbols", "--refresh", "--demo")
+    assert code == 0, err
+    unreachable = {
+        **env,
+        "HKTICKS_SSE_URL": "http://127.0.0.1:9/x",
+        "HKTICKS_SZSE_URL": "http://127.0.0.1:9/y",
+    }
+    proc = _subprocess(unreachable, "symbols", "--format", "codes")
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "hkticks symbols --refresh" in proc.stderr and "Traceback" not in proc.stderr

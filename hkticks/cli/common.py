@@ -12,7 +12,7 @@ import click
 
 from hkticks import alltick, config
 from hkticks.errors import UsageError
-from hkticks.symbols import Universe, normalise_all
+from hkticks.symbols import Universe, normalise_all, try_normalise
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,16 +86,27 @@ def provider_settings(
         )
 
 
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, None: 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1.0, "": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str) -> float:
-    """``"30s"``, ``"10m"``, ``"1.5h"``, ``"90"`` (seconds) -> seconds."""
-    m = _DURATION_RE.match(text)
-    if not m:
-        raise UsageError(f"invalid duration {text!r}: use e.g. 30s, 10m, 2h")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+    """``"30s"``, ``"10m"``, ``"1.5h"``, ``"1h30m"``, ``"90"`` (seconds) -> seconds (> 0)."""
+    s = text.strip()
+    total, pos = 0.0, 0
+    while pos < len(s):
+        m = _DURATION_PART.match(s, pos)
+        if not m or m.end() == pos:
+            break
+        total += float(m.group(1)) * _UNITS[(m.group(2) or "").lower()]
+        pos = m.end()
+        while pos < len(s) and s[pos] == " ":
+            pos += 1
+    if not s or pos != len(s):
+        raise UsageError(f"invalid duration {text!r}: use e.g. 30s, 10m, 1h30m, 2h")
+    if total <= 0:
+        raise UsageError(f"invalid duration {text!r}: it must be longer than zero")
+    return total
 
 
 class Duration(click.ParamType):
@@ -123,10 +134,16 @@ def read_symbols_file(path: str) -> list[str]:
     except OSError as exc:
         raise UsageError(f"cannot read symbols file {path}: {exc.strerror}") from None
     out: list[str] = []
-    for line in text.splitlines():
+    for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
-        if line:
-            out.extend(line.replace(",", " ").split())
+        for word in line.replace(",", " ").split():
+            if try_normalise(word) is None:
+                where = "stdin" if path == "-" else path
+                raise UsageError(
+                    f"{where}:{lineno}: invalid symbol {word!r}: use HK stock codes such as "
+                    "00700, 700 or 0700.HK"
+                )
+            out.append(word)
     return out
 
 

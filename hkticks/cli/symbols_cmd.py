@@ -87,9 +87,10 @@ def symbols(
     if not refresh:
         # a cached list needs no server; start one only if it must be fetched
         universe = symsvc.cached_universe(demo=demo, warn=_say)
-        if universe is None and not demo:
+        if universe is None and not demo and (fmt or "").lower() != "codes":
             # only the demo list is cached (e.g. right after `--refresh --demo`): show it,
-            # labelled; record and watch never default to it without --demo
+            # labelled; never as bare codes (those are piped into `record`), and record
+            # and watch never default to it without --demo
             universe = symsvc.cached_universe(demo=True, warn=_say)
             if universe is not None:
                 _say(
