@@ -123,6 +123,8 @@ def resolve(
     """Resolve settings from flags (the arguments), environment, config file, defaults."""
     env = os.environ if env is None else env
     path = file if file is not None else config_path(env)
+    if file is None and env.get("HKTICKS_CONFIG") and not path.exists():
+        raise ConfigError(f"HKTICKS_CONFIG names {path}, which does not exist")
     conf = load_config_file(path)
 
     tok, source = None, None
@@ -140,13 +142,30 @@ def resolve(
     def pick(flag: str | None, var: str, key: str, default: str | None) -> str | None:
         return flag or env.get(var) or conf.get(key) or default
 
+    def origin(flag: str | None, option: str, var: str, key: str) -> str:
+        """Where a setting came from, for error messages."""
+        if flag:
+            return option
+        if env.get(var):
+            return var
+        return f"{key} in {path}" if conf.get(key) else "the default"
+
     chosen_plan = pick(plan, "HKTICKS_PLAN", "plan", alltick.DEFAULT_PLAN) or alltick.DEFAULT_PLAN
     if chosen_plan not in alltick.PLANS:
-        raise ConfigError(f"unknown plan {chosen_plan!r}; choose one of {', '.join(alltick.PLANS)}")
+        raise ConfigError(
+            f"unknown plan {chosen_plan!r} (from {origin(plan, '--plan', 'HKTICKS_PLAN', 'plan')}); "
+            f"choose one of {', '.join(alltick.PLANS)}"
+        )
     ws = pick(url, "HKTICKS_URL", "url", alltick.DEFAULT_WS_URL) or alltick.DEFAULT_WS_URL
     rest = pick(rest_url, "HKTICKS_REST_URL", "rest_url", alltick.DEFAULT_REST_URL)
-    for name, value in (("url", ws), ("rest_url", rest)):
-        check_url(name, value or "")
+    for name, value, where in (
+        ("url", ws, origin(url, "--url", "HKTICKS_URL", "url")),
+        ("rest_url", rest, origin(rest_url, "--rest-url", "HKTICKS_REST_URL", "rest_url")),
+    ):
+        try:
+            check_url(name, value or "")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (from {where})") from None
     return Settings(
         token=tok,
         token_source=source,

@@ -419,3 +419,18 @@ def test_require_token(no_file: Path) -> None:
     message = one_line(exc)
     for hint in ("HKTICKS_TOKEN", "--token", "token =", "--demo"):
         assert hint in message
+
+
+def test_errors_name_where_the_bad_setting_came_from(tmp_path: Path) -> None:
+    missing = tmp_path / "none.toml"
+    with pytest.raises(ConfigError, match="HKTICKS_PLAN"):
+        config.resolve(env={"HKTICKS_PLAN": "gold"}, file=missing)
+    with pytest.raises(ConfigError, match="HKTICKS_URL"):
+        config.resolve(env={"HKTICKS_URL": "http://x/y"}, file=missing)
+    with pytest.raises(ConfigError, match="--rest-url"):
+        config.resolve(rest_url="ftp://x/", env={}, file=missing)
+
+
+def test_an_explicit_config_path_that_does_not_exist_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="HKTICKS_CONFIG names"):
+        config.resolve(env={"HKTICKS_CONFIG": str(tmp_path / "nope.toml")})
