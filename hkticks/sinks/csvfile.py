@@ -22,7 +22,7 @@ from typing import Any
 from hkticks.errors import OutputError
 from hkticks.sinks.compressed import open_line_file
 from hkticks.sinks.failures import display_name, os_reason, write_failed
-from hkticks.sinks.linefile import PartialWrite
+from hkticks.sinks.linefile import LineSink, PartialWrite
 from hkticks.tick import RECORD_FIELDS
 
 HEADER = (",".join(RECORD_FIELDS) + "\n").encode()
@@ -58,7 +58,7 @@ def encode_rows(ticks: Sequence[Any]) -> bytes:
     return text.encode()
 
 
-class CsvSink:
+class CsvSink(LineSink):
     """Ticks appended to a CSV file; a new or empty file gets the header first.
 
     An existing file must start with exactly this header, else it is refused
@@ -66,21 +66,17 @@ class CsvSink:
     """
 
     def __init__(self, path: str, *, what: str = "ticks") -> None:
-        self.path = path
-        self.rows = 0
-        self.what = what
-        self._closed = False
-        self._failure: Exception | None = None
-        self._file = open_line_file(path)  # .gz/.zst: compressed
+        super().__init__(path, what)
+        self._target = open_line_file(path)  # .gz/.zst: compressed
         try:
             self._open_existing()
         except BaseException:
-            self._file.close()
+            self._target.close()
             raise
-        self.repaired_bytes = self._file.repaired_bytes
+        self.repaired_bytes = self._target.repaired_bytes
 
     def _open_existing(self) -> None:
-        f = self._file
+        f = self._target
         head = f.read_head(len(HEADER))
         # A file holding only part of the header is a torn new recording.
         if head != HEADER and not (f.size < len(HEADER) and HEADER.startswith(head)):
@@ -96,40 +92,5 @@ class CsvSink:
             except PartialWrite as exc:
                 raise write_failed(self.path, os_reason(exc.error), 0, self.what) from None
 
-    def write(self, items: Sequence[Any]) -> None:
-        """Append one batch of ticks with one write."""
-        if self._failure is not None:
-            raise self._failure
-        if self._closed:
-            raise ValueError(f"write to closed sink {display_name(self.path)}")
-        if not items:
-            return
-        try:
-            self._file.write(encode_rows(items))
-        except PartialWrite as exc:
-            self.rows += exc.lines
-            self._failure = write_failed(self.path, os_reason(exc.error), self.rows, self.what)
-            raise self._failure from None
-        self.rows += len(items)
-
-    def flush(self, fsync: bool = False) -> None:
-        """Cheap: nothing is buffered in user space; ``fsync`` syncs the file."""
-        if self._closed:
-            return
-        try:
-            self._file.flush(fsync)
-        except OSError as exc:
-            self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
-            raise self._failure from None
-
-    def close(self) -> None:
-        """Close the file; idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._file.close()
-        except OSError as exc:
-            if self._failure is None:
-                self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
-                raise self._failure from None
+    def _encode(self, items: Sequence[Any]) -> bytes:
+        return encode_rows(items)

@@ -20,8 +20,7 @@ from typing import Any, BinaryIO, cast
 import orjson
 
 from hkticks.sinks.compressed import CompressedLineFile, open_line_file
-from hkticks.sinks.failures import display_name, os_reason, write_failed
-from hkticks.sinks.linefile import LineFile, PartialWrite, StreamTarget
+from hkticks.sinks.linefile import LineFile, LineSink, StreamTarget
 
 _SEPARATOR = b"},{"
 _NEWLINE_SEPARATOR = b"}\n{"
@@ -69,7 +68,7 @@ def _is_complete_record(tail: bytes) -> bool:
         return False
 
 
-class JsonlSink:
+class JsonlSink(LineSink):
     """Records as JSON Lines, appended to ``path`` (``-``: standard output).
 
     ``records=True`` writes ``item.record()`` (books, events); otherwise the
@@ -78,12 +77,8 @@ class JsonlSink:
     """
 
     def __init__(self, path: str, *, records: bool = False, what: str = "ticks") -> None:
-        self.path = path
-        self.rows = 0
-        self.what = what
+        super().__init__(path, what)
         self._records = records
-        self._closed = False
-        self._failure: Exception | None = None
         self._target: LineFile | CompressedLineFile | StreamTarget
         if path == "-":
             # Looked up now, not at import, so a replaced sys.stdout is honoured.
@@ -100,41 +95,5 @@ class JsonlSink:
                 raise
         self.repaired_bytes = self._target.repaired_bytes
 
-    def write(self, items: Sequence[Any]) -> None:
-        """Append one batch with one write."""
-        if self._failure is not None:
-            raise self._failure
-        if self._closed:
-            raise ValueError(f"write to closed sink {display_name(self.path)}")
-        if not items:
-            return
-        data = encode_lines(items, records=self._records)
-        try:
-            self._target.write(data)
-        except PartialWrite as exc:
-            self.rows += exc.lines
-            self._failure = write_failed(self.path, os_reason(exc.error), self.rows, self.what)
-            raise self._failure from None
-        self.rows += len(items)
-
-    def flush(self, fsync: bool = False) -> None:
-        """Cheap: files have no user-space buffer; stdout's buffer is flushed."""
-        if self._closed:
-            return
-        try:
-            self._target.flush(fsync)
-        except OSError as exc:
-            self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
-            raise self._failure from None
-
-    def close(self) -> None:
-        """Flush and close; idempotent. After a failure it closes without raising again."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self._target.close()
-        except OSError as exc:
-            if self._failure is None:
-                self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
-                raise self._failure from None
+    def _encode(self, items: Sequence[Any]) -> bytes:
+        return encode_lines(items, records=self._records)

@@ -20,11 +20,17 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Callable
-from typing import BinaryIO
+from collections.abc import Callable, Sequence
+from typing import Any, BinaryIO
 
 from hkticks.errors import OutputError
-from hkticks.sinks.failures import lock_exclusive, open_failed, os_reason
+from hkticks.sinks.failures import (
+    display_name,
+    lock_exclusive,
+    open_failed,
+    os_reason,
+    write_failed,
+)
 
 # A torn last line longer than this means the file is not one of ours (our
 # records are well under a kilobyte): refuse rather than cut off someone's data.
@@ -192,3 +198,65 @@ class StreamTarget:
     def close(self) -> None:
         """Flush only: stdout belongs to the process, not to the sink."""
         self.flush()
+
+
+class LineSink:
+    """What the JSONL and CSV sinks share: one write of whole lines per batch.
+
+    Subclasses set ``_target`` (a :class:`LineFile`, a compressed line file
+    or a :class:`StreamTarget`) and implement :meth:`_encode`. A failed
+    write keeps the whole lines that made it (``rows`` counts them) and is
+    raised again on every later call; ``close`` never raises twice.
+    """
+
+    _target: Any
+
+    def __init__(self, path: str, what: str) -> None:
+        self.path = path
+        self.rows = 0
+        self.what = what
+        self.repaired_bytes = 0
+        self._closed = False
+        self._failure: Exception | None = None
+
+    def _encode(self, items: Sequence[Any]) -> bytes:
+        raise NotImplementedError
+
+    def write(self, items: Sequence[Any]) -> None:
+        """Append one batch with one write."""
+        if self._failure is not None:
+            raise self._failure
+        if self._closed:
+            raise ValueError(f"write to closed sink {display_name(self.path)}")
+        if not items:
+            return
+        data = self._encode(items)
+        try:
+            self._target.write(data)
+        except PartialWrite as exc:
+            self.rows += exc.lines
+            self._failure = write_failed(self.path, os_reason(exc.error), self.rows, self.what)
+            raise self._failure from None
+        self.rows += len(items)
+
+    def flush(self, fsync: bool = False) -> None:
+        """Cheap: files have no user-space buffer (stdout's is flushed); ``fsync`` syncs."""
+        if self._closed:
+            return
+        try:
+            self._target.flush(fsync)
+        except OSError as exc:
+            self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
+            raise self._failure from None
+
+    def close(self) -> None:
+        """Flush and close; idempotent. After a failure it closes without raising again."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._target.close()
+        except OSError as exc:
+            if self._failure is None:
+                self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
+                raise self._failure from None
