@@ -134,7 +134,7 @@ def test_serve_port_in_use(serve: ServeProcess) -> None:
     )
     assert second.returncode != 0
     lines = second.stderr.strip().splitlines()
-    assert len(lines) == 1 and "address already in use" in lines[0]
+    assert len(lines) == 1 and "the port is in use" in lines[0]
     assert "Traceback" not in second.stderr
 
 

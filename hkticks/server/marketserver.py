@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -168,13 +170,15 @@ class MarketServer:
             except OSError as exc:
                 self._thread.join(CALL_TIMEOUT_S)
                 self._stopped = True
-                raise _bind_error(self.host, self._want_port, exc) from None
+                raise _bind_error(self.host, self._want_port, exc, "WebSocket", "--port") from None
             try:
                 self._rest = RestServer(self.host, self._want_rest_port, self._rest_app)
             except OSError as exc:
                 self._stop_loop()
                 self._stopped = True
-                raise _bind_error(self.host, self._want_rest_port, exc) from None
+                raise _bind_error(
+                    self.host, self._want_rest_port, exc, "REST", "--rest-port"
+                ) from None
             self.rest_port = self._rest.port
             self._rest.start()
         return self
@@ -333,6 +337,16 @@ class MarketServer:
         self._ws.handshake_fault = fault
 
 
-def _bind_error(host: str, port: int, exc: OSError) -> HkticksError:
-    reason = os.strerror(exc.errno).lower() if exc.errno else str(exc)
-    return HkticksError(f"cannot listen on {host}:{port} ({reason}): choose another port")
+def _bind_error(host: str, port: int, exc: OSError, what: str, option: str) -> HkticksError:
+    if exc.errno == errno.EADDRINUSE:
+        return HkticksError(
+            f"cannot listen on {host}:{port} for {what}: the port is in use; "
+            f"choose another with {option}"
+        )
+    if isinstance(exc, socket.gaierror) or not exc.errno:  # the host name did not resolve
+        reason = str(exc.strerror or exc).lower()
+    else:
+        reason = os.strerror(exc.errno).lower()
+    return HkticksError(
+        f"cannot listen on {host}:{port} for {what} ({reason}): check --host and {option}"
+    )
