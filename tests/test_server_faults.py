@@ -210,7 +210,7 @@ def test_port_in_use_is_a_clear_error() -> None:
     from hkticks.errors import HkticksError
 
     with MarketServer(rate=0) as first:
-        with pytest.raises(HkticksError, match="address already in use"):
+        with pytest.raises(HkticksError, match="the port is in use"):
             MarketServer(port=first.port, rate=0).start()
         with pytest.raises(HkticksError, match=f"127.0.0.1:{first.rest_port}"):
             MarketServer(rest_port=first.rest_port, rate=0).start()
