@@ -184,7 +184,7 @@ def _banner(
     click.echo(f"  SSE list   {server.sse_url}")
     click.echo(f"  SZSE list  {server.szse_url}")
     if token_source == click.core.ParameterSource.DEFAULT:
-        click.echo('  token      "demo" (the default; set your own with --token)')
+        click.echo("  token      the public default shown by --help; set your own with --token")
     else:
         click.echo("  token      the one given with --token (shown as ***)")
     click.echo(
