@@ -34,8 +34,10 @@ class TickQueue:
         self._wake = threading.Event()
         self._waiting = False
         self._closed = False
-        self.dropped = 0
+        self.dropped = 0  # exact: counted under a lock (the drop path is rare)
+        # put_count is approximate when several producers race (no lock on the hot path)
         self.put_count = 0
+        self._drop_lock = threading.Lock()
         self.high_water = 0
         self.nap = NAP_S
         self.busy_window = BUSY_WINDOW_S
@@ -53,7 +55,8 @@ class TickQueue:
         dq = self._dq
         n = len(dq)
         if n >= self.maxsize:
-            self.dropped += 1
+            with self._drop_lock:
+                self.dropped += 1
             return False
         dq.append(item)
         self.put_count += 1
