@@ -120,7 +120,8 @@ def symbols(
     elif fmt == "csv":
         click.echo(_csv(universe, stocks), nl=False)
     else:
-        _table(universe, stocks, include_suspended=include_suspended, search=search)
+        matching = universe.select(include_suspended=True, channel=channel, search=search)
+        _table(universe, stocks, hidden=len(matching) - len(stocks), search=search)
     if search is not None and not stocks:
         hidden = universe.select(include_suspended=True, channel=channel, search=search)
         extra = " (only suspended ones: add --include-suspended)" if hidden else ""
@@ -181,7 +182,7 @@ def _table(
     universe: symsvc.Universe,
     stocks: list[symsvc.StockInfo],
     *,
-    include_suspended: bool,
+    hidden: int,
     search: str | None,
 ) -> None:
     from rich.console import Console
@@ -204,8 +205,7 @@ def _table(
             mark = "[red]suspended[/]" + (f" (last trade {since})" if since else "")
         table.add_row(s.code, s.name_cn, s.name_en, " ".join(s.channels), mark)
     counts = [f"{len(stocks)} shown" + (f" for {search!r}" if search else "")]
-    hidden = 0 if include_suspended else universe.suspended_count
-    if hidden:
+    if hidden:  # suspended stocks that match but were left out
         counts.append(f"{hidden} suspended hidden (--include-suspended)")
     parts = [f"{k} list {v}" for k, v in sorted(universe.sources.items())]
     parts.append(f"fetched {_hk_time(universe.fetched_at)}")
