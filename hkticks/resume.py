@@ -75,7 +75,10 @@ def last_trades(
             if len(data) >= max_bytes:
                 lines = lines[1:]  # the first may be cut
             _parse(lines, ext, out)
-            out.complete = wanted is not None and wanted <= out.found.keys()
+            # the whole file was decoded, or every wanted symbol was found near its end
+            out.complete = len(data) < max_bytes or (
+                wanted is not None and wanted <= out.found.keys()
+            )
         else:
             _backwards(path, ext, wanted, max_bytes, out)
     except (OSError, sqlite3.Error, ValueError) as exc:

@@ -505,7 +505,8 @@ def load_universe(
         raise SourceError(
             f"no Stock Connect list cached yet: run `hkticks symbols --refresh{demo_flag}` first"
         )
-    say("no Stock Connect list cached yet: fetching it from SSE and SZSE")
+    where = "the demo server's simulated exchanges" if settings.demo else "SSE and SZSE"
+    say(f"no Stock Connect list cached yet: fetching it from {where}")
     return refresh_universe(settings, warn=say, now=now)
 
 

@@ -73,3 +73,12 @@ def test_missing_empty_or_garbage_files_yield_nothing(tmp_path: Path) -> None:
     (tmp_path / "g.db").write_bytes(b"not a database at all" * 100)
     bad = last_trades(str(tmp_path / "g.db"), ["00700"])
     assert bad.found == {} and not bad.complete
+
+
+def test_a_small_compressed_file_read_whole_is_complete(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv.gz"
+    sink = open_tick_sink(str(path))
+    sink.write([tick("00700", 1, 5_000)])
+    sink.close()
+    got = last_trades(str(path), ["00700", "09988"])  # 09988 never traded: still complete
+    assert got.complete and set(got.found) == {"00700"}

@@ -474,3 +474,12 @@ def test_event_rotation_by_template(tmp_path: Path) -> None:
         "connected"
     ]
     assert [json.loads(x)["event"] for x in lines_of(tmp_path / "ev-2024-05-03.jsonl")] == ["stale"]
+
+
+def test_size_rotation_below_an_empty_database_is_refused_for_sqlite() -> None:
+    from hkticks.errors import UsageError
+    from hkticks.sinks.rotating import parse_rotate, template_for
+
+    with pytest.raises(UsageError, match="too small for SQLite"):
+        template_for("r-{part}.db", parse_rotate("4KB"))
+    assert template_for("r-{part}.jsonl", parse_rotate("4KB")) == "r-{part}.jsonl"

@@ -66,6 +66,9 @@ MIN_ROTATE_BYTES = 1000
 DEFAULT_ROW_BYTES = 160  # a first guess at a record's size, until the file tells
 
 
+MIN_SQLITE_ROTATE_BYTES = 1 << 20
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -184,6 +187,12 @@ def template_for(path: str, policy: RotatePolicy | None) -> str | None:
         raise UsageError(
             f"{{part}} in {path!r} numbers the files of a size rotation: use --rotate SIZE "
             "(or daily,SIZE)"
+        )
+    if policy.max_bytes and policy.max_bytes < MIN_SQLITE_ROTATE_BYTES and _is_sqlite(path):
+        # an empty database with its schema and index is already ~12 KB
+        raise UsageError(
+            f"--rotate {human_bytes(policy.max_bytes)} is too small for SQLite ({path}): "
+            f"use at least {human_bytes(MIN_SQLITE_ROTATE_BYTES)}"
         )
     need = []
     if policy.period in ("daily", "hourly") or "hour" in have:
