@@ -317,3 +317,19 @@ def test_torn_and_invalid_lines_are_reported_not_fatal(recorded: Path, tmp_path:
     assert r.stdout == data
     assert b"skipped 1 invalid record" in r.stderr and b"torn" in r.stderr
     assert len(list(Recording([str(tmp_path / "bad.jsonl")]))) == data.count(b"\n")
+
+
+def test_a_filter_matching_nothing_says_so_and_exits_1(tmp_path: Path) -> None:
+    rec = tmp_path / "r.jsonl"
+    rec.write_text(
+        '{"symbol":"00700","ts":1700000000000,"price":1.0,"volume":100,"turnover":100.0,'
+        '"side":"buy","seq":1,"recv_ts":1700000000001,"src":"alltick"}\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "hkticks", "replay", str(rec), "--json", "--symbols", "99999"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1 and r.stdout == ""
+    assert "no trades to replay" in r.stderr and "Traceback" not in r.stderr

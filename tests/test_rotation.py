@@ -483,3 +483,11 @@ def test_size_rotation_below_an_empty_database_is_refused_for_sqlite() -> None:
     with pytest.raises(UsageError, match="too small for SQLite"):
         template_for("r-{part}.db", parse_rotate("4KB"))
     assert template_for("r-{part}.jsonl", parse_rotate("4KB")) == "r-{part}.jsonl"
+
+
+def test_hour_in_a_daily_template_is_refused() -> None:
+    from hkticks.errors import UsageError
+    from hkticks.sinks.rotating import parse_rotate, template_for
+
+    with pytest.raises(UsageError, match="--rotate hourly"):
+        template_for("h-{hour}.jsonl", parse_rotate("daily"))

@@ -173,6 +173,13 @@ def replay(
         tally, reason = _board(recording, clock, factor, sort, colors, name_lang)
     for line in recording.problems():
         warn(line)
+    if tally.trades == 0 and not reason:
+        # like grep: nothing matched is worth saying, and a non-zero exit for scripts
+        warn(
+            "no trades to replay: check --symbols, --from and --to against what "
+            "`hkticks stats FILE` says the files hold"
+        )
+        sys.exit(1)
     elapsed = time.monotonic() - started
     skipped = f"; {clock.skipped_ms / 1000:,.0f} s of pauses skipped" if clock.skipped_ms else ""
     # a JSON stream into a pipe stays quiet on stderr unless something happened

@@ -188,6 +188,11 @@ def template_for(path: str, policy: RotatePolicy | None) -> str | None:
             f"{{part}} in {path!r} numbers the files of a size rotation: use --rotate SIZE "
             "(or daily,SIZE)"
         )
+    if policy.period == "daily" and "hour" in have:
+        raise UsageError(
+            f"{path!r} has {{hour}} but --rotate daily starts one file a day: "
+            "drop {hour}, or use --rotate hourly"
+        )
     if policy.max_bytes and policy.max_bytes < MIN_SQLITE_ROTATE_BYTES and _is_sqlite(path):
         # an empty database with its schema and index is already ~12 KB
         raise UsageError(
