@@ -19,6 +19,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 PLAN_CHOICE = click.Choice(sorted(alltick.PLANS, key=lambda p: alltick.PLANS[p].total_symbols))
 
 
+def warn(message: str) -> None:
+    """One line on stderr, prefixed ``hkticks:``: notes and warnings of a command."""
+    click.echo(f"hkticks: {message}", err=True)
+
+
 def provider_options(func: F) -> F:
     """``--token --url --rest-url --plan --demo`` for any command that connects."""
     options = [

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 import click
 
 from hkticks import alltick
-from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols
+from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
 from hkticks.config import redact
 from hkticks.errors import HkticksError, PipeClosed, UsageError
 from hkticks.feed import Feed, FeedStatus
@@ -264,9 +264,6 @@ def record(
         # a default sidecar follows its output's files: check the one it names now
         check_output(events_path if events_out else expand(events_path, now_ms()), "--events")
     shown = [template_for(o, policy) or o for o in outs]
-
-    def warn(msg: str) -> None:
-        click.echo(f"hkticks: {msg}", err=True)
 
     with provider_settings(
         demo=demo,

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from hkticks.cli.common import PLAN_CHOICE, Duration
+from hkticks.cli.common import PLAN_CHOICE, Duration, warn
 from hkticks.config import redact
 from hkticks.errors import HkticksError, UsageError
 from hkticks.readers import Recording, make_selection
@@ -155,9 +155,6 @@ def replay(
         raise UsageError("give --serve or --json, not both")
     max_gap_ms = int(max_gap * 1000) if max_gap > 0 else None
     clock = ReplayClock(factor, max_gap_ms)
-
-    def warn(msg: str) -> None:
-        click.echo(f"hkticks: {msg}", err=True)
 
     started = time.monotonic()
     json_mode = not serve and (as_json or not sys.stdout.isatty())

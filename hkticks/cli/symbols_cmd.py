@@ -12,13 +12,9 @@ import click
 import orjson
 
 from hkticks import symbols as symsvc
-from hkticks.cli.common import provider_options, provider_settings
+from hkticks.cli.common import provider_options, provider_settings, warn
 
 FORMATS = ("table", "json", "csv", "codes")
-
-
-def _say(message: str) -> None:
-    click.echo(f"hkticks: {message}", err=True)
 
 
 def _hk_time(epoch_s: float) -> str:
@@ -86,14 +82,14 @@ def symbols(
     universe: symsvc.Universe | None = None
     if not refresh:
         # a cached list needs no server; start one only if it must be fetched
-        universe = symsvc.cached_universe(demo=demo, warn=_say)
+        universe = symsvc.cached_universe(demo=demo, warn=warn)
         if universe is None and not demo and (fmt or "").lower() != "codes":
             # only the demo list is cached (e.g. right after `--refresh --demo`): show it,
             # labelled; never as bare codes (those are piped into `record`), and record
             # and watch never default to it without --demo
-            universe = symsvc.cached_universe(demo=True, warn=_say)
+            universe = symsvc.cached_universe(demo=True, warn=warn)
             if universe is not None:
-                _say(
+                warn(
                     "showing the DEMO (simulated) list: no real list is cached yet; "
                     "run `hkticks symbols --refresh` to fetch it from SSE and SZSE"
                 )
@@ -102,10 +98,10 @@ def symbols(
             demo=demo, token=token, url=url, rest_url=rest_url, plan=plan, demo_rate=20.0
         ) as settings:
             if refresh:
-                universe = symsvc.refresh_universe(settings, warn=_say)
-                _say(_summary(universe))
+                universe = symsvc.refresh_universe(settings, warn=warn)
+                warn(_summary(universe))
             else:
-                universe = symsvc.load_universe(settings, warn=_say)
+                universe = symsvc.load_universe(settings, warn=warn)
         if refresh and search is None and fmt is None:
             return
     stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
@@ -125,7 +121,7 @@ def symbols(
     if search is not None and not stocks:
         hidden = universe.select(include_suspended=True, channel=channel, search=search)
         extra = " (only suspended ones: add --include-suspended)" if hidden else ""
-        _say(f"no stock matches {search!r}{extra}")
+        warn(f"no stock matches {search!r}{extra}")
         sys.exit(1)
 
 

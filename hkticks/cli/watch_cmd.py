@@ -10,7 +10,7 @@ import time
 import click
 
 from hkticks import alltick, config
-from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols
+from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
 from hkticks.feed import Feed
 from hkticks.tickqueue import TickQueue
 
@@ -97,9 +97,6 @@ def watch(
     """
     json_mode = as_json or not sys.stdout.isatty()
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
-
-    def warn(msg: str) -> None:
-        click.echo(f"hkticks: {msg}", err=True)
 
     with provider_settings(
         demo=demo,

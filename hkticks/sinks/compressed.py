@@ -34,15 +34,14 @@ from __future__ import annotations
 import errno
 import os
 import re
-import stat
 import struct
 import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from hkticks.errors import OutputError, UsageError
-from hkticks.sinks.failures import lock_exclusive, open_failed, os_reason
-from hkticks.sinks.linefile import LineFile, PartialWrite
+from hkticks.errors import UsageError
+from hkticks.sinks.failures import open_failed, os_reason
+from hkticks.sinks.linefile import LineFile, PartialWrite, open_for_append
 
 # Uncompressed bytes per member: large enough that starting a new member
 # costs nothing measurable in ratio, small enough that repairing the tail of
@@ -315,23 +314,7 @@ class CompressedLineFile:
             self._comp: _Compressor = _GzipCompressor(GZIP_LEVEL if level is None else level)
         else:
             self._comp = _ZstdCompressor(ZSTD_LEVEL if level is None else level)
-        try:
-            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            raise open_failed(path, os_reason(exc)) from None
-        try:
-            st = os.fstat(self.fd)
-        except OSError as exc:
-            os.close(self.fd)
-            raise open_failed(path, os_reason(exc)) from None
-        self.regular = stat.S_ISREG(st.st_mode)
-        self.disk_size = st.st_size if self.regular else 0
-        if self.regular:
-            try:
-                lock_exclusive(self.fd, path)
-            except OutputError:
-                os.close(self.fd)
-                raise
+        self.fd, self.regular, self.disk_size = open_for_append(path)
         self._open = False  # a member is in progress
         self._dirty = False  # input since the last sync flush
         self._member_bytes = 0

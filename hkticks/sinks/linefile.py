@@ -47,6 +47,31 @@ class PartialWrite(Exception):
         self.lines = lines
 
 
+def open_for_append(path: str) -> tuple[int, bool, int]:
+    """Open an output for appending: ``(fd, regular file?, size)``.
+
+    A regular file is also locked against a second recorder (see
+    :func:`lock_exclusive`); special files (``/dev/full``, FIFOs) are not.
+    Failures are one-line :class:`OutputError`s and leave no descriptor open.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
+    except OSError as exc:
+        raise open_failed(path, os_reason(exc)) from None
+    try:
+        st = os.fstat(fd)
+        regular = stat.S_ISREG(st.st_mode)
+        if regular:
+            lock_exclusive(fd, path)
+    except OSError as exc:
+        os.close(fd)
+        raise open_failed(path, os_reason(exc)) from None
+    except OutputError:
+        os.close(fd)
+        raise
+    return fd, regular, st.st_size if regular else 0
+
+
 class LineFile:
     """A file opened for appending whole lines.
 
@@ -59,23 +84,7 @@ class LineFile:
     def __init__(self, path: str) -> None:
         self.path = path
         self.repaired_bytes = 0
-        try:
-            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o666)
-        except OSError as exc:
-            raise open_failed(path, os_reason(exc)) from None
-        try:
-            st = os.fstat(self.fd)
-        except OSError as exc:
-            os.close(self.fd)
-            raise open_failed(path, os_reason(exc)) from None
-        self.regular = stat.S_ISREG(st.st_mode)
-        self.size = st.st_size if self.regular else 0
-        if self.regular:
-            try:
-                lock_exclusive(self.fd, path)
-            except OutputError:
-                os.close(self.fd)
-                raise
+        self.fd, self.regular, self.size = open_for_append(path)
 
     def repair(self, keep_tail: Callable[[bytes], bool] | None = None) -> None:
         """Cut the last line if it has no newline; ``repaired_bytes`` says how much went.
