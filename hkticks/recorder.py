@@ -37,7 +37,6 @@ class Recorder:
         fsync: bool = False,
         batch_max: int = 8192,
         on_error: Callable[[HkticksError], None] | None = None,
-        on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self.queue = queue
         self.tick_sinks = list(tick_sinks)
@@ -47,15 +46,12 @@ class Recorder:
         self.fsync = fsync
         self.batch_max = batch_max
         self.on_error = on_error
-        self.on_event = on_event
         self.error: HkticksError | None = None
         self.ticks = 0
         self.books = 0
         self.events = 0
         self.symbols: set[str] = set()
         self.last_tick_recv_ts: int | None = None
-        self.first_tick_ts: int | None = None
-        self.last_tick_ts: int | None = None
         self._dropped_seen = 0
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="hkticks-writer", daemon=True)
@@ -141,9 +137,6 @@ class Recorder:
         self.events += len(events)
         if self.event_sink is not None:
             self.event_sink.write(events)
-        if self.on_event is not None:
-            for ev in events:
-                self.on_event(ev)
 
     def _write(self, batch: list[Any]) -> None:
         ticks: list[Tick] = []
@@ -166,11 +159,7 @@ class Recorder:
             symbols = self.symbols
             for t in ticks:
                 symbols.add(t.symbol)
-            last = ticks[-1]
-            self.last_tick_recv_ts = last.recv_ts
-            self.last_tick_ts = last.ts
-            if self.first_tick_ts is None:
-                self.first_tick_ts = ticks[0].ts
+            self.last_tick_recv_ts = ticks[-1].recv_ts
         if books and self.book_sink is not None:
             self.book_sink.write(books)
             self.books += len(books)
