@@ -28,11 +28,18 @@ log = logging.getLogger("hkticks.feed")
 
 
 def plan_shards(
-    symbols: Sequence[str], max_connections: int, max_symbols: int, plan_name: str = "your plan"
+    symbols: Sequence[str],
+    max_connections: int,
+    max_symbols: int,
+    plan_name: str = "your plan",
+    *,
+    suggest_plan: bool = True,
 ) -> list[list[str]]:
     """Split ``symbols`` over as few connections as the limits allow, evenly.
 
-    Raises :class:`PlanTooSmall` (before anything connects) when they do not fit.
+    Raises :class:`PlanTooSmall` (before anything connects) when they do not fit,
+    naming a plan that would fit when ``suggest_plan`` (not when the limits came
+    from explicit flags, which no plan changes).
     """
     n = len(symbols)
     if n == 0:
@@ -43,7 +50,7 @@ def plan_shards(
     if needed > max_connections:
         allowed = max_connections * max_symbols
         hint = ""
-        if plan_name.startswith("the ") and plan_name.endswith(" plan"):
+        if suggest_plan:
             bigger = [
                 p.name
                 for p in alltick.PLANS.values()
@@ -106,11 +113,13 @@ class Feed:
     ) -> None:
         self.plan = plan
         self.queue = queue
+        by_plan = not (max_connections or max_symbols)
         self.shards = plan_shards(
             symbols,
             max_connections or plan.max_connections,
             max_symbols or plan.max_symbols,
-            f"the {plan.name} plan" if not (max_connections or max_symbols) else "the limits given",
+            f"the {plan.name} plan" if by_plan else "the limits given",
+            suggest_plan=by_plan,
         )
         cfg = config or SessionConfig()
         if book_depth:

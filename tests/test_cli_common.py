@@ -50,5 +50,5 @@ def test_a_bad_symbol_in_a_file_names_the_file_and_line(tmp_path: Path) -> None:
 
 def test_limits_given_by_flags_get_no_plan_advice() -> None:
     with pytest.raises(PlanTooSmall) as exc:
-        plan_shards(["00001", "00002", "00005"], 2, 1, "the limits given")
+        plan_shards(["00001", "00002", "00005"], 2, 1, "the limits given", suggest_plan=False)
     assert "--plan" not in str(exc.value) and "2 connections x 1 symbol = 2" in str(exc.value)
