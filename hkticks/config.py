@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import ConfigError
 
 if sys.version_info >= (3, 11):

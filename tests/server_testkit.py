@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import websocket
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""Tests of the sans-I/O AllTick protocol core (hkticks.alltick).
+"""Tests of the sans-I/O AllTick protocol core (hkticks.alltick.protocol).
 
 Frames are built with the standard library's ``json`` (not the orjson the
 decoder uses), so the encoder under test never checks itself. Every variant
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hkticks import alltick
-from hkticks.alltick import (
+from hkticks.alltick import protocol as alltick
+from hkticks.alltick.protocol import (
     Bar,
     Book,
     CodeError,

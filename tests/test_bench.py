@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from hkticks.bench import (
+from hkticks.bench.runner import (
     CEILING_KINDS,
     PIPELINE_KINDS,
     RATIO_NAMES,

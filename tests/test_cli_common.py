@@ -8,7 +8,7 @@ import pytest
 
 from hkticks.cli.common import parse_duration, read_symbols_file
 from hkticks.errors import PlanTooSmall, UsageError
-from hkticks.feed import plan_shards
+from hkticks.feed.shards import plan_shards
 
 
 @pytest.mark.parametrize(

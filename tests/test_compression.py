@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 
 from hkticks.errors import OutputError, UsageError
-from hkticks.readers import TickFile
-from hkticks.sinks import compressed, open_tick_sink, tick_format
-from hkticks.sinks.compressed import CompressedLineFile, Decoder
-from hkticks.sinks.csvfile import HEADER, CsvSink
-from hkticks.sinks.jsonl import JsonlSink, encode_lines
+from hkticks.storage.readers import TickFile
+from hkticks.storage.sinks import compressed, open_tick_sink, tick_format
+from hkticks.storage.sinks.compressed import CompressedLineFile, Decoder
+from hkticks.storage.sinks.csvfile import HEADER, CsvSink
+from hkticks.storage.sinks.jsonl import JsonlSink, encode_lines
 from hkticks.tick import Tick
 
 KINDS = [
@@ -123,7 +123,7 @@ def test_a_damaged_foreign_gzip_is_refused_untouched(tmp_path: Path) -> None:
 CHILD = textwrap.dedent(
     """
     import sys
-    from hkticks.sinks.jsonl import JsonlSink
+    from hkticks.storage.sinks.jsonl import JsonlSink
     sys.path.insert(0, {tests!r})
     from test_compression import make_ticks
     sink = JsonlSink(sys.argv[1])
@@ -311,7 +311,7 @@ def test_zst_without_zstandard_says_how_to_install(tmp_path: Path) -> None:
 
 
 def test_rotation_and_compression_together(tmp_path: Path) -> None:
-    from hkticks.sinks.rotating import parse_rotate
+    from hkticks.storage.sinks.rotating import parse_rotate
 
     sink = open_tick_sink(str(tmp_path / "t.csv.gz"), parse_rotate("3kB"), clock=lambda: 0)
     ticks = make_ticks(3000)

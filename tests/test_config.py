@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hkticks import alltick, config
+from hkticks import config
+from hkticks.alltick import protocol as alltick
 from hkticks.config import Settings, redact, resolve, with_token
 from hkticks.errors import ConfigError, HkticksError
 

@@ -26,15 +26,15 @@ from typing import Any
 import orjson
 import pytest
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.cli.record_cmd import status_line
-from hkticks.feed import Feed
-from hkticks.recorder import Recorder
+from hkticks.feed.queue import TickQueue
+from hkticks.feed.session import SessionConfig
+from hkticks.feed.shards import Feed
 from hkticks.server import MarketServer
-from hkticks.session import SessionConfig
-from hkticks.sinks import open_jsonl_sink, open_tick_sink
+from hkticks.storage.recorder import Recorder
+from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
 from hkticks.tick import RECORD_FIELDS
-from hkticks.tickqueue import TickQueue
 
 SYMBOLS = ["00700", "09988", "00005", "03690", "01810", "00939"]
 WAIT_S = 20.0  # upper bound for conditions that normally hold within a second or two

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import ConfigError, PlanTooSmall, TokenRejected
-from hkticks.feed import Feed
+from hkticks.feed.queue import TickQueue
+from hkticks.feed.session import SessionConfig
+from hkticks.feed.shards import Feed
 from hkticks.server import MarketServer
-from hkticks.session import SessionConfig
 from hkticks.tick import Event, Tick
-from hkticks.tickqueue import TickQueue
 
 FAST = SessionConfig(
     heartbeat_interval=0.5,

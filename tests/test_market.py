@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.server import frames, spread, stocklists, universe
 from hkticks.server.market import Market, Trade, hk_midnight, previous_weekday
 

@@ -1,4 +1,4 @@
-"""Tests of symbol normalisation (hkticks.symbols.normalise / normalise_all).
+"""Tests of symbol normalisation (hkticks.symbols.universe.normalise / normalise_all).
 
 Every command turns what the user typed into the five-digit HK code through
 these functions, so every documented form must work and anything else must
@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError, UsageError
-from hkticks.symbols import normalise, normalise_all, try_normalise
+from hkticks.symbols.universe import normalise, normalise_all, try_normalise
 
 
 @pytest.mark.parametrize(

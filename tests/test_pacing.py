@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hkticks.pacing import Backoff, ConnectGate, Dedup, Pacer
+from hkticks.feed.pacing import Backoff, ConnectGate, Dedup, Pacer
 
 
 def test_backoff_grows_exponentially_and_caps() -> None:

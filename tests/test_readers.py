@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from hkticks.errors import UsageError
-from hkticks.readers import (
+from hkticks.storage.readers import (
     Recording,
     TickFile,
     expand_paths,
@@ -25,9 +25,9 @@ from hkticks.readers import (
     parse_when,
     read_events,
 )
-from hkticks.sinks import open_jsonl_sink, open_tick_sink
-from hkticks.sinks.csvfile import HEADER
-from hkticks.sinks.jsonl import encode_lines
+from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
+from hkticks.storage.sinks.csvfile import HEADER
+from hkticks.storage.sinks.jsonl import encode_lines
 from hkticks.tick import Book, Event, Tick
 
 AWKWARD = [0.1 + 0.2, 1e-7, 123456789.123, 5.0, 0.001, 2.675, 1 / 3]

@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 
 from hkticks.errors import OutputError
-from hkticks.recorder import Recorder
-from hkticks.sinks import open_jsonl_sink, open_tick_sink
+from hkticks.feed.queue import TickQueue
+from hkticks.storage.recorder import Recorder
+from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
 from hkticks.tick import Event, Tick
-from hkticks.tickqueue import TickQueue
 
 
 def tick(i: int) -> Tick:

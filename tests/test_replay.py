@@ -23,11 +23,11 @@ from typing import Any
 
 import pytest
 
-from hkticks.readers import Recording, TickFile
-from hkticks.replay import ReplayClock, parse_speed, replay_json
-from hkticks.sinks import open_tick_sink
-from hkticks.sinks.jsonl import JsonlSink
-from hkticks.sinks.rotating import RotatingSink
+from hkticks.analysis.replay import ReplayClock, parse_speed, replay_json
+from hkticks.storage.readers import Recording, TickFile
+from hkticks.storage.sinks import open_tick_sink
+from hkticks.storage.sinks.jsonl import JsonlSink
+from hkticks.storage.sinks.rotating import RotatingSink
 from hkticks.tick import Tick
 
 T0 = 1_714_613_400_000  # 2024-05-02 09:30:00 HKT

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from test_symbols_servers import TOKEN, FakeExchange
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
+from hkticks.alltick.rest import RateLimiter, RestClient
 from hkticks.errors import SourceError, TokenRejected
-from hkticks.rest import RateLimiter, RestClient
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hkticks.resume import last_trades
-from hkticks.sinks import open_tick_sink
+from hkticks.storage.resume import last_trades
+from hkticks.storage.sinks import open_tick_sink
 from hkticks.tick import Tick
 
 

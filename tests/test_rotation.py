@@ -19,17 +19,18 @@ from typing import Any
 
 import pytest
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import OutputError, UsageError
-from hkticks.feed import Feed
-from hkticks.readers import Recording, TickFile
-from hkticks.recorder import Recorder
+from hkticks.feed.queue import TickQueue
+from hkticks.feed.session import SessionConfig
+from hkticks.feed.shards import Feed
 from hkticks.server.demo import start_demo
-from hkticks.session import SessionConfig
-from hkticks.sinks import check_output, open_jsonl_sink, open_tick_sink
-from hkticks.sinks.csvfile import HEADER
-from hkticks.sinks.jsonl import JsonlSink
-from hkticks.sinks.rotating import (
+from hkticks.storage.readers import Recording, TickFile
+from hkticks.storage.recorder import Recorder
+from hkticks.storage.sinks import check_output, open_jsonl_sink, open_tick_sink
+from hkticks.storage.sinks.csvfile import HEADER
+from hkticks.storage.sinks.jsonl import JsonlSink
+from hkticks.storage.sinks.rotating import (
     DAY_MS,
     HKT_OFFSET_MS,
     HOUR_MS,
@@ -43,7 +44,6 @@ from hkticks.sinks.rotating import (
     template_for,
 )
 from hkticks.tick import Event, Tick
-from hkticks.tickqueue import TickQueue
 
 # 2024-05-02 09:30:00 HKT as epoch ms
 DAY0 = 1_714_613_400_000
@@ -478,7 +478,7 @@ def test_event_rotation_by_template(tmp_path: Path) -> None:
 
 def test_size_rotation_below_an_empty_database_is_refused_for_sqlite() -> None:
     from hkticks.errors import UsageError
-    from hkticks.sinks.rotating import parse_rotate, template_for
+    from hkticks.storage.sinks.rotating import parse_rotate, template_for
 
     with pytest.raises(UsageError, match="too small for SQLite"):
         template_for("r-{part}.db", parse_rotate("4KB"))
@@ -487,7 +487,7 @@ def test_size_rotation_below_an_empty_database_is_refused_for_sqlite() -> None:
 
 def test_hour_in_a_daily_template_is_refused() -> None:
     from hkticks.errors import UsageError
-    from hkticks.sinks.rotating import parse_rotate, template_for
+    from hkticks.storage.sinks.rotating import parse_rotate, template_for
 
     with pytest.raises(UsageError, match="--rotate hourly"):
         template_for("h-{hour}.jsonl", parse_rotate("daily"))

@@ -14,7 +14,7 @@ import pytest
 import websocket
 from server_testkit import Client, books, trades, wait_for
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer, spread, universe
 
 

@@ -10,7 +10,7 @@ import pytest
 import websocket
 from server_testkit import Client, trades, wait_for
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer
 
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import orjson
 import pytest
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer, spread, universe
 
 SSE_REFERER = "https://www.sse.com.cn/services/hkexsc/disclo/eligible/"

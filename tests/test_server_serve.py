@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from server_testkit import Client, free_port, trades
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 
 
 class ServeProcess:

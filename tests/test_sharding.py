@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import PlanTooSmall, UsageError
-from hkticks.feed import plan_shards
+from hkticks.feed.shards import plan_shards
 
 CODES = [f"{i:05d}" for i in range(1, 3001)]
 

@@ -26,9 +26,9 @@ import orjson
 import pytest
 
 from hkticks.errors import OutputError, UsageError
-from hkticks.sinks import check_output, open_jsonl_sink, open_tick_sink, tick_format
-from hkticks.sinks.csvfile import HEADER, CsvSink, encode_rows
-from hkticks.sinks.jsonl import JsonlSink, encode_lines
+from hkticks.storage.sinks import check_output, open_jsonl_sink, open_tick_sink, tick_format
+from hkticks.storage.sinks.csvfile import HEADER, CsvSink, encode_rows
+from hkticks.storage.sinks.jsonl import JsonlSink, encode_lines
 from hkticks.tick import RECORD_FIELDS, Book, Event, Tick
 
 FORMATS = ("t.jsonl", "t.csv", "t.db")
@@ -326,7 +326,7 @@ def test_lines_stay_whole_when_the_recorder_is_killed(tmp_path: Path) -> None:
             textwrap.dedent(
                 """
                 import sys
-                from hkticks.sinks import open_tick_sink
+                from hkticks.storage.sinks import open_tick_sink
                 from hkticks.tick import Tick
                 sinks = [open_tick_sink(p) for p in sys.argv[1:]]
                 print("ready", flush=True)
@@ -406,7 +406,7 @@ LIMITED_CHILD = """
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG instead of being killed
     resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, 150_000))
     from hkticks.errors import HkticksError
-    from hkticks.sinks import open_tick_sink
+    from hkticks.storage.sinks import open_tick_sink
     from hkticks.tick import Tick
     out = {}
     for path in sys.argv[1:]:
@@ -518,7 +518,7 @@ def test_close_is_idempotent_and_flush_fsync_works(tmp_path: Path) -> None:
 STDOUT_CHILD = """
     import sys
     from hkticks.errors import HkticksError
-    from hkticks.sinks import open_tick_sink
+    from hkticks.storage.sinks import open_tick_sink
     from hkticks.tick import Tick
     sink = open_tick_sink("-")
     try:

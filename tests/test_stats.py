@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from hkticks.readers import Recording
+from hkticks.analysis.stats import Gap, connection_gaps, summarise
 from hkticks.server import MarketServer
-from hkticks.stats import Gap, connection_gaps, summarise
+from hkticks.storage.readers import Recording
 
 T0 = 1_714_613_400_000
 

@@ -12,9 +12,11 @@ import orjson
 import pytest
 from test_symbols_servers import TOKEN, Behaviour, FakeExchange, FakeStock, make_stocks
 
-from hkticks import config, sources, symbols
+from hkticks import config
 from hkticks.errors import SourceError
-from hkticks.sources import ListError, ListRow
+from hkticks.symbols import sources
+from hkticks.symbols import universe as symbols
+from hkticks.symbols.sources import ListError, ListRow
 
 FAST = {"timeout": 1.0, "retries": 2, "backoff": 0.0}
 

@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner
 from test_symbols_servers import TOKEN, Behaviour, FakeExchange
 
-from hkticks import symbols
 from hkticks.cli import cli
+from hkticks.symbols import universe as symbols
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hkticks import sources
+from hkticks.symbols import sources
 
 HK_TZ = dt.timezone(dt.timedelta(hours=8))
 TOKEN = "tok-SECRET-1234567890"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from hkticks.tickqueue import DEFAULT_MAXSIZE, TickQueue
+from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 
 JOIN_S = 10.0  # only reached when a thread is stuck: the test then fails
 

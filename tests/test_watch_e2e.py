@@ -24,17 +24,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hkticks.rest import RestClient
+from hkticks.alltick.rest import RestClient
+from hkticks.feed.queue import TickQueue
 from hkticks.server import MarketServer
 from hkticks.tick import RECORD_FIELDS
-from hkticks.tickqueue import TickQueue
-from hkticks.watch import (
+from hkticks.watch.model import ReferenceData
+from hkticks.watch.runner import (
     REFERENCE_ATTEMPTS,
     next_day_start,
     reference_worker,
     start_reference_thread,
 )
-from hkticks.watch_model import ReferenceData
 
 HKTICKS = [sys.executable, "-m", "hkticks"]
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hkticks.alltick import Bar
+from hkticks.alltick.protocol import Bar
 from hkticks.market_hours import (
     AFTERNOON,
     CLOSED,
@@ -22,7 +22,7 @@ from hkticks.market_hours import (
     market_session,
 )
 from hkticks.tick import Book, Event, Tick
-from hkticks.watch_model import (
+from hkticks.watch.model import (
     BASELINE_CLOSE,
     BASELINE_FIRST,
     DOWN,

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.segment import Segment
 
 from hkticks.tick import Book, Event, Tick
-from hkticks.watch_model import DayStats, ReferenceData, WatchModel
-from hkticks.watch_view import (
+from hkticks.watch.model import DayStats, ReferenceData, WatchModel
+from hkticks.watch.view import (
     DEMO_BANNER,
     Board,
     Palette,

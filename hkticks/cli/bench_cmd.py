@@ -1,6 +1,6 @@
 """``hkticks bench``: throughput, latency and memory against the embedded server.
 
-The measurements live in :mod:`hkticks.bench` (usable without the CLI);
+The measurements live in :mod:`hkticks.bench.runner` (usable without the CLI);
 this module parses options, shows progress and prints the figures as a Rich
 table or, with ``--json``, as one JSON object.
 """
@@ -17,7 +17,7 @@ from hkticks.cli.common import Duration
 
 
 def _parse_kinds(value: str | None) -> tuple[str, ...]:
-    from hkticks.bench import THROUGHPUT_KINDS
+    from hkticks.bench.runner import THROUGHPUT_KINDS
 
     if value is None:
         return THROUGHPUT_KINDS
@@ -142,7 +142,7 @@ def bench(
       hkticks bench --ticks 300000 --trials 5 --seconds 30s
       hkticks bench --kinds none --no-latency --soak 10m
     """
-    from hkticks.bench import BenchConfig, run
+    from hkticks.bench.runner import BenchConfig, run
 
     if seconds <= 0 or flush_interval <= 0:
         raise click.BadParameter("must be positive", param_hint="--seconds/--flush-interval")

@@ -10,9 +10,10 @@ from typing import Any, TypeVar
 
 import click
 
-from hkticks import alltick, config
+from hkticks import config
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import UsageError
-from hkticks.symbols import Universe, normalise_all, try_normalise
+from hkticks.symbols.universe import Universe, normalise_all, try_normalise
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -168,7 +169,7 @@ def resolve_symbols(
     (fetched once if it was never cached), suspended stocks left out unless
     ``include_suspended``.
     """
-    from hkticks import symbols as symbol_service
+    from hkticks.symbols import universe as symbol_service
 
     given = list(args)
     if symbols_file:

@@ -11,16 +11,18 @@ from typing import Any, TextIO
 
 import click
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
 from hkticks.config import redact
 from hkticks.errors import HkticksError, PipeClosed, UsageError
-from hkticks.feed import Feed, FeedStatus
-from hkticks.recorder import Recorder
-from hkticks.resume import last_trades
-from hkticks.session import SessionConfig
-from hkticks.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
-from hkticks.sinks.rotating import (
+from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
+from hkticks.feed.session import SessionConfig
+from hkticks.feed.shards import Feed, FeedStatus
+from hkticks.stopping import StopFlag, stop_on_signals
+from hkticks.storage.recorder import Recorder
+from hkticks.storage.resume import last_trades
+from hkticks.storage.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
+from hkticks.storage.sinks.rotating import (
     FollowerSink,
     RotatePolicy,
     RotatingSink,
@@ -29,9 +31,7 @@ from hkticks.sinks.rotating import (
     parse_rotate,
     template_for,
 )
-from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.tick import Event
-from hkticks.tickqueue import DEFAULT_MAXSIZE, TickQueue
 
 
 def events_path_for(

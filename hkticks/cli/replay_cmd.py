@@ -7,12 +7,12 @@ import time
 
 import click
 
+from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
 from hkticks.cli.common import PLAN_CHOICE, Duration, warn
 from hkticks.config import redact
 from hkticks.errors import HkticksError, UsageError
-from hkticks.readers import Recording, make_selection
-from hkticks.replay import ReplayClock, Tally, parse_speed
 from hkticks.stopping import StopFlag, stop_on_signals
+from hkticks.storage.readers import Recording, make_selection
 
 SORT_CHOICES = ("code", "change", "volume", "active")
 
@@ -22,7 +22,7 @@ def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
     given = [s for v in values for s in v.replace(",", " ").split()]
     if not given:
         return None
-    from hkticks.symbols import normalise_all
+    from hkticks.symbols.universe import normalise_all
 
     return normalise_all(given)
 
@@ -189,8 +189,8 @@ def replay(
 
 
 def _json(recording: Recording, clock: ReplayClock) -> tuple[Tally, str]:
-    from hkticks.replay import replay_json
-    from hkticks.watch import silence_stdout
+    from hkticks.analysis.replay import replay_json
+    from hkticks.watch.runner import silence_stdout
 
     stop = StopFlag()
     tally = Tally(recording.keyed())
@@ -205,7 +205,7 @@ def _json(recording: Recording, clock: ReplayClock) -> tuple[Tally, str]:
 
 def _names(codes: list[str]) -> dict[str, tuple[str, str]]:
     """Names from the cached Stock Connect list (real, else the demo one): no network."""
-    from hkticks import symbols as symbol_service
+    from hkticks.symbols import universe as symbol_service
 
     names: dict[str, tuple[str, str]] = {}
     for demo in (False, True):
@@ -229,11 +229,11 @@ def _board(
 ) -> tuple[Tally, str]:
     from rich.console import Console
 
-    from hkticks.replay import ReplayFeed
-    from hkticks.tickqueue import TickQueue
-    from hkticks.watch import run_board
-    from hkticks.watch_model import FLASH_S, ReferenceData, WatchModel
-    from hkticks.watch_view import Board
+    from hkticks.analysis.replay import ReplayFeed
+    from hkticks.feed.queue import TickQueue
+    from hkticks.watch.model import FLASH_S, ReferenceData, WatchModel
+    from hkticks.watch.runner import run_board
+    from hkticks.watch.view import Board
 
     codes = recording.symbols()
     if not codes:
@@ -274,9 +274,9 @@ def _serve(
     token: str,
     plan: str,
 ) -> tuple[Tally, str, ReplayClock]:
-    from hkticks.readers import hk_datetime
     from hkticks.server import MarketServer
     from hkticks.server.replaysource import ReplaySource
+    from hkticks.storage.readers import hk_datetime
 
     if rest_port is None:
         rest_port = port + 1 if port else 0

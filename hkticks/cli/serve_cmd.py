@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.cli.common import PLAN_CHOICE, Duration
 from hkticks.config import redact
 

@@ -11,7 +11,7 @@ import orjson
 
 from hkticks.cli.replay_cmd import parse_symbols
 from hkticks.errors import UsageError
-from hkticks.readers import Recording, make_selection
+from hkticks.storage.readers import Recording, make_selection
 
 SORTS = {"symbol": "symbol", "trades": "trades", "volume": "volume", "turnover": "turnover"}
 
@@ -71,7 +71,7 @@ def stats(
       hkticks stats data/ --json | jq '.per_symbol[] | select(.symbol=="00700")'
       hkticks stats 'ticks-*.csv' --csv > summary.csv
     """
-    from hkticks.stats import csv_rows, render, summarise, to_json
+    from hkticks.analysis.stats import csv_rows, render, summarise, to_json
 
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both")

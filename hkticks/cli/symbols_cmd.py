@@ -11,8 +11,8 @@ from typing import Any
 import click
 import orjson
 
-from hkticks import symbols as symsvc
 from hkticks.cli.common import provider_options, provider_settings, warn
+from hkticks.symbols import universe as symsvc
 
 FORMATS = ("table", "json", "csv", "codes")
 

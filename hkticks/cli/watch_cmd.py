@@ -9,10 +9,11 @@ import time
 
 import click
 
-from hkticks import alltick, config
+from hkticks import config
+from hkticks.alltick import protocol as alltick
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
-from hkticks.feed import Feed
-from hkticks.tickqueue import TickQueue
+from hkticks.feed.queue import TickQueue
+from hkticks.feed.shards import Feed
 
 SORT_CHOICES = ("code", "change", "volume", "active")
 
@@ -142,7 +143,7 @@ def watch(
 
 def _watch_json(feed: Feed, queue: TickQueue, codes: list[str], duration: float | None) -> None:
     from hkticks.stopping import StopFlag, stop_on_signals
-    from hkticks.watch import run_json, silence_stdout
+    from hkticks.watch.runner import run_json, silence_stdout
 
     stop = StopFlag()
     started = time.monotonic()
@@ -190,11 +191,11 @@ def _watch_board(
 ) -> None:
     from rich.console import Console
 
-    from hkticks.rest import RestClient
+    from hkticks.alltick.rest import RestClient
     from hkticks.stopping import StopFlag, stop_on_signals
-    from hkticks.watch import run_board, start_reference_thread
-    from hkticks.watch_model import WatchModel
-    from hkticks.watch_view import Board, board_summary
+    from hkticks.watch.model import WatchModel
+    from hkticks.watch.runner import run_board, start_reference_thread
+    from hkticks.watch.view import Board, board_summary
 
     now = time.time()
     model = WatchModel(codes, names=names, sort=sort, book=book, started=now)

@@ -1,6 +1,6 @@
 """The server's own encoder for AllTick frames (responses and pushes).
 
-Deliberately independent of the client's decoder in :mod:`hkticks.alltick`:
+Deliberately independent of the client's decoder in :mod:`hkticks.alltick.protocol`:
 if both sides shared one codec, a mistake in it would pass every test. Only
 the constants (command ids, return messages) and the code conversion are
 shared.
@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from hkticks.alltick import PUSH_BOOK, PUSH_TRADE, RET_MESSAGES, to_alltick
+from hkticks.alltick.protocol import PUSH_BOOK, PUSH_TRADE, RET_MESSAGES, to_alltick
 from hkticks.server.market import Trade
 from hkticks.server.spread import format_amount, format_price
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import TypeVar
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError
 from hkticks.server import universe
 from hkticks.server.market import Market

@@ -4,7 +4,7 @@ Instead of simulating, the WebSocket server pushes the trades of a
 recording, each with its ORIGINAL ``seq``, ``tick_time``, ``price``,
 ``volume``, ``turnover`` and direction, to the connections subscribed to its
 symbol, at the recording's pace divided by ``--speed`` (see
-:class:`~hkticks.replay.ReplayClock`). A client that records what it
+:class:`~hkticks.analysis.replay.ReplayClock`). A client that records what it
 receives gets the recording back (its own receive times aside).
 
 The source is pure apart from reading the recording: the server's loop asks
@@ -23,8 +23,8 @@ from collections.abc import Iterator
 
 import orjson
 
-from hkticks.alltick import PUSH_TRADE, CodeError, to_alltick
-from hkticks.replay import ReplayClock
+from hkticks.alltick.protocol import PUSH_TRADE, CodeError, to_alltick
+from hkticks.analysis.replay import ReplayClock
 from hkticks.tick import Tick
 
 _DIRECTION = {"buy": 1, "sell": 2, None: 0}
@@ -47,7 +47,7 @@ class ReplaySource:
     """Feeds the server recorded trades when they are due.
 
     ``keyed`` yields ``(key, tick)`` in key order (see
-    :meth:`hkticks.readers.Recording.keyed`). Counters (``sent``,
+    :meth:`hkticks.storage.readers.Recording.keyed`). Counters (``sent``,
     ``skipped``, ``finished``, :meth:`position`) may be read from other
     threads for a status line.
     """

@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.server import stocklists
 from hkticks.server.market import Bar, Market
 from hkticks.server.spread import format_amount, format_price

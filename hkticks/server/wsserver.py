@@ -64,7 +64,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.protocol import State
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.server import frames
 from hkticks.server.market import Market, Trade
 

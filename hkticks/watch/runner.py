@@ -1,7 +1,7 @@
 """``hkticks watch``: the live quote board (and its JSON stream) over a feed.
 
-The model (:mod:`hkticks.watch_model`) and the view
-(:mod:`hkticks.watch_view`) are pure; this module owns the I/O around them:
+The model (:mod:`hkticks.watch.model`) and the view
+(:mod:`hkticks.watch.view`) are pure; this module owns the I/O around them:
 
 - the main thread drains the feed's queue about four times a second, applies
   the batch to the model and redraws only when something on screen changed
@@ -32,12 +32,12 @@ import orjson
 
 from hkticks.config import redact
 from hkticks.errors import HkticksError, TokenRejected, UsageError
+from hkticks.feed.queue import TickQueue
 from hkticks.market_hours import hk_clock
 from hkticks.stopping import StopFlag
 from hkticks.tick import Event, Tick
-from hkticks.tickqueue import TickQueue
-from hkticks.watch_model import ReferenceData, WatchModel, day_stats, describe_event
-from hkticks.watch_view import Board
+from hkticks.watch.model import ReferenceData, WatchModel, day_stats, describe_event
+from hkticks.watch.view import Board
 
 FRAME_S = 0.25  # about four refreshes a second at most
 REFERENCE_RETRY_S = 60.0
@@ -47,7 +47,7 @@ _STDERR_EVENTS = {"disconnected", "reconnecting", "stale", "error", "warning"}
 
 
 class FeedLike(Protocol):
-    """What the runners need of :class:`hkticks.feed.Feed` (tests may pass a replay)."""
+    """What the runners need of :class:`hkticks.feed.shards.Feed` (tests may pass a replay)."""
 
     fatal: HkticksError | None
     done: threading.Event
@@ -56,7 +56,7 @@ class FeedLike(Protocol):
 
 
 class ReferenceSource(Protocol):
-    """What the reference thread needs of :class:`hkticks.rest.RestClient`."""
+    """What the reference thread needs of :class:`hkticks.alltick.rest.RestClient`."""
 
     def daily_bars(self, symbols: Sequence[str]) -> Any: ...
 

@@ -4,9 +4,9 @@
 typed into hkticks' canonical five-digit HK code.
 
 The universe is the merged southbound list of both Stock Connect channels
-(fetched by :mod:`hkticks.sources`), cached as JSON in the user cache
+(fetched by :mod:`hkticks.symbols.sources`), cached as JSON in the user cache
 directory, with the stocks that have stopped trading marked suspended from
-AllTick's latest trades (:mod:`hkticks.rest`). ``record`` and ``watch`` take
+AllTick's latest trades (:mod:`hkticks.alltick.rest`). ``record`` and ``watch`` take
 their default symbols from :func:`load_universe`. A failed refresh never
 replaces a good cache: it is all or nothing.
 """
@@ -27,10 +27,12 @@ from typing import Any
 
 import orjson
 
-from hkticks import alltick, config, sources
+from hkticks import config
+from hkticks.alltick import protocol as alltick
+from hkticks.alltick.rest import RestClient
 from hkticks.errors import HkticksError, OutputError, SourceError, UsageError
-from hkticks.rest import RestClient
-from hkticks.sources import SourceList
+from hkticks.symbols import sources
+from hkticks.symbols.sources import SourceList
 
 # [0-9], not \d: \d also matches other scripts' digits ("٧٠٠", "７００"), which
 # int() accepts but which would leak into the code ("00٧٠٠").

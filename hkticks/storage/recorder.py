@@ -18,11 +18,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hkticks.errors import HkticksError, OutputError
-from hkticks.sinks import Sink
+from hkticks.feed.queue import TickQueue
+from hkticks.storage.sinks import Sink
 from hkticks.tick import Book, Event, Tick
-from hkticks.tickqueue import TickQueue
 
-log = logging.getLogger("hkticks.recorder")
+log = logging.getLogger("hkticks.storage.recorder")
 
 
 class Recorder:

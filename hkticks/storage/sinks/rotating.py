@@ -51,8 +51,8 @@ from typing import Any
 from urllib.parse import quote
 
 from hkticks.errors import UsageError
-from hkticks.sinks.compressed import strip_compression
-from hkticks.sinks.failures import open_failed, os_reason
+from hkticks.storage.sinks.compressed import strip_compression
+from hkticks.storage.sinks.failures import open_failed, os_reason
 from hkticks.tick import Event
 
 HKT_OFFSET_MS = 8 * 3600 * 1000

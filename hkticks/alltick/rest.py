@@ -1,9 +1,9 @@
 """The AllTick REST client: the I/O half of the REST API.
 
 Query building and answer decoding are pure and live in
-:mod:`hkticks.alltick`; this module sends the calls (stdlib ``urllib``,
+:mod:`hkticks.alltick.protocol`; this module sends the calls (stdlib ``urllib``,
 verifying TLS), paces them to the plan's REST rate, splits symbol lists into
-batches of at most :data:`~hkticks.alltick.REST_MAX_CODES_PER_CALL`, and turns
+batches of at most :data:`~hkticks.alltick.protocol.REST_MAX_CODES_PER_CALL`, and turns
 failures into :class:`~hkticks.errors.HkticksError` subclasses with one line
 saying what to do.
 
@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.config import redact
 from hkticks.errors import SourceError, TokenRejected
 from hkticks.tick import Tick

@@ -21,7 +21,7 @@ from operator import attrgetter
 from typing import Any
 
 from hkticks.errors import OutputError
-from hkticks.sinks.failures import (
+from hkticks.storage.sinks.failures import (
     display_name,
     lock_exclusive,
     open_failed,

@@ -24,7 +24,7 @@ from rich.segment import Segment
 from rich.style import Style
 
 from hkticks.market_hours import format_span, hk_time_text, market_session
-from hkticks.watch_model import (
+from hkticks.watch.model import (
     BASELINE_FIRST,
     DOWN,
     SORT_LABELS,

@@ -45,9 +45,9 @@ from typing import Any, BinaryIO
 import orjson
 
 from hkticks.errors import HkticksError, UsageError
-from hkticks.sinks import FORMATS
-from hkticks.sinks.compressed import Decoder, compression_of, strip_compression, zstd_module
-from hkticks.sinks.rotating import sqlite_readonly_uri
+from hkticks.storage.sinks import FORMATS
+from hkticks.storage.sinks.compressed import Decoder, compression_of, strip_compression, zstd_module
+from hkticks.storage.sinks.rotating import sqlite_readonly_uri
 from hkticks.tick import RECORD_FIELDS, Tick
 
 CHUNK_BYTES = 1 << 20

@@ -5,7 +5,7 @@ investors may trade (see ``shared/docs/stock-connect-sources.md``). This
 module owns the HTTP side (stdlib ``urllib`` with a verifying TLS context,
 browser-like headers, bounded time-outs, a couple of retries) and the parsing
 and validation of each exchange's answer. Merging and caching live in
-:mod:`hkticks.symbols`.
+:mod:`hkticks.symbols.universe`.
 
 Both sites are sometimes slow, down, or answer an HTML error page instead of
 JSON, so every answer is validated before anyone may trust it: the row count

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, BinaryIO
 
 from hkticks.errors import OutputError
-from hkticks.sinks.failures import (
+from hkticks.storage.sinks.failures import (
     display_name,
     lock_exclusive,
     open_failed,

@@ -19,8 +19,8 @@ from typing import Any, BinaryIO, cast
 
 import orjson
 
-from hkticks.sinks.compressed import CompressedLineFile, open_line_file
-from hkticks.sinks.linefile import LineFile, LineSink, StreamTarget
+from hkticks.storage.sinks.compressed import CompressedLineFile, open_line_file
+from hkticks.storage.sinks.linefile import LineFile, LineSink, StreamTarget
 
 _SEPARATOR = b"},{"
 _NEWLINE_SEPARATOR = b"}\n{"

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from hkticks.errors import HkticksError, UsageError
+from hkticks.feed.queue import TickQueue
 from hkticks.tick import Event, Tick
-from hkticks.tickqueue import TickQueue
 
 JSON_BATCH = 4096
 MAX_WAIT_S = 0.25  # sleep in slices so a stop request is seen promptly
@@ -121,7 +121,7 @@ def replay_json(
     lines go out in large batches; otherwise each batch due is flushed
     before waiting for the next, so a pipe reader sees them on time.
     """
-    from hkticks.sinks.jsonl import encode_lines
+    from hkticks.storage.sinks.jsonl import encode_lines
 
     written = 0
     buf: list[Tick] = []
@@ -181,7 +181,7 @@ class ReplayStatus:
 class ReplayFeed:
     """Pushes recorded trades into a :class:`TickQueue` when due: a feed for the board.
 
-    Has what :func:`hkticks.watch.run_board` needs of a feed (``status()``,
+    Has what :func:`hkticks.watch.runner.run_board` needs of a feed (``status()``,
     ``fatal``, ``done``). A reading error ends up in :attr:`fatal`. At the end
     a footer note says the replay finished and the board stays up until
     Ctrl-C (``done`` is set only with ``finish_done=True``).
@@ -302,7 +302,7 @@ class Tally:
 
     def describe(self) -> str:
         """``12,345 trades of 3 symbols (2024-05-02 09:30:00 - 16:08:59 HKT)``."""
-        from hkticks.readers import hk_datetime
+        from hkticks.storage.readers import hk_datetime
 
         n = len(self.symbols)
         text = f"{self.trades:,} trades of {n} symbol{'s' if n != 1 else ''}"

@@ -10,9 +10,9 @@ provider, so a typo in ``--out`` costs nothing, not a connection slot.
 
 ``.jsonl`` and ``.csv`` outputs may be compressed: ``.jsonl.gz``,
 ``.csv.gz`` (gzip) or ``.zst`` (with the optional ``zstandard`` package);
-see :mod:`hkticks.sinks.compressed`. An output path may be a template with
+see :mod:`hkticks.storage.sinks.compressed`. An output path may be a template with
 ``{date}``, ``{hour}`` and ``{part}`` and rotate (``--rotate``); see
-:mod:`hkticks.sinks.rotating`.
+:mod:`hkticks.storage.sinks.rotating`.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from hkticks.errors import OutputError, UsageError
-from hkticks.sinks.compressed import compression_of, strip_compression, zstd_module
-from hkticks.sinks.failures import os_reason
-from hkticks.sinks.rotating import RotatePolicy, RotatingSink, expand, now_ms, template_for
+from hkticks.storage.sinks.compressed import compression_of, strip_compression, zstd_module
+from hkticks.storage.sinks.failures import os_reason
+from hkticks.storage.sinks.rotating import RotatePolicy, RotatingSink, expand, now_ms, template_for
 
 FORMATS: dict[str, str] = {
     ".jsonl": "jsonl",
@@ -86,7 +86,7 @@ def open_tick_sink(
     """A sink for ticks, chosen by ``path``'s extension (``-``: JSONL to stdout).
 
     A path with placeholders, or any path with ``rotate``, gives a
-    :class:`~hkticks.sinks.rotating.RotatingSink`; ``time_of`` and ``clock``
+    :class:`~hkticks.storage.sinks.rotating.RotatingSink`; ``time_of`` and ``clock``
     replace its time source (tests simulate hours with them).
     """
     template = template_for(path, rotate)
@@ -116,14 +116,14 @@ def _rotating(
 def _open_tick_file(path: str) -> Sink:
     kind = tick_format(path)
     if kind == "csv":
-        from hkticks.sinks.csvfile import CsvSink
+        from hkticks.storage.sinks.csvfile import CsvSink
 
         return CsvSink(path)
     if kind == "sqlite":
-        from hkticks.sinks.sqlite import SqliteSink
+        from hkticks.storage.sinks.sqlite import SqliteSink
 
         return SqliteSink(path)
-    from hkticks.sinks.jsonl import JsonlSink
+    from hkticks.storage.sinks.jsonl import JsonlSink
 
     return JsonlSink(path)
 
@@ -142,7 +142,7 @@ def open_jsonl_sink(
     A template path (or ``rotate``) rotates like :func:`open_tick_sink`;
     ``time_of`` picks the time an item's file is chosen by (events: ``ts``).
     """
-    from hkticks.sinks.jsonl import JsonlSink
+    from hkticks.storage.sinks.jsonl import JsonlSink
 
     def open_file(p: str) -> Sink:
         if p != "-" and tick_format(p) != "jsonl":
@@ -161,7 +161,7 @@ def check_output(path: str, option: str = "--out", rotate: RotatePolicy | None =
     Checked for real, not from permission bits (which mean nothing to root):
     an existing file is opened for appending (and left unchanged), a new one
     is created and removed again. ``option`` names the flag in the message.
-    A template (see :mod:`hkticks.sinks.rotating`) is checked as the file it
+    A template (see :mod:`hkticks.storage.sinks.rotating`) is checked as the file it
     names now; directories named by placeholders are created.
     """
     if path == "-":

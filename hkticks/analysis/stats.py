@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkticks.readers import (
+from hkticks.storage.readers import (
     FileReport,
     Recording,
     events_sidecar,

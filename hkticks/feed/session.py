@@ -32,14 +32,14 @@ from typing import Any
 
 import websocket
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.config import redact, with_token
 from hkticks.errors import ConfigError, HkticksError, PlanTooSmall, TokenRejected
-from hkticks.pacing import Backoff, ConnectGate, Dedup, Pacer
+from hkticks.feed.pacing import Backoff, ConnectGate, Dedup, Pacer
+from hkticks.feed.queue import TickQueue
 from hkticks.tick import Book, Event, Tick
-from hkticks.tickqueue import TickQueue
 
-log = logging.getLogger("hkticks.session")
+log = logging.getLogger("hkticks.feed.session")
 # websocket-client logs every close at ERROR level; the session reports
 # disconnects itself (events, status), so keep the library quiet.
 logging.getLogger("websocket").propagate = False

@@ -34,8 +34,8 @@ from rich.console import Console
 from rich.screen import Screen
 
 from hkticks.tick import Book, Event, Tick
-from hkticks.watch_model import DayStats, ReferenceData, WatchModel
-from hkticks.watch_view import Board
+from hkticks.watch.model import DayStats, ReferenceData, WatchModel
+from hkticks.watch.view import Board
 
 
 @dataclass(frozen=True)
@@ -280,7 +280,7 @@ def watch_cpu(
     )
 
 
-def main() -> None:  # pragma: no cover - manual use: python -m hkticks.benchmarks.render
+def main() -> None:  # pragma: no cover - manual use: python -m hkticks.bench.render
     print(frame_benchmark())
     print(frame_benchmark(book=False, sort="code"))
     if "--cpu" in sys.argv:

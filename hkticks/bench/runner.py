@@ -5,7 +5,7 @@ Absolute figures depend on the machine; the contract is the ratios. Every
 measurement talks to the embedded server over loopback, and the server runs
 in its own process (``python -m hkticks serve``) so that it never competes
 for the measured client's GIL. Every measured client also runs in a process
-of its own (``python -m hkticks.bench trial ...``): each trial starts from
+of its own (``python -m hkticks.bench.runner trial ...``): each trial starts from
 the same state, and its peak RSS is its own.
 
 Throughput (``--ticks N`` trades per trial, ``--trials`` rounds): the server
@@ -19,10 +19,10 @@ interleaved so that machine noise hits every kind alike:
 * ``websocketapp``: websocket-client's ``WebSocketApp`` with an empty
   ``on_data``;
 * ``receive_loop``: hkticks' own receive loop
-  (:class:`hkticks.session.ReadAheadWebSocket`) that only counts frames;
+  (:class:`hkticks.feed.session.ReadAheadWebSocket`) that only counts frames;
 * ``null``, ``jsonl``, ``csv``, ``sqlite``: the real pipeline, a
-  :class:`~hkticks.feed.Feed`, a :class:`~hkticks.tickqueue.TickQueue` and a
-  :class:`~hkticks.recorder.Recorder` writing to no file or to a temporary
+  :class:`~hkticks.feed.shards.Feed`, a :class:`~hkticks.feed.queue.TickQueue` and a
+  :class:`~hkticks.storage.recorder.Recorder` writing to no file or to a temporary
   file of that format, timed from the first batch written to the N-th trade
   written.
 
@@ -244,7 +244,7 @@ def _run_child(args: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one trial in a fresh interpreter; its last stdout line is its JSON result."""
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "hkticks.bench", json.dumps(args)],
+            [sys.executable, "-m", "hkticks.bench.runner", json.dumps(args)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -561,7 +561,7 @@ def soak(
 
 def watch_figures(*, cpu: bool, progress: Progress = _quiet) -> dict[str, Any]:
     """The quote board's render cost (and with ``cpu``, a live board's CPU share)."""
-    from hkticks.benchmarks.render import frame_benchmark, watch_cpu
+    from hkticks.bench.render import frame_benchmark, watch_cpu
 
     progress("watch: render benchmark")
     out: dict[str, Any] = {"frame": asdict(frame_benchmark())}
@@ -733,7 +733,7 @@ class _Window:
 
 
 def _subscribe_text(symbols: list[str]) -> str:
-    from hkticks import alltick
+    from hkticks.alltick import protocol as alltick
 
     return alltick.RequestBuilder().subscribe_trades(symbols).text
 
@@ -789,7 +789,7 @@ def _trial_websocketapp(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trial_receive_loop(args: dict[str, Any]) -> dict[str, Any]:
-    from hkticks.session import ReadAheadWebSocket
+    from hkticks.feed.session import ReadAheadWebSocket
 
     n = args["ticks"]
     ws = ReadAheadWebSocket(skip_utf8_validation=True, enable_multithread=True)
@@ -858,8 +858,8 @@ class TimedSink:
 
 
 def _feed(url: str, symbols: list[str], queue: Any) -> Any:
-    from hkticks import alltick
-    from hkticks.feed import Feed
+    from hkticks.alltick import protocol as alltick
+    from hkticks.feed.shards import Feed
 
     return Feed(
         symbols,
@@ -873,9 +873,9 @@ def _feed(url: str, symbols: list[str], queue: Any) -> Any:
 
 
 def _trial_pipeline(args: dict[str, Any]) -> dict[str, Any]:
-    from hkticks.recorder import Recorder
-    from hkticks.sinks import open_tick_sink
-    from hkticks.tickqueue import DEFAULT_MAXSIZE, TickQueue
+    from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
+    from hkticks.storage.recorder import Recorder
+    from hkticks.storage.sinks import open_tick_sink
 
     n = args["ticks"]
     kind = args["kind"]
@@ -967,9 +967,9 @@ class _StampedSink:
 
 
 def _trial_latency(args: dict[str, Any]) -> dict[str, Any]:
-    from hkticks.recorder import Recorder
-    from hkticks.sinks import open_tick_sink
-    from hkticks.tickqueue import TickQueue
+    from hkticks.feed.queue import TickQueue
+    from hkticks.storage.recorder import Recorder
+    from hkticks.storage.sinks import open_tick_sink
 
     stamps: dict[tuple[str, int], list[int]] = {}
     queue = TickQueue()
@@ -1013,7 +1013,7 @@ _TRIALS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 def _child_main(argv: list[str]) -> int:
-    """``python -m hkticks.bench '<json args>'``: run one trial, print its JSON result."""
+    """``python -m hkticks.bench.runner '<json args>'``: run one trial, print its JSON result."""
     args = json.loads(argv[0])
     try:
         result = _TRIALS[args["kind"]](args)

@@ -1,8 +1,8 @@
 """The Connection Manager: a symbol set split into shards by plan limits,
-one :class:`~hkticks.session.Session` per shard, and one queue out.
+one :class:`~hkticks.feed.session.Session` per shard, and one queue out.
 
 Shards are opened ``connection_spacing`` seconds apart and every request
-respects AllTick's pacing (see :mod:`hkticks.pacing`). One timer thread
+respects AllTick's pacing (see :mod:`hkticks.feed.pacing`). One timer thread
 sends heartbeats and subscriptions and watches for stale connections. A
 fatal answer (token rejected, plan too small) stops every connection and is
 kept in :attr:`Feed.fatal` for the command to report.
@@ -17,14 +17,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from hkticks import alltick
+from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError, PlanTooSmall, UsageError
-from hkticks.pacing import ConnectGate, Dedup, Pacer
-from hkticks.session import ConnStatus, Session, SessionConfig, now_ms
+from hkticks.feed.pacing import ConnectGate, Dedup, Pacer
+from hkticks.feed.queue import TickQueue
+from hkticks.feed.session import ConnStatus, Session, SessionConfig, now_ms
 from hkticks.tick import Event
-from hkticks.tickqueue import TickQueue
 
-log = logging.getLogger("hkticks.feed")
+log = logging.getLogger("hkticks.feed.shards")
 
 
 def plan_shards(

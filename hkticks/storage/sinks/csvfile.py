@@ -20,9 +20,9 @@ from operator import attrgetter
 from typing import Any
 
 from hkticks.errors import OutputError
-from hkticks.sinks.compressed import open_line_file
-from hkticks.sinks.failures import display_name, os_reason, write_failed
-from hkticks.sinks.linefile import LineSink, PartialWrite
+from hkticks.storage.sinks.compressed import open_line_file
+from hkticks.storage.sinks.failures import display_name, os_reason, write_failed
+from hkticks.storage.sinks.linefile import LineSink, PartialWrite
 from hkticks.tick import RECORD_FIELDS
 
 HEADER = (",".join(RECORD_FIELDS) + "\n").encode()

@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 
-from hkticks.sinks.compressed import compression_of, read_tail, strip_compression
+from hkticks.storage.sinks.compressed import compression_of, read_tail, strip_compression
 from hkticks.tick import RECORD_FIELDS
 
-log = logging.getLogger("hkticks.resume")
+log = logging.getLogger("hkticks.storage.resume")
 
 MAX_SCAN_BYTES = 256 << 20
 _CHUNK = 8 << 20

@@ -40,8 +40,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from hkticks.errors import UsageError
-from hkticks.sinks.failures import open_failed, os_reason
-from hkticks.sinks.linefile import LineFile, PartialWrite, open_for_append
+from hkticks.storage.sinks.failures import open_failed, os_reason
+from hkticks.storage.sinks.linefile import LineFile, PartialWrite, open_for_append
 
 # Uncompressed bytes per member: large enough that starting a new member
 # costs nothing measurable in ratio, small enough that repairing the tail of

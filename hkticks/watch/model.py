@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkticks.alltick import Bar
+from hkticks.alltick.protocol import Bar
 from hkticks.market_hours import hk_clock
 from hkticks.tick import Book, Event, Tick
 
