@@ -11,22 +11,22 @@ elsewhere. Keys (all optional)::
     sse_url = "..."
     szse_url = "..."
 
-The token is a secret: this module never prints it, and :func:`redact`
+The token is a secret: this module never prints it, and :func:`hkticks.alltick.urls.redact`
 masks it in every URL shown to the user.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from hkticks.alltick import protocol as alltick
+from hkticks.alltick.urls import redact
 from hkticks.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -186,19 +186,3 @@ def check_url(name: str, value: str) -> None:
         parts = None
     if parts is None or parts.scheme not in allowed or not parts.netloc:
         raise ConfigError(f"{name} {redact(value)!r} is not a valid {'/'.join(allowed)} URL")
-
-
-_TOKEN_RE = re.compile(r"(token=)[^&#\s]*", re.IGNORECASE)
-
-
-def redact(text: str) -> str:
-    """Mask every ``token=...`` in ``text`` (URLs, error messages) as ``token=***``."""
-    return _TOKEN_RE.sub(r"\1***", text)
-
-
-def with_token(url: str, token: str) -> str:
-    """``url`` with ``token`` set in its query string (replacing any present)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
-    query.append(("token", token))
-    return urlunsplit(parts._replace(query=urlencode(query)))

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 
 from hkticks import config
 from hkticks.alltick import protocol as alltick
-from hkticks.config import Settings, redact, resolve, with_token
+from hkticks.alltick.urls import redact, with_token
+from hkticks.config import Settings, resolve
 from hkticks.errors import ConfigError, HkticksError
 
 SECRET = "s3cr3t-T0KEN-value"

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hkticks.feed.pacing import Backoff, ConnectGate, Dedup, Pacer
+from hkticks.feed.dedup import Dedup
+from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 
 
 def test_backoff_grows_exponentially_and_caps() -> None:

@@ -8,7 +8,7 @@ failures into :class:`~hkticks.errors.HkticksError` subclasses with one line
 saying what to do.
 
 The token travels in the query string, as AllTick requires, so every URL that
-could reach a message goes through :func:`hkticks.config.redact` first, and
+could reach a message goes through :func:`hkticks.alltick.urls.redact` first, and
 messages never name the token, only where it came from.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from hkticks.alltick import protocol as alltick
-from hkticks.config import redact
+from hkticks.alltick.urls import redact
 from hkticks.errors import SourceError, TokenRejected
 from hkticks.tick import Tick
 

@@ -4,6 +4,9 @@ Commands live in their own modules and are imported only when run, so
 ``hkticks --help`` stays fast. :func:`main` maps every
 :class:`~hkticks.errors.HkticksError` to one clear line on stderr and its
 exit code: no tracebacks for expected failures.
+
+Must not: hold protocol, storage or analysis logic; commands parse options,
+build the parts, run them and map errors to exit codes.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 import click
 
 from hkticks import __version__
-from hkticks.config import redact
+from hkticks.alltick.urls import redact
 from hkticks.errors import HkticksError
 
 # name -> "module:attribute"; each module owns one command.

@@ -12,8 +12,8 @@ from typing import Any, TextIO
 import click
 
 from hkticks.alltick import protocol as alltick
+from hkticks.alltick.urls import redact
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
-from hkticks.config import redact
 from hkticks.errors import HkticksError, PipeClosed, UsageError
 from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 from hkticks.feed.session import SessionConfig

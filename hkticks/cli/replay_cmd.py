@@ -7,9 +7,9 @@ import time
 
 import click
 
+from hkticks.alltick.urls import redact
 from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
 from hkticks.cli.common import PLAN_CHOICE, Duration, warn
-from hkticks.config import redact
 from hkticks.errors import HkticksError, UsageError
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage.readers import Recording, make_selection

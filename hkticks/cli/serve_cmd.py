@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import click
 
 from hkticks.alltick import protocol as alltick
+from hkticks.alltick.urls import redact
 from hkticks.cli.common import PLAN_CHOICE, Duration
-from hkticks.config import redact
 
 if TYPE_CHECKING:
     from hkticks.server import MarketServer

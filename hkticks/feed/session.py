@@ -33,9 +33,10 @@ from typing import Any
 import websocket
 
 from hkticks.alltick import protocol as alltick
-from hkticks.config import redact, with_token
+from hkticks.alltick.urls import redact, with_token
 from hkticks.errors import ConfigError, HkticksError, PlanTooSmall, TokenRejected
-from hkticks.feed.pacing import Backoff, ConnectGate, Dedup, Pacer
+from hkticks.feed.dedup import Dedup
+from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Book, Event, Tick
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError, PlanTooSmall, UsageError
-from hkticks.feed.pacing import ConnectGate, Dedup, Pacer
+from hkticks.feed.dedup import Dedup
+from hkticks.feed.pacing import ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import ConnStatus, Session, SessionConfig, now_ms
 from hkticks.tick import Event

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from hkticks.config import redact
+from hkticks.alltick.urls import redact
 from hkticks.errors import SourceError
 
 SSE = "SSE"

@@ -30,7 +30,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from hkticks.config import redact
+from hkticks.alltick.urls import redact
 from hkticks.errors import HkticksError, TokenRejected, UsageError
 from hkticks.feed.queue import TickQueue
 from hkticks.market_hours import hk_clock
