@@ -1092,7 +1092,7 @@ def test_rest_kline_body() -> None:
 
 def test_decode_rest_good() -> None:
     assert alltick.decode_rest(b'{"ret":200,"msg":"ok","trace":"t","data":{"a":[1]}}') == (
-        RestAnswer(200, "ok", {"a": [1]})
+        RestAnswer(200, "ok", {"a": [1]}, "t")
     )
     assert alltick.decode_rest('{"ret":"429"}') == RestAnswer(429, "rate limit", None)
     assert alltick.decode_rest('{"ret":401,"msg":"token invalid"}') == RestAnswer(
@@ -1263,7 +1263,9 @@ def test_decode_static_info() -> None:
     info, bad = alltick.decode_static_info(data)
     assert bad == 4
     assert info == {
-        "00700": StaticInfo("00700", "Tencent", "腾讯控股", "騰訊控股", 100, "HKD"),
+        "00700": StaticInfo(
+            "00700", "Tencent", "腾讯控股", "騰訊控股", 100, "HKD", "HKEX", "main", 9_000_000_000
+        ),
         "00005": StaticInfo("00005", "", "", "", 400, ""),
         "09988": StaticInfo("09988", "", "", "", None, ""),
         "00001": StaticInfo("00001", "", "", "", None, ""),

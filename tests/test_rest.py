@@ -233,7 +233,7 @@ def test_rejected_codes_are_skipped_not_fatal(exchange: FakeExchange) -> None:
 
 def test_client_accepts_a_plan_name(exchange: FakeExchange) -> None:
     client = RestClient(exchange.rest_url.rstrip("/"), TOKEN, "all-hk", timeout=2.0)
-    assert client.limiter.interval == pytest.approx(1 / 20)
+    assert client.pacer.plan.rest_interval_s == pytest.approx(1 / 20)
     assert set(client.latest_trades(["00700"])) == {"00700"}
 
 

@@ -86,6 +86,10 @@ RET_CODE_UNAUTHORIZED = 604
 RET_TOO_MANY_REQUESTS = 605
 RET_TOO_MANY_REQUESTS_CLOSE = 606
 
+# The two distinct messages of ret 400 (AllTick's error code table).
+MSG_HEADER_INVALID = "request header param invalid"
+MSG_DATA_INVALID = "request data param invalid"
+
 RET_MESSAGES: dict[int, str] = {
     RET_OK: "ok",
     RET_BAD_PARAM: "request data param invalid",
@@ -121,25 +125,39 @@ RET_MEANINGS: dict[int, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """One AllTick plan's limits."""
+    """One AllTick plan's limits (AllTick's WebSocket and HTTP limitation tables)."""
 
     name: str
     max_connections: int
     max_symbols: int  # per connection, trades and depth alike
-    rest_per_second: float  # REST calls per second
+    rest_per_second: float  # REST calls per second, per endpoint and combined
+    # REST, per token: /batch-kline's own interval, the per-minute total over
+    # every endpoint, the daily total (reset at midnight), the codes one
+    # trade-tick / depth-tick / static_info call may carry (more: only the
+    # first N are processed) and the code x kline_type items per batch-kline.
+    rest_batch_kline_interval_s: float = 1.0
+    rest_per_minute: int = 1200
+    rest_per_day: int = 1_728_000
+    rest_codes_per_call: int = 50
+    rest_batch_kline_items: int = 500
 
     @property
     def total_symbols(self) -> int:
         return self.max_connections * self.max_symbols
 
+    @property
+    def rest_interval_s(self) -> float:
+        """The least spacing between two calls of one endpoint (and, kept by hkticks, of any)."""
+        return 1.0 / self.rest_per_second
+
 
 PLANS: dict[str, Plan] = {
-    "free": Plan("free", 1, 5, 0.1),
-    "basic": Plan("basic", 1, 100, 1.0),
-    "premium": Plan("premium", 3, 200, 10.0),
-    "professional": Plan("professional", 10, 3000, 20.0),
-    "all-hk": Plan("all-hk", 10, 3000, 20.0),
-    "all-cn": Plan("all-cn", 10, 3000, 20.0),
+    "free": Plan("free", 1, 5, 0.1, 10.0, 10, 1_000, 5, 5),
+    "basic": Plan("basic", 1, 100, 1.0, 3.0, 60, 86_400, 50, 100),
+    "premium": Plan("premium", 3, 200, 10.0, 2.0, 600, 864_000, 50, 200),
+    "professional": Plan("professional", 10, 3000, 20.0, 1.0, 1200, 1_728_000, 50, 500),
+    "all-hk": Plan("all-hk", 10, 3000, 20.0, 1.0, 1200, 1_728_000, 50, 500),
+    "all-cn": Plan("all-cn", 10, 3000, 20.0, 1.0, 1200, 1_728_000, 50, 500),
 }
 DEFAULT_PLAN = "basic"
 
@@ -148,7 +166,29 @@ MIN_REQUEST_INTERVAL_S = 1.0  # per connection
 MIN_CONNECTION_INTERVAL_S = 3.0  # between requests on different connections
 HEARTBEAT_INTERVAL_S = 10.0
 HEARTBEAT_TIMEOUT_S = 30.0
-REST_MAX_CODES_PER_CALL = 50
+REST_MAX_CODES_PER_CALL = 50  # the most any plan takes per trade-tick call
+
+# K-line types (``kline_type``); 6 (2 h) and 7 (4 h) exist but not for stocks.
+KLINE_1MIN = 1
+KLINE_5MIN = 2
+KLINE_15MIN = 3
+KLINE_30MIN = 4
+KLINE_1H = 5
+KLINE_DAY = 8
+KLINE_WEEK = 9
+KLINE_MONTH = 10
+STOCK_KLINE_TYPES: dict[int, str] = {
+    KLINE_1MIN: "1 min",
+    KLINE_5MIN: "5 min",
+    KLINE_15MIN: "15 min",
+    KLINE_30MIN: "30 min",
+    KLINE_1H: "1 h",
+    KLINE_DAY: "day",
+    KLINE_WEEK: "week",
+    KLINE_MONTH: "month",
+}
+MAX_KLINE_BARS = 500  # per /kline call
+MAX_BATCH_KLINE_BARS = 2  # per code x type item of /batch-kline (the latest two)
 
 
 # ---------------------------------------------------------------------------
@@ -545,30 +585,63 @@ def rest_query(data: Mapping[str, Any], trace: str | None = None) -> str:
     return orjson.dumps({"trace": trace, "data": data}).decode()
 
 
-def rest_trade_tick_query(symbols: Iterable[str], trace: str | None = None) -> str:
+def _code_list(symbols: Iterable[str], limit: int) -> dict[str, Any]:
     codes = [{"code": to_alltick(s)} for s in symbols]
-    if len(codes) > REST_MAX_CODES_PER_CALL:
-        raise ValueError(f"at most {REST_MAX_CODES_PER_CALL} codes per trade-tick call")
-    return rest_query({"symbol_list": codes}, trace)
+    if len(codes) > limit:
+        raise ValueError(f"at most {limit} codes per call")
+    return {"symbol_list": codes}
+
+
+def rest_trade_tick_query(
+    symbols: Iterable[str], trace: str | None = None, *, limit: int = REST_MAX_CODES_PER_CALL
+) -> str:
+    """``GET trade-tick``: the latest trade of each code (``limit``: the plan's codes per call)."""
+    return rest_query(_code_list(symbols, limit), trace)
+
+
+def rest_depth_tick_query(
+    symbols: Iterable[str], trace: str | None = None, *, limit: int = REST_MAX_CODES_PER_CALL
+) -> str:
+    """``GET depth-tick``: the latest order book of each code."""
+    return rest_query(_code_list(symbols, limit), trace)
 
 
 def rest_static_info_query(symbols: Iterable[str], trace: str | None = None) -> str:
     return rest_query({"symbol_list": [{"code": to_alltick(s)} for s in symbols]}, trace)
 
 
+def _kline_item(symbol: str, kline_type: int, count: int, limit: int) -> dict[str, Any]:
+    if kline_type not in STOCK_KLINE_TYPES:
+        raise ValueError(f"kline_type {kline_type} is not offered for stocks")
+    if not 1 <= count <= limit:
+        raise ValueError(f"query_kline_num must be 1..{limit}, not {count}")
+    return {
+        "code": to_alltick(symbol),
+        "kline_type": kline_type,
+        "kline_timestamp_end": 0,  # stocks cannot query from a timestamp
+        "query_kline_num": count,
+        "adjust_type": 0,
+    }
+
+
+def rest_kline_query(
+    symbol: str, kline_type: int = KLINE_DAY, count: int = MAX_KLINE_BARS, trace: str | None = None
+) -> str:
+    """``GET kline``: up to 500 bars of one code, the latest last."""
+    return rest_query(_kline_item(symbol, kline_type, count, MAX_KLINE_BARS), trace)
+
+
 def rest_kline_body(
-    symbols: Iterable[str], kline_type: int = 8, count: int = 2, trace: str | None = None
+    symbols: Iterable[str],
+    kline_type: int | Iterable[int] = KLINE_DAY,
+    count: int = 2,
+    trace: str | None = None,
 ) -> bytes:
-    """The JSON body of ``POST batch-kline`` (daily bars by default)."""
+    """The JSON body of ``POST batch-kline`` (daily bars by default): one item per
+    code x type, each the latest ``count`` (1 or 2) bars."""
+    types = [kline_type] if isinstance(kline_type, int) else list(kline_type)
     items = [
-        {
-            "code": to_alltick(s),
-            "kline_type": kline_type,
-            "kline_timestamp_end": 0,
-            "query_kline_num": count,
-            "adjust_type": 0,
-        }
-        for s in symbols
+        _kline_item(s, t, count, MAX_BATCH_KLINE_BARS) for s in symbols for t in types
     ]
     if trace is None:
         trace = "hkt-" + os.urandom(8).hex()
@@ -582,6 +655,16 @@ class RestAnswer:
     ret: int
     msg: str
     data: Any
+    trace: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.ret == RET_OK
+
+    @property
+    def header_invalid(self) -> bool:
+        """ret 400 about the envelope (trace, data) rather than what ``data`` holds."""
+        return self.ret == RET_BAD_PARAM and self.msg == MSG_HEADER_INVALID
 
 
 def decode_rest(body: bytes | str) -> RestAnswer | DecodeError:
@@ -599,8 +682,12 @@ def decode_rest(body: bytes | str) -> RestAnswer | DecodeError:
     if ret is None:
         return DecodeError("bad_field", f"ret is not an integer: {str(raw)[:40]}")
     msg = obj.get("msg")
+    trace = obj.get("trace")
     return RestAnswer(
-        ret, msg if isinstance(msg, str) else RET_MESSAGES.get(ret, ""), obj.get("data")
+        ret,
+        msg if isinstance(msg, str) else RET_MESSAGES.get(ret, ""),
+        obj.get("data"),
+        trace if isinstance(trace, str) else None,
     )
 
 
@@ -617,6 +704,19 @@ def decode_trade_ticks(data: Any, recv_ts: int, src: str = SRC) -> tuple[list[Ti
     return ticks, bad
 
 
+def decode_depth_ticks(data: Any, recv_ts: int, src: str = SRC) -> tuple[list[Book], int]:
+    """``depth-tick`` answer data -> (books, number of entries that failed to decode)."""
+    items = data.get("tick_list") if isinstance(data, dict) else None
+    books: list[Book] = []
+    bad = 0
+    for item in items if isinstance(items, list) else ():
+        try:
+            books.append(_book(item, recv_ts, src))
+        except (_Bad, Exception):
+            bad += 1
+    return books, bad
+
+
 @dataclass(frozen=True, slots=True)
 class Bar:
     """One kline bar; ``ts`` in epoch ms."""
@@ -631,9 +731,43 @@ class Bar:
     turnover: float
 
 
-def decode_klines(data: Any) -> tuple[dict[str, list[Bar]], int]:
-    """``batch-kline`` answer data -> ({symbol: bars oldest first}, bad entry count)."""
-    out: dict[str, list[Bar]] = {}
+def _bars(symbol: str, raw_bars: Any) -> list[Bar]:
+    if raw_bars is None:
+        raw_bars = []
+    if not isinstance(raw_bars, list):
+        raise _Bad("bar list is not a list")
+    bars = []
+    for raw in raw_bars:
+        if not isinstance(raw, dict):
+            raise _Bad("bar is not an object")
+        bars.append(
+            Bar(
+                symbol,
+                _time_ms(raw["timestamp"]),
+                _number(raw["open_price"], "open_price"),
+                _number(raw["high_price"], "high_price"),
+                _number(raw["low_price"], "low_price"),
+                _number(raw["close_price"], "close_price"),
+                _integer(raw.get("volume", 0), "volume"),
+                _number(raw.get("turnover", 0), "turnover"),
+            )
+        )
+    bars.sort(key=lambda b: b.ts)
+    return bars
+
+
+def _kline_type(value: Any) -> int:
+    if value is None:
+        return KLINE_DAY
+    t = _integer(value, "kline_type")
+    if t not in STOCK_KLINE_TYPES and t not in (6, 7):
+        raise _Bad(f"kline_type {t} unknown")
+    return t
+
+
+def decode_batch_klines(data: Any) -> tuple[dict[tuple[str, int], list[Bar]], int]:
+    """``batch-kline`` answer data -> ({(symbol, kline_type): bars oldest first}, bad count)."""
+    out: dict[tuple[str, int], list[Bar]] = {}
     bad = 0
     items = data.get("kline_list") if isinstance(data, dict) else None
     for item in items if isinstance(items, list) else ():
@@ -641,44 +775,81 @@ def decode_klines(data: Any) -> tuple[dict[str, list[Bar]], int]:
             if not isinstance(item, dict):
                 raise _Bad("kline entry is not an object")
             symbol = _code(item.get("code"))
-            bars = []
-            raw_bars = item.get("kline_data") or []
-            if not isinstance(raw_bars, list):
-                raise _Bad("kline_data is not a list")
-            for raw in raw_bars:
-                if not isinstance(raw, dict):
-                    raise _Bad("bar is not an object")
-                bars.append(
-                    Bar(
-                        symbol,
-                        _time_ms(raw["timestamp"]),
-                        _number(raw["open_price"], "open_price"),
-                        _number(raw["high_price"], "high_price"),
-                        _number(raw["low_price"], "low_price"),
-                        _number(raw["close_price"], "close_price"),
-                        _integer(raw.get("volume", 0), "volume"),
-                        _number(raw.get("turnover", 0), "turnover"),
-                    )
-                )
-            bars.sort(key=lambda b: b.ts)
-            out[symbol] = bars
+            out[(symbol, _kline_type(item.get("kline_type")))] = _bars(
+                symbol, item.get("kline_data")
+            )
         except (_Bad, KeyError, TypeError):
             bad += 1
     return out, bad
 
 
+def decode_klines(data: Any, kline_type: int = KLINE_DAY) -> tuple[dict[str, list[Bar]], int]:
+    """``batch-kline`` answer data -> ({symbol: bars oldest first}, bad entry count), for
+    one ``kline_type`` (entries without a type count as daily)."""
+    typed, bad = decode_batch_klines(data)
+    return {s: bars for (s, t), bars in typed.items() if t == kline_type}, bad
+
+
+def decode_kline(data: Any) -> tuple[str, int, list[Bar]] | DecodeError:
+    """``kline`` answer data (one code) -> (symbol, kline_type, bars oldest first)."""
+    try:
+        if not isinstance(data, dict):
+            raise _Bad("data is not an object")
+        symbol = _code(data.get("code"))
+        return symbol, _kline_type(data.get("kline_type")), _bars(symbol, data.get("kline_list"))
+    except (_Bad, KeyError, TypeError) as exc:
+        return DecodeError("bad_field", str(exc)[:200])
+
+
 @dataclass(frozen=True, slots=True)
 class StaticInfo:
+    """One ``static_info`` entry. Shares are counts; ``eps``/``bps`` in the currency;
+    ``dividend_yield`` in percent. ``None``: AllTick left it out (or empty)."""
+
     symbol: str
     name_en: str
     name_cn: str
     name_hk: str
     lot_size: int | None
     currency: str
+    exchange: str = ""
+    board: str = ""
+    total_shares: int | None = None
+    circulating_shares: int | None = None
+    hk_shares: int | None = None
+    eps: float | None = None
+    eps_ttm: float | None = None
+    bps: float | None = None
+    dividend_yield: float | None = None
+
+    def market_cap(self, price: float) -> float | None:
+        """Market capitalisation at ``price``: HK shares x price (total shares if no HK count)."""
+        shares = self.hk_shares or self.total_shares
+        return None if shares is None else shares * price
+
+
+def _opt_int(item: dict[str, Any], name: str) -> int | None:
+    value = item.get(name)
+    return None if value in (None, "") else _integer(value, name)
+
+
+def _opt_float(item: dict[str, Any], name: str) -> float | None:
+    """A signed figure (EPS can be negative) as a float, or ``None``."""
+    value = item.get(name)
+    if value in (None, ""):
+        return None
+    if type(value) is str and value[:1] == "-":
+        return -_number(value[1:], name)
+    if type(value) in (int, float) and value < 0:
+        return -_number(-value, name)
+    return _number(value, name)
 
 
 def decode_static_info(data: Any) -> tuple[dict[str, StaticInfo], int]:
-    """``static_info`` answer data -> ({symbol: info}, bad entry count)."""
+    """``static_info`` answer data -> ({symbol: info}, bad entry count).
+
+    AllTick keys each entry by ``symbol`` (``"700.HK"``); ``code`` is accepted too.
+    """
     out: dict[str, StaticInfo] = {}
     bad = 0
     items = data.get("static_info_list") if isinstance(data, dict) else None
@@ -686,15 +857,26 @@ def decode_static_info(data: Any) -> tuple[dict[str, StaticInfo], int]:
         try:
             if not isinstance(item, dict):
                 raise _Bad("entry is not an object")
-            symbol = _code(item.get("code"))
-            lot = item.get("lot_size")
+            raw = item.get("symbol")
+            if raw in (None, ""):
+                raw = item.get("code")
+            symbol = _code(raw)
             out[symbol] = StaticInfo(
                 symbol,
                 str(item.get("name_en") or ""),
                 str(item.get("name_cn") or ""),
                 str(item.get("name_hk") or ""),
-                None if lot in (None, "") else _integer(lot, "lot_size"),
+                _opt_int(item, "lot_size"),
                 str(item.get("currency") or ""),
+                str(item.get("exchange") or ""),
+                str(item.get("board") or ""),
+                _opt_int(item, "total_shares"),
+                _opt_int(item, "circulating_shares"),
+                _opt_int(item, "hk_shares"),
+                _opt_float(item, "eps"),
+                _opt_float(item, "eps_ttm"),
+                _opt_float(item, "bps"),
+                _opt_float(item, "dividend_yield"),
             )
         except (_Bad, TypeError):
             bad += 1

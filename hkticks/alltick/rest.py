@@ -2,10 +2,13 @@
 
 Query building and answer decoding are pure and live in
 :mod:`hkticks.alltick.protocol`; this module sends the calls (stdlib ``urllib``,
-verifying TLS), paces them to the plan's REST rate, splits symbol lists into
-batches of at most :data:`~hkticks.alltick.protocol.REST_MAX_CODES_PER_CALL`, and turns
+verifying TLS), paces them per token as AllTick's HTTP limitation table says
+(:class:`RestPacer`: the plan's rate per endpoint and combined, ``batch-kline``
+on its own interval, the per-minute total, the daily cap), splits symbol lists
+into batches of the plan's codes per call (free 5, others 50), and turns
 failures into :class:`~hkticks.errors.HkticksError` subclasses with one line
-saying what to do.
+saying what to do. A 429 backs every caller of the token off and is logged
+once (``hkticks.rest`` warning), not once per call.
 
 The token travels in the query string, as AllTick requires, so every URL that
 could reach a message goes through :func:`hkticks.alltick.urls.redact` first, and
@@ -14,12 +17,15 @@ messages never name the token, only where it came from.
 
 from __future__ import annotations
 
+import hashlib
 import http.client
+import logging
 import ssl
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -27,9 +33,13 @@ from urllib.parse import urlencode
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
 from hkticks.errors import SourceError, TokenRejected
-from hkticks.tick import Tick
+from hkticks.tick import Book, Tick
+
+log = logging.getLogger("hkticks.rest")
 
 MAX_ANSWER_BYTES = 32 << 20
+MAX_BACKOFF_S = 60.0  # longest a run of 429 answers pushes the next call out
+HKT_OFFSET_S = 8 * 3600
 MAX_RATE_WAIT_S = 30.0  # longest we honour a Retry-After before giving up on a call
 
 
@@ -75,6 +85,112 @@ class RateLimiter:
             self._next = max(self._next, self._clock() + seconds)
 
 
+class DailyCapReached(SourceError):
+    """The plan's REST calls for today are spent (AllTick resets them at midnight)."""
+
+
+class RestPacer:
+    """AllTick's REST limits for one token, kept by the client.
+
+    Every call takes a slot that respects, at once: the plan's rate between
+    any two calls (AllTick counts it per endpoint and combined; keeping it
+    combined is the safe reading), ``batch-kline``'s own interval, the
+    per-minute total over every endpoint and the daily total (counted per Hong
+    Kong calendar day, by this process: calls made elsewhere with the same
+    token are not seen). Callers reserve under a lock and sleep outside it.
+    ``clock``/``sleep``/``wall`` are injectable so the rules can be checked
+    without waiting.
+    """
+
+    def __init__(
+        self,
+        plan: alltick.Plan,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.plan = plan
+        self._clock = clock
+        self._sleep = sleep
+        self._wall = wall
+        self._lock = threading.Lock()
+        self._next = float("-inf")
+        self._next_endpoint: dict[str, float] = {}
+        self._minute: deque[float] = deque()
+        self._day = -1
+        self.today = 0  # calls counted for the current HK day
+        self._backoff = 0.0
+
+    def interval(self, endpoint: str) -> float:
+        if endpoint == "batch-kline":
+            return max(self.plan.rest_batch_kline_interval_s, self.plan.rest_interval_s)
+        return self.plan.rest_interval_s
+
+    def acquire(self, endpoint: str) -> float:
+        """Wait for this call's slot; returns the seconds waited.
+
+        Raises :class:`DailyCapReached` when today's calls are spent.
+        """
+        with self._lock:
+            day = int((self._wall() + HKT_OFFSET_S) // 86_400)
+            if day != self._day:
+                self._day, self.today = day, 0
+            if self.today >= self.plan.rest_per_day:
+                raise DailyCapReached(
+                    f"the {self.plan.name} plan's {self.plan.rest_per_day:,} REST calls for "
+                    "today are used up; they reset at midnight (Hong Kong time) or use a "
+                    "larger --plan"
+                )
+            now = self._clock()
+            slot = max(now, self._next, self._next_endpoint.get(endpoint, float("-inf")))
+            window = self._minute
+            while window and window[0] <= slot - 60.0:
+                window.popleft()
+            if len(window) >= self.plan.rest_per_minute:
+                slot = max(slot, window[len(window) - self.plan.rest_per_minute] + 60.0)
+            window.append(slot)
+            self._next = slot + self.plan.rest_interval_s
+            self._next_endpoint[endpoint] = slot + self.interval(endpoint)
+            self.today += 1
+        wait = slot - now
+        if wait > 0:
+            self._sleep(wait)
+        return wait
+
+    def rate_limited(self) -> float:
+        """A 429 came back: hold every call off, twice as long each time in a row
+        (from 2 intervals, at most :data:`MAX_BACKOFF_S`). Returns the hold-off."""
+        with self._lock:
+            base = max(2 * self.plan.rest_interval_s, 1.0)
+            self._backoff = min(MAX_BACKOFF_S, self._backoff * 2 if self._backoff else base)
+            self._next = max(self._next, self._clock() + self._backoff)
+            return self._backoff
+
+    def answered(self) -> None:
+        """A call went through: the next 429 starts the back-off afresh."""
+        self._backoff = 0.0
+
+    def hold_off(self, seconds: float) -> None:
+        """No call may start within ``seconds`` from now (a ``Retry-After``)."""
+        with self._lock:
+            self._next = max(self._next, self._clock() + seconds)
+
+
+_PACERS: dict[tuple[str, str, str], RestPacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def pacer_for(base_url: str, token: str, plan: alltick.Plan) -> RestPacer:
+    """The one pacer of this token at this REST base, shared by every client in the process."""
+    key = (base_url, plan.name, hashlib.sha256(token.encode()).hexdigest())
+    with _PACERS_LOCK:
+        pacer = _PACERS.get(key)
+        if pacer is None:
+            pacer = _PACERS[key] = RestPacer(plan)
+        return pacer
+
+
 class _CodesRejected(Exception):
     """Internal: ret 600/604 for a batch; ``codes`` are the ones the answer named."""
 
@@ -91,10 +207,11 @@ def _batches(symbols: Sequence[str], size: int) -> Iterator[list[str]]:
 
 
 class RestClient:
-    """AllTick REST calls for one token, paced to ``plan.rest_per_second``.
+    """AllTick REST calls for one token, paced by :class:`RestPacer`.
 
-    Thread-safe: one instance may be shared by threads; they share the rate
-    limiter. Symbols are five-digit codes in and out. Codes AllTick rejects
+    Thread-safe: one instance may be shared by threads, and clients of the
+    same token and base URL share one pacer. ``limiter`` (a
+    :class:`RateLimiter`) adds a spacing of its own on top, for tests. Symbols are five-digit codes in and out. Codes AllTick rejects
     (ret 600 "code invalid", 604 "code unauthorized") are left out of the
     results and listed in :attr:`skipped`, so one odd code cannot sink a
     whole batch.
@@ -112,6 +229,7 @@ class RestClient:
         backoff: float = 1.0,
         limiter: RateLimiter | None = None,
         batch_size: int = alltick.REST_MAX_CODES_PER_CALL,
+        pacer: RestPacer | None = None,
     ) -> None:
         if isinstance(plan, str):
             plan = alltick.PLANS[plan]
@@ -122,8 +240,11 @@ class RestClient:
         self.token_source = token_source or "settings"
         self.retries = retries
         self.backoff = backoff
-        self.batch_size = max(1, min(batch_size, alltick.REST_MAX_CODES_PER_CALL))
-        self.limiter = limiter or RateLimiter(plan.rest_per_second)
+        self.batch_size = max(1, min(batch_size, plan.rest_codes_per_call))
+        self.limiter = limiter
+        self.pacer = pacer or pacer_for(self.base_url, token, plan)
+        self.rate_limited = 0  # 429 answers seen
+        self._told_rate_limited = False
         self._lock = threading.Lock()
         self.calls = 0
         self.skipped: list[str] = []
@@ -144,7 +265,9 @@ class RestClient:
         out: dict[str, Tick] = {}
 
         def call(batch: list[str]) -> Any:
-            return self._get("trade-tick", alltick.rest_trade_tick_query(batch))
+            return self._get(
+                "trade-tick", alltick.rest_trade_tick_query(batch, limit=self.batch_size)
+            )
 
         for batch, data in self._each_batch(symbols, call):
             ticks, _bad = alltick.decode_trade_ticks(data, int(time.time() * 1000))
@@ -169,6 +292,21 @@ class RestClient:
             out.update({s: info for s, info in infos.items() if s in wanted})
         return out
 
+    def latest_books(self, symbols: Sequence[str]) -> dict[str, Book]:
+        """The latest order book of each symbol (``depth-tick``)."""
+        out: dict[str, Book] = {}
+
+        def call(batch: list[str]) -> Any:
+            return self._get(
+                "depth-tick", alltick.rest_depth_tick_query(batch, limit=self.batch_size)
+            )
+
+        for batch, data in self._each_batch(symbols, call):
+            books, _bad = alltick.decode_depth_ticks(data, int(time.time() * 1000))
+            wanted = set(batch)
+            out.update({b.symbol: b for b in books if b.symbol in wanted})
+        return out
+
     def daily_bars(self, symbols: Sequence[str]) -> dict[str, list[alltick.Bar]]:
         """The last two daily bars per symbol, oldest first (``batch-kline``, type 8).
 
@@ -180,18 +318,30 @@ class RestClient:
         def call(batch: list[str]) -> Any:
             return self._post("batch-kline", alltick.rest_kline_body(batch, 8, 2))
 
-        for batch, data in self._each_batch(symbols, call):
+        size = max(1, self.plan.rest_batch_kline_items)
+        for batch, data in self._each_batch(symbols, call, size):
             bars, _bad = alltick.decode_klines(data)
             wanted = set(batch)
             out.update({s: b for s, b in bars.items() if s in wanted})
         return out
 
+    def klines(
+        self, symbol: str, kline_type: int = alltick.KLINE_DAY, count: int = alltick.MAX_KLINE_BARS
+    ) -> list[alltick.Bar]:
+        """Up to 500 bars of one symbol, oldest first (``kline``): fetch history once with
+        this, then keep it fresh with :meth:`daily_bars` / ``batch-kline``, as AllTick advises."""
+        data = self._get("kline", alltick.rest_kline_query(symbol, kline_type, count))
+        decoded = alltick.decode_kline(data)
+        if isinstance(decoded, alltick.DecodeError):
+            raise SourceError(f"REST kline answer malformed ({decoded.message})")
+        return decoded[2]
+
     # -- batching -------------------------------------------------------------
 
     def _each_batch(
-        self, symbols: Sequence[str], call: Callable[[list[str]], Any]
+        self, symbols: Sequence[str], call: Callable[[list[str]], Any], size: int | None = None
     ) -> Iterator[tuple[list[str], Any]]:
-        for batch in _batches(symbols, self.batch_size):
+        for batch in _batches(symbols, size or self.batch_size):
             try:
                 yield batch, call(batch)
             except _CodesRejected as exc:
@@ -236,7 +386,9 @@ class RestClient:
         tries = self.retries + 1
         last = ""
         for attempt in range(1, tries + 1):
-            self.limiter.acquire()
+            self.pacer.acquire(endpoint)
+            if self.limiter is not None:
+                self.limiter.acquire()
             with self._lock:
                 self.calls += 1
             wait = self.backoff * (2 ** (attempt - 1))
@@ -249,8 +401,10 @@ class RestClient:
                     raise self._rejected() from None
                 if exc.code == 429:
                     last = "rate limited (HTTP 429)"
-                    self.limiter.hold_off(_retry_after(retry_after, wait))
-                    wait = 0.0  # the limiter now holds every caller back
+                    held = self._backed_off(endpoint)
+                    if retry_after:
+                        self.pacer.hold_off(_retry_after(retry_after, held))
+                    wait = 0.0  # the pacer now holds every caller back
                 elif exc.code >= 500 or exc.code == 408:
                     last = f"HTTP {exc.code}"
                 else:
@@ -280,12 +434,13 @@ class RestClient:
                 if isinstance(answer, alltick.DecodeError):
                     last = f"malformed answer ({answer.kind})"
                 elif answer.ret == alltick.RET_OK:
+                    self.pacer.answered()
                     return answer.data
                 elif answer.ret == alltick.RET_TOKEN_INVALID:
                     raise self._rejected()
                 elif answer.ret in (alltick.RET_RATE_LIMIT, alltick.RET_TOO_MANY_REQUESTS):
                     last = f"rate limited (ret {answer.ret})"
-                    self.limiter.hold_off(max(wait, self.limiter.interval * 2))
+                    self._backed_off(endpoint)
                     wait = 0.0
                 elif answer.ret in (alltick.RET_CODE_INVALID, alltick.RET_CODE_UNAUTHORIZED):
                     response = alltick.Response(
@@ -303,6 +458,23 @@ class RestClient:
             f"REST {endpoint} failed ({last}, {tries} tries) at {shown}; "
             "check your network or --rest-url and try again"
         )
+
+    def _backed_off(self, endpoint: str) -> float:
+        """Count a 429, back every caller off, and say so the first time only."""
+        held = self.pacer.rate_limited()
+        with self._lock:
+            self.rate_limited += 1
+            tell = not self._told_rate_limited
+            self._told_rate_limited = True
+        if tell:
+            log.warning(
+                "AllTick REST rate limit hit (%s, %s plan): backing off %.0f s and slowing "
+                "down; further rate limits are not reported",
+                endpoint,
+                self.plan.name,
+                held,
+            )
+        return held
 
     def _fetch(self, request: urllib.request.Request) -> bytes:
         deadline = time.monotonic() + self.timeout

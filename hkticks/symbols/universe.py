@@ -646,7 +646,7 @@ def mark_suspensions(
         return False
     plan = alltick.PLANS[settings.plan]
     codes = [s.code for s in universe.stocks]
-    calls = -(-len(codes) // alltick.REST_MAX_CODES_PER_CALL)
+    calls = -(-len(codes) // plan.rest_codes_per_call)
     estimate = (calls - 1) / plan.rest_per_second
     if estimate > 10:
         say(
