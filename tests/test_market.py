@@ -291,8 +291,8 @@ def test_trade_frame_default_form() -> None:
         "cmd_id": 22998,
         "data": {
             "code": "700.HK",
-            "seq": "123456",
-            "tick_time": str(START_MS),
+            "seq": 123456,
+            "tick_time": START_MS,
             "price": "382.4",
             "volume": "100",
             "turnover": "38240.000",
@@ -318,8 +318,15 @@ def test_trade_frame_variants_decode() -> None:
     data = orjson.loads(numbers)["data"]
     assert data["price"] == 81.05 and data["volume"] == 300 and data["seq"] == 7
     seconds = frames.FrameEncoder(tick_time_unit="s").trade(trade)
-    assert orjson.loads(seconds)["data"]["tick_time"] == str((START_MS + 999) // 1000)
-    for raw in (numbers, seconds):
+    assert orjson.loads(seconds)["data"]["tick_time"] == (START_MS + 999) // 1000
+    strings = frames.FrameEncoder(ids_as_strings=True).trade(trade)
+    data = orjson.loads(strings)["data"]
+    assert (data["seq"], data["tick_time"], data["price"]) == ("7", str(START_MS + 999), "81.05")
+    strings_seconds = frames.FrameEncoder(ids_as_strings=True, tick_time_unit="s").trade(trade)
+    assert orjson.loads(strings_seconds)["data"]["tick_time"] == str((START_MS + 999) // 1000)
+    both = frames.FrameEncoder(numbers_as_strings=False, ids_as_strings=True).trade(trade)
+    assert orjson.loads(both)["data"]["seq"] == "7"
+    for raw in (numbers, seconds, strings, strings_seconds, both):
         tick = alltick.decode(raw, recv_ts=0)
         assert isinstance(tick, alltick.Tick)
         assert tick.symbol == "09988" and tick.price == 81.05 and tick.side is None
@@ -329,12 +336,15 @@ def test_trade_frame_variants_decode() -> None:
 
 def test_book_frame_decodes() -> None:
     raw = frames.FrameEncoder().book("00005", 9, START_MS, [(65_200, 400)], [(65_250, 800)])
+    data = orjson.loads(raw)["data"]
+    assert (data["seq"], data["tick_time"]) == (9, START_MS)  # integers, as documented
+    assert data["bids"] == [{"price": "65.2", "volume": "400"}]
     book = alltick.decode(raw, recv_ts=0)
     assert isinstance(book, alltick.Book)
     assert book.symbol == "00005" and book.bids == ((65.2, 400),) and book.asks == ((65.25, 800),)
 
 
-def test_response_frame_echoes_only_what_is_known() -> None:
+def test_response_frame_always_carries_the_header() -> None:
     full = orjson.loads(frames.response(22005, 600, seq_id=3, trace="x", data={"a": 1}))
     assert full == {
         "ret": 600,
@@ -345,7 +355,15 @@ def test_response_frame_echoes_only_what_is_known() -> None:
         "data": {"a": 1},
     }
     bare = orjson.loads(frames.response(None, 401))
-    assert bare == {"ret": 401, "msg": "token invalid", "data": {}}
+    # unknown header fields: 0 / 0 / "" (AllTick's documented error answer)
+    assert bare == {
+        "ret": 401,
+        "msg": "token invalid",
+        "cmd_id": 0,
+        "seq_id": 0,
+        "trace": "",
+        "data": {},
+    }
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])

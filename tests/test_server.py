@@ -47,9 +47,9 @@ def test_subscribe_then_trades_arrive(srv: MarketServer, client: Client) -> None
     codes = {t["code"] for t in got}
     assert codes == {"700.HK", "9988.HK"}
     for t in got:
-        # numbers as strings, as AllTick sends them
-        assert all(isinstance(t[k], str) for k in ("seq", "tick_time", "price", "volume"))
-        assert isinstance(t["trade_direction"], int)
+        # as AllTick documents 22998: seq and tick_time (ms) integers, the rest strings
+        assert all(isinstance(t[k], str) for k in ("price", "volume", "turnover"))
+        assert all(type(t[k]) is int for k in ("seq", "tick_time", "trade_direction"))
         price = round(float(t["price"]) * 1000)
         assert spread.is_valid_price(price)
         assert float(t["turnover"]) == pytest.approx(float(t["price"]) * int(t["volume"]))
@@ -354,27 +354,47 @@ def test_cancel(srv: MarketServer, client: Client) -> None:
     assert srv.connections()[-1].book_symbols == ()
 
 
+HEADER = "request header param invalid"
+DATA = "request data param invalid"
+
+
 @pytest.mark.parametrize(
-    ("frame", "echo"),
+    ("frame", "msg", "echo"),
     [
-        ("not json", {}),
-        ("[1, 2]", {}),
-        ('{"seq_id": 9, "trace": "x", "data": {}}', {"seq_id": 9, "trace": "x"}),
-        ('{"cmd_id": 22004, "seq_id": 9, "trace": "y"}', {"cmd_id": 22005, "seq_id": 9}),
-        ('{"cmd_id": 22004, "seq_id": 9, "data": {"symbol_list": "700.HK"}}', {"cmd_id": 22005}),
+        ("not json", HEADER, {"cmd_id": 0, "seq_id": 0, "trace": ""}),
+        ("[1, 2]", HEADER, {"cmd_id": 0, "seq_id": 0, "trace": ""}),
+        ('{"seq_id": 9, "trace": "x", "data": {}}', HEADER, {"cmd_id": 0, "seq_id": 9}),
+        ('{"cmd_id": 22004, "seq_id": 9, "trace": "y"}', HEADER, {"cmd_id": 22005, "seq_id": 9}),
+        ('{"cmd_id": 22000, "seq_id": 9, "data": {}}', HEADER, {"cmd_id": 22001, "trace": ""}),
+        ('{"cmd_id": 22000, "trace": "t", "data": {}}', HEADER, {"seq_id": 0, "trace": "t"}),
+        ('{"cmd_id": 22000, "seq_id": 1, "trace": "' + "x" * 65 + '", "data": {}}', HEADER, {}),
+        ('{"cmd_id": 22000, "seq_id": -1, "trace": "t", "data": {}}', HEADER, {}),
+        ('{"cmd_id": 12345, "seq_id": 1, "trace": "t", "data": {}}', HEADER, {"cmd_id": 12345}),
         (
-            '{"cmd_id": 22002, "seq_id": 1, "data": {"symbol_list": [{"code": "700.HK", '
-            '"depth_level": 11}]}}',
+            '{"cmd_id": 22004, "seq_id": 9, "trace": "z", "data": {"symbol_list": "700.HK"}}',
+            DATA,
+            {"cmd_id": 22005, "seq_id": 9, "trace": "z"},
+        ),
+        (
+            '{"cmd_id": 22002, "seq_id": 1, "trace": "d", "data": {"symbol_list": '
+            '[{"code": "700.HK", "depth_level": 0}]}}',
+            DATA,
             {"cmd_id": 22003},
         ),
-        ('{"cmd_id": 22006, "seq_id": 1, "data": {"cancel_type": 7}}', {"cmd_id": 22007}),
-        ('{"cmd_id": 12345, "seq_id": 1, "data": {}}', {"cmd_id": 12345}),
+        (
+            '{"cmd_id": 22006, "seq_id": 1, "trace": "c", "data": {"cancel_type": 7}}',
+            DATA,
+            {"cmd_id": 22007},
+        ),
     ],
 )
-def test_bad_requests_get_400(client: Client, frame: str, echo: dict[str, object]) -> None:
+def test_bad_requests_get_400(
+    client: Client, frame: str, msg: str, echo: dict[str, object]
+) -> None:
     client.send(frame)
     resp = client.recv(2.0)
-    assert resp["ret"] == 400 and resp["msg"] == "request data param invalid"
+    assert (resp["ret"], resp["msg"]) == (400, msg)
+    assert {"cmd_id", "seq_id", "trace", "data"} <= set(resp)  # always, as documented
     for key, value in echo.items():
         assert resp[key] == value
     assert client.request(client.builder.heartbeat())["ret"] == 200  # still usable

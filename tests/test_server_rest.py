@@ -79,7 +79,13 @@ def test_trade_tick_decodes(srv: MarketServer) -> None:
 def test_trade_tick_limits_and_unknown_codes(srv: MarketServer) -> None:
     codes = [s.code for s in universe.stocks()[:51]]
     too_many = alltick.rest_query({"symbol_list": [{"code": alltick.to_alltick(c)} for c in codes]})
-    assert rest_get(srv, "trade-tick", too_many).ret == 400
+    answer = rest_get(srv, "trade-tick", too_many)  # beyond the cap: the first 50 only
+    assert answer.ret == 200
+    assert [t["code"] for t in answer.data["tick_list"]] == [
+        alltick.to_alltick(c) for c in codes[:50]
+    ]
+    free = rest_get(srv, "trade-tick", too_many, token="free")  # free plan: the first 5
+    assert [t["code"] for t in free.data["tick_list"]] == [alltick.to_alltick(c) for c in codes[:5]]
     mixed = alltick.rest_query({"symbol_list": [{"code": "700.HK"}, {"code": "99999.HK"}]})
     answer = rest_get(srv, "trade-tick", mixed)
     assert answer.ret == 200
@@ -115,8 +121,14 @@ def test_static_info_decodes(srv: MarketServer) -> None:
     assert infos["00700"].lot_size == 100 and infos["00700"].currency == "HKD"
     assert infos["00005"].lot_size == 400
     raw = answer.data["static_info_list"][0]
-    assert raw["exchange"] == "HKEX" and raw["board"] == "MAIN"
+    assert raw["symbol"] == "700.HK" and "code" not in raw  # keyed as AllTick keys it
+    assert raw["exchange"] == "SEHK" and raw["board"] == "HKEquity"
+    assert all(isinstance(v, str) for v in raw.values())
+    assert int(raw["total_shares"]) >= int(raw["hk_shares"]) > 0
     assert int(raw["total_shares"]) >= int(raw["circulating_shares"]) > 0
+    tencent = infos["00700"]
+    assert tencent.hk_shares and tencent.eps and tencent.bps and tencent.dividend_yield is not None
+    assert tencent.market_cap(400.0) == tencent.hk_shares * 400.0
 
 
 def test_batch_kline_gives_previous_and_today(srv: MarketServer) -> None:
@@ -143,8 +155,28 @@ def test_batch_kline_gives_previous_and_today(srv: MarketServer) -> None:
     one = alltick.rest_kline_body(["00700"], count=1)
     data = orjson.loads(post(f"{srv.rest_url}batch-kline?token=t", one))["data"]
     assert len(data["kline_list"][0]["kline_data"]) == 1
-    minute = alltick.rest_kline_body(["00700"], kline_type=1)
-    assert orjson.loads(post(f"{srv.rest_url}batch-kline?token=t", minute))["ret"] == 400
+    two_hours = orjson.dumps(
+        {
+            "trace": "k2",
+            "data": {
+                "data_list": [
+                    {
+                        "code": "700.HK",
+                        "kline_type": 6,
+                        "kline_timestamp_end": 0,
+                        "query_kline_num": 2,
+                        "adjust_type": 0,
+                    }
+                ]
+            },
+        }
+    )
+    refused = orjson.loads(post(f"{srv.rest_url}batch-kline?token=t", two_hours))
+    assert (refused["ret"], refused["msg"], refused["trace"]) == (
+        400,
+        "request data param invalid",
+        "k2",
+    )
 
 
 def test_rest_rate_limit_per_plan() -> None:

@@ -79,6 +79,25 @@ if TYPE_CHECKING:
     help="Symbols beyond the plan: ignore them (as AllTick does) or answer 603.",
 )
 @click.option(
+    "--quirks",
+    "quirks",
+    multiple=True,
+    type=click.Choice(["strings", "seconds", "numbers"]),
+    help="Push a variant a client must tolerate instead of AllTick's documented types "
+    "(seq/tick_time integers, ms; prices strings): 'strings' seq/tick_time as strings, "
+    "'seconds' tick_time in seconds, 'numbers' prices/volumes as JSON numbers. Repeatable.",
+)
+@click.option(
+    "--tls-cert",
+    metavar="PEM",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Serve wss:// and https:// with this certificate (PEM; may hold the key too).",
+)
+@click.option(
+    "--tls-key", metavar="PEM", type=click.Path(dir_okay=False), default=None, help="Its key."
+)
+@click.option(
     "--send-log",
     metavar="PATH",
     default=None,
@@ -100,6 +119,9 @@ def serve(
     heartbeat_timeout: float,
     no_pacing: bool,
     over_limit: str,
+    quirks: tuple[str, ...],
+    tls_cert: str | None,
+    tls_key: str | None,
     send_log: str | None,
 ) -> None:
     """Run the embedded AllTick-compatible server (simulated HK market).
@@ -128,6 +150,9 @@ def serve(
         enforce_pacing=not no_pacing,
         over_limit=over_limit,
         stamp_sent=send_log is not None,
+        quirks=quirks,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )
     _log_warnings()
     server.start()  # HkticksError (one line, non-zero exit) when a port is taken

@@ -5,12 +5,18 @@ if both sides shared one codec, a mistake in it would pass every test. Only
 the constants (command ids, return messages) and the code conversion are
 shared.
 
+The default form is AllTick's documented one (``websocket_interface``
+22998/22999): ``seq`` and ``tick_time`` JSON integers, ``tick_time`` in
+milliseconds, ``price``/``volume``/``turnover`` strings. The quirks (``serve
+--quirks``) exist to test the client's tolerance: ``strings`` sends ``seq``
+and ``tick_time`` as strings (as the REST answers do), ``seconds`` a
+seconds-valued ``tick_time`` (as the documented example shows), ``numbers``
+JSON numbers for prices and volumes.
+
 Trade pushes are the hot path (tens of thousands per second in firehose
-mode), so the default form (numbers as strings, as AllTick sends them) is
-built from a pre-split template; every field is an ASCII number or a code
-from our own universe, so no JSON escaping is ever needed. The variants
-(JSON numbers, ``tick_time`` in seconds) exist to test the client's
-tolerance and go through orjson.
+mode), so the string-numbers forms are built from a pre-split template;
+every field is an ASCII number or a code from our own universe, so no JSON
+escaping is ever needed. The ``numbers`` quirk goes through orjson.
 """
 
 from __future__ import annotations
@@ -31,16 +37,30 @@ class FrameEncoder:
     """Encodes pushes in one of the wire variants.
 
     ``tick_time_unit`` is ``"ms"`` (documented) or ``"s"`` (seen in AllTick's
-    example); ``numbers_as_strings`` picks AllTick's string numbers or plain
-    JSON numbers.
+    example); ``numbers_as_strings`` picks AllTick's string prices and volumes
+    or plain JSON numbers; ``ids_as_strings`` sends ``seq`` and ``tick_time``
+    as strings instead of the documented integers.
     """
 
-    def __init__(self, *, tick_time_unit: str = "ms", numbers_as_strings: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        tick_time_unit: str = "ms",
+        numbers_as_strings: bool = True,
+        ids_as_strings: bool = False,
+    ) -> None:
         if tick_time_unit not in ("ms", "s"):
             raise ValueError(f"tick_time_unit must be 'ms' or 's', not {tick_time_unit!r}")
         self.seconds = tick_time_unit == "s"
         self.strings = numbers_as_strings
+        self.ids_as_strings = ids_as_strings
         self._codes: dict[str, bytes] = {}
+        # the template of a string-numbers trade push: quoted ids or bare integers
+        q = b'"' if ids_as_strings else b""
+        self._trade_fmt = (
+            b'%s%s","seq":' + q + b"%d" + q + b',"tick_time":' + q + b"%d" + q
+            + b',"price":"%s","volume":"%d","turnover":"%s","trade_direction":%d}}'
+        )
 
     def _code(self, symbol: str) -> bytes:
         code = self._codes.get(symbol)
@@ -55,7 +75,7 @@ class FrameEncoder:
         """A 22998 trade push."""
         if self.strings:
             return (
-                b'%s%s","seq":"%d","tick_time":"%d","price":"%s","volume":"%d","turnover":"%s","trade_direction":%d}}'
+                self._trade_fmt
                 % (
                     _TRADE_HEAD,
                     self._code(t.symbol),
@@ -72,8 +92,8 @@ class FrameEncoder:
                 "cmd_id": PUSH_TRADE,
                 "data": {
                     "code": to_alltick(t.symbol),
-                    "seq": t.seq,
-                    "tick_time": self._time(t.ts),
+                    "seq": str(t.seq) if self.ids_as_strings else t.seq,
+                    "tick_time": str(self._time(t.ts)) if self.ids_as_strings else self._time(t.ts),
                     "price": t.price / 1000,
                     "volume": t.volume,
                     "turnover": t.price * t.volume / 1000,
@@ -101,8 +121,10 @@ class FrameEncoder:
                 "cmd_id": PUSH_BOOK,
                 "data": {
                     "code": to_alltick(symbol),
-                    "seq": str(seq) if self.strings else seq,
-                    "tick_time": (str(self._time(ts_ms)) if self.strings else self._time(ts_ms)),
+                    "seq": str(seq) if self.ids_as_strings else seq,
+                    "tick_time": (
+                        str(self._time(ts_ms)) if self.ids_as_strings else self._time(ts_ms)
+                    ),
                     "bids": [self._level(p, v) for p, v in bids],
                     "asks": [self._level(p, v) for p, v in asks],
                 },
@@ -137,17 +159,16 @@ def response(
     trace: Any = None,
     data: Any = None,
 ) -> bytes:
-    """A response frame. ``cmd_id``, ``seq_id`` and ``trace`` are echoed when known
-    (``None`` leaves the key out: a malformed request may not have them)."""
-    body: dict[str, Any] = {
-        "ret": ret,
-        "msg": msg if msg is not None else RET_MESSAGES.get(ret, ""),
-    }
-    if cmd_id is not None:
-        body["cmd_id"] = cmd_id
-    if seq_id is not None:
-        body["seq_id"] = seq_id
-    if trace is not None:
-        body["trace"] = trace
-    body["data"] = {} if data is None else data
-    return orjson.dumps(body)
+    """A response frame. Every answer, errors included, carries ``cmd_id``,
+    ``seq_id`` and ``trace`` as AllTick documents it: echoed when known, else
+    ``0``, ``0`` and ``""`` (a malformed request may not have them)."""
+    return orjson.dumps(
+        {
+            "ret": ret,
+            "msg": msg if msg is not None else RET_MESSAGES.get(ret, ""),
+            "cmd_id": 0 if cmd_id is None else cmd_id,
+            "seq_id": 0 if seq_id is None else seq_id,
+            "trace": "" if trace is None else trace,
+            "data": {} if data is None else data,
+        }
+    )

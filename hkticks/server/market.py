@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -41,6 +42,10 @@ _BUY_P = 0.48  # trade at the ask
 _SELL_P = 0.96  # (cumulative) trade at the bid; the rest: direction unknown
 _REVERSION = 4.0  # pull towards the previous close per unit of log-return
 _MAX_LOTS = 400
+# Minute bars kept per symbol (only minutes with trades count): enough for
+# 500 one-minute bars and 200 five-minute ones; older ones are dropped.
+MAX_MINUTE_BARS = 1000
+MINUTE_FIELDS = 7  # minute (epoch min), open, high, low, close, volume, turnover (mills)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,8 @@ class SymbolState:
         "day_ts",
         "prev_bar",
         "depth",
+        "mbar",
+        "minutes",
     )
 
     def __init__(self, stock: Stock, index: int) -> None:
@@ -110,6 +117,18 @@ class SymbolState:
         self.day_ts = 0
         self.prev_bar: Bar = Bar(0, 0, 0, 0, 0, 0, 0)
         self.depth = MAX_DEPTH  # levels this stock's book shows
+        # the current minute's bar [minute, o, h, l, c, v, turnover] and the
+        # closed ones before it, flat (MINUTE_FIELDS per bar), oldest first
+        self.mbar: list[int] = [0, 0, 0, 0, 0, 0, 0]
+        self.minutes: array[int] = array("q")
+
+    def minute_bars(self) -> list[tuple[int, ...]]:
+        """Every kept minute bar, the current one last: (minute, o, h, l, c, v, turnover)."""
+        m = self.minutes
+        bars = [tuple(m[i : i + MINUTE_FIELDS]) for i in range(0, len(m), MINUTE_FIELDS)]
+        if self.mbar[0]:
+            bars.append(tuple(self.mbar))
+        return bars
 
     def today_bar(self) -> Bar:
         return Bar(
@@ -228,6 +247,9 @@ class Market:
         st.turnover = st.volume * ((st.high + st.low) // 2)
         seq = rng.randrange(1_000_000, 90_000_000)
         st.last = Trade(stock.code, seq, ts_ms, price, lot * rng.randint(1, 20), rng.choice((1, 2)))
+        # The day so far, before the market was created, as one minute bar at
+        # the last trade's minute: the minute bars then add up to the day's bar.
+        st.mbar = [ts_ms // 60_000, st.open, st.high, st.low, price, st.volume, st.turnover]
         return st
 
     @staticmethod
@@ -320,6 +342,22 @@ class Market:
             st.low = price
         st.volume += volume
         st.turnover += price * volume
+        mb = st.mbar
+        minute = trade.ts // 60_000
+        if mb[0] == minute:
+            if price > mb[2]:
+                mb[2] = price
+            elif price < mb[3]:
+                mb[3] = price
+            mb[4] = price
+            mb[5] += volume
+            mb[6] += price * volume
+        else:
+            kept = st.minutes
+            kept.extend(mb)
+            if len(kept) > 2 * MAX_MINUTE_BARS * MINUTE_FIELDS:
+                del kept[: len(kept) - MAX_MINUTE_BARS * MINUTE_FIELDS]
+            st.mbar = [minute, price, price, price, price, volume, price * volume]
         return trade
 
     def _move(self, st: SymbolState, rng: random.Random) -> None:

@@ -15,9 +15,10 @@ import concurrent.futures
 import errno
 import os
 import socket
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import TypeVar
@@ -32,6 +33,11 @@ from hkticks.server.stocklists import SSE_SQL_ID, SZSE_CATALOG_ID
 from hkticks.server.wsserver import ConnectionInfo, WsOptions, WsServer
 
 T = TypeVar("T")
+QUIRKS: dict[str, str] = {
+    "strings": "seq and tick_time as strings (as the REST answers send them)",
+    "seconds": "tick_time in seconds (as AllTick's documented example shows)",
+    "numbers": "price, volume and turnover as JSON numbers",
+}
 HKT = timezone(timedelta(hours=8))
 CALL_TIMEOUT_S = 10.0
 
@@ -46,6 +52,10 @@ class MarketServer:
     reads (``firehose_count``: stop after that many trades per connection).
     ``replay`` pushes the trades of a recording instead of simulated ones
     (``hkticks replay --serve``); REST answers stay simulated.
+
+    Pushes carry AllTick's documented types; ``quirks`` (any of
+    :data:`QUIRKS`) sends the variants a client must tolerate instead.
+    ``tls_cert``/``tls_key`` (PEM files) serve ``wss://`` and ``https://``.
     """
 
     def __init__(
@@ -71,6 +81,11 @@ class MarketServer:
         enforce_rest_rate: bool = True,
         reject_handshake_status: int | None = None,
         replay: ReplaySource | None = None,
+        ids_as_strings: bool = False,
+        quirks: Iterable[str] = (),
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        rest_max_connections: int | None = None,
     ) -> None:
         if plan not in alltick.PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
@@ -78,6 +93,19 @@ class MarketServer:
             raise ValueError("heartbeat_timeout must be positive")
         if rate < 0:
             raise ValueError("rate must be >= 0")
+        quirks = set(quirks)
+        unknown = quirks - set(QUIRKS)
+        if unknown:
+            raise ValueError(f"unknown quirks {sorted(unknown)}; choose from {', '.join(QUIRKS)}")
+        if "strings" in quirks:
+            ids_as_strings = True
+        if "seconds" in quirks:
+            tick_time_unit = "s"
+        if "numbers" in quirks:
+            numbers_as_strings = False
+        self.tls: ssl.SSLContext | None = None
+        if tls_cert or tls_key:
+            self.tls = _tls_context(tls_cert, tls_key)
         all_tokens = dict(tokens or {})
         if token:
             all_tokens[token] = plan
@@ -103,6 +131,7 @@ class MarketServer:
                 resend_latest=resend_latest,
                 tick_time_unit=tick_time_unit,
                 numbers_as_strings=numbers_as_strings,
+                ids_as_strings=ids_as_strings,
                 record_sent=record_sent,
                 stamp_sent=stamp_sent,
             ),
@@ -115,7 +144,9 @@ class MarketServer:
             call=self.call,
             list_date=self.list_date,
             enforce_rate=enforce_rest_rate,
+            seed=seed,
         )
+        self._rest_max_connections = rest_max_connections
         self._rest: RestServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -127,11 +158,13 @@ class MarketServer:
     @property
     def ws_url(self) -> str:
         """``ws://HOST:PORT/quote-stock-b-ws-api`` (no token: the client adds it)."""
-        return f"ws://{self.host}:{self.port}{alltick.WS_PATH}"
+        scheme = "wss" if self.tls else "ws"
+        return f"{scheme}://{self.host}:{self.port}{alltick.WS_PATH}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.host}:{self.rest_port}{alltick.REST_PATH}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.rest_port}{alltick.REST_PATH}"
 
     @property
     def sse_url(self) -> str:
@@ -172,7 +205,12 @@ class MarketServer:
                 self._stopped = True
                 raise _bind_error(self.host, self._want_port, exc, "WebSocket", "--port") from None
             try:
-                self._rest = RestServer(self.host, self._want_rest_port, self._rest_app)
+                kw = {} if self._rest_max_connections is None else {
+                    "max_connections": self._rest_max_connections
+                }
+                self._rest = RestServer(
+                    self.host, self._want_rest_port, self._rest_app, tls=self.tls, **kw
+                )
             except OSError as exc:
                 self._stop_loop()
                 self._stopped = True
@@ -186,7 +224,9 @@ class MarketServer:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: concurrent.futures.Future[int]) -> None:
         asyncio.set_event_loop(loop)
         try:
-            port = loop.run_until_complete(self._ws.start(self.host, self._want_port))
+            port = loop.run_until_complete(
+                self._ws.start(self.host, self._want_port, tls=self.tls)
+            )
         except BaseException as exc:
             ready.set_exception(exc)
             loop.close()
@@ -335,6 +375,24 @@ class MarketServer:
         if fault not in (None, "close", "partial"):
             raise ValueError("handshake_fault must be None, 'close' or 'partial'")
         self._ws.handshake_fault = fault
+
+
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext:
+    """A server TLS context from PEM files; a one-line error when they do not load."""
+    if not cert:
+        raise HkticksError("--tls-key needs --tls-cert (the certificate, PEM)")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key or None)
+    except FileNotFoundError as exc:
+        raise HkticksError(f"cannot read {exc.filename}: check --tls-cert/--tls-key") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise HkticksError(
+            f"cannot load the TLS certificate {cert!r} ({getattr(exc, 'reason', None) or exc}): "
+            "give a PEM certificate with --tls-cert and its key with --tls-key"
+        ) from None
+    return ctx
 
 
 def _bind_error(host: str, port: int, exc: OSError, what: str, option: str) -> HkticksError:

@@ -5,22 +5,40 @@ market lives on the WebSocket loop's thread, so every read of it is handed
 to that thread (``call``) instead of taking locks in the hot path of trade
 generation.
 
-AllTick semantics kept here: the token in the query string (wrong or
-missing: ``{"ret":401}``), a JSON ``query`` parameter for GETs (bad or
-missing: 402), a JSON body for ``batch-kline`` (empty: 601, invalid: 400),
-at most 50 codes per ``trade-tick`` call (more: 400), and the plan's REST
-rate (exceeded: 429; token bucket per token). Unknown codes are skipped;
-a request naming only unknown codes gets 600 with ``data.invalid_codes``.
+AllTick semantics kept here (``http_interface/*.md`` of AllTick's
+documentation): the token in the query string (wrong or missing:
+``{"ret":401}``); a JSON ``query`` parameter for GETs (bad or missing: 402)
+whose header needs ``trace`` (a string of at most 64 characters) and
+``data`` (an object), else ``400 "request header param invalid"``, and
+whose ``data`` must hold what the endpoint needs, else ``400 "request data
+param invalid"``; a JSON body for ``batch-kline`` (empty: 601). Every
+answer echoes ``trace``. ``trade-tick``, ``depth-tick`` and ``static_info``
+process the first N codes of a longer list (N: the plan's codes per call,
+free 5, others 50); ``kline`` answers one code with up to 500 bars;
+``batch-kline`` answers the latest 1 or 2 bars per code x type item, at most
+the plan's items per query (free 5, basic 100, premium 200, others 500;
+more: 603). ``kline_type`` 1, 2, 3, 4, 5, 8, 9, 10 (6 and 7, 2 h and 4 h,
+are not offered for stocks: 400). Rates per token: each endpoint its own
+bucket at the plan's rate (``batch-kline`` at its own interval), a
+per-minute total over all endpoints and a daily cap (reset at midnight,
+Hong Kong time); beyond any of them: 429. Unknown codes are skipped; a
+request naming only unknown codes gets 600 with ``data.invalid_codes``.
 Answers are HTTP 200 with the ``ret`` inside, like AllTick's.
 
 The request log of ``http.server`` is silenced: it would print every URL,
-token included.
+token included. A client that resets its connection or goes idle costs no
+traceback: sockets have a read timeout and the number of connections
+served at once is capped (more are closed with a 503).
 """
 
 from __future__ import annotations
 
+import logging
+import ssl
+import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,40 +48,86 @@ import orjson
 
 from hkticks.alltick import protocol as alltick
 from hkticks.server import stocklists
+from hkticks.server.klines import KlineSource
 from hkticks.server.market import Bar, Market
 from hkticks.server.spread import format_amount, format_price
 from hkticks.server.universe import Stock
 
+log = logging.getLogger("hkticks.server")
+
 TRADE_TICK_PATH = alltick.REST_PATH + "trade-tick"
+DEPTH_TICK_PATH = alltick.REST_PATH + "depth-tick"
 STATIC_INFO_PATH = alltick.REST_PATH + "static_info"
-KLINE_PATH = alltick.REST_PATH + "batch-kline"
+KLINE_PATH = alltick.REST_PATH + "kline"
+BATCH_KLINE_PATH = alltick.REST_PATH + "batch-kline"
 SSE_PATH = "/commonQuery.do"
 SZSE_PATH = "/api/report/ShowReport/data"
-KLINE_DAILY = 8
+KLINE_DAILY = alltick.KLINE_DAY
 MAX_BODY = 1 << 20
+READ_TIMEOUT_S = 10.0  # an idle or slow client's socket is closed after this
+MAX_CONNECTIONS = 64  # REST connections served at once
+RATE_GRACE = 0.1  # of one call: absorbs network jitter between well-paced calls
+_ENDPOINTS = {
+    TRADE_TICK_PATH: ("trade-tick", "GET"),
+    DEPTH_TICK_PATH: ("depth-tick", "GET"),
+    STATIC_INFO_PATH: ("static_info", "GET"),
+    KLINE_PATH: ("kline", "GET"),
+    BATCH_KLINE_PATH: ("batch-kline", "POST"),
+}
 
 Answer = tuple[int, str, bytes]  # HTTP status, content type, body
 JSON_TYPE = "application/json;charset=UTF-8"
 
 
 class RateLimiter:
-    """Token buckets per AllTick token: ``rate`` calls per second, bursts up to
-    ``max(1, rate)`` (so the free plan's 0.1/s means one call per 10 s)."""
+    """AllTick's REST limits per token (``interface_limitation.md``).
+
+    Each endpoint has its own token bucket at the plan's rate (``batch-kline``
+    at its own interval), bursts up to ``max(1, rate)``; all endpoints share a
+    per-minute total and a daily total reset at midnight Hong Kong time.
+    (AllTick's example: a basic token may call ``kline`` and ``trade-tick``
+    in the same second, not ``kline`` twice.)
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._buckets: dict[str, tuple[float, float]] = {}  # token -> (tokens, at)
+        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # -> (level, at)
+        self._minute: dict[str, deque[float]] = {}
+        self._days: dict[str, tuple[int, int]] = {}  # token -> (HK day, calls)
 
-    def allow(self, key: str, rate: float, now: float | None = None) -> bool:
+    def allow(
+        self,
+        key: str,
+        rate: float,
+        now: float | None = None,
+        *,
+        endpoint: str = "",
+        plan: alltick.Plan | None = None,
+        wall: float | None = None,
+    ) -> bool:
         now = time.monotonic() if now is None else now
         cap = max(1.0, rate)
         with self._lock:
-            level, at = self._buckets.get(key, (cap, now))
+            level, at = self._buckets.get((key, endpoint), (cap, now))
             level = min(cap, level + (now - at) * rate)
-            if level < 1.0:
-                self._buckets[key] = (level, now)
+            if level < 1.0 - RATE_GRACE:
+                self._buckets[(key, endpoint)] = (level, now)
                 return False
-            self._buckets[key] = (level - 1.0, now)
+            if plan is not None:
+                window = self._minute.setdefault(key, deque())
+                while window and window[0] <= now - 60.0 + RATE_GRACE:
+                    window.popleft()
+                if len(window) >= plan.rest_per_minute:
+                    return False
+                day = int(((time.time() if wall is None else wall) + 8 * 3600) // 86_400)
+                seen_day, calls = self._days.get(key, (day, 0))
+                if seen_day != day:
+                    calls = 0
+                if calls >= plan.rest_per_day:
+                    return False
+                self._days[key] = (day, calls + 1)
+                window.append(now)
+            self._buckets[(key, endpoint)] = (max(level, 1.0) - 1.0, now)
             return True
 
 
@@ -90,18 +154,28 @@ def _bar(b: Bar) -> dict[str, str]:
     }
 
 
-def _codes(data: Any) -> list[str] | None:
-    """The code strings of ``data.symbol_list`` / ``data.data_list``; None if malformed."""
-    if not isinstance(data, dict):
-        return None
-    items = data.get("symbol_list", data.get("data_list"))
+class _Refused(Exception):
+    """Internal: answer with this ret (and message) instead."""
+
+    def __init__(self, ret: int, msg: str | None = None, data: Any = None) -> None:
+        super().__init__(ret)
+        self.ret, self.msg, self.data = ret, msg, data
+
+
+def _data_invalid(why: str) -> _Refused:
+    return _Refused(alltick.RET_BAD_PARAM, alltick.MSG_DATA_INVALID, {"reason": why})
+
+
+def _codes(data: dict[str, Any]) -> list[str]:
+    """The code strings of ``data.symbol_list``."""
+    items = data.get("symbol_list")
     if not isinstance(items, list):
-        return None
+        raise _data_invalid("symbol_list must be a list")
     out = []
     for item in items:
         code = item.get("code") if isinstance(item, dict) else None
         if not isinstance(code, str):
-            return None
+            raise _data_invalid("each symbol_list entry needs a code string")
         out.append(code)
     return out
 
@@ -143,41 +217,91 @@ def trade_tick_data(market: Market, symbols: list[str]) -> dict[str, Any]:
     return {"tick_list": ticks}
 
 
-def static_info_data(market: Market, symbols: list[str]) -> dict[str, Any]:
-    """``static_info`` answer data (reads only immutable stock facts)."""
+def depth_tick_data(market: Market, symbols: list[str]) -> dict[str, Any]:
+    """``depth-tick`` answer data: the book now (all its levels), all fields strings."""
     out = []
     for symbol in symbols:
-        s: Stock = market.state(symbol).stock
+        last = market.latest(symbol)
+        bids, asks = market.book(symbol)
         out.append(
             {
                 "code": alltick.to_alltick(symbol),
-                "name_en": s.name_en,
-                "name_cn": s.name_cn,
-                "name_hk": s.name_hk,
-                "lot_size": str(s.lot),
-                "currency": "HKD",
-                "exchange": "HKEX",
-                "board": s.board,
-                "total_shares": str(s.total_shares),
+                "seq": str(last.seq),
+                "tick_time": str(last.ts),
+                "bids": [{"price": format_price(p), "volume": str(v)} for p, v in bids],
+                "asks": [{"price": format_price(p), "volume": str(v)} for p, v in asks],
+            }
+        )
+    return {"tick_list": out}
+
+
+def _ratio(value: float) -> str:
+    return f"{value:.16f}".rstrip("0").rstrip(".") or "0"
+
+
+def static_info_data(market: Market, symbols: list[str]) -> dict[str, Any]:
+    """``static_info`` answer data, as documented: keyed by ``symbol``, every value a string."""
+    out = []
+    for symbol in symbols:
+        s: Stock = market.state(symbol).stock
+        price = s.ref_price / 1000
+        eps = price / (8.0 + 24.0 * ((int(s.code) * 7919) % 100) / 100)  # P/E 8..32
+        bps = price / (0.6 + 3.0 * ((int(s.code) * 104729) % 100) / 100)  # P/B 0.6..3.6
+        dividend_yield = ((int(s.code) * 15485863) % 700) / 100  # 0 .. 7 %
+        out.append(
+            {
+                "board": "HKEquity",
+                "bps": _ratio(bps),
                 "circulating_shares": str(s.circulating_shares),
+                "currency": "HKD",
+                "dividend_yield": _ratio(dividend_yield),
+                "eps": _ratio(eps),
+                "eps_ttm": _ratio(eps * 1.05),
+                "exchange": "SEHK",
+                "hk_shares": str(s.hk_shares),
+                "lot_size": str(s.lot),
+                "name_cn": s.name_cn,
+                "name_en": s.name_en,
+                "name_hk": s.name_hk,
+                "symbol": alltick.to_alltick(symbol),
+                "total_shares": str(s.total_shares),
             }
         )
     return {"static_info_list": out}
 
 
-def kline_data(market: Market, requests: list[tuple[str, int, int]]) -> dict[str, Any]:
-    """``batch-kline`` answer data for (symbol, bars wanted, end timestamp s or 0)."""
-    out = []
-    for symbol, count, end in requests:
-        bars = [b for b in market.bars(symbol) if end <= 0 or b.ts <= end]
-        out.append(
-            {
-                "code": alltick.to_alltick(symbol),
-                "kline_type": KLINE_DAILY,
-                "kline_data": [_bar(b) for b in bars[-count:]] if count > 0 else [],
-            }
+def _bar(b: Bar) -> dict[str, str]:
+    return {
+        "timestamp": str(b.ts),
+        "open_price": format_price(b.open),
+        "close_price": format_price(b.close),
+        "high_price": format_price(b.high),
+        "low_price": format_price(b.low),
+        "volume": str(b.volume),
+        "turnover": format_amount(b.turnover),
+    }
+
+
+def _kline_item(item: Any, max_count: int) -> tuple[str, int, int]:
+    """(code, kline_type, bars) of one kline / batch-kline item."""
+    if not isinstance(item, dict) or not isinstance(item.get("code"), str):
+        raise _data_invalid("each item needs a code string")
+    kline_type = item.get("kline_type")
+    count = item.get("query_kline_num")
+    end = item.get("kline_timestamp_end", 0)
+    adjust = item.get("adjust_type", 0)
+    if type(kline_type) is not int or kline_type not in alltick.STOCK_KLINE_TYPES:
+        raise _data_invalid(
+            "kline_type must be one of 1, 2, 3, 4, 5, 8, 9, 10 (2 h and 4 h are not offered "
+            "for stocks)"
         )
-    return {"kline_list": out}
+    if type(count) is not int or count < 1:
+        raise _data_invalid("query_kline_num must be a positive integer")
+    if type(end) is not int or end != 0:
+        raise _data_invalid("kline_timestamp_end must be 0: stocks cannot query from a time")
+    if type(adjust) is not int or adjust != 0:
+        raise _data_invalid("adjust_type must be 0 (the only one supported)")
+    return item["code"], kline_type, min(count, max_count)
 
 
 class RestApp:
@@ -191,6 +315,7 @@ class RestApp:
         call: Callable[[Callable[[Market], Any]], Any],
         list_date: str,
         enforce_rate: bool = True,
+        seed: int | None = None,
     ) -> None:
         self.tokens = tokens
         self.stocks = stocks
@@ -198,6 +323,7 @@ class RestApp:
         self.list_date = list_date
         self.enforce_rate = enforce_rate
         self.limiter = RateLimiter()
+        self.klines = KlineSource(seed or 0)
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
         """Answer one HTTP request (``headers`` with lower-case names)."""
@@ -208,90 +334,124 @@ class RestApp:
             return self._sse(query, headers)
         if path == SZSE_PATH and method == "GET":
             return self._szse(query)
-        routes = {
-            TRADE_TICK_PATH: "GET",
-            STATIC_INFO_PATH: "GET",
-            KLINE_PATH: "POST",
-        }
-        if path not in routes:
+        if path not in _ENDPOINTS:
             return 404, "text/plain", b"not found\n"
-        if method != routes[path]:
+        endpoint, wanted_method = _ENDPOINTS[path]
+        if method != wanted_method:
             return 405, "text/plain", b"method not allowed\n"
-        token = (query.get("token") or [""])[0]
-        plan = self.tokens.get(token) if token else None
-        if plan is None:
-            return 200, JSON_TYPE, _envelope(alltick.RET_TOKEN_INVALID, None, None)
-        if self.enforce_rate and not self.limiter.allow(token, alltick.PLANS[plan].rest_per_second):
-            return 200, JSON_TYPE, _envelope(alltick.RET_RATE_LIMIT, None, None)
-        if path == KLINE_PATH:
-            return self._kline(body)
+        trace: Any = None
+        try:
+            malformed: _Refused | None = None
+            q: Any = None
+            try:
+                q = self._body(body) if path == BATCH_KLINE_PATH else self._query(query)
+                trace = q.get("trace")
+            except _Refused as exc:
+                malformed = exc
+            token = (query.get("token") or [""])[0]
+            plan_name = self.tokens.get(token) if token else None
+            if plan_name is None:
+                raise _Refused(alltick.RET_TOKEN_INVALID)
+            if malformed is not None:
+                raise malformed
+            plan = alltick.PLANS[plan_name]
+            _header(q)
+            if self.enforce_rate:
+                rate = plan.rest_per_second
+                if endpoint == "batch-kline":
+                    rate = min(rate, 1.0 / plan.rest_batch_kline_interval_s)
+                if not self.limiter.allow(token, rate, endpoint=endpoint, plan=plan):
+                    raise _Refused(alltick.RET_RATE_LIMIT)
+            data = q["data"]
+            if path == KLINE_PATH:
+                return self._ok(trace, self._kline(data))
+            if path == BATCH_KLINE_PATH:
+                return self._ok(trace, self._batch_kline(data, plan))
+            codes = _codes(data)[: plan.rest_codes_per_call]  # the first N, as documented
+            fn = {
+                TRADE_TICK_PATH: trade_tick_data,
+                DEPTH_TICK_PATH: depth_tick_data,
+                STATIC_INFO_PATH: static_info_data,
+            }[path]
+
+            def answer(market: Market) -> Any:
+                known, unknown = _split(market, codes)
+                if unknown and not known:
+                    raise _Refused(alltick.RET_CODE_INVALID, None, {"invalid_codes": unknown})
+                return fn(market, known)
+
+            return self._ok(trace, self.call(answer))
+        except _Refused as exc:
+            return 200, JSON_TYPE, _envelope(exc.ret, trace, exc.data, exc.msg)
+
+    @staticmethod
+    def _ok(trace: Any, data: Any) -> Answer:
+        return 200, JSON_TYPE, _envelope(alltick.RET_OK, trace, data)
+
+    @staticmethod
+    def _query(query: dict[str, list[str]]) -> Any:
         raw = (query.get("query") or [""])[0]
         try:
             q = orjson.loads(raw) if raw else None
         except orjson.JSONDecodeError:
             q = None
         if not isinstance(q, dict):
-            return 200, JSON_TYPE, _envelope(alltick.RET_QUERY_INVALID, None, None)
-        trace = q.get("trace")
-        codes = _codes(q.get("data"))
-        if codes is None:
-            return 200, JSON_TYPE, _envelope(alltick.RET_QUERY_INVALID, trace, None)
-        if path == TRADE_TICK_PATH and len(codes) > alltick.REST_MAX_CODES_PER_CALL:
-            msg = f"request data param invalid: at most {alltick.REST_MAX_CODES_PER_CALL} codes"
-            return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, trace, None, msg)
-        fn = trade_tick_data if path == TRADE_TICK_PATH else static_info_data
+            raise _Refused(alltick.RET_QUERY_INVALID)
+        return q
 
-        def answer(market: Market) -> bytes:
-            known, unknown = _split(market, codes)
-            if unknown and not known:
-                data = {"invalid_codes": unknown}
-                return _envelope(alltick.RET_CODE_INVALID, trace, data)
-            return _envelope(alltick.RET_OK, trace, fn(market, known))
-
-        return 200, JSON_TYPE, self.call(answer)
-
-    def _kline(self, body: bytes) -> Answer:
+    @staticmethod
+    def _body(body: bytes) -> Any:
         if not body.strip():
-            return 200, JSON_TYPE, _envelope(alltick.RET_BODY_EMPTY, None, None)
+            raise _Refused(alltick.RET_BODY_EMPTY)
         try:
             q = orjson.loads(body)
         except orjson.JSONDecodeError:
             q = None
         if not isinstance(q, dict):
-            return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, None, None)
-        trace = q.get("trace")
-        data = q.get("data")
-        items = data.get("data_list") if isinstance(data, dict) else None
-        if not isinstance(items, list):
-            return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, trace, None)
-        wanted: list[tuple[str, int, int]] = []
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("code"), str):
-                return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, trace, None)
-            kline_type = item.get("kline_type", KLINE_DAILY)
-            count = item.get("query_kline_num", 2)
-            end = item.get("kline_timestamp_end", 0)
-            if kline_type != KLINE_DAILY:
-                msg = f"request data param invalid: kline_type {kline_type} is not simulated (only 8, daily)"
-                return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, trace, None, msg)
-            if type(count) is not int or type(end) is not int or count < 1:
-                return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, trace, None)
-            wanted.append((item["code"], min(count, 2), end))
+            raise _Refused(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
+        return q
+
+    def _kline(self, data: dict[str, Any]) -> Any:
+        code, kline_type, count = _kline_item(data, alltick.MAX_KLINE_BARS)
+
+        def answer(market: Market) -> Any:
+            known, _unknown = _split(market, [code])
+            if not known:
+                raise _Refused(alltick.RET_CODE_INVALID, None, {"invalid_codes": [code]})
+            bars = self.klines.bars(market, known[0], kline_type, count)
+            return {"code": code, "kline_type": kline_type, "kline_list": [_bar(b) for b in bars]}
+
+        return self.call(answer)
+
+    def _batch_kline(self, data: dict[str, Any], plan: alltick.Plan) -> Any:
+        items = data.get("data_list")
+        if not isinstance(items, list) or not items:
+            raise _data_invalid("data_list must be a non-empty list")
+        wanted = [_kline_item(item, alltick.MAX_BATCH_KLINE_BARS) for item in items]
+        if len(wanted) > plan.rest_batch_kline_items:
+            raise _Refused(
+                alltick.RET_PLAN_TOO_SMALL,
+                None,
+                {"max_items": plan.rest_batch_kline_items, "requested": len(wanted)},
+            )
         codes = [code for code, _, _ in wanted]
 
-        def answer(market: Market) -> bytes:
+        def answer(market: Market) -> Any:
             known, unknown = _split(market, codes)
             if unknown and not known:
-                return _envelope(alltick.RET_CODE_INVALID, trace, {"invalid_codes": unknown})
-            req = []
-            for code, count, end in wanted:
+                raise _Refused(alltick.RET_CODE_INVALID, None, {"invalid_codes": unknown})
+            out = []
+            for code, kline_type, count in wanted:
                 if code in unknown:
                     continue
                 symbol = alltick.from_alltick(code)
-                req.append((symbol, count, end))
-            return _envelope(alltick.RET_OK, trace, kline_data(market, req))
+                bars = self.klines.bars(market, symbol, kline_type, count)
+                out.append(
+                    {"code": code, "kline_type": kline_type, "kline_data": [_bar(b) for b in bars]}
+                )
+            return {"kline_list": out}
 
-        return 200, JSON_TYPE, self.call(answer)
+        return self.call(answer)
 
     def _sse(self, query: dict[str, list[str]], headers: dict[str, str]) -> Answer:
         # SSE refuses requests that do not come from its own pages.
@@ -313,6 +473,17 @@ class RestApp:
         return 200, JSON_TYPE, orjson.dumps(answer)
 
 
+def _header(q: Any) -> None:
+    """The documented request header: ``trace`` a string of 1..64 characters, ``data`` an object."""
+    trace = q.get("trace")
+    if (
+        type(trace) is not str
+        or not 0 < len(trace) <= alltick.MAX_TRACE_LEN
+        or type(q.get("data")) is not dict
+    ):
+        raise _Refused(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
+
+
 def _int(text: str, default: int) -> int:
     try:
         return int(text)
@@ -324,10 +495,12 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.1"
     server_version = "hkticks-sim/1"
+    timeout = READ_TIMEOUT_S  # socket timeout: an idle keep-alive client is let go
 
     def _serve(self, method: str) -> None:
         length = _int(self.headers.get("Content-Length") or "0", 0)
         if length > MAX_BODY:
+            self.close_connection = True
             self._reply(413, "text/plain", b"body too large\n")
             return
         body = self.rfile.read(length) if length > 0 else b""
@@ -335,6 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             status, ctype, payload = self.server.app.handle(method, self.path, headers, body)
         except Exception:  # a bug or the server stopping: answer, never hang the client
+            log.warning("REST %s %s failed", method, urlsplit(self.path).path, exc_info=False)
             status, ctype, payload = 500, "text/plain", b"internal error\n"
         self._reply(status, ctype, payload)
 
@@ -356,20 +530,86 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 25\r\nConnection: close\r\n\r\ntoo many connections, retry"
+)
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], app: RestApp) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: RestApp,
+        *,
+        tls: ssl.SSLContext | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.app = app
+        self.tls = tls
+        self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Cap the threads: a client beyond the cap gets a 503 and the door.
+        if not self._slots.acquire(blocking=False):
+            try:
+                request.setblocking(False)
+                request.send(_BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(READ_TIMEOUT_S)
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        # the TLS handshake runs here, in the connection's thread, not in accept
+        tls_sock = self.tls.wrap_socket(request, server_side=True)
+        try:
+            super().finish_request(tls_sock, client_address)
+        finally:
+            tls_sock.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client resetting, timing out or failing TLS is its business: no
+        # traceback on the server's stderr. Anything else: one line.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (OSError, ssl.SSLError, ValueError)):
+            return
+        log.warning("REST connection failed: %s", type(exc).__name__)
 
 
 class RestServer:
     """The HTTP server thread. Binding happens in the constructor (errors surface there)."""
 
-    def __init__(self, host: str, port: int, app: RestApp) -> None:
-        self._httpd = _HttpServer((host, port), app)
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        app: RestApp,
+        *,
+        tls: ssl.SSLContext | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self._httpd = _HttpServer((host, port), app, tls=tls, max_connections=max_connections)
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,

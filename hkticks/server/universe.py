@@ -65,6 +65,14 @@ class Stock:
         return max(self.lot, shares // self.lot * self.lot)
 
     @property
+    def hk_shares(self) -> int:
+        """Shares listed in Hong Kong: all of them, except for one stock in five
+        (like an H share, whose mainland A shares trade elsewhere)."""
+        if int(self.code) % 5 == 1:
+            return max(self.lot, self.total_shares * 3 // 10 // self.lot * self.lot)
+        return self.total_shares
+
+    @property
     def circulating_shares(self) -> int:
         return self.total_shares // 10 * 7 // self.lot * self.lot or self.lot
 

@@ -14,6 +14,15 @@ simulator breaks on the real service:
   without a frame, with close code 1008 and reason
   "too many connections: plan X allows N per token" (AllTick documents the
   close, not a return code, so we do not invent one).
+* every request needs the documented header: ``cmd_id``, ``seq_id`` (uint32),
+  ``trace`` (a string of at most 64 characters) and ``data`` (an object);
+  otherwise ``400 "request header param invalid"``. A header that is fine
+  with a ``data`` that is not (``symbol_list`` not a list, a code not a
+  string, a bad ``depth_level`` or ``cancel_type``) gets ``400 "request data
+  param invalid"``. Every answer echoes ``cmd_id``/``seq_id``/``trace``
+  (``0``/``0``/``""`` when they cannot be read).
+* ``depth_level`` absent means one level; above the levels there are (10
+  for HK) means all of them.
 * a subscribe (22002 / 22004) REPLACES that connection's previous list of
   the same kind; symbols beyond the plan's per-connection limit are silently
   ignored (``over_limit="ignore"``, as documented) or, with
@@ -50,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -166,6 +176,7 @@ class WsOptions:
     resend_latest: bool = True
     tick_time_unit: str = "ms"
     numbers_as_strings: bool = True
+    ids_as_strings: bool = False
     record_sent: bool = False
     # Benchmarks: (symbol, seq, time.time_ns() when written) for every trade push.
     stamp_sent: bool = False
@@ -184,6 +195,23 @@ def _echo_trace(value: Any) -> str | None:
     return value[:256] if isinstance(value, str) else None
 
 
+def header_valid(obj: Any) -> bool:
+    """The documented request header: ``cmd_id`` and ``seq_id`` uint32, ``trace`` a
+    string of 1..64 characters, ``data`` an object."""
+    if type(obj) is not dict:
+        return False
+    cmd, seq_id, trace = obj.get("cmd_id"), obj.get("seq_id"), obj.get("trace")
+    return (
+        type(cmd) is int
+        and 0 <= cmd <= 0xFFFFFFFF
+        and type(seq_id) is int
+        and 0 <= seq_id <= 0xFFFFFFFF
+        and type(trace) is str
+        and 0 < len(trace) <= alltick.MAX_TRACE_LEN
+        and type(obj.get("data")) is dict
+    )
+
+
 class WsServer:
     """The protocol server. Create, then ``await start(host, port)`` on the loop."""
 
@@ -198,7 +226,9 @@ class WsServer:
         # a ReplaySource (hkticks.server.replaysource): recorded trades instead of the simulation
         self.replay = replay
         self.encoder = frames.FrameEncoder(
-            tick_time_unit=options.tick_time_unit, numbers_as_strings=options.numbers_as_strings
+            tick_time_unit=options.tick_time_unit,
+            numbers_as_strings=options.numbers_as_strings,
+            ids_as_strings=options.ids_as_strings,
         )
         self.reject_handshake_status: int | None = None
         self.stalled = False
@@ -221,8 +251,8 @@ class WsServer:
 
     # -- lifecycle ------------------------------------------------------------
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: a free port); returns the bound port."""
+    async def start(self, host: str, port: int, *, tls: ssl.SSLContext | None = None) -> int:
+        """Listen on ``host:port`` (0: a free port), over TLS with ``tls``; returns the port."""
         self._server = await serve(
             self._handler,
             host,
@@ -235,6 +265,7 @@ class WsServer:
             max_queue=64,
             write_limit=1 << 18,
             logger=log,
+            ssl=tls,
         )
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._watchdog(), name="hkticks-server-watchdog"))
@@ -398,9 +429,10 @@ class WsServer:
             if cmd_id == alltick.CMD_HEARTBEAT:
                 conn.last_heartbeat = loop_now
             return
-        if cmd_id is None or not isinstance(data, dict):
-            reply(alltick.RET_BAD_PARAM)
+        if not header_valid(obj) or cmd_id not in alltick.RESPONSE_FOR:
+            reply(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
             return
+        assert isinstance(data, dict)
         override = self._take_override(cmd_id)
         if override is not None and override[0] != alltick.RET_OK:
             ret, msg = override
@@ -420,7 +452,7 @@ class WsServer:
             reply(alltick.RET_OK)
             return
         if cmd_id not in _PACED:
-            reply(alltick.RET_BAD_PARAM)
+            reply(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
             return
         if self.opts.enforce_pacing:
             verdict = self._pace(conn, loop_now)
@@ -499,10 +531,12 @@ class WsServer:
                 return
             depth = 0
             if book:
-                depth = item.get("depth_level", 5)
-                if type(depth) is not int or not 1 <= depth <= alltick.MAX_BOOK_LEVELS:
+                # absent: one level; more than there are: all of them (HK: 10)
+                depth = item.get("depth_level", 1)
+                if type(depth) is not int or not 1 <= depth <= 0xFFFFFFFF:
                     reply(alltick.RET_BAD_PARAM)
                     return
+                depth = min(depth, alltick.MAX_BOOK_LEVELS)
             symbol = self._known(code)
             if symbol is None:
                 if code not in invalid:
