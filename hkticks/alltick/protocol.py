@@ -213,6 +213,12 @@ def from_alltick(code: str) -> str:
     """``"700.HK"`` -> ``"00700"``; raises :class:`CodeError` for non-HK codes."""
     if not isinstance(code, str):
         raise CodeError(f"code is not a string: {code!r}")
+    if code[:3] == "HK-":
+        # the older spelling in AllTick's 22002/22999 examples ("HK-1288")
+        head = code[3:]
+        if head.isascii() and head.isdigit() and 1 <= len(head) <= 5:
+            return head.zfill(5)
+        raise CodeError(f"not an HK code: {code!r}")
     head, dot, market = code.rpartition(".")
     if not dot or market.upper() != "HK":
         raise CodeError(f"not an HK code: {code!r}")
@@ -390,6 +396,14 @@ def _integer(value: Any, name: str) -> int:
     return int(x)
 
 
+def _shares(value: Any, name: str) -> int:
+    """A book level's volume in whole shares; a fractional one (AllTick's 22999
+    example shows ``"9.12"``, other markets trade fractions) is rounded down."""
+    if type(value) is int:
+        return _integer(value, name)
+    return int(_number(value, name))
+
+
 def _time_ms(value: Any) -> int:
     """``tick_time`` in seconds or milliseconds (number or string) -> epoch ms."""
     if type(value) is int and _SECONDS_LIMIT <= value <= _MAX_TIME_MS:
@@ -491,7 +505,7 @@ def _levels(raw: Any, name: str) -> tuple[tuple[float, int], ...]:
             p, v = level[0], level[1]
         else:
             raise _Bad(f"{name} level malformed")
-        out.append((_number(p, f"{name}.price"), _integer(v, f"{name}.volume")))
+        out.append((_number(p, f"{name}.price"), _shares(v, f"{name}.volume")))
     return tuple(out)
 
 

@@ -34,8 +34,8 @@ def trade_payload(tick: Tick) -> bytes:
     """The 22998 push of a recorded trade (raises CodeError for a code AllTick cannot spell)."""
     data: dict[str, object] = {"code": to_alltick(tick.symbol)}
     if tick.seq is not None:
-        data["seq"] = str(tick.seq)
-    data["tick_time"] = str(tick.ts)
+        data["seq"] = tick.seq  # integers, as AllTick documents 22998
+    data["tick_time"] = tick.ts
     data["price"] = repr(float(tick.price))
     data["volume"] = str(tick.volume)
     data["turnover"] = repr(float(tick.turnover))
