@@ -28,7 +28,7 @@ from hkticks.errors import HkticksError
 from hkticks.server import universe
 from hkticks.server.market import Market
 from hkticks.server.replaysource import ReplaySource
-from hkticks.server.rest import RestApp, RestServer
+from hkticks.server.rest import MAX_CONNECTIONS, READ_TIMEOUT_S, RestApp, RestServer
 from hkticks.server.stocklists import SSE_SQL_ID, SZSE_CATALOG_ID
 from hkticks.server.wsserver import ConnectionInfo, WsOptions, WsServer
 
@@ -86,6 +86,7 @@ class MarketServer:
         tls_cert: str | None = None,
         tls_key: str | None = None,
         rest_max_connections: int | None = None,
+        rest_read_timeout: float | None = None,
     ) -> None:
         if plan not in alltick.PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
@@ -146,7 +147,11 @@ class MarketServer:
             enforce_rate=enforce_rest_rate,
             seed=seed,
         )
-        self._rest_max_connections = rest_max_connections
+        self._rest_limits: dict[str, float] = {}
+        if rest_max_connections is not None:
+            self._rest_limits["max_connections"] = rest_max_connections
+        if rest_read_timeout is not None:
+            self._rest_limits["read_timeout"] = rest_read_timeout
         self._rest: RestServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -205,11 +210,13 @@ class MarketServer:
                 self._stopped = True
                 raise _bind_error(self.host, self._want_port, exc, "WebSocket", "--port") from None
             try:
-                kw = {} if self._rest_max_connections is None else {
-                    "max_connections": self._rest_max_connections
-                }
                 self._rest = RestServer(
-                    self.host, self._want_rest_port, self._rest_app, tls=self.tls, **kw
+                    self.host,
+                    self._want_rest_port,
+                    self._rest_app,
+                    tls=self.tls,
+                    max_connections=int(self._rest_limits.get("max_connections", MAX_CONNECTIONS)),
+                    read_timeout=self._rest_limits.get("read_timeout", READ_TIMEOUT_S),
                 )
             except OSError as exc:
                 self._stop_loop()

@@ -497,6 +497,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "hkticks-sim/1"
     timeout = READ_TIMEOUT_S  # socket timeout: an idle keep-alive client is let go
 
+    def setup(self) -> None:
+        self.timeout = self.server.read_timeout
+        super().setup()
+
     def _serve(self, method: str) -> None:
         length = _int(self.headers.get("Content-Length") or "0", 0)
         if length > MAX_BODY:
@@ -548,9 +552,11 @@ class _HttpServer(ThreadingHTTPServer):
         *,
         tls: ssl.SSLContext | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        read_timeout: float = READ_TIMEOUT_S,
     ) -> None:
         self.app = app
         self.tls = tls
+        self.read_timeout = read_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
         super().__init__(address, _Handler)
 
@@ -577,7 +583,7 @@ class _HttpServer(ThreadingHTTPServer):
             self._slots.release()
 
     def finish_request(self, request: Any, client_address: Any) -> None:
-        request.settimeout(READ_TIMEOUT_S)
+        request.settimeout(self.read_timeout)
         if self.tls is None:
             super().finish_request(request, client_address)
             return
@@ -608,8 +614,11 @@ class RestServer:
         *,
         tls: ssl.SSLContext | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        read_timeout: float = READ_TIMEOUT_S,
     ) -> None:
-        self._httpd = _HttpServer((host, port), app, tls=tls, max_connections=max_connections)
+        self._httpd = _HttpServer(
+            (host, port), app, tls=tls, max_connections=max_connections, read_timeout=read_timeout
+        )
         self.port: int = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,

@@ -1,0 +1,355 @@
+"""The embedded server follows AllTick's documentation: klines, caps, rate rules, errors, TLS,
+and REST sockets that misbehave (resets, idle connections).
+
+Real sockets on loopback; answers read as raw JSON (what is on the wire).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import ssl
+import struct
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+import pytest
+import websocket
+from server_testkit import Client, books
+
+from hkticks.alltick import protocol as alltick
+from hkticks.server import MarketServer
+from hkticks.server.rest import RateLimiter
+
+
+@pytest.fixture(scope="module")
+def srv() -> Iterator[MarketServer]:
+    with MarketServer(
+        seed=21, rate=2000, enforce_rest_rate=False, tokens={"p": "premium", "f": "free"}
+    ) as server:
+        yield server
+
+
+def get(srv: MarketServer, endpoint: str, query: Any, token: str = "t") -> dict[str, Any]:
+    raw = query if isinstance(query, str) else orjson.dumps(query).decode()
+    url = f"{srv.rest_url}{endpoint}?token={token}&query={quote(raw)}"
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return orjson.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def post(srv: MarketServer, body: Any, token: str = "t") -> dict[str, Any]:
+    req = urllib.request.Request(
+        f"{srv.rest_url}batch-kline?token={token}", data=orjson.dumps(body), method="POST"
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return orjson.loads(resp.read())  # type: ignore[no-any-return]
+
+
+def item(code: str, kline_type: int, count: int = 2) -> dict[str, Any]:
+    return {
+        "code": code,
+        "kline_type": kline_type,
+        "kline_timestamp_end": 0,
+        "query_kline_num": count,
+        "adjust_type": 0,
+    }
+
+
+def kline(srv: MarketServer, code: str, kline_type: int, count: int) -> list[dict[str, str]]:
+    answer = get(srv, "kline", {"trace": "k", "data": item(code, kline_type, count)})
+    assert answer["ret"] == 200, answer
+    assert (answer["data"]["code"], answer["data"]["kline_type"]) == (code, kline_type)
+    return answer["data"]["kline_list"]  # type: ignore[no-any-return]
+
+
+# -- klines --------------------------------------------------------------------------------
+
+
+def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
+    time.sleep(0.3)  # let the market trade a while
+    srv.set_rate(0)  # hold trading still while the views are compared
+    try:
+        minutes = kline(srv, "700.HK", 1, 500)
+        day = kline(srv, "700.HK", 8, 2)
+        latest = get(srv, "trade-tick", {"trace": "t", "data": {"symbol_list": [{"code": "700.HK"}]}})
+    finally:
+        srv.set_rate(2000)
+    last_price = latest["data"]["tick_list"][0]["price"]
+    today = day[-1]
+    # the day's minute bars add up to the day's bar, and both end at the last trade
+    today_minutes = [m for m in minutes if int(m["timestamp"]) >= int(today["timestamp"])]
+    assert sum(int(m["volume"]) for m in today_minutes) == int(today["volume"])
+    assert max(float(m["high_price"]) for m in today_minutes) == float(today["high_price"])
+    assert min(float(m["low_price"]) for m in today_minutes) == float(today["low_price"])
+    assert minutes[-1]["close_price"] == today["close_price"] == last_price
+    stamps = [int(m["timestamp"]) for m in minutes]
+    assert stamps == sorted(set(stamps)) and all(s % 60 == 0 for s in stamps)
+
+
+@pytest.mark.parametrize(("kline_type", "seconds"), [(2, 300), (3, 900), (4, 1800), (5, 3600)])
+def test_intraday_types_roll_up_the_minutes(srv: MarketServer, kline_type: int, seconds: int) -> None:
+    srv.set_rate(0)
+    try:
+        minutes = kline(srv, "9988.HK", 1, 500)
+        bars = kline(srv, "9988.HK", kline_type, 500)
+    finally:
+        srv.set_rate(2000)
+    assert all(int(b["timestamp"]) % seconds == 0 for b in bars)
+    assert sum(int(b["volume"]) for b in bars) == sum(int(m["volume"]) for m in minutes)
+    assert bars[-1]["close_price"] == minutes[-1]["close_price"]
+
+
+def test_daily_weekly_monthly_history(srv: MarketServer) -> None:
+    days = kline(srv, "700.HK", 8, 600)
+    assert len(days) == 500  # at most 500 bars per /kline call
+    weeks = kline(srv, "700.HK", 9, 500)
+    months = kline(srv, "700.HK", 10, 500)
+    hkt = dt.timezone(dt.timedelta(hours=8))
+    for b in days:
+        d = dt.datetime.fromtimestamp(int(b["timestamp"]), hkt)
+        assert (d.hour, d.minute) == (0, 0) and d.weekday() < 5
+        lo, hi = float(b["low_price"]), float(b["high_price"])
+        assert lo <= float(b["open_price"]) <= hi and lo <= float(b["close_price"]) <= hi
+    assert all(dt.datetime.fromtimestamp(int(w["timestamp"]), hkt).weekday() == 0 for w in weeks)
+    assert all(dt.datetime.fromtimestamp(int(m["timestamp"]), hkt).day == 1 for m in months)
+    assert weeks[-1]["close_price"] == months[-1]["close_price"] == days[-1]["close_price"]
+    assert len(weeks) >= 100 and len(months) >= 23
+
+
+def test_kline_refusals(srv: MarketServer) -> None:
+    for bad in (6, 7, 0, 11, "8"):
+        answer = get(srv, "kline", {"trace": "bad", "data": item("700.HK", bad)})  # type: ignore[arg-type]
+        assert (answer["ret"], answer["msg"], answer["trace"]) == (
+            400,
+            "request data param invalid",
+            "bad",
+        )
+    since = dict(item("700.HK", 8), kline_timestamp_end=1677829200)
+    assert get(srv, "kline", {"trace": "s", "data": since})["ret"] == 400  # stocks: 0 only
+    assert get(srv, "kline", {"trace": "u", "data": item("99999.HK", 8)})["ret"] == 600
+
+
+def test_batch_kline_every_type_and_the_item_caps(srv: MarketServer) -> None:
+    types = sorted(alltick.STOCK_KLINE_TYPES)
+    answer = post(srv, {"trace": "b", "data": {"data_list": [item("700.HK", t, 5) for t in types]}})
+    assert answer["ret"] == 200 and answer["trace"] == "b"
+    got = answer["data"]["kline_list"]
+    assert [g["kline_type"] for g in got] == types
+    # more than 2 asked: the latest 2 (an hour-old server has fewer intraday bars)
+    assert all(1 <= len(g["kline_data"]) <= 2 for g in got)
+    assert all(len(g["kline_data"]) == 2 for g in got if g["kline_type"] >= 8)
+    codes = [alltick.to_alltick(s.code) for s in srv.stocks[:201]]
+    premium = {"trace": "p", "data": {"data_list": [item(c, 8) for c in codes]}}
+    over = post(srv, premium, token="p")
+    assert (over["ret"], over["msg"], over["trace"]) == (603, "token level not enough", "p")
+    premium["data"]["data_list"] = premium["data"]["data_list"][:200]  # type: ignore[index]
+    assert post(srv, premium, token="p")["ret"] == 200
+    free = {"trace": "f", "data": {"data_list": [item(c, 8) for c in codes[:6]]}}
+    assert post(srv, free, token="f")["ret"] == 603  # free: 5 items
+    pro = {"trace": "a", "data": {"data_list": [item(c, t) for c in codes[:50] for t in (1, 8)]}}
+    assert post(srv, pro)["ret"] == 200  # all-hk: 500 items
+
+
+def test_depth_tick_and_first_n_codes(srv: MarketServer) -> None:
+    codes = [{"code": alltick.to_alltick(s.code)} for s in srv.stocks[:60]]
+    answer = get(srv, "depth-tick", {"trace": "d", "data": {"symbol_list": codes}})
+    assert answer["ret"] == 200 and answer["trace"] == "d"
+    ticks = answer["data"]["tick_list"]
+    assert [t["code"] for t in ticks] == [c["code"] for c in codes[:50]]
+    books_, bad = alltick.decode_depth_ticks(answer["data"], 0)
+    assert bad == 0 and all(b.bids and b.asks and b.bids[0][0] < b.asks[0][0] for b in books_)
+    info = get(srv, "static_info", {"trace": "s", "data": {"symbol_list": codes}}, token="f")
+    assert len(info["data"]["static_info_list"]) == 5  # free: the first 5
+
+
+@pytest.mark.parametrize(
+    ("query", "msg"),
+    [
+        ({"data": {"symbol_list": [{"code": "700.HK"}]}}, "request header param invalid"),
+        ({"trace": "x" * 65, "data": {"symbol_list": []}}, "request header param invalid"),
+        ({"trace": 7, "data": {"symbol_list": []}}, "request header param invalid"),
+        ({"trace": "t", "data": []}, "request header param invalid"),
+        ({"trace": "t", "data": {"symbol_list": "700.HK"}}, "request data param invalid"),
+        ({"trace": "t", "data": {"symbol_list": [{"code": 700}]}}, "request data param invalid"),
+    ],
+)
+def test_rest_400s_and_trace_echo(srv: MarketServer, query: dict[str, Any], msg: str) -> None:
+    answer = get(srv, "trade-tick", query)
+    assert (answer["ret"], answer["msg"]) == (400, msg)
+    if isinstance(query.get("trace"), str):
+        assert answer["trace"] == query["trace"]
+
+
+# -- rates ----------------------------------------------------------------------------------
+
+
+def test_rate_buckets_per_endpoint_per_minute_and_per_day() -> None:
+    limiter = RateLimiter()
+    basic = alltick.PLANS["basic"]
+    # AllTick's example: kline and trade-tick in the same second pass, kline twice does not
+    assert limiter.allow("b", 1.0, 100.0, endpoint="kline", plan=basic, wall=0)
+    assert limiter.allow("b", 1.0, 100.0, endpoint="trade-tick", plan=basic, wall=0)
+    assert not limiter.allow("b", 1.0, 100.2, endpoint="kline", plan=basic, wall=0)
+    assert limiter.allow("b", 1.0, 101.0, endpoint="kline", plan=basic, wall=0)
+    # the per-minute total: free allows 10 a minute over every endpoint
+    free = alltick.PLANS["free"]
+    names = [f"e{i}" for i in range(11)]
+    passed = [limiter.allow("f", 0.1, 200.0 + i, endpoint=n, plan=free, wall=0) for i, n in enumerate(names)]
+    assert passed == [True] * 10 + [False]
+    assert limiter.allow("f", 0.1, 261.0, endpoint="again", plan=free, wall=0)
+    # the daily cap (1,000 on free), reset at midnight Hong Kong time
+    day = alltick.Plan("tiny", 1, 5, 100.0, 0.01, 10_000, 3, 5, 5)
+    hk_noon = 4 * 3600.0  # 12:00 HKT on 1970-01-01
+    assert [limiter.allow("d", 100, 300 + i, endpoint=f"x{i}", plan=day, wall=hk_noon) for i in range(4)] == [
+        True,
+        True,
+        True,
+        False,
+    ]
+    assert limiter.allow("d", 100, 400, endpoint="y", plan=day, wall=hk_noon + 86_400)
+
+
+def test_rest_limits_over_http() -> None:
+    with MarketServer(rate=0, token="b", plan="basic") as server:
+        q = {"trace": "r", "data": {"symbol_list": [{"code": "700.HK"}]}}
+        k = {"trace": "r", "data": item("700.HK", 8)}
+        assert get(server, "kline", k, token="b")["ret"] == 200
+        assert get(server, "trade-tick", q, token="b")["ret"] == 200  # another endpoint: fine
+        again = get(server, "kline", k, token="b")
+        assert (again["ret"], again["msg"], again["trace"]) == (429, "rate limit", "r")
+        body = {"trace": "bk", "data": {"data_list": [item("700.HK", 8)]}}
+        assert post(server, body, token="b")["ret"] == 200
+        time.sleep(1.1)  # basic: 1/s for the others, batch-kline every 3 s
+        assert get(server, "kline", k, token="b")["ret"] == 200
+        assert post(server, body, token="b")["ret"] == 429
+
+
+# -- WebSocket details ------------------------------------------------------------------------
+
+
+def test_depth_level_rules(srv: MarketServer) -> None:
+    c = Client(srv.ws_url)
+    try:
+        req = {
+            "cmd_id": 22002,
+            "seq_id": 5,
+            "trace": "depth",
+            "data": {
+                "symbol_list": [
+                    {"code": "700.HK"},
+                    {"code": "9988.HK", "depth_level": 3},
+                    {"code": "5.HK", "depth_level": 50},
+                ]
+            },
+        }
+        c.send(orjson.dumps(req).decode())
+        resp = c.recv(2.0)
+        while "ret" not in resp:
+            resp = c.recv(2.0)
+        assert resp["ret"] == 200
+        seen: dict[str, int] = {}
+        deadline = time.monotonic() + 5
+        while len(seen) < 3 and time.monotonic() < deadline:
+            for b in books(c.collect(0.3)):
+                seen[b["code"]] = max(len(b["bids"]), len(b["asks"]))
+        full = srv.call(lambda m: max(len(side) for side in m.book("00005")))
+        assert seen == {"700.HK": 1, "9988.HK": 3, "5.HK": full}
+        assert full == 10
+    finally:
+        c.close()
+
+
+# -- TLS --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("tls")
+    key, crt = d / "key.pem", d / "cert.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return crt, key
+
+
+def test_tls_wss_and_https(cert: tuple[Path, Path]) -> None:
+    crt, key = cert
+    with MarketServer(rate=500, tls_cert=str(crt), tls_key=str(key)) as server:
+        assert server.ws_url.startswith("wss://") and server.rest_url.startswith("https://")
+        ctx = ssl.create_default_context(cafile=str(crt))  # verification stays on
+        ws = websocket.create_connection(
+            f"{server.ws_url}?token=t", sslopt={"ca_certs": str(crt)}, timeout=5
+        )
+        try:
+            ws.send(alltick.RequestBuilder().subscribe_trades(["00700"]).text)
+            assert orjson.loads(ws.recv())["ret"] == 200
+        finally:
+            ws.close()
+        query = quote(alltick.rest_trade_tick_query(["00700"], trace="tls"))
+        url = f"{server.rest_url}trade-tick?token=t&query={query}"
+        with urllib.request.urlopen(url, context=ctx, timeout=5) as resp:
+            assert orjson.loads(resp.read())["trace"] == "tls"
+
+
+# -- misbehaving REST clients ---------------------------------------------------------------------
+
+
+def _reset(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def test_idle_sockets_are_capped_and_timed_out() -> None:
+    with MarketServer(rate=0, rest_max_connections=4, rest_read_timeout=0.5) as server:
+        idle = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(4)]
+        time.sleep(0.1)
+        extra = socket.create_connection(("127.0.0.1", server.rest_port))
+        extra.settimeout(2)
+        assert extra.recv(200).startswith(b"HTTP/1.1 503")
+        extra.close()
+        for s in idle:  # the read timeout lets them go
+            s.settimeout(3)
+            assert s.recv(10) == b""
+            s.close()
+        query = quote(alltick.rest_trade_tick_query(["00700"], trace="after"))
+        url = f"{server.rest_url}trade-tick?token=t&query={query}"
+        with urllib.request.urlopen(url, timeout=5) as resp:  # room again
+            assert orjson.loads(resp.read())["trace"] == "after"
+
+
+def test_resets_leave_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
+    with MarketServer(rate=0) as server:
+        for partial in (b"", b"GET /quote-stock-b-api/trade-tick?tok", b"POST /x HTTP/1.1\r\nContent-Length: 99\r\n\r\nab"):
+            s = socket.create_connection(("127.0.0.1", server.rest_port))
+            if partial:
+                s.sendall(partial)
+            time.sleep(0.05)
+            _reset(s)
+        time.sleep(0.3)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception" not in err
