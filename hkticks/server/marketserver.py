@@ -388,16 +388,17 @@ def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext:
     """A server TLS context from PEM files; a one-line error when they do not load."""
     if not cert:
         raise HkticksError("--tls-key needs --tls-cert (the certificate, PEM)")
+    for path, option in ((cert, "--tls-cert"), (key, "--tls-key")):
+        if path and not os.path.isfile(path):
+            raise HkticksError(f"cannot read {path}: no such file; check {option}")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     try:
         ctx.load_cert_chain(cert, key or None)
-    except FileNotFoundError as exc:
-        raise HkticksError(f"cannot read {exc.filename}: check --tls-cert/--tls-key") from None
-    except (ssl.SSLError, OSError) as exc:
+    except (ssl.SSLError, OSError):
         raise HkticksError(
-            f"cannot load the TLS certificate {cert!r} ({getattr(exc, 'reason', None) or exc}): "
-            "give a PEM certificate with --tls-cert and its key with --tls-key"
+            f"cannot load the TLS certificate {cert} (not a PEM certificate with its key?): "
+            "give a PEM certificate with --tls-cert and its private key with --tls-key"
         ) from None
     return ctx
 
