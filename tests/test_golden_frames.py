@@ -318,7 +318,9 @@ def test_trade_direction_values(direction: int, side: str | None) -> None:
 def test_book_push_as_documented() -> None:
     book = alltick.decode(wire(BOOK_PUSH), recv_ts=2)
     # "HK-1288" is the example's older spelling; "9.12" a volume copied from the price
-    assert book == Book("01288", 1_605_509_068_000, ((9.12, 9),), ((147.12, 147),), 1605509068000001, 2, "alltick")
+    assert book == Book(
+        "01288", 1_605_509_068_000, ((9.12, 9),), ((147.12, 147),), 1605509068000001, 2, "alltick"
+    )
 
 
 def test_book_push_with_product_list_code_and_empty_side() -> None:
@@ -335,9 +337,7 @@ def test_book_push_with_product_list_code_and_empty_side() -> None:
 @pytest.mark.parametrize("frame", OK_RESPONSES, ids=lambda f: str(f["cmd_id"]))
 def test_ok_responses(frame: dict[str, Any]) -> None:
     resp = alltick.decode(wire(frame), recv_ts=0)
-    assert resp == alltick.Response(
-        200, "ok", frame["cmd_id"], frame["seq_id"], frame["trace"], {}
-    )
+    assert resp == alltick.Response(200, "ok", frame["cmd_id"], frame["seq_id"], frame["trace"], {})
     assert resp.ok
 
 
@@ -417,16 +417,22 @@ def test_trade_tick_answer() -> None:
     assert answer.ok and answer.trace == "edd5df80-df7f-4acf-8f67-68fd2f096426"
     ticks, bad = alltick.decode_trade_ticks(answer.data, recv_ts=5)
     assert bad == 0
-    assert ticks == [
-        Tick("00857", 1677831545217, 136.302, 0, 0.0, None, 30841439, 5, "alltick")
-    ]
+    assert ticks == [Tick("00857", 1677831545217, 136.302, 0, 0.0, None, 30841439, 5, "alltick")]
 
 
 def test_depth_tick_answer() -> None:
     books, bad = alltick.decode_depth_ticks(rest(DEPTH_TICK_ANSWER).data, recv_ts=5)
     assert bad == 0
     assert books == [
-        Book("00857", 1677830357227, ((136.424, 100000),), ((136.427, 400000),), 30686349, 5, "alltick")
+        Book(
+            "00857",
+            1677830357227,
+            ((136.424, 100000),),
+            ((136.427, 400000),),
+            30686349,
+            5,
+            "alltick",
+        )
     ]
 
 

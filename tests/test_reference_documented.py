@@ -197,14 +197,21 @@ def test_board_shows_names_and_change_from_documented_shapes(documented: Documen
     model.apply(got, now)
     model.apply(
         [
-            Tick("00700", int(now * 1000), 384.6, 100, 38460.0, "buy", 1, int(now * 1000), "alltick"),
-            Tick("09988", int(now * 1000), 79.5, 100, 7950.0, "sell", 2, int(now * 1000), "alltick"),
+            Tick(
+                "00700", int(now * 1000), 384.6, 100, 38460.0, "buy", 1, int(now * 1000), "alltick"
+            ),
+            Tick(
+                "09988", int(now * 1000), 79.5, 100, 7950.0, "sell", 2, int(now * 1000), "alltick"
+            ),
         ],
         now,
     )
     tencent, baba = model.rows["00700"], model.rows["09988"]
     assert (tencent.name("en"), tencent.name("cn")) == ("TENCENT", "腾讯控股")
-    assert (baba.name("en"), baba.name("cn")) == ("BABA-W", "阿里巴巴－Ｗ")  # name_cn empty: name_hk
+    assert (baba.name("en"), baba.name("cn")) == (
+        "BABA-W",
+        "阿里巴巴－Ｗ",
+    )  # name_cn empty: name_hk
     assert tencent.baseline_kind == baba.baseline_kind == BASELINE_CLOSE
     assert tencent.prev_close == 380.2 and baba.prev_close == 80.15
     assert tencent.change == pytest.approx(4.4) and tencent.change_pct == pytest.approx(4.4 / 3.802)

@@ -36,7 +36,9 @@ def slots(p: RestPacer, clock: FakeClock, endpoints: list[str]) -> list[float]:
 
 def test_basic_plan_one_per_second_and_batch_kline_every_three() -> None:
     p, clock = pacer("basic")
-    got = slots(p, clock, ["batch-kline", "trade-tick", "batch-kline", "static_info", "batch-kline"])
+    got = slots(
+        p, clock, ["batch-kline", "trade-tick", "batch-kline", "static_info", "batch-kline"]
+    )
     assert got == [0.0, 1.0, 3.0, 4.0, 6.0]
 
 
@@ -56,7 +58,9 @@ def test_each_plan_rate(plan: str, interval: float, batch: float) -> None:
 def test_per_minute_total() -> None:
     plan = alltick.Plan("tight", 1, 5, 100.0, 0.01, 3, 1000, 5, 5)  # 3 calls a minute
     p, clock = pacer(plan)
-    assert slots(p, clock, ["a", "b", "c", "d", "e"]) == pytest.approx([0.0, 0.01, 0.02, 60.0, 60.01])
+    assert slots(p, clock, ["a", "b", "c", "d", "e"]) == pytest.approx(
+        [0.0, 0.01, 0.02, 60.0, 60.01]
+    )
 
 
 def test_daily_cap_and_reset_at_hong_kong_midnight() -> None:
@@ -109,7 +113,9 @@ def test_free_plan_asks_five_codes_per_trade_tick(exchange: FakeExchange) -> Non
 def test_a_429_backs_off_and_says_so_once(
     exchange: FakeExchange, caplog: pytest.LogCaptureFixture
 ) -> None:
-    exchange.rest_faults.extend([{"ret": 429, "msg": "rate limit"}, {"ret": 429, "msg": "rate limit"}])
+    exchange.rest_faults.extend(
+        [{"ret": 429, "msg": "rate limit"}, {"ret": 429, "msg": "rate limit"}]
+    )
     clock = FakeClock()
     p = RestPacer(alltick.PLANS["premium"], clock=clock.time, sleep=clock.sleep)
     client = RestClient(exchange.rest_url, TOKEN, "premium", timeout=2, backoff=0.0, pacer=p)

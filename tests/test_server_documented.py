@@ -77,7 +77,9 @@ def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
     try:
         minutes = kline(srv, "700.HK", 1, 500)
         day = kline(srv, "700.HK", 8, 2)
-        latest = get(srv, "trade-tick", {"trace": "t", "data": {"symbol_list": [{"code": "700.HK"}]}})
+        latest = get(
+            srv, "trade-tick", {"trace": "t", "data": {"symbol_list": [{"code": "700.HK"}]}}
+        )
     finally:
         srv.set_rate(2000)
     last_price = latest["data"]["tick_list"][0]["price"]
@@ -93,7 +95,9 @@ def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
 
 
 @pytest.mark.parametrize(("kline_type", "seconds"), [(2, 300), (3, 900), (4, 1800), (5, 3600)])
-def test_intraday_types_roll_up_the_minutes(srv: MarketServer, kline_type: int, seconds: int) -> None:
+def test_intraday_types_roll_up_the_minutes(
+    srv: MarketServer, kline_type: int, seconds: int
+) -> None:
     srv.set_rate(0)
     try:
         minutes = kline(srv, "9988.HK", 1, 500)
@@ -200,13 +204,18 @@ def test_rate_buckets_per_endpoint_per_minute_and_per_day() -> None:
     # the per-minute total: free allows 10 a minute over every endpoint
     free = alltick.PLANS["free"]
     names = [f"e{i}" for i in range(11)]
-    passed = [limiter.allow("f", 0.1, 200.0 + i, endpoint=n, plan=free, wall=0) for i, n in enumerate(names)]
+    passed = [
+        limiter.allow("f", 0.1, 200.0 + i, endpoint=n, plan=free, wall=0)
+        for i, n in enumerate(names)
+    ]
     assert passed == [True] * 10 + [False]
     assert limiter.allow("f", 0.1, 261.0, endpoint="again", plan=free, wall=0)
     # the daily cap (1,000 on free), reset at midnight Hong Kong time
     day = alltick.Plan("tiny", 1, 5, 100.0, 0.01, 10_000, 3, 5, 5)
     hk_noon = 4 * 3600.0  # 12:00 HKT on 1970-01-01
-    assert [limiter.allow("d", 100, 300 + i, endpoint=f"x{i}", plan=day, wall=hk_noon) for i in range(4)] == [
+    assert [
+        limiter.allow("d", 100, 300 + i, endpoint=f"x{i}", plan=day, wall=hk_noon) for i in range(4)
+    ] == [
         True,
         True,
         True,
@@ -344,7 +353,11 @@ def test_idle_sockets_are_capped_and_timed_out() -> None:
 
 def test_resets_leave_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
     with MarketServer(rate=0) as server:
-        for partial in (b"", b"GET /quote-stock-b-api/trade-tick?tok", b"POST /x HTTP/1.1\r\nContent-Length: 99\r\n\r\nab"):
+        for partial in (
+            b"",
+            b"GET /quote-stock-b-api/trade-tick?tok",
+            b"POST /x HTTP/1.1\r\nContent-Length: 99\r\n\r\nab",
+        ):
             s = socket.create_connection(("127.0.0.1", server.rest_port))
             if partial:
                 s.sendall(partial)

@@ -94,7 +94,9 @@ def check(obj: Any, schema: dict[str, type], where: str) -> None:
         assert name in obj, f"{where}: documented field {name!r} missing in {obj!r}"
         value = obj[name]
         # bool is an int in Python; a JSON true is not a documented integer
-        assert type(value) is kind, f"{where}.{name}: {type(value).__name__}, documented {kind.__name__}"
+        assert type(value) is kind, (
+            f"{where}.{name}: {type(value).__name__}, documented {kind.__name__}"
+        )
 
 
 def numeric(text: str) -> float:
@@ -115,7 +117,9 @@ def serve() -> Iterator[ServeProcess]:
 
 
 def request(cmd_id: int, seq_id: int, data: dict[str, Any]) -> str:
-    return json.dumps({"cmd_id": cmd_id, "seq_id": seq_id, "trace": f"strict-{seq_id}", "data": data})
+    return json.dumps(
+        {"cmd_id": cmd_id, "seq_id": seq_id, "trace": f"strict-{seq_id}", "data": data}
+    )
 
 
 def test_websocket_fields_and_types(serve: ServeProcess) -> None:
@@ -139,7 +143,13 @@ def test_websocket_fields_and_types(serve: ServeProcess) -> None:
         check(resp, WS_RESPONSE, "22005")
         assert (resp["ret"], resp["cmd_id"], resp["trace"]) == (200, 22005, "strict-2")
         time.sleep(1.05)  # one request per second per connection
-        ws.send(request(22002, 3, {"symbol_list": [{"code": "700.HK", "depth_level": 5}, {"code": "9988.HK"}]}))
+        ws.send(
+            request(
+                22002,
+                3,
+                {"symbol_list": [{"code": "700.HK", "depth_level": 5}, {"code": "9988.HK"}]},
+            )
+        )
         resp = answer(3)
         check(resp, WS_RESPONSE, "22003")
         assert resp["ret"] == 200
@@ -158,7 +168,9 @@ def test_websocket_fields_and_types(serve: ServeProcess) -> None:
             check(t, TRADE_PUSH, "22998")
             assert abs(t["tick_time"] - now_ms) < 120_000, "tick_time is documented in ms"
             assert t["trade_direction"] in (0, 1, 2)
-            assert numeric(t["turnover"]) == pytest.approx(numeric(t["price"]) * numeric(t["volume"]))
+            assert numeric(t["turnover"]) == pytest.approx(
+                numeric(t["price"]) * numeric(t["volume"])
+            )
         for b in books:
             check(b, BOOK_PUSH, "22999")
             assert abs(b["tick_time"] - now_ms) < 120_000

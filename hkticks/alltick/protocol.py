@@ -654,9 +654,7 @@ def rest_kline_body(
     """The JSON body of ``POST batch-kline`` (daily bars by default): one item per
     code x type, each the latest ``count`` (1 or 2) bars."""
     types = [kline_type] if isinstance(kline_type, int) else list(kline_type)
-    items = [
-        _kline_item(s, t, count, MAX_BATCH_KLINE_BARS) for s in symbols for t in types
-    ]
+    items = [_kline_item(s, t, count, MAX_BATCH_KLINE_BARS) for s in symbols for t in types]
     if trace is None:
         trace = "hkt-" + os.urandom(8).hex()
     return orjson.dumps({"trace": trace, "data": {"data_list": items}})

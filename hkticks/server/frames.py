@@ -58,7 +58,14 @@ class FrameEncoder:
         # the template of a string-numbers trade push: quoted ids or bare integers
         q = b'"' if ids_as_strings else b""
         self._trade_fmt = (
-            b'%s%s","seq":' + q + b"%d" + q + b',"tick_time":' + q + b"%d" + q
+            b'%s%s","seq":'
+            + q
+            + b"%d"
+            + q
+            + b',"tick_time":'
+            + q
+            + b"%d"
+            + q
             + b',"price":"%s","volume":"%d","turnover":"%s","trade_direction":%d}}'
         )
 
@@ -74,18 +81,15 @@ class FrameEncoder:
     def trade(self, t: Trade) -> bytes:
         """A 22998 trade push."""
         if self.strings:
-            return (
-                self._trade_fmt
-                % (
-                    _TRADE_HEAD,
-                    self._code(t.symbol),
-                    t.seq,
-                    self._time(t.ts),
-                    format_price(t.price).encode(),
-                    t.volume,
-                    format_amount(t.price * t.volume).encode(),
-                    t.direction,
-                )
+            return self._trade_fmt % (
+                _TRADE_HEAD,
+                self._code(t.symbol),
+                t.seq,
+                self._time(t.ts),
+                format_price(t.price).encode(),
+                t.volume,
+                format_amount(t.price * t.volume).encode(),
+                t.direction,
             )
         return orjson.dumps(
             {

@@ -79,8 +79,17 @@ class KlineSource:
             high = _clamp(snap(round(high * (1 + abs(rng.gauss(0, 0.006))))))
             low = _clamp(snap(round(low * (1 - abs(rng.gauss(0, 0.006))))))
             vol = max(1, round(volume * math.exp(rng.gauss(0, 0.3))))
-            out.append(Bar(day, open_, max(high, open_, close), min(low, open_, close), close, vol,
-                           vol * ((high + low) // 2)))
+            out.append(
+                Bar(
+                    day,
+                    open_,
+                    max(high, open_, close),
+                    min(low, open_, close),
+                    close,
+                    vol,
+                    vol * ((high + low) // 2),
+                )
+            )
             close = open_
         out.reverse()
         return out
@@ -96,8 +105,15 @@ def _intraday(market: Market, symbol: str, minutes: int) -> list[Bar]:
         start = m // minutes * minutes * 60
         if out and out[-1].ts == start:
             last = out[-1]
-            out[-1] = Bar(start, last.open, max(last.high, h), min(last.low, low), c,
-                          last.volume + v, last.turnover + t)
+            out[-1] = Bar(
+                start,
+                last.open,
+                max(last.high, h),
+                min(last.low, low),
+                c,
+                last.volume + v,
+                last.turnover + t,
+            )
         else:
             out.append(Bar(start, o, h, low, c, v, t))
     return out
@@ -120,8 +136,15 @@ def _roll_up(days: list[Bar], start_of: Callable[[int], int]) -> list[Bar]:
         start = start_of(b.ts)
         if out and out[-1].ts == start:
             last = out[-1]
-            out[-1] = Bar(start, last.open, max(last.high, b.high), min(last.low, b.low), b.close,
-                          last.volume + b.volume, last.turnover + b.turnover)
+            out[-1] = Bar(
+                start,
+                last.open,
+                max(last.high, b.high),
+                min(last.low, b.low),
+                b.close,
+                last.volume + b.volume,
+                last.turnover + b.turnover,
+            )
         else:
             out.append(Bar(start, b.open, b.high, b.low, b.close, b.volume, b.turnover))
     return out

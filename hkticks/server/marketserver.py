@@ -231,9 +231,7 @@ class MarketServer:
     def _run(self, loop: asyncio.AbstractEventLoop, ready: concurrent.futures.Future[int]) -> None:
         asyncio.set_event_loop(loop)
         try:
-            port = loop.run_until_complete(
-                self._ws.start(self.host, self._want_port, tls=self.tls)
-            )
+            port = loop.run_until_complete(self._ws.start(self.host, self._want_port, tls=self.tls))
         except BaseException as exc:
             ready.set_exception(exc)
             loop.close()

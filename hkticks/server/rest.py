@@ -270,18 +270,6 @@ def static_info_data(market: Market, symbols: list[str]) -> dict[str, Any]:
     return {"static_info_list": out}
 
 
-def _bar(b: Bar) -> dict[str, str]:
-    return {
-        "timestamp": str(b.ts),
-        "open_price": format_price(b.open),
-        "close_price": format_price(b.close),
-        "high_price": format_price(b.high),
-        "low_price": format_price(b.low),
-        "volume": str(b.volume),
-        "turnover": format_amount(b.turnover),
-    }
-
-
 def _kline_item(item: Any, max_count: int) -> tuple[str, int, int]:
     """(code, kline_type, bars) of one kline / batch-kline item."""
     if not isinstance(item, dict) or not isinstance(item.get("code"), str):
@@ -495,11 +483,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HttpServer
     protocol_version = "HTTP/1.1"
     server_version = "hkticks-sim/1"
-    timeout = READ_TIMEOUT_S  # socket timeout: an idle keep-alive client is let go
-
-    def setup(self) -> None:
-        self.timeout = self.server.read_timeout
-        super().setup()
+    # None: setup() leaves alone the read timeout _HttpServer.finish_request set
+    # (an idle keep-alive client is let go after it)
+    timeout = None
 
     def _serve(self, method: str) -> None:
         length = _int(self.headers.get("Content-Length") or "0", 0)
