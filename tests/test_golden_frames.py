@@ -4,7 +4,7 @@ Every frame here was typed by hand from AllTick's public documentation
 (repository ``alltick/alltick-realtime-forex-crypto-stock-tick-finance-websocket-api``:
 ``websocket_interface/*.md``, ``http_interface/*.md``, ``error_code_description.md``),
 as facts: the field names, types and example values. Where the documented
-example is not valid JSON (trailing commas in the 22002/22004/22998/22999
+example is not valid JSON (trailing commas in the 22002/22004/22006/22998/22999
 examples) the commas are dropped; nothing else is changed.
 
 These tests never touch our server: a client and a server written by one
@@ -316,10 +316,24 @@ def test_trade_direction_values(direction: int, side: str | None) -> None:
 
 
 def test_book_push_as_documented() -> None:
-    book = alltick.decode(wire(BOOK_PUSH), recv_ts=2)
-    # "HK-1288" is the example's older spelling; "9.12" a volume copied from the price
+    # The example's volumes are copies of its prices ("9.12", "147.12"): no Hong Kong
+    # book has a fractional share count, so that level is refused, not rounded.
+    refused = alltick.decode(wire(BOOK_PUSH), recv_ts=2)
+    assert isinstance(refused, alltick.DecodeError) and refused.kind == "bad_field"
+    assert "bids.volume is not whole" in refused.message
+    frame = json.loads(wire(BOOK_PUSH))
+    frame["data"]["bids"][0]["volume"] = "900"
+    frame["data"]["asks"][0]["volume"] = "1200.00"  # whole, with decimals, as depth-tick shows
+    book = alltick.decode(wire(frame), recv_ts=2)
+    # "HK-1288" is the example's older spelling of 1288.HK
     assert book == Book(
-        "01288", 1_605_509_068_000, ((9.12, 9),), ((147.12, 147),), 1605509068000001, 2, "alltick"
+        "01288",
+        1_605_509_068_000,
+        ((9.12, 900),),
+        ((147.12, 1200),),
+        1605509068000001,
+        2,
+        "alltick",
     )
 
 
@@ -327,6 +341,7 @@ def test_book_push_with_product_list_code_and_empty_side() -> None:
     frame = json.loads(wire(BOOK_PUSH))
     frame["data"]["code"] = "1288.HK"
     frame["data"]["bids"] = []  # "one side of the depth may be empty" (limit up/down)
+    frame["data"]["asks"] = [{"price": "147.12", "volume": "147"}]
     book = alltick.decode(wire(frame), recv_ts=0)
     assert isinstance(book, Book) and book.symbol == "01288" and book.bids == ()
 

@@ -396,14 +396,6 @@ def _integer(value: Any, name: str) -> int:
     return int(x)
 
 
-def _shares(value: Any, name: str) -> int:
-    """A book level's volume in whole shares; a fractional one (AllTick's 22999
-    example shows ``"9.12"``, other markets trade fractions) is rounded down."""
-    if type(value) is int:
-        return _integer(value, name)
-    return int(_number(value, name))
-
-
 def _time_ms(value: Any) -> int:
     """``tick_time`` in seconds or milliseconds (number or string) -> epoch ms."""
     if type(value) is int and _SECONDS_LIMIT <= value <= _MAX_TIME_MS:
@@ -505,7 +497,7 @@ def _levels(raw: Any, name: str) -> tuple[tuple[float, int], ...]:
             p, v = level[0], level[1]
         else:
             raise _Bad(f"{name} level malformed")
-        out.append((_number(p, f"{name}.price"), _shares(v, f"{name}.volume")))
+        out.append((_number(p, f"{name}.price"), _integer(v, f"{name}.volume")))
     return tuple(out)
 
 
