@@ -366,3 +366,33 @@ def test_resets_leave_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
         time.sleep(0.3)
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception" not in err
+
+
+# -- quirks ----------------------------------------------------------------------------------
+
+
+def test_serve_quirks_send_the_tolerated_variants() -> None:
+    from test_server_serve import ServeProcess
+
+    p = ServeProcess("--token", "t", "--rate", "800", "--quirks", "strings", "--quirks", "seconds")
+    try:
+        p.wait_ready()
+        c = Client(p.ws_url, token="t")
+        try:
+            assert c.subscribe(["00700"])["ret"] == 200
+            got = [f["data"] for f in c.collect(1.0) if f.get("cmd_id") == 22998]
+        finally:
+            c.close()
+    finally:
+        p.stop()
+    assert got
+    for t in got:
+        assert type(t["seq"]) is str and type(t["tick_time"]) is str
+        assert abs(int(t["tick_time"]) - time.time()) < 120  # seconds
+        tick = alltick.decode(orjson.dumps({"cmd_id": 22998, "data": t}), 0)
+        assert isinstance(tick, alltick.Tick) and tick.ts % 1000 == 0
+
+
+def test_unknown_quirk_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown quirks"):
+        MarketServer(quirks=["bogus"])
