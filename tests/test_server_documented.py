@@ -72,7 +72,8 @@ def kline(srv: MarketServer, code: str, kline_type: int, count: int) -> list[dic
 
 
 def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
-    time.sleep(0.3)  # let the market trade a while
+    kline(srv, "700.HK", 1, 1)  # the first intraday request starts the minute bars
+    time.sleep(0.5)  # let the market trade a while
     srv.set_rate(0)  # hold trading still while the views are compared
     try:
         minutes = kline(srv, "700.HK", 1, 500)
@@ -92,6 +93,8 @@ def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
     assert minutes[-1]["close_price"] == today["close_price"] == last_price
     stamps = [int(m["timestamp"]) for m in minutes]
     assert stamps == sorted(set(stamps)) and all(s % 60 == 0 for s in stamps)
+    traded = srv.call(lambda m: m.state("00700").traded)
+    assert traded  # trades were made after the minute bars started, and are in them
 
 
 @pytest.mark.parametrize(("kline_type", "seconds"), [(2, 300), (3, 900), (4, 1800), (5, 3600)])

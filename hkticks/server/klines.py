@@ -2,8 +2,8 @@
 
 Bars agree with the trades the server has served: intraday bars (1, 5, 15,
 30 min, 1 h) are rolled up from the market's minute bars, which every trade
-updates (the day before the market was created is one minute bar, so the
-minute bars add up to the day's bar); today's daily bar is the market's
+updates from the first intraday request on (the day until then is one
+minute bar, so the minute bars add up to the day's bar); today's daily bar is the market's
 day so far; the day before is the market's previous-day bar. Older daily
 bars are made up once per symbol, deterministically, walking back from
 there (they were never traded here). Weeks and months are rolled up from the
@@ -48,6 +48,7 @@ class KlineSource:
         if count <= 0:
             return []
         if kline_type in _PERIOD_MIN:
+            market.track_minutes()
             return _intraday(market, symbol, _PERIOD_MIN[kline_type])[-count:]
         days = self.daily(market, symbol)
         if kline_type == alltick.KLINE_DAY:

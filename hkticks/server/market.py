@@ -187,6 +187,7 @@ class Market:
             s.code for s in stocks if not s.suspended and s.weight > 0
         )
         self._cum = list(accumulate(self._states[c].stock.weight for c in self.active))
+        self.minutes_on = False  # see track_minutes()
 
     # -- set-up -------------------------------------------------------------
 
@@ -247,9 +248,6 @@ class Market:
         st.turnover = st.volume * ((st.high + st.low) // 2)
         seq = rng.randrange(1_000_000, 90_000_000)
         st.last = Trade(stock.code, seq, ts_ms, price, lot * rng.randint(1, 20), rng.choice((1, 2)))
-        # The day so far, before the market was created, as one minute bar at
-        # the last trade's minute: the minute bars then add up to the day's bar.
-        st.mbar = [ts_ms // 60_000, st.open, st.high, st.low, price, st.volume, st.turnover]
         return st
 
     @staticmethod
@@ -259,6 +257,31 @@ class Market:
             return nxt if nxt < MAX_PRICE else price
         nxt = tick_down(price)
         return nxt if nxt >= MIN_PRICE else price
+
+    # -- minute bars ------------------------------------------------------------
+
+    def track_minutes(self) -> None:
+        """Keep minute bars from now on (for intraday klines); idempotent.
+
+        Off until the first intraday kline request, so that trade generation
+        (the firehose's hot path) pays nothing for them otherwise. The day so
+        far becomes one minute bar at each symbol's last trade: the minute bars
+        then always add up to the day's bar.
+        """
+        if self.minutes_on:
+            return
+        self.minutes_on = True
+        for st in self._states.values():
+            st.mbar = [
+                st.last.ts // 60_000,
+                st.open,
+                st.high,
+                st.low,
+                st.last.price,
+                st.volume,
+                st.turnover,
+            ]
+            st.minutes = array("q")
 
     # -- queries --------------------------------------------------------------
 
@@ -342,6 +365,8 @@ class Market:
             st.low = price
         st.volume += volume
         st.turnover += price * volume
+        if not self.minutes_on:
+            return trade
         mb = st.mbar
         minute = trade.ts // 60_000
         if mb[0] == minute:
