@@ -89,7 +89,7 @@ def test_json_through_head_5_prints_five_lines_and_exits_cleanly(env: dict[str, 
         rec = orjson.loads(line)
         assert tuple(rec) == RECORD_FIELDS
         assert rec["symbol"] in ("00700", "09988")
-        assert rec["price"] > 0 and rec["volume"] > 0 and rec["src"] == "alltick"
+        assert rec["price"] > 0 and rec["volume"] > 0 and rec["src"] == "alltick-sim"
         assert rec["side"] in ("buy", "sell", None)
     assert rc == 0
     assert "Traceback" not in err and "Exception ignored" not in err and "Broken pipe" not in err

@@ -122,6 +122,7 @@ def watch(
             queue=queue,
             book_depth=5 if book and not json_mode else None,
             token_source=settings.token_source,
+            simulated=settings.demo,
         )
         if json_mode:
             _watch_json(feed, queue, codes, duration)

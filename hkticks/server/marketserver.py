@@ -71,6 +71,7 @@ class MarketServer:
         enforce_rest_rate: bool = True,
         reject_handshake_status: int | None = None,
         replay: ReplaySource | None = None,
+        simulated: bool = True,
     ) -> None:
         if plan not in alltick.PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
@@ -105,6 +106,7 @@ class MarketServer:
                 numbers_as_strings=numbers_as_strings,
                 record_sent=record_sent,
                 stamp_sent=stamp_sent,
+                simulated=simulated,
             ),
             replay=replay,
         )
