@@ -434,7 +434,7 @@ class Board:
         model = self.model
         dim = self.palette.dim
         parts: list[tuple[int, str]] = [
-            (0, f" {len(model):,} symbols"),
+            (0, f" {_count(len(model), 'symbol')}"),
             (2, f" · {model.traded:,} traded"),
             (1, f" · {model.trades:,} trades"),
             (3, f" · vol {fmt_qty(model.volume, 100_000)}"),
@@ -492,6 +492,11 @@ def _fit_groups(groups: list[tuple[int, Line]], width: int) -> Line:
     return [seg for k, (_, line) in zip(keep, groups, strict=True) if k for seg in line]
 
 
+def _count(n: int, word: str) -> str:
+    """``1 symbol``, ``2 symbols``, ``1,200 trades``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def _fit(text: str, width: int, right: bool) -> str:
     """``text`` padded or cut to exactly ``width`` cells (ASCII-fast path)."""
     if text.isascii():
@@ -512,8 +517,8 @@ def board_summary(model: WatchModel, now: float) -> str:
     rate = model.trades / elapsed if elapsed > 0 else 0.0
     parts = [
         f"watched {len(model):,} symbol{'s' if len(model) != 1 else ''} for {format_span(elapsed)}",
-        f"{model.trades:,} trades ({rate:,.1f}/s)",
-        f"{model.traded:,} symbols traded",
+        f"{_count(model.trades, 'trade')} ({rate:,.1f}/s)",
+        f"{_count(model.traded, 'symbol')} traded",
         f"{model.reconnects} reconnect{'s' if model.reconnects != 1 else ''}",
     ]
     if model.dropped:
