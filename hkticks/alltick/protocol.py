@@ -41,6 +41,7 @@ def is_simulated_src(src: object) -> bool:
     """Whether a recorded ``src`` marks simulated trades (``alltick-sim``)."""
     return isinstance(src, str) and src.endswith(SIM_SUFFIX)
 
+
 DEFAULT_WS_URL = "wss://quote.alltick.co/quote-stock-b-ws-api"
 DEFAULT_REST_URL = "https://quote.alltick.co/quote-stock-b-api/"
 WS_PATH = "/quote-stock-b-ws-api"

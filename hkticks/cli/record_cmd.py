@@ -233,9 +233,9 @@ def record(
 
     \b
     Examples:
-      hkticks record 00700 09988 --out ticks.jsonl
-      hkticks record --all --plan premium --out day.jsonl --out day.db
       hkticks record 700 9988 --demo --out t.jsonl --out t.csv --duration 10s
+      hkticks record 00700 09988 --out ticks.jsonl          # needs a token
+      hkticks record --all --plan premium --out day.jsonl --out day.db   # needs a token
     """
     status_out: TextIO = sys.stderr
     interactive = status_out.isatty() and not quiet
@@ -361,7 +361,8 @@ def record(
             ),
         )
         if not quiet:
-            where = ", ".join("stdout" if o == "-" else o for o in shown)
+            # the files opened now (a rotating output: its current file)
+            where = ", ".join(written_files(s, o) for s, o in zip(sinks, outs, strict=True))
             if policy is not None:
                 where += f" (new file {policy})"
             demo_note = f" (DEMO: simulated prices; {demo_session_note()})" if settings.demo else ""
@@ -369,7 +370,11 @@ def record(
                 f"recording {_plural(len(codes), 'symbol')} on "
                 f"{_plural(len(feed.shards), 'connection')} "
                 f"from {feed.shown_url}{demo_note} -> {where}"
-                + (f" (events: {events_path})" if events_path else "")
+                + (
+                    f" (events: {event_sink.path if event_sink else events_path})"
+                    if events_path
+                    else ""
+                )
             )
         for opened in (*sinks, book_sink, event_sink):
             if opened is not None and opened.repaired_bytes:

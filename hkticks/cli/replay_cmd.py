@@ -141,9 +141,10 @@ def replay(
 
     \b
     Examples:
-      hkticks replay ticks-2024-05-02.jsonl.gz --speed 10
-      hkticks replay day.db --symbols 700 --from 09:30 --to 10:00 --json | jq .price
-      hkticks replay 'ticks-2024-05-0*.csv.gz' --speed max --json > week.jsonl
+      hkticks record 700 9988 --demo --out day.jsonl --out day.db --duration 1m
+      hkticks replay day.jsonl --speed 10
+      hkticks replay day.db --symbols 700 --json | jq .price
+      hkticks replay day.jsonl day.db --speed max --json > both.jsonl
       hkticks replay day.jsonl --serve --port 8765
       hkticks record 700 --url ws://127.0.0.1:8765/quote-stock-b-ws-api --token demo --out again.jsonl
     """
@@ -303,24 +304,25 @@ def _serve(
         simulated=simulated,
     )
     server.start()  # a one-line error when the port is taken
-    out = sys.stderr
-    interactive = out.isatty()
-    click.echo(
-        f"hkticks replay: serving {len(recording.files)} recording"
-        f"{'s' if len(recording.files) != 1 else ''} at "
-        f"{'max speed' if factor is None else f'{factor:g}x'} on "
-        f"{redact(server.ws_url + '?token=' + token)} (REST: simulated)",
-        err=True,
-    )
-    click.echo(
-        "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
-        f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
-        err=True,
-    )
     stop = StopFlag()
     announced = False
+    out = sys.stderr
+    interactive = out.isatty()
     try:
-        with stop_on_signals(stop):
+        with stop_on_signals(stop):  # before the banner: a Ctrl-C right after it stops cleanly
+            click.echo(
+                f"hkticks replay: serving {len(recording.files)} recording"
+                f"{'s' if len(recording.files) != 1 else ''} at "
+                f"{'max speed' if factor is None else f'{factor:g}x'} on "
+                f"{redact(server.ws_url + '?token=' + token)} (REST: simulated"
+                + ("; the trades are simulated: DEMO)" if simulated else ")"),
+                err=True,
+            )
+            click.echo(
+                "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
+                f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
+                err=True,
+            )
             while not stop.wait(0.5):
                 if source.finished and not announced:
                     announced = True

@@ -67,9 +67,10 @@ def stats(
 
     \b
     Examples:
-      hkticks stats ticks-2024-05-02.jsonl.gz
-      hkticks stats day.db --sort turnover --top 20
-      hkticks stats data/ --json | jq '.per_symbol[] | select(.symbol=="00700")'
+      hkticks record 700 9988 --demo --out 'ticks-{date}.csv' --duration 1m
+      hkticks stats 'ticks-*.csv'
+      hkticks stats 'ticks-*.csv' --sort turnover --top 20
+      hkticks stats . --json | jq '.per_symbol[] | select(.symbol=="00700")'
       hkticks stats 'ticks-*.csv' --csv > summary.csv
     """
     from hkticks.analysis.stats import csv_rows, render, summarise, to_json

@@ -107,9 +107,7 @@ def label(kind: str | None) -> str:
     return ""
 
 
-def mixing_guard(
-    existing: str | None, where: str
-) -> Callable[[bool], HkticksError | None] | None:
+def mixing_guard(existing: str | None, where: str) -> Callable[[bool], HkticksError | None] | None:
     """For ``record`` appending to ``where``, whose trades are ``existing``: a check
     of the server (simulated or not, from its handshake) that refuses to add
     simulated trades to real ones or real to simulated; ``None`` if anything goes."""
