@@ -57,6 +57,11 @@ def test_one_error_style_for_every_usage_error(tmp_path: Path, args: list[str], 
     assert "Usage:" not in r.stderr and "Traceback" not in r.stderr
 
 
+def test_hkticks_alone_shows_the_help(tmp_path: Path) -> None:
+    r = run_hk(tmp_path)
+    assert r.returncode == 0 and "Commands:" in r.stdout and "--demo" in r.stdout, r.stderr
+
+
 def test_demo_reads_and_validates_the_config_file(tmp_path: Path) -> None:
     conf = tmp_path / "config" / "hkticks" / "config.toml"
     conf.parent.mkdir(parents=True)

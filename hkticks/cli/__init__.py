@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            click.echo(exc.ctx.get_help())  # `hkticks` alone asks for the help
+            sys.exit(0)
         # Click's own usage errors in the same one-line style as ours
         fail(usage_message(exc), exc.exit_code)
     except click.ClickException as exc:
