@@ -334,7 +334,11 @@ def test_replay_serve_keeps_what_the_recording_was(tmp_path: Path, src: str) -> 
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "hkticks", "replay", "in.jsonl", "--serve", "--port", str(port)],
+        # REST on any free port: port + 1 (the default) may be taken
+        [
+            *(sys.executable, "-m", "hkticks", "replay", "in.jsonl", "--serve"),
+            *("--port", str(port), "--rest-port", "0"),
+        ],
         cwd=tmp_path,
         env=env_for(tmp_path),
         stdout=subprocess.DEVNULL,
@@ -344,6 +348,7 @@ def test_replay_serve_keeps_what_the_recording_was(tmp_path: Path, src: str) -> 
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
+            assert server.poll() is None, server.communicate()[1]
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break
@@ -367,7 +372,7 @@ def test_replay_serve_keeps_what_the_recording_was(tmp_path: Path, src: str) -> 
         _, err = server.communicate(timeout=20)
     assert r.returncode == 0, r.stderr
     got = {row["src"] for row in rows(tmp_path / "again.jsonl")}
-    assert got == {src}
+    assert got == {src}, (r.stderr, err)
     assert ("DEMO" in err) is (src == "alltick-sim")
 
 
