@@ -83,6 +83,19 @@ class MarketSession:
         return f"{self.next_word} in {format_span(self.next_change - now)}"
 
 
+SIMULATED_CLOSED_LABEL = "simulated session, HK market is closed"
+
+
+def simulated_label(session: MarketSession) -> str:
+    """What a simulated market is doing: it trades around the clock, so outside
+    HK hours its trades belong to a simulated session, not to the real phase."""
+    if session.trading:
+        return session.label
+    if session.phase == WEEKEND:
+        return SIMULATED_CLOSED_LABEL + " (weekend)"
+    return SIMULATED_CLOSED_LABEL
+
+
 def hk_clock(epoch_s: float) -> tuple[int, int, float]:
     """(days since 1970-01-01 in HK, weekday 0=Monday, seconds into the HK day)."""
     local = epoch_s + HKT_OFFSET_S

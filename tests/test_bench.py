@@ -90,6 +90,15 @@ def test_bench_json_has_every_figure(tmp_path: Path) -> None:
         ratio = tp[f"{kind}_vs_receive_loop"]
         assert 0 < ratio <= 2, (kind, ratio, tp["kinds"][kind], loop)
     assert number(tp["receive_loop_vs_ceiling"]) and tp["receive_loop_vs_ceiling"] > 0
+    # every ratio's spread over the rounds, and the noisy ones named
+    for name, sp in tp["spread"].items():
+        assert sp["min"] <= sp["median"] <= sp["max"], (name, sp)
+        assert math.isclose(sp["median"], tp[name], abs_tol=2e-3)
+        assert sp["noisy"] is (name in tp["noisy"])
+    assert set(RATIO_NAMES.values()) <= set(tp["spread"])
+    for kind in THROUGHPUT_KINDS:
+        k = tp["kinds"][kind]
+        assert k["min_per_s"] == min(k["trials_per_s"]) and k["max_per_s"] == max(k["trials_per_s"])
 
     lat = result["latency"]
     assert lat["rate"] == 500 and lat["seconds"] == 1 and lat["received"] > 0
@@ -133,6 +142,7 @@ def test_bench_table_output(tmp_path: Path) -> None:
     text = r.stdout.decode()
     assert "Throughput" in text and "create_connection" in text and "(ceiling)" in text
     assert "pipeline_vs_ceiling" in text and "Targets" in text
+    assert "issue" not in text  # no internal issue numbers
 
 
 def test_bench_rejects_unknown_kinds(tmp_path: Path) -> None:

@@ -74,7 +74,7 @@ def test_trades_flow_for_subscribed_symbols_only(server: MarketServer) -> None:
         feed.stop()
     ticks = ticks_of(items)
     assert {t.symbol for t in ticks} == {"00700", "09988"}
-    assert all(t.src == "alltick" and t.price > 0 and t.volume > 0 for t in ticks)
+    assert all(t.src == "alltick-sim" and t.price > 0 and t.volume > 0 for t in ticks)
     names = [e.event for e in events_of(items)]
     assert names[:3] == ["feed_start", "connecting", "connected"]
     assert "subscribed" in names

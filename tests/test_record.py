@@ -199,7 +199,7 @@ def test_sigterm_flushes_everything_and_exits_zero(tmp_path: Path, server: Marke
 def test_appends_after_repairing_a_torn_last_line(tmp_path: Path, server: MarketServer) -> None:
     out = tmp_path / "t.jsonl"
     out.write_text(
-        '{"symbol":"00700","ts":1,"price":1.0,"volume":1,"turnover":1.0,"side":null,"seq":1,"recv_ts":1,"src":"x"}\n{"symbol":"007'
+        '{"symbol":"00700","ts":1,"price":1.0,"volume":1,"turnover":1.0,"side":null,"seq":1,"recv_ts":1,"src":"alltick-sim"}\n{"symbol":"007'
     )
     r = run_hk(
         tmp_path,

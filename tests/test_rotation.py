@@ -420,9 +420,11 @@ def test_record_rotate_size_writes_numbered_csv_parts_with_headers(tmp_path: Pat
         *("--out", "t.csv", "--out", "t.jsonl", "--rotate", "20kB", "--duration", "3s"),
     )
     assert r.returncode == 0, r.stderr
-    assert "t-{part}.csv" in r.stderr and "new file at 20 kB" in r.stderr
+    assert "t-0001.csv" in r.stderr and "new file at 20 kB" in r.stderr
     csvs = sorted(tmp_path.glob("t-*.csv"))
     jsonls = sorted(tmp_path.glob("t-????.jsonl"))
+    # the summary names the files written, not the template
+    assert "{part}" not in r.stderr.splitlines()[-1] and csvs[-1].name in r.stderr
     assert len(csvs) >= 2 and len(jsonls) >= 2
     rows = []
     for f in csvs:

@@ -201,7 +201,7 @@ def test_gaps_of_a_real_disconnect_and_a_restart(server: MarketServer, tmp_path:
 def test_usage_errors(tmp_path: Path) -> None:
     for args, words in (
         (["stats", "none.jsonl"], "no such file"),
-        (["stats"], "Missing argument"),
+        (["stats"], "hkticks: error: missing argument"),
         (["stats", "t.jsonl", "--json", "--csv"], "not both"),
     ):
         (tmp_path / "t.jsonl").write_text("")

@@ -26,6 +26,7 @@ import pytest
 
 from hkticks.alltick.rest import RestClient
 from hkticks.feed.queue import TickQueue
+from hkticks.market_hours import market_session
 from hkticks.server import MarketServer
 from hkticks.tick import RECORD_FIELDS
 from hkticks.watch.model import ReferenceData
@@ -89,7 +90,7 @@ def test_json_through_head_5_prints_five_lines_and_exits_cleanly(env: dict[str, 
         rec = orjson.loads(line)
         assert tuple(rec) == RECORD_FIELDS
         assert rec["symbol"] in ("00700", "09988")
-        assert rec["price"] > 0 and rec["volume"] > 0 and rec["src"] == "alltick"
+        assert rec["price"] > 0 and rec["volume"] > 0 and rec["src"] == "alltick-sim"
         assert rec["side"] in ("buy", "sell", None)
     assert rc == 0
     assert "Traceback" not in err and "Exception ignored" not in err and "Broken pipe" not in err
@@ -275,6 +276,24 @@ def test_board_in_a_terminal_updates_resizes_and_quits_cleanly(env: dict[str, st
         assert "Traceback" not in term.text()
         # no flicker: frames overwrite from the home position, the screen is never cleared
         assert "\x1b[2J" not in term.text() and term.text().count("\x1b[H") >= 4
+    finally:
+        term.close()
+
+
+def test_board_against_a_simulated_server_says_demo(
+    env: dict[str, str], server: MarketServer
+) -> None:
+    """Not started with --demo: the server's handshake says it is simulated (hkticks serve)."""
+    args = ["watch", "00700", "--url", server.ws_url, "--rest-url", server.rest_url]
+    term = Terminal(HKTICKS + [*args, "--token", "right"], env, rows=20, cols=150)
+    try:
+        term.wait_for("1/1 up")
+        term.wait_for("DEMO — simulated prices")
+        text = term.wait_for("HK market: ")
+        closed = not market_session(time.time()).trading
+        assert ("simulated session" in text) is closed  # never "closed" above trades printing
+        term.proc.send_signal(signal.SIGINT)
+        assert term.proc.wait(20) == 0
     finally:
         term.close()
 

@@ -25,6 +25,22 @@ import orjson
 from hkticks.tick import Book, Tick
 
 SRC = "alltick"
+# hkticks' own extension, not AllTick's: a simulated server (the embedded one)
+# says so in this header of its WebSocket handshake answer (and its REST
+# answers). AllTick sends no such header, so its trades keep ``SRC``.
+SIMULATED_HEADER = "X-Hkticks-Simulated"
+SIM_SUFFIX = "-sim"
+
+
+def simulated_src(src: str) -> str:
+    """The ``src`` of trades from a simulated server: ``alltick`` -> ``alltick-sim``."""
+    return src if src.endswith(SIM_SUFFIX) else src + SIM_SUFFIX
+
+
+def is_simulated_src(src: object) -> bool:
+    """Whether a recorded ``src`` marks simulated trades (``alltick-sim``)."""
+    return isinstance(src, str) and src.endswith(SIM_SUFFIX)
+
 
 DEFAULT_WS_URL = "wss://quote.alltick.co/quote-stock-b-ws-api"
 DEFAULT_REST_URL = "https://quote.alltick.co/quote-stock-b-api/"

@@ -296,6 +296,28 @@ def fmt_money(x: float) -> str:
     return f"{x / 1e9:,.2f}B"
 
 
+def price_cells(prices: Sequence[float | None]) -> list[str]:
+    """One format for a column of prices: as many decimals (up to 3) as its most
+    precise price needs, the same for every cell, so the points line up."""
+    decimals = 0
+    for p in prices:
+        if p is None or p != p:
+            continue
+        text = f"{p:.3f}".rstrip("0")
+        decimals = max(decimals, len(text) - text.index(".") - 1)
+    return ["-" if p is None or p != p else f"{p:,.{decimals}f}" for p in prices]
+
+
+def money_cells(values: Sequence[float]) -> list[str]:
+    """One unit for a column of turnovers (plain, M or B, chosen by its largest value)."""
+    top = max(values, default=0.0)
+    if top < 1e6:
+        return [f"{x:,.0f}" for x in values]
+    if top < 1e9:
+        return [f"{x / 1e6:,.2f}M" for x in values]
+    return [f"{x / 1e9:,.2f}B" for x in values]
+
+
 def fmt_span(seconds: float | None) -> str:
     if seconds is None:
         return "open"
@@ -385,16 +407,18 @@ def render(summary: Summary, console: Any, sort: str = "symbol", limit: int | No
     cut = 0 if len(days) > 1 else 11  # one day: the time is enough
     # (header, right-aligned, cells, total): columns are left out from the end
     # of DROP_ORDER until the table fits the terminal
+    turnover = money_cells([st.turnover for st in shown] + [summary.turnover])
+    vwap = price_cells([st.vwap for st in shown])
     columns: list[tuple[str, bool, list[str], str]] = [
         ("Symbol", False, [st.symbol for st in shown], "total"),
         ("Trades", True, [f"{st.trades:,}" for st in shown], f"{summary.trades:,}"),
         ("First HKT", False, [hk_datetime(st.first_ts)[cut:] for st in shown], ""),
         ("Last HKT", False, [hk_datetime(st.last_ts)[cut:] for st in shown], ""),
-        ("VWAP", True, ["-" if st.vwap is None else f"{st.vwap:,.3f}" for st in shown], ""),
+        ("VWAP", True, vwap, ""),
         ("Volume", True, [f"{st.volume:,}" for st in shown], f"{summary.volume:,}"),
-        ("Turnover", True, [fmt_money(st.turnover) for st in shown], fmt_money(summary.turnover)),
-        ("High", True, [fmt_price(st.high) for st in shown], ""),
-        ("Low", True, [fmt_price(st.low) for st in shown], ""),
+        ("Turnover", True, turnover[:-1], turnover[-1]),
+        ("High", True, price_cells([st.high for st in shown]), ""),
+        ("Low", True, price_cells([st.low for st in shown]), ""),
     ]
     width = getattr(console, "width", 240)
     for name in DROP_ORDER:

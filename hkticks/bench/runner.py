@@ -283,8 +283,11 @@ class KindResult:
         return statistics.median(self.rates) if self.rates else 0.0
 
     def summary(self) -> dict[str, Any]:
+        rates = spread(self.rates)
         return {
             "median_per_s": round(self.median),
+            "min_per_s": None if rates["min"] is None else round(rates["min"]),
+            "max_per_s": None if rates["max"] is None else round(rates["max"]),
             "trials_per_s": [round(r) for r in self.rates],
             "server_cpu": round(statistics.median(self.server_cpu), 2) if self.server_cpu else None,
             "client_cpu": round(statistics.median(self.client_cpu), 2) if self.client_cpu else None,
@@ -295,8 +298,27 @@ class KindResult:
 
 def _ratio(num: KindResult, den: KindResult) -> float:
     """Median over rounds of num/den within each round."""
-    pairs = [a / b for a, b in zip(num.rates, den.rates, strict=False) if b > 0]
+    pairs = _pairs(num, den)
     return statistics.median(pairs) if pairs else 0.0
+
+
+def _pairs(num: KindResult, den: KindResult) -> list[float]:
+    return [a / b for a, b in zip(num.rates, den.rates, strict=False) if b > 0]
+
+
+# A ratio whose rounds spread wider than this (max - min, relative to the
+# median) comes from a machine too busy to trust the run: say so.
+NOISY_SPREAD = 0.25
+
+
+def spread(values: Sequence[float]) -> dict[str, Any]:
+    """``{"min", "median", "max", "noisy"}`` of per-round figures (3 decimals)."""
+    if not values:
+        return {"min": None, "median": None, "max": None, "noisy": False}
+    med = statistics.median(values)
+    lo, hi = min(values), max(values)
+    noisy = len(values) > 1 and med > 0 and (hi - lo) / med > NOISY_SPREAD
+    return {"min": round(lo, 3), "median": round(med, 3), "max": round(hi, 3), "noisy": noisy}
 
 
 def throughput(
@@ -344,6 +366,7 @@ def throughput(
                     if os.path.exists(path):
                         os.unlink(path)
     ceilings = [results[k] for k in CEILING_KINDS if k in results]
+    spreads: dict[str, dict[str, Any]] = {}
     out_doc: dict[str, Any] = {
         "ticks_per_trial": ticks,
         "trials": trials,
@@ -357,13 +380,19 @@ def throughput(
         for kind, name in RATIO_NAMES.items():
             if kind in results:
                 out_doc[name] = round(_ratio(results[kind], ceiling), 3)
+                spreads[name] = spread(_pairs(results[kind], ceiling))
     if "receive_loop" in results:
         loop = results["receive_loop"]
         if ceilings:
             out_doc["receive_loop_vs_ceiling"] = round(_ratio(loop, ceiling), 3)
+            spreads["receive_loop_vs_ceiling"] = spread(_pairs(loop, ceiling))
         for kind in PIPELINE_KINDS:
             if kind in results:
                 out_doc[f"{kind}_vs_receive_loop"] = round(_ratio(results[kind], loop), 3)
+                spreads[f"{kind}_vs_receive_loop"] = spread(_pairs(results[kind], loop))
+    # each ratio's per-round spread; "noisy" names those too spread to trust
+    out_doc["spread"] = spreads
+    out_doc["noisy"] = sorted(name for name, sp in spreads.items() if sp["noisy"])
     return out_doc
 
 
@@ -572,12 +601,18 @@ def watch_figures(*, cpu: bool, progress: Progress = _quiet) -> dict[str, Any]:
 
 
 def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each target of issue 6 with the measured figure and whether it is met."""
+    """Each target with the measured figure and whether it is met (``noisy``: the
+    rounds spread too widely for the figure to be trusted)."""
     out: dict[str, dict[str, Any]] = {}
     tp = result.get("throughput", {})
     for name, minimum in TARGETS.items():
         if name in tp:
-            out[name] = {"target": f">= {minimum}", "measured": tp[name], "ok": tp[name] >= minimum}
+            out[name] = {
+                "target": f">= {minimum}",
+                "measured": tp[name],
+                "ok": tp[name] >= minimum,
+                "noisy": name in tp.get("noisy", ()),
+            }
     lat = result.get("latency")
     if lat:
         p99 = lat["to_consumer_ms"]["p99"]

@@ -11,6 +11,7 @@ build the parts, run them and map errors to exit codes.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import sys
@@ -64,6 +65,17 @@ class LazyGroup(click.Group):
         assert isinstance(command, click.Command)
         return command
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if args and self.get_command(ctx, name) is None and not name.startswith("-"):
+            known = self.list_commands(ctx)
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else f"commands: {', '.join(known)}"
+            raise click.UsageError(f"no command {name!r}: {hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, HELP_SUMMARIES.get(name, "")) for name in self.list_commands(ctx)]
         if rows:
@@ -88,6 +100,17 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
+def usage_message(exc: click.UsageError) -> str:
+    """``Missing option '--out'`` -> ``missing option '--out' (see hkticks record --help)``."""
+    text = " ".join(exc.format_message().split()).rstrip(".")
+    if text[:1].isupper() and not text[1:2].isupper():
+        text = text[0].lower() + text[1:]
+    ctx = exc.ctx
+    if ctx is not None and "--help" not in text:
+        text += f" (see {ctx.command_path} --help)"
+    return text
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console entry point."""
     try:
@@ -99,9 +122,14 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+            click.echo(exc.ctx.get_help())  # `hkticks` alone asks for the help
+            sys.exit(0)
+        # Click's own usage errors in the same one-line style as ours
+        fail(usage_message(exc), exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        fail(exc.format_message(), exc.exit_code)
     except KeyboardInterrupt:
         click.echo("hkticks: interrupted", err=True)
         sys.exit(130)

@@ -185,6 +185,22 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _spread_text(lo: Any, mid: Any, hi: Any, digits: int = 2) -> str:
+    """``1.80 (1.44-2.31)``: the median, then min-max; one figure when the rounds agree."""
+    if mid is None:
+        return "-"
+    if lo is None or hi is None or lo == hi:
+        return _fmt(float(mid), digits)
+    return f"{_fmt(float(mid), digits)} ({_fmt(float(lo), digits)}-{_fmt(float(hi), digits)})"
+
+
+def _ratio_text(sp: dict[str, Any] | None) -> str:
+    if not sp:
+        return "-"
+    text = _spread_text(sp["min"], sp["median"], sp["max"])
+    return text + (" [yellow]noisy[/]" if sp.get("noisy") else "")
+
+
 def _ok(ok: bool) -> str:
     return "[green]yes[/]" if ok else "[red]NO[/]"
 
@@ -193,7 +209,10 @@ def _print_tables(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from hkticks.bench.runner import NOISY_SPREAD
+
+    # into a pipe or file: wide enough that no name or figure is cut
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     m = result["machine"]
     console.print(
         f"[bold]hkticks bench[/] on {m['cpus']} CPUs, Python {m['python']}, "
@@ -204,12 +223,12 @@ def _print_tables(result: dict[str, Any]) -> None:
         ceiling = tp.get("ceiling")
         table = Table(
             title=f"Throughput: {tp['ticks_per_trial']:,} trades x {tp['trials']} rounds, "
-            f"{tp['symbols']} symbols (server in its own process)"
+            f"{tp['symbols']} symbol{'s' if tp['symbols'] != 1 else ''} (server in its own process)"
         )
-        for col in ("kind", "median trades/s", "per round", "vs ceiling", "vs receive loop"):
-            table.add_column(col, justify="left" if col == "kind" else "right")
-        table.add_column("server CPU", justify="right")
-        table.add_column("peak RSS MB", justify="right")
+        for col in ("kind", "trades/s", "vs ceiling", "vs receive loop"):
+            table.add_column(col, justify="left" if col == "kind" else "right", no_wrap=True)
+        table.add_column("server CPU", justify="right", no_wrap=True)
+        table.add_column("peak RSS MB", justify="right", no_wrap=True)
         ratio_names = {
             "null": "pipeline_vs_ceiling",
             "jsonl": "jsonl_vs_ceiling",
@@ -217,23 +236,30 @@ def _print_tables(result: dict[str, Any]) -> None:
             "sqlite": "sqlite_vs_ceiling",
             "receive_loop": "receive_loop_vs_ceiling",
         }
+        spreads = tp.get("spread", {})
         for kind, k in tp["kinds"].items():
             label = kind + ("  (ceiling)" if kind == ceiling else "")
-            vs_ceiling = 1.0 if kind == ceiling else tp.get(ratio_names.get(kind, ""))
+            rates = [k.get("min_per_s"), k["median_per_s"], k.get("max_per_s")]
             table.add_row(
                 label,
-                _fmt(k["median_per_s"]),
-                " ".join(f"{r:,}" for r in k["trials_per_s"]),
-                _fmt(vs_ceiling),
-                _fmt(tp.get(f"{kind}_vs_receive_loop")),
+                _spread_text(rates[0], rates[1], rates[2], digits=0),
+                "1.00" if kind == ceiling else _ratio_text(spreads.get(ratio_names.get(kind, ""))),
+                _ratio_text(spreads.get(f"{kind}_vs_receive_loop")),
                 _fmt(k["server_cpu"]),
                 _fmt(k["rss_peak_mb"], 1),
             )
         console.print(table)
         if ceiling:
             console.print(
-                f"ceiling = {ceiling} (the faster websocket-client loop); "
+                f"figures are median (min-max) over {tp['trials']} rounds (ratios within each "
+                f"round); ceiling = {ceiling} (the faster websocket-client loop); "
                 "receive loop = hkticks' own read-ahead receive path without decoding"
+            )
+        if tp.get("noisy"):
+            console.print(
+                f"[bold yellow]too noisy to trust:[/] {', '.join(tp['noisy'])} spread more than "
+                f"{NOISY_SPREAD:.0%} between rounds (a busy machine?): run again on an idle "
+                "machine, or with more --trials"
             )
     lat = result.get("latency")
     if lat:
@@ -259,7 +285,7 @@ def _print_tables(result: dict[str, Any]) -> None:
     sk = result.get("soak")
     if sk:
         console.print(
-            f"soak: {sk['duration_s']:g} s at {sk['rate']:,.0f} trades/s on {sk['symbols']} symbols: "
+            f"soak: {sk['duration_s']:g} s at {sk['rate']:,.0f} trades/s on {sk['symbols']} symbol{'s' if sk['symbols'] != 1 else ''}: "
             f"RSS {sk['rss_baseline_mb']} MB after {sk['warmup_s']:g} s warm-up -> "
             f"{sk['rss_end_mb']} MB at the end (growth {sk['growth_mb']} MB, max {sk['rss_max_mb']} MB); "
             f"{sk['ticks_recorded']:,} trades recorded"
@@ -268,21 +294,22 @@ def _print_tables(result: dict[str, Any]) -> None:
     if watch:
         f = watch["frame"]
         console.print(
-            f"watch: one {f['width']}x{f['rows']} frame of {f['symbols']} symbols renders in "
+            f"watch: one {f['width']}x{f['rows']} frame of {f['symbols']} symbol{'s' if f['symbols'] != 1 else ''} renders in "
             f"{f['median_ms']:.2f} ms (p95 {f['p95_ms']:.2f}, max {f['max_ms']:.2f}); "
             f"model update {f['apply_ms_per_1k']:.2f} ms per 1,000 trades"
         )
         if "cpu" in watch:
             c = watch["cpu"]
             console.print(
-                f"watch: live board at {c['rate']:,.0f} trades/s on {c['symbols']} symbols: "
+                f"watch: live board at {c['rate']:,.0f} trades/s on {c['symbols']} symbol{'s' if c['symbols'] != 1 else ''}: "
                 f"{c['cpu_share'] * 100:.1f}% of one core"
             )
     tg = result.get("targets")
     if tg:
-        table = Table(title="Targets (issue 6)")
+        table = Table(title="Targets")
         for col in ("figure", "target", "measured", "met"):
-            table.add_column(col)
+            table.add_column(col, no_wrap=True)
         for name, t in tg.items():
-            table.add_row(name, t["target"], _fmt(t["measured"], 3), _ok(t["ok"]))
+            met = _ok(t["ok"]) + (" [yellow](noisy)[/]" if t.get("noisy") else "")
+            table.add_row(name, t["target"], _fmt(t["measured"], 3), met)
         console.print(table)

@@ -72,9 +72,14 @@ def provider_settings(
     demo_rate: float = 200.0,
     demo_seed: int | None = None,
 ) -> Iterator[config.Settings]:
-    """Resolved settings; under ``--demo`` an embedded server runs for the block's lifetime."""
+    """Resolved settings; under ``--demo`` an embedded server runs for the block's lifetime.
+
+    The config file is read and validated in both cases: a broken one is
+    reported under ``--demo`` too, not only on the first real run.
+    """
+    resolved = config.resolve(token=token, url=url, rest_url=rest_url, plan=plan)
     if not demo:
-        yield config.resolve(token=token, url=url, rest_url=rest_url, plan=plan)
+        yield resolved
         return
     from hkticks.server.demo import start_demo
 

@@ -19,6 +19,7 @@ from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed, FeedStatus
 from hkticks.stopping import StopFlag, stop_on_signals
+from hkticks.storage import provenance
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.resume import last_trades
 from hkticks.storage.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
@@ -190,6 +191,11 @@ def _human(n: float) -> str:
     show_default=True,
     help="Bound of the in-memory queue (ticks beyond it are dropped and counted).",
 )
+@click.option(
+    "--allow-mixed",
+    is_flag=True,
+    help="Append simulated (demo) trades to a file of real ones, or real to simulated.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
@@ -212,6 +218,7 @@ def record(
     max_symbols_per_connection: int | None,
     stale_timeout: float,
     queue_size: int,
+    allow_mixed: bool,
     quiet: bool,
     verbose: bool,
     demo_rate: float,
@@ -226,9 +233,9 @@ def record(
 
     \b
     Examples:
-      hkticks record 00700 09988 --out ticks.jsonl
-      hkticks record --all --plan premium --out day.jsonl --out day.db
       hkticks record 700 9988 --demo --out t.jsonl --out t.csv --duration 10s
+      hkticks record 00700 09988 --out ticks.jsonl          # needs a token
+      hkticks record --all --plan premium --out day.jsonl --out day.db   # needs a token
     """
     status_out: TextIO = sys.stderr
     interactive = status_out.isatty() and not quiet
@@ -264,6 +271,19 @@ def record(
         # a default sidecar follows its output's files: check the one it names now
         check_output(events_path if events_out else expand(events_path, now_ms()), "--events")
     shown = [template_for(o, policy) or o for o in outs]
+    # what the files appended to already hold: simulated and real trades are not mixed
+    current = [expand(t, now_ms()) for t in shown if t != "-"]
+    existed = {p for p in [*current, events_path or ""] if p and os.path.exists(p)}
+    guard = None
+    if not allow_mixed:
+        existing = provenance.kind_of(current)
+        held = next((p for p in current if provenance.sources(p)), "the output")
+        if demo and existing == provenance.REAL:
+            raise UsageError(
+                f"{held} holds real trades and --demo records simulated ones: "
+                "record the demo to another file, or pass --allow-mixed"
+            )
+        guard = provenance.mixing_guard(existing, held)
 
     with provider_settings(
         demo=demo,
@@ -295,6 +315,8 @@ def record(
             max_connections=max_connections,
             max_symbols=max_symbols_per_connection,
             config=SessionConfig(stale_timeout=stale_timeout),
+            simulated=settings.demo,
+            check_server=guard,
         )
         sinks: list[Sink] = []
         book_sink: Sink | None = None
@@ -339,15 +361,20 @@ def record(
             ),
         )
         if not quiet:
-            where = ", ".join("stdout" if o == "-" else o for o in shown)
+            # the files opened now (a rotating output: its current file)
+            where = ", ".join(written_files(s, o) for s, o in zip(sinks, outs, strict=True))
             if policy is not None:
                 where += f" (new file {policy})"
-            demo_note = " (DEMO: simulated prices)" if settings.demo else ""
+            demo_note = f" (DEMO: simulated prices; {demo_session_note()})" if settings.demo else ""
             warn(
                 f"recording {_plural(len(codes), 'symbol')} on "
                 f"{_plural(len(feed.shards), 'connection')} "
                 f"from {feed.shown_url}{demo_note} -> {where}"
-                + (f" (events: {events_path})" if events_path else "")
+                + (
+                    f" (events: {event_sink.path if event_sink else events_path})"
+                    if events_path
+                    else ""
+                )
             )
         for opened in (*sinks, book_sink, event_sink):
             if opened is not None and opened.repaired_bytes:
@@ -374,16 +401,53 @@ def record(
                     status_out.flush()
         elapsed = time.monotonic() - started
         st = feed.status()
+        written = tuple(written_files(sink, out) for sink, out in zip(sinks, outs, strict=True))
+        if feed.fatal is not None and recorder.ticks == 0:
+            # refused before anything was recorded (a rejected token): leave no empty files
+            remove_new_empty_files(sinks, event_sink, book_sink, existed)
+            written = ("no new file kept",)
         if not quiet:
-            warn(_summary(st, recorder, elapsed, tuple(shown), run.reason, sinks))
-            for sink in sinks:
-                files = getattr(sink, "files", [])
-                if len(files) > 1:
-                    warn(f"wrote {len(files)} files: {files[0]} ... {files[-1]}")
+            warn(_summary(st, recorder, elapsed, written, run.reason, sinks))
         if feed.fatal is not None:
             raise feed.fatal
         if recorder.error is not None and not isinstance(recorder.error, PipeClosed):
             raise recorder.error
+
+
+def demo_session_note(now: float | None = None) -> str:
+    """What the simulated market is doing: its own session when HK is closed."""
+    from hkticks.market_hours import market_session, simulated_label
+
+    session = market_session(time.time() if now is None else now)
+    return simulated_label(session) if not session.trading else f"HK market {session.label}"
+
+
+def written_files(sink: Sink, out: str) -> str:
+    """The files a sink wrote (a rotating one: the first and last), for the summary."""
+    if out == "-":
+        return "stdout"
+    files = list(getattr(sink, "files", None) or [sink.path])
+    if len(files) == 1:
+        return files[0]
+    return f"{files[0]} ... {files[-1]} ({len(files)} files)"
+
+
+def remove_new_empty_files(
+    sinks: list[Sink], event_sink: Sink | None, book_sink: Sink | None, existed: set[str]
+) -> None:
+    """Delete the files this run created and wrote no trade to (the sinks are closed)."""
+    paths: list[str] = []
+    for sink in (*sinks, book_sink, event_sink):
+        if sink is not None and sink.path != "-":
+            paths += list(getattr(sink, "files", None) or [sink.path])
+    for path in paths:
+        if path in existed or not os.path.isfile(path):
+            continue
+        for extra in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.remove(path + extra)
+            except OSError:
+                pass
 
 
 def _wait(
@@ -442,7 +506,7 @@ def _summary(
     reason: str,
     sinks: list[Sink],
 ) -> str:
-    where = ", ".join("stdout" if o == "-" else o for o in outs)
+    where = ", ".join(outs)
     parts = [
         f"recorded {_plural(recorder.ticks, 'tick')} of {_plural(len(recorder.symbols), 'symbol')} "
         f"in {_human(elapsed)} -> {where} ({reason})",

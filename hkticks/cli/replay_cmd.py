@@ -12,6 +12,7 @@ from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
 from hkticks.cli.common import PLAN_CHOICE, Duration, warn
 from hkticks.errors import HkticksError, UsageError
 from hkticks.stopping import StopFlag, stop_on_signals
+from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection
 
 SORT_CHOICES = ("code", "change", "volume", "active")
@@ -140,9 +141,10 @@ def replay(
 
     \b
     Examples:
-      hkticks replay ticks-2024-05-02.jsonl.gz --speed 10
-      hkticks replay day.db --symbols 700 --from 09:30 --to 10:00 --json | jq .price
-      hkticks replay 'ticks-2024-05-0*.csv.gz' --speed max --json > week.jsonl
+      hkticks record 700 9988 --demo --out day.jsonl --out day.db --duration 1m
+      hkticks replay day.jsonl --speed 10
+      hkticks replay day.db --symbols 700 --json | jq .price
+      hkticks replay day.jsonl day.db --speed max --json > both.jsonl
       hkticks replay day.jsonl --serve --port 8765
       hkticks record 700 --url ws://127.0.0.1:8765/quote-stock-b-ws-api --token demo --out again.jsonl
     """
@@ -158,16 +160,19 @@ def replay(
 
     started = time.monotonic()
     json_mode = not serve and (as_json or not sys.stdout.isatty())
+    # simulated (demo) trades say so when read back: on the board, in the summary, to clients
+    kind = provenance.kind_of(f.path for f in recording.files)
+    simulated = kind in (provenance.SIMULATED, provenance.MIXED)
     if serve:
         tally, reason, clock = _serve(
-            recording, factor, max_gap_ms, host, port, rest_port, token, plan
+            recording, factor, max_gap_ms, host, port, rest_port, token, plan, simulated
         )
     elif json_mode:
         tally, reason = _json(recording, clock)
         if reason == "pipe closed":
             return
     else:
-        tally, reason = _board(recording, clock, factor, sort, colors, name_lang)
+        tally, reason = _board(recording, clock, factor, sort, colors, name_lang, simulated)
     for line in recording.problems():
         warn(line)
     if tally.trades == 0 and not reason:
@@ -184,7 +189,9 @@ def replay(
         n = len(recording.files)
         warn(
             f"replayed {tally.describe()} from {n} file{'s' if n != 1 else ''} "
-            f"in {elapsed:.1f} s{skipped}" + (f" ({reason})" if reason else "")
+            f"in {elapsed:.1f} s{skipped}"
+            + (f" ({reason})" if reason else "")
+            + (f" [{provenance.label(kind)}]" if simulated else "")
         )
 
 
@@ -226,6 +233,7 @@ def _board(
     sort: str | None,
     colors: str,
     name_lang: str,
+    simulated: bool = False,
 ) -> tuple[Tally, str]:
     from rich.console import Console
 
@@ -253,7 +261,7 @@ def _board(
     )
     # a recording has no previous close: say so, and measure change from the first trade
     queue.put_event(ReferenceData(error="not in a recording"))
-    board = Board(model, colors=colors, names=name_lang, clock=feed.now)
+    board = Board(model, colors=colors, names=name_lang, clock=feed.now, demo=simulated)
     stop = StopFlag()
     feed.start()
     try:
@@ -273,6 +281,7 @@ def _serve(
     rest_port: int | None,
     token: str,
     plan: str,
+    simulated: bool = True,
 ) -> tuple[Tally, str, ReplayClock]:
     from hkticks.server import MarketServer
     from hkticks.server.replaysource import ReplaySource
@@ -285,27 +294,35 @@ def _serve(
     tally = Tally(recording.keyed())
     source = ReplaySource(iter(tally), speed=factor, max_gap_ms=max_gap_ms)
     server = MarketServer(
-        host=host, port=port, rest_port=rest_port, token=token, plan=plan, rate=0, replay=source
+        host=host,
+        port=port,
+        rest_port=rest_port,
+        token=token,
+        plan=plan,
+        rate=0,
+        replay=source,
+        simulated=simulated,
     )
     server.start()  # a one-line error when the port is taken
-    out = sys.stderr
-    interactive = out.isatty()
-    click.echo(
-        f"hkticks replay: serving {len(recording.files)} recording"
-        f"{'s' if len(recording.files) != 1 else ''} at "
-        f"{'max speed' if factor is None else f'{factor:g}x'} on "
-        f"{redact(server.ws_url + '?token=' + token)} (REST: simulated)",
-        err=True,
-    )
-    click.echo(
-        "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
-        f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
-        err=True,
-    )
     stop = StopFlag()
     announced = False
+    out = sys.stderr
+    interactive = out.isatty()
     try:
-        with stop_on_signals(stop):
+        with stop_on_signals(stop):  # before the banner: a Ctrl-C right after it stops cleanly
+            click.echo(
+                f"hkticks replay: serving {len(recording.files)} recording"
+                f"{'s' if len(recording.files) != 1 else ''} at "
+                f"{'max speed' if factor is None else f'{factor:g}x'} on "
+                f"{redact(server.ws_url + '?token=' + token)} (REST: simulated"
+                + ("; the trades are simulated: DEMO)" if simulated else ")"),
+                err=True,
+            )
+            click.echo(
+                "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
+                f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
+                err=True,
+            )
             while not stop.wait(0.5):
                 if source.finished and not announced:
                     announced = True

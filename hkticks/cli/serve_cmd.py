@@ -18,6 +18,7 @@ import click
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
 from hkticks.cli.common import PLAN_CHOICE, Duration
+from hkticks.market_hours import market_session, simulated_label
 
 if TYPE_CHECKING:
     from hkticks.server import MarketServer
@@ -127,6 +128,11 @@ def serve(
     """Run the embedded AllTick-compatible server (simulated HK market).
 
     Prices are SIMULATED, not real quotes. Stop with Ctrl-C.
+
+    \b
+    Examples:
+      hkticks serve --port 8765 --token t
+      hkticks serve --rate 2000 --seed 42 --plan premium
     """
     from hkticks.server import MarketServer
 
@@ -203,6 +209,15 @@ def _banner(
     click.echo(
         f"hkticks serve: SIMULATED Hong Kong market (not real prices): "
         f"{len(server.stocks)} stocks, {mode}"
+    )
+    session = market_session(time.time())
+    click.echo(
+        f"  session    {simulated_label(session)}"
+        + (
+            ""
+            if session.trading
+            else f"; trades carry the time they are made ({session.until(time.time())})"
+        )
     )
     click.echo(f"  WebSocket  {redact(server.ws_url + '?token=' + token)}")
     click.echo(f"  REST       {server.rest_url}")

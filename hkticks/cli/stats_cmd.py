@@ -11,6 +11,7 @@ import orjson
 
 from hkticks.cli.replay_cmd import parse_symbols
 from hkticks.errors import UsageError
+from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection
 
 SORTS = {"symbol": "symbol", "trades": "trades", "volume": "volume", "turnover": "turnover"}
@@ -66,12 +67,14 @@ def stats(
 
     \b
     Examples:
-      hkticks stats ticks-2024-05-02.jsonl.gz
-      hkticks stats day.db --sort turnover --top 20
-      hkticks stats data/ --json | jq '.per_symbol[] | select(.symbol=="00700")'
+      hkticks record 700 9988 --demo --out 'ticks-{date}.csv' --duration 1m
+      hkticks stats 'ticks-*.csv'
+      hkticks stats 'ticks-*.csv' --sort turnover --top 20
+      hkticks stats . --json | jq '.per_symbol[] | select(.symbol=="00700")'
       hkticks stats 'ticks-*.csv' --csv > summary.csv
     """
     from hkticks.analysis.stats import csv_rows, render, summarise, to_json
+    from hkticks.watch.runner import silence_stdout
 
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both")
@@ -85,12 +88,17 @@ def stats(
     summary = summarise(recording, events_files=list(events_files) or None)
     for line in summary.problems:
         click.echo(f"hkticks: {line}", err=True)
+    # simulated (demo) data says so wherever it is read back
+    kind = provenance.kind_of(f.path for f in recording.files)
+    label = provenance.label(kind)
     if as_json:
-        sys.stdout.buffer.write(
-            orjson.dumps(to_json(summary, SORTS[sort]), option=orjson.OPT_INDENT_2) + b"\n"
-        )
+        doc = to_json(summary, SORTS[sort])
+        doc["data"] = kind or "none"  # simulated | real | mixed | none
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
         sys.stdout.flush()
     elif as_csv:
+        if label:
+            click.echo(f"hkticks: {label}", err=True)
         writer = csv.writer(sys.stdout, lineterminator="\n")
         rows = csv_rows(summary, SORTS[sort])
         for i, row in enumerate(rows):
@@ -100,6 +108,13 @@ def stats(
     else:
         from rich.console import Console
 
+        class PipeConsole(Console):
+            def on_broken_pipe(self) -> None:  # `| head`: a normal way to stop (exit 0)
+                silence_stdout()
+                raise BrokenPipeError
+
         # into a pipe or file: as wide as the table needs, never cut
-        console = Console() if sys.stdout.isatty() else Console(width=240)
+        console = PipeConsole() if sys.stdout.isatty() else PipeConsole(width=240)
+        if label:
+            console.print(f"[bold reverse] {label} [/]", highlight=False)
         render(summary, console, SORTS[sort], top)

@@ -77,7 +77,8 @@ def symbols(
     Examples:
       hkticks symbols --refresh --demo
       hkticks symbols --search tencent --demo
-      hkticks symbols --format codes --channel sz > sz.txt
+      hkticks symbols --format codes --channel sz --demo > sz.txt
+      hkticks symbols --refresh                 # needs network
     """
     universe: symsvc.Universe | None = None
     if not refresh:

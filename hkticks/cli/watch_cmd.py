@@ -92,9 +92,10 @@ def watch(
     \b
     Examples:
       hkticks watch 00700 09988 --demo
-      hkticks watch 700 9988 3690 --book --colors cn
-      hkticks watch --sort change --plan all-hk
-      hkticks watch 00700 --json | jq .price
+      hkticks watch 700 9988 3690 --book --colors cn --demo
+      hkticks watch --sort change --demo
+      hkticks watch 00700 --json --demo | jq .price
+      hkticks watch 700 9988 --plan premium     # needs a token
     """
     json_mode = as_json or not sys.stdout.isatty()
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
@@ -122,6 +123,7 @@ def watch(
             queue=queue,
             book_depth=5 if book and not json_mode else None,
             token_source=settings.token_source,
+            simulated=settings.demo,
         )
         if json_mode:
             _watch_json(feed, queue, codes, duration)

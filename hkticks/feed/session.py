@@ -183,6 +183,7 @@ class Session:
         token_source: str | None = None,
         src: str = alltick.SRC,
         backoff: Backoff | None = None,
+        check_server: Callable[[bool], HkticksError | None] | None = None,
     ) -> None:
         self.shard = shard
         self.symbols = list(symbols)
@@ -197,7 +198,10 @@ class Session:
         self._on_rejected = on_rejected
         self.config = config
         self._token_source = token_source or "the configuration"
-        self._src = src
+        self._src = self._real_src = src
+        # set from the handshake: the server says it is simulated (hkticks' own header)
+        self.simulated = False
+        self._check_server = check_server
         self._backoff = backoff or Backoff(config.backoff_initial, config.backoff_cap)
         self._builder = alltick.RequestBuilder()
         self._ws: ReadAheadWebSocket | None = None
@@ -268,8 +272,8 @@ class Session:
             try:
                 if not self._stop.is_set():
                     ws.connect(self._url, timeout=self.config.connect_timeout)
-                    self._on_open()
-                    self._read(ws)
+                    if self._on_open(ws):
+                        self._read(ws)
             except Exception as exc:
                 if ws.reading:  # else we dropped it ourselves, and said why
                     self._on_error(exc)
@@ -317,7 +321,17 @@ class Session:
                 return
             # pings are answered by websocket-client; pongs need nothing
 
-    def _on_open(self) -> None:
+    def _on_open(self, ws: websocket.WebSocket) -> bool:
+        """Set up a fresh connection; False when the server is refused (a fatal error)."""
+        headers = ws.getheaders() or {}
+        self.simulated = str(headers.get(alltick.SIMULATED_HEADER.lower(), "")).strip() == "1"
+        self._src = alltick.simulated_src(self._real_src) if self.simulated else self._real_src
+        if self._check_server is not None:
+            refused = self._check_server(self.simulated)
+            if refused is not None:
+                self._close_reason = "refused by the client"
+                self._fail(refused)
+                return False
         now = time.monotonic()
         self._connected_at = now
         self._last_msg = now
@@ -333,7 +347,11 @@ class Session:
             depth = self.config.book_depth
             self._pending.append(lambda: self._builder.subscribe_book(self.symbols, depth))
         self.state = "up"
-        self._event("connected", url=self.shown_url)
+        if self.simulated:
+            self._event("connected", url=self.shown_url, simulated=True)
+        else:
+            self._event("connected", url=self.shown_url)
+        return True
 
     def _on_data(self, data: bytes, opcode: int) -> None:
         """Decode and enqueue: the hot path. No I/O here."""

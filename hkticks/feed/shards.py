@@ -14,7 +14,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from hkticks.alltick import protocol as alltick
@@ -111,9 +111,13 @@ class Feed:
         connection_spacing: float = alltick.MIN_CONNECTION_INTERVAL_S,
         src: str = alltick.SRC,
         dedup: Dedup | None = None,
+        simulated: bool = False,
+        check_server: Callable[[bool], HkticksError | None] | None = None,
     ) -> None:
         self.plan = plan
         self.queue = queue
+        # known up front (--demo); a server's handshake may also say so (``connected`` events)
+        self.simulated = simulated
         by_plan = not (max_connections or max_symbols)
         self.shards = plan_shards(
             symbols,
@@ -151,6 +155,7 @@ class Feed:
                 config=cfg,
                 token_source=token_source,
                 src=src,
+                check_server=check_server,
             )
             for i, shard in enumerate(self.shards)
         ]
@@ -173,6 +178,7 @@ class Feed:
                     "plan": self.plan.name,
                     "shards": [len(s) for s in self.shards],
                     "symbols": sum(len(s) for s in self.shards),
+                    "simulated": self.simulated,
                 },
             )
         )
@@ -196,6 +202,11 @@ class Feed:
         if self._timer is not current and self._timer.is_alive():
             self._timer.join(max(0.0, deadline - time.monotonic()))
         self.done.set()
+
+    @property
+    def simulated_server(self) -> bool:
+        """Known simulated (``--demo``), or a connection's server said so in its handshake."""
+        return self.simulated or any(s.simulated for s in self.sessions)
 
     def status(self) -> FeedStatus:
         now = time.monotonic()

@@ -87,6 +87,7 @@ class MarketServer:
         tls_key: str | None = None,
         rest_max_connections: int | None = None,
         rest_read_timeout: float | None = None,
+        simulated: bool = True,
     ) -> None:
         if plan not in alltick.PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
@@ -135,6 +136,7 @@ class MarketServer:
                 ids_as_strings=ids_as_strings,
                 record_sent=record_sent,
                 stamp_sent=stamp_sent,
+                simulated=simulated,
             ),
             replay=replay,
         )

@@ -506,6 +506,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(payload)))
+        self.send_header(alltick.SIMULATED_HEADER, "1")  # REST answers are always simulated
         self.end_headers()
         self.wfile.write(payload)
 

@@ -178,6 +178,9 @@ class WsOptions:
     numbers_as_strings: bool = True
     ids_as_strings: bool = False
     record_sent: bool = False
+    # Say "simulated" in the handshake answer (SIMULATED_HEADER): the client labels the trades
+    # ``alltick-sim``. Off only when replaying a recording of a real feed.
+    simulated: bool = True
     # Benchmarks: (symbol, seq, time.time_ns() when written) for every trade push.
     stamp_sent: bool = False
 
@@ -258,6 +261,7 @@ class WsServer:
             host,
             port,
             process_request=self._process_request,
+            process_response=self._process_response,
             compression=None,
             ping_interval=None,
             close_timeout=1.0,
@@ -304,6 +308,13 @@ class WsServer:
         if status is not None:
             return connection.respond(status, "handshake refused by the test server\n")
         return None
+
+    def _process_response(
+        self, connection: ServerConnection, request: Request, response: Response
+    ) -> Response:
+        if self.opts.simulated and response.status_code == 101:
+            response.headers[alltick.SIMULATED_HEADER] = "1"
+        return response
 
     # -- connections ------------------------------------------------------------
 

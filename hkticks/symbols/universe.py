@@ -651,7 +651,8 @@ def mark_suspensions(
     if estimate > 10:
         say(
             f"checking {len(codes)} stocks for suspensions: {calls} REST calls at the "
-            f"{plan.name} plan's {plan.rest_per_second:g}/s, about {_age_text(estimate)}"
+            f"{plan.name} plan's {plan.rest_per_second:g}/s, "
+            + ("under a minute" if estimate < 60 else f"about {_age_text(estimate)}")
         )
     client = RestClient(
         settings.rest_url,

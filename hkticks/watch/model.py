@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkticks.alltick.protocol import Bar
+from hkticks.alltick.protocol import Bar, is_simulated_src
 from hkticks.market_hours import hk_clock
 from hkticks.tick import Book, Event, Tick
 
@@ -302,6 +302,8 @@ class WatchModel:
         self.queue_depth = 0
         self.decode_errors = 0
         self.traded = 0  # symbols with at least one trade
+        # simulated data (a demo or a simulated server): the board must say DEMO
+        self.simulated = False
         self.dirty = True
         self._rate: deque[tuple[float, int]] = deque()
         if names:
@@ -323,6 +325,8 @@ class WatchModel:
                     continue
                 self._trade(row, item, flash_until)
                 n += 1
+                if not self.simulated and is_simulated_src(item.src):
+                    self.simulated = True
             elif cls is Book:
                 self._book(item)
             elif cls is Event:
@@ -390,6 +394,8 @@ class WatchModel:
 
     def on_event(self, event: Event, now: float) -> None:
         """Track a session event: connection state, reconnect count, footer note."""
+        if event.details.get("simulated") is True:  # feed_start under --demo, or the handshake
+            self.simulated = True
         if event.shard is not None:
             conn = self.connections.get(event.shard)
             if conn is None:

@@ -23,7 +23,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.segment import Segment
 from rich.style import Style
 
-from hkticks.market_hours import format_span, hk_time_text, market_session
+from hkticks.market_hours import format_span, hk_time_text, market_session, simulated_label
 from hkticks.watch.model import (
     BASELINE_FIRST,
     DOWN,
@@ -260,8 +260,8 @@ class Board:
         self._width = width
         columns = choose_columns(width, model.book)
         top: list[Line] = [self._header(now)]
-        if self.demo:
-            top.append([Segment(DEMO_BANNER.center(width), pal.banner)])
+        if self.demo or model.simulated:
+            top.append([Segment(_fit(DEMO_BANNER, width, False).strip().center(width), pal.banner)])
         top.append(self._column_headers(columns))
         room = max(0, height - len(top) - FOOTER_LINES)
         total = len(model)
@@ -304,12 +304,18 @@ class Board:
             lights += [Segment("○", pal.amber), Segment(" connecting")]
         session = market_session(now)
         style = pal.green if session.continuous else pal.amber if session.trading else pal.dim
+        label = session.label
+        if self.demo or model.simulated:
+            # the simulation trades around the clock: never "closed" above trades printing now
+            label = simulated_label(session)
+            if not session.trading:
+                style = pal.amber
         # (priority, segments): on a narrow terminal the highest numbers go first
         groups: list[tuple[int, Line]] = [
             (0, [Segment(" hkticks ", pal.title), Segment(" "), *lights]),
             (3, [Segment(f" · reconnects {model.reconnects}", pal.dim)]),
             (1, [Segment(f" │ {model.rate(now):,.0f} ticks/s")]),
-            (1, [Segment(" │ HK market: "), Segment(session.label, style)]),
+            (1, [Segment(" │ HK market: "), Segment(label, style)]),
             (4, [Segment(f", {session.until(now)}", pal.dim)]),
             (2, [Segment(f" │ {hk_time_text(int(now * 1000))} HKT")]),
         ]
@@ -350,10 +356,10 @@ class Board:
                 text = row.code
             elif key == "name":
                 if row.rejected:
-                    text = set_cell_size(f"✗ {row.rejected}", col.width)
+                    text = _fit(f"✗ {row.rejected}", col.width, False)
                     out.append(Segment(text, pal.error))
                 else:
-                    out.append(Segment(set_cell_size(row.name(self.names), col.width)))
+                    out.append(Segment(_fit(row.name(self.names), col.width, False)))
                 continue
             elif key == "last":
                 if row.last is None:
@@ -428,7 +434,7 @@ class Board:
         model = self.model
         dim = self.palette.dim
         parts: list[tuple[int, str]] = [
-            (0, f" {len(model):,} symbols"),
+            (0, f" {_count(len(model), 'symbol')}"),
             (2, f" · {model.traded:,} traded"),
             (1, f" · {model.trades:,} trades"),
             (3, f" · vol {fmt_qty(model.volume, 100_000)}"),
@@ -486,6 +492,11 @@ def _fit_groups(groups: list[tuple[int, Line]], width: int) -> Line:
     return [seg for k, (_, line) in zip(keep, groups, strict=True) if k for seg in line]
 
 
+def _count(n: int, word: str) -> str:
+    """``1 symbol``, ``2 symbols``, ``1,200 trades``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def _fit(text: str, width: int, right: bool) -> str:
     """``text`` padded or cut to exactly ``width`` cells (ASCII-fast path)."""
     if text.isascii():
@@ -494,7 +505,8 @@ def _fit(text: str, width: int, right: bool) -> str:
             return text[: width - 1] + "…" if width > 1 else "…"
         return text.rjust(width) if right else text.ljust(width)
     if cell_len(text) > width:
-        return set_cell_size(text, width)
+        # cut to width - 1 cells (a wide character may leave one more free), then the ellipsis
+        return set_cell_size(set_cell_size(text, max(0, width - 1)).rstrip() + "…", width)
     pad = " " * (width - cell_len(text))
     return pad + text if right else text + pad
 
@@ -505,8 +517,8 @@ def board_summary(model: WatchModel, now: float) -> str:
     rate = model.trades / elapsed if elapsed > 0 else 0.0
     parts = [
         f"watched {len(model):,} symbol{'s' if len(model) != 1 else ''} for {format_span(elapsed)}",
-        f"{model.trades:,} trades ({rate:,.1f}/s)",
-        f"{model.traded:,} symbols traded",
+        f"{_count(model.trades, 'trade')} ({rate:,.1f}/s)",
+        f"{_count(model.traded, 'symbol')} traded",
         f"{model.reconnects} reconnect{'s' if model.reconnects != 1 else ''}",
     ]
     if model.dropped:
