@@ -257,6 +257,63 @@ def run_board(
         raise error
 
 
+class BoardPump:
+    """What the Textual board calls every frame: queue -> model and detail buffers.
+
+    Returns the error that ends the run (the feed's fatal error, or every
+    symbol rejected), else ``None``; :attr:`ended` says the feed stopped by
+    itself. :attr:`simulated` turns on when the data says it is simulated
+    (a ``src`` ending in ``-sim`` or a feed status with ``simulated``).
+    """
+
+    def __init__(self, feed: FeedLike, queue: TickQueue, model: WatchModel, buffers: Any) -> None:
+        self.feed = feed
+        self.queue = queue
+        self.model = model
+        self.buffers = buffers
+        self.ended = False
+        self.simulated = False
+
+    def __call__(self, now: float) -> HkticksError | None:
+        model, buffers, queue = self.model, self.buffers, self.queue
+        while True:
+            batch = queue.get_batch(8192, 0)
+            if not batch:
+                break
+            model.apply(batch, now)
+            buffers.apply(batch)
+            if not self.simulated:
+                first = batch[0]
+                if type(first) is Tick and str(first.src).endswith("-sim"):
+                    self.simulated = True
+        status = self.feed.status()
+        model.set_status(
+            status.connections,
+            dropped=status.dropped,
+            queue_depth=status.queue_depth,
+            decode_errors=status.decode_errors,
+        )
+        if getattr(status, "simulated", False):
+            self.simulated = True
+        if self.feed.done.is_set():
+            self.ended = True
+        return self.feed.fatal or all_rejected(status, len(model))
+
+
+def run_app(app: Any, queue: TickQueue, stop: StopFlag) -> None:
+    """Run the Textual board until it quits; raise its error after the terminal is restored.
+
+    Ctrl-C and SIGTERM set ``stop`` (the app checks it every frame); log
+    warnings go to the header's notes, not over the screen.
+    """
+    from hkticks.stopping import stop_on_signals
+
+    with warnings_to_queue(queue), stop_on_signals(stop):
+        app.run()
+    if app.error is not None:
+        raise app.error
+
+
 # -- the JSON stream -----------------------------------------------------------
 
 
