@@ -29,6 +29,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.screen import Screen
@@ -289,3 +290,46 @@ def main() -> None:  # pragma: no cover - manual use: python -m hkticks.bench.re
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- the Textual board: key latency and detail open time (Pilot) -------------------
+
+
+async def key_latency(app: Any, pilot: Any, *, presses: int = 10) -> dict[str, float]:
+    """Median ms from a key press to the table drawn anew (``s``), and from Enter
+    to the detail view's chart drawn, measured with Pilot on a running app."""
+    import asyncio
+
+    from hkticks.watch.detail import DetailScreen, LinesWidget
+
+    table = app.table
+
+    async def until(cond: Any, timeout: float = 5.0) -> None:
+        end = time.perf_counter() + timeout
+        while not cond() and time.perf_counter() < end:
+            await asyncio.sleep(0.0005)
+
+    keys: list[float] = []
+    for _ in range(presses):
+        before = table.renders
+        t0 = time.perf_counter()
+        await pilot.press("s")
+        await until(lambda before=before: table.renders > before)
+        keys.append((time.perf_counter() - t0) * 1000)
+    opens: list[float] = []
+    for _ in range(max(1, presses // 2)):
+        t0 = time.perf_counter()
+        await pilot.press("enter")
+
+        def drawn() -> bool:
+            screen = app.screen
+            if not isinstance(screen, DetailScreen):
+                return False
+            charts = list(screen.query(LinesWidget))
+            return bool(charts) and charts[0].renders > 0
+
+        await until(drawn)
+        opens.append((time.perf_counter() - t0) * 1000)
+        await pilot.press("escape")
+        await pilot.pause()
+    return {"key_ms": statistics.median(keys), "detail_ms": statistics.median(opens)}

@@ -174,8 +174,8 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
     ColumnsScreen > SelectionList { width: 40; height: auto; max-height: 80%; border: round $accent; }
     """
     BINDINGS = [
-        Binding("escape", "done", "Apply"),
-        Binding("enter", "done", "Apply"),
+        Binding("escape", "done", "Apply", priority=True),
+        Binding("enter", "done", "Apply", priority=True),
         Binding("c", "done", "Apply", show=False),
     ]
 
