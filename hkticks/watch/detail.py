@@ -227,7 +227,7 @@ class DetailScreen(Screen[None]):
     ]
 
     DEFAULT_CSS = """
-    DetailScreen #summary { height: 2; }
+    DetailScreen #summary { height: 3; }
     DetailScreen #chart { width: 1fr; }
     DetailScreen #side { width: 40; }
     DetailScreen #tape { height: 1fr; }
