@@ -34,7 +34,9 @@ def trades(now: float = NOW) -> list[object]:
             drift = (minute - 15) / 15 * 0.01
             price = round(last * (1 + drift), 3 if last < 1 else 2)
             side = "buy" if minute % 3 else "sell"
-            items.append(Tick(code, ts, price, 100 * (1 + minute % 5), price * 100, side, seq, ts, "t"))
+            items.append(
+                Tick(code, ts, price, 100 * (1 + minute % 5), price * 100, side, seq, ts, "t")
+            )
     for code, last in LAST.items():
         seq += 1
         items.append(Tick(code, T0 - 500, last, 300, last * 300, "buy", seq, T0 - 500, "t"))

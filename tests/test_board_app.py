@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from hkticks.config import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from board_kit import NOW, make_app
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from board_kit import NOW, make_app
+from hkticks.config import tomllib
 from hkticks.errors import SourceError
 from hkticks.watch import app as app_module
 from hkticks.watch import layout as saved
@@ -121,7 +121,9 @@ def test_pause_freezes_the_rows_not_the_data() -> None:
         row = app.model.rows["00700"]
         from hkticks.tick import Tick
 
-        app.model.apply([Tick("00700", row.last_ts + 1, 390.0, 100, 39000.0, "buy", 9, 0, "t")], NOW)
+        app.model.apply(
+            [Tick("00700", row.last_ts + 1, 390.0, 100, 39000.0, "buy", 9, 0, "t")], NOW
+        )
         app.redraw()
         assert app.table.rows is before and row.last == 390.0  # data flowed, display held
         await pilot.press("p")
@@ -207,7 +209,9 @@ def test_detail_back_fill_merges_history_and_a_404_degrades_quietly() -> None:
     from hkticks.alltick.protocol import Bar
 
     start = int(NOW * 1000) - 3 * 3600_000
-    history = [Bar("00700", start + i * 60_000, 380, 381, 379, 380.5, 1000, 380_000) for i in range(5)]
+    history = [
+        Bar("00700", start + i * 60_000, 380, 381, 379, 380.5, 1000, 380_000) for i in range(5)
+    ]
 
     async def script(app: BoardApp, pilot: Pilot[None]) -> None:
         await pilot.press("enter")

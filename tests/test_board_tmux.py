@@ -105,7 +105,8 @@ def title_line(screen: str) -> str:
 def test_filter_sort_detail_and_quit_in_the_real_binary(tmux: Tmux, tmp_path: Path) -> None:
     codes = ["00700", "09988", "03690", "00005", "01810"]
     command = " ".join(
-        shlex.quote(a) for a in [*hkticks_command(), "watch", *codes, "--demo", "--demo-rate", "300"]
+        shlex.quote(a)
+        for a in [*hkticks_command(), "watch", *codes, "--demo", "--demo-rate", "300"]
     )
     tmux.start(command, clean_env(tmp_path))
     screen = tmux.wait(lambda s: "DEMO" in s and "1/1 up" in s, "the board")

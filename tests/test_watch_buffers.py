@@ -31,7 +31,12 @@ def test_minute_bars_ohlcv_and_bounded_tape() -> None:
         buf.add_trade(t(p, M0 + i * 1000, 100))
     (bar,) = buf.bars
     assert (bar.ts, bar.open, bar.high, bar.low, bar.close, bar.volume) == (
-        M0, 10.0, 10.5, 9.8, 10.1, 400,
+        M0,
+        10.0,
+        10.5,
+        9.8,
+        10.1,
+        400,
     )
     for m in range(1, 5):
         buf.add_trade(t(11.0 + m, M0 + m * MINUTE_MS))

@@ -44,7 +44,7 @@ from hkticks.watch.model import SORT_KEYS, SORT_LABELS, WatchModel
 from hkticks.watch.table import ColumnHeader, QuoteTable, RowPainter, select_rows
 from hkticks.watch.view import COLUMNS, DEMO_BANNER, Board, Palette, fmt_money
 
-FRAME_S = 0.25
+FRAME_S = 0.2  # five frames a second: flashes fade in steps, keys show at once
 ALL = "all"
 
 # name -> factory(app) -> Screen: screens other modules add (e.g. "heatmap", "alerts")
@@ -74,7 +74,7 @@ class BoardHeader(Widget):
     """Three lines: status, what is shown, notes."""
 
     DEFAULT_CSS = """
-    BoardHeader { height: 3; }
+    BoardHeader { height: 3; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, board: BoardApp) -> None:
@@ -114,21 +114,22 @@ class BoardHeader(Widget):
         text.append(f" ▲ {adv}", pal.up)
         text.append(f"  ▼ {dec}", pal.down)
         text.append(f"  = {flat}", pal.dim)
-        text.append(f" · turnover {fmt_money(turnover)}")
-        text.append(f" · list: {b.watchlist} ({len(rows)} of {len(b.model)})")
+        text.append(f" · {b.watchlist} {len(rows)}/{len(b.model)}")
         if b.needle:
             text.append(" · filter: ")
             text.append(b.needle, "bold")
         down = (b.model.sort != "code") != b.table.reverse
         arrow = "" if b.model.sort == "given" else (" ▼" if down else " ▲")
         text.append(f" · sort: {SORT_LABELS[b.model.sort]}{arrow}")
+        text.append(f" · turnover {fmt_money(turnover)}")
+        text.append("\n")
         notice = hidden_notice(b.hidden_columns)
         if notice:
-            text.append(" · " + notice, pal.warn)
-        text.append("\n")
+            text.append(" " + notice + " ·", pal.warn)
         for seg in rich_board._notes(now):
             text.append(seg.text, seg.style)
-        text.truncate(width * 3, overflow="ellipsis")
+        text.no_wrap = True  # one line each: a narrow terminal cuts, never wraps
+        text.overflow = "ellipsis"
         return text
 
 
@@ -186,7 +187,9 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
     def compose(self) -> ComposeResult:
         yield SelectionList[str](
             *[
-                Selection(f"{c.header}" + (" (book)" if c.book else ""), c.key, c.key in self.initial)
+                Selection(
+                    f"{c.header}" + (" (book)" if c.book else ""), c.key, c.key in self.initial
+                )
                 for c in COLUMNS
                 if c.key not in ALWAYS
             ]
@@ -498,11 +501,14 @@ class BoardApp(App[None]):
         yield from super().get_system_commands(screen)
         for key in SORT_KEYS:
             yield SystemCommand(
-                f"Sort by {SORT_LABELS[key]}", f"order the rows by {SORT_LABELS[key]}",
+                f"Sort by {SORT_LABELS[key]}",
+                f"order the rows by {SORT_LABELS[key]}",
                 lambda key=key: self._set_sort(key),
             )
         yield SystemCommand("Reverse order", "flip the sort order", self.action_reverse)
-        yield SystemCommand("Save layout", "columns, sort and watchlist to the config file", self.action_save_layout)
+        yield SystemCommand(
+            "Save layout", "columns, sort and watchlist to the config file", self.action_save_layout
+        )
         yield SystemCommand("Choose columns", "show or hide columns", self.action_columns)
         yield SystemCommand("Toggle book columns", "bid and ask", self.action_book)
         yield SystemCommand("Pause display", "data keeps flowing", self.action_pause)

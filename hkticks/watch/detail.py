@@ -27,7 +27,7 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from hkticks.market_hours import hk_time_text
 from hkticks.tick import Book, Tick
@@ -79,9 +79,7 @@ def chart_lines(
     def y_of(p: float) -> int:
         return max(0, min(price_h - 1, round((hi - p) / span * (price_h - 1))))
 
-    grid: list[list[tuple[str, Style | None]]] = [
-        [(" ", None)] * plot_w for _ in range(price_h)
-    ]
+    grid: list[list[tuple[str, Style | None]]] = [[(" ", None)] * plot_w for _ in range(price_h)]
     for x, b in enumerate(shown):
         style = palette.up if b.close >= b.open else palette.down
         if mode == "line":
@@ -149,7 +147,9 @@ def tape_lines(trades: Sequence[Tick], width: int, height: int, palette: Palette
         side = t.side
         style = palette.up if side == "buy" else palette.down if side == "sell" else palette.dim
         mark = "B" if side == "buy" else "S" if side == "sell" else "·"
-        text = f"{hk_time_text(t.ts)} {fmt_price(t.price):>9} {fmt_qty(t.volume, 100_000):>8} {mark}"
+        text = (
+            f"{hk_time_text(t.ts)} {fmt_price(t.price):>9} {fmt_qty(t.volume, 100_000):>8} {mark}"
+        )
         out.append(_pad([Segment(text, style)], width))
     return out
 
@@ -188,9 +188,7 @@ def ladder_lines(book: Book | None, width: int, palette: Palette) -> list[Line]:
 class LinesWidget(Widget):
     """Shows lines produced by a function of the widget's size (line API)."""
 
-    def __init__(
-        self, draw: Callable[[int, int], list[Line]], *, id: str | None = None
-    ) -> None:
+    def __init__(self, draw: Callable[[int, int], list[Line]], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.draw = draw
         self._lines: list[Line] = []
@@ -264,7 +262,6 @@ class DetailScreen(Screen[None]):
                 if self.book:
                     yield Static("Depth (10 levels)", classes="title")
                     yield LinesWidget(self._draw_ladder, id="ladder")
-        yield Footer()
 
     def on_mount(self) -> None:
         self.update()
