@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from board_kit import NOW, make_model
+
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.bench.runner import watch_targets
 from hkticks.feed.queue import TickQueue
