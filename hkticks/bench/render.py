@@ -9,10 +9,15 @@ on the machine and its load):
   Between frames it applies a quarter-second of trades at the given rate,
   so sorting works on changing data. Reported: median, p95 and max per
   frame, and the cost of applying the trades.
-- :func:`watch_cpu` runs ``hkticks watch`` as a child process in a pseudo
-  terminal of the given size against the embedded server (in this process)
-  at a given trade rate, and reads the child's CPU time from ``/proc``:
-  the share of one core the board takes, feed threads included.
+- :func:`watch_cpu` runs ``hkticks watch`` (the Textual board) as a child
+  process in a pseudo terminal of the given size against the embedded
+  server (in this process) at a given trade rate, and reads the child's CPU
+  time from ``/proc``: the share of one core the board takes, feed threads
+  included. The child writes its frame count at exit to the file named by
+  ``HKTICKS_WATCH_STATS``, which gives frames per second.
+- :func:`pilot_latency` runs the board headless under a synthetic 2,000
+  trades/s and times, with Pilot, a key press until the table is drawn anew
+  and Enter until the detail view's chart is drawn (:func:`key_latency`).
 """
 
 from __future__ import annotations
