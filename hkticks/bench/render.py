@@ -324,7 +324,9 @@ async def key_latency(app: Any, pilot: Any, *, presses: int = 10) -> dict[str, f
 
     async def until(cond: Any, timeout: float = 5.0) -> None:
         end = time.perf_counter() + timeout
-        while not cond() and time.perf_counter() < end:
+        while not cond():
+            if time.perf_counter() > end:
+                raise TimeoutError("the board did not redraw within 5 s of a key press")
             await asyncio.sleep(0.0005)
 
     keys: list[float] = []

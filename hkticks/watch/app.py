@@ -138,7 +138,7 @@ class HelpScreen(ModalScreen[None]):
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Static { width: 64; height: auto; border: round $accent; padding: 1 2; background: $surface; }
+    HelpScreen > Static { width: 84; height: auto; border: round $accent; padding: 1 2; background: $surface; }
     """
 
     KEYS = (
@@ -157,14 +157,24 @@ class HelpScreen(ModalScreen[None]):
         ("?", "this help"),
     )
 
-    def compose(self) -> ComposeResult:
-        lines = ["[b]hkticks board keys[/b]", ""]
-        lines += [f"[b]{k:<24}[/b]{what}" for k, what in self.KEYS]
-        lines += ["", "[dim]any key closes[/dim]"]
-        yield Static("\n".join(lines))
+    def __init__(self) -> None:
+        super().__init__()
+        self._dismissing = False  # (not "_closing": Textual's message pump owns that name)
 
-    def on_key(self) -> None:
-        self.dismiss()
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append("hkticks board keys\n\n", "bold")
+        for k, what in self.KEYS:
+            text.append(f"{k:<24}", "bold")
+            text.append(what + "\n")
+        text.append("\nany key closes", "dim")
+        yield Static(text)
+
+    def on_key(self, event: Any) -> None:
+        event.stop()
+        if not self._dismissing:  # keys typed fast arrive before it is gone
+            self._dismissing = True
+            self.dismiss()
 
 
 class ColumnsScreen(ModalScreen[list[str] | None]):

@@ -192,21 +192,21 @@ class LinesWidget(Widget):
         super().__init__(id=id)
         self.draw = draw
         self._lines: list[Line] = []
-        self._size = Size(0, 0)
+        self._drawn_size = Size(0, 0)
         self.renders = 0
 
     def update(self) -> None:
         self._lines = self.draw(self.size.width, self.size.height)
-        self._size = self.size
+        self._drawn_size = self.size
         self.refresh()
 
     def on_resize(self) -> None:
         self.update()
 
     def render_line(self, y: int) -> Strip:
-        if self._size != self.size:
+        if self._drawn_size != self.size:
             self._lines = self.draw(self.size.width, self.size.height)
-            self._size = self.size
+            self._drawn_size = self.size
         if y == 0:
             self.renders += 1
         if y < len(self._lines):

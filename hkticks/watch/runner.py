@@ -241,6 +241,8 @@ def run_app(app: Any, queue: TickQueue, stop: StopFlag) -> None:
         app.run()
     if app.error is not None:
         raise app.error
+    if app.return_code:  # the app failed (Textual has printed why): not a clean exit
+        raise SystemExit(app.return_code)
 
 
 # -- the JSON stream -----------------------------------------------------------
