@@ -186,31 +186,37 @@ def ladder_lines(book: Book | None, width: int, palette: Palette) -> list[Line]:
 
 
 class LinesWidget(Widget):
-    """Shows lines produced by a function of the widget's size (line API)."""
+    """Shows lines produced by a function of the widget's size (line API).
+
+    The lines are turned into strips once per update (runs of one style
+    merged), so a repaint does no drawing work.
+    """
 
     def __init__(self, draw: Callable[[int, int], list[Line]], *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.draw = draw
         self._lines: list[Line] = []
-        self._drawn_size = Size(0, 0)
+        self._strips: list[Strip] = []
+        self._drawn_size = Size(-1, -1)
         self.renders = 0
 
-    def update(self) -> None:
-        self._lines = self.draw(self.size.width, self.size.height)
+    def _redraw(self) -> None:
+        width, height = self.size.width, self.size.height
+        self._lines = self.draw(width, height) if width > 0 and height > 0 else []
+        self._strips = [Strip(list(Segment.simplify(line)), width) for line in self._lines]
         self._drawn_size = self.size
-        self.refresh()
 
-    def on_resize(self) -> None:
-        self.update()
+    def update(self) -> None:
+        self._redraw()
+        self.refresh()
 
     def render_line(self, y: int) -> Strip:
         if self._drawn_size != self.size:
-            self._lines = self.draw(self.size.width, self.size.height)
-            self._drawn_size = self.size
+            self._redraw()
         if y == 0:
             self.renders += 1
-        if y < len(self._lines):
-            return Strip(self._lines[y], self.size.width)
+        if y < len(self._strips):
+            return self._strips[y]
         return Strip.blank(self.size.width)
 
 
