@@ -11,6 +11,15 @@ elsewhere. Keys (all optional)::
     sse_url = "..."
     szse_url = "..."
 
+    [watchlists]            # named groups for the board (Tab cycles them)
+    tech = ["00700", "09988", "03690"]
+
+    [board]                 # written by the board's `w` key; restored on start
+    sort = "change"
+    reverse = false
+    watchlist = "tech"
+    columns = ["code", "name", "last", "chgp"]
+
 The token is a secret: this module never prints it, and :func:`hkticks.alltick.urls.redact`
 masks it in every URL shown to the user.
 """
@@ -36,6 +45,7 @@ else:  # pragma: no cover
 
 TOKEN_ENV_VARS = ("HKTICKS_TOKEN", "ALLTICK_TOKEN")
 KNOWN_KEYS = {"token", "url", "rest_url", "plan", "sse_url", "szse_url"}
+TABLE_KEYS = {"watchlists", "board"}  # tables, read by the board (see watchlists())
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -68,14 +78,18 @@ def load_config_file(path: Path) -> dict[str, Any]:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    unknown = sorted(set(data) - KNOWN_KEYS)
+    unknown = sorted(set(data) - KNOWN_KEYS - TABLE_KEYS)
     if unknown:
         raise ConfigError(
             f"config file {path} has unknown keys {', '.join(unknown)}; "
-            f"known keys: {', '.join(sorted(KNOWN_KEYS))}"
+            f"known keys: {', '.join(sorted(KNOWN_KEYS))}; "
+            f"tables: {', '.join(f'[{t}]' for t in sorted(TABLE_KEYS))}"
         )
     for key, value in data.items():
-        if not isinstance(value, str):
+        if key in TABLE_KEYS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config file {path}: [{key}] must be a table")
+        elif not isinstance(value, str):
             raise ConfigError(f"config file {path}: {key} must be a string")
     return data
 
@@ -186,3 +200,61 @@ def check_url(name: str, value: str) -> None:
         parts = None
     if parts is None or parts.scheme not in allowed or not parts.netloc:
         raise ConfigError(f"{name} {redact(value)!r} is not a valid {'/'.join(allowed)} URL")
+
+
+# -- the board's tables ([watchlists], [board]) ----------------------------------
+
+
+def watchlists(conf: Mapping[str, Any], path: Path | None = None) -> dict[str, list[str]]:
+    """``[watchlists]``: name -> codes as written (the caller normalises them)."""
+    table = conf.get("watchlists") or {}
+    out: dict[str, list[str]] = {}
+    for name, codes in table.items():
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ConfigError(
+                f"config file {path or config_path()}: watchlist {name!r} must be a list of "
+                'codes, e.g. tech = ["00700", "09988"]'
+            )
+        out[str(name)] = list(codes)
+    return out
+
+
+def save_table(path: Path, name: str, values: Mapping[str, str | bool | list[str]]) -> None:
+    """Replace (or add) the ``[name]`` table of the config file, keeping every other line.
+
+    Only strings, booleans and lists of strings are written. The file is
+    replaced atomically and keeps its permissions (it may hold the token);
+    a new one is made readable by its owner only.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    kept: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        head = line.strip()
+        if head.startswith("[") and not head.startswith("[["):
+            inside = head.split("#", 1)[0].strip() == f"[{name}]"
+        if not inside:
+            kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+
+    def toml(v: str | bool | list[str]) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, list):
+            return "[" + ", ".join(toml(x) for x in v) + "]"
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    block = [f"[{name}]"] + [f"{k} = {toml(v)}" for k, v in values.items()]
+    out = "\n".join(([*kept, ""] if kept else []) + block) + "\n"
+    tomllib.loads(out)  # never write a file we could not read back
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(out)
+    os.replace(tmp, path)

@@ -291,6 +291,7 @@ def test_replay_on_a_terminal_shows_the_board(recorded: Path) -> None:
     assert os.WEXITSTATUS(status) == 0, text[-2000:]
     n = len(list(TickFile(str(recorded / "t.jsonl"))))
     assert "replay finished" in text
+    assert "REPLAY max" in text  # the header says what feeds the board, at which speed
     assert "00700" in text and "09988" in text and "03690" in text
     assert f"{n:,} trades" in text
     assert "replayed" in text  # the summary after the board

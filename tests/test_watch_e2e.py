@@ -218,13 +218,12 @@ class Terminal:
         os.close(self.master)
 
 
-def header_line(text: str) -> str:
-    """The last column-header line drawn (it is one styled run of text)."""
-    start = text.rindex("Code  ")
-    return text[start : text.index("\x1b", start)]
+def test_board_in_a_terminal_shows_rows_and_quits_cleanly_on_sigint(env: dict[str, str]) -> None:
+    """The raw terminal stream: alternate screen in and out, cursor restored, one summary.
 
-
-def test_board_in_a_terminal_updates_resizes_and_quits_cleanly(env: dict[str, str]) -> None:
+    What the screen shows (filter, sort arrow, detail view) is checked on the
+    rendered screen in tests/test_board_tmux.py and with Pilot in tests/test_board_app.py.
+    """
     term = Terminal(
         HKTICKS + ["watch", "00700", "09988", "--demo", "--book", "--demo-rate", "2000"],
         env,
@@ -232,38 +231,11 @@ def test_board_in_a_terminal_updates_resizes_and_quits_cleanly(env: dict[str, st
         cols=170,
     )
     try:
-        text = term.wait_for("\x1b[?1049h")  # it switched to the alternate screen
-        text = term.wait_for("DEMO — simulated prices")
-        # both rows get prices, and the connection indicator turns up
-        text = term.wait_for("1/1 up")
+        term.wait_for("\x1b[?1049h")  # it switched to the alternate screen
+        term.wait_for("DEMO — simulated prices")
         for code in ("00700", "09988"):
-            mark = term.mark()
-            frame = term.wait_for(code + " ", start=mark)
-            assert code in frame
-        time.sleep(1.0)
-        text = term.text()
-        header = header_line(text)
-        assert header.split()[:3] == ["Code", "Name", "Last"]
-        assert "Bid" in header and "Ask" in header and "High" in header
-        # the board keeps redrawing: the clock and prices change between frames
-        first = term.mark()
-        term.wait_for("HKT", start=first, timeout=5)
-        # resize: the next frames use the new width and drop low-priority columns
-        term.resize(24, 80)
-        mark = term.mark()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                narrow = header_line(term.text(mark))
-            except ValueError:
-                time.sleep(0.1)
-                continue
-            if "High" not in narrow:
-                break
-            time.sleep(0.1)
-        assert "High" not in narrow and narrow.startswith("Code") and "Last" in narrow
-        assert len(narrow) <= 80
-        # Ctrl-C: leaves the alternate screen, shows the cursor, prints one summary line
+            term.wait_for(code)
+        # Ctrl-C (as a signal): leaves the alternate screen, shows the cursor, one summary line
         mark = term.mark()
         term.proc.send_signal(signal.SIGINT)
         assert term.proc.wait(20) == 0
@@ -274,8 +246,6 @@ def test_board_in_a_terminal_updates_resizes_and_quits_cleanly(env: dict[str, st
         summary = [line for line in after.splitlines() if "hkticks:" in line]
         assert len(summary) == 1 and "watched 2 symbols" in summary[0]
         assert "Traceback" not in term.text()
-        # no flicker: frames overwrite from the home position, the screen is never cleared
-        assert "\x1b[2J" not in term.text() and term.text().count("\x1b[H") >= 4
     finally:
         term.close()
 

@@ -194,14 +194,17 @@ def test_last_trade_fields_counts_and_flash() -> None:
     row = m.rows["00700"]
     assert n == 1 and row.trades == 1 and row.volume == 200
     assert (row.last, row.last_size, row.last_side, row.tick_dir) == (300.0, 200, "sell", FLAT)
-    assert row.flash_until == 100.5
+    # the first trade and same-price trades do not flash; every trade ticks
+    assert row.flash_until == 0.0 and row.tick_until == pytest.approx(100.0 + 0.3 * 0.5)
+    m.apply([tick("00700", 300.0, T0 + 1, 100, "buy")], now=100.5)
+    assert row.flash_until == 0.0 and row.tick_until == pytest.approx(100.5 + 0.15)
     m.apply([tick("00700", 300.2, T0 + 1, 100, "buy")], now=101.0)
     assert row.tick_dir == UP and row.flash_until == 101.5
     m.apply([tick("00700", 299.8, T0 + 2, 300, None)], now=102.0)
     assert row.tick_dir == DOWN and row.last_side is None
-    assert (row.trades, row.volume, m.trades, m.traded) == (3, 600, 3, 1)
+    assert (row.trades, row.volume, m.trades, m.traded) == (4, 700, 4, 1)
     assert (row.high, row.low) == (300.2, 299.8)
-    assert row.turnover == pytest.approx(300.0 * 200 + 300.2 * 100 + 299.8 * 300)
+    assert row.turnover == pytest.approx(300.0 * 300 + 300.2 * 100 + 299.8 * 300)
 
 
 def test_late_trade_counts_but_keeps_newer_last_price() -> None:

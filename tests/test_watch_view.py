@@ -187,9 +187,9 @@ def test_colours_and_flash(scheme: str, up: str, down: str) -> None:
     lines = board.render_lines(NOW, 160, 20)
     flash = segment_with(lines, "382.40")
     assert flash.style is not None and flash.style.bgcolor == Color.parse(up)
-    assert board.next_wake == pytest.approx(NOW - 0.1 + 0.5)  # refresh when the flash ends
+    assert board.next_wake == pytest.approx(NOW - 0.1 + 1.0)  # refresh when the flash ends
     # once the flash is over the cell settles to the change colour (up since the first trade)
-    later = NOW + 0.5
+    later = NOW + 0.9
     settled = segment_with(board.render_lines(later, 160, 20), "382.40")
     assert settled.style is not None and settled.style.bgcolor is None
     assert settled.style.color == Color.parse(up)

@@ -9,15 +9,21 @@ on the machine and its load):
   Between frames it applies a quarter-second of trades at the given rate,
   so sorting works on changing data. Reported: median, p95 and max per
   frame, and the cost of applying the trades.
-- :func:`watch_cpu` runs ``hkticks watch`` as a child process in a pseudo
-  terminal of the given size against the embedded server (in this process)
-  at a given trade rate, and reads the child's CPU time from ``/proc``:
-  the share of one core the board takes, feed threads included.
+- :func:`watch_cpu` runs ``hkticks watch`` (the Textual board) as a child
+  process in a pseudo terminal of the given size against the embedded
+  server (in this process) at a given trade rate, and reads the child's CPU
+  time from ``/proc``: the share of one core the board takes, feed threads
+  included. The child writes its frame count at exit to the file named by
+  ``HKTICKS_WATCH_STATS``, which gives frames per second.
+- :func:`pilot_latency` runs the board headless under a synthetic 2,000
+  trades/s and times, with Pilot, a key press until the table is drawn anew
+  and Enter until the detail view's chart is drawn (:func:`key_latency`).
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import re
@@ -29,6 +35,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.screen import Screen
@@ -151,12 +158,14 @@ class CpuStats:
     cpu_share: float  # of one core, 0.0-1.0+ (feed threads included)
     trades_per_s: float  # what the board reported receiving over the whole run
     output_kib_per_s: float  # terminal output the board wrote
+    fps: float = 0.0  # table frames drawn per second over the app's life (HKTICKS_WATCH_STATS)
 
     def __str__(self) -> str:
         return (
             f"watch ({self.symbols} symbols at {self.rate:,.0f} trades/s asked, "
             f"{self.trades_per_s:,.0f}/s received): {self.cpu_share * 100:.1f}% of one core "
-            f"over {self.seconds:.0f} s, {self.output_kib_per_s:.1f} KiB/s to the terminal"
+            f"over {self.seconds:.0f} s, {self.fps:.1f} frames/s, "
+            f"{self.output_kib_per_s:.1f} KiB/s to the terminal"
         )
 
 
@@ -204,8 +213,10 @@ def watch_cpu(
         symbols_file = os.path.join(tmp, "symbols.txt")
         with open(symbols_file, "w", encoding="ascii") as fh:
             fh.write("\n".join(codes) + "\n")
+        stats_file = os.path.join(tmp, "stats.json")
         env = {
             **os.environ,
+            "HKTICKS_WATCH_STATS": stats_file,
             "XDG_CACHE_HOME": os.path.join(tmp, "cache"),
             "XDG_CONFIG_HOME": os.path.join(tmp, "config"),
             "TERM": "xterm-256color",
@@ -267,6 +278,13 @@ def watch_cpu(
                 proc.wait()
             thread.join(2)
             os.close(master)
+        fps = 0.0
+        try:
+            with open(stats_file, encoding="utf-8") as fh:
+                stats = json.load(fh)
+            fps = stats["renders"] / max(stats["seconds"], 1e-9)
+        except (OSError, ValueError, KeyError):
+            pass
     text = output.decode("utf-8", "replace")
     match = _SUMMARY.search(text)
     received = float(match.group(2).replace(",", "")) if match else 0.0
@@ -277,6 +295,7 @@ def watch_cpu(
         cpu_share=(cpu1 - cpu0) / (t1 - t0),
         trades_per_s=received,
         output_kib_per_s=(bytes1 - bytes0) / (t1 - t0) / 1024,
+        fps=fps,
     )
 
 
@@ -289,3 +308,139 @@ def main() -> None:  # pragma: no cover - manual use: python -m hkticks.bench.re
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+# -- the Textual board: key latency and detail open time (Pilot) -------------------
+
+
+async def key_latency(app: Any, pilot: Any, *, presses: int = 10) -> dict[str, float]:
+    """Median ms from a key press to the table drawn anew (``s``), and from Enter
+    to the detail view's chart drawn, measured with Pilot on a running app."""
+    import asyncio
+
+    from hkticks.watch.detail import DetailScreen, LinesWidget
+
+    table = app.table
+
+    async def until(cond: Any, timeout: float = 5.0) -> None:
+        end = time.perf_counter() + timeout
+        while not cond():
+            if time.perf_counter() > end:
+                raise TimeoutError("the board did not redraw within 5 s of a key press")
+            await asyncio.sleep(0.0005)
+
+    keys: list[float] = []
+    for _ in range(presses):
+        before = table.renders
+        t0 = time.perf_counter()
+        await pilot.press("s")
+        await until(lambda before=before: table.renders > before)
+        keys.append((time.perf_counter() - t0) * 1000)
+    opens: list[float] = []
+    for _ in range(max(1, presses // 2)):
+        t0 = time.perf_counter()
+        await pilot.press("enter")
+
+        def drawn() -> bool:
+            screen = app.screen
+            if not isinstance(screen, DetailScreen):
+                return False
+            charts = list(screen.query(LinesWidget))
+            return bool(charts) and charts[0].renders > 0
+
+        await until(drawn)
+        opens.append((time.perf_counter() - t0) * 1000)
+        await pilot.press("escape")
+        await pilot.pause()
+    return {"key_ms": statistics.median(keys), "detail_ms": statistics.median(opens)}
+
+
+@dataclass(frozen=True)
+class KeyStats:
+    symbols: int
+    rate: float
+    key_ms: float  # median, key press -> table drawn anew
+    detail_ms: float  # median, Enter -> detail chart drawn
+    fps: float  # table frames per second while trades flowed
+
+    def __str__(self) -> str:
+        return (
+            f"board keys ({self.symbols} symbols at {self.rate:,.0f} trades/s, Pilot): "
+            f"key press to screen {self.key_ms:.1f} ms, detail view open {self.detail_ms:.1f} ms, "
+            f"{self.fps:.1f} frames/s"
+        )
+
+
+def pilot_latency(
+    *,
+    symbols: int = 550,
+    rate: float = 2000.0,
+    presses: int = 10,
+    size: tuple[int, int] = (160, 50),
+) -> KeyStats:
+    """Key-press-to-screen and detail-open times of the real app, headless, under load.
+
+    A producer thread puts ``rate`` trades a second over ``symbols`` into the
+    board's queue (as a feed would); the app drains it every frame.
+    """
+    import asyncio
+
+    from hkticks.errors import HkticksError
+    from hkticks.feed.queue import TickQueue
+    from hkticks.watch.app import BoardApp
+    from hkticks.watch.buffers import Buffers
+    from hkticks.watch.runner import BoardPump
+
+    rng = random.Random(7)
+    codes = _synthetic_codes(symbols)
+    names = {c: (f"Company {c}", f"公司{c}") for c in codes}
+    now = time.time()
+    model = WatchModel(codes, names=names, sort="change", started=now)
+    price = {c: round(rng.uniform(0.5, 600.0), 2) for c in codes}
+    queue = TickQueue()
+    queue.put_event(ReferenceData(stats={c: DayStats(p) for c, p in price.items()}))
+    stop = threading.Event()
+
+    def produce() -> None:
+        seq = 0
+        per = max(1, int(rate / 50))
+        while not stop.wait(0.02):
+            ts = int(time.time() * 1000)
+            for _ in range(per):
+                code = codes[int(rng.paretovariate(1.2)) % symbols]
+                p = price[code] = max(
+                    0.01, round(price[code] * (1 + rng.uniform(-0.002, 0.002)), 2)
+                )
+                seq += 1
+                queue.put(Tick(code, ts, p, 100, p * 100, "buy", seq, ts, "bench"))
+
+    class _Feed:
+        def __init__(self) -> None:
+            self.fatal: HkticksError | None = None
+            self.done = threading.Event()
+
+        def status(self) -> Any:
+            from hkticks.analysis.replay import ReplayConn, ReplayStatus
+
+            return ReplayStatus(connections=[ReplayConn(0, "up", 0, symbols, None)], ticks=0)
+
+    buffers = Buffers(codes)
+    app = BoardApp(model, pump=BoardPump(_Feed(), queue, model, buffers), buffers=buffers)
+    result: dict[str, float] = {}
+
+    async def main() -> None:
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause(1.0)
+            r0, t0 = app.table.renders, time.perf_counter()
+            await asyncio.sleep(2.0)
+            result["fps"] = (app.table.renders - r0) / (time.perf_counter() - t0)
+            result.update(await key_latency(app, pilot, presses=presses))
+
+    producer = threading.Thread(target=produce, name="bench-producer", daemon=True)
+    producer.start()
+    try:
+        asyncio.run(main())
+    finally:
+        stop.set()
+        producer.join(2)
+    return KeyStats(symbols, rate, result["key_ms"], result["detail_ms"], result["fps"])

@@ -590,13 +590,47 @@ def soak(
 
 def watch_figures(*, cpu: bool, progress: Progress = _quiet) -> dict[str, Any]:
     """The quote board's render cost (and with ``cpu``, a live board's CPU share)."""
-    from hkticks.bench.render import frame_benchmark, watch_cpu
+    from hkticks.bench.render import frame_benchmark, pilot_latency, watch_cpu
 
     progress("watch: render benchmark")
     out: dict[str, Any] = {"frame": asdict(frame_benchmark())}
     if cpu:
         progress("watch: CPU of a live board (14 s)")
         out["cpu"] = asdict(watch_cpu())
+        progress("watch: key and detail latency with Pilot (5 s)")
+        out["keys"] = asdict(pilot_latency())
+    return out
+
+
+WATCH_CPU_SHARE = 0.25  # issue 14: 550 symbols at 2,000 trades/s under a quarter of a core
+WATCH_FPS = 4.0
+WATCH_KEY_MS = 100.0
+WATCH_DETAIL_MS = 200.0
+
+
+def watch_targets(watch: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Issue 14's board targets from ``bench --watch`` figures."""
+    out: dict[str, dict[str, Any]] = {}
+    cpu, keys = watch.get("cpu"), watch.get("keys")
+    if cpu:
+        share = cpu["cpu_share"]
+        out["watch_cpu_share"] = {
+            "target": f"< {WATCH_CPU_SHARE}",
+            "measured": share,
+            "ok": share < WATCH_CPU_SHARE,
+        }
+        out["watch_fps"] = {
+            "target": f">= {WATCH_FPS:g}",
+            "measured": cpu["fps"],
+            "ok": cpu["fps"] >= WATCH_FPS,
+        }
+    if keys:
+        for name, limit in (("key_ms", WATCH_KEY_MS), ("detail_ms", WATCH_DETAIL_MS)):
+            out[f"watch_{name}"] = {
+                "target": f"<= {limit:g}",
+                "measured": keys[name],
+                "ok": keys[name] <= limit,
+            }
     return out
 
 
@@ -629,6 +663,8 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
                 "measured": p99,
                 "ok": p99 <= limit,
             }
+    if result.get("watch"):
+        out.update(watch_targets(result["watch"]))
     sk = result.get("soak")
     if sk:
         out["soak_growth_mb"] = {

@@ -95,7 +95,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     "--watch/--no-watch",
     "watch_cpu",
     default=False,
-    help="Also measure the CPU share of a live `watch` board (14 s more).",
+    help="Also measure a live `watch` board: CPU share, frames/s, key and detail latency (20 s more).",
 )
 @click.option(
     "--soak",
@@ -302,7 +302,13 @@ def _print_tables(result: dict[str, Any]) -> None:
             c = watch["cpu"]
             console.print(
                 f"watch: live board at {c['rate']:,.0f} trades/s on {c['symbols']} symbol{'s' if c['symbols'] != 1 else ''}: "
-                f"{c['cpu_share'] * 100:.1f}% of one core"
+                f"{c['cpu_share'] * 100:.1f}% of one core, {c.get('fps', 0):.1f} frames/s"
+            )
+        if "keys" in watch:
+            k = watch["keys"]
+            console.print(
+                f"watch: key press to screen {k['key_ms']:.1f} ms, detail view open "
+                f"{k['detail_ms']:.1f} ms (Pilot, {k['rate']:,.0f} trades/s on {k['symbols']} symbols)"
             )
     tg = result.get("targets")
     if tg:

@@ -235,13 +235,13 @@ def _board(
     name_lang: str,
     simulated: bool = False,
 ) -> tuple[Tally, str]:
-    from rich.console import Console
-
     from hkticks.analysis.replay import ReplayFeed
     from hkticks.feed.queue import TickQueue
+    from hkticks.market_hours import hk_time_text
+    from hkticks.watch.app import BoardApp
+    from hkticks.watch.buffers import Buffers
     from hkticks.watch.model import FLASH_S, ReferenceData, WatchModel
-    from hkticks.watch.runner import run_board
-    from hkticks.watch.view import Board
+    from hkticks.watch.runner import BoardPump, run_app
 
     codes = recording.symbols()
     if not codes:
@@ -256,17 +256,34 @@ def _board(
         codes,
         names=_names(codes),
         sort=sort or "code",
-        flash_s=FLASH_S * (factor or 1.0),  # half a second on screen whatever the speed
+        flash_s=FLASH_S * (factor or 1.0),  # a second on screen whatever the speed
         started=feed.now(),
     )
     # a recording has no previous close: say so, and measure change from the first trade
     queue.put_event(ReferenceData(error="not in a recording"))
-    board = Board(model, colors=colors, names=name_lang, clock=feed.now, demo=simulated)
+    speed = "max" if factor is None else f"{factor:g}x"
+
+    def replay_status() -> str:
+        if feed.finished.is_set():
+            return f"{speed} · done · {feed.ticks:,} trades"
+        return f"{speed} · {hk_time_text(int(feed.now() * 1000))} · {feed.ticks:,} trades"
+
+    buffers = Buffers(codes)
     stop = StopFlag()
+    app = BoardApp(
+        model,
+        pump=BoardPump(feed, queue, model, buffers),
+        buffers=buffers,
+        colors=colors,
+        names=name_lang,
+        replay_status=replay_status,
+        stop=stop,
+        clock=feed.now,
+        demo=simulated,
+    )
     feed.start()
     try:
-        with stop_on_signals(stop):
-            run_board(feed, queue, model, board, Console(), stop, clock=feed.now)
+        run_app(app, queue, stop)
     finally:
         feed.stop()
     return tally, stop.reason

@@ -115,16 +115,7 @@ def watch(
         )
         names = universe.names(codes) if universe is not None else {}
         queue = TickQueue()
-        feed = Feed(
-            codes,
-            url=settings.url,
-            token=token_value,
-            plan=alltick.PLANS[settings.plan],
-            queue=queue,
-            book_depth=5 if book and not json_mode else None,
-            token_source=settings.token_source,
-            simulated=settings.demo,
-        )
+        feed = make_feed(codes, settings, token_value, queue, book=book and not json_mode)
         if json_mode:
             _watch_json(feed, queue, codes, duration)
         else:
@@ -136,11 +127,30 @@ def watch(
                 settings=settings,
                 token=token_value,
                 book=book,
-                sort=sort or "given",
+                sort=sort,
                 colors=colors,
                 name_lang=name_lang,
                 duration=duration,
             )
+
+
+BOOK_LEVELS = 10  # the detail view's depth ladder
+
+
+def make_feed(
+    codes: list[str], settings: config.Settings, token: str, queue: TickQueue, *, book: bool
+) -> Feed:
+    """The feed the board and the JSON stream read (one place, so a remote feed can swap in)."""
+    return Feed(
+        codes,
+        url=settings.url,
+        token=token,
+        plan=alltick.PLANS[settings.plan],
+        queue=queue,
+        book_depth=BOOK_LEVELS if book else None,
+        token_source=settings.token_source,
+        simulated=settings.demo,
+    )
 
 
 def _watch_json(feed: Feed, queue: TickQueue, codes: list[str], duration: float | None) -> None:
@@ -186,38 +196,58 @@ def _watch_board(
     settings: config.Settings,
     token: str,
     book: bool,
-    sort: str,
+    sort: str | None,
     colors: str,
     name_lang: str,
     duration: float | None,
 ) -> None:
-    from rich.console import Console
-
+    from hkticks.alltick.kline import minute_bars
     from hkticks.alltick.rest import RestClient
-    from hkticks.stopping import StopFlag, stop_on_signals
+    from hkticks.stopping import StopFlag
+    from hkticks.watch import layout as saved
+    from hkticks.watch.app import BoardApp
+    from hkticks.watch.buffers import Buffers
+    from hkticks.watch.columns import ColumnLayout
     from hkticks.watch.model import WatchModel
-    from hkticks.watch.runner import run_board, start_reference_thread
-    from hkticks.watch.view import Board, board_summary
+    from hkticks.watch.runner import BoardPump, run_app, start_reference_thread
+    from hkticks.watch.view import board_summary
 
+    layout = saved.load()
     now = time.time()
-    model = WatchModel(codes, names=names, sort=sort, book=book, started=now)
-    board = Board(model, colors=colors, names=name_lang, demo=settings.demo)
-    console = Console()
-    stop = StopFlag()
-    deadline = time.monotonic() + duration if duration else None
-    rest_stop = threading.Event()
+    model = WatchModel(
+        codes, names=names, sort=sort or layout.sort or "given", book=book, started=now
+    )
+    buffers = Buffers(codes)
     rest = RestClient(
         settings.rest_url,
         token,
         alltick.PLANS[settings.plan],
         token_source=settings.token_source,
     )
+    stop = StopFlag()
+    app = BoardApp(
+        model,
+        pump=BoardPump(feed, queue, model, buffers),
+        buffers=buffers,
+        colors=colors,
+        names=name_lang,
+        demo=settings.demo,
+        layout=ColumnLayout(book=book, enabled=layout.columns),
+        reverse=layout.reverse if sort is None else False,
+        watchlists=layout.watchlists,
+        watchlist=layout.watchlist,
+        book_feed=book,
+        backfill=lambda code: minute_bars(rest, code),
+        save_layout=saved.save,
+        stop=stop,
+        deadline=time.monotonic() + duration if duration else None,
+    )
+    rest_stop = threading.Event()
     missing = [c for c in codes if c not in names]
     feed.start()
     start_reference_thread(rest, codes, missing, queue, rest_stop)
     try:
-        with stop_on_signals(stop):
-            run_board(feed, queue, model, board, console, stop, deadline=deadline)
+        run_app(app, queue, stop)
     finally:
         rest_stop.set()
         feed.stop()

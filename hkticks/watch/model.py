@@ -40,7 +40,8 @@ SORT_LABELS = {
 BASELINE_CLOSE = "close"
 BASELINE_FIRST = "first"
 
-FLASH_S = 0.5  # how long a price cell stays highlighted after a trade
+FLASH_S = 1.0  # how long a price cell stays highlighted (fading) after a price change
+TICK_S = 0.3  # how long a same-price trade shows its subtle tick mark
 RATE_WINDOW_S = 5.0  # ticks/s is averaged over this window
 STALE_MSG_AGE_S = 30.0  # an "up" connection silent this long shows amber
 MAX_NOTES = 3
@@ -122,6 +123,7 @@ class Row:
         "ask",
         "ask_size",
         "flash_until",
+        "tick_until",
         "rejected",
     )
 
@@ -149,7 +151,8 @@ class Row:
         self.bid_size = 0
         self.ask: float | None = None
         self.ask_size = 0
-        self.flash_until = 0.0
+        self.flash_until = 0.0  # set only when the price changes (fades out by then)
+        self.tick_until = 0.0  # any trade: a subtle mark, also for same-price trades
         self.rejected: str | None = None  # why the server refused this code, if it did
 
     @property
@@ -288,6 +291,7 @@ class WatchModel:
         self.sort = sort
         self.book = book
         self.flash_s = flash_s
+        self.tick_s = TICK_S * flash_s / FLASH_S
         self.started = started
         self.connections: dict[int, ConnState] = {}
         self.notes: deque[tuple[float, str]] = deque(maxlen=MAX_NOTES)
@@ -305,6 +309,7 @@ class WatchModel:
         # simulated data (a demo or a simulated server): the board must say DEMO
         self.simulated = False
         self.dirty = True
+        self._tick_until = 0.0
         self._rate: deque[tuple[float, int]] = deque()
         if names:
             self.set_names(names)
@@ -316,6 +321,7 @@ class WatchModel:
         n = 0
         rows = self.rows
         flash_until = now + self.flash_s
+        self._tick_until = now + self.tick_s
         for item in items:
             cls = type(item)
             if cls is Tick:
@@ -357,6 +363,9 @@ class WatchModel:
             return
         else:
             row.tick_dir = UP if price > prev else DOWN if price < prev else FLAT
+        if prev is not None and price != prev:
+            row.flash_until = flash_until  # only a price change flashes
+        row.tick_until = self._tick_until
         row.last = price
         row.last_ts = t.ts
         row.last_size = t.volume
@@ -364,7 +373,6 @@ class WatchModel:
         row.trades += 1
         row.volume += t.volume
         row.turnover += t.turnover
-        row.flash_until = flash_until
         self.volume += t.volume
         self.turnover += t.turnover
         self._range(row, price)

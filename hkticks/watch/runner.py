@@ -1,11 +1,11 @@
 """``hkticks watch``: the live quote board (and its JSON stream) over a feed.
 
-The model (:mod:`hkticks.watch.model`) and the view
-(:mod:`hkticks.watch.view`) are pure; this module owns the I/O around them:
+The model (:mod:`hkticks.watch.model`) is pure and the board is a Textual
+app (:mod:`hkticks.watch.app`); this module owns the I/O around them:
 
-- the main thread drains the feed's queue about four times a second, applies
-  the batch to the model and redraws only when something on screen changed
-  (a trade, a connection change, a flash settling, the clock's second);
+- :class:`BoardPump`, called by the app every frame, drains the feed's queue
+  into the model and the detail buffers and reports the feed's fatal error;
+  :func:`run_app` runs the app with Ctrl-C/SIGTERM and log warnings routed;
 - a background thread fetches the previous close and today's bar (REST
   ``batch-kline``) and missing names (``static_info``) so the board appears
   at once and fills in when they arrive; it refetches when a new HK trading
@@ -37,9 +37,7 @@ from hkticks.market_hours import hk_clock
 from hkticks.stopping import StopFlag
 from hkticks.tick import Event, Tick
 from hkticks.watch.model import ReferenceData, WatchModel, day_stats, describe_event
-from hkticks.watch.view import Board
 
-FRAME_S = 0.25  # about four refreshes a second at most
 REFERENCE_RETRY_S = 60.0
 REFERENCE_ATTEMPTS = 3
 _FATAL_RETS = {401, 603}  # the feed stops on these and raises the error itself
@@ -174,16 +172,6 @@ def start_reference_thread(
 # -- the board -----------------------------------------------------------------
 
 
-def drain(queue: TickQueue, model: WatchModel, now: float) -> int:
-    """Apply everything queued; returns the trades applied."""
-    n = 0
-    while True:
-        batch = queue.get_batch(8192, 0)
-        if not batch:
-            return n
-        n += model.apply(batch, now)
-
-
 def all_rejected(status: Any, symbols: int) -> UsageError | None:
     """A usage error when the server refused every symbol (nothing would ever show)."""
     rejected: dict[str, int] = getattr(status, "rejected", None) or {}
@@ -198,63 +186,63 @@ def all_rejected(status: Any, symbols: int) -> UsageError | None:
     return None
 
 
-def run_board(
-    feed: FeedLike,
-    queue: TickQueue,
-    model: WatchModel,
-    board: Board,
-    console: Any,
-    stop: StopFlag,
-    *,
-    deadline: float | None = None,
-    frame_s: float = FRAME_S,
-    clock: Callable[[], float] = time.time,
-) -> None:
-    """Draw the board full-screen until stopped; raise the feed's fatal error after leaving it.
+class BoardPump:
+    """What the Textual board calls every frame: queue -> model and detail buffers.
 
-    ``clock`` is the time the model is updated at (flashes, rates); a replay
-    passes the recording's time, which its board's clock shows too.
+    Returns the error that ends the run (the feed's fatal error, or every
+    symbol rejected), else ``None``; :attr:`ended` says the feed stopped by
+    itself. :attr:`simulated` turns on when the data says it is simulated
+    (a ``src`` ending in ``-sim`` or a feed status with ``simulated``).
     """
-    from rich.live import Live
 
-    error: HkticksError | None = None
-    with (
-        warnings_to_queue(queue),
-        Live(
-            board,
-            console=console,
-            screen=True,
-            auto_refresh=False,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        ) as live,
-    ):
-        size = console.size
-        while not stop.is_set():
-            tick = time.monotonic()
-            now = clock()
-            drain(queue, model, now)
-            status = feed.status()
-            model.set_status(
-                status.connections,
-                dropped=status.dropped,
-                queue_depth=status.queue_depth,
-                decode_errors=status.decode_errors,
-            )
-            error = feed.fatal or all_rejected(status, len(model))
-            if error is not None or feed.done.is_set():
+    def __init__(self, feed: FeedLike, queue: TickQueue, model: WatchModel, buffers: Any) -> None:
+        self.feed = feed
+        self.queue = queue
+        self.model = model
+        self.buffers = buffers
+        self.ended = False
+        self.simulated = False
+
+    def __call__(self, now: float) -> HkticksError | None:
+        model, buffers, queue = self.model, self.buffers, self.queue
+        while True:
+            batch = queue.get_batch(8192, 0)
+            if not batch:
                 break
-            if deadline is not None and tick >= deadline:
-                stop.set("duration reached")
-                break
-            current = console.size
-            if model.dirty or now >= board.next_wake or current != size:
-                size = current
-                live.refresh()
-                model.dirty = False
-            stop.event.wait(max(0.0, frame_s - (time.monotonic() - tick)))
-    if error is not None:
-        raise error
+            model.apply(batch, now)
+            buffers.apply(batch)
+            if not self.simulated:
+                first = batch[0]
+                if type(first) is Tick and str(first.src).endswith("-sim"):
+                    self.simulated = True
+        status = self.feed.status()
+        model.set_status(
+            status.connections,
+            dropped=status.dropped,
+            queue_depth=status.queue_depth,
+            decode_errors=status.decode_errors,
+        )
+        if getattr(status, "simulated", False):
+            self.simulated = True
+        if self.feed.done.is_set():
+            self.ended = True
+        return self.feed.fatal or all_rejected(status, len(model))
+
+
+def run_app(app: Any, queue: TickQueue, stop: StopFlag) -> None:
+    """Run the Textual board until it quits; raise its error after the terminal is restored.
+
+    Ctrl-C and SIGTERM set ``stop`` (the app checks it every frame); log
+    warnings go to the header's notes, not over the screen.
+    """
+    from hkticks.stopping import stop_on_signals
+
+    with warnings_to_queue(queue), stop_on_signals(stop):
+        app.run()
+    if app.error is not None:
+        raise app.error
+    if app.return_code:  # the app failed (Textual has printed why): not a clean exit
+        raise SystemExit(app.return_code)
 
 
 # -- the JSON stream -----------------------------------------------------------

@@ -1,0 +1,558 @@
+"""The trader's terminal: the Textual app around the board's model.
+
+The app owns no data logic. Every frame (``frame_s``, four a second) it
+calls ``pump`` -- which drains the feed's queue into the model and the
+detail buffers and returns the feed's fatal error, if any -- then redraws:
+the header (connections, ticks/s, market phase, DEMO / REPLAY / PAUSED,
+advancers and decliners, turnover of what is shown), the column titles and
+the table (a line-API widget drawing only the visible rows).
+
+Keys (also in the footer, ``?`` and Ctrl-P): ``q`` quit, ``s``/``S`` sort
+column / reverse, ``/`` filter (Esc clears), Tab watchlists, arrows and
+PgUp/PgDn/Home/End, ``p`` pause the display, ``b`` book columns, ``c``
+columns, ``w`` save the layout, Enter the detail view, ``h`` heatmap.
+
+Screens other parts add (the heatmap, alerts) register a factory in
+:data:`SCREENS` or provide ``make_screen(app)`` in
+``hkticks.watch.heatmap``; until then ``h`` says so in a toast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from rich.segment import Segment
+from rich.text import Text
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input, SelectionList, Static
+from textual.widgets.selection_list import Selection
+
+from hkticks.errors import HkticksError
+from hkticks.stopping import StopFlag
+from hkticks.watch.buffers import Buffers
+from hkticks.watch.columns import ALWAYS, BY_KEY, ColumnLayout, hidden_notice
+from hkticks.watch.detail import DetailScreen
+from hkticks.watch.model import SORT_KEYS, SORT_LABELS, WatchModel
+from hkticks.watch.table import ColumnHeader, QuoteTable, RowPainter, select_rows
+from hkticks.watch.view import COLUMNS, DEMO_BANNER, Board, Palette, fmt_money
+
+FRAME_S = 0.2  # five frames a second: flashes fade in steps, keys show at once
+ALL = "all"
+
+# name -> factory(app) -> Screen: screens other modules add (e.g. "heatmap", "alerts")
+SCREENS: dict[str, Callable[[BoardApp], Screen[Any]]] = {}
+
+Pump = Callable[[float], "HkticksError | None"]
+
+
+def register_screen(name: str, factory: Callable[[BoardApp], Screen[Any]]) -> None:
+    """Make ``factory`` the screen the app opens for ``name`` (``h`` opens ``"heatmap"``)."""
+    SCREENS[name] = factory
+
+
+def _find_screen(name: str) -> Callable[[BoardApp], Screen[Any]] | None:
+    factory = SCREENS.get(name)
+    if factory is not None:
+        return factory
+    try:
+        module = importlib.import_module(f"hkticks.watch.{name}")
+    except ImportError:
+        return None
+    made = getattr(module, "make_screen", None)
+    return made if callable(made) else None
+
+
+class BoardHeader(Widget):
+    """Three lines: status, what is shown, notes."""
+
+    DEFAULT_CSS = """
+    BoardHeader { height: 3; text-wrap: nowrap; text-overflow: ellipsis; }
+    """
+
+    def __init__(self, board: BoardApp) -> None:
+        super().__init__()
+        self.board = board
+
+    def render(self) -> Text:
+        b = self.board
+        now = b.clock()
+        width = max(20, self.size.width)
+        rich_board = b.rich_board
+        rich_board._width = width
+        pal = b.palette
+        badges: list[Segment] = []
+        if b.simulated:
+            badges.append(Segment(" DEMO ", pal.banner))
+            badges.append(Segment(" "))
+        replay = b.replay_status() if b.replay_status is not None else None
+        if replay:
+            badges.append(Segment(f" REPLAY {replay} ", pal.banner))
+            badges.append(Segment(" "))
+        if b.paused:
+            badges.append(Segment(" PAUSED ", pal.title))
+            badges.append(Segment(" "))
+        used = sum(len(s.text) for s in badges)
+        rich_board._width = max(10, width - used)
+        status = badges + rich_board._header(now)
+        text = Text()
+        for seg in status:
+            text.append(seg.text, seg.style)
+        text.append("\n")
+        rows = b.table.rows
+        adv = sum(1 for r in rows if (r.change or 0) > 0)
+        dec = sum(1 for r in rows if (r.change or 0) < 0)
+        flat = sum(1 for r in rows if r.change == 0)
+        turnover = sum(r.turnover for r in rows)
+        text.append(f" ▲ {adv}", pal.up)
+        text.append(f"  ▼ {dec}", pal.down)
+        text.append(f"  = {flat}", pal.dim)
+        text.append(f" · {b.watchlist} {len(rows)}/{len(b.model)}")
+        if b.needle:
+            text.append(" · filter: ")
+            text.append(b.needle, "bold")
+        down = (b.model.sort != "code") != b.table.reverse
+        arrow = "" if b.model.sort == "given" else (" ▼" if down else " ▲")
+        text.append(f" · sort: {SORT_LABELS[b.model.sort]}{arrow}")
+        text.append(f" · turnover {fmt_money(turnover)}")
+        text.append("\n")
+        notice = hidden_notice(b.hidden_columns)
+        if notice:
+            text.append(" " + notice + " ·", pal.warn)
+        for seg in rich_board._notes(now):
+            text.append(seg.text, seg.style)
+        text.no_wrap = True  # one line each: a narrow terminal cuts, never wraps
+        text.overflow = "ellipsis"
+        return text
+
+
+class HelpScreen(ModalScreen[None]):
+    """``?``: every key, any key closes."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Static { width: 84; height: auto; border: round $accent; padding: 1 2; background: $surface; }
+    """
+
+    KEYS = (
+        ("q", "quit"),
+        ("s / S", "next sort column / reverse the order"),
+        ("/", "filter by code or name (CN/EN); Enter keeps it, Esc clears"),
+        ("Tab", "next watchlist ([watchlists] in the config file) or all"),
+        ("↑ ↓ PgUp PgDn Home End", "move and scroll"),
+        ("Enter", "detail: chart, time and sales, depth (--book)"),
+        ("p", "pause the display (data keeps flowing)"),
+        ("b", "book columns (bid/ask) on or off"),
+        ("c", "choose columns"),
+        ("w", "save columns, sort and watchlist to the config file"),
+        ("h", "heatmap"),
+        ("Ctrl-P", "command palette"),
+        ("?", "this help"),
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dismissing = False  # (not "_closing": Textual's message pump owns that name)
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        text.append("hkticks board keys\n\n", "bold")
+        for k, what in self.KEYS:
+            text.append(f"{k:<24}", "bold")
+            text.append(what + "\n")
+        text.append("\nany key closes", "dim")
+        yield Static(text)
+
+    def on_key(self, event: Any) -> None:
+        event.stop()
+        if not self._dismissing:  # keys typed fast arrive before it is gone
+            self._dismissing = True
+            self.dismiss()
+
+
+class ColumnsScreen(ModalScreen[list[str] | None]):
+    """``c``: tick the columns to show (Enter or Esc closes and applies)."""
+
+    DEFAULT_CSS = """
+    ColumnsScreen { align: center middle; }
+    ColumnsScreen > SelectionList { width: 40; height: auto; max-height: 80%; border: round $accent; }
+    """
+    BINDINGS = [
+        Binding("escape", "done", "Apply", priority=True),
+        Binding("enter", "done", "Apply", priority=True),
+        Binding("c", "done", "Apply", show=False),
+    ]
+
+    def __init__(self, enabled: Iterable[str]) -> None:
+        super().__init__()
+        self.initial = set(enabled)
+
+    def compose(self) -> ComposeResult:
+        yield SelectionList[str](
+            *[
+                Selection(
+                    f"{c.header}" + (" (book)" if c.book else ""), c.key, c.key in self.initial
+                )
+                for c in COLUMNS
+                if c.key not in ALWAYS
+            ]
+        )
+        yield Footer()
+
+    def action_done(self) -> None:
+        chosen = self.query_one(SelectionList).selected
+        self.dismiss([*ALWAYS, *chosen])
+
+
+class BoardApp(App[None]):
+    """The board: header, column titles, the table, an optional filter line, the footer."""
+
+    TITLE = "hkticks"
+    CSS = """
+    #filter { dock: bottom; display: none; height: 3; }
+    #filter.shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse", "Reverse", key_display="S"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("escape", "clear_filter", "Clear", show=False),
+        Binding("tab", "next_watchlist", "List", priority=True),
+        Binding("enter", "detail", "Detail"),
+        Binding("p", "pause", "Pause"),
+        Binding("b", "book", "Book"),
+        Binding("c", "columns", "Columns"),
+        Binding("w", "save_layout", "Save"),
+        Binding("h", "heatmap", "Heatmap"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+    ]
+
+    def __init__(
+        self,
+        model: WatchModel,
+        *,
+        pump: Pump | None = None,
+        buffers: Buffers | None = None,
+        colors: str = "west",
+        names: str = "en",
+        demo: bool = False,
+        layout: ColumnLayout | None = None,
+        reverse: bool = False,
+        watchlists: Mapping[str, Iterable[str]] | None = None,
+        watchlist: str = ALL,
+        book_feed: bool = False,
+        backfill: Callable[[str], Any] | None = None,
+        replay_status: Callable[[], str] | None = None,
+        save_layout: Callable[[dict[str, Any]], str] | None = None,
+        stop: StopFlag | None = None,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.time,
+        frame_s: float = FRAME_S,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.pump = pump
+        self.buffers = buffers if buffers is not None else Buffers(model.rows)
+        self.color_scheme = colors
+        self.names = names
+        self.demo = demo
+        self.simulated = demo
+        self.palette = Palette.scheme(colors)
+        self.layout = layout if layout is not None else ColumnLayout(book=model.book)
+        self.watchlists: dict[str, frozenset[str]] = {
+            name: frozenset(codes) for name, codes in (watchlists or {}).items()
+        }
+        self.watchlist = watchlist if watchlist in self.watchlists else ALL
+        self.book_feed = book_feed
+        self.backfill = backfill
+        self.replay_status = replay_status
+        self.save_layout_to = save_layout
+        self.stop_flag = stop
+        self.deadline = deadline
+        self.clock = clock
+        self.frame_s = frame_s
+        self.needle = ""
+        self.paused = False
+        self.error: HkticksError | None = None
+        self.hidden_columns: list[Any] = []
+        self.rich_board = Board(model, colors=colors, names=names, demo=demo, clock=clock)
+        self.table = QuoteTable(model, RowPainter(self.palette, names, colors), clock=clock)
+        self.table.reverse = reverse
+        self.frames = 0
+        self.started_perf = time.perf_counter()
+
+    # -- layout -----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield BoardHeader(self)
+        banner = Static(DEMO_BANNER, id="banner")
+        banner.display = self.demo  # shown later too, when the data says it is simulated
+        yield banner
+        yield ColumnHeader(self.table)
+        yield self.table
+        yield Input(placeholder="filter: code or name (Enter keeps, Esc clears)", id="filter")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        banner = self.query_one("#banner", Static)
+        banner.styles.background = "yellow"
+        banner.styles.color = "black"
+        banner.styles.text_style = "bold"
+        banner.styles.text_align = "center"
+        self.table.focus()
+        self.redraw()
+        self.set_interval(self.frame_s, self.frame)
+
+    # -- the frame --------------------------------------------------------------
+
+    def show_simulated(self) -> None:
+        """The data turned out simulated (a server's handshake, or ``src`` ``*-sim``): say so."""
+        self.simulated = True
+        self.rich_board.demo = True
+        self.query_one("#banner", Static).display = True
+
+    def frame(self) -> None:
+        now = self.clock()
+        if self.pump is not None:
+            error = self.pump(now)
+            if error is not None:
+                self.error = error
+                self.exit()
+                return
+            if not self.simulated and (
+                getattr(self.pump, "simulated", False) or self.model.simulated
+            ):
+                self.show_simulated()
+            if getattr(self.pump, "ended", False):
+                self.exit()
+                return
+        if self.stop_flag is not None and self.stop_flag.is_set():
+            self.exit()
+            return
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            if self.stop_flag is not None:
+                self.stop_flag.set("duration reached")
+            self.exit()
+            return
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Recompute what is shown and repaint (paused: only the header moves)."""
+        self.frames += 1
+        if not self.paused:
+            width = self.table.size.width or self.size.width
+            shown, hidden = self.layout.fit(max(10, width - 1))
+            self.hidden_columns = hidden
+            members = self.watchlists.get(self.watchlist)
+            rows = select_rows(
+                self.model, reverse=self.table.reverse, needle=self.needle, members=members
+            )
+            self.table.set_rows(rows, shown)
+            for w in self.query(ColumnHeader):
+                w.refresh()
+            screen = self.screen
+            if isinstance(screen, DetailScreen):
+                screen.update()
+        for h in self.query(BoardHeader):
+            h.refresh()
+        self.model.dirty = False
+
+    # -- actions --------------------------------------------------------------
+
+    def action_sort(self) -> None:
+        keys = SORT_KEYS
+        self.model.sort = keys[(keys.index(self.model.sort) + 1) % len(keys)]
+        self.table.reverse = False
+        self.redraw()
+
+    def action_reverse(self) -> None:
+        self.table.reverse = not self.table.reverse
+        self.redraw()
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.add_class("shown")
+        box.value = self.needle
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.remove_class("shown")
+        box.value = ""
+        self.needle = ""
+        self.table.focus()
+        self.redraw()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "filter":
+            self.needle = event.value.strip()
+            self.table.cursor = 0
+            self.table.scroll_to(y=0, animate=False)
+            self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            event.input.remove_class("shown")
+            self.needle = event.value.strip()
+            self.table.focus()
+            self.redraw()
+
+    def on_key(self, event: Any) -> None:
+        # Esc inside the filter box clears it (the box would otherwise keep the key)
+        if event.key == "escape" and isinstance(self.focused, Input):
+            event.stop()
+            self.action_clear_filter()
+
+    def action_next_watchlist(self) -> None:
+        names = [ALL, *self.watchlists]
+        self.watchlist = names[(names.index(self.watchlist) + 1) % len(names)]
+        self.table.cursor = 0
+        self.table.scroll_to(y=0, animate=False)
+        self.redraw()
+        self.notify(f"watchlist: {self.watchlist}", timeout=1.5)
+
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self.redraw()
+
+    def action_book(self) -> None:
+        self.layout.book = not self.layout.book
+        self.model.book = self.layout.book
+        if self.layout.book and not self.book_feed:
+            self.notify("no book data: start with --book for bid/ask", severity="warning")
+        self.redraw()
+
+    def action_columns(self) -> None:
+        def apply(keys: list[str] | None) -> None:
+            if keys is not None:
+                self.layout.set_enabled(keys)
+                if any(BY_KEY[k].book for k in keys):
+                    self.layout.book = self.model.book = True
+                self.redraw()
+
+        self.push_screen(ColumnsScreen(self.layout.enabled), apply)
+
+    def layout_values(self) -> dict[str, Any]:
+        return {
+            "sort": self.model.sort,
+            "reverse": self.table.reverse,
+            "watchlist": self.watchlist,
+            "columns": self.layout.saved(),
+            "book": self.layout.book,
+        }
+
+    def action_save_layout(self) -> None:
+        if self.save_layout_to is None:
+            self.notify("nowhere to save the layout", severity="warning")
+            return
+        try:
+            where = self.save_layout_to(self.layout_values())
+        except (OSError, HkticksError) as exc:
+            self.notify(f"layout not saved: {exc}", severity="error")
+            return
+        self.notify(f"layout saved to {where}")
+
+    def action_detail(self) -> None:
+        if isinstance(self.screen, DetailScreen):
+            return
+        row = self.table.selected
+        if row is None:
+            self.notify("no row selected", severity="warning")
+            return
+        buffer = self.buffers.get(row.code)
+        screen = DetailScreen(
+            row,
+            buffer,
+            self.palette,
+            names=self.names,
+            book=self.book_feed,
+            clock=self.clock,
+        )
+        self.push_screen(screen)
+        if self.backfill is not None and buffer.backfill == "none":
+            buffer.backfill = "loading"
+            self.run_worker(
+                lambda: self._backfill(row.code), thread=True, exclusive=False, group="backfill"
+            )
+
+    def _backfill(self, code: str) -> None:
+        """Worker thread: fetch 1-minute history; merged on the app's thread."""
+        assert self.backfill is not None
+        try:
+            bars = self.backfill(code)
+        except HkticksError:
+            bars = None  # e.g. HTTP 404: the server has no /kline; the view says so quietly
+        except Exception:
+            bars = None
+        self.call_from_thread(self._merge_history, code, bars)
+
+    def _merge_history(self, code: str, bars: Any) -> None:
+        buffer = self.buffers.get(code)
+        if bars is None:
+            buffer.backfill = "unavailable"
+        else:
+            buffer.merge_history(bars)
+            buffer.backfill = "ok"
+        if isinstance(self.screen, DetailScreen):
+            self.screen.update()
+
+    def action_heatmap(self) -> None:
+        factory = _find_screen("heatmap")
+        if factory is None:
+            self.notify("heatmap: coming")
+            return
+        self.push_screen(factory(self))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for key in SORT_KEYS:
+            yield SystemCommand(
+                f"Sort by {SORT_LABELS[key]}",
+                f"order the rows by {SORT_LABELS[key]}",
+                lambda key=key: self._set_sort(key),
+            )
+        yield SystemCommand("Reverse order", "flip the sort order", self.action_reverse)
+        yield SystemCommand(
+            "Save layout", "columns, sort and watchlist to the config file", self.action_save_layout
+        )
+        yield SystemCommand("Choose columns", "show or hide columns", self.action_columns)
+        yield SystemCommand("Toggle book columns", "bid and ask", self.action_book)
+        yield SystemCommand("Pause display", "data keeps flowing", self.action_pause)
+        yield SystemCommand("Heatmap", "the board as a heatmap", self.action_heatmap)
+        for name in [ALL, *self.watchlists]:
+            yield SystemCommand(
+                f"Watchlist: {name}", "show this group", lambda name=name: self._set_watchlist(name)
+            )
+
+    def _set_sort(self, key: str) -> None:
+        self.model.sort = key
+        self.redraw()
+
+    def _set_watchlist(self, name: str) -> None:
+        self.watchlist = name
+        self.redraw()
+
+    # -- the end ----------------------------------------------------------------
+
+    def on_unmount(self) -> None:
+        path = os.environ.get("HKTICKS_WATCH_STATS")  # written for `hkticks bench --watch`
+        if path:
+            seconds = time.perf_counter() - self.started_perf
+            stats = {"frames": self.frames, "renders": self.table.renders, "seconds": seconds}
+            try:
+                with open(path, "w", encoding="utf-8") as fh:
+                    json.dump(stats, fh)
+            except OSError:
+                pass

@@ -1,0 +1,328 @@
+"""The detail view of one symbol: intraday chart, time and sales, depth ladder.
+
+Drawn from the in-memory :class:`~hkticks.watch.buffers.SymbolBuffer`
+(nothing is fetched to open it; the 1-minute history back-fill arrives
+later and is merged in). The drawing functions are pure (buffer in, lines
+of Rich segments out) so they are tested without a terminal:
+
+- :func:`chart_lines`: 1-minute bars as candles or a line, volume bars
+  below, the previous close (``┄``) and VWAP (``╌``) across, the price
+  scale on the left and the day's first and last minute below;
+- :func:`tape_lines`: the latest trades, newest first, coloured by the
+  aggressor side (buyer-initiated in the "up" colour);
+- :func:`ladder_lines`: ten levels of asks above ten levels of bids, with
+  size bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from rich.segment import Segment
+from rich.style import Style
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.geometry import Size
+from textual.screen import Screen
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets import Static
+
+from hkticks.market_hours import hk_time_text
+from hkticks.tick import Book, Tick
+from hkticks.watch.buffers import MinuteBar, SymbolBuffer
+from hkticks.watch.model import Row
+from hkticks.watch.view import Palette, fmt_pct, fmt_price, fmt_qty
+
+Line = list[Segment]
+LABEL_W = 9  # price scale on the left
+EIGHTHS = " ▁▂▃▄▅▆▇█"
+LADDER_LEVELS = 10
+
+
+def _pad(line: Line, width: int) -> Line:
+    return list(Segment.adjust_line_length(line, width, pad=True))
+
+
+def chart_lines(
+    bars: Sequence[MinuteBar],
+    width: int,
+    height: int,
+    palette: Palette,
+    *,
+    prev_close: float | None = None,
+    vwap: float | None = None,
+    mode: str = "candles",
+) -> list[Line]:
+    """The chart as ``height`` lines of ``width`` cells."""
+    if height <= 0 or width <= 0:
+        return []
+    plot_w = max(1, width - LABEL_W)
+    if not bars:
+        msg = "no trades yet: the chart fills in as trades arrive"
+        return [_pad([Segment(msg[:width], palette.dim)], width)] + [
+            [Segment(" " * width)] for _ in range(height - 1)
+        ]
+    shown = list(bars)[-plot_w:]
+    vol_h = max(1, height // 5)
+    price_h = max(2, height - vol_h - 1)
+    lo = min(b.low for b in shown)
+    hi = max(b.high for b in shown)
+    for extra in (prev_close, vwap):
+        if extra is not None:
+            lo, hi = min(lo, extra), max(hi, extra)
+    if hi - lo < 1e-9:
+        hi, lo = hi + 0.01, max(0.0, lo - 0.01)
+    span = hi - lo
+
+    def y_of(p: float) -> int:
+        return max(0, min(price_h - 1, round((hi - p) / span * (price_h - 1))))
+
+    grid: list[list[tuple[str, Style | None]]] = [[(" ", None)] * plot_w for _ in range(price_h)]
+    for x, b in enumerate(shown):
+        style = palette.up if b.close >= b.open else palette.down
+        if mode == "line":
+            y = y_of(b.close)
+            if x:
+                py = y_of(shown[x - 1].close)
+                for yy in range(min(py, y) + 1, max(py, y)):
+                    grid[yy][x] = ("│", style)
+            grid[y][x] = ("•", style)
+        else:
+            top, bottom = y_of(b.high), y_of(b.low)
+            for yy in range(top, bottom + 1):
+                grid[yy][x] = ("│", style)
+            bt, bb = y_of(max(b.open, b.close)), y_of(min(b.open, b.close))
+            for yy in range(bt, bb + 1):
+                grid[yy][x] = ("█" if bt != bb else "━", style)
+    guides: list[tuple[float, str, Style | None]] = []
+    if prev_close is not None:
+        guides.append((prev_close, "┄", palette.dim))
+    if vwap is not None:
+        guides.append((vwap, "╌", Style(color="magenta")))
+    for price, char, guide in guides:
+        y = y_of(price)
+        grid[y] = [(char, guide) if c == " " else (c, st) for c, st in grid[y]]
+
+    labels: dict[int, tuple[str, Style | None]] = {0: (fmt_price(hi), None)}
+    labels[price_h - 1] = (fmt_price(lo), None)
+    if prev_close is not None:
+        labels[y_of(prev_close)] = (fmt_price(prev_close), palette.dim)
+    lines: list[Line] = []
+    for y in range(price_h):
+        text, label_style = labels.get(y, ("", None))
+        line: Line = [Segment(text.rjust(LABEL_W - 1)[: LABEL_W - 1] + " ", label_style)]
+        line += [Segment(c, s) for c, s in grid[y]]
+        lines.append(line)
+    # volume: bars in eighths of a cell, tallest minute = full height
+    top_vol = max((b.volume for b in shown), default=0) or 1
+    for level in range(vol_h):
+        row_from_bottom = vol_h - 1 - level
+        line = [
+            Segment(
+                (fmt_qty(top_vol, 100_000) if level == 0 else "").rjust(LABEL_W - 1) + " ",
+                palette.dim,
+            )
+        ]
+        for b in shown:
+            eighths = b.volume / top_vol * vol_h * 8 - row_from_bottom * 8
+            ch = EIGHTHS[max(0, min(8, int(round(eighths))))]
+            line.append(Segment(ch, palette.up if b.close >= b.open else palette.down))
+        lines.append(line)
+    first, last = hk_time_text(shown[0].ts)[:5], hk_time_text(shown[-1].ts)[:5]
+    gap = max(1, len(shown) - len(first) - len(last))
+    axis = " " * LABEL_W + first + (" " * gap + last if len(shown) > len(first) + 1 else "")
+    lines.append([Segment(axis, palette.dim)])
+    out = [_pad(line, width) for line in lines[:height]]
+    while len(out) < height:
+        out.append([Segment(" " * width)])
+    return out
+
+
+def tape_lines(trades: Sequence[Tick], width: int, height: int, palette: Palette) -> list[Line]:
+    """Time and sales, newest first: ``HH:MM:SS  price  size  B``."""
+    out: list[Line] = []
+    for t in list(trades)[-height:][::-1] if height > 0 else ():
+        side = t.side
+        style = palette.up if side == "buy" else palette.down if side == "sell" else palette.dim
+        mark = "B" if side == "buy" else "S" if side == "sell" else "·"
+        text = (
+            f"{hk_time_text(t.ts)} {fmt_price(t.price):>9} {fmt_qty(t.volume, 100_000):>8} {mark}"
+        )
+        out.append(_pad([Segment(text, style)], width))
+    return out
+
+
+def ladder_lines(book: Book | None, width: int, palette: Palette) -> list[Line]:
+    """Ten ask levels (best at the bottom) over ten bid levels (best at the top)."""
+    if book is None:
+        return [_pad([Segment("no book yet (start with --book)", palette.dim)], width)]
+    asks = list(book.asks[:LADDER_LEVELS])
+    bids = list(book.bids[:LADDER_LEVELS])
+    top = max([v for _, v in asks + bids], default=0) or 1
+    bar_w = max(0, width - 20)
+    out: list[Line] = []
+
+    def level(label: str, price: float, vol: int, style: Style) -> Line:
+        n = round(vol / top * bar_w)
+        return _pad(
+            [
+                Segment(f"{label:>3} {fmt_price(price):>8} {fmt_qty(vol, 100_000):>7} ", style),
+                Segment("█" * n, style),
+            ],
+            width,
+        )
+
+    for i in range(len(asks) - 1, -1, -1):
+        p, v = asks[i]
+        out.append(level(f"A{i + 1}", p, v, palette.down))
+    if asks and bids:
+        spread = asks[0][0] - bids[0][0]
+        out.append(_pad([Segment(f"    spread {fmt_price(spread)}", palette.dim)], width))
+    for i, (p, v) in enumerate(bids):
+        out.append(level(f"B{i + 1}", p, v, palette.up))
+    return out
+
+
+class LinesWidget(Widget):
+    """Shows lines produced by a function of the widget's size (line API).
+
+    The lines are turned into strips once per update (runs of one style
+    merged), so a repaint does no drawing work.
+    """
+
+    def __init__(self, draw: Callable[[int, int], list[Line]], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.draw = draw
+        self._lines: list[Line] = []
+        self._strips: list[Strip] = []
+        self._drawn_size = Size(-1, -1)
+        self.renders = 0
+
+    def _redraw(self) -> None:
+        width, height = self.size.width, self.size.height
+        self._lines = self.draw(width, height) if width > 0 and height > 0 else []
+        self._strips = [Strip(list(Segment.simplify(line)), width) for line in self._lines]
+        self._drawn_size = self.size
+
+    def update(self) -> None:
+        self._redraw()
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        if self._drawn_size != self.size:
+            self._redraw()
+        if y == 0:
+            self.renders += 1
+        if y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width)
+
+
+class DetailScreen(Screen[None]):
+    """One symbol: summary line, chart, tape and (with --book) the ladder."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("backspace", "app.pop_screen", "Back", show=False),
+        Binding("l", "toggle_mode", "Line/candles"),
+        Binding("q", "app.quit", "Quit"),
+    ]
+
+    DEFAULT_CSS = """
+    DetailScreen #summary { height: 3; }
+    DetailScreen #chart { width: 1fr; }
+    DetailScreen #side { width: 40; }
+    DetailScreen #tape { height: 1fr; }
+    DetailScreen #ladder { height: 22; }
+    DetailScreen .title { height: 1; text-style: bold; }
+    """
+
+    def __init__(
+        self,
+        row: Row,
+        buffer: SymbolBuffer,
+        palette: Palette,
+        *,
+        names: str = "en",
+        book: bool = False,
+        clock: Callable[[], float],
+    ) -> None:
+        super().__init__()
+        self.row = row
+        self.buffer = buffer
+        self.palette = palette
+        self.names = names
+        self.book = book
+        self.clock = clock
+        self.mode = "candles"
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="summary")
+        with Horizontal():
+            yield LinesWidget(self._draw_chart, id="chart")
+            with Vertical(id="side"):
+                yield Static("Time and sales", classes="title")
+                yield LinesWidget(self._draw_tape, id="tape")
+                if self.book:
+                    yield Static("Depth (10 levels)", classes="title")
+                    yield LinesWidget(self._draw_ladder, id="ladder")
+
+    def on_mount(self) -> None:
+        self.update()
+
+    def _draw_chart(self, width: int, height: int) -> list[Line]:
+        return chart_lines(
+            self.buffer.bars,
+            width,
+            height,
+            self.palette,
+            prev_close=self.row.prev_close,
+            vwap=self.buffer.vwap(),
+            mode=self.mode,
+        )
+
+    def _draw_tape(self, width: int, height: int) -> list[Line]:
+        return tape_lines(self.buffer.trades, width, height, self.palette)
+
+    def _draw_ladder(self, width: int, height: int) -> list[Line]:
+        return ladder_lines(self.buffer.book, width, self.palette)
+
+    def summary(self) -> str:
+        row, buf = self.row, self.buffer
+        parts = [f"{row.code} {row.name(self.names)}".strip()]
+        parts.append(f"last {fmt_price(row.last)}")
+        if row.change_pct is not None:
+            parts.append(fmt_pct(row.change_pct))
+        if row.prev_close:
+            parts.append(f"prev close {fmt_price(row.prev_close)}")
+        vwap = buf.vwap()
+        if vwap is not None:
+            parts.append(f"VWAP {fmt_price(vwap)}")
+        rng = buf.day_range()
+        lo, hi = (row.low, row.high) if row.low is not None else (None, None)
+        if rng is not None:
+            lo = rng[0] if lo is None else min(lo, rng[0])
+            hi = rng[1] if hi is None else max(hi, rng[1])
+        if lo is not None and hi is not None:
+            parts.append(f"range {fmt_price(lo)}–{fmt_price(hi)}")
+        parts.append(f"vol {fmt_qty(row.day_volume, 100_000)}")
+        history = {
+            "loading": "history loading…",
+            "ok": "history: 1-min bars from /kline",
+            "unavailable": "history unavailable: since the board started",
+            "none": "since the board started",
+        }[buf.backfill]
+        line2 = f"{len(buf.bars)} one-minute bars · {history} · l: line/candles · Esc: back"
+        return "  ·  ".join(parts) + "\n" + line2
+
+    def update(self) -> None:
+        """Redraw from the buffer (the app calls this every frame while shown)."""
+        self.query_one("#summary", Static).update(self.summary())
+        for widget in self.query(LinesWidget):
+            widget.update()
+
+    def action_toggle_mode(self) -> None:
+        self.mode = "line" if self.mode == "candles" else "candles"
+        self.update()

@@ -1,0 +1,325 @@
+"""The Textual board driven headless with Pilot: every binding and the detail view."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from board_kit import NOW, make_app
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from hkticks.config import tomllib
+from hkticks.errors import SourceError
+from hkticks.watch import app as app_module
+from hkticks.watch import layout as saved
+from hkticks.watch.app import BoardApp, ColumnsScreen, HelpScreen
+from hkticks.watch.detail import DetailScreen, LinesWidget
+
+Script = Callable[[BoardApp, Pilot[None]], Awaitable[None]]
+
+
+def drive(app: BoardApp, script: Script, size: tuple[int, int] = (160, 40)) -> None:
+    async def main() -> None:
+        async with app.run_test(size=size, notifications=True) as pilot:
+            await pilot.pause()
+            await script(app, pilot)
+
+    asyncio.run(main())
+
+
+def codes(app: BoardApp) -> list[str]:
+    return [r.code for r in app.table.rows]
+
+
+def header_line(app: BoardApp) -> str:
+    from hkticks.watch.table import header_text
+
+    return header_text(app.table.columns, app.model, app.table.reverse)
+
+
+def test_sort_cycles_and_reverses_with_the_arrow() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        assert app.model.sort == "given" and "▼" not in header_line(app)
+        await pilot.press("s")
+        assert app.model.sort == "code" and header_line(app).startswith("Code▲")
+        assert codes(app) == sorted(codes(app))
+        await pilot.press("s")
+        assert app.model.sort == "change" and "Chg%▼" in header_line(app)
+        assert codes(app)[0] == "01810"  # +3.00%, the top gainer first
+        await pilot.press("S")  # reverse: the losers first, not only gainers
+        assert "Chg%▲" in header_line(app) and codes(app)[0] == "07000"  # -1.33%
+        for _ in range(3):
+            await pilot.press("s")
+        assert app.model.sort == "given" and not app.table.reverse
+
+    drive(make_app(), script)
+
+
+def test_filter_by_code_and_name_then_escape_clears() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press("7", "0", "0")
+        assert codes(app) == ["00700", "07000"]  # live while typing
+        await pilot.press("enter")
+        assert app.needle == "700" and app.focused is app.table
+        await pilot.press("escape")
+        assert app.needle == "" and len(codes(app)) == 6
+        await pilot.press("slash", *"meituan", "enter")
+        assert codes(app) == ["03690"]
+        await pilot.press("slash")
+        await pilot.press(*["backspace"] * 7, *"汇丰", "enter")
+        assert codes(app) == ["00005"]
+        await pilot.press("slash", "escape")  # Esc inside the box clears too
+        assert app.needle == "" and len(codes(app)) == 6 and app.focused is app.table
+
+    drive(make_app(), script)
+
+
+def test_tab_cycles_watchlists_and_all() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        assert app.watchlist == "all" and len(codes(app)) == 6
+        await pilot.press("tab")
+        assert app.watchlist == "tech" and codes(app) == ["00700", "09988", "03690", "01810"]
+        await pilot.press("tab")
+        assert app.watchlist == "all"
+
+    drive(make_app(), script)
+
+
+def test_arrows_pages_home_end_move_and_scroll() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        t = app.table
+        assert t.cursor == 0
+        await pilot.press("down", "down")
+        assert t.cursor == 2
+        await pilot.press("up")
+        assert t.cursor == 1
+        await pilot.press("end")
+        assert t.cursor == 5 and t.scroll_y > 0  # 6 rows in a table 3 rows high
+        await pilot.press("home")
+        assert t.cursor == 0 and t.scroll_y == 0
+        await pilot.press("pagedown")
+        assert t.cursor == 2
+        await pilot.press("pageup")
+        assert t.cursor == 0
+
+    # a short terminal: header 3 + banner 1 + titles 1 + footer 1 leaves 3 rows
+    drive(make_app(), script, size=(160, 9))
+
+
+def test_pause_freezes_the_rows_not_the_data() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("p")
+        assert app.paused
+        before = app.table.rows
+        row = app.model.rows["00700"]
+        from hkticks.tick import Tick
+
+        app.model.apply(
+            [Tick("00700", row.last_ts + 1, 390.0, 100, 39000.0, "buy", 9, 0, "t")], NOW
+        )
+        app.redraw()
+        assert app.table.rows is before and row.last == 390.0  # data flowed, display held
+        await pilot.press("p")
+        assert not app.paused
+
+    drive(make_app(), script)
+
+
+def test_book_toggle_and_column_chooser() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        keys = [c.key for c in app.table.columns]
+        assert "bid" in keys
+        await pilot.press("b")
+        assert "bid" not in [c.key for c in app.table.columns]
+        await pilot.press("b")
+        await pilot.press("c")
+        assert isinstance(app.screen, ColumnsScreen)
+        # the first entry is Name: untick it and apply
+        await pilot.press("space", "enter")
+        assert not isinstance(app.screen, ColumnsScreen)
+        assert "name" not in [c.key for c in app.table.columns]
+        assert "code" in [c.key for c in app.table.columns]
+
+    drive(make_app(), script)
+
+
+def test_narrow_terminal_says_which_columns_are_hidden() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        assert app.hidden_columns
+        keys = [c.key for c in app.table.columns]
+        assert keys[:1] == ["code"] and "last" in keys and "chgp" in keys
+        from hkticks.watch.columns import hidden_notice
+
+        assert "(c: columns)" in hidden_notice(app.hidden_columns)
+
+    drive(make_app(), script, size=(60, 20))
+
+
+def test_w_saves_the_layout_and_it_is_restored(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('token = "secret"\n\n[watchlists]\ntech = ["700", "9988"]\n')
+
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("s", "s", "S", "tab", "w")
+        await pilot.pause()
+
+    app = make_app(save_layout=lambda v: saved.save(v, path), watchlists={"tech": ["00700"]})
+    drive(app, script)
+    conf = tomllib.loads(path.read_text())
+    assert conf["token"] == "secret" and conf["watchlists"]["tech"] == ["700", "9988"]
+    assert conf["board"]["sort"] == "change" and conf["board"]["reverse"] is True
+    assert conf["board"]["watchlist"] == "tech"
+    restored = saved.load(path)
+    assert (restored.sort, restored.reverse, restored.watchlist) == ("change", True, "tech")
+    assert restored.watchlists == {"tech": ["00700", "09988"]}
+    assert restored.columns == app.layout.saved()
+
+
+def test_enter_opens_the_detail_view_with_chart_tape_and_ladder() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen) and screen.row.code == "00700"
+        chart = screen.query_one("#chart", LinesWidget)
+        tape = screen.query_one("#tape", LinesWidget)
+        ladder = screen.query_one("#ladder", LinesWidget)
+        text = "".join(s.text for line in chart._lines for s in line)
+        assert "█" in text and "┄" in text  # candles and the previous-close line
+        tape_text = "".join(s.text for s in tape._lines[0])
+        assert "382.40" in tape_text and tape_text.rstrip().endswith("B")
+        assert "A10" in "".join(s.text for s in ladder._lines[0])
+        summary = screen.summary()
+        assert "VWAP" in summary and "prev close 380.00" in summary and "range" in summary
+        await pilot.press("l")
+        assert screen.mode == "line"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+
+    drive(make_app(), script)
+
+
+def test_detail_back_fill_merges_history_and_a_404_degrades_quietly() -> None:
+    from hkticks.alltick.protocol import Bar
+
+    start = int(NOW * 1000) - 3 * 3600_000
+    history = [
+        Bar("00700", start + i * 60_000, 380, 381, 379, 380.5, 1000, 380_000) for i in range(5)
+    ]
+
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        buf = app.buffers.get("00700")
+        assert buf.backfill == "ok" and buf.bars[0].ts == start and len(buf.bars) == 35
+        await pilot.press("escape", "down", "enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        other = app.buffers.get("09988")
+        assert other.backfill == "unavailable" and len(other.bars) == 30
+        assert "history unavailable" in app.screen.summary()  # type: ignore[attr-defined]
+
+    def backfill(code: str) -> list[Bar]:
+        if code == "00700":
+            return history
+        raise SourceError("REST kline failed: HTTP 404 Not Found")
+
+    drive(make_app(backfill=backfill), script)
+
+
+def test_help_heatmap_palette_and_quit() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("x")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark", "x", "y")  # two fast keys close it once, no crash
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("h")
+        await pilot.pause()
+        assert any("heatmap: coming" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CommandPalette"
+        await pilot.press(*"Sort by code", "enter")
+        await pilot.pause()
+        assert app.model.sort == "code"
+        await pilot.press("q")
+        await pilot.pause()
+        assert app._exit
+
+    drive(make_app(), script)
+
+
+def test_heatmap_screen_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.screen import Screen
+
+    class Fake(Screen[None]):
+        pass
+
+    monkeypatch.setitem(app_module.SCREENS, "heatmap", lambda app: Fake())
+
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("h")
+        assert isinstance(app.screen, Fake)
+
+    drive(make_app(), script)
+
+
+def test_key_press_reaches_the_screen_quickly_and_detail_opens_from_the_buffer() -> None:
+    """Latency figures are reported by ``hkticks bench --watch``; here: they are measured."""
+    got: dict[str, Any] = {}
+
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        from hkticks.bench.render import key_latency
+
+        got.update(await key_latency(app, pilot, presses=3))
+
+    drive(make_app(), script)
+    # key_latency raises when the table or the chart is not drawn anew within 5 s
+    assert 0 < got["key_ms"] < 5000 and 0 < got["detail_ms"] < 5000
+
+
+def test_ctrl_c_quits_and_backspace_leaves_the_detail_view() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        await pilot.press("backspace")
+        assert not isinstance(app.screen, DetailScreen)
+        await pilot.press("enter", "enter")  # Enter on the detail view opens no second one
+        assert len(app.screen_stack) == 2
+        await pilot.press("escape", "ctrl+c")
+        await pilot.pause()
+        assert app._exit
+
+    drive(make_app(), script)
+
+
+def test_stop_flag_and_pump_error_end_the_app() -> None:
+    from hkticks.errors import TokenRejected
+    from hkticks.stopping import StopFlag
+
+    stop = StopFlag()
+    calls: list[float] = []
+
+    def pump(now: float) -> Any:
+        calls.append(now)
+        return TokenRejected("token rejected") if len(calls) >= 2 else None
+
+    app = make_app(pump=pump, stop=stop)
+    app.frame_s = 0.05
+
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        deadline = time.monotonic() + 5
+        while not app._exit and time.monotonic() < deadline:
+            await pilot.pause(0.05)
+
+    drive(app, script)
+    assert isinstance(app.error, TokenRejected) and len(calls) >= 2
