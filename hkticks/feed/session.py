@@ -36,8 +36,10 @@ from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact, with_token
 from hkticks.errors import ConfigError, HkticksError, PlanTooSmall, TokenRejected
 from hkticks.feed.dedup import Dedup
+from hkticks.feed.gaps import GapTracker, market_silence_s
 from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
+from hkticks.market_hours import Calendar
 from hkticks.tick import Book, Event, Tick
 
 log = logging.getLogger("hkticks.feed.session")
@@ -151,6 +153,10 @@ class SessionConfig:
     backoff_cap: float = 30.0
     rate_limited_backoff: float = 10.0
     book_depth: int | None = None
+    # The trading calendar: silence while the market is shut is no stale feed, and gap
+    # records are trimmed to trading time. None: always open (the simulated market).
+    calendar: Calendar | None = None
+    clock_ms: Callable[[], int] = now_ms  # the wall clock the calendar is read with
 
 
 @dataclass(frozen=True)
@@ -224,6 +230,8 @@ class Session:
         self._reported_rets: set[int] = set()
         self._wanted: frozenset[str] = frozenset(self.symbols)
         self._reported: set[str] = set()
+        self._ever_up = False
+        self.gaps = GapTracker(shard, lambda: self.symbols, queue.put_event, config.calendar)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -292,6 +300,9 @@ class Session:
                 was_connected=was_up,
                 uptime_s=round(time.monotonic() - self._connected_at, 3) if was_up else 0.0,
             )
+            if self._ever_up:  # the outage began with the last frame received
+                silent_ms = int((time.monotonic() - self._last_msg) * 1000)
+                self.gaps.down(now_ms() - silent_ms, self._close_reason or "connection closed")
             delay = self._backoff.delay()
             self.state = "backoff"
             self._event("reconnecting", delay_s=round(delay, 3), attempt=self._backoff.attempt)
@@ -301,6 +312,7 @@ class Session:
             self.reconnects += 1
         if self.state != "failed":
             self.state = "stopped"
+        self.gaps.finish(now_ms())
 
     # ------------------------------------------------------------------ callbacks
 
@@ -333,6 +345,7 @@ class Session:
             depth = self.config.book_depth
             self._pending.append(lambda: self._builder.subscribe_book(self.symbols, depth))
         self.state = "up"
+        self._ever_up = True
         self._event("connected", url=self.shown_url)
 
     def _on_data(self, data: bytes, opcode: int) -> None:
@@ -384,6 +397,7 @@ class Session:
     def _data_flows(self) -> None:
         self._got_data = True
         self._backoff.reset()
+        self.gaps.up(now_ms())
 
     def _on_response(self, resp: alltick.Response) -> None:
         request = self._inflight.pop(resp.seq_id, None) if resp.seq_id is not None else None
@@ -393,6 +407,7 @@ class Session:
                 self._backoff.clear_floor()  # any rate-limit episode is over
                 kind = "trades" if cmd == alltick.CMD_SUB_TRADES_RESP else "book"
                 self._event("subscribed", kind=kind, symbols=len(self.symbols))
+                self.gaps.resubscribed(now_ms())
             return
         details: dict[str, Any] = {"ret": resp.ret, "msg": resp.msg, "cmd_id": cmd}
         if resp.ret == alltick.RET_TOKEN_INVALID:
@@ -484,6 +499,7 @@ class Session:
             self._close_reason = "closed by server"
 
     def _fail(self, err: HkticksError) -> None:
+        self.gaps.down(now_ms(), f"refused: {err}")
         self._fatal = True
         self.state = "failed"
         self._on_fatal(err)
@@ -496,7 +512,10 @@ class Session:
             ws = self._ws
         if ws is None or self.state != "up":
             return
-        if now - self._last_msg > self.config.stale_timeout:
+        if now - self._last_msg > self.config.stale_timeout and (
+            market_silence_s(self.config.calendar, self.config.clock_ms(), now - self._last_msg)
+            > self.config.stale_timeout
+        ):
             self._close_reason = f"stale: nothing received for {self.config.stale_timeout:g} s"
             self._event("stale", silent_s=round(now - self._last_msg, 3))
             self.abort()
