@@ -276,7 +276,7 @@ class Calendar:
         schedule = _HALF_DAY if kind == HALF_DAY else _SCHEDULE
         base = (day * DAY_S - HKT_OFFSET_S) * 1000
         out = []
-        for (start, phase), (end, _next) in zip(schedule, schedule[1:]):
+        for (start, phase), (end, _next) in zip(schedule, schedule[1:], strict=False):
             if phase in _TRADING_PHASES:
                 out.append((base + start * 1000, base + end * 1000, phase))
         return out

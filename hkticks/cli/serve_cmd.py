@@ -79,6 +79,25 @@ if TYPE_CHECKING:
     help="Symbols beyond the plan: ignore them (as AllTick does) or answer 603.",
 )
 @click.option(
+    "--chaos",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="N",
+    help="Kill every open socket N times an hour, at seeded random times (--seed).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(["dirty"]),
+    default=None,
+    help="dirty: 1% duplicates, 0.5% out-of-order and 0.1% price spikes, logged to --truth-log.",
+)
+@click.option(
+    "--truth-log",
+    metavar="PATH",
+    default=None,
+    help="With --scenario dirty: one JSON line per fault injected (fault, symbol, seq, ts).",
+)
+@click.option(
     "--send-log",
     metavar="PATH",
     default=None,
@@ -100,6 +119,9 @@ def serve(
     heartbeat_timeout: float,
     no_pacing: bool,
     over_limit: str,
+    chaos: float | None,
+    scenario: str | None,
+    truth_log: str | None,
     send_log: str | None,
 ) -> None:
     """Run the embedded AllTick-compatible server (simulated HK market).
@@ -130,7 +152,17 @@ def serve(
         stamp_sent=send_log is not None,
     )
     _log_warnings()
+    dirty = None
+    if scenario == "dirty":
+        from hkticks.server.dirty import DirtyFeed
+
+        dirty = DirtyFeed(server.market, seed=seed, truth_path=truth_log).install()
     server.start()  # HkticksError (one line, non-zero exit) when a port is taken
+    chaos_thread = None
+    if chaos:
+        from hkticks.server.chaos import Chaos
+
+        chaos_thread = Chaos(server, chaos, seed).start()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -147,7 +179,11 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
         started = time.monotonic()
         connections = len(server.connections())
+        if chaos_thread is not None:
+            chaos_thread.stop()
         server.stop()
+        if dirty is not None:
+            dirty.close()
         if send_log is not None:
             _write_send_log(send_log, server.sent_times())
         click.echo(

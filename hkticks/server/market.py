@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
+from hkticks.server.minutebars import MinuteBars
 from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap, tick_down, tick_up
 from hkticks.server.universe import Stock
 
@@ -168,6 +169,7 @@ class Market:
             s.code for s in stocks if not s.suspended and s.weight > 0
         )
         self._cum = list(accumulate(self._states[c].stock.weight for c in self.active))
+        self.minutes = MinuteBars()  # every trade made, heard or not: GET kline
 
     # -- set-up -------------------------------------------------------------
 
@@ -320,6 +322,7 @@ class Market:
             st.low = price
         st.volume += volume
         st.turnover += price * volume
+        self.minutes.add(trade.symbol, trade.ts, price, volume)
         return trade
 
     def _move(self, st: SymbolState, rng: random.Random) -> None:

@@ -31,12 +31,14 @@ import orjson
 from hkticks.alltick import protocol as alltick
 from hkticks.server import stocklists
 from hkticks.server.market import Bar, Market
+from hkticks.server.minutebars import KLINE_1MIN, kline_answer
 from hkticks.server.spread import format_amount, format_price
 from hkticks.server.universe import Stock
 
 TRADE_TICK_PATH = alltick.REST_PATH + "trade-tick"
 STATIC_INFO_PATH = alltick.REST_PATH + "static_info"
 KLINE_PATH = alltick.REST_PATH + "batch-kline"
+MINUTE_KLINE_PATH = alltick.REST_PATH + "kline"
 SSE_PATH = "/commonQuery.do"
 SZSE_PATH = "/api/report/ShowReport/data"
 KLINE_DAILY = 8
@@ -212,6 +214,7 @@ class RestApp:
             TRADE_TICK_PATH: "GET",
             STATIC_INFO_PATH: "GET",
             KLINE_PATH: "POST",
+            MINUTE_KLINE_PATH: "GET",
         }
         if path not in routes:
             return 404, "text/plain", b"not found\n"
@@ -225,6 +228,8 @@ class RestApp:
             return 200, JSON_TYPE, _envelope(alltick.RET_RATE_LIMIT, None, None)
         if path == KLINE_PATH:
             return self._kline(body)
+        if path == MINUTE_KLINE_PATH:
+            return self._minute_kline((query.get("query") or [""])[0])
         raw = (query.get("query") or [""])[0]
         try:
             q = orjson.loads(raw) if raw else None
@@ -290,6 +295,36 @@ class RestApp:
                 symbol = alltick.from_alltick(code)
                 req.append((symbol, count, end))
             return _envelope(alltick.RET_OK, trace, kline_data(market, req))
+
+        return 200, JSON_TYPE, self.call(answer)
+
+    def _minute_kline(self, raw: str) -> Answer:
+        """``GET kline`` for one code: 1-minute bars (``kline_type`` 1) only, the
+        latest ``query_kline_num`` (at most 500) of the trades the market made;
+        ``kline_timestamp_end`` must be 0 (stocks cannot query from a time)."""
+        try:
+            q = orjson.loads(raw) if raw else None
+        except orjson.JSONDecodeError:
+            q = None
+        data = q.get("data") if isinstance(q, dict) else None
+        if not isinstance(q, dict) or not isinstance(data, dict):
+            return 200, JSON_TYPE, _envelope(alltick.RET_QUERY_INVALID, None, None)
+        trace = q.get("trace")
+        code, kline_type = data.get("code"), data.get("kline_type")
+        count, end = data.get("query_kline_num", 1), data.get("kline_timestamp_end", 0)
+        if not isinstance(code, str) or type(count) is not int or not 1 <= count <= 500:
+            return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, trace, None)
+        if kline_type != KLINE_1MIN or end != 0:
+            msg = "request data param invalid: only kline_type 1 with kline_timestamp_end 0 is simulated"
+            return 200, JSON_TYPE, _envelope(alltick.RET_BAD_PARAM, trace, None, msg)
+
+        def answer(market: Market) -> bytes:
+            known, _unknown = _split(market, [code])
+            if not known:
+                return _envelope(alltick.RET_CODE_INVALID, trace, {"invalid_codes": [code]})
+            return _envelope(
+                alltick.RET_OK, trace, kline_answer(market.minutes, code, known[0], count)
+            )
 
         return 200, JSON_TYPE, self.call(answer)
 
