@@ -1,0 +1,323 @@
+"""Gaps and validation on the embedded server, over real loopback sockets.
+
+Socket kills (``server/chaos.py``, time-compressed: about one every 1.5 s)
+give one ``gap`` record per outage, every symbol resubscribed within 5 s,
+no duplicates, and ``validate --kline`` finds exactly the gap minutes short;
+a stall over lunch (calendar with an injected clock) raises no stale alarm;
+the ``dirty`` scenario's faults are found by ``validate``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import websocket
+from click.testing import CliRunner
+
+from hkticks.alltick import protocol as alltick
+from hkticks.analysis.validate import (
+    MINUTE_MS,
+    Options,
+    Validator,
+    gap_events,
+    on_spread_table,
+    reconcile,
+)
+from hkticks.alltick.rest import RestClient
+from hkticks.cli import cli
+from hkticks.feed.queue import TickQueue
+from hkticks.feed.session import SessionConfig, now_ms
+from hkticks.feed.shards import Feed
+from hkticks.market_hours import calendar
+from hkticks.server import MarketServer
+from hkticks.server.chaos import Chaos
+from hkticks.server.dirty import DirtyFeed
+from hkticks.storage.recorder import Recorder
+from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
+from hkticks.tick import Event, Tick
+
+HKT = timezone(timedelta(hours=8))
+BUSY = ["00700", "09988", "03690", "01810", "00005"]
+
+
+def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def record(server: MarketServer, tmp_path: Path, config: SessionConfig) -> tuple[Feed, Recorder]:
+    queue = TickQueue(200_000)
+    feed = Feed(
+        BUSY,
+        url=server.ws_url,
+        token="t",
+        plan=alltick.PLANS["all-hk"],
+        queue=queue,
+        config=config,
+        connection_spacing=0.2,
+        request_spacing=0.2,
+    )
+    recorder = Recorder(
+        queue,
+        [open_tick_sink(str(tmp_path / "t.jsonl"))],
+        event_sink=open_jsonl_sink(str(tmp_path / "t.jsonl.events.jsonl"), what="events"),
+        flush_interval=0.2,
+    )
+    recorder.start()
+    feed.start()
+    return feed, recorder
+
+
+def stop(feed: Feed, recorder: Recorder) -> None:
+    feed.stop()
+    recorder.stop()
+
+
+# ---------------------------------------------------------------------- chaos
+
+
+def run_chaos(tmp_path: Path, seconds: float, full_minute: bool) -> list[dict[str, Any]]:
+    """Record under chaos; check the gap records; return the minute reconciliation."""
+    with MarketServer(token="t", rate=1500, seed=11, enforce_pacing=False) as server:
+        if full_minute:  # start just before a minute boundary: the next minute is whole
+            time.sleep((58 - time.time() % 60) % 60)
+        cfg = SessionConfig(heartbeat_interval=1.0, backoff_initial=0.2, backoff_cap=0.5)
+        feed, recorder = record(server, tmp_path, cfg)
+        wait_for(lambda: feed.status().ticks > 50, what="first trades")
+        # time compressed: 2400 kills an hour is one every 1.5 s on average (0.75-2.25 s)
+        chaos = Chaos(server, 2400, seed=5).start()
+        time.sleep(seconds)
+        chaos.stop()
+        wait_for(lambda: feed.status().up == 1, what="the connection back")
+        kills = [k for k in chaos.history() if k.connections]
+        # the last outage closes with the first trade after the resubscribe
+        wait_for(
+            lambda: sum(s.gaps.gaps for s in feed.sessions) >= len(kills), what="last gap record"
+        )
+        time.sleep(0.5)
+        stop(feed, recorder)
+        assert len(kills) >= 4
+        events = read_jsonl(tmp_path / "t.jsonl.events.jsonl")
+        gaps = gap_events(events)
+        ticks = [Tick.from_record(r) for r in read_jsonl(tmp_path / "t.jsonl")]
+
+        # one gap record per outage: each kill inside exactly one gap, each gap holds one kill
+        assert len(gaps) == len(kills), (gaps, kills)
+        for kill, gap in zip(kills, gaps, strict=True):
+            assert gap["start"] <= kill.ts <= gap["end"], (kill, gap)
+            assert gap["symbols"] == BUSY
+            assert gap["cause"]
+            # every symbol resubscribed within 5 s of the outage
+            assert gap["resubscribed"] - kill.ts < 5000
+        # zero duplicates, no stale alarm
+        keys = [(t.symbol, t.seq) for t in ticks]
+        assert len(keys) == len(set(keys))
+        assert not [e for e in events if e["event"] == "stale"]
+
+        v = Validator(Options(calendar=None))
+        for t in ticks:
+            v.add(t)
+        report = v.finish()
+        client = RestClient(server.rest_url, "t", "all-hk")
+        bars = {s: client.minute_bars(s) for s in BUSY}
+        rows = reconcile(report, bars, gaps)
+    # never more than the exchange's bar: nothing made up, nothing doubled
+    assert all(r["bar_volume"] is not None and r["volume"] <= r["bar_volume"] for r in rows)
+    return rows
+
+
+def test_chaos_one_gap_record_per_outage(tmp_path: Path) -> None:
+    rows = run_chaos(tmp_path, 8.0, full_minute=False)
+    assert rows
+
+
+@pytest.mark.slow
+def test_chaos_kline_finds_the_gap_minutes_short_and_the_rest_ok(tmp_path: Path) -> None:
+    rows = run_chaos(tmp_path, 64.0, full_minute=True)
+    checked = [r for r in rows if r["check"] != "partial"]
+    assert checked, rows
+    short = [r for r in checked if r["check"] == "short"]
+    assert short, "kills lost no trades?"
+    assert all(r["in_gap"] for r in short)
+    assert all(r["check"] == "ok" for r in checked if not r["in_gap"])
+    assert all(r["check"] in ("ok", "short") for r in checked)
+
+
+# ---------------------------------------------------------------------- stale over lunch
+
+
+def _clock_at(hkt_hour: int, hkt_minute: int) -> Any:
+    """A wall clock that reads a Tuesday (1 Dec 2026) at that HK time, running at real speed."""
+    base = int(datetime(2026, 12, 1, hkt_hour, hkt_minute, tzinfo=HKT).timestamp() * 1000)
+    t0 = now_ms()
+    return lambda: base + (now_ms() - t0)
+
+
+@pytest.mark.parametrize(("hour", "minute", "alarm"), [(12, 20, False), (10, 20, True)])
+def test_no_stale_alarm_over_lunch(tmp_path: Path, hour: int, minute: int, alarm: bool) -> None:
+    with MarketServer(token="t", rate=500, seed=3, enforce_pacing=False) as server:
+        cfg = SessionConfig(
+            heartbeat_interval=0.5,
+            stale_timeout=0.8,
+            calendar=calendar(),
+            clock_ms=_clock_at(hour, minute),
+        )
+        feed, recorder = record(server, tmp_path, cfg)
+        wait_for(lambda: feed.status().ticks > 20, what="first trades")
+        server.stall(True)  # silence: no pushes, no answers
+        time.sleep(2.0)
+        server.stall(False)
+        time.sleep(0.3)
+        stop(feed, recorder)
+    events = read_jsonl(tmp_path / "t.jsonl.events.jsonl")
+    stale = [e for e in events if e["event"] == "stale"]
+    assert bool(stale) is alarm, stale
+    assert bool(gap_events(events)) is alarm
+
+
+# ---------------------------------------------------------------------- the dirty scenario
+
+
+def capture_raw(server: MarketServer, seconds: float) -> list[Tick]:
+    """Every trade pushed, decoded but not de-duplicated: the stream as sent."""
+    ws = websocket.create_connection(server.ws_url + "?token=t", timeout=1)
+    ws.send(alltick.RequestBuilder().subscribe_trades(list(server.market.active)).text)
+    ticks: list[Tick] = []
+    end = time.monotonic() + seconds
+    try:
+        while time.monotonic() < end:
+            try:
+                item = alltick.decode(ws.recv(), now_ms())
+            except websocket.WebSocketTimeoutException:
+                continue
+            if type(item) is Tick:
+                ticks.append(item)
+    finally:
+        ws.close()
+    return ticks
+
+
+def test_dirty_scenario_faults_are_found(tmp_path: Path) -> None:
+    server = MarketServer(token="t", rate=3000, seed=7)
+    dirty = DirtyFeed(server.market, seed=7, truth_path=str(tmp_path / "truth.jsonl")).install()
+    with server:
+        ticks = capture_raw(server, 8.0)
+    dirty.close()
+    assert len(ticks) > 15_000
+    first = min(t.recv_ts for t in ticks)
+    seen = {(t.symbol, t.seq) for t in ticks}
+    truth: dict[str, set[tuple[str, int]]] = {}
+    for rec in read_jsonl(tmp_path / "truth.jsonl"):
+        # faults sent to this client (not before it subscribed, not after it left)
+        if rec["sent"] >= first and (rec["symbol"], rec["seq"]) in seen:
+            truth.setdefault(rec["fault"], set()).add((rec["symbol"], rec["seq"]))
+    v = Validator(Options(calendar=None))
+    for t in ticks:
+        v.add(t)
+    report = v.finish()
+    found = {
+        "duplicate": report.flagged("duplicate"),
+        "out_of_order": report.flagged("seq_backwards"),
+        "spike": report.flagged("spike"),
+    }
+    assert set(truth) == set(found)
+    false_flags = 0
+    for fault, keys in truth.items():
+        assert len(keys) >= 10, (fault, len(keys))
+        assert len(keys & found[fault]) >= 0.99 * len(keys), fault
+        false_flags += len(found[fault] - keys)
+    assert false_flags <= 0.001 * len(ticks)
+    assert report.counts["off_table"] == 0
+
+
+# ---------------------------------------------------------------------- the command
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+
+
+def test_validate_command_rules_and_json(tmp_path: Path) -> None:
+    base = int(datetime(2026, 12, 1, 10, 0, tzinfo=HKT).timestamp() * 1000)
+
+    def trade(seq: int, dt: int, price: float = 300.0, lag: int = 20) -> dict[str, Any]:
+        return Tick("00700", base + dt, price, 100, price * 100, "buy", seq, base + dt + lag, "alltick").record()
+
+    rows = [trade(i, i * 1000) for i in range(1, 30)]
+    rows.insert(10, trade(5, 10_500))  # a duplicate
+    rows.insert(20, trade(40, 20_500))  # seq jumps ahead: the next ones go backwards
+    rows.append(trade(100, 40_000, price=300.3))  # off the spread table (0.2 steps)
+    rows.append(trade(101, 41_000, lag=9000))  # late
+    rows.append(trade(102, 42_000, lag=-50))  # from the future
+    night = int(datetime(2026, 12, 1, 20, 0, tzinfo=HKT).timestamp() * 1000)
+    rows.append({**trade(103, 0), "ts": night, "recv_ts": night + 10})
+    rec = tmp_path / "day.jsonl"
+    _write(rec, rows)
+    _write(
+        tmp_path / "day.jsonl.events.jsonl",
+        [
+            Event(base - 1000, "feed_start", None, {"shard_symbols": [["00700", "09988"]]}).record(),
+            Event(base + 5000, "gap", 0, {"symbols": ["00700"], "start": base + 2000, "end": base + 5000, "cause": "closed by server", "trading_ms": 3000}).record(),
+        ],
+    )
+    result = CliRunner().invoke(cli, ["validate", str(rec), "--json"])
+    assert result.exit_code == 1, result.output
+    out = orjson.loads(result.stdout)
+    counts = out["counts"]
+    assert counts["duplicate"] == 1
+    assert counts["seq_backwards"] == 10  # seqs 20..29 after 40
+    assert counts["off_table"] == 1 and counts["lag"] == 1 and counts["future_time"] == 1
+    assert counts["outside_hours"] == 1
+    assert out["never_traded"] == ["09988"]
+    assert out["gaps"][0]["cause"] == "closed by server"
+    assert set(out["lag_ms"]) == {"0"}
+    # a table too
+    table = CliRunner().invoke(cli, ["validate", str(rec)])
+    assert table.exit_code == 1 and "seq_backwards" in table.stdout and "gaps" in table.stdout
+
+
+def test_validate_kline_against_the_server(tmp_path: Path) -> None:
+    with MarketServer(token="t", rate=800, seed=2, enforce_pacing=False) as server:
+        feed, recorder = record(server, tmp_path, SessionConfig(heartbeat_interval=1.0))
+        wait_for(lambda: feed.status().ticks > 100, what="trades")
+        time.sleep(1.0)
+        stop(feed, recorder)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "validate",
+                str(tmp_path / "t.jsonl"),
+                "--kline",
+                "--json",
+                "--always-open",
+                "--rest-url",
+                server.rest_url,
+                "--token",
+                "t",
+                "--plan",
+                "all-hk",
+            ],
+        )
+    out = orjson.loads(result.stdout)
+    assert out["counts"]["duplicate"] == 0
+    checks = out["minute_checks"]
+    assert set(checks) <= {"ok", "partial"}, out["minutes"]
+    assert result.exit_code == 0, result.output
+
+
+def test_spread_table() -> None:
+    assert on_spread_table(0.011) and on_spread_table(300.2) and on_spread_table(9995)
+    assert not on_spread_table(300.3) and not on_spread_table(0.2505) and not on_spread_table(0)
+    assert MINUTE_MS == 60_000
