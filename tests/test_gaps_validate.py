@@ -20,6 +20,7 @@ import websocket
 from click.testing import CliRunner
 
 from hkticks.alltick import protocol as alltick
+from hkticks.alltick.rest import RestClient
 from hkticks.analysis.validate import (
     MINUTE_MS,
     Options,
@@ -28,7 +29,6 @@ from hkticks.analysis.validate import (
     on_spread_table,
     reconcile,
 )
-from hkticks.alltick.rest import RestClient
 from hkticks.cli import cli
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig, now_ms
@@ -253,7 +253,9 @@ def test_validate_command_rules_and_json(tmp_path: Path) -> None:
     base = int(datetime(2026, 12, 1, 10, 0, tzinfo=HKT).timestamp() * 1000)
 
     def trade(seq: int, dt: int, price: float = 300.0, lag: int = 20) -> dict[str, Any]:
-        return Tick("00700", base + dt, price, 100, price * 100, "buy", seq, base + dt + lag, "alltick").record()
+        return Tick(
+            "00700", base + dt, price, 100, price * 100, "buy", seq, base + dt + lag, "alltick"
+        ).record()
 
     rows = [trade(i, i * 1000) for i in range(1, 30)]
     rows.insert(10, trade(5, 10_500))  # a duplicate
@@ -268,8 +270,21 @@ def test_validate_command_rules_and_json(tmp_path: Path) -> None:
     _write(
         tmp_path / "day.jsonl.events.jsonl",
         [
-            Event(base - 1000, "feed_start", None, {"shard_symbols": [["00700", "09988"]]}).record(),
-            Event(base + 5000, "gap", 0, {"symbols": ["00700"], "start": base + 2000, "end": base + 5000, "cause": "closed by server", "trading_ms": 3000}).record(),
+            Event(
+                base - 1000, "feed_start", None, {"shard_symbols": [["00700", "09988"]]}
+            ).record(),
+            Event(
+                base + 5000,
+                "gap",
+                0,
+                {
+                    "symbols": ["00700"],
+                    "start": base + 2000,
+                    "end": base + 5000,
+                    "cause": "closed by server",
+                    "trading_ms": 3000,
+                },
+            ).record(),
         ],
     )
     result = CliRunner().invoke(cli, ["validate", str(rec), "--json"])

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from hkticks.alltick.protocol import Bar
 from hkticks.market_hours import (
-    HOLIDAY,
     AFTERNOON,
     CLOSED,
     CLOSING_AUCTION,
+    HOLIDAY,
     LUNCH,
     MORNING,
     PRE_OPEN,

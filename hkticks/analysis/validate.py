@@ -380,18 +380,6 @@ def subscriptions(events: Iterable[dict[str, Any]]) -> tuple[dict[str, int], set
     return shard_of, set(shard_of)
 
 
-def gap_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``gap`` events (see :mod:`hkticks.feed.gaps`), in time order."""
-    gaps = [
-        ev
-        for ev in events
-        if ev.get("event") == "gap"
-        and isinstance(ev.get("start"), int)
-        and isinstance(ev.get("end"), int)
-    ]
-    return sorted(gaps, key=lambda g: g["start"])
-
-
 def gap_minutes(gaps: Iterable[dict[str, Any]]) -> dict[str, set[int]]:
     """Per symbol, the minute starts (ms) a gap touches."""
     out: dict[str, set[int]] = {}
@@ -478,7 +466,7 @@ def reconcile(
 
 def kline_symbols(report: Report, gaps: Sequence[dict[str, Any]], limit: int) -> list[str]:
     """Which symbols to fetch bars for: those in gaps first, then the busiest."""
-    touched = [s for s in gap_minutes(gaps)]
+    touched = list(gap_minutes(gaps))
     busiest = sorted(report.per_symbol, key=lambda s: -report.per_symbol[s]["trades"])
     out = list(dict.fromkeys([*sorted(touched), *busiest]))
     return out[:limit]

@@ -186,6 +186,10 @@ def replay(
             f"replayed {tally.describe()} from {n} file{'s' if n != 1 else ''} "
             f"in {elapsed:.1f} s{skipped}" + (f" ({reason})" if reason else "")
         )
+        from hkticks.analysis.gaps import describe, gap_events, sidecar_events
+
+        for gap in gap_events(sidecar_events([f.path for f in recording.files])):
+            warn(describe(gap))  # the trades a disconnect lost: not in the files
 
 
 def _json(recording: Recording, clock: ReplayClock) -> tuple[Tally, str]:

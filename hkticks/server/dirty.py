@@ -75,7 +75,13 @@ class DirtyFeed:
             return out
 
     def _log(self, fault: str, trade: Trade, sent: int) -> None:
-        rec = {"fault": fault, "symbol": trade.symbol, "seq": trade.seq, "ts": trade.ts, "sent": sent}
+        rec = {
+            "fault": fault,
+            "symbol": trade.symbol,
+            "seq": trade.seq,
+            "ts": trade.ts,
+            "sent": sent,
+        }
         with self._lock:
             self.truth.append(rec)
         if self._truth_file is not None:
