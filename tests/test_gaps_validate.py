@@ -21,11 +21,11 @@ from click.testing import CliRunner
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.rest import RestClient
+from hkticks.analysis.gaps import gap_events
 from hkticks.analysis.validate import (
     MINUTE_MS,
     Options,
     Validator,
-    gap_events,
     on_spread_table,
     reconcile,
 )

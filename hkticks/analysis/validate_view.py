@@ -21,6 +21,12 @@ def render(report: Report, console: Console, top: int = 20) -> None:
     for rule, n in report.counts.items():
         counts.add_row(rule, f"{n:,}", style="red" if n else None)
     console.print(counts)
+    if report.trades and report.counts["outside_hours"] == report.trades:
+        console.print(
+            "every trade is outside trading hours: a simulated market (--demo, hkticks serve)? "
+            "Pass --always-open",
+            style="yellow",
+        )
     if report.flags and top:
         flags = Table(
             title=f"first {min(top, len(report.flags))} of {len(report.flags):,} flags",

@@ -171,6 +171,11 @@ def serve(
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         _banner(server, token, plan, rate, firehose, token_source=ctx.get_parameter_source("token"))
+        if chaos:
+            click.echo(f"  chaos      {chaos:g} socket kills an hour (every open connection reset)")
+        if dirty is not None:
+            where = f", logged to {truth_log}" if truth_log else " (no --truth-log)"
+            click.echo(f"  scenario   dirty: 1% duplicates, 0.5% out of order, 0.1% spikes{where}")
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:

@@ -89,10 +89,10 @@ def validate(
       hkticks validate ticks-2026-11-23.jsonl.gz
       hkticks validate day.jsonl --kline --json | jq .minute_checks
     """
+    from hkticks.analysis.gaps import gap_events
     from hkticks.analysis.validate import (
         Options,
         Validator,
-        gap_events,
         kline_symbols,
         reconcile,
         subscriptions,
