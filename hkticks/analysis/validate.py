@@ -113,7 +113,7 @@ class Flag:
 
 @dataclass
 class Options:
-    k_sigma: float = 6.0
+    k_sigma: float = 4.0
     spike_floor: float = 0.05  # at least this fraction of the price away
     spike_ticks: int = 4  # and at least this many ticks (penny stocks move in big steps)
     window: int = 20  # prints each side
@@ -153,6 +153,7 @@ class Report:
     gaps: list[dict[str, Any]] = field(default_factory=list)
     reconciled: list[dict[str, Any]] = field(default_factory=list)
     calendar_used: bool = False
+    spike_unjudged: int = 0  # prints of symbols with fewer than 7 prints: no spike verdict
 
     def flagged(self, rule: str) -> set[tuple[str, int | None]]:
         return {(f.symbol, f.seq) for f in self.flags if f.rule == rule}
@@ -176,6 +177,7 @@ class Report:
             "last_recv": self.last_recv,
             "calendar": self.calendar_used,
             "counts": self.counts,
+            "spike_unjudged": self.spike_unjudged,
             "flags": [f.record() for f in flags],
             "flags_shown": len(flags),
             "per_symbol": self.per_symbol,
@@ -305,6 +307,7 @@ class Validator:
         after = [items[j][0] for j in range(i + 1, min(len(items), i + w + 1))]
         others = before + after
         if len(others) < 6:
+            self.report.spike_unjudged += 1
             return  # too few prints to tell
         # the level: the nearest prints on each side; the noise: how far one print
         # moves from the next among the neighbours (a trend does not widen it)

@@ -38,7 +38,7 @@ from hkticks.errors import UsageError
 @click.option(
     "--k-sigma",
     type=click.FloatRange(min=1),
-    default=6.0,
+    default=4.0,
     show_default=True,
     help="Spike rule: robust sigmas from the median of the neighbouring prints.",
 )

@@ -6,8 +6,9 @@ faults ``hkticks validate`` looks for, at known rates (of trades pushed):
 * ``duplicate`` (1%): the symbol's last trade is sent again, same seq;
 * ``out_of_order`` (0.5%): a trade is held back and sent after the symbol's
   next one (its seq then goes backwards);
-* ``spike`` (0.1%): a trade's price is moved 10-20% up or down (snapped to
-  the spread table, so only its distance from the recent prints gives it away).
+* ``spike`` (0.1%): a trade's price is moved 10-20% up or down, and at least
+  8 ticks (snapped to the spread table, so only its distance from the recent
+  prints gives it away).
 
 Every fault is logged as it is sent (``truth``: fault, five-digit symbol,
 seq, exchange time ``ts`` and ``sent`` time; optionally one JSON line each to ``truth_path``), so a test can count
@@ -26,10 +27,11 @@ from typing import IO, Any
 import orjson
 
 from hkticks.server.market import Market, Trade
-from hkticks.server.spread import snap
+from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap, tick_down, tick_up
 
 NAME = "dirty"
 FAULTS = ("duplicate", "out_of_order", "spike")
+SPIKE_TICKS = 8
 
 
 class DirtyFeed:
@@ -111,8 +113,16 @@ class DirtyFeed:
                 self._last[symbol] = successor
                 return successor
         elif dup + ooo <= x < dup + ooo + spike:
-            factor = 1 + self._rng.choice((-1, 1)) * self._rng.uniform(0.10, 0.20)
+            up = self._rng.random() < 0.5
+            factor = 1 + (1 if up else -1) * self._rng.uniform(0.10, 0.20)
             price = snap(round(trade.price * factor))
+            # and at least SPIKE_TICKS ticks: on a 0.02 stock 10% is two ticks, a normal move
+            far = trade.price
+            for _ in range(SPIKE_TICKS):
+                far = tick_up(far) if up else tick_down(far)
+            price = max(price, far) if up else min(price, far)
+            if not MIN_PRICE <= price <= MAX_PRICE:
+                price = trade.price
             if price != trade.price:
                 trade = replace(trade, price=price)
                 self._log("spike", trade, now_ms)
