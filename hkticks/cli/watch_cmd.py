@@ -13,7 +13,9 @@ from hkticks import config
 from hkticks.alltick import protocol as alltick
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
 from hkticks.feed.queue import TickQueue
+from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed
+from hkticks.market_hours import calendar as market_calendar
 
 SORT_CHOICES = ("code", "change", "volume", "active")
 
@@ -122,6 +124,8 @@ def watch(
             queue=queue,
             book_depth=5 if book and not json_mode else None,
             token_source=settings.token_source,
+            # no stale alarm while HKEX is shut (the simulated market never is)
+            config=SessionConfig(calendar=None if settings.demo else market_calendar()),
         )
         if json_mode:
             _watch_json(feed, queue, codes, duration)
