@@ -132,6 +132,17 @@ def test_gap_tracker_one_event_per_outage_trimmed_to_trading_time() -> None:
     assert out[-1].details["open_at_stop"] is True and out[-1].details["trading_ms"] == 5000
 
 
+def test_gap_resubscribed_at_night_ends_there() -> None:
+    out: list[Event] = []
+    g = GapTracker(0, lambda: ["00700"], out.append, calendar())
+    g.down(ms(2026, 12, 1, 15, 59), "reset")
+    g.resubscribed(ms(2026, 12, 1, 22))  # back at night: the first trade comes at 09:20
+    g.up(ms(2026, 12, 2, 9, 20))
+    d = out[0].details
+    assert d["trading_ms"] == 11 * 60_000  # 15:59-16:10 only, not the next pre-opening
+    assert d["end"] == ms(2026, 12, 1, 16, 10)
+
+
 def test_gap_wholly_outside_trading_time_and_without_calendar() -> None:
     cal = calendar()
     night = gap_details(ms(2026, 12, 1, 20), ms(2026, 12, 1, 21), "x", [], cal)

@@ -10,7 +10,8 @@ turns the session's life cycle into one event per outage:
   watchdog notices 30 s late; the trades stopped when the frames did);
 * :meth:`GapTracker.resubscribed` when the server accepts the subscription
   again (kept in the record, so "resubscribed within 5 s" can be checked);
-* :meth:`GapTracker.up` on the first trade (or book) after that: the event
+* :meth:`GapTracker.up` on the first trade (or book) after that (or at the
+  resubscribe, when that came while the market was shut): the event
   ``gap`` is written with the shard's ``symbols``, ``start`` and ``end``
   (epoch ms), its ``cause`` and ``trading_ms``;
 * :meth:`GapTracker.finish` when the session stops with an outage still
@@ -95,6 +96,11 @@ class GapTracker:
         start = self._start
         assert start is not None
         end = max(end_ms, start)
+        resub = self._resubscribed
+        if resub is not None and self.calendar is not None and not self.calendar.is_open(resub):
+            # resubscribed while the market was shut: nothing traded until it opens, so
+            # waiting for the first trade would call the quiet pre-opening lost
+            end = max(start, min(end, resub))
         details = gap_details(start, end, self._cause, list(self.symbols()), self.calendar)
         if self._resubscribed is not None:
             details["resubscribed"] = self._resubscribed

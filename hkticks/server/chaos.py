@@ -28,7 +28,7 @@ class _Killable(Protocol):
 
 @dataclass
 class Kill:
-    """One kill: wall time (epoch ms) and how many connections it dropped."""
+    """One kill: wall time (epoch ms) just before it, and how many connections it dropped."""
 
     ts: int
     connections: int
@@ -73,9 +73,10 @@ class Chaos:
 
     def _run(self) -> None:
         while not self._stop.wait(self.next_interval()):
+            at = time.time_ns() // 1_000_000  # just before: the kill happens after this
             try:
                 n = self.server.disconnect_all("reset")
             except Exception:  # the server is stopping
                 return
             with self._lock:
-                self.kills.append(Kill(time.time_ns() // 1_000_000, n))
+                self.kills.append(Kill(at, n))
