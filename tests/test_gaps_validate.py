@@ -208,16 +208,26 @@ def test_no_stale_alarm_over_lunch(tmp_path: Path, hour: int, minute: int, alarm
 
 
 def capture_raw(server: MarketServer, seconds: float) -> list[Tick]:
-    """Every trade pushed, decoded but not de-duplicated: the stream as sent."""
+    """Every trade pushed, decoded but not de-duplicated: the stream as sent.
+
+    After ``seconds`` the market stops pushing and the socket is read until it
+    has been quiet for a second, so every fault the server logged was received.
+    """
     ws = websocket.create_connection(server.ws_url + "?token=t", timeout=1)
     ws.send(alltick.RequestBuilder().subscribe_trades(list(server.market.active)).text)
     ticks: list[Tick] = []
     end = time.monotonic() + seconds
+    draining = False
     try:
-        while time.monotonic() < end:
+        while True:
+            if not draining and time.monotonic() >= end:
+                server.set_rate(0)
+                draining = True
             try:
                 item = alltick.decode(ws.recv(), now_ms())
             except websocket.WebSocketTimeoutException:
+                if draining:
+                    break
                 continue
             if type(item) is Tick:
                 ticks.append(item)
