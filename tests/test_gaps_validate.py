@@ -214,12 +214,17 @@ def capture_raw(server: MarketServer, seconds: float) -> list[Tick]:
     has been quiet for a second, so every fault the server logged was received.
     """
     ws = websocket.create_connection(server.ws_url + "?token=t", timeout=1)
-    ws.send(alltick.RequestBuilder().subscribe_trades(list(server.market.active)).text)
+    builder = alltick.RequestBuilder()
+    ws.send(builder.subscribe_trades(list(server.market.active)).text)
     ticks: list[Tick] = []
     end = time.monotonic() + seconds
     draining = False
+    beat = time.monotonic()
     try:
         while True:
+            if time.monotonic() - beat > 5.0:  # the server closes after 30 s without one
+                ws.send(builder.heartbeat().text)
+                beat = time.monotonic()
             if not draining and time.monotonic() >= end:
                 server.set_rate(0)
                 draining = True
