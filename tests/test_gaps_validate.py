@@ -21,6 +21,7 @@ import websocket
 from click.testing import CliRunner
 
 from hkticks.alltick import protocol as alltick
+from hkticks.alltick.kline import decode_kline, minute_kline_query
 from hkticks.alltick.rest import RestClient
 from hkticks.analysis.gaps import gap_events
 from hkticks.analysis.validate import (
@@ -389,3 +390,123 @@ def test_spread_table() -> None:
     assert on_spread_table(0.011) and on_spread_table(300.2) and on_spread_table(9995)
     assert not on_spread_table(300.3) and not on_spread_table(0.2505) and not on_spread_table(0)
     assert MINUTE_MS == 60_000
+
+
+def test_stats_and_replay_list_the_gap_records(tmp_path: Path) -> None:
+    base = int(datetime(2026, 12, 1, 10, 0, tzinfo=HKT).timestamp() * 1000)
+    rec = tmp_path / "day.jsonl"
+    ticks = [
+        Tick("00700", base + i * 1000, 300.0, 100, 30000.0, None, i, base + i * 1000 + 5, "alltick")
+        for i in range(1, 10)
+    ]
+    _write(rec, [t.record() for t in ticks])
+    gap = {
+        "symbols": ["00700"],
+        "start": base + 2500,
+        "end": base + 6500,
+        "cause": "stale: nothing received for 30 s",
+        "trading_ms": 4000,
+    }
+    _write(
+        tmp_path / "day.jsonl.events.jsonl",
+        [
+            Event(base, "feed_start", None, {"shard_symbols": [["00700"]]}).record(),
+            Event(base + 2600, "disconnected", 0, {"reason": "x"}).record(),
+            Event(base + 6500, "gap", 0, gap).record(),
+        ],
+    )
+    stats = CliRunner().invoke(cli, ["stats", str(rec), "--json"])
+    assert stats.exit_code == 0, stats.output
+    gaps = orjson.loads(stats.stdout)["gaps"]
+    assert [(g["start"], g["end"], g["reason"]) for g in gaps] == [
+        (base + 2500, base + 6500, "stale: nothing received for 30 s")
+    ]
+    replay = CliRunner().invoke(cli, ["replay", str(rec), "--json", "--speed", "max"])
+    assert replay.exit_code == 0, replay.output
+    assert replay.stdout.count("\n") == 9
+    assert (
+        "gap 2026-12-01 10:00:02.500 - 10:00:06.500 HKT (4.0 s of trading), shard 0, 1 symbol: stale"
+        in replay.stderr
+    )
+
+
+def test_kline_decoder_reads_alltick_documented_answer() -> None:
+    # the documented answer shape: strings, timestamp in seconds
+    data = {
+        "code": "700.HK",
+        "kline_type": 1,
+        "kline_list": [
+            {
+                "timestamp": "1677830520",
+                "open_price": "320.2",
+                "close_price": "320.4",
+                "high_price": "320.6",
+                "low_price": "320.0",
+                "volume": "123400",
+                "turnover": "39537000.0",
+            },
+            {
+                "timestamp": 1677830460,
+                "open_price": 320.0,
+                "close_price": 320.2,
+                "high_price": 320.2,
+                "low_price": 319.8,
+                "volume": 1000,
+                "turnover": 320100,
+            },
+            {"timestamp": "1677830580", "open_price": "x"},
+        ],
+    }
+    bars, bad = decode_kline(data, "00700")
+    assert bad == 1
+    assert [(b.ts, b.volume) for b in bars] == [(1677830460000, 1000), (1677830520000, 123400)]
+    assert decode_kline({**data, "code": "9988.HK"}, "00700") == ([], 3)
+    q = orjson.loads(minute_kline_query("00700", 500, trace="t1"))
+    assert q == {
+        "trace": "t1",
+        "data": {
+            "code": "700.HK",
+            "kline_type": 1,
+            "kline_timestamp_end": 0,
+            "query_kline_num": 500,
+            "adjust_type": 0,
+        },
+    }
+    with pytest.raises(ValueError):
+        minute_kline_query("00700", 501)
+
+
+def test_server_kline_answers_and_refusals() -> None:
+    with MarketServer(token="t", rate=1000, seed=4) as server:
+        wait_for(lambda: server.call(lambda m: bool(m.minutes.latest("00700", 1))), what="a bar")
+        client = RestClient(server.rest_url, "t", "all-hk")
+        bars = client.minute_bars("00700", 3)
+        assert bars and all(b.ts % MINUTE_MS == 0 for b in bars)
+        volume = server.call(lambda m: m.minutes.latest("00700", 1)[-1][1][4])
+        assert bars[-1].volume <= volume  # the current minute grows
+        assert client.minute_bars("99999") is None and "99999" in client.skipped
+
+        def get(data: dict[str, Any]) -> dict[str, Any]:
+            from urllib.parse import urlencode
+            from urllib.request import urlopen
+
+            url = (
+                server.rest_url
+                + "kline?"
+                + urlencode(
+                    {"token": "t", "query": orjson.dumps({"trace": "a", "data": data}).decode()}
+                )
+            )
+            with urlopen(url, timeout=5) as resp:
+                return dict(orjson.loads(resp.read()))
+
+        assert get({"code": "700.HK", "kline_type": 8, "query_kline_num": 2})["ret"] == 400
+        assert get({"code": "700.HK", "kline_type": 1, "query_kline_num": 501})["ret"] == 400
+        assert (
+            get(
+                {"code": "700.HK", "kline_type": 1, "query_kline_num": 1, "kline_timestamp_end": 5}
+            )["ret"]
+            == 400
+        )
+        ok = get({"code": "700.HK", "kline_type": 1, "query_kline_num": 2})
+        assert ok["ret"] == 200 and ok["data"]["code"] == "700.HK" and ok["data"]["kline_type"] == 1

@@ -177,6 +177,11 @@ def replay(
             "`hkticks stats FILE` says the files hold"
         )
         sys.exit(1)
+    from hkticks.analysis.gaps import describe, gap_events, sidecar_events
+
+    # the trades a disconnect lost are not in the files: say so, even into a pipe
+    for gap in gap_events(sidecar_events([f.path for f in recording.files if f.path != "-"])):
+        warn(describe(gap))
     elapsed = time.monotonic() - started
     skipped = f"; {clock.skipped_ms / 1000:,.0f} s of pauses skipped" if clock.skipped_ms else ""
     # a JSON stream into a pipe stays quiet on stderr unless something happened
@@ -186,10 +191,6 @@ def replay(
             f"replayed {tally.describe()} from {n} file{'s' if n != 1 else ''} "
             f"in {elapsed:.1f} s{skipped}" + (f" ({reason})" if reason else "")
         )
-        from hkticks.analysis.gaps import describe, gap_events, sidecar_events
-
-        for gap in gap_events(sidecar_events([f.path for f in recording.files])):
-            warn(describe(gap))  # the trades a disconnect lost: not in the files
 
 
 def _json(recording: Recording, clock: ReplayClock) -> tuple[Tally, str]:
