@@ -71,6 +71,7 @@ _SPREADS: tuple[tuple[int, int], ...] = (
     (9_995_000, 5_000),
 )
 _LAG_SAMPLE = 100_000
+MAX_FLAGS_KEPT = 200_000
 
 
 def tick_size(price: float) -> float:
@@ -216,7 +217,8 @@ class Validator:
     def _flag(self, st: _Sym, rule: str, tick: Tick, detail: str) -> None:
         self.report.counts[rule] += 1
         st.flags[rule] = st.flags.get(rule, 0) + 1
-        self.report.flags.append(Flag(rule, tick.symbol, tick.seq, tick.ts, detail))
+        if len(self.report.flags) < MAX_FLAGS_KEPT:  # counted always, kept up to a bound
+            self.report.flags.append(Flag(rule, tick.symbol, tick.seq, tick.ts, detail))
 
     def _is_open(self, ts: int) -> bool:
         cal = self.opts.calendar
