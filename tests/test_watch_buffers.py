@@ -122,8 +122,8 @@ def test_kline_query_and_decoder_follow_alltick_docs() -> None:
     assert bad == 1 and [b.ts for b in bars] == [1714620000000, 1714620060000]
     assert (bars[1].open, bars[1].high, bars[1].low, bars[1].close) == (380.2, 381.0, 380.0, 380.6)
     assert bars[1].volume == 12000 and bars[1].turnover == 4566000.5
-    assert decode_kline({**data, "code": "9988.HK"}, "00700") == ([], 0)  # not what we asked
-    assert decode_kline(None, "00700") == ([], 0)
+    assert decode_kline({**data, "code": "9988.HK"}, "00700") == ([], 3)  # not what we asked
+    assert decode_kline(None, "00700") == ([], 1)
 
 
 def test_chart_has_candles_volume_prev_close_and_vwap_lines() -> None:

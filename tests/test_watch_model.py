@@ -13,6 +13,7 @@ from hkticks.market_hours import (
     AFTERNOON,
     CLOSED,
     CLOSING_AUCTION,
+    HOLIDAY,
     LUNCH,
     MORNING,
     PRE_OPEN,
@@ -94,9 +95,9 @@ def test_market_session_next_change() -> None:
 @given(st.floats(min_value=0, max_value=4e9))
 def test_market_session_next_change_is_in_the_future_and_changes_phase(t: float) -> None:
     s = market_session(t)
-    assert t < s.next_change <= t + 3 * 86_400
+    assert t < s.next_change <= t + 8 * 86_400  # Lunar New Year and a weekend
     after = market_session(s.next_change)
-    closed = {CLOSED, WEEKEND}
+    closed = {CLOSED, WEEKEND, HOLIDAY}
     assert after.phase != s.phase
     if s.phase in closed:
         assert after.phase == PRE_OPEN

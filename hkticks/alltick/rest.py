@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from hkticks.alltick import protocol as alltick
+from hkticks.alltick.kline import decode_kline, minute_kline_query
 from hkticks.alltick.urls import redact
 from hkticks.errors import SourceError, TokenRejected
 from hkticks.tick import Book, Tick
@@ -335,6 +336,17 @@ class RestClient:
         if isinstance(decoded, alltick.DecodeError):
             raise SourceError(f"REST kline answer malformed ({decoded.message})")
         return decoded[2]
+
+    def minute_bars(self, symbol: str, count: int = 500) -> list[alltick.Bar] | None:
+        """The latest ``count`` (<= 500) 1-minute bars of one symbol (``GET kline``,
+        type 1), oldest first; ``None`` when AllTick rejects the code (600/604)."""
+        try:
+            data = self._get("kline", minute_kline_query(symbol, count))
+        except _CodesRejected:
+            self._skip([symbol])
+            return None
+        bars, _bad = decode_kline(data, symbol)
+        return bars
 
     # -- batching -------------------------------------------------------------
 

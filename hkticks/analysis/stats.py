@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hkticks.analysis.gaps import gap_events
 from hkticks.storage.readers import (
     FileReport,
     Recording,
@@ -222,6 +223,15 @@ def connection_gaps(events: Iterable[dict[str, Any]]) -> list[Gap]:
     return gaps
 
 
+def recorded_gaps(events: Iterable[dict[str, Any]]) -> list[Gap]:
+    """The ``gap`` records (one per outage, trimmed to trading time), when the
+    sidecar has them (recorders from issue 18 on); else [] (derive them)."""
+    return [
+        Gap("connection", g["start"], g["end"], g.get("shard"), str(g.get("cause", "")))
+        for g in gap_events(events)
+    ]
+
+
 def run_starts(events: Iterable[dict[str, Any]]) -> list[int]:
     """When each recorder run started (``feed_start`` times), sorted."""
     return sorted(ev["ts"] for ev in events if ev["event"] == "feed_start")
@@ -271,7 +281,7 @@ def summarise(recording: Recording, *, events_files: Sequence[str] | None = None
     summary.first_recv, summary.last_recv = first_recv, last_recv
     summary.files = recording.reports
     summary.problems = recording.problems()
-    gaps = connection_gaps(events)
+    gaps = recorded_gaps(events) or connection_gaps(events)
     for start, last in zip(starts, before, strict=True):
         if last is not None and last < start:
             gaps.append(Gap("not recording", last, start, None, "recorder not running"))

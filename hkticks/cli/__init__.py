@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "bench": "hkticks.cli.bench_cmd:bench",
     "replay": "hkticks.cli.replay_cmd:replay",
     "stats": "hkticks.cli.stats_cmd:stats",
+    "validate": "hkticks.cli.validate_cmd:validate",
 }
 
 HELP_SUMMARIES: dict[str, str] = {
@@ -42,6 +43,7 @@ HELP_SUMMARIES: dict[str, str] = {
     "bench": "Measure throughput and latency against the embedded server.",
     "replay": "Replay recordings as a live board, JSONL, or over a WebSocket.",
     "stats": "Summarise recordings per symbol.",
+    "validate": "Check recordings: duplicates, order, prices, lag, gaps vs minute bars.",
 }
 
 

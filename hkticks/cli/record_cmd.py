@@ -18,6 +18,7 @@ from hkticks.errors import HkticksError, PipeClosed, UsageError
 from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed, FeedStatus
+from hkticks.market_hours import calendar as market_calendar
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage import provenance
 from hkticks.storage.recorder import Recorder
@@ -314,7 +315,11 @@ def record(
             token_source=settings.token_source,
             max_connections=max_connections,
             max_symbols=max_symbols_per_connection,
-            config=SessionConfig(stale_timeout=stale_timeout),
+            config=SessionConfig(
+                stale_timeout=stale_timeout,
+                # the simulated market never closes; AllTick's follows HKEX's calendar
+                calendar=None if settings.demo else market_calendar(),
+            ),
             simulated=settings.demo,
             check_server=guard,
         )

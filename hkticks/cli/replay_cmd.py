@@ -182,6 +182,11 @@ def replay(
             "`hkticks stats FILE` says the files hold"
         )
         sys.exit(1)
+    from hkticks.analysis.gaps import describe, gap_events, sidecar_events
+
+    # the trades a disconnect lost are not in the files: say so, even into a pipe
+    for gap in gap_events(sidecar_events([f.path for f in recording.files if f.path != "-"])):
+        warn(describe(gap))
     elapsed = time.monotonic() - started
     skipped = f"; {clock.skipped_ms / 1000:,.0f} s of pauses skipped" if clock.skipped_ms else ""
     # a JSON stream into a pipe stays quiet on stderr unless something happened

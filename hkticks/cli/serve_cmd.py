@@ -96,7 +96,30 @@ if TYPE_CHECKING:
     help="Serve wss:// and https:// with this certificate (PEM; may hold the key too).",
 )
 @click.option(
-    "--tls-key", metavar="PEM", type=click.Path(dir_okay=False), default=None, help="Its key."
+    "--tls-key",
+    metavar="PEM",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Its key.",
+)
+@click.option(
+    "--chaos",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="N",
+    help="Kill every open socket N times an hour, at seeded random times (--seed).",
+)
+@click.option(
+    "--scenario",
+    type=click.Choice(["dirty"]),
+    default=None,
+    help="dirty: 1% duplicates, 0.5% out-of-order and 0.1% price spikes, logged to --truth-log.",
+)
+@click.option(
+    "--truth-log",
+    metavar="PATH",
+    default=None,
+    help="With --scenario dirty: one JSON line per fault injected (fault, symbol, seq, ts).",
 )
 @click.option(
     "--send-log",
@@ -123,6 +146,9 @@ def serve(
     quirks: tuple[str, ...],
     tls_cert: str | None,
     tls_key: str | None,
+    chaos: float | None,
+    scenario: str | None,
+    truth_log: str | None,
     send_log: str | None,
 ) -> None:
     """Run the embedded AllTick-compatible server (simulated HK market).
@@ -161,7 +187,17 @@ def serve(
         tls_key=tls_key,
     )
     _log_warnings()
+    dirty = None
+    if scenario == "dirty":
+        from hkticks.server.dirty import DirtyFeed
+
+        dirty = DirtyFeed(server.market, seed=seed, truth_path=truth_log).install()
     server.start()  # HkticksError (one line, non-zero exit) when a port is taken
+    chaos_thread = None
+    if chaos:
+        from hkticks.server.chaos import Chaos
+
+        chaos_thread = Chaos(server, chaos, seed).start()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -170,6 +206,11 @@ def serve(
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         _banner(server, token, plan, rate, firehose, token_source=ctx.get_parameter_source("token"))
+        if chaos:
+            click.echo(f"  chaos      {chaos:g} socket kills an hour (every open connection reset)")
+        if dirty is not None:
+            where = f", logged to {truth_log}" if truth_log else " (no --truth-log)"
+            click.echo(f"  scenario   dirty: 1% duplicates, 0.5% out of order, 0.1% spikes{where}")
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
@@ -178,7 +219,11 @@ def serve(
         signal.signal(signal.SIGTERM, previous)
         started = time.monotonic()
         connections = len(server.connections())
+        if chaos_thread is not None:
+            chaos_thread.stop()
         server.stop()
+        if dirty is not None:
+            dirty.close()
         if send_log is not None:
             _write_send_log(send_log, server.sent_times())
         click.echo(

@@ -13,7 +13,9 @@ from hkticks import config
 from hkticks.alltick import protocol as alltick
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
 from hkticks.feed.queue import TickQueue
+from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed
+from hkticks.market_hours import calendar as market_calendar
 
 SORT_CHOICES = ("code", "change", "volume", "active")
 
@@ -150,6 +152,8 @@ def make_feed(
         book_depth=BOOK_LEVELS if book else None,
         token_source=settings.token_source,
         simulated=settings.demo,
+        # no stale alarm while HKEX is shut (the simulated market never is)
+        config=SessionConfig(calendar=None if settings.demo else market_calendar()),
     )
 
 

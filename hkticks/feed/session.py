@@ -36,8 +36,10 @@ from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact, with_token
 from hkticks.errors import ConfigError, HkticksError, PlanTooSmall, TokenRejected
 from hkticks.feed.dedup import Dedup
+from hkticks.feed.gaps import GapTracker, market_silence_s
 from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
+from hkticks.market_hours import Calendar
 from hkticks.tick import Book, Event, Tick
 
 log = logging.getLogger("hkticks.feed.session")
@@ -151,6 +153,13 @@ class SessionConfig:
     backoff_cap: float = 30.0
     rate_limited_backoff: float = 10.0
     book_depth: int | None = None
+    # The trading calendar: silence while the market is shut is no stale feed, and gap
+    # records are trimmed to trading time. None: always open (the simulated market).
+    calendar: Calendar | None = None
+    clock_ms: Callable[[], int] = now_ms  # the wall clock the calendar is read with
+    # A server that says it is simulated (hkticks serve) trades around the clock, so the
+    # calendar is dropped for it unless this is set (tests of the calendar on our server).
+    calendar_on_simulated: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,6 +237,8 @@ class Session:
         self._reported_rets: set[int] = set()
         self._wanted: frozenset[str] = frozenset(self.symbols)
         self._reported: set[str] = set()
+        self._ever_up = False
+        self.gaps = GapTracker(shard, lambda: self.symbols, queue.put_event, config.calendar)
 
     # ------------------------------------------------------------------ life cycle
 
@@ -296,6 +307,9 @@ class Session:
                 was_connected=was_up,
                 uptime_s=round(time.monotonic() - self._connected_at, 3) if was_up else 0.0,
             )
+            if self._ever_up:  # the outage began with the last frame received
+                silent_ms = int((time.monotonic() - self._last_msg) * 1000)
+                self.gaps.down(now_ms() - silent_ms, self._close_reason or "connection closed")
             delay = self._backoff.delay()
             self.state = "backoff"
             self._event("reconnecting", delay_s=round(delay, 3), attempt=self._backoff.attempt)
@@ -305,6 +319,7 @@ class Session:
             self.reconnects += 1
         if self.state != "failed":
             self.state = "stopped"
+        self.gaps.finish(now_ms())
 
     # ------------------------------------------------------------------ callbacks
 
@@ -326,6 +341,9 @@ class Session:
         headers = ws.getheaders() or {}
         self.simulated = str(headers.get(alltick.SIMULATED_HEADER.lower(), "")).strip() == "1"
         self._src = alltick.simulated_src(self._real_src) if self.simulated else self._real_src
+        # a simulated market trades around the clock: HKEX's calendar does not apply to it
+        simulated_clock = self.simulated and not self.config.calendar_on_simulated
+        self.gaps.calendar = None if simulated_clock else self.config.calendar
         if self._check_server is not None:
             refused = self._check_server(self.simulated)
             if refused is not None:
@@ -347,6 +365,7 @@ class Session:
             depth = self.config.book_depth
             self._pending.append(lambda: self._builder.subscribe_book(self.symbols, depth))
         self.state = "up"
+        self._ever_up = True
         if self.simulated:
             self._event("connected", url=self.shown_url, simulated=True)
         else:
@@ -402,6 +421,7 @@ class Session:
     def _data_flows(self) -> None:
         self._got_data = True
         self._backoff.reset()
+        self.gaps.up(now_ms())
 
     def _on_response(self, resp: alltick.Response) -> None:
         request = self._inflight.pop(resp.seq_id, None) if resp.seq_id is not None else None
@@ -411,6 +431,7 @@ class Session:
                 self._backoff.clear_floor()  # any rate-limit episode is over
                 kind = "trades" if cmd == alltick.CMD_SUB_TRADES_RESP else "book"
                 self._event("subscribed", kind=kind, symbols=len(self.symbols))
+                self.gaps.resubscribed(now_ms())
             return
         details: dict[str, Any] = {"ret": resp.ret, "msg": resp.msg, "cmd_id": cmd}
         if resp.ret == alltick.RET_TOKEN_INVALID:
@@ -502,6 +523,7 @@ class Session:
             self._close_reason = "closed by server"
 
     def _fail(self, err: HkticksError) -> None:
+        self.gaps.down(now_ms(), f"refused: {err}")
         self._fatal = True
         self.state = "failed"
         self._on_fatal(err)
@@ -514,7 +536,10 @@ class Session:
             ws = self._ws
         if ws is None or self.state != "up":
             return
-        if now - self._last_msg > self.config.stale_timeout:
+        if now - self._last_msg > self.config.stale_timeout and (
+            market_silence_s(self.gaps.calendar, self.config.clock_ms(), now - self._last_msg)
+            > self.config.stale_timeout
+        ):
             self._close_reason = f"stale: nothing received for {self.config.stale_timeout:g} s"
             self._event("stale", silent_s=round(now - self._last_msg, 3))
             self.abort()

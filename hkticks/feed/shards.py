@@ -177,6 +177,7 @@ class Feed:
                     "url": self.shown_url,
                     "plan": self.plan.name,
                     "shards": [len(s) for s in self.shards],
+                    "shard_symbols": self.shards,  # validate: lag per shard, never traded
                     "symbols": sum(len(s) for s in self.shards),
                     "simulated": self.simulated,
                 },

@@ -119,6 +119,11 @@ class MarketServer:
         self.stocks = universe.stocks()
         start_ms = time.time_ns() // 1_000_000
         self.market = Market(self.stocks, seed=seed, start_ms=start_ms)
+        if not firehose:
+            # minute bars of every trade from the start, so `kline` type 1 agrees with any
+            # recording made against this server (validate --kline); the firehose (bench)
+            # keeps trade generation free of them until a client asks
+            self.market.track_minutes()
         self.list_date = datetime.fromtimestamp(start_ms / 1000, HKT).strftime("%Y-%m-%d")
         self._ws = WsServer(
             self.market,
