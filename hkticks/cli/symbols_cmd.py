@@ -11,7 +11,7 @@ from typing import Any
 import click
 import orjson
 
-from hkticks.cli.common import provider_options, provider_settings, warn
+from hkticks.cli.common import provider_options, provider_settings, shard_filter, warn
 from hkticks.symbols import universe as symsvc
 
 FORMATS = ("table", "json", "csv", "codes")
@@ -78,6 +78,7 @@ def symbols(
       hkticks symbols --refresh --demo
       hkticks symbols --search tencent --demo
       hkticks symbols --format codes --channel sz > sz.txt
+      hkticks symbols --format codes --shard 2/3 --demo
     """
     universe: symsvc.Universe | None = None
     if not refresh:
@@ -105,6 +106,9 @@ def symbols(
         if refresh and search is None and fmt is None:
             return
     stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
+    in_shard = shard_filter()  # --shard i/n: the list one of n recorders takes
+    if in_shard is not None:
+        stocks = [s for s in stocks if in_shard(s.code)]
     if fmt is None:
         fmt = "table" if sys.stdout.isatty() else "csv"
     fmt = fmt.lower()

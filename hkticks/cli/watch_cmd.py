@@ -11,7 +11,15 @@ import click
 
 from hkticks import config
 from hkticks.alltick import protocol as alltick
-from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
+from hkticks.cli.common import (
+    Duration,
+    feed_token,
+    open_feed,
+    provider_options,
+    provider_settings,
+    resolve_symbols,
+    warn,
+)
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.shards import Feed
 
@@ -108,20 +116,18 @@ def watch(
         demo_rate=demo_rate,
         demo_seed=demo_seed,
     ) as settings:
-        token_value = settings.require_token()  # before any slow universe fetch
+        token_value = feed_token(settings)  # before any slow universe fetch
         codes, universe = resolve_symbols(
             symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
         )
         names = universe.names(codes) if universe is not None else {}
         queue = TickQueue()
-        feed = Feed(
+        feed = open_feed(
             codes,
-            url=settings.url,
-            token=token_value,
-            plan=alltick.PLANS[settings.plan],
+            settings=settings,
             queue=queue,
+            token=token_value,
             book_depth=5 if book and not json_mode else None,
-            token_source=settings.token_source,
         )
         if json_mode:
             _watch_json(feed, queue, codes, duration)
@@ -212,7 +218,8 @@ def _watch_board(
     )
     missing = [c for c in codes if c not in names]
     feed.start()
-    start_reference_thread(rest, codes, missing, queue, rest_stop)
+    if token:  # with --from there is no token: no reference data (previous close)
+        start_reference_thread(rest, codes, missing, queue, rest_stop)
     try:
         with stop_on_signals(stop):
             run_board(feed, queue, model, board, console, stop, deadline=deadline)

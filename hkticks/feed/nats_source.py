@@ -38,7 +38,7 @@ import orjson
 
 from hkticks.errors import HkticksError, SourceError, UsageError
 from hkticks.feed.dedup import Dedup
-from hkticks.feed.natsurl import NatsUrl, connect_reason, import_nats, parse_nats_url
+from hkticks.feed.natsurl import NatsUrl, connect_reason, import_nats, parse_nats_url, probe
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import ConnStatus, now_ms
 from hkticks.feed.shards import FeedStatus
@@ -273,6 +273,7 @@ class NatsFeed:
         async def error(exc: Exception) -> None:
             log.debug("nats: %r", exc)
 
+        await probe(self.target, self._connect_timeout)
         nc = await nats.connect(
             servers=[self.target.server],
             name="hkticks-reader",
@@ -377,6 +378,7 @@ def stream_symbols(url: str, timeout: float = 5.0) -> list[str]:
     target = parse_nats_url(url)
 
     async def run() -> list[str]:
+        await probe(target, timeout)
         nc = await nats.connect(
             servers=[target.server], connect_timeout=timeout, max_reconnect_attempts=1
         )

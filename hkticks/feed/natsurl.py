@@ -159,3 +159,19 @@ def connect_reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
         return "timed out"
     return text.splitlines()[0]
+
+
+async def probe(target: NatsUrl, timeout: float) -> None:
+    """Fail fast (``ConnectionRefusedError``, ``TimeoutError``) when nothing listens.
+
+    nats-py retries a first connection for ever when reconnecting is allowed;
+    this one TCP connection gives the user a clear answer instead.
+    """
+    import asyncio
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target.server)
+    _reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname, parts.port), timeout
+    )
+    writer.close()

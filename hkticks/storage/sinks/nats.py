@@ -38,6 +38,7 @@ from hkticks.feed.natsurl import (
     connect_reason,
     import_nats,
     parse_nats_url,
+    probe,
 )
 from hkticks.storage.resume import LastTrades
 from hkticks.storage.sinks.jsonl import encode_lines
@@ -286,6 +287,7 @@ class NatsSink:
         async def error(exc: Exception) -> None:
             log.debug("%s: %r", self.path, exc)
 
+        await probe(self.target, self._connect_timeout)
         self._nc = await nats.connect(
             servers=[self.target.server],
             name="hkticks-recorder",
