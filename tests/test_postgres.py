@@ -161,3 +161,13 @@ def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
     expected = [tuple(r[f] for f in RECORD_FIELDS) for r in records]
     by_key = lambda r: (r[0], r[6])  # noqa: E731
     assert sorted(rows(url, "hk_ticks"), key=by_key) == sorted(expected, key=by_key)
+
+
+def test_bench_postgres_counts_what_it_stored(pg_url: str) -> None:
+    from hkticks.bench.remote import postgres_figures
+
+    r = postgres_figures(pg_url, ticks=5000, trials=1, batch=1000)
+    assert r["rows_per_s"] > 0 and r["ticks"] == 5000
+    with psycopg.connect(pg_url) as con:  # the bench table is dropped after
+        left = con.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'hkticks_bench%'")
+        assert left.fetchone()[0] == 0

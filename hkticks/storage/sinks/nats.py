@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Collection, Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -379,22 +380,26 @@ class NatsSink:
         close_deadline: float | None = None
         while True:
             sent_any = False
-            while backlog and self._connected and nc.is_connected and len(inflight) < max_inflight:
-                message = backlog.popleft()
-                mid, subject, payload = message
-                key = self._next_key
-                self._next_key = key + 1
-                try:
-                    fut = await js.publish_async(
-                        subject, payload, headers={MSG_ID: mid} if mid else None
-                    )
-                except Exception as exc:  # noqa: BLE001 - disconnected meanwhile: keep it
-                    backlog.appendleft(message)
-                    log.debug("%s: publish not sent: %r", self.path, exc)
-                    break
-                inflight[key] = (message, time.monotonic(), fut)
-                fut.add_done_callback(lambda f, k=key: self._done(k, f))
-                sent_any = True
+            if backlog and self._connected and nc.is_connected and len(inflight) < max_inflight:
+                sent_at = time.monotonic()
+                done = self._done
+                publish = js.publish_async
+                for _ in range(min(len(backlog), max_inflight - len(inflight))):
+                    message = backlog.popleft()
+                    mid = message[0]
+                    key = self._next_key
+                    self._next_key = key + 1
+                    try:
+                        fut = await publish(
+                            message[1], message[2], headers={MSG_ID: mid} if mid else None
+                        )
+                    except Exception as exc:  # noqa: BLE001 - disconnected meanwhile: keep it
+                        backlog.appendleft(message)
+                        log.debug("%s: publish not sent: %r", self.path, exc)
+                        break
+                    inflight[key] = (message, sent_at, fut)
+                    fut.add_done_callback(partial(done, key))
+                    sent_any = True
             now = time.monotonic()
             if inflight:
                 oldest = inflight[next(iter(inflight))][1]
