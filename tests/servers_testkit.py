@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,3 +240,27 @@ _dbs = iter(range(1, 1 << 30))
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh database of the session's cluster: ``postgresql://postgres@127.0.0.1:PORT/dbN``."""
     return pg_cluster.create_db(f"t{os.getpid()}_{next(_dbs)}")
+
+
+# ------------------------------------------------------------ the AllTick side
+
+
+@pytest.fixture
+def market() -> Iterator[Any]:
+    """The embedded AllTick server, recording what it sent (as tests/test_faults.py's ``server``)."""
+    from hkticks.server import MarketServer
+
+    srv = MarketServer(
+        token="t",
+        plan="all-hk",
+        rate=400.0,
+        seed=11,
+        heartbeat_timeout=30.0,
+        enforce_pacing=False,
+        record_sent=True,
+    )
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()

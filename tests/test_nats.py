@@ -26,8 +26,6 @@ from test_faults import (
     hk_env,
     keys_of,
     read_jsonl,
-    record_args,
-    server,  # noqa: F401 - the embedded AllTick server fixture
     start_record,
     subscribed,
     summary_count,
@@ -35,8 +33,8 @@ from test_faults import (
 )
 
 from hkticks.errors import OutputError, UsageError
-from hkticks.feed.natsurl import parse_nats_url
 from hkticks.feed.nats_source import NatsFeed, parse_since
+from hkticks.feed.natsurl import parse_nats_url
 from hkticks.feed.queue import TickQueue
 from hkticks.server import MarketServer
 from hkticks.storage.sinks.jsonl import encode_lines
@@ -236,12 +234,12 @@ def test_buffer_full_while_down_is_counted_and_reported(nats_server: NatsServer)
 # ---------------------------------------------------------------------- the recorder
 
 
-def nats_record_args(server: MarketServer, url: str, *extra: str) -> list[str]:
+def nats_record_args(market: MarketServer, url: str, *extra: str) -> list[str]:
     return [
         "record",
         *SYMBOLS,
         "--url",
-        server.ws_url,
+        market.ws_url,
         "--token",
         "t",
         "--plan",
@@ -253,19 +251,19 @@ def nats_record_args(server: MarketServer, url: str, *extra: str) -> list[str]:
 
 
 def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
-    tmp_path: Path, nats_server: NatsServer, server: MarketServer
+    tmp_path: Path, nats_server: NatsServer, market: MarketServer
 ) -> None:
-    server.set_rate(2000.0)
+    market.set_rate(2000.0)
     url = f"{nats_server.url}/hk"
-    first = start_record(tmp_path, nats_record_args(server, url, "--quiet"))
-    wait_for(lambda: subscribed(server), what="the first run's subscription")
+    first = start_record(tmp_path, nats_record_args(market, url, "--quiet"))
+    wait_for(lambda: subscribed(market), what="the first run's subscription")
     time.sleep(1.5)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
     before = trade_keys(read_stream(nats_server.url))
     assert before
     r = subprocess.run(
-        [sys.executable, "-m", "hkticks", *nats_record_args(server, url, "--duration", "2s")],
+        [sys.executable, "-m", "hkticks", *nats_record_args(market, url, "--duration", "2s")],
         env=hk_env(tmp_path),
         cwd=tmp_path,
         capture_output=True,
@@ -275,10 +273,10 @@ def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
     assert r.returncode == 0, r.stderr
     keys = trade_keys(read_stream(nats_server.url))
     assert keys[: len(before)] == before
-    sent = server.sent_trades()
+    sent = market.sent_trades()
     killed = sent[0][0]
     lost_in_the_kill = {(sym, seq) for cid, sym, seq in sent if cid == killed}
-    # the server re-sends each symbol's latest trade to the new run: in the stream once
+    # the AllTick server re-sends each symbol's latest trade to the new run: in the stream once
     assert len(keys) == len(set(keys))
     second = [k for k in keys if k not in lost_in_the_kill]
     assert len(second) >= summary_count(r.stderr) - len(SYMBOLS) > 0
@@ -286,17 +284,17 @@ def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
 
 
 def test_board_and_remote_recorder_see_what_a_direct_recording_sees(
-    tmp_path: Path, nats_server: NatsServer, server: MarketServer
+    tmp_path: Path, nats_server: NatsServer, market: MarketServer
 ) -> None:
     """One recorder on the token publishes; a board (the queue side) and a second
     recorder on another "machine" read the stream: all three hold the same trades."""
-    server.set_rate(1500.0)
+    market.set_rate(1500.0)
     url = f"{nats_server.url}/hk"
     direct = tmp_path / "direct.jsonl"
     remote = tmp_path / "remote.jsonl"
     publisher = start_record(
         tmp_path,
-        nats_record_args(server, url, "--out", str(direct), "--duration", "4s", "--quiet"),
+        nats_record_args(market, url, "--out", str(direct), "--duration", "4s", "--quiet"),
     )
 
     def stream_exists() -> bool:
@@ -309,7 +307,7 @@ def test_board_and_remote_recorder_see_what_a_direct_recording_sees(
     hour_ago = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))) - dt.timedelta(hours=1)
     since = hour_ago.strftime("%Y-%m-%d %H:%M")
     reader = start_record(
-        tmp_path / "..",
+        tmp_path,
         [
             "record",
             "--from",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from servers_testkit import PgCluster
-from test_faults import SYMBOLS, hk_env, read_jsonl, server, subscribed, wait_for  # noqa: F401
+from test_faults import SYMBOLS, hk_env, read_jsonl, subscribed, wait_for
 
 from hkticks.errors import OutputError, UsageError
 from hkticks.server import MarketServer
@@ -120,9 +120,9 @@ def test_db_restart_mid_run_no_loss_no_duplicate(pg_url: str, pg_cluster: PgClus
 
 
 def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
-    tmp_path: Path, pg_url: str, pg_cluster: PgCluster, server: MarketServer
+    tmp_path: Path, pg_url: str, pg_cluster: PgCluster, market: MarketServer
 ) -> None:
-    server.set_rate(1500.0)
+    market.set_rate(1500.0)
     jsonl = tmp_path / "t.jsonl"
     url = pg_url + "?table=hk_ticks"
     proc = subprocess.Popen(
@@ -133,7 +133,7 @@ def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
             "record",
             *SYMBOLS,
             "--url",
-            server.ws_url,
+            market.ws_url,
             "--token",
             "t",
             "--plan",
@@ -150,7 +150,7 @@ def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: subscribed(server), what="the subscription")
+    wait_for(lambda: subscribed(market), what="the subscription")
     time.sleep(1.0)
     pg_cluster.restart("immediate", down_for=0.5)
     _, err = proc.communicate(timeout=60)
