@@ -226,7 +226,7 @@ def test_buffer_full_while_down_is_counted_and_reported(nats_server: NatsServer)
     nats_server.stop()
     wait_for(lambda: not sink._connected, what="the disconnect")
     sink.write(ticks(1500))
-    assert sink.dropped == 500 and sink.buffered == 1000
+    assert sink.dropped == 500 and sink.buffered == 1000 and sink.rows == 1000
     with pytest.raises(OutputError, match="1,000 not acknowledged.*500 dropped"):
         sink.close()
 
@@ -349,6 +349,12 @@ def test_board_and_remote_recorder_see_what_a_direct_recording_sees(
     # the same records, field for field (the payload is the JSONL line)
     key = lambda r: (r["symbol"], r["seq"])  # noqa: E731
     assert sorted(rows, key=key) == sorted(direct_rows, key=key)
+    # the session events of the publishing run are in the stream too, as in its sidecar
+    sidecar = (tmp_path / "direct.jsonl.events.jsonl").read_bytes().splitlines()
+    published = [
+        data for subject, data, _ in read_stream(nats_server.url) if subject == "hk.events"
+    ]
+    assert published == sidecar and len(sidecar) >= 3
 
 
 def test_durable_consumer_resumes_where_it_stopped(nats_server: NatsServer) -> None:
@@ -421,3 +427,14 @@ def test_bench_nats_measures_both_loops_and_every_trade_reaches_the_board(
     assert r["publish_per_s"] > 0 and r["nats_py_publish_per_s"] > 0
     assert r["latency"]["trades"] == 500 and r["latency"]["missing"] == 0
     assert 0 < r["latency"]["p50_ms"] <= r["latency"]["p99_ms"] <= r["latency"]["max_ms"]
+
+
+def test_source_options_without_from_are_refused(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "hkticks", "watch", "00700", "--json", "--demo", "--consumer", "x"],
+        env=hk_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "--consumer and --since apply to --from" in r.stderr

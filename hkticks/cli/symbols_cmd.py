@@ -11,7 +11,14 @@ from typing import Any
 import click
 import orjson
 
-from hkticks.cli.common import provider_options, provider_settings, shard_filter, warn
+from hkticks.cli.common import (
+    provider_options,
+    provider_settings,
+    remote_source,
+    shard_filter,
+    warn,
+)
+from hkticks.errors import UsageError
 from hkticks.symbols import universe as symsvc
 
 FORMATS = ("table", "json", "csv", "codes")
@@ -80,6 +87,10 @@ def symbols(
       hkticks symbols --format codes --channel sz > sz.txt
       hkticks symbols --format codes --shard 2/3 --demo
     """
+    if remote_source():
+        raise UsageError(
+            "--from applies to watch and record; symbols lists the Stock Connect universe"
+        )
     universe: symsvc.Universe | None = None
     if not refresh:
         # a cached list needs no server; start one only if it must be fetched

@@ -139,9 +139,10 @@ class NatsSink:
         messages, ticks = self._messages(items)
         room = self.buffer_max - self.buffered
         if room < len(messages):
-            lost = len(messages) - max(room, 0)
-            self.dropped += lost
-            messages = messages[: max(room, 0)]
+            keep = max(room, 0)
+            self.dropped += len(messages) - keep
+            ticks -= sum(1 for item in items[keep:] if type(item) is Tick)  # one message each
+            messages = messages[:keep]
             if not self._warned_drop:
                 self._warned_drop = True
                 log.warning(
