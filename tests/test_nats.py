@@ -438,3 +438,40 @@ def test_source_options_without_from_are_refused(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 2 and "--consumer and --since apply to --from" in r.stderr
+
+
+@pytest.mark.parametrize("consumer", [None, "desk"], ids=["ephemeral", "durable"])
+def test_a_board_reading_through_a_nats_restart_misses_nothing(
+    nats_server: NatsServer, consumer: str | None
+) -> None:
+    from hkticks.storage.sinks.nats import NatsSink
+
+    url = f"{nats_server.url}/hk"
+    sink = NatsSink(url, ack_timeout=1.0)
+    sink.write(ticks(10))
+    assert sink.wait_acked(10)
+    queue = TickQueue()
+    board = NatsFeed(url, queue, None, consumer=consumer, since_ms=0)
+    board.start()
+    got: list[tuple[str, int]] = []
+
+    def drain(expect: int) -> bool:
+        got.extend((t.symbol, t.seq) for t in queue.get_batch(100_000, 0.05) if type(t) is Tick)
+        return len(got) >= expect
+
+    try:
+        sink.write(ticks(1000, start=10))
+        wait_for(lambda: drain(1010), what="the trades before the restart")
+        nats_server.stop()
+        sink.write(ticks(1000, start=1010))  # buffered by the publisher meanwhile
+        time.sleep(0.5)
+        nats_server.start()
+        assert sink.wait_acked(20)
+        wait_for(lambda: drain(2010), what="the trades after the restart")
+        time.sleep(0.3)
+        drain(0)
+    finally:
+        board.stop()
+        sink.close()
+    assert board.fatal is None and board.reconnects >= 1
+    assert sorted(got) == sorted((t.symbol, t.seq) for t in ticks(2010))
