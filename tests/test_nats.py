@@ -475,3 +475,26 @@ def test_a_board_reading_through_a_nats_restart_misses_nothing(
         sink.close()
     assert board.fatal is None and board.reconnects >= 1
     assert sorted(got) == sorted((t.symbol, t.seq) for t in ticks(2010))
+
+
+def test_books_come_back_as_the_same_values(nats_server: NatsServer) -> None:
+    from hkticks.storage.sinks.nats import NatsSink
+
+    url = f"{nats_server.url}/hk"
+    sink = NatsSink(url)
+    books = [
+        Book("00700", 10 + i, ((380.2, 600), (380.0, 100)), ((380.4, 500),), i, 20 + i, "t")
+        for i in range(1, 4)
+    ]
+    sink.write(books + ticks(2))
+    assert sink.wait_acked(10)
+    queue = TickQueue()
+    board = NatsFeed(url, queue, ["00700", "00001"], books=True, since_ms=0)
+    board.start()
+    got: list[object] = []
+    try:
+        wait_for(lambda: got.extend(queue.get_batch(100, 0.05)) or len(got) >= 6, what="items")
+    finally:
+        board.stop()
+    assert [i for i in got if type(i) is Book] == books
+    assert [(t.symbol, t.seq) for t in got if type(t) is Tick] == [("00001", 1)]

@@ -218,8 +218,10 @@ def _watch_board(
     )
     missing = [c for c in codes if c not in names]
     feed.start()
-    if token:  # with --from there is no token: no reference data (previous close)
+    if token:
         start_reference_thread(rest, codes, missing, queue, rest_stop)
+    else:  # --from: no token, no REST, no previous close
+        model.reference, model.reference_error = "unavailable", "reading --from NATS"
     try:
         with stop_on_signals(stop):
             run_board(feed, queue, model, board, console, stop, deadline=deadline)
