@@ -498,3 +498,59 @@ def test_books_come_back_as_the_same_values(nats_server: NatsServer) -> None:
         board.stop()
     assert [i for i in got if type(i) is Book] == books
     assert [(t.symbol, t.seq) for t in got if type(t) is Tick] == [("00001", 1)]
+
+
+def test_kill_9_of_a_consuming_recorder_and_restart_every_trade_once_in_its_file(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """A recorder on another machine (``--from --consumer``) killed mid-stream and
+    started again: its file holds every trade of the stream exactly once."""
+    from hkticks.storage.sinks.nats import NatsSink
+
+    url = f"{nats_server.url}/hk"
+    sink = NatsSink(url)
+    sink.write(ticks(10))
+    assert sink.wait_acked(10)
+    copy = tmp_path / "copy.jsonl"
+    args = ["record", "--from", url, "--consumer", "archive", "--since", "2000-01-01 00:00"]
+    args += ["--out", str(copy), "--quiet"]
+    written = 10
+    stop = threading.Event()
+
+    def publisher() -> None:
+        nonlocal written
+        while not stop.is_set():
+            sink.write(ticks(100, start=written))
+            written += 100
+            time.sleep(0.02)
+
+    t = threading.Thread(target=publisher)
+    t.start()
+    try:
+        first = start_record(tmp_path, args)
+        wait_for(lambda: copy.exists() and copy.stat().st_size > 50_000, what="the first run")
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+        after_kill = keys_of(read_jsonl(copy))
+        second = start_record(tmp_path, args)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        t.join()
+    assert sink.wait_acked(10)
+    sink.close()
+    try:
+        wait_for(
+            lambda: len(copy.read_bytes().splitlines()) >= written, what="the copy to catch up"
+        )
+    except AssertionError:
+        pass  # the comparison below says what is missing
+    finally:
+        second.send_signal(signal.SIGINT)
+        err = finish(second, timeout=30)
+    assert second.returncode == 0, err
+    keys = keys_of(read_jsonl(copy))
+    missing = sorted(set((t.symbol, t.seq) for t in ticks(written)) - set(keys), key=lambda k: k[1])
+    assert not missing, f"{len(missing)} missing, e.g. {missing[:3]}; {len(after_kill)} at the kill"
+    assert len(keys) == len(set(keys)), "a trade was recorded twice"
+    assert sorted(keys) == sorted((t.symbol, t.seq) for t in ticks(written))

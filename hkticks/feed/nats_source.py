@@ -18,9 +18,10 @@ Where a reader starts:
   (``DeliverPolicy.LAST_PER_SUBJECT``), or from ``since_ms`` (``--since
   09:30``: every trade since then, Hong Kong time).
 
-Messages are acknowledged once they are in the queue (``AckPolicy.ALL`` on
-the last of each batch); trades re-delivered after a reconnect are dropped by
-(symbol, seq) like the provider's re-sends.
+A durable consumer's messages are acknowledged (``AckPolicy.ALL``) once the
+queue has been emptied past them, so what a killed reader had not taken comes
+again; trades re-delivered are dropped by (symbol, seq) like the provider's
+re-sends (``record`` seeds that from the file it appends to).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ log = logging.getLogger("hkticks.feed.nats_source")
 
 FETCH_BATCH = 2048
 FETCH_TIMEOUT_S = 0.5
+ACK_DELAY_S = 0.5  # what was taken off the queue this long ago has been written
 # above this many symbols the consumer takes <prefix>.trades.* and filters here
 MAX_FILTER_SUBJECTS = 64
 _CONSUMER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -141,6 +143,8 @@ class NatsFeed:
         self.state = "connecting"
         self.last_msg_mono: float | None = None
         self._wanted = set(self.symbols)
+        self._unacked: Any = None  # the last message delivered, not yet seen taken
+        self._taken: list[tuple[float, Any]] = []  # (when seen taken, message), oldest first
         self._connect_timeout = connect_timeout
         self._stop = threading.Event()
         self._started = False
@@ -310,13 +314,37 @@ class NatsFeed:
         stream = self.target.stream
         if self.consumer:
             try:
-                await js.consumer_info(stream, self.consumer)
+                info = await js.consumer_info(stream, self.consumer)
             except errors.NotFoundError:
                 await js.add_consumer(stream, config=self._config())
+            else:
+                await self._rewind(js, info)
             return await js.pull_subscribe_bind(durable=self.consumer, stream=stream)
         config = self._config()
         info = await js.add_consumer(stream, config=config)
         return await js.pull_subscribe_bind(stream=stream, name=info.name)
+
+    async def _rewind(self, js: Any, info: Any) -> None:
+        """Resume a durable consumer right after what was acknowledged.
+
+        JetStream would send what a killed reader had been given but not
+        acknowledged only after the ack wait, behind newer trades, which the
+        per-symbol seq check would then drop: so the consumer is made again,
+        starting at its ack floor (same name, same filter).
+        """
+        api = self._nats.js.api
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        floor = info.ack_floor.stream_seq if info.ack_floor else 0
+        if delivered <= floor and not info.num_ack_pending:
+            return
+        config = info.config
+        if floor > 0:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = floor + 1
+            config.opt_start_time = None
+        await js.delete_consumer(self.target.stream, self.consumer)
+        await js.add_consumer(self.target.stream, config=config)
+        log.info("consumer %s: resuming after stream seq %d", self.consumer, floor)
 
     async def _read(self, sub: Any) -> None:
         errors = self._nats.errors
@@ -326,6 +354,7 @@ class NatsFeed:
             try:
                 msgs = await sub.fetch(FETCH_BATCH, timeout=FETCH_TIMEOUT_S)
             except (asyncio.TimeoutError, errors.TimeoutError):
+                await self._ack_taken()
                 continue
             except (errors.ConnectionClosedError, errors.ConnectionReconnectingError):
                 await asyncio.sleep(0.1)
@@ -339,12 +368,35 @@ class NatsFeed:
             if not msgs:
                 continue
             self.last_msg_mono = time.monotonic()
+            await self._ack_taken()  # the previous batches, if the consumer took them
             self._deliver(msgs, prefix_trades, prefix_books)
             if self.consumer:
-                try:
-                    await msgs[-1].ack()  # AckPolicy.ALL: everything up to it
-                except Exception as exc:  # noqa: BLE001 - re-delivered later, dropped by seq
-                    log.debug("ack failed: %r", exc)
+                self._unacked = msgs[-1]
+        await self._ack_taken(stopping=True)
+
+    async def _ack_taken(self, stopping: bool = False) -> None:
+        """Acknowledge (``AckPolicy.ALL``: up to one message) what the consumer has
+        taken off the queue at least ``ACK_DELAY_S`` ago.
+
+        The queue found empty means the recorder (or board) has taken everything
+        delivered before; the delay gives its writer time to write what it took.
+        What a reader killed or stopped had not taken stays unacknowledged and
+        comes again next time; ``record`` drops it against the file it appends to
+        (the seq of each symbol's last trade there), so the copy has every trade once.
+        """
+        now = time.monotonic()
+        if self._unacked is not None and not len(self.queue):
+            self._taken.append((now, self._unacked))  # everything up to it was taken
+            self._unacked = None
+        msg = None
+        while self._taken and (stopping or now - self._taken[0][0] >= ACK_DELAY_S):
+            msg = self._taken.pop(0)[1]
+        if msg is None:
+            return
+        try:
+            await msg.ack()
+        except Exception as exc:  # noqa: BLE001 - re-delivered later, dropped by seq
+            log.debug("ack failed: %r", exc)
 
     def _deliver(self, msgs: list[Any], prefix_trades: str, prefix_books: str) -> None:
         queue = self.queue
