@@ -364,9 +364,12 @@ class NatsSink:
             return
         exc = fut.exception()
         if exc is None:
-            del self._inflight[key]
+            inflight = self._inflight
+            del inflight[key]
             self.acked += 1
-            self._wake.set()
+            # the loop waits for room only when the window was full (or to finish)
+            if len(inflight) == self.max_inflight - 1 or self._closing or not inflight:
+                self._wake.set()
             return
         # no responders right after a restart (JetStream recovering), or an API error:
         # keep it in flight; the ack timeout sends it again
