@@ -113,6 +113,23 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     show_default="10s",
     help="RSS sampling interval of --soak.",
 )
+@click.option(
+    "--nats",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[nats://HOST:4222]",
+    help="Only the NATS figures: publish rate against nats-py's own loop, trade -> remote "
+    "board latency at --rate (default server: a nats-server started for the run).",
+)
+@click.option(
+    "--postgres",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[postgresql://USER@HOST/DB]",
+    help="Only the PostgreSQL figures: trades/s by COPY (default: a cluster started for the run).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
 def bench(
     ticks: int,
@@ -127,6 +144,8 @@ def bench(
     watch_cpu: bool,
     soak: float | None,
     soak_interval: float,
+    nats: str | None,
+    postgres: str | None,
     as_json: bool,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
@@ -141,7 +160,12 @@ def bench(
       hkticks bench --json > bench.json
       hkticks bench --ticks 300000 --trials 5 --seconds 30s
       hkticks bench --kinds none --no-latency --soak 10m
+      hkticks bench --nats --postgres
     """
+    if nats is not None or postgres is not None:
+        from hkticks.cli.bench_remote import run_remote
+
+        return run_remote(nats, postgres, rate=rate, as_json=as_json)
     from hkticks.bench.runner import BenchConfig, run
 
     if seconds <= 0 or flush_interval <= 0:

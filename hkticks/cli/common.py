@@ -25,8 +25,58 @@ def warn(message: str) -> None:
     click.echo(f"hkticks: {message}", err=True)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Keep a source option in ``ctx.meta`` (so commands inherit it without a new argument)."""
+    if value is not None:
+        ctx.meta[f"hkticks.{param.name}"] = value
+    return value
+
+
+def _meta(name: str) -> Any:
+    ctx = click.get_current_context(silent=True)
+    return None if ctx is None else ctx.meta.get(f"hkticks.{name}")
+
+
+def remote_source() -> str | None:
+    """``--from nats://HOST:4222/PREFIX`` of the running command, if given."""
+    value = _meta("from_")
+    return str(value) if value else None
+
+
+def feed_token(settings: config.Settings) -> str:
+    """The AllTick token, or ``""`` when the trades come from ``--from`` (no token needed)."""
+    return "" if remote_source() else settings.require_token()
+
+
+def open_feed(codes: list[str], *, settings: config.Settings, queue: Any, **kw: Any) -> Any:
+    """The feed of a command: AllTick (:class:`Feed`), or the NATS stream of ``--from``.
+
+    ``kw`` are :class:`Feed`'s options (``token``, ``book_depth``, ``max_connections``...);
+    a NATS feed uses ``book_depth`` (books wanted) and ``dedup``.
+    """
+    source = remote_source()
+    if source:
+        from hkticks.feed.nats_source import NatsFeed, parse_since
+
+        since = _meta("since")
+        return NatsFeed(
+            source,
+            queue,
+            codes,
+            consumer=_meta("consumer"),
+            since_ms=parse_since(since) if since else None,
+            books=bool(kw.get("book_depth")),
+        )
+    from hkticks.feed.shards import Feed
+
+    kw.setdefault("token_source", settings.token_source)
+    return Feed(codes, url=settings.url, plan=alltick.PLANS[settings.plan], queue=queue, **kw)
+
+
 def provider_options(func: F) -> F:
-    """``--token --url --rest-url --plan --demo`` for any command that connects."""
+    """``--token --url --rest-url --plan --demo`` for any command that connects,
+    and ``--from --consumer --since --shard`` (read with :func:`remote_source`,
+    :func:`open_feed`, :func:`resolve_symbols`; not passed to the command)."""
     options = [
         click.option(
             "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
@@ -55,6 +105,37 @@ def provider_options(func: F) -> F:
             default=None,
             help="Your AllTick plan; sets connection and symbol limits (default: basic).",
         ),
+        click.option(
+            "--from",
+            "from_",
+            metavar="nats://HOST:4222/PREFIX",
+            expose_value=False,
+            callback=_remember,
+            help="Read trades from a NATS JetStream stream another hkticks publishes "
+            "(record --out nats://...) instead of AllTick; no token needed.",
+        ),
+        click.option(
+            "--consumer",
+            metavar="NAME",
+            expose_value=False,
+            callback=_remember,
+            help="With --from: a durable consumer that resumes where it stopped.",
+        ),
+        click.option(
+            "--since",
+            metavar="HH:MM",
+            expose_value=False,
+            callback=_remember,
+            help="With --from: start from this Hong Kong time today (default: the last "
+            "trade of each symbol).",
+        ),
+        click.option(
+            "--shard",
+            metavar="I/N",
+            expose_value=False,
+            callback=_remember,
+            help="Only shard I of N of the symbols (split by code, the same on every machine).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -77,6 +158,16 @@ def provider_settings(
     The config file is read and validated in both cases: a broken one is
     reported under ``--demo`` too, not only on the first real run.
     """
+    source = remote_source()
+    if source:
+        if demo:
+            raise UsageError("--from and --demo both name where trades come from: give one")
+        from hkticks.feed.natsurl import import_nats, parse_nats_url
+
+        parse_nats_url(source)
+        import_nats("--from")
+    elif _meta("consumer") or _meta("since"):
+        raise UsageError("--consumer and --since apply to --from nats://...")
     resolved = config.resolve(token=token, url=url, rest_url=rest_url, plan=plan)
     if not demo:
         yield resolved
@@ -174,6 +265,44 @@ def resolve_symbols(
     (fetched once if it was never cached), suspended stocks left out unless
     ``include_suspended``.
     """
+    codes, universe = _resolve_symbols(
+        args,
+        symbols_file,
+        include_suspended=include_suspended,
+        settings=settings,
+        warn=warn,
+        use_all=use_all,
+    )
+    spec = _meta("shard")
+    if spec:
+        from hkticks.symbols.shard import parse_shard
+
+        shard = parse_shard(spec)
+        codes = shard.select(codes)
+        if not codes:
+            raise UsageError(f"shard {shard} of these symbols is empty: use fewer shards")
+    return codes, universe
+
+
+def shard_filter() -> Callable[[str], bool] | None:
+    """The ``--shard`` of the running command as a test on a code, if given."""
+    spec = _meta("shard")
+    if not spec:
+        return None
+    from hkticks.symbols.shard import parse_shard
+
+    return parse_shard(spec).owns
+
+
+def _resolve_symbols(
+    args: tuple[str, ...],
+    symbols_file: str | None,
+    *,
+    include_suspended: bool,
+    settings: config.Settings,
+    warn: Callable[[str], None],
+    use_all: bool = False,
+) -> tuple[list[str], Universe | None]:
     from hkticks.symbols import universe as symbol_service
 
     given = list(args)
@@ -183,6 +312,14 @@ def resolve_symbols(
         raise UsageError("give SYMBOLS or --all, not both")
     if given:
         return normalise_all(given), symbol_service.cached_universe(demo=settings.demo)
+    source = remote_source()
+    if source:  # every symbol the stream has trades of
+        from hkticks.feed.nats_source import stream_symbols
+
+        codes = stream_symbols(source)
+        if not codes:
+            raise UsageError(f"{source}: the stream has no trades yet; give SYMBOLS")
+        return codes, symbol_service.cached_universe(demo=False)
     universe = symbol_service.load_universe(settings, refresh_if_missing=True, warn=warn)
     codes = list(universe.codes(include_suspended=include_suspended))
     if not codes:

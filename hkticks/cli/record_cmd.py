@@ -13,7 +13,15 @@ import click
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
-from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
+from hkticks.cli.common import (
+    Duration,
+    feed_token,
+    open_feed,
+    provider_options,
+    provider_settings,
+    resolve_symbols,
+    warn,
+)
 from hkticks.errors import HkticksError, PipeClosed, UsageError
 from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 from hkticks.feed.session import SessionConfig
@@ -24,6 +32,7 @@ from hkticks.storage import provenance
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.resume import last_trades
 from hkticks.storage.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
+from hkticks.storage.sinks.remote import is_remote, with_publishers
 from hkticks.storage.sinks.rotating import (
     FollowerSink,
     RotatePolicy,
@@ -49,7 +58,7 @@ def events_path_for(
     if events:
         return events
     for out in outs:
-        if out != "-":
+        if out != "-" and not is_remote(out):
             return f"{template_for(out, rotate) or out}.events.jsonl"
     return None
 
@@ -115,7 +124,8 @@ def _human(n: float) -> str:
     multiple=True,
     required=True,
     metavar="PATH",
-    help="Output file; format from the extension: .jsonl, .csv, .db/.sqlite, or - (JSONL to stdout). Repeatable.",
+    help="Output file; format from the extension: .jsonl, .csv, .db/.sqlite, or - (JSONL to stdout); "
+    "or a server: nats://HOST:4222/PREFIX (JetStream), postgresql://USER@HOST/DB?table=ticks. Repeatable.",
 )
 @click.option(
     "--all",
@@ -295,7 +305,7 @@ def record(
         demo_rate=demo_rate,
         demo_seed=demo_seed,
     ) as settings:
-        token_value = settings.require_token()  # before any slow universe fetch
+        token_value = feed_token(settings)  # before any slow universe fetch
         codes, _ = resolve_symbols(
             symbols,
             symbols_file,
@@ -305,14 +315,12 @@ def record(
             use_all=use_all,
         )
         queue = TickQueue(queue_size)
-        feed = Feed(
+        feed = open_feed(
             codes,
-            url=settings.url,
-            token=token_value,
-            plan=alltick.PLANS[settings.plan],
+            settings=settings,
             queue=queue,
+            token=token_value,
             book_depth=book_depth if book_out else None,
-            token_source=settings.token_source,
             max_connections=max_connections,
             max_symbols=max_symbols_per_connection,
             config=SessionConfig(
@@ -335,6 +343,7 @@ def record(
                 event_sink = FollowerSink(leader, ".events.jsonl", open_jsonl_sink)
             elif events_path:
                 event_sink = open_jsonl_sink(events_path, time_of=_event_ts)
+            book_sink, event_sink = with_publishers(sinks, book_sink, event_sink)
         except HkticksError:
             for s in (*sinks, book_sink, event_sink):
                 if s is not None:
@@ -344,7 +353,8 @@ def record(
         # trades the server re-sends after subscribing (a rotating output:
         # the file it writes now)
         for sink in sinks:
-            known = last_trades(sink.path, codes)
+            remote_tail = getattr(sink, "last_trades", None)  # NATS, PostgreSQL
+            known = remote_tail(codes) if remote_tail else last_trades(sink.path, codes)
             for symbol, (seq, ts) in known.found.items():
                 feed.dedup.seed(symbol, seq, ts)
             if not known.complete and not quiet:

@@ -11,7 +11,14 @@ from typing import Any
 import click
 import orjson
 
-from hkticks.cli.common import provider_options, provider_settings, warn
+from hkticks.cli.common import (
+    provider_options,
+    provider_settings,
+    remote_source,
+    shard_filter,
+    warn,
+)
+from hkticks.errors import UsageError
 from hkticks.symbols import universe as symsvc
 
 FORMATS = ("table", "json", "csv", "codes")
@@ -79,7 +86,12 @@ def symbols(
       hkticks symbols --search tencent --demo
       hkticks symbols --format codes --channel sz --demo > sz.txt
       hkticks symbols --refresh                 # needs network
+      hkticks symbols --format codes --shard 2/3 --demo
     """
+    if remote_source():
+        raise UsageError(
+            "--from applies to watch and record; symbols lists the Stock Connect universe"
+        )
     universe: symsvc.Universe | None = None
     if not refresh:
         # a cached list needs no server; start one only if it must be fetched
@@ -106,6 +118,9 @@ def symbols(
         if refresh and search is None and fmt is None:
             return
     stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
+    in_shard = shard_filter()  # --shard i/n: the list one of n recorders takes
+    if in_shard is not None:
+        stocks = [s for s in stocks if in_shard(s.code)]
     if fmt is None:
         fmt = "table" if sys.stdout.isatty() else "csv"
     fmt = fmt.lower()

@@ -6,12 +6,21 @@ import logging
 import sys
 import threading
 import time
+from typing import Any
 
 import click
 
 from hkticks import config
 from hkticks.alltick import protocol as alltick
-from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
+from hkticks.cli.common import (
+    Duration,
+    feed_token,
+    open_feed,
+    provider_options,
+    provider_settings,
+    resolve_symbols,
+    warn,
+)
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed
@@ -111,7 +120,7 @@ def watch(
         demo_rate=demo_rate,
         demo_seed=demo_seed,
     ) as settings:
-        token_value = settings.require_token()  # before any slow universe fetch
+        token_value = feed_token(settings)  # before any slow universe fetch
         codes, universe = resolve_symbols(
             symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
         )
@@ -141,16 +150,14 @@ BOOK_LEVELS = 10  # the detail view's depth ladder
 
 def make_feed(
     codes: list[str], settings: config.Settings, token: str, queue: TickQueue, *, book: bool
-) -> Feed:
-    """The feed the board and the JSON stream read (one place, so a remote feed can swap in)."""
-    return Feed(
+) -> Any:
+    """The feed the board and the JSON stream read: AllTick, or the NATS stream of ``--from``."""
+    return open_feed(
         codes,
-        url=settings.url,
-        token=token,
-        plan=alltick.PLANS[settings.plan],
+        settings=settings,
         queue=queue,
+        token=token,
         book_depth=BOOK_LEVELS if book else None,
-        token_source=settings.token_source,
         simulated=settings.demo,
         # no stale alarm while HKEX is shut (the simulated market never is)
         config=SessionConfig(calendar=None if settings.demo else market_calendar()),
@@ -249,7 +256,10 @@ def _watch_board(
     rest_stop = threading.Event()
     missing = [c for c in codes if c not in names]
     feed.start()
-    start_reference_thread(rest, codes, missing, queue, rest_stop)
+    if token:
+        start_reference_thread(rest, codes, missing, queue, rest_stop)
+    else:  # --from: no token, no REST, no previous close
+        model.reference, model.reference_error = "unavailable", "reading --from NATS"
     try:
         run_app(app, queue, stop)
     finally:

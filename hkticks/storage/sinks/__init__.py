@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from hkticks.errors import OutputError, UsageError
 from hkticks.storage.sinks.compressed import compression_of, strip_compression, zstd_module
 from hkticks.storage.sinks.failures import os_reason
+from hkticks.storage.sinks.remote import check_remote, is_remote, open_remote
 from hkticks.storage.sinks.rotating import RotatePolicy, RotatingSink, expand, now_ms, template_for
 
 FORMATS: dict[str, str] = {
@@ -89,6 +90,9 @@ def open_tick_sink(
     :class:`~hkticks.storage.sinks.rotating.RotatingSink`; ``time_of`` and ``clock``
     replace its time source (tests simulate hours with them).
     """
+    if is_remote(path):  # nats://, postgresql:// (see storage/sinks/remote.py)
+        check_remote(path, rotate=rotate)
+        return open_remote(path)  # type: ignore[no-any-return]
     template = template_for(path, rotate)
     if template is not None:
         tick_format(template)
@@ -166,6 +170,8 @@ def check_output(path: str, option: str = "--out", rotate: RotatePolicy | None =
     """
     if path == "-":
         return
+    if is_remote(path):
+        return check_remote(path, option, rotate)
     template = template_for(path, rotate)
     if template is not None:
         path = expand(template, now_ms())
