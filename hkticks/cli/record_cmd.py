@@ -20,7 +20,7 @@ from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed, FeedStatus
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage.recorder import Recorder
-from hkticks.storage.resume import last_trades
+from hkticks.storage.resume import last_trades_of
 from hkticks.storage.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
 from hkticks.storage.sinks.rotating import (
     FollowerSink,
@@ -317,9 +317,10 @@ def record(
         # trades the server re-sends after subscribing (a rotating output:
         # the file it writes now)
         for sink in sinks:
-            known = last_trades(sink.path, codes)
-            for symbol, (seq, ts) in known.found.items():
-                feed.dedup.seed(symbol, seq, ts)
+            known = last_trades_of(sink, codes)  # a rotation: its earlier files too
+            for symbol, pairs in known.recent.items():
+                for seq, ts in pairs:
+                    feed.dedup.seed(symbol, seq, ts)
             if not known.complete and not quiet:
                 warn(
                     f"{sink.path}: read the last {known.scanned_bytes >> 20} MB for trades already "

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import socket
 import struct
 import threading
@@ -29,12 +30,13 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import websocket
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact, with_token
-from hkticks.errors import ConfigError, HkticksError, PlanTooSmall, TokenRejected
+from hkticks.errors import ConfigError, ConnectFailed, HkticksError, PlanTooSmall, TokenRejected
 from hkticks.feed.dedup import Dedup
 from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
@@ -49,6 +51,14 @@ _BINARY = websocket.ABNF.OPCODE_BINARY
 _TEXT = websocket.ABNF.OPCODE_TEXT
 _CLOSE = websocket.ABNF.OPCODE_CLOSE
 READ_AHEAD_BYTES = 1 << 18
+# A frame announcing more than this is refused from its header, before its
+# payload is read (websocket-client would buffer all of it: 2 GiB if asked).
+# Frames between alltick.MAX_FRAME_BYTES and this are read, then dropped and
+# counted by the decoder; AllTick's frames are a few hundred bytes.
+MAX_WIRE_FRAME_BYTES = 16 * alltick.MAX_FRAME_BYTES
+MAX_REDIRECTS = 3
+_REDIRECTS = (301, 302, 303, 307, 308)
+_QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)[^&#\s]*")
 # Every connection gets its own id for pacing: after a reconnect, the new
 # connection is "another connection" to the server's 3-second rule.
 _conn_ids = itertools.count(1)
@@ -56,6 +66,64 @@ _conn_ids = itertools.count(1)
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class FrameTooLarge(websocket.WebSocketException):
+    """A frame header announced more than :data:`MAX_WIRE_FRAME_BYTES`."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(f"frame of {length} bytes announced (limit {MAX_WIRE_FRAME_BYTES})")
+        self.length = length
+
+
+class RedirectRefused(websocket.WebSocketException):
+    """A handshake redirect that would downgrade TLS or leave the host."""
+
+
+class _BoundedFrameBuffer(websocket._abnf.frame_buffer):
+    """websocket-client's frame parser, checking the announced length first."""
+
+    def recv_length(self) -> None:
+        super().recv_length()
+        if self.length is not None and self.length > MAX_WIRE_FRAME_BYTES:
+            raise FrameTooLarge(self.length)
+
+
+def redact_query(text: str) -> str:
+    """Every query value of the URLs in ``text`` masked (``?apikey=***&token=***``):
+    a redirect may carry a secret under any name."""
+    return _QUERY_VALUE.sub(r"\1***", redact(text))
+
+
+def redirect_target(url: str, location: str | None) -> str:
+    """Where a handshake redirect of ``url`` leads, or :class:`RedirectRefused`.
+
+    Followed only to the same host and port with the same or a stronger
+    scheme: ``wss://`` -> ``ws://`` would send the token in clear, another
+    host would receive it.
+    """
+    if not location:
+        raise RedirectRefused("a redirect without a Location")
+    here = urlsplit(url)
+    if location.startswith("/"):
+        location = f"{here.scheme}://{here.netloc}{location}"
+    there = urlsplit(location)
+    shown = redact_query(location)[:200]
+    if there.scheme not in ("ws", "wss"):
+        raise RedirectRefused(f"redirected to {shown}, which is not a WebSocket URL")
+    if here.scheme == "wss" and there.scheme != "wss":
+        raise RedirectRefused(f"redirected from wss:// to {shown}, which is not encrypted")
+
+    def port(u: Any) -> int | None:
+        try:
+            return u.port or (443 if u.scheme == "wss" else 80)  # type: ignore[no-any-return]
+        except ValueError:
+            return None
+
+    same = (here.hostname or "").lower() == (there.hostname or "").lower()
+    if not same or port(here) != port(there):
+        raise RedirectRefused(f"redirected to another host ({shown})")
+    return location
 
 
 class ReadAheadWebSocket(websocket.WebSocket):
@@ -73,9 +141,26 @@ class ReadAheadWebSocket(websocket.WebSocket):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        self.frame_buffer = _BoundedFrameBuffer(
+            self._recv, options.get("skip_utf8_validation", False)
+        )
         self._buf = b""
         self._pos = 0
         self.reading = True
+
+    def connect_checked(self, url: str, timeout: float) -> None:
+        """``connect`` following redirects only where :func:`redirect_target` allows."""
+        for _ in range(MAX_REDIRECTS + 1):
+            self.handshake_response = None
+            try:
+                self.connect(url, timeout=timeout, redirect_limit=0)
+                return
+            except websocket.WebSocketException:
+                resp = self.handshake_response
+                if resp is None or resp.status not in _REDIRECTS:
+                    raise
+                url = redirect_target(url, resp.headers.get("location"))
+        raise websocket.WebSocketException(f"more than {MAX_REDIRECTS} redirects")
 
     def stop_reading(self) -> None:
         """Make a blocked read return (from any thread), even mid-handshake."""
@@ -151,6 +236,9 @@ class SessionConfig:
     backoff_cap: float = 30.0
     rate_limited_backoff: float = 10.0
     book_depth: int | None = None
+    # give up after this many failed attempts in a row when no connection was
+    # ever made (a wrong URL, a bad certificate); 0: never give up
+    max_failed_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -160,6 +248,7 @@ class ConnStatus:
     reconnects: int
     symbols: int
     last_msg_age: float | None
+    reason: str | None = None  # why the last attempt failed, while not up
 
 
 class Session:
@@ -224,6 +313,9 @@ class Session:
         self._reported_rets: set[int] = set()
         self._wanted: frozenset[str] = frozenset(self.symbols)
         self._reported: set[str] = set()
+        self._ever_connected = False
+        self._last_reason: str | None = None
+        self._sub_sent: float | None = None  # when an unanswered subscribe went out
 
     # ------------------------------------------------------------------ life cycle
 
@@ -248,7 +340,8 @@ class Session:
 
     def status(self, now: float) -> ConnStatus:
         age = now - self._last_msg if self.state == "up" and self._last_msg else None
-        return ConnStatus(self.shard, self.state, self.reconnects, len(self.symbols), age)
+        reason = self._last_reason if self.state in ("connecting", "backoff") else None
+        return ConnStatus(self.shard, self.state, self.reconnects, len(self.symbols), age, reason)
 
     def _event(self, name: str, **details: Any) -> None:
         self._queue.put_event(Event(now_ms(), name, self.shard, details))
@@ -267,7 +360,7 @@ class Session:
                 self._ws = ws
             try:
                 if not self._stop.is_set():
-                    ws.connect(self._url, timeout=self.config.connect_timeout)
+                    ws.connect_checked(self._url, timeout=self.config.connect_timeout)
                     self._on_open()
                     self._read(ws)
             except Exception as exc:
@@ -286,6 +379,9 @@ class Session:
                 break
             if self._stop.is_set():
                 break
+            self._last_reason = self._close_reason or "connection closed"
+            if self._give_up(attempt):
+                break
             self._event(
                 "disconnected",
                 reason=self._close_reason or "connection closed",
@@ -301,6 +397,20 @@ class Session:
             self.reconnects += 1
         if self.state != "failed":
             self.state = "stopped"
+
+    def _give_up(self, attempt: int) -> bool:
+        """After ``max_failed_attempts`` failures with no connection ever made: fail."""
+        limit = self.config.max_failed_attempts
+        if self._ever_connected or limit <= 0 or attempt < limit:
+            return False
+        self._event("disconnected", reason=self._last_reason, was_connected=False, uptime_s=0.0)
+        self._fail(
+            ConnectFailed(
+                f"could not connect to {self.shown_url} in {attempt} attempts "
+                f"(last: {self._last_reason}); check --url and the network"
+            )
+        )
+        return True
 
     # ------------------------------------------------------------------ callbacks
 
@@ -328,6 +438,10 @@ class Session:
         self._conn_id = next(_conn_ids)
         self._pending.clear()
         self._reported.clear()
+        self._ever_connected = True
+        self._last_reason = None
+        self._sub_sent = None
+        self._dedup.resubscribed(self.symbols)
         self._pending.append(lambda: self._builder.subscribe_trades(self.symbols))
         if self.config.book_depth:
             depth = self.config.book_depth
@@ -344,7 +458,7 @@ class Session:
             tick: Tick = item  # type: ignore[assignment]
             if tick.symbol not in self._wanted:
                 self._unwanted(tick.symbol)
-            elif self._dedup.is_new(tick.symbol, tick.seq, tick.ts):
+            elif self._dedup.is_new(tick.symbol, tick.seq, tick.ts, tick.price, tick.volume):
                 self.ticks += 1
                 self._queue.put(tick)
             if not self._got_data:
@@ -388,6 +502,8 @@ class Session:
     def _on_response(self, resp: alltick.Response) -> None:
         request = self._inflight.pop(resp.seq_id, None) if resp.seq_id is not None else None
         cmd = resp.cmd_id
+        if cmd in (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP):
+            self._sub_sent = None  # answered, whatever the answer
         if resp.ret == alltick.RET_OK:
             if cmd in (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP):
                 self._backoff.clear_floor()  # any rate-limit episode is over
@@ -444,6 +560,20 @@ class Session:
 
     def _on_error(self, exc: BaseException) -> None:
         status = getattr(exc, "status_code", None)
+        if isinstance(exc, FrameTooLarge):
+            self._close_reason = f"frame too large ({exc.length} bytes announced)"
+            self._event("frame_too_large", bytes=exc.length, limit=MAX_WIRE_FRAME_BYTES)
+            return
+        if isinstance(exc, RedirectRefused):
+            self._close_reason = f"redirect refused: {exc}"
+            self._event("error", redirect_refused=str(exc))
+            self._fail(
+                ConfigError(
+                    f"the server at {self.shown_url} {exc}: refused, the token would leak; "
+                    "check --url / HKTICKS_URL"
+                )
+            )
+            return
         if isinstance(exc, websocket.WebSocketBadStatusException) and status in (401, 403):
             self._close_reason = f"handshake refused with HTTP {status}"
             self._event("error", http_status=status)
@@ -468,7 +598,7 @@ class Session:
         if isinstance(exc, websocket.WebSocketBadStatusException):
             self._close_reason = f"handshake refused with HTTP {status}"
         else:
-            self._close_reason = redact(f"{type(exc).__name__}: {exc}")[:300]
+            self._close_reason = redact_query(f"{type(exc).__name__}: {exc}")[:300]
 
     def _on_close(self, payload: bytes) -> None:
         """The server's close frame: its code and reason explain the gap."""
@@ -501,6 +631,16 @@ class Session:
             self._event("stale", silent_s=round(now - self._last_msg, 3))
             self.abort()
             return
+        sub = self._sub_sent
+        if sub is not None and now - sub > self.config.stale_timeout:
+            # a server that swallowed the subscribe (a stall) but answers
+            # heartbeats would otherwise keep a connection that never sends data
+            self._close_reason = (
+                f"stale: subscription not answered within {self.config.stale_timeout:g} s"
+            )
+            self._event("stale", unanswered_s=round(now - sub, 3))
+            self.abort()
+            return
         if (
             self._pending
             and now >= self._not_before
@@ -517,6 +657,8 @@ class Session:
 
     def _send(self, ws: websocket.WebSocket, request: alltick.Request) -> None:
         self._inflight[request.seq_id] = request
+        if request.cmd_id in (alltick.CMD_SUB_TRADES, alltick.CMD_SUB_BOOK):
+            self._sub_sent = time.monotonic()
         if len(self._inflight) > 64:  # responses that never came
             self._inflight.pop(next(iter(self._inflight)))
         try:
