@@ -14,7 +14,7 @@ import click
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
 from hkticks.cli.common import Duration, provider_options, provider_settings, resolve_symbols, warn
-from hkticks.errors import HkticksError, PipeClosed, UsageError
+from hkticks.errors import HkticksError, PipeClosed, TicksLost, UsageError
 from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed, FeedStatus
@@ -77,6 +77,9 @@ def status_line(st: FeedStatus, rate: float, last_age: float | None) -> str:
         f"conn {st.up}/{len(st.connections)}  ticks {st.ticks:,}  {rate:,.0f}/s  "
         f"queue {st.queue_depth:,}  last {age}  reconnects {st.reconnects}"
         + (f"  dropped {st.dropped:,}" if st.dropped else "")
+        + next(
+            (f"  last error: {c.reason}" for c in st.connections if getattr(c, "reason", None)), ""
+        )
     )
 
 
@@ -190,6 +193,13 @@ def _human(n: float) -> str:
     show_default=True,
     help="Bound of the in-memory queue (ticks beyond it are dropped and counted).",
 )
+@click.option(
+    "--connect-attempts",
+    type=click.IntRange(0, 1_000_000),
+    default=5,
+    show_default=True,
+    help="Give up after this many failed attempts when no connection was ever made (0: never).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
@@ -212,6 +222,7 @@ def record(
     max_symbols_per_connection: int | None,
     stale_timeout: float,
     queue_size: int,
+    connect_attempts: int,
     quiet: bool,
     verbose: bool,
     demo_rate: float,
@@ -294,7 +305,7 @@ def record(
             token_source=settings.token_source,
             max_connections=max_connections,
             max_symbols=max_symbols_per_connection,
-            config=SessionConfig(stale_timeout=stale_timeout),
+            config=SessionConfig(stale_timeout=stale_timeout, max_failed_attempts=connect_attempts),
         )
         sinks: list[Sink] = []
         book_sink: Sink | None = None
@@ -385,6 +396,24 @@ def record(
             raise feed.fatal
         if recorder.error is not None and not isinstance(recorder.error, PipeClosed):
             raise recorder.error
+        _check_nothing_lost(st, recorder)
+
+
+def _check_nothing_lost(st: FeedStatus, recorder: Recorder) -> None:
+    """Exit 6 (:class:`TicksLost`) when ticks received were dropped, saying how many."""
+    parts = []
+    if st.dropped:
+        parts.append(
+            f"{st.dropped:,} by the full queue (the writer fell behind: raise --queue-size)"
+        )
+    if recorder.sink_dropped:
+        parts.append(
+            f"{recorder.sink_dropped:,} on stdout only (its reader fell behind; "
+            "the file outputs have them)"
+        )
+    if parts:
+        total = st.dropped + recorder.sink_dropped
+        raise TicksLost(f"{total:,} ticks were dropped: " + "; ".join(parts))
 
 
 def _wait(
@@ -445,7 +474,7 @@ def _summary(
 ) -> str:
     where = ", ".join("stdout" if o == "-" else o for o in outs)
     parts = [
-        f"recorded {_plural(recorder.ticks, 'tick')} of {_plural(len(recorder.symbols), 'symbol')} "
+        f"recorded {_plural(recorder.written, 'tick')} of {_plural(len(recorder.symbols), 'symbol')} "
         f"in {_human(elapsed)} -> {where} ({reason})",
         f"reconnects {st.reconnects}",
         f"decode errors {st.decode_errors}",
@@ -455,6 +484,8 @@ def _summary(
         parts.append(f"books {recorder.books:,}")
     if st.dropped:
         parts.append(f"DROPPED {st.dropped:,} (queue full)")
+    if recorder.sink_dropped:
+        parts.append(f"DROPPED {recorder.sink_dropped:,} on stdout (reader too slow)")
     if st.rejected:
         parts.append(f"rejected codes {', '.join(sorted(st.rejected))}")
     if len({sink.rows for sink in sinks}) > 1:  # a write failed part-way: say what each holds

@@ -139,18 +139,12 @@ class Dedup:
             return "out_of_order"
         return "duplicate"
 
-    def _noseq_is_new(
-        self, symbol: str, ts: int, price: float | None, volume: int | None
-    ) -> bool:
+    def _noseq_is_new(self, symbol: str, ts: int, price: float | None, volume: int | None) -> bool:
         st = self._state.get(symbol) or self._noseq_only.get(symbol)
         if st is None:
             st = self._noseq_only[symbol] = _Symbol(-(1 << 62), ts)
         key = (ts, price if price is not None else float("nan"), volume or 0)
-        if (
-            price is not None
-            and self._clock() - st.resub_at <= NOSEQ_WINDOW_S
-            and key in st.noseq
-        ):
+        if price is not None and self._clock() - st.resub_at <= NOSEQ_WINDOW_S and key in st.noseq:
             with self._count_lock:
                 self.duplicates += 1
             return False

@@ -40,8 +40,11 @@ class Sink(Protocol):
     """What the recorder writes to; used by one thread at a time."""
 
     path: str  # as given ("-" for stdout)
-    rows: int  # rows accepted by write() in this run
+    rows: int  # rows written by this run and still in the output (readable)
     repaired_bytes: int  # bytes of a torn last line removed at open (0 if none)
+    # Optional, read with getattr: ``dropped`` (rows a sink with its own
+    # buffer dropped, e.g. stdout), ``take_events()`` (events for the sidecar),
+    # ``earlier_files(n)`` (a rotation's files before the current one).
 
     def write(self, items: Sequence[Any]) -> None: ...
 
@@ -114,6 +117,10 @@ def _rotating(
 
 
 def _open_tick_file(path: str) -> Sink:
+    if path == "-":  # its own thread and bounded buffer: a slow reader holds back nothing else
+        from hkticks.storage.sinks.stdout import StdoutSink
+
+        return StdoutSink()
     kind = tick_format(path)
     if kind == "csv":
         from hkticks.storage.sinks.csvfile import CsvSink

@@ -368,14 +368,20 @@ class RotatingSink:
 
     def flush(self, fsync: bool = False) -> None:
         if not self._closed:
-            self._sink.flush(fsync)
+            try:
+                self._sink.flush(fsync)
+            finally:
+                self.rows = self._rows_before + self._sink.rows
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._close_size_con()
-        self._sink.close()
+        try:
+            self._sink.close()
+        finally:
+            self.rows = self._rows_before + self._sink.rows
 
     def earlier_files(self, limit: int) -> list[str]:
         """Files of this rotation already on disk before the current one, newest first.

@@ -1,0 +1,179 @@
+"""``--out -``: ticks as JSON Lines on standard output, through a bounded buffer.
+
+A pipe's reader can stall (``hkticks record --out - | slow-script``). Writing
+to it from the recorder's writer thread would stall every other output with
+it, and the queue would fill and drop for all of them. So stdout gets its own
+thread and its own bounded buffer (:data:`DEFAULT_BUFFER_ROWS` ticks): the
+writer thread only hands encoded batches over; when the buffer is full the
+batch is dropped *for stdout alone*, counted in :attr:`StdoutSink.dropped`
+and reported as a ``dropped`` event (``output: stdout``); the file outputs
+keep every tick. ``rows`` counts the lines that really went out.
+
+At the end :meth:`StdoutSink.close` waits for the buffer to drain while the
+reader keeps taking lines; when it takes nothing for :data:`STALL_S` seconds
+the rest is dropped (and counted), so a stalled reader cannot keep the
+process from exiting. A reader that closes the pipe (``| head``) ends the
+recording, as before, with :class:`~hkticks.errors.PipeClosed`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from hkticks.storage.sinks.failures import os_reason, write_failed
+from hkticks.storage.sinks.jsonl import encode_lines
+from hkticks.tick import Event
+
+DEFAULT_BUFFER_ROWS = 100_000
+STALL_S = 2.0
+
+
+class StdoutSink:
+    """Ticks to standard output as JSON Lines, never blocking the writer thread."""
+
+    path = "-"
+    repaired_bytes = 0
+
+    def __init__(
+        self, stream: Any = None, *, max_rows: int = DEFAULT_BUFFER_ROWS, what: str = "ticks"
+    ) -> None:
+        if stream is None:
+            # looked up now, not at import, so a replaced sys.stdout is honoured
+            stream = getattr(sys.stdout, "buffer", None) or sys.stdout
+        self._stream = stream
+        self._fd: int | None = None
+        try:
+            # the real stdout: written with os.write, so nothing sits in the
+            # interpreter's buffer (whose flush at exit would block on a stalled pipe)
+            real = getattr(sys.__stdout__, "buffer", None)
+            if real is not None and stream is real:
+                real.flush()
+                self._fd = real.fileno()
+        except (AttributeError, OSError, ValueError):
+            self._fd = None
+        self.max_rows = max_rows
+        self.what = what
+        self.rows = 0
+        self.dropped = 0
+        self._reported = 0
+        self._buffered = 0
+        self._chunks: deque[tuple[bytes, int]] = deque()
+        self._cond = threading.Condition()
+        self._failure: Exception | None = None
+        self._closing = False
+        self._closed = False
+        self._gave_up = False
+        self._thread = threading.Thread(target=self._run, name="hkticks-stdout", daemon=True)
+        self._thread.start()
+
+    # -- the Sink protocol ---------------------------------------------------------
+
+    def write(self, items: Sequence[Any]) -> None:
+        if self._failure is not None:
+            raise self._failure
+        if not items:
+            return
+        data = encode_lines(items)
+        n = len(items)
+        with self._cond:
+            if self._buffered + n > self.max_rows:
+                self.dropped += n
+                return
+            self._chunks.append((data, n))
+            self._buffered += n
+            self._cond.notify()
+
+    def flush(self, fsync: bool = False) -> None:
+        """Nothing to wait for (the thread writes as fast as the reader reads)."""
+        if self._failure is not None:
+            raise self._failure
+
+    def close(self) -> None:
+        """Let the buffer drain while the reader reads; drop (and count) the rest."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+            last_rows, last_progress = self.rows, time.monotonic()
+            while self._buffered:
+                if self._failure is not None or not self._thread.is_alive():
+                    break
+                self._cond.wait(0.1)
+                if self.rows != last_rows:
+                    last_rows, last_progress = self.rows, time.monotonic()
+                elif time.monotonic() - last_progress > STALL_S:
+                    break
+            left = self._buffered
+            if self._failure is None:
+                self.dropped += left
+            self._chunks.clear()
+            self._buffered = 0
+            self._gave_up = True
+            self._cond.notify_all()
+
+    def take_events(self) -> list[Event]:
+        """A ``dropped`` event for what the full buffer dropped since the last call."""
+        new = self.dropped - self._reported
+        if new <= 0:
+            return []
+        self._reported = self.dropped
+        return [
+            Event(
+                time.time_ns() // 1_000_000,
+                "dropped",
+                None,
+                {
+                    "count": new,
+                    "total": self.dropped,
+                    "output": "stdout",
+                    "reason": f"the stdout reader fell behind (its buffer of {self.max_rows:,} "
+                    "ticks was full); the other outputs have them",
+                },
+            )
+        ]
+
+    # -- the thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._chunks and not self._closing:
+                    self._cond.wait()
+                if not self._chunks or self._gave_up:
+                    return
+                data, n = self._chunks.popleft()  # still counted in _buffered
+            try:
+                self._put(data)
+            except OSError as exc:
+                with self._cond:
+                    self._failure = write_failed("-", os_reason(exc), self.rows, self.what)
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                if self._gave_up:  # close() counted it as dropped already
+                    return
+                self._buffered -= n
+                self.rows += n
+                self._cond.notify_all()
+
+    def _put(self, data: bytes) -> None:
+        fd = self._fd
+        if fd is None:
+            self._stream.write(data)
+            self._stream.flush()
+            return
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            if n == 0:  # pragma: no cover - pipes never do this
+                raise OSError(errno.EIO, "nothing written")
+            view = view[n:]
