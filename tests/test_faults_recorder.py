@@ -420,6 +420,64 @@ def test_a_stalled_stdout_reader_holds_back_no_file_and_exits_6(
     assert not [e for e in events if e["event"] == "dropped" and e.get("output") != "stdout"]
 
 
+def test_queue_drops_make_the_exit_status_6(tmp_path: Path, server: MarketServer) -> None:
+    """A reader that stalls on a FIFO output: the queue (1,000) fills and drops;
+    the run says how many and exits 6 (it exited 0 before)."""
+    server.set_rate(2000.0)
+    codes = [s.code for s in server.stocks if not s.suspended][:300]
+    (tmp_path / "symbols.txt").write_text("\n".join(codes) + "\n")
+    fifo = tmp_path / "slow.jsonl"
+    os.mkfifo(fifo)
+    args = [
+        "record",
+        "--symbols-file",
+        "symbols.txt",
+        "--url",
+        server.ws_url,
+        "--token",
+        "t",
+        "--plan",
+        "all-hk",
+        "--out",
+        str(fifo),
+        "--queue-size",
+        "1000",
+        "--duration",
+        "2s",
+    ]
+    proc = start_record(tmp_path, args)
+    rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    data = bytearray()
+    try:
+        wait_for(lambda: subscribed(server), what="the subscription")
+        time.sleep(3.0)  # nobody reads until the duration is over
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(rfd, 1 << 16)
+            except BlockingIOError:
+                chunk = b""
+            data += chunk
+            if not chunk:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.01)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        os.close(rfd)
+    assert proc.returncode == 6, err
+    (line,) = error_lines(err)
+    assert "by the full queue" in line, line
+    dropped = int(line.split("hkticks: error: ")[1].split(" ")[0].replace(",", ""))
+    assert dropped > 0 and f"DROPPED {dropped:,} (queue full)" in err
+    rows = [orjson.loads(x) for x in bytes(data).splitlines()]
+    assert len(rows) == summary_count(err)
+    keys = keys_of(rows)
+    assert len(keys) == len(set(keys))
+    events = read_jsonl(Path(f"{fifo}.events.jsonl"))
+    assert sum(e["count"] for e in events if e["event"] == "dropped") == dropped
+
+
 def test_stdout_sink_buffer_drops_for_itself_only() -> None:
     from hkticks.storage.sinks.stdout import StdoutSink
     from hkticks.tick import Tick
@@ -597,6 +655,53 @@ def test_a_redirect_to_another_host_is_refused_and_the_token_stays_home(tmp_path
     assert "redirected to another host" in message and "apikey=***" in message
     text = message + repr([e.details for e in events])
     assert "SECRET" not in text
+
+
+def test_a_redirect_on_the_same_host_is_followed(tmp_path: Path) -> None:
+    push = orjson.dumps(
+        {
+            "cmd_id": alltick.PUSH_TRADE,
+            "data": {
+                "code": "700.HK",
+                "seq": "7",
+                "tick_time": "1700000000000",
+                "price": "380.2",
+                "volume": "100",
+                "turnover": "38020",
+                "trade_direction": 1,
+            },
+        }
+    )
+
+    def serve(conn: socket.socket) -> None:
+        if server.accepted == 1:
+            conn.sendall(
+                b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /v2/quote-stock-b-ws-api"
+                b"?token=SECRETTOKEN\r\nContent-Length: 0\r\n\r\n"
+            )
+            return
+        upgrade(conn, server.requests[-1])
+        conn.sendall(b"\x81" + bytes([126]) + struct.pack("!H", len(push)) + push)
+        time.sleep(5)
+
+    server = FaultServer(serve)
+    feed, queue = feed_for(server.url, tmp_path)
+    got: list[Any] = []
+    try:
+        feed.start()
+        wait_for(
+            lambda: (
+                got.extend(queue.get_batch(1000, 0.05))
+                or any(type(i).__name__ == "Tick" for i in got)
+            ),
+            what="the trade from the redirected connection",
+        )
+    finally:
+        feed.stop()
+        server.close()
+    assert server.requests[1].startswith(b"GET /v2/quote-stock-b-ws-api?token=SECRETTOKEN ")
+    (tick,) = [i for i in got if type(i).__name__ == "Tick"]
+    assert (tick.symbol, tick.seq) == ("00700", 7)
 
 
 def test_redirect_rules() -> None:
