@@ -326,11 +326,12 @@ def test_trades_without_seq_are_not_doubled_by_a_reconnect(
 # ---------------------------------------------------------------------- 4. gzip + full disk
 
 
-def test_gzip_on_a_full_disk_counts_only_what_is_readable(
-    tmp_path: Path, server: MarketServer
+@pytest.mark.parametrize("ext", ["jsonl.gz", "csv.zst"])
+def test_compressed_output_on_a_full_disk_counts_only_what_is_readable(
+    tmp_path: Path, server: MarketServer, ext: str
 ) -> None:
     server.set_rate(3000.0)
-    out = tmp_path / "t.jsonl.gz"
+    out = tmp_path / f"t.{ext}"
     args = record_args(
         server, out, "--events", str(tmp_path / "ev.jsonl"), "--flush-interval", "0.2s"
     )
