@@ -484,8 +484,7 @@ def test_stdout_sink_buffer_drops_for_itself_only() -> None:
     from hkticks.tick import Tick
 
     read_end, write_end = os.pipe()
-    stream = os.fdopen(write_end, "wb", buffering=0)
-    sink = StdoutSink(stream, max_rows=100)
+    sink = StdoutSink(max_rows=100, fd=write_end)
     ticks = [Tick("00700", i, 1.0, 1, 1.0, None, i, i, "x") for i in range(50)]
     started = time.monotonic()
     for _ in range(200):  # 10,000 ticks, far more than the pipe and the buffer hold
@@ -503,8 +502,8 @@ def test_stdout_sink_buffer_drops_for_itself_only() -> None:
             data += chunk
     except BlockingIOError:
         pass
-    assert data.count(b"\n") == sink.rows
-    stream.close()
+    assert data.count(b"\n") == sink.rows  # whole lines out: counted, no more, no less
+    os.close(write_end)
     os.close(read_end)
 
 

@@ -12,7 +12,8 @@ keep every tick. ``rows`` counts the lines that really went out.
 At the end :meth:`StdoutSink.close` waits for the buffer to drain while the
 reader keeps taking lines; when it takes nothing for :data:`STALL_S` seconds
 the rest is dropped (and counted), so a stalled reader cannot keep the
-process from exiting. A reader that closes the pipe (``| head``) ends the
+process from exiting (the last line it gets may then be cut short: it is not
+counted). A reader that closes the pipe (``| head``) ends the
 recording, as before, with :class:`~hkticks.errors.PipeClosed`.
 """
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import errno
 import os
+import select
+import stat
 import sys
 import threading
 import time
@@ -42,13 +45,19 @@ class StdoutSink:
     repaired_bytes = 0
 
     def __init__(
-        self, stream: Any = None, *, max_rows: int = DEFAULT_BUFFER_ROWS, what: str = "ticks"
+        self,
+        stream: Any = None,
+        *,
+        max_rows: int = DEFAULT_BUFFER_ROWS,
+        what: str = "ticks",
+        fd: int | None = None,
     ) -> None:
         if stream is None:
             # looked up now, not at import, so a replaced sys.stdout is honoured
             stream = getattr(sys.stdout, "buffer", None) or sys.stdout
         self._stream = stream
         self._fd: int | None = None
+        self._pipe = False
         try:
             # the real stdout: written with os.write, so nothing sits in the
             # interpreter's buffer (whose flush at exit would block on a stalled pipe)
@@ -56,8 +65,12 @@ class StdoutSink:
             if real is not None and stream is real:
                 real.flush()
                 self._fd = real.fileno()
+                self._pipe = stat.S_ISFIFO(os.fstat(self._fd).st_mode)
         except (AttributeError, OSError, ValueError):
             self._fd = None
+        if fd is not None:  # a descriptor given outright (tests)
+            self._fd = fd
+            self._pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
         self.max_rows = max_rows
         self.what = what
         self.rows = 0
@@ -70,6 +83,10 @@ class StdoutSink:
         self._closing = False
         self._closed = False
         self._gave_up = False
+        self._poller: select.poll | None = None
+        if self._pipe and self._fd is not None:
+            self._poller = select.poll()
+            self._poller.register(self._fd, select.POLLOUT)
         self._thread = threading.Thread(target=self._run, name="hkticks-stdout", daemon=True)
         self._thread.start()
 
@@ -150,30 +167,52 @@ class StdoutSink:
                     self._cond.wait()
                 if not self._chunks or self._gave_up:
                     return
-                data, n = self._chunks.popleft()  # still counted in _buffered
+                data, _ = self._chunks.popleft()  # its lines stay in _buffered until out
             try:
-                self._put(data)
+                if not self._put(data):
+                    return  # close() gave up on a stalled reader
             except OSError as exc:
                 with self._cond:
                     self._failure = write_failed("-", os_reason(exc), self.rows, self.what)
                     self._cond.notify_all()
                 return
-            with self._cond:
-                if self._gave_up:  # close() counted it as dropped already
-                    return
-                self._buffered -= n
-                self.rows += n
-                self._cond.notify_all()
 
-    def _put(self, data: bytes) -> None:
+    def _out(self, lines: int) -> None:
+        """``lines`` more whole lines went out."""
+        if lines:
+            with self._cond:
+                if not self._gave_up:
+                    self.rows += lines
+                    self._buffered -= lines
+                    self._cond.notify_all()
+
+    def _put(self, data: bytes) -> bool:
+        """Write ``data``; False if close() gave up meanwhile (the rest is not written).
+
+        A pipe is written in pieces of at most ``PIPE_BUF`` bytes, each only once
+        ``poll`` says it fits, so the thread never blocks for good in a write and
+        stops at once when :meth:`close` gives up; every whole line out is
+        counted in ``rows`` as it goes, the rest in ``dropped``.
+        """
         fd = self._fd
         if fd is None:
             self._stream.write(data)
             self._stream.flush()
-            return
+            self._out(data.count(b"\n"))
+            return True
         view = memoryview(data)
-        while view:
-            n = os.write(fd, view)
+        done = 0
+        total = len(data)
+        piece = select.PIPE_BUF if self._pipe else total
+        poller = self._poller
+        while done < total:
+            if self._gave_up:
+                return False
+            if poller is not None and not poller.poll(100):
+                continue
+            n = os.write(fd, view[done : done + piece])
             if n == 0:  # pragma: no cover - pipes never do this
                 raise OSError(errno.EIO, "nothing written")
-            view = view[n:]
+            self._out(data.count(b"\n", done, done + n))
+            done += n
+        return True
