@@ -705,7 +705,7 @@ def test_a_redirect_on_the_same_host_is_followed(tmp_path: Path) -> None:
 
 
 def test_redirect_rules() -> None:
-    from hkticks.feed.session import RedirectRefused, redirect_target
+    from hkticks.feed.guards import RedirectRefused, redirect_target
 
     base = "wss://quote.alltick.co/quote-stock-b-ws-api?token=x"
     assert redirect_target(base, "/v2/ws?token=x") == "wss://quote.alltick.co/v2/ws?token=x"

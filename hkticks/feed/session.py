@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import re
 import socket
 import struct
 import threading
@@ -30,7 +29,6 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import websocket
 
@@ -38,6 +36,14 @@ from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact, with_token
 from hkticks.errors import ConfigError, ConnectFailed, HkticksError, PlanTooSmall, TokenRejected
 from hkticks.feed.dedup import Dedup
+from hkticks.feed.guards import (
+    MAX_WIRE_FRAME_BYTES,
+    BoundedFrameBuffer,
+    FrameTooLarge,
+    RedirectRefused,
+    connect_checked,
+    redact_query,
+)
 from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Book, Event, Tick
@@ -51,14 +57,6 @@ _BINARY = websocket.ABNF.OPCODE_BINARY
 _TEXT = websocket.ABNF.OPCODE_TEXT
 _CLOSE = websocket.ABNF.OPCODE_CLOSE
 READ_AHEAD_BYTES = 1 << 18
-# A frame announcing more than this is refused from its header, before its
-# payload is read (websocket-client would buffer all of it: 2 GiB if asked).
-# Frames between alltick.MAX_FRAME_BYTES and this are read, then dropped and
-# counted by the decoder; AllTick's frames are a few hundred bytes.
-MAX_WIRE_FRAME_BYTES = 16 * alltick.MAX_FRAME_BYTES
-MAX_REDIRECTS = 3
-_REDIRECTS = (301, 302, 303, 307, 308)
-_QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)[^&#\s]*")
 # Every connection gets its own id for pacing: after a reconnect, the new
 # connection is "another connection" to the server's 3-second rule.
 _conn_ids = itertools.count(1)
@@ -66,64 +64,6 @@ _conn_ids = itertools.count(1)
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-class FrameTooLarge(websocket.WebSocketException):
-    """A frame header announced more than :data:`MAX_WIRE_FRAME_BYTES`."""
-
-    def __init__(self, length: int) -> None:
-        super().__init__(f"frame of {length} bytes announced (limit {MAX_WIRE_FRAME_BYTES})")
-        self.length = length
-
-
-class RedirectRefused(websocket.WebSocketException):
-    """A handshake redirect that would downgrade TLS or leave the host."""
-
-
-class _BoundedFrameBuffer(websocket._abnf.frame_buffer):
-    """websocket-client's frame parser, checking the announced length first."""
-
-    def recv_length(self) -> None:
-        super().recv_length()
-        if self.length is not None and self.length > MAX_WIRE_FRAME_BYTES:
-            raise FrameTooLarge(self.length)
-
-
-def redact_query(text: str) -> str:
-    """Every query value of the URLs in ``text`` masked (``?apikey=***&token=***``):
-    a redirect may carry a secret under any name."""
-    return _QUERY_VALUE.sub(r"\1***", redact(text))
-
-
-def redirect_target(url: str, location: str | None) -> str:
-    """Where a handshake redirect of ``url`` leads, or :class:`RedirectRefused`.
-
-    Followed only to the same host and port with the same or a stronger
-    scheme: ``wss://`` -> ``ws://`` would send the token in clear, another
-    host would receive it.
-    """
-    if not location:
-        raise RedirectRefused("a redirect without a Location")
-    here = urlsplit(url)
-    if location.startswith("/"):
-        location = f"{here.scheme}://{here.netloc}{location}"
-    there = urlsplit(location)
-    shown = redact_query(location)[:200]
-    if there.scheme not in ("ws", "wss"):
-        raise RedirectRefused(f"redirected to {shown}, which is not a WebSocket URL")
-    if here.scheme == "wss" and there.scheme != "wss":
-        raise RedirectRefused(f"redirected from wss:// to {shown}, which is not encrypted")
-
-    def port(u: Any) -> int | None:
-        try:
-            return u.port or (443 if u.scheme == "wss" else 80)  # type: ignore[no-any-return]
-        except ValueError:
-            return None
-
-    same = (here.hostname or "").lower() == (there.hostname or "").lower()
-    if not same or port(here) != port(there):
-        raise RedirectRefused(f"redirected to another host ({shown})")
-    return location
 
 
 class ReadAheadWebSocket(websocket.WebSocket):
@@ -141,26 +81,12 @@ class ReadAheadWebSocket(websocket.WebSocket):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.frame_buffer = _BoundedFrameBuffer(
+        self.frame_buffer = BoundedFrameBuffer(
             self._recv, options.get("skip_utf8_validation", False)
         )
         self._buf = b""
         self._pos = 0
         self.reading = True
-
-    def connect_checked(self, url: str, timeout: float) -> None:
-        """``connect`` following redirects only where :func:`redirect_target` allows."""
-        for _ in range(MAX_REDIRECTS + 1):
-            self.handshake_response = None
-            try:
-                self.connect(url, timeout=timeout, redirect_limit=0)
-                return
-            except websocket.WebSocketException:
-                resp = self.handshake_response
-                if resp is None or resp.status not in _REDIRECTS:
-                    raise
-                url = redirect_target(url, resp.headers.get("location"))
-        raise websocket.WebSocketException(f"more than {MAX_REDIRECTS} redirects")
 
     def stop_reading(self) -> None:
         """Make a blocked read return (from any thread), even mid-handshake."""
@@ -360,7 +286,7 @@ class Session:
                 self._ws = ws
             try:
                 if not self._stop.is_set():
-                    ws.connect_checked(self._url, timeout=self.config.connect_timeout)
+                    connect_checked(ws, self._url, self.config.connect_timeout)
                     self._on_open()
                     self._read(ws)
             except Exception as exc:
