@@ -480,18 +480,21 @@ def test_queue_drops_make_the_exit_status_6(tmp_path: Path, server: MarketServer
 
 
 def test_stdout_sink_buffer_drops_for_itself_only() -> None:
-    from hkticks.storage.sinks.stdout import StdoutSink
+    from hkticks.storage.sinks.stdout import STALL_S, StdoutSink
     from hkticks.tick import Tick
 
     read_end, write_end = os.pipe()
-    sink = StdoutSink(max_rows=100, fd=write_end)
+    sink = StdoutSink(max_rows=500, fd=write_end)
     ticks = [Tick("00700", i, 1.0, 1, 1.0, None, i, i, "x") for i in range(50)]
     started = time.monotonic()
     for _ in range(200):  # 10,000 ticks, far more than the pipe and the buffer hold
         sink.write(ticks)
-    assert time.monotonic() - started < 2.0  # never blocked
-    assert sink.dropped > 0
-    sink.close()  # nobody reads: gives up after a while, drops the rest, counted
+        time.sleep(0.002)  # the thread fills the pipe meanwhile
+    assert time.monotonic() - started < 3.0  # never blocked
+    assert sink.dropped > 0 and sink.rows > 0
+    started = time.monotonic()
+    sink.close()  # nobody reads: gives up after STALL_S without progress, drops the rest
+    assert time.monotonic() - started >= STALL_S
     assert sink.rows + sink.dropped == 10_000
     (event,) = sink.take_events()
     assert event.details["count"] == sink.dropped and event.details["output"] == "stdout"

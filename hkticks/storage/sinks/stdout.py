@@ -79,6 +79,8 @@ class StdoutSink:
         self._buffered = 0
         self._chunks: deque[tuple[bytes, int]] = deque()
         self._cond = threading.Condition()
+        # held around each write and its count, so giving up never falls between them
+        self._wlock = threading.Lock()
         self._failure: Exception | None = None
         self._closing = False
         self._closed = False
@@ -129,6 +131,17 @@ class StdoutSink:
                     last_rows, last_progress = self.rows, time.monotonic()
                 elif time.monotonic() - last_progress > STALL_S:
                     break
+        # not between a write and its count (a write that blocks anyway -- not a
+        # pipe, e.g. a terminal on hold -- is given up on and its lines counted dropped)
+        locked = self._wlock.acquire(timeout=1.0)
+        try:
+            self._give_up()
+        finally:
+            if locked:
+                self._wlock.release()
+
+    def _give_up(self) -> None:
+        with self._cond:
             left = self._buffered
             if self._failure is None:
                 self.dropped += left
@@ -196,9 +209,12 @@ class StdoutSink:
         """
         fd = self._fd
         if fd is None:
-            self._stream.write(data)
-            self._stream.flush()
-            self._out(data.count(b"\n"))
+            with self._wlock:
+                if self._gave_up:
+                    return False
+                self._stream.write(data)
+                self._stream.flush()
+                self._out(data.count(b"\n"))
             return True
         view = memoryview(data)
         done = 0
@@ -210,9 +226,12 @@ class StdoutSink:
                 return False
             if poller is not None and not poller.poll(100):
                 continue
-            n = os.write(fd, view[done : done + piece])
-            if n == 0:  # pragma: no cover - pipes never do this
-                raise OSError(errno.EIO, "nothing written")
-            self._out(data.count(b"\n", done, done + n))
+            with self._wlock:
+                if self._gave_up:
+                    return False
+                n = os.write(fd, view[done : done + piece])
+                if n == 0:  # pragma: no cover - pipes never do this
+                    raise OSError(errno.EIO, "nothing written")
+                self._out(data.count(b"\n", done, done + n))
             done += n
         return True
