@@ -52,3 +52,15 @@ class SourceError(HkticksError):
     """A remote source (symbol list, REST API) failed or returned bad data."""
 
     exit_code = 6
+
+
+class TicksLost(HkticksError):
+    """A run ended with ticks received but not written (dropped, or failed to write)."""
+
+    exit_code = 6
+
+
+class ConnectFailed(HkticksError):
+    """No connection could ever be made to the provider, after every attempt allowed."""
+
+    exit_code = 7

@@ -235,6 +235,11 @@ def read_symbols_file(path: str) -> list[str]:
                 text = fh.read()
     except OSError as exc:
         raise UsageError(f"cannot read symbols file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"symbols file {'stdin' if path == '-' else path} is not UTF-8 text (byte "
+            f"{exc.start}): give one HK code per line, e.g. 00700"
+        ) from None
     out: list[str] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()

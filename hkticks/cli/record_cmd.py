@@ -22,7 +22,7 @@ from hkticks.cli.common import (
     resolve_symbols,
     warn,
 )
-from hkticks.errors import HkticksError, PipeClosed, UsageError
+from hkticks.errors import HkticksError, PipeClosed, TicksLost, UsageError
 from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed, FeedStatus
@@ -30,7 +30,7 @@ from hkticks.market_hours import calendar as market_calendar
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage import provenance
 from hkticks.storage.recorder import Recorder
-from hkticks.storage.resume import last_trades
+from hkticks.storage.resume import last_trades_of
 from hkticks.storage.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
 from hkticks.storage.sinks.remote import is_remote, with_publishers
 from hkticks.storage.sinks.rotating import (
@@ -88,6 +88,9 @@ def status_line(st: FeedStatus, rate: float, last_age: float | None) -> str:
         f"conn {st.up}/{len(st.connections)}  ticks {st.ticks:,}  {rate:,.0f}/s  "
         f"queue {st.queue_depth:,}  last {age}  reconnects {st.reconnects}"
         + (f"  dropped {st.dropped:,}" if st.dropped else "")
+        + next(
+            (f"  last error: {c.reason}" for c in st.connections if getattr(c, "reason", None)), ""
+        )
     )
 
 
@@ -207,6 +210,13 @@ def _human(n: float) -> str:
     is_flag=True,
     help="Append simulated (demo) trades to a file of real ones, or real to simulated.",
 )
+@click.option(
+    "--connect-attempts",
+    type=click.IntRange(0, 1_000_000),
+    default=5,
+    show_default=True,
+    help="Give up after this many failed attempts when no connection was ever made (0: never).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
@@ -230,6 +240,7 @@ def record(
     stale_timeout: float,
     queue_size: int,
     allow_mixed: bool,
+    connect_attempts: int,
     quiet: bool,
     verbose: bool,
     demo_rate: float,
@@ -327,6 +338,7 @@ def record(
                 stale_timeout=stale_timeout,
                 # the simulated market never closes; AllTick's follows HKEX's calendar
                 calendar=None if settings.demo else market_calendar(),
+                max_failed_attempts=connect_attempts,
             ),
             simulated=settings.demo,
             check_server=guard,
@@ -354,9 +366,11 @@ def record(
         # the file it writes now)
         for sink in sinks:
             remote_tail = getattr(sink, "last_trades", None)  # NATS, PostgreSQL
-            known = remote_tail(codes) if remote_tail else last_trades(sink.path, codes)
-            for symbol, (seq, ts) in known.found.items():
-                feed.dedup.seed(symbol, seq, ts)
+            # a rotation: its earlier files too
+            known = remote_tail(codes) if remote_tail else last_trades_of(sink, codes)
+            for symbol, pairs in known.recent.items():
+                for seq, ts in pairs:
+                    feed.dedup.seed(symbol, seq, ts)
             if not known.complete and not quiet:
                 warn(
                     f"{sink.path}: read the last {known.scanned_bytes >> 20} MB for trades already "
@@ -427,6 +441,24 @@ def record(
             raise feed.fatal
         if recorder.error is not None and not isinstance(recorder.error, PipeClosed):
             raise recorder.error
+        _check_nothing_lost(st, recorder)
+
+
+def _check_nothing_lost(st: FeedStatus, recorder: Recorder) -> None:
+    """Exit 6 (:class:`TicksLost`) when ticks received were dropped, saying how many."""
+    parts = []
+    if st.dropped:
+        parts.append(
+            f"{st.dropped:,} by the full queue (the writer fell behind: raise --queue-size)"
+        )
+    if recorder.sink_dropped:
+        parts.append(
+            f"{recorder.sink_dropped:,} on stdout only (its reader fell behind; "
+            "the file outputs have them)"
+        )
+    if parts:
+        total = st.dropped + recorder.sink_dropped
+        raise TicksLost(f"{total:,} ticks were dropped: " + "; ".join(parts))
 
 
 def demo_session_note(now: float | None = None) -> str:
@@ -523,7 +555,7 @@ def _summary(
 ) -> str:
     where = ", ".join(outs)
     parts = [
-        f"recorded {_plural(recorder.ticks, 'tick')} of {_plural(len(recorder.symbols), 'symbol')} "
+        f"recorded {_plural(recorder.written, 'tick')} of {_plural(len(recorder.symbols), 'symbol')} "
         f"in {_human(elapsed)} -> {where} ({reason})",
         f"reconnects {st.reconnects}",
         f"decode errors {st.decode_errors}",
@@ -533,6 +565,8 @@ def _summary(
         parts.append(f"books {recorder.books:,}")
     if st.dropped:
         parts.append(f"DROPPED {st.dropped:,} (queue full)")
+    if recorder.sink_dropped:
+        parts.append(f"DROPPED {recorder.sink_dropped:,} on stdout (reader too slow)")
     if st.rejected:
         parts.append(f"rejected codes {', '.join(sorted(st.rejected))}")
     if len({sink.rows for sink in sinks}) > 1:  # a write failed part-way: say what each holds

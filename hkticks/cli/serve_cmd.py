@@ -204,6 +204,10 @@ def serve(
         stop.set()
 
     previous = signal.signal(signal.SIGTERM, on_signal)
+    # SIGINT too, explicitly: a process started with SIGINT ignored (a background
+    # job of a non-interactive shell, some test runners) never gets the
+    # KeyboardInterrupt Python installs only when SIGINT is at its default
+    previous_int = signal.signal(signal.SIGINT, on_signal)
     try:
         _banner(server, token, plan, rate, firehose, token_source=ctx.get_parameter_source("token"))
         if chaos:
@@ -217,6 +221,7 @@ def serve(
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         started = time.monotonic()
         connections = len(server.connections())
         if chaos_thread is not None:

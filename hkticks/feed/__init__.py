@@ -4,7 +4,8 @@ Owns ``session.py`` (one connection in its own thread: handshake, heartbeat,
 reconnect with capped backoff, stale watchdog, events), ``shards.py``
 (symbols spread over connections within the plan, and the :class:`Feed` that
 runs them), ``pacing.py`` (request and connection spacing, backoff),
-``dedup.py`` (re-sent trades dropped by symbol and seq) and ``queue.py`` (the
+``dedup.py`` (re-sent trades dropped by symbol and seq), ``guards.py``
+(oversized frames and token-leaking redirects refused) and ``queue.py`` (the
 bounded queue whose every drop is counted).
 
 Must not: know about files, screens or analytics (storage/, watch/,

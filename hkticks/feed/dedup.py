@@ -1,52 +1,176 @@
-"""De-duplication of trades re-sent by the provider (by symbol and seq).
+"""De-duplication of trades re-sent by the provider.
 
 Not a timing rule: it sits beside the session because every connection's
 read loop asks it, once per trade, whether that trade is new.
+
+AllTick's ``seq`` increases per symbol, and a server re-sends the latest
+trade of each symbol after a (re)subscribe. The rules, per symbol, for a
+trade with a seq (``last`` is the highest seq kept since the last reset):
+
+1. a seq kept recently (``last`` itself, any seq kept within
+   :data:`SEQ_WINDOW` below it, or one of the last :data:`RECENT` trades kept
+   out of order) is a duplicate, whatever time it carries;
+2. a seq above ``last`` is new;
+3. a seq below ``last`` but within :data:`SEQ_WINDOW` of it, not kept
+   before, is a late trade: new (``last`` stays);
+4. a seq further below, with a later exchange time than ``last``'s, is a
+   *sequence reset* (a new trading day, a provider restart) when it comes
+   right after a resubscribe or at least :data:`RESET_GAP_MS` after
+   ``last``'s time: new, and the symbol starts over from it;
+5. otherwise, with a later time, it is one trade out of order: new, kept in
+   the window of rule 1, and ``last`` is not forgotten (so a later re-send
+   of ``last`` is still a duplicate);
+6. otherwise (lower seq, not later) an old trade re-sent: a duplicate.
+
+Trades without seq are compared by (ts, price, volume) with the last
+:data:`NOSEQ_RECENT` such trades of the symbol, for :data:`NOSEQ_WINDOW_S`
+seconds after each resubscribe (when the re-sent latest trade arrives);
+outside that window they always pass (two equal trades in one millisecond
+are real).
+
+Symbols never span two connections, so sessions share one instance and its
+per-symbol state needs no lock; only the shared counters take one (rarely).
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+
+SEQ_WINDOW = 64
+RECENT = 32
+RESET_GAP_MS = 5 * 60 * 1000
+NOSEQ_RECENT = 64
+NOSEQ_WINDOW_S = 5.0
+
+
+class _Symbol:
+    __slots__ = ("last", "last_ts", "nearby", "noseq", "out_of_order", "resub", "resub_at")
+
+    def __init__(self, seq: int, ts: int) -> None:
+        self.last = seq
+        self.last_ts = ts
+        self.nearby: set[int] = {seq}
+        self.out_of_order: deque[int] = deque(maxlen=RECENT)
+        self.resub = False
+        self.resub_at = -1e18
+        self.noseq: deque[tuple[int, float, int]] = deque(maxlen=NOSEQ_RECENT)
+
+    def advance(self, seq: int, ts: int) -> None:
+        self.last = seq
+        self.last_ts = ts
+        nearby = self.nearby
+        nearby.add(seq)
+        if len(nearby) > 2 * SEQ_WINDOW:
+            floor = seq - SEQ_WINDOW
+            self.nearby = {s for s in nearby if s > floor}
 
 
 class Dedup:
-    """Drops trades already seen, by (symbol, seq).
+    """Drops trades already seen (see the module docstring for the rules)."""
 
-    AllTick's ``seq`` increases per symbol, and a server may re-send the
-    latest trade of each symbol after a (re)subscribe. A trade whose seq is
-    not above the last one kept is a duplicate, except a strictly lower seq
-    with a later exchange time: that is a sequence reset (a new trading day,
-    a provider restart) and is kept. The same seq is always the same trade,
-    whatever time it carries. Trades without seq pass through. Symbols never
-    span two connections, so sessions share one instance and its per-symbol
-    state needs no lock; only the shared counters take one (rarely).
-    """
+    __slots__ = (
+        "_clock",
+        "_count_lock",
+        "_noseq_only",
+        "_state",
+        "duplicates",
+        "out_of_order",
+        "resets",
+    )
 
-    __slots__ = ("_count_lock", "_last", "duplicates", "resets")
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[int, int]] = {}
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._state: dict[str, _Symbol] = {}
+        self._noseq_only: dict[str, _Symbol] = {}
+        self._clock = clock
         self.duplicates = 0
         self.resets = 0
+        self.out_of_order = 0
         # sessions share the counters; the lock is only taken on the rare paths
         self._count_lock = threading.Lock()
 
-    def is_new(self, symbol: str, seq: int | None, ts: int) -> bool:
+    def is_new(
+        self,
+        symbol: str,
+        seq: int | None,
+        ts: int,
+        price: float | None = None,
+        volume: int | None = None,
+    ) -> bool:
         if seq is None:
+            return self._noseq_is_new(symbol, ts, price, volume)
+        st = self._state.get(symbol)
+        if st is None:
+            self._state[symbol] = _Symbol(seq, ts)
             return True
-        prev = self._last.get(symbol)
-        if prev is not None and seq <= prev[0]:
-            if seq == prev[0] or ts <= prev[1]:
-                with self._count_lock:
-                    self.duplicates += 1
-                return False
+        verdict = self._admit(st, seq, ts)
+        st.resub = False
+        if verdict == "duplicate":
+            with self._count_lock:
+                self.duplicates += 1
+            return False
+        if verdict == "reset":
             with self._count_lock:
                 self.resets += 1
-        self._last[symbol] = (seq, ts)
+        elif verdict == "out_of_order":
+            with self._count_lock:
+                self.out_of_order += 1
         return True
 
+    def _admit(self, st: _Symbol, seq: int, ts: int) -> str:
+        last = st.last
+        if seq > last:
+            st.advance(seq, ts)
+            return "new"
+        if seq in st.nearby or seq in st.out_of_order:
+            return "duplicate"
+        if seq > last - SEQ_WINDOW:
+            st.nearby.add(seq)
+            return "late"
+        if ts > st.last_ts:
+            if st.resub or ts - st.last_ts >= RESET_GAP_MS:
+                st.last, st.last_ts = seq, ts
+                st.nearby = {seq}
+                st.out_of_order.clear()
+                return "reset"
+            st.out_of_order.append(seq)
+            return "out_of_order"
+        return "duplicate"
+
+    def _noseq_is_new(self, symbol: str, ts: int, price: float | None, volume: int | None) -> bool:
+        st = self._state.get(symbol) or self._noseq_only.get(symbol)
+        if st is None:
+            st = self._noseq_only[symbol] = _Symbol(-(1 << 62), ts)
+        key = (ts, price if price is not None else float("nan"), volume or 0)
+        if price is not None and self._clock() - st.resub_at <= NOSEQ_WINDOW_S and key in st.noseq:
+            with self._count_lock:
+                self.duplicates += 1
+            return False
+        st.noseq.append(key)
+        return True
+
+    def resubscribed(self, symbols: Iterable[str]) -> None:
+        """The connection serving ``symbols`` has just (re)subscribed them."""
+        now = self._clock()
+        for symbol in symbols:
+            for table in (self._state, self._noseq_only):
+                st = table.get(symbol)
+                if st is not None:
+                    st.resub = True
+                    st.resub_at = now
+
     def seed(self, symbol: str, seq: int, ts: int) -> None:
-        """Remember a trade already recorded (e.g. the tail of a file being appended to)."""
-        prev = self._last.get(symbol)
-        if prev is None or seq > prev[0]:
-            self._last[symbol] = (seq, ts)
+        """Remember a trade already recorded (the tail of a file being appended to).
+
+        Call it in file order for the last few trades of a symbol: the same
+        rules apply, so a reset or an out-of-order trade in the file is
+        understood as it was when recorded.
+        """
+        st = self._state.get(symbol)
+        if st is None:
+            self._state[symbol] = _Symbol(seq, ts)
+            return
+        st.resub = False
+        self._admit(st, seq, ts)

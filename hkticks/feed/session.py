@@ -34,9 +34,17 @@ import websocket
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact, with_token
-from hkticks.errors import ConfigError, HkticksError, PlanTooSmall, TokenRejected
+from hkticks.errors import ConfigError, ConnectFailed, HkticksError, PlanTooSmall, TokenRejected
 from hkticks.feed.dedup import Dedup
 from hkticks.feed.gaps import GapTracker, market_silence_s
+from hkticks.feed.guards import (
+    MAX_WIRE_FRAME_BYTES,
+    BoundedFrameBuffer,
+    FrameTooLarge,
+    RedirectRefused,
+    connect_checked,
+    redact_query,
+)
 from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
 from hkticks.market_hours import Calendar
@@ -75,6 +83,9 @@ class ReadAheadWebSocket(websocket.WebSocket):
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
+        self.frame_buffer = BoundedFrameBuffer(
+            self._recv, options.get("skip_utf8_validation", False)
+        )
         self._buf = b""
         self._pos = 0
         self.reading = True
@@ -160,6 +171,9 @@ class SessionConfig:
     # A server that says it is simulated (hkticks serve) trades around the clock, so the
     # calendar is dropped for it unless this is set (tests of the calendar on our server).
     calendar_on_simulated: bool = False
+    # give up after this many failed attempts in a row when no connection was
+    # ever made (a wrong URL, a bad certificate); 0: never give up
+    max_failed_attempts: int = 5
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,7 @@ class ConnStatus:
     reconnects: int
     symbols: int
     last_msg_age: float | None
+    reason: str | None = None  # why the last attempt failed, while not up
 
 
 class Session:
@@ -239,6 +254,9 @@ class Session:
         self._reported: set[str] = set()
         self._ever_up = False
         self.gaps = GapTracker(shard, lambda: self.symbols, queue.put_event, config.calendar)
+        self._ever_connected = False
+        self._last_reason: str | None = None
+        self._sub_sent: float | None = None  # when an unanswered subscribe went out
 
     # ------------------------------------------------------------------ life cycle
 
@@ -263,7 +281,8 @@ class Session:
 
     def status(self, now: float) -> ConnStatus:
         age = now - self._last_msg if self.state == "up" and self._last_msg else None
-        return ConnStatus(self.shard, self.state, self.reconnects, len(self.symbols), age)
+        reason = self._last_reason if self.state in ("connecting", "backoff") else None
+        return ConnStatus(self.shard, self.state, self.reconnects, len(self.symbols), age, reason)
 
     def _event(self, name: str, **details: Any) -> None:
         self._queue.put_event(Event(now_ms(), name, self.shard, details))
@@ -282,7 +301,7 @@ class Session:
                 self._ws = ws
             try:
                 if not self._stop.is_set():
-                    ws.connect(self._url, timeout=self.config.connect_timeout)
+                    connect_checked(ws, self._url, self.config.connect_timeout)
                     if self._on_open(ws):
                         self._read(ws)
             except Exception as exc:
@@ -300,6 +319,9 @@ class Session:
                 self.state = "failed"
                 break
             if self._stop.is_set():
+                break
+            self._last_reason = self._close_reason or "connection closed"
+            if self._give_up(attempt):
                 break
             self._event(
                 "disconnected",
@@ -320,6 +342,20 @@ class Session:
         if self.state != "failed":
             self.state = "stopped"
         self.gaps.finish(now_ms())
+
+    def _give_up(self, attempt: int) -> bool:
+        """After ``max_failed_attempts`` failures with no connection ever made: fail."""
+        limit = self.config.max_failed_attempts
+        if self._ever_connected or limit <= 0 or attempt < limit:
+            return False
+        self._event("disconnected", reason=self._last_reason, was_connected=False, uptime_s=0.0)
+        self._fail(
+            ConnectFailed(
+                f"could not connect to {self.shown_url} in {attempt} attempts "
+                f"(last: {self._last_reason}); check --url and the network"
+            )
+        )
+        return True
 
     # ------------------------------------------------------------------ callbacks
 
@@ -360,6 +396,10 @@ class Session:
         self._conn_id = next(_conn_ids)
         self._pending.clear()
         self._reported.clear()
+        self._ever_connected = True
+        self._last_reason = None
+        self._sub_sent = None
+        self._dedup.resubscribed(self.symbols)
         self._pending.append(lambda: self._builder.subscribe_trades(self.symbols))
         if self.config.book_depth:
             depth = self.config.book_depth
@@ -381,7 +421,7 @@ class Session:
             tick: Tick = item  # type: ignore[assignment]
             if tick.symbol not in self._wanted:
                 self._unwanted(tick.symbol)
-            elif self._dedup.is_new(tick.symbol, tick.seq, tick.ts):
+            elif self._dedup.is_new(tick.symbol, tick.seq, tick.ts, tick.price, tick.volume):
                 self.ticks += 1
                 self._queue.put(tick)
             if not self._got_data:
@@ -426,6 +466,8 @@ class Session:
     def _on_response(self, resp: alltick.Response) -> None:
         request = self._inflight.pop(resp.seq_id, None) if resp.seq_id is not None else None
         cmd = resp.cmd_id
+        if cmd in (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP):
+            self._sub_sent = None  # answered, whatever the answer
         if resp.ret == alltick.RET_OK:
             if cmd in (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP):
                 self._backoff.clear_floor()  # any rate-limit episode is over
@@ -483,6 +525,20 @@ class Session:
 
     def _on_error(self, exc: BaseException) -> None:
         status = getattr(exc, "status_code", None)
+        if isinstance(exc, FrameTooLarge):
+            self._close_reason = f"frame too large ({exc.length} bytes announced)"
+            self._event("frame_too_large", bytes=exc.length, limit=MAX_WIRE_FRAME_BYTES)
+            return
+        if isinstance(exc, RedirectRefused):
+            self._close_reason = f"redirect refused: {exc}"
+            self._event("error", redirect_refused=str(exc))
+            self._fail(
+                ConfigError(
+                    f"the server at {self.shown_url} {exc}: refused, the token would leak; "
+                    "check --url / HKTICKS_URL"
+                )
+            )
+            return
         if isinstance(exc, websocket.WebSocketBadStatusException) and status in (401, 403):
             self._close_reason = f"handshake refused with HTTP {status}"
             self._event("error", http_status=status)
@@ -507,7 +563,7 @@ class Session:
         if isinstance(exc, websocket.WebSocketBadStatusException):
             self._close_reason = f"handshake refused with HTTP {status}"
         else:
-            self._close_reason = redact(f"{type(exc).__name__}: {exc}")[:300]
+            self._close_reason = redact_query(f"{type(exc).__name__}: {exc}")[:300]
 
     def _on_close(self, payload: bytes) -> None:
         """The server's close frame: its code and reason explain the gap."""
@@ -544,6 +600,16 @@ class Session:
             self._event("stale", silent_s=round(now - self._last_msg, 3))
             self.abort()
             return
+        sub = self._sub_sent
+        if sub is not None and now - sub > self.config.stale_timeout:
+            # a server that swallowed the subscribe (a stall) but answers
+            # heartbeats would otherwise keep a connection that never sends data
+            self._close_reason = (
+                f"stale: subscription not answered within {self.config.stale_timeout:g} s"
+            )
+            self._event("stale", unanswered_s=round(now - sub, 3))
+            self.abort()
+            return
         if (
             self._pending
             and now >= self._not_before
@@ -560,6 +626,8 @@ class Session:
 
     def _send(self, ws: websocket.WebSocket, request: alltick.Request) -> None:
         self._inflight[request.seq_id] = request
+        if request.cmd_id in (alltick.CMD_SUB_TRADES, alltick.CMD_SUB_BOOK):
+            self._sub_sent = time.monotonic()
         if len(self._inflight) > 64:  # responses that never came
             self._inflight.pop(next(iter(self._inflight)))
         try:

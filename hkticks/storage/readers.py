@@ -370,7 +370,10 @@ class TickFile:
         if self.report.kind != "trades":
             return set()
         if fmt == "sqlite":
-            con = _connect_ro(self.path)
+            try:
+                con = _connect_ro(self.path)
+            except UsageError:
+                return set()  # reading it says why
             try:
                 return {str(r[0]) for r in con.execute("SELECT DISTINCT symbol FROM ticks")}
             except sqlite3.Error:
@@ -443,7 +446,7 @@ class TickFile:
 
     def _jsonl(self) -> Iterator[Tick]:
         loads = orjson.loads
-        from_record = Tick.from_record
+        from_record = checked_tick
         report = self.report
         lineno = 0
         checked = False
@@ -496,7 +499,7 @@ class TickFile:
                 f"{'s' if len(missing) > 1 else ''} in its header)"
             )
             return
-        from_record = Tick.from_record
+        from_record = checked_tick
         width = len(names)
         for row in reader:
             if not row:
@@ -513,7 +516,13 @@ class TickFile:
 
     def _sqlite(self) -> Iterator[Tick]:
         report = self.report
-        con = _connect_ro(self.path)
+        try:
+            con = _connect_ro(self.path)
+        except UsageError as exc:  # one bad file among many: reported, the others read
+            report.kind = "unknown"
+            why = str(exc).removeprefix(f"cannot read {self.path}: ")
+            report.error = f"not readable as SQLite ({why}): skipped"
+            return
         try:
             try:
                 cols = [r[1] for r in con.execute("PRAGMA table_info(ticks)")]
@@ -539,7 +548,7 @@ class TickFile:
             query += " ORDER BY rowid"
             try:
                 cur = con.execute(query, args)
-                from_record = Tick.from_record
+                from_record = checked_tick
                 rowid = 0
                 while True:
                     rows = cur.fetchmany(4096)
@@ -556,6 +565,31 @@ class TickFile:
                 report.examples.append(f"database error: {str(exc).lower()}")
         finally:
             con.close()
+
+
+# A record whose numbers no recorder writes is invalid (skipped and counted),
+# not a crash later: "ts": 1e20 overflows every date function, a seq of 2**64
+# cannot be written back as JSON.
+MAX_TS_MS = 32_503_680_000_000  # year 3000
+MAX_INT = (1 << 63) - 1
+
+
+def checked_tick(rec: dict[str, Any]) -> Tick:
+    """:meth:`Tick.from_record`, refusing numbers out of range (``ValueError``)."""
+    for name in ("ts", "recv_ts"):
+        value = rec.get(name)
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{name} {value!r} is not a whole number of milliseconds")
+    tick = Tick.from_record(rec)
+    if not 0 <= tick.ts <= MAX_TS_MS or not 0 <= tick.recv_ts <= MAX_TS_MS:
+        raise ValueError(
+            f"time out of range (ts {rec.get('ts')!r}, recv_ts {rec.get('recv_ts')!r})"
+        )
+    if tick.seq is not None and not 0 <= tick.seq <= MAX_INT:
+        raise ValueError(f"seq {tick.seq} out of range")
+    if not -MAX_INT <= tick.volume <= MAX_INT:
+        raise ValueError(f"volume {tick.volume} out of range")
+    return tick
 
 
 def _connect_ro(path: str) -> sqlite3.Connection:

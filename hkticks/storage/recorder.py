@@ -57,6 +57,19 @@ class Recorder:
         self.thread = threading.Thread(target=self._run, name="hkticks-writer", daemon=True)
 
     @property
+    def written(self) -> int:
+        """Ticks this run put in its outputs and that are still there to read: the
+        least any file output holds (a failed, deleted or lagging output
+        counts what it really has); stdout's count when it is the only one."""
+        files = [s for s in self.tick_sinks if s.path != "-"] or self.tick_sinks
+        return min((int(s.rows) for s in files), default=0)
+
+    @property
+    def sink_dropped(self) -> int:
+        """Ticks dropped by sinks with their own buffer (stdout), not by the queue."""
+        return sum(int(getattr(s, "dropped", 0)) for s in self.tick_sinks)
+
+    @property
     def sinks(self) -> list[Sink]:
         out = list(self.tick_sinks)
         if self.book_sink is not None:

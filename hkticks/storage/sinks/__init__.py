@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import stat
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from hkticks.errors import OutputError, UsageError
 from hkticks.storage.sinks.compressed import compression_of, strip_compression, zstd_module
-from hkticks.storage.sinks.failures import os_reason
+from hkticks.storage.sinks.failures import lock_exclusive, os_reason, sqlite_reason
 from hkticks.storage.sinks.remote import check_remote, is_remote, open_remote
 from hkticks.storage.sinks.rotating import RotatePolicy, RotatingSink, expand, now_ms, template_for
 
@@ -41,8 +42,11 @@ class Sink(Protocol):
     """What the recorder writes to; used by one thread at a time."""
 
     path: str  # as given ("-" for stdout)
-    rows: int  # rows accepted by write() in this run
+    rows: int  # rows written by this run and still in the output (readable)
     repaired_bytes: int  # bytes of a torn last line removed at open (0 if none)
+    # Optional, read with getattr: ``dropped`` (rows a sink with its own
+    # buffer dropped, e.g. stdout), ``take_events()`` (events for the sidecar),
+    # ``earlier_files(n)`` (a rotation's files before the current one).
 
     def write(self, items: Sequence[Any]) -> None: ...
 
@@ -118,6 +122,10 @@ def _rotating(
 
 
 def _open_tick_file(path: str) -> Sink:
+    if path == "-":  # its own thread and bounded buffer: a slow reader holds back nothing else
+        from hkticks.storage.sinks.stdout import StdoutSink
+
+        return StdoutSink()
     kind = tick_format(path)
     if kind == "csv":
         from hkticks.storage.sinks.csvfile import CsvSink
@@ -210,15 +218,47 @@ def check_output(path: str, option: str = "--out", rotate: RotatePolicy | None =
         raise fail("it is a directory")
     elif stat.S_ISREG(st.st_mode):
         try:
-            os.close(os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC))
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
         except OSError as exc:
             raise fail(os_reason(exc)) from None
+        try:
+            lock_exclusive(fd, path)  # another hkticks writing it: refused now, not later
+        finally:
+            os.close(fd)
+        ext = os.path.splitext(path)[1].lower()
+        if FORMATS.get(ext) == "sqlite":
+            _check_sqlite_unlocked(path)
+        elif ext == ".jsonl":
+            from hkticks.storage.sinks.jsonl import check_json_lines_file
+
+            check_json_lines_file(path)
     elif not os.access(path, os.W_OK):  # a device or FIFO: opening could block or act
         raise fail("permission denied")
     if FORMATS.get(os.path.splitext(path)[1].lower()) == "sqlite" and not os.access(
         parent, os.W_OK | os.X_OK
     ):
         raise fail(f"directory {parent} is not writable (SQLite keeps its journal there)")
+
+
+def _check_sqlite_unlocked(path: str) -> None:
+    """Refuse a database another process holds a write lock on, before connecting
+    (else the recorder would wait, connected, and fail with nothing recorded)."""
+    try:
+        con = sqlite3.connect(path, isolation_level=None, timeout=0.2)
+    except sqlite3.Error:
+        return  # opening the sink says what is wrong with it
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        reason = sqlite_reason(exc)
+        if "locked" in reason:
+            raise OutputError(
+                f"cannot write {path}: {reason} (it holds a write transaction open); "
+                "stop that process, or choose another output"
+            ) from None
+    finally:
+        con.close()
 
 
 def _probe_create(path: str, parent: str, fail: Callable[[str], OutputError]) -> None:

@@ -26,7 +26,13 @@ is whole again before anything is appended. Members are standard: ``gzip -d``,
 ``zstd -d``, Python's ``gzip`` module and pandas read the files as they are.
 
 Compared with the plain formats, a crash can lose what was written since the
-last flush (up to one ``--flush-interval``): the compressor holds it.
+last flush (up to one ``--flush-interval``): the compressor holds it. So the
+count of rows written is only of what reached the file whole: lines are
+counted as durable at each successful sync flush (or finished member); a
+write or sync that fails (disk full) cuts the file back to the last durable
+point, and the lines since then are taken back from the count
+(:attr:`CompressedLineFile.lost_lines`). What the error message says was
+written is exactly what a reader finds.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from typing import Any
 
 from hkticks.errors import UsageError
 from hkticks.storage.sinks.failures import open_failed, os_reason
-from hkticks.storage.sinks.linefile import LineFile, PartialWrite, open_for_append
+from hkticks.storage.sinks.linefile import LineFile, PartialWrite, gone, open_for_append
 
 # Uncompressed bytes per member: large enough that starting a new member
 # costs nothing measurable in ratio, small enough that repairing the tail of
@@ -320,6 +326,9 @@ class CompressedLineFile:
         self._member_bytes = 0
         self._broken = False  # a failed write left the member unusable
         self.size = self._content_size()
+        self._synced_size = self.disk_size  # the file ends whole (decodable) here
+        self._pending_lines = 0  # lines given since then, still in the compressor
+        self.lost_lines = 0  # lines a failure took back (the sink uncounts them)
 
     def _content_size(self) -> int:
         if not self.regular or self.disk_size == 0:
@@ -363,13 +372,23 @@ class CompressedLineFile:
             rest = content[len(keep) :]
             if rest and keep_tail is not None and keep_tail(rest):
                 keep, rest = content + b"\n", b""
+            original = tail[cut:]
             os.ftruncate(self.fd, start + cut)
-            self.disk_size = start + cut
+            self.disk_size = self._synced_size = start + cut
             if keep:
-                self._put(self._comp.begin() + self._comp.compress(keep) + self._comp.finish())
+                try:
+                    self._put(self._comp.begin() + self._comp.compress(keep) + self._comp.finish())
+                except PartialWrite:
+                    # put the unfinished member back as it was (its blocks were
+                    # just freed): a full disk must not cost the lines it holds
+                    os.write(self.fd, original)
+                    self.disk_size = self._synced_size = start + cut + len(original)
+                    self._broken = False
+                    raise
         except PartialWrite as exc:
             raise open_failed(
-                self.path, f"cannot repair its last block ({os_reason(exc.error)})"
+                self.path,
+                f"cannot repair its last block ({os_reason(exc.error)}); nothing was changed",
             ) from None
         except OSError as exc:
             raise open_failed(
@@ -377,6 +396,7 @@ class CompressedLineFile:
             ) from None
         self.repaired_bytes = len(rest)
         self.size = self._content_size()
+        self._synced_size = self.disk_size
 
     def _last_signature(self) -> int | None:
         """Offset of the last member signature, scanning back at most :data:`MAX_TAIL_SCAN`."""
@@ -448,8 +468,8 @@ class CompressedLineFile:
     # -- writing -------------------------------------------------------------------
 
     def _put(self, raw: bytes) -> None:
-        """Append ``raw`` whole; on failure cut the file back to where it was."""
-        before = self.disk_size
+        """Append ``raw`` whole; on failure cut the file back to its last durable point."""
+        before = self._synced_size
         view = memoryview(raw)
         done = 0
         try:
@@ -460,13 +480,20 @@ class CompressedLineFile:
                 done += n
         except OSError as exc:
             self._broken = True
-            if self.regular and done:
+            self.lost_lines += self._pending_lines
+            self._pending_lines = 0
+            if self.regular and (done or self.disk_size > before):
                 try:
                     os.ftruncate(self.fd, before)
+                    self.disk_size = before
                 except OSError:
                     pass  # the reader and the next open cope with a torn tail
             raise PartialWrite(exc, 0) from None
         self.disk_size += len(raw)
+
+    def _durable(self) -> None:
+        self._synced_size = self.disk_size
+        self._pending_lines = 0
 
     def write(self, data: bytes) -> None:
         """Compress ``data`` (complete lines) into the current member."""
@@ -481,7 +508,8 @@ class CompressedLineFile:
         parts.append(comp.compress(data))
         self._member_bytes += len(data)
         self._dirty = True
-        if self._member_bytes >= MEMBER_BYTES:
+        finished = self._member_bytes >= MEMBER_BYTES
+        if finished:
             parts.append(comp.finish())
             self._open = False
             self._dirty = False
@@ -489,6 +517,9 @@ class CompressedLineFile:
         if raw:
             self._put(raw)
         self.size += len(data)
+        self._pending_lines += data.count(b"\n")
+        if finished:
+            self._durable()
 
     def flush(self, fsync: bool = False) -> None:
         """Sync-flush the compressor: every line written so far is then in the file."""
@@ -498,8 +529,12 @@ class CompressedLineFile:
             except PartialWrite as exc:
                 raise exc.error from None
             self._dirty = False
+            self._durable()
         if fsync and self.regular:
             os.fsync(self.fd)
+
+    def gone(self) -> str | None:
+        return gone(self.fd, self.path) if self.regular else None
 
     def close(self) -> None:
         """Finish the member (so the file is complete) and close."""
@@ -510,6 +545,7 @@ class CompressedLineFile:
                     self._put(self._comp.finish())
                 except PartialWrite as exc:
                     raise exc.error from None
+                self._durable()
         finally:
             os.close(self.fd)
 

@@ -19,7 +19,9 @@ from typing import Any, BinaryIO, cast
 
 import orjson
 
+from hkticks.errors import OutputError
 from hkticks.storage.sinks.compressed import CompressedLineFile, open_line_file
+from hkticks.storage.sinks.failures import display_name
 from hkticks.storage.sinks.linefile import LineFile, LineSink, StreamTarget
 
 _SEPARATOR = b"},{"
@@ -68,6 +70,41 @@ def _is_complete_record(tail: bytes) -> bool:
         return False
 
 
+_HEAD = 1 << 16
+
+
+def _check_json_lines(head: bytes, path: str) -> None:
+    """Refuse to append to a file that is not JSON Lines (one object a line), given
+    its first bytes, before anything in it is changed: a binary or other file
+    named ``.jsonl`` is not "repaired" into a recording."""
+    if not head:
+        return
+    cut = head.find(b"\n")
+    first = head if cut < 0 else head[:cut]
+    ok = b"\x00" not in head
+    if ok and (cut >= 0 or len(head) < _HEAD):
+        try:
+            ok = isinstance(orjson.loads(first), dict)
+        except orjson.JSONDecodeError:
+            # a file holding only a torn first line is a recording cut short
+            ok = cut < 0 and first.lstrip().startswith(b"{")
+    if not ok:
+        raise OutputError(
+            f"{display_name(path)} is not a JSON Lines recording (its first line is not a "
+            "JSON object); refusing to append to a file hkticks did not write: choose another output"
+        )
+
+
+def check_json_lines_file(path: str) -> None:
+    """:func:`_check_json_lines` for a plain file (``check_output``, before connecting)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD)
+    except OSError:
+        return  # opening the sink says what is wrong
+    _check_json_lines(head, path)
+
+
 class JsonlSink(LineSink):
     """Records as JSON Lines, appended to ``path`` (``-``: standard output).
 
@@ -89,6 +126,7 @@ class JsonlSink(LineSink):
         else:
             self._target = open_line_file(path)  # .gz/.zst: compressed
             try:
+                _check_json_lines(self._target.read_head(_HEAD), path)
                 self._target.repair(_is_complete_record)
             except BaseException:
                 self._target.close()

@@ -13,6 +13,12 @@ complete line in the file has to be a valid record. Three things make that so:
 
 There is no user-space buffer: a batch reaches the kernel when it is written,
 which keeps :meth:`LineFile.flush` free unless an ``fsync`` is asked for.
+
+At every flush the output is also checked to still be where it was opened
+(:func:`gone`): a file deleted (``rm -rf`` of its folder), moved or replaced
+while recording would otherwise take every later tick with it, silently. The
+recording then stops with one line saying so (exit 5), and a deleted file's
+ticks are not counted as recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +42,40 @@ from hkticks.storage.sinks.failures import (
 # records are well under a kilobyte): refuse rather than cut off someone's data.
 MAX_TORN_BYTES = 1 << 20
 _CHUNK = 1 << 16
+
+
+def gone(fd: int, path: str) -> str | None:
+    """How the file open as ``fd`` left ``path`` (``"deleted"``, ``"moved away"``,
+    ``"replaced by another file"``), or ``None`` while it is still there."""
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    if st.st_nlink == 0:
+        return "deleted"
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        return "moved away"
+    except OSError:
+        return None  # cannot tell (a permission change): keep writing
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+        return "replaced by another file"
+    return None
+
+
+def output_gone(path: str, how: str, rows: int, what: str) -> OutputError:
+    """The error for an output deleted, moved or replaced while recording."""
+    if how == "deleted":
+        kept = f"the {rows:,} {what} written to it are lost with it"
+    else:
+        kept = f"the {rows:,} {what} written to it are in the file that was moved, not at {path}"
+    return OutputError(
+        f"{display_name(path)} was {how} while recording ({kept}); recording stopped: "
+        "write to a folder nothing else cleans up or rotates"
+    )
 
 
 class PartialWrite(Exception):
@@ -177,6 +217,9 @@ class LineFile:
                 if exc.errno not in (errno.EINVAL, errno.ENOTSUP):  # not a file (/dev/*, FIFO)
                     raise
 
+    def gone(self) -> str | None:
+        return gone(self.fd, self.path) if self.regular else None
+
     def close(self) -> None:
         os.close(self.fd)
 
@@ -203,6 +246,9 @@ class StreamTarget:
 
     def flush(self, fsync: bool = False) -> None:
         self.stream.flush()
+
+    def gone(self) -> str | None:
+        return None
 
     def close(self) -> None:
         """Flush only: stdout belongs to the process, not to the sink."""
@@ -243,20 +289,40 @@ class LineSink:
         try:
             self._target.write(data)
         except PartialWrite as exc:
-            self.rows += exc.lines
+            self.rows += exc.lines - self._lost()
             self._failure = write_failed(self.path, os_reason(exc.error), self.rows, self.what)
             raise self._failure from None
         self.rows += len(items)
 
+    def _lost(self) -> int:
+        """Rows counted earlier that a failure took back (a compressor's unflushed lines)."""
+        lost = int(getattr(self._target, "lost_lines", 0))
+        if lost:
+            self._target.lost_lines = 0
+        return lost
+
     def flush(self, fsync: bool = False) -> None:
-        """Cheap: files have no user-space buffer (stdout's is flushed); ``fsync`` syncs."""
+        """Cheap: files have no user-space buffer (stdout's is flushed); ``fsync`` syncs.
+
+        Also checks that the file is still at its path (see :func:`gone`).
+        """
         if self._closed:
             return
+        if self._failure is not None:
+            raise self._failure
         try:
             self._target.flush(fsync)
         except OSError as exc:
+            self.rows -= self._lost()
             self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
             raise self._failure from None
+        how = self._target.gone()
+        if how is not None:
+            lost = self.rows
+            if how == "deleted":
+                self.rows = 0
+            self._failure = output_gone(self.path, how, lost, self.what)
+            raise self._failure
 
     def close(self) -> None:
         """Flush and close; idempotent. After a failure it closes without raising again."""
@@ -266,6 +332,7 @@ class LineSink:
         try:
             self._target.close()
         except OSError as exc:
+            self.rows -= self._lost()
             if self._failure is None:
                 self._failure = write_failed(self.path, os_reason(exc), self.rows, self.what)
                 raise self._failure from None

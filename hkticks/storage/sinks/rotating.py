@@ -41,6 +41,7 @@ hour of recording in seconds.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import sqlite3
@@ -367,14 +368,36 @@ class RotatingSink:
 
     def flush(self, fsync: bool = False) -> None:
         if not self._closed:
-            self._sink.flush(fsync)
+            try:
+                self._sink.flush(fsync)
+            finally:
+                self.rows = self._rows_before + self._sink.rows
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
         self._close_size_con()
-        self._sink.close()
+        try:
+            self._sink.close()
+        finally:
+            self.rows = self._rows_before + self._sink.rows
+
+    def earlier_files(self, limit: int) -> list[str]:
+        """Files of this rotation already on disk before the current one, newest first.
+
+        Names sort in time order (date, hour, part), so "before" is by name;
+        resuming reads them for the trades the server re-sends (see
+        :func:`hkticks.storage.resume.last_trades_of`).
+        """
+        pattern = (
+            glob.escape(self.template)
+            .replace("{date}", "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]")
+            .replace("{hour}", "[0-9][0-9]")
+            .replace("{part}", "[0-9][0-9][0-9][0-9]")
+        )
+        names = sorted(p for p in glob.glob(pattern) if p < self.path)
+        return names[::-1][:limit]
 
     def take_events(self) -> list[Event]:
         """The ``rotated`` events since the last call (the recorder writes them)."""

@@ -29,6 +29,7 @@ from hkticks.storage.sinks.failures import (
     sqlite_reason,
     write_failed,
 )
+from hkticks.storage.sinks.linefile import gone, output_gone
 from hkticks.tick import RECORD_FIELDS
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -159,8 +160,21 @@ class SqliteSink:
                 pass  # SQLite rolls back by itself when a commit fails hard
 
     def flush(self, fsync: bool = False) -> None:
-        """Every batch is already committed; ``fsync`` checkpoints the WAL, which syncs."""
-        if self._closed or not fsync or self._failure is not None:
+        """Every batch is already committed; ``fsync`` checkpoints the WAL, which syncs.
+
+        Also checks that the database is still at its path (deleted, moved or
+        replaced: the recording stops, see :func:`~hkticks.storage.sinks.linefile.gone`).
+        """
+        if self._closed or self._failure is not None:
+            return
+        how = gone(self._lock_fd, self.path) if self._lock_fd is not None else None
+        if how is not None:
+            lost = self.rows
+            if how == "deleted":
+                self.rows = 0
+            self._failure = output_gone(self.path, how, lost, self.what)
+            raise self._failure
+        if not fsync:
             return
         try:
             self._con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
