@@ -113,6 +113,13 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     show_default="10s",
     help="RSS sampling interval of --soak.",
 )
+@click.option(
+    "--stats",
+    "stats_only",
+    is_flag=True,
+    help="Only the data figures: stats vs DuckDB, compact, the Parquet archive, read_frame "
+    "(hkticks[fast,parquet]; uses --trials rounds, ~1 GB of temporary disk).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
 def bench(
     ticks: int,
@@ -127,6 +134,7 @@ def bench(
     watch_cpu: bool,
     soak: float | None,
     soak_interval: float,
+    stats_only: bool,
     as_json: bool,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
@@ -141,7 +149,13 @@ def bench(
       hkticks bench --json > bench.json
       hkticks bench --ticks 300000 --trials 5 --seconds 30s
       hkticks bench --kinds none --no-latency --soak 10m
+      hkticks bench --stats --trials 3
     """
+    if stats_only:
+        from hkticks.cli.bench_stats_view import run_and_print
+
+        run_and_print(trials, as_json)
+        return
     from hkticks.bench.runner import BenchConfig, run
 
     if seconds <= 0 or flush_interval <= 0:

@@ -50,6 +50,7 @@ ROW_GROUP_ROWS = 131_072
 CHUNK_ROWS = 65_536
 LOCK_NAME = ".hkticks-compact.lock"
 TMP_SUFFIX = ".parquet.tmp"
+EVENTS_DIR = "_events"
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 PARQUET_HINT = "pip install 'hkticks[parquet]'"
 
@@ -364,6 +365,8 @@ class CompactReport:
     days: list[DayResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     sources: int = 0
+    events_files: list[str] = field(default_factory=list)
+    events_added: int = 0
 
     @property
     def read(self) -> int:
@@ -422,7 +425,7 @@ def _source_table(paths: Sequence[str], report: CompactReport) -> Any:
     and count what is not a valid trade.
     """
     pa, _, _ = pyarrow_modules()
-    from hkticks.storage.readers import Recording
+    from hkticks.storage.readers import Recording, events_sidecar
 
     recording = Recording(paths)
     if not recording.files:
@@ -439,6 +442,12 @@ def _source_table(paths: Sequence[str], report: CompactReport) -> Any:
         buf.add_all(iter(f))
         tables.append(buf.table())
     report.problems = recording.problems()
+    found = list(recording.events_files)
+    for f in recording.files:
+        side = events_sidecar(f.path)
+        if side is not None and side not in found:
+            found.append(side)
+    report.events_files = found
     return pa.concat_tables(tables)
 
 
@@ -475,6 +484,56 @@ def arrow_jsonl(path: str) -> Any:
     ).as_py():
         return None
     return table.cast(sch)
+
+
+def events_file(root: str, date: str) -> str:
+    """Where the archive keeps the session events of a day (outside the hive folders)."""
+    return os.path.join(root, EVENTS_DIR, f"date={date}.jsonl")
+
+
+def _compact_events(paths: Sequence[str], root: str) -> int:
+    """Copy the sources' session events into the archive, one file per HK day.
+
+    Exact duplicate lines are kept once (a second run adds nothing); each
+    day's file is rewritten atomically. Returns the events added.
+    """
+    import orjson
+
+    from hkticks.storage.readers import read_events
+
+    by_day: dict[str, dict[bytes, int]] = {}
+    for path in paths:
+        for ev in read_events(path):
+            line = orjson.dumps(ev)
+            by_day.setdefault(hk_date(ev["ts"]), {})[line] = ev["ts"]
+    added = 0
+    for date, lines in sorted(by_day.items()):
+        target = events_file(root, date)
+        have: dict[bytes, int] = {}
+        if os.path.exists(target):
+            for ev in read_events(target):
+                have[orjson.dumps(ev)] = ev["ts"]
+        new = {k: v for k, v in lines.items() if k not in have}
+        if not new:
+            continue
+        added += len(new)
+        have.update(new)
+        folder = os.path.dirname(target)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                for line, _ in sorted(have.items(), key=lambda kv: kv[1]):
+                    fh.write(line + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(folder)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return added
 
 
 def _dates(table: Any) -> Any:
@@ -657,12 +716,11 @@ def compact(sources: Sequence[str], root: str) -> CompactReport:
         raise UsageError(f"--to {root}: not a folder")
     report = CompactReport()
     table = _source_table(sources, report)
-    if table.num_rows == 0:
-        return report
     dates = _dates(table)
     with archive_lock(root):
+        report.events_added = _compact_events(report.events_files, root)
         existing = dict(day_files(root))
-        for day_no in sorted(pc.unique(dates).to_pylist()):
+        for day_no in sorted(pc.unique(dates).to_pylist()) if table.num_rows else []:
             one_day = pc.min(dates).as_py() == pc.max(dates).as_py()
             day_table = table if one_day else table.filter(pc.equal(dates, day_no))
             date = time.strftime("%Y-%m-%d", time.gmtime(day_no * 86400))

@@ -723,6 +723,11 @@ def events_sidecar(path: str) -> str | None:
     """The events sidecar of a recording (``<path>.events.jsonl``) if it exists."""
     if path == "-":
         return None
+    base = os.path.basename(path.rstrip(os.sep))
+    if base.startswith("date=") and os.path.isdir(path):
+        # a day of the Parquet archive: its events are kept beside the day folders
+        candidate = os.path.join(os.path.dirname(path.rstrip(os.sep)), "_events", base + ".jsonl")
+        return candidate if os.path.isfile(candidate) else None
     candidate = path + EVENTS_SUFFIX
     return candidate if os.path.isfile(candidate) else None
 
