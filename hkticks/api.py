@@ -459,11 +459,12 @@ def _all_parquet(paths: list[str]) -> bool:
 
 
 def frame_table(paths: str | Iterable[str], selection: Selection) -> Any:
-    """The selected trades as an Arrow table (archive schema), in receive-time order.
+    """The selected trades as an Arrow table (archive schema).
 
     The archive and Parquet files are read by Arrow with the filters pushed
-    down (a symbol over months reads only its row groups); other formats go
-    through :func:`read`.
+    down (a symbol over months reads only its row groups), in the archive's
+    order: day by day, each by ``(symbol, ts)`` (one symbol: exchange-time
+    order). Other formats go through :func:`read`, in the recording's order.
     """
     import os
 
@@ -488,9 +489,7 @@ def frame_table(paths: str | Iterable[str], selection: Selection) -> Any:
         )
         if selection.day_start_s is not None or selection.day_end_s is not None:
             table = table.filter(_time_of_day_mask(table, selection))
-        return table.sort_by(
-            [("recv_ts", "ascending"), ("symbol", "ascending"), ("ts", "ascending")]
-        )
+        return table
     buf = parquet.ColumnBuffer()
     buf.add_all(iter(Recording(plist, selection)))
     return buf.table()
@@ -538,10 +537,12 @@ def to_frame(table: Any, backend: str = "pandas") -> Any:
         import pandas as pd
     except ImportError:
         raise UsageError("backend='pandas' needs pandas: pip install pandas") from None
-    df = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    df["volume"] = df["volume"].astype("int64")
+    df = table.to_pandas()
+    if table.column("seq").null_count:  # int64 with holes: nullable Int64, never float
+        df["seq"] = pd.array(table.column("seq").to_pylist(), dtype="Int64")
     for name in ("symbol", "side", "src"):
-        df[name] = df[name].astype("string")
+        if not pd.api.types.is_string_dtype(df[name]):
+            df[name] = df[name].astype("string")
     return df
 
 
