@@ -195,6 +195,11 @@ def figures(
     scan = _scan(path, fmt, files)
     if scan is None:
         return None
+    if fmt == "parquet" and selection is not None:
+        # the archive reader pushes symbols and times down (rows it never reads are not
+        # counted as read): the same here, so both engines report the same rows
+        pushed = Selection(selection.symbols, selection.start_ms, selection.end_ms)
+        scan = f"(SELECT * FROM {scan} WHERE {_where(pushed)})"
     ok = (
         "(symbol IS NOT NULL AND ts IS NOT NULL AND price IS NOT NULL AND volume IS NOT NULL "
         "AND turnover IS NOT NULL AND recv_ts IS NOT NULL AND src IS NOT NULL "
