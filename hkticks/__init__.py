@@ -28,7 +28,20 @@ _API = {
     "HkticksError": "hkticks.errors",
 }
 
-__all__ = ["__version__", *_API]
+__all__ = [
+    "__version__",
+    "stream",
+    "astream",
+    "read",
+    "read_frame",
+    "TickStream",
+    "AsyncTickStream",
+    "Source",
+    "feed_source",
+    "Tick",
+    "Event",
+    "HkticksError",
+]
 
 if TYPE_CHECKING:
     from hkticks.api import (

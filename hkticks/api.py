@@ -357,6 +357,7 @@ def astream(
 
 # -- recordings ---------------------------------------------------------------------
 
+
 def _paths(paths: str | Iterable[str]) -> list[str]:
     import os
 
@@ -566,4 +567,3 @@ def read_frame(
     except UsageError:
         raise UsageError(f"read_frame() needs pyarrow: {FRAME_HINT}") from None
     return to_frame(frame_table(paths, selection_of(symbols, start, end)), backend)
-

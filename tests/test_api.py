@@ -87,7 +87,10 @@ def test_demo_stream_and_async_stream() -> None:
 
 
 def test_a_rejected_token_is_raised(server: DemoServer) -> None:
-    with pytest.raises(TokenRejected), hkticks.stream(["00700"], token="wrong", url=server.ws_url) as s:
+    with (
+        pytest.raises(TokenRejected),
+        hkticks.stream(["00700"], token="wrong", url=server.ws_url) as s,
+    ):
         next(iter(s))
     assert wait_no_threads() == []
 

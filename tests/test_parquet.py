@@ -41,7 +41,9 @@ def visible_parts(root: Path) -> list[Path]:
     return sorted(root.glob("date=*/*.parquet"))
 
 
-def make_source(path: Path, n: int, date: str = "2026-11-30", seed: int = 1) -> list[tuple[object, ...]]:
+def make_source(
+    path: Path, n: int, date: str = "2026-11-30", seed: int = 1
+) -> list[tuple[object, ...]]:
     write_day(str(path), n, date=date, symbols=20, seed=seed)
     return [t.row() for t in Recording([str(path)])]
 
@@ -51,9 +53,14 @@ def test_round_trip_is_exact_and_sorted(tmp_path: Path) -> None:
     rows = make_source(src, 5000)
     # a second day and a trade without seq in a CSV source
     other = tmp_path / "next.csv"
-    t = Tick("00005", day_start_ms("2026-12-01") + 36_000_000, 64.5, 400, 25800.0, None, None, 1, "x")
-    other.write_text("symbol,ts,price,volume,turnover,side,seq,recv_ts,src\n" + ",".join(
-        "" if v is None else str(v) for v in t.row()) + "\n")
+    t = Tick(
+        "00005", day_start_ms("2026-12-01") + 36_000_000, 64.5, 400, 25800.0, None, None, 1, "x"
+    )
+    other.write_text(
+        "symbol,ts,price,volume,turnover,side,seq,recv_ts,src\n"
+        + ",".join("" if v is None else str(v) for v in t.row())
+        + "\n"
+    )
     report = parquet.compact([str(src), str(other)], str(tmp_path / "a"))
     assert report.read == 5001 and report.added == 5001 and report.already == 0
     assert [d.date for d in report.days] == ["2026-11-30", "2026-12-01"]
@@ -62,13 +69,21 @@ def test_round_trip_is_exact_and_sorted(tmp_path: Path) -> None:
     assert checksum(got) == checksum([*rows, t.row()])
     part = visible_parts(tmp_path / "a")[0]
     table = pq.read_table(part)
-    keys = list(zip(table.column("symbol").to_pylist(), table.column("ts").cast(pa.int64()).to_pylist()))
+    keys = list(
+        zip(
+            table.column("symbol").to_pylist(),
+            table.column("ts").cast(pa.int64()).to_pylist(),
+            strict=True,
+        )
+    )
     assert keys == sorted(keys)
     meta = pq.ParquetFile(part).metadata
     col = meta.row_group(0).column(0)
     assert col.compression == "ZSTD"
     assert any("DICT" in str(e) for e in col.encodings)
-    assert all(meta.row_group(i).num_rows <= parquet.ROW_GROUP_ROWS for i in range(meta.num_row_groups))
+    assert all(
+        meta.row_group(i).num_rows <= parquet.ROW_GROUP_ROWS for i in range(meta.num_row_groups)
+    )
 
 
 def test_duplicates_and_idempotence(tmp_path: Path) -> None:
@@ -175,9 +190,24 @@ def test_record_compacts_each_day_when_it_closes(tmp_path: Path) -> None:
 
 def test_record_compact_needs_daily_rotation(tmp_path: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "hkticks", "record", "700", "--demo", "--out", "t.jsonl",
-         "--compact", "a", "--duration", "1s"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "hkticks",
+            "record",
+            "700",
+            "--demo",
+            "--out",
+            "t.jsonl",
+            "--compact",
+            "a",
+            "--duration",
+            "1s",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 2 and "--rotate daily" in r.stderr
 
@@ -186,11 +216,18 @@ def test_compact_cli_and_stats_on_the_archive(tmp_path: Path) -> None:
     src = tmp_path / "day.jsonl"
     make_source(src, 2000)
     (tmp_path / "day.jsonl.events.jsonl").write_text(
-        '{"ts":%d,"event":"feed_start","shard":null}\n' % (day_start_ms("2026-11-30") + 3_600_000)
+        f'{{"ts":{day_start_ms("2026-11-30") + 3_600_000},"event":"feed_start","shard":null}}\n'
     )
+
     def hk(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "hkticks", *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "hkticks", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
     r = hk("compact", "day.jsonl", "--to", "a")
     assert r.returncode == 0, r.stderr
     assert "added 2,000" in r.stderr
@@ -207,8 +244,15 @@ def test_compact_cli_and_stats_on_the_archive(tmp_path: Path) -> None:
     assert rp.returncode == 0, rp.stderr
     assert [orjson.loads(x)["seq"] for x in rp.stdout.splitlines()] == [t.seq for t in want]
     missing = subprocess.run(
-        [sys.executable, "-c", "import sys; sys.modules['pyarrow'] = None; "
-         "from hkticks.cli import main; main(['compact', 'day.jsonl', '--to', 'b'])"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['pyarrow'] = None; "
+            "from hkticks.cli import main; main(['compact', 'day.jsonl', '--to', 'b'])",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert missing.returncode == 2 and "pip install 'hkticks[parquet]'" in missing.stderr

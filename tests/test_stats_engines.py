@@ -62,7 +62,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     bad = tmp / "bad.jsonl"
     lines = jsonl.read_bytes().splitlines(keepends=True)
     lines.insert(10, b"not json\n")
-    lines.insert(20, lines[20].replace(b'"side":"buy"', b'"side":"up"').replace(b'"side":"sell"', b'"side":"up"').replace(b'"side":null', b'"side":"up"'))
+    lines.insert(
+        20,
+        lines[20]
+        .replace(b'"side":"buy"', b'"side":"up"')
+        .replace(b'"side":"sell"', b'"side":"up"')
+        .replace(b'"side":null', b'"side":"up"'),
+    )
     bad.write_bytes(b"".join(lines) + b'{"symbol":"00001","ts":1')
     out["damaged"] = bad
     events = tmp / "d.jsonl.events.jsonl"

@@ -294,7 +294,9 @@ def summarise(
                 else:
                     have.merge(part)
             if figs.first_recv is not None:
-                first_recv = figs.first_recv if first_recv is None else min(first_recv, figs.first_recv)
+                first_recv = (
+                    figs.first_recv if first_recv is None else min(first_recv, figs.first_recv)
+                )
             if figs.last_recv is not None:
                 last_recv = figs.last_recv if last_recv is None else max(last_recv, figs.last_recv)
             for i, b in enumerate(figs.before):

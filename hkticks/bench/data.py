@@ -26,7 +26,9 @@ def day_start_ms(date: str) -> int:
     return (calendar.timegm((y, m, d, 0, 0, 0, 0, 0, 0)) - 8 * 3600) * 1000
 
 
-def write_day(path: str, n: int, *, date: str = "2026-11-30", symbols: int = 500, seed: int = 1) -> int:
+def write_day(
+    path: str, n: int, *, date: str = "2026-11-30", symbols: int = 500, seed: int = 1
+) -> int:
     """Write ``n`` trades of one HK day to ``path`` (JSONL); returns the bytes written."""
     rng = random.Random(seed)
     codes = [f"{c:05d}" for c in sorted(rng.sample(range(1, 10000), symbols))]

@@ -125,7 +125,11 @@ def run_stats_bench(
         date0 = parquet.day_files(archive)[0][0]
         for k in range(1, 20):
             shifted = table.set_column(
-                1, "ts", pc.add(table.column("ts").cast(pa.int64()), k * DAY_MS).cast(table.schema.field("ts").type)
+                1,
+                "ts",
+                pc.add(table.column("ts").cast(pa.int64()), k * DAY_MS).cast(
+                    table.schema.field("ts").type
+                ),
             ).set_column(
                 7,
                 "recv_ts",

@@ -68,7 +68,9 @@ class DailyCompactor:
                 continue
             self.days += 1
             self.trades += report.added
-            log.info("compacted %s into %s: %d trades added", ", ".join(paths), self.root, report.added)
+            log.info(
+                "compacted %s into %s: %d trades added", ", ".join(paths), self.root, report.added
+            )
 
 
 class CompactOnRotate:

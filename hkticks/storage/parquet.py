@@ -189,8 +189,9 @@ class ColumnBuffer:
         if self.cols[0]:
             sch = schema()
             arrays = [
-                pa.array(col, type=f.type) if f.name not in ("ts", "recv_ts") else
-                pa.array(col, type=pa.int64()).cast(f.type)
+                pa.array(col, type=f.type)
+                if f.name not in ("ts", "recv_ts")
+                else pa.array(col, type=pa.int64()).cast(f.type)
                 for col, f in zip(self.cols, sch, strict=True)
             ]
             self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=sch))
@@ -296,7 +297,9 @@ class ParquetSource:
         if table is None:
             report.done = True
             return
-        table = table.sort_by([("recv_ts", "ascending"), ("symbol", "ascending"), ("ts", "ascending")])
+        table = table.sort_by(
+            [("recv_ts", "ascending"), ("symbol", "ascending"), ("ts", "ascending")]
+        )
         sel = self.selection
         n = 0
         try:
@@ -479,9 +482,10 @@ def arrow_jsonl(path: str) -> Any:
         if not f.nullable and table.column(f.name).null_count:
             return None
     sides = table.column("side")
-    if sides.drop_null().length() and not pc.all(
-        pc.is_in(sides.drop_null(), value_set=pa.array(["buy", "sell"]))
-    ).as_py():
+    if (
+        sides.drop_null().length()
+        and not pc.all(pc.is_in(sides.drop_null(), value_set=pa.array(["buy", "sell"]))).as_py()
+    ):
         return None
     return table.cast(sch)
 
@@ -611,7 +615,9 @@ def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
     keep = pa.chunked_array([], pa.int64())
     if keys.num_rows:
         keys = keys.take(
-            pc.sort_indices(keys, sort_keys=[("c", "ascending"), ("q", "ascending"), ("i", "ascending")])
+            pc.sort_indices(
+                keys, sort_keys=[("c", "ascending"), ("q", "ascending"), ("i", "ascending")]
+            )
         )
         c, q, pos = keys.column("c"), keys.column("q"), keys.column("i")
         m = keys.num_rows
@@ -628,7 +634,9 @@ def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
         archived = pc.less(run_first, 0)  # the run starts with an archived key
         del run_first
         kept = pc.and_(pc.greater_equal(pos, 0), pc.and_(starts, pc.invert(archived)))
-        n_archived = (pc.sum(pc.cast(pc.and_(archived, pc.greater_equal(pos, 0)), pa.int64())).as_py() or 0)
+        n_archived = (
+            pc.sum(pc.cast(pc.and_(archived, pc.greater_equal(pos, 0)), pa.int64())).as_py() or 0
+        )
         keep = pos.filter(kept)
         result.already += n_archived
         result.duplicates += n_new - len(keep) - n_archived
