@@ -276,7 +276,7 @@ def stream(
     """Live trades of ``symbols`` (``"00700"``, ``"700"``, ``"0700.HK"``) as an iterator.
 
     ``demo=True`` runs the embedded simulated market (no token, no network;
-    its trades say ``src="alltick-sim"`` or similar). Otherwise the token is
+    simulated prices). Otherwise the token is
     ``token``, else ``$HKTICKS_TOKEN``/``$ALLTICK_TOKEN``, else the config
     file; ``plan`` sets the connection limits. ``source`` replaces the feed
     altogether (see :class:`Source`). Errors the user can act on (token
