@@ -482,18 +482,51 @@ def frame_table(paths: str | Iterable[str], selection: Selection) -> Any:
                     files.extend(source.files)
             else:
                 files.append(p)
-        table = parquet.read_table(
-            files,
-            symbols=selection.symbols,
-            start_ms=selection.start_ms,
-            end_ms=selection.end_ms,
-        )
+        table = _duckdb_parquet(files, selection)
+        if table is None:
+            table = parquet.read_table(
+                files,
+                symbols=selection.symbols,
+                start_ms=selection.start_ms,
+                end_ms=selection.end_ms,
+            )
         if selection.day_start_s is not None or selection.day_end_s is not None:
             table = table.filter(_time_of_day_mask(table, selection))
         return table
     buf = parquet.ColumnBuffer()
     buf.add_all(iter(Recording(plist, selection)))
     return buf.table()
+
+
+def _duckdb_parquet(files: list[str], sel: Selection) -> Any:
+    """The selected rows of archive parts read by DuckDB (faster than Arrow's dataset
+    scan on two cores, measured), as Arrow; ``None`` without DuckDB (Arrow then)."""
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    if not files:
+        return None
+    where = ["TRUE"]
+    params: list[Any] = []
+    if sel.symbols is not None:
+        where.append(f"symbol IN ({', '.join('?' for _ in sel.symbols)})")
+        params.extend(sorted(sel.symbols))
+    if sel.start_ms is not None:
+        where.append("ts >= to_timestamp(?::DOUBLE / 1000)")
+        params.append(sel.start_ms)
+    if sel.end_ms is not None:
+        where.append("ts < to_timestamp(?::DOUBLE / 1000)")
+        params.append(sel.end_ms)
+    con = duckdb.connect()
+    try:
+        rel = con.sql(
+            f"SELECT {', '.join(RECORD_FIELDS)} FROM read_parquet(?) WHERE {' AND '.join(where)}",
+            params=[files, *params],
+        )
+        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    finally:
+        con.close()
 
 
 def _time_of_day_mask(table: Any, sel: Selection) -> Any:

@@ -54,4 +54,5 @@ def compact(sources: tuple[str, ...], dest: str, quiet: bool) -> None:
     )
     for day in report.days:
         if day.file:
-            warn(f"  {day.date}: +{day.added:,} -> {day.file}")
+            parts = ", ".join(day.files)
+            warn(f"  {day.date}: +{day.added:,} -> {parts}")

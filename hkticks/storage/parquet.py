@@ -48,6 +48,7 @@ HKT_OFFSET_MS = 8 * 3600 * 1000
 DAY_MS = 86_400_000
 ROW_GROUP_ROWS = 131_072
 CHUNK_ROWS = 65_536
+BATCH_ROWS = 1_000_000
 LOCK_NAME = ".hkticks-compact.lock"
 TMP_SUFFIX = ".parquet.tmp"
 EVENTS_DIR = "_events"
@@ -358,7 +359,8 @@ class DayResult:
     added: int = 0  # written (new to the archive)
     already: int = 0  # already in the archive
     duplicates: int = 0  # repeated within the sources
-    file: str | None = None
+    file: str | None = None  # the last part written
+    files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -419,8 +421,10 @@ def _remove_stale_temp(root: str) -> None:
                     os.unlink(os.path.join(folder, f))
 
 
-def _source_table(paths: Sequence[str], report: CompactReport) -> Any:
-    """Every valid trade of the sources as one Arrow table.
+def _source_batches(recording: Any, report: CompactReport) -> Iterator[Any]:
+    """The valid trades of the sources as Arrow tables of about :data:`BATCH_ROWS` rows
+    or more: whole files, gathered until the batch is big enough (memory stays
+    bounded by the largest file, not by the number of files).
 
     A clean JSON Lines file (plain, gzip or zstd) is parsed by Arrow's JSON
     reader; anything it cannot take exactly (a torn or invalid line, a
@@ -428,30 +432,24 @@ def _source_table(paths: Sequence[str], report: CompactReport) -> Any:
     and count what is not a valid trade.
     """
     pa, _, _ = pyarrow_modules()
-    from hkticks.storage.readers import Recording, events_sidecar
-
-    recording = Recording(paths)
-    if not recording.files:
-        raise UsageError("no trade recordings among the sources (only events sidecars)")
-    report.sources = len(recording.files)
-    tables = []
+    pending: list[Any] = []
+    rows = 0
     for f in recording.files:
-        fast = arrow_jsonl(f.path) if f.report.format == "jsonl" and f.path != "-" else None
-        if fast is not None:
-            f.report.rows = fast.num_rows
-            tables.append(fast)
-            continue
-        buf = ColumnBuffer()
-        buf.add_all(iter(f))
-        tables.append(buf.table())
+        table = arrow_jsonl(f.path) if f.report.format == "jsonl" and f.path != "-" else None
+        if table is not None:
+            f.report.rows = table.num_rows
+        else:
+            buf = ColumnBuffer()
+            buf.add_all(iter(f))
+            table = buf.table()
+        pending.append(table)
+        rows += table.num_rows
+        if rows >= BATCH_ROWS:
+            yield pa.concat_tables(pending)
+            pending, rows = [], 0
+    if rows:
+        yield pa.concat_tables(pending)
     report.problems = recording.problems()
-    found = list(recording.events_files)
-    for f in recording.files:
-        side = events_sidecar(f.path)
-        if side is not None and side not in found:
-            found.append(side)
-    report.events_files = found
-    return pa.concat_tables(tables)
 
 
 def arrow_jsonl(path: str) -> Any:
@@ -569,6 +567,11 @@ def _symbol_codes(*columns: Any) -> list[Any]:
     return [pc.index_in(col, value_set=ordered) for col in columns]
 
 
+def _chunks(array: Any) -> list[Any]:
+    """The chunks of a (chunked) array."""
+    return list(array.chunks) if hasattr(array, "chunks") else [array]
+
+
 def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
     """Indices of the rows of ``day`` the archive's ``old_files`` lack, each once, in
     the archive's order (symbol, ts, seq); vectorised.
@@ -582,7 +585,7 @@ def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
     """
     pa, pc, _ = pyarrow_modules()
     n = day.num_rows
-    idx = pa.array(range(n), type=pa.int64())
+    idx = pa.array(range(n), type=pa.int32())
     seq = day.column("seq")
     old = read_table(old_files, columns=["symbol", "seq"]) if old_files else None
     if old is not None:
@@ -594,53 +597,51 @@ def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
         old_code = None
     has_seq = pc.is_valid(seq)
     all_seq = seq.null_count == 0
-    parts = [pa.table({"c": code, "q": seq, "i": idx})]
+    # the keys as three separate columns (int32 code, int64 seq, int32 row; -1: archived)
+    cs, qs, ps = [code], [seq], [idx]
     if not all_seq:
-        parts = [parts[0].filter(has_seq)]
-    n_new = parts[0].num_rows
+        cs, qs, ps = [code.filter(has_seq)], [seq.filter(has_seq)], [idx.filter(has_seq)]
+    n_new = len(ps[0])
     if old_code is not None:
         assert old is not None
-        parts.append(
-            pa.table(
-                {
-                    "c": old_code,
-                    "q": old.column("seq"),
-                    "i": pa.repeat(pa.scalar(-1, pa.int64()), old.num_rows),
-                }
-            )
+        cs.append(old_code)
+        qs.append(old.column("seq"))
+        ps.append(pa.repeat(pa.scalar(-1, pa.int32()), old.num_rows))
+    del old, old_code
+    c = pa.chunked_array([x for a in cs for x in _chunks(a)], pa.int32())
+    q = pa.chunked_array([x for a in qs for x in _chunks(a)], pa.int64())
+    pos = pa.chunked_array([x for a in ps for x in _chunks(a)], pa.int32())
+    del cs, qs, ps
+    keep = pa.chunked_array([], pa.int32())
+    m = len(pos)
+    if m:
+        sorter = pc.sort_indices(
+            pa.table({"c": c, "q": q, "i": pos}),
+            sort_keys=[("c", "ascending"), ("q", "ascending"), ("i", "ascending")],
         )
-    del old
-    keys = pa.concat_tables(parts)
-    del parts
-    keep = pa.chunked_array([], pa.int64())
-    if keys.num_rows:
-        keys = keys.take(
-            pc.sort_indices(
-                keys, sort_keys=[("c", "ascending"), ("q", "ascending"), ("i", "ascending")]
-            )
-        )
-        c, q, pos = keys.column("c"), keys.column("q"), keys.column("i")
-        m = keys.num_rows
+        c = pc.take(c, sorter)
+        q = pc.take(q, sorter)
+        pos = pc.take(pos, sorter)
+        del sorter
         changed = pc.or_(
             pc.not_equal(c.slice(1), c.slice(0, m - 1)),
             pc.not_equal(q.slice(1), q.slice(0, m - 1)),
         )
-        del keys, c, q
-        starts = pa.chunked_array([pa.array([True]), *changed.chunks], pa.bool_())
+        del c, q
+        starts = pa.chunked_array([pa.array([True]), *_chunks(changed)], pa.bool_())
         del changed
-        run = pc.subtract(pc.cumulative_sum(pc.cast(starts, pa.int64())), 1)
+        run = pc.subtract(pc.cumulative_sum(pc.cast(starts, pa.int32())), 1)
         run_first = pc.take(pos.filter(starts), run)
         del run
         archived = pc.less(run_first, 0)  # the run starts with an archived key
         del run_first
-        kept = pc.and_(pc.greater_equal(pos, 0), pc.and_(starts, pc.invert(archived)))
-        n_archived = (
-            pc.sum(pc.cast(pc.and_(archived, pc.greater_equal(pos, 0)), pa.int64())).as_py() or 0
-        )
+        is_new = pc.greater_equal(pos, 0)
+        kept = pc.and_(is_new, pc.and_(starts, pc.invert(archived)))
+        n_archived = pc.sum(pc.cast(pc.and_(archived, is_new), pa.int64())).as_py() or 0
         keep = pos.filter(kept)
         result.already += n_archived
         result.duplicates += n_new - len(keep) - n_archived
-        del starts, archived, kept, pos
+        del starts, archived, kept, pos, is_new
     if not all_seq:
         # trades without seq: whole-row keys (rare: done in Python)
         no_seq_idx = idx.filter(pc.invert(has_seq))
@@ -658,7 +659,7 @@ def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
             else:
                 seen.add(key)
                 extra.append(i)
-        keep = pa.chunked_array([*keep.chunks, pa.array(extra, type=pa.int64())], pa.int64())
+        keep = pa.chunked_array([*keep.chunks, pa.array(extra, type=pa.int32())], pa.int32())
     # the archive's order, the kept rows only (taken a row group at a time when written)
     order = pc.sort_indices(
         pa.table({"c": code, "t": day.column("ts"), "q": seq}),
@@ -717,26 +718,43 @@ def compact(sources: Sequence[str], root: str) -> CompactReport:
     """Add the trades of ``sources`` (any recording format) to the archive at ``root``.
 
     See the module docstring: de-duplicated, idempotent, atomic. Returns
-    what was read and written per day.
+    what was read and written per day. Sources are read a batch of files at
+    a time; each batch's new trades of a day become one part.
     """
-    pa, pc, _ = pyarrow_modules()
+    _, pc, _ = pyarrow_modules()
+    from hkticks.storage.readers import Recording, events_sidecar
+
     if os.path.exists(root) and not os.path.isdir(root):
         raise UsageError(f"--to {root}: not a folder")
-    report = CompactReport()
-    table = _source_table(sources, report)
-    dates = _dates(table)
+    recording = Recording(sources)
+    if not recording.files:
+        raise UsageError("no trade recordings among the sources (only events sidecars)")
+    report = CompactReport(sources=len(recording.files))
+    found = list(recording.events_files)
+    for f in recording.files:
+        side = events_sidecar(f.path)
+        if side is not None and side not in found:
+            found.append(side)
+    report.events_files = found
+    days: dict[str, DayResult] = {}
     with archive_lock(root):
-        report.events_added = _compact_events(report.events_files, root)
-        existing = dict(day_files(root))
-        for day_no in sorted(pc.unique(dates).to_pylist()) if table.num_rows else []:
+        for table in _source_batches(recording, report):
+            dates = _dates(table)
+            existing = dict(day_files(root))  # with the parts of the batches before
             one_day = pc.min(dates).as_py() == pc.max(dates).as_py()
-            day_table = table if one_day else table.filter(pc.equal(dates, day_no))
-            date = time.strftime("%Y-%m-%d", time.gmtime(day_no * 86400))
-            result = DayResult(date, read=day_table.num_rows)
-            order = _new_rows(day_table, existing.get(date, []), result)
-            if len(order):
-                folder = os.path.join(root, f"date={date}")
-                result.file = _write_part(folder, day_table, order)
-                result.added = len(order)
-            report.days.append(result)
+            for day_no in sorted(pc.unique(dates).to_pylist()):
+                day_table = table if one_day else table.filter(pc.equal(dates, day_no))
+                date = time.strftime("%Y-%m-%d", time.gmtime(day_no * 86400))
+                result = days.setdefault(date, DayResult(date))
+                result.read += day_table.num_rows
+                order = _new_rows(day_table, existing.get(date, []), result)
+                if len(order):
+                    folder = os.path.join(root, f"date={date}")
+                    result.file = _write_part(folder, day_table, order)
+                    result.files.append(result.file)
+                    result.added += len(order)
+                del day_table, order
+            del table, dates
+        report.events_added = _compact_events(report.events_files, root)
+    report.days = [days[d] for d in sorted(days)]
     return report
