@@ -100,3 +100,39 @@ def test_several_files_of_mixed_formats(files: dict[str, Path]) -> None:
     assert fast["files"][1]["invalid"] == 2 and fast["files"][1]["torn"] == 1
     kinds = {g["kind"] for g in fast["gaps"]}
     assert kinds == {"connection", "not recording"}
+
+
+@pytest.mark.parametrize("kind", ["jsonl", "csv", "gzip", "archive"])
+def test_the_fast_path_reads_clean_files(files: dict[str, Path], kind: str) -> None:
+    """Clean files are computed by DuckDB, not by the Python fallback."""
+    import duckdb
+
+    from hkticks.analysis import columnar
+
+    rec = Recording([str(files[kind])])
+    f = rec.files[0]
+    if kind == "sqlite":
+        figs = columnar.sqlite_figures(f.path, None, [])
+    else:
+        con = duckdb.connect()
+        figs = columnar.figures(
+            con,
+            f.path,
+            f.report.format,
+            f.report.compression,
+            getattr(f, "files", [f.path]),
+            None,
+            [],
+        )
+        con.close()
+    assert figs is not None and figs.selected == 6000 and figs.invalid == 0
+
+
+def test_a_damaged_file_falls_back_to_the_python_reader(files: dict[str, Path]) -> None:
+    import duckdb
+
+    from hkticks.analysis import columnar
+
+    con = duckdb.connect()
+    assert columnar.figures(con, str(files["damaged"]), "jsonl", None, [], None, []) is None
+    con.close()

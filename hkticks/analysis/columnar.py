@@ -11,7 +11,10 @@ sums, extremes, the open and close with their keys); ``stats`` adds the
 partials of every file up, whichever way each was computed, so a file
 DuckDB cannot read exactly falls back to the tolerant Python reader alone
 (a torn or invalid line, a file read from stdin, SQLite, an unknown
-layout) and the result is the same. A row is a trade when the Python
+layout) and the result is the same. SQLite stays with the Python reader:
+DuckDB's sqlite extension is downloaded at run time (not possible offline),
+and SQLite's own ``GROUP BY`` with these aggregates measured slower than the
+Python pass on a 2M-trade database (35 s vs 11 s, on a loaded machine). A row is a trade when the Python
 reader would accept it: every field present, ``side`` ``buy``, ``sell`` or
 null; the others are counted as invalid lines, as the Python reader does.
 

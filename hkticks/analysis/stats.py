@@ -282,7 +282,7 @@ def summarise(
     try:
         for f in recording.files:
             figs = None
-            if con is not None and f.report.kind == "trades":
+            if con is not None and f.report.kind == "trades" and f.report.format != "sqlite":
                 figs = _duckdb_figures(con, f, recording.selection, starts)
             if figs is None:
                 figs = python_figures(f, starts)
