@@ -419,7 +419,6 @@ class Reader:
         from hkticks.storage.readers import Recording
 
         self.recording = Recording(_paths(paths), selection)
-        self._it: Iterator[Tick] | None = None
 
     def __iter__(self) -> Iterator[Tick]:
         return iter(self.recording)

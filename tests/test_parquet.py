@@ -184,6 +184,7 @@ def test_record_compacts_each_day_when_it_closes(tmp_path: Path) -> None:
     wrapped.close()
     compactor.close()
     assert compactor.days == 1 and compactor.trades == 10
+    assert compactor.summary() == f"compacted 1 day(s) into {tmp_path / 'a'}: 10 trades added"
     assert [p.parent.name for p in visible_parts(tmp_path / "a")] == ["date=2026-11-30"]
     assert len(archive_rows(tmp_path / "a")) == 10  # the day still open is not compacted
 

@@ -388,6 +388,8 @@ def record(
                 recorder.stop()
                 if compactor is not None:
                     compactor.close()
+                    if not quiet:
+                        warn(compactor.summary())
                 if interactive:
                     status_out.write("\r\x1b[2K")
                     status_out.flush()

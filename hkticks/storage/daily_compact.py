@@ -46,6 +46,20 @@ class DailyCompactor:
         self._jobs.put(None)
         self._thread.join(timeout)
 
+    def summary(self) -> str:
+        """One line for the end of ``record``: what went into the archive."""
+        if self.failed:
+            return (
+                f"compacting {len(self.failed)} file(s) into {self.root} failed; run: "
+                f"hkticks compact {' '.join(self.failed)} --to {self.root}"
+            )
+        if not self.days:
+            return (
+                f"no day closed during this run: nothing compacted into {self.root} "
+                "(the day being written is added when it closes, or by hkticks compact)"
+            )
+        return f"compacted {self.days} day(s) into {self.root}: {self.trades:,} trades added"
+
     def _run(self) -> None:
         from hkticks.storage.parquet import compact
 
