@@ -178,3 +178,14 @@ def test_read_frame_dtypes_polars(recorded: Path, name: str) -> None:
 def test_read_frame_bad_backend(recorded: Path) -> None:
     with pytest.raises(hkticks.HkticksError, match="pandas"):
         hkticks.read_frame(str(recorded / "t.jsonl"), backend="spark")
+
+
+def test_read_frame_of_the_archive_selects_like_read(recorded: Path) -> None:
+    ticks = list(hkticks.read(str(recorded / "t.jsonl")))
+    mid = sorted(t.ts for t in ticks)[len(ticks) // 2]
+    for kw in ({"start": mid}, {"end": mid}, {"symbols": ["700"], "start": mid}):
+        want = sorted(t.row() for t in hkticks.read(str(recorded / "t.jsonl"), **kw))
+        df = hkticks.read_frame(str(recorded / "archive"), backend="polars", **kw)
+        df = df.with_columns(pl.col("ts").dt.epoch("ms"), pl.col("recv_ts").dt.epoch("ms"))
+        got = sorted(df.iter_rows())
+        assert got == want, kw

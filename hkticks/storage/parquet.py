@@ -346,6 +346,8 @@ def parquet_sources(path: str, selection: Any = None) -> list[ParquetSource]:
         if (lo is not None and day < lo) or (hi is not None and day > hi):
             continue
         out.append(ParquetSource(os.path.join(path, f"date={day}"), parts, selection))
+    if not out:  # no day in the range asked for: an archive with nothing selected
+        out.append(ParquetSource(path, [], selection))
     return out
 
 
