@@ -31,7 +31,8 @@ def run_and_print(rounds: int, as_json: bool) -> None:
     r: dict[str, Any] = result
     console.print(
         f"[bold]hkticks bench --stats[/]: a generated day of {r['trades']:,} trades "
-        f"({r['jsonl_mb']} MB of JSONL), {r['rounds']} rounds (min / median / max)"
+        f"({r['jsonl_mb']} MB of JSONL), {r['rounds']} rounds (min / median / max); "
+        f"load average {r['load_average']:.1f} at the end"
     )
     table = Table(show_edge=False)
     for col in ("figure", "seconds or ratio"):
@@ -43,6 +44,11 @@ def run_and_print(rounds: int, as_json: bool) -> None:
     table.add_row(
         f"read_frame {r['read_frame_symbol']} over 20 days, {r['read_frame_rows']:,} rows (s)",
         _spread(r["read_frame_20_days_s"]),
+    )
+    table.add_row(
+        f"read_frame {r['read_frame_typical_symbol']} (median symbol), "
+        f"{r['read_frame_typical_rows']:,} rows (s)",
+        _spread(r["read_frame_typical_20_days_s"]),
     )
     table.add_row(
         "compact the day (s, peak RSS MB)", f"{r['compact_s']:.2f} s, {r['compact_rss_mb']} MB"
