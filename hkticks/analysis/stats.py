@@ -5,7 +5,14 @@ symbol) gives, per symbol: trades, first and last exchange time, VWAP
 (sum of price x volume over volume), volume, turnover (the recorded
 ``turnover`` fields added up), high, low, open and close (the prices of the
 first and last trades by exchange time), and the volume traded at the
-offer and at the bid.
+offer and at the bid. Open and close: ties of exchange time are broken by
+``seq``.
+
+The figures are computed by DuckDB when it is installed (``hkticks[fast]``,
+see :mod:`hkticks.analysis.columnar`), file by file, straight from each
+file; a file it cannot read exactly, or every file when it is missing, is
+read by the tolerant streaming reader here. Both give the same figures (sums
+of floats may differ in the last digits: they are added in another order).
 
 Gaps come from the events sidecars (``<file>.events.jsonl``, found next to
 each file, or given as files): a connection is *down* from the moment it
@@ -22,10 +29,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hkticks.analysis.columnar import FAST_HINT, FileFigures, Partial, duckdb_module
+from hkticks.analysis.columnar import figures as columnar_figures
 from hkticks.analysis.gaps import gap_events
+from hkticks.errors import UsageError
 from hkticks.storage.readers import (
     FileReport,
     Recording,
+    Selection,
     events_sidecar,
     hk_datetime,
     read_events,
@@ -70,6 +81,8 @@ class SymbolStats:
         "close",
         "buy_volume",
         "sell_volume",
+        "open_seq",
+        "close_seq",
     )
 
     def __init__(self, symbol: str) -> None:
@@ -86,16 +99,25 @@ class SymbolStats:
         self.close = 0.0
         self.buy_volume = 0
         self.sell_volume = 0
+        self.open_seq = -1
+        self.close_seq = -1
 
     def add(self, t: Tick) -> None:
         price = t.price
         volume = t.volume
-        if not self.trades or t.ts < self.first_ts:
-            self.first_ts = t.ts
-            self.open = price
-        if not self.trades or t.ts >= self.last_ts:
-            self.last_ts = t.ts
-            self.close = price
+        ts = t.ts
+        if not self.trades or ts <= self.first_ts:
+            seq = -1 if t.seq is None else t.seq
+            if not self.trades or ts < self.first_ts or seq < self.open_seq:
+                self.first_ts = ts
+                self.open = price
+                self.open_seq = seq
+        if not self.trades or ts >= self.last_ts:
+            seq = -1 if t.seq is None else t.seq
+            if not self.trades or ts > self.last_ts or seq >= self.close_seq:
+                self.last_ts = ts
+                self.close = price
+                self.close_seq = seq
         self.trades += 1
         self.volume += volume
         self.turnover += t.turnover
@@ -237,11 +259,17 @@ def run_starts(events: Iterable[dict[str, Any]]) -> list[int]:
     return sorted(ev["ts"] for ev in events if ev["event"] == "feed_start")
 
 
-def summarise(recording: Recording, *, events_files: Sequence[str] | None = None) -> Summary:
-    """Read ``recording`` once and its events sidecars; see the module docstring.
+def summarise(
+    recording: Recording,
+    *,
+    events_files: Sequence[str] | None = None,
+    engine: str = "auto",
+) -> Summary:
+    """Read ``recording`` and its events sidecars; see the module docstring.
 
     ``events_files`` defaults to the sidecars found next to the recording's
-    files plus those given as files.
+    files plus those given as files. ``engine`` is ``"auto"`` (DuckDB when
+    installed), ``"duckdb"`` or ``"python"``.
     """
     if events_files is None:
         found = list(recording.events_files)
@@ -256,27 +284,39 @@ def summarise(recording: Recording, *, events_files: Sequence[str] | None = None
             events.extend(read_events(path))
     starts = run_starts(events)
     summary = Summary({}, [], list(events_files))
-    symbols = summary.symbols
-    # "not recording" gaps: from the last trade received before a run started to its start
+    con = _duckdb_connection(engine)
+    partials: dict[str, Partial] = {}
     before: list[int | None] = [None] * len(starts)
-    i = 0
     first_recv = last_recv = None
     n = 0
-    for key, tick in recording.keyed():
-        n += 1
-        while i < len(starts) and starts[i] <= key:
-            before[i] = last_recv
-            i += 1
-        if first_recv is None:
-            first_recv = key
-        last_recv = key
-        st = symbols.get(tick.symbol)
-        if st is None:
-            st = symbols[tick.symbol] = SymbolStats(tick.symbol)
-        st.add(tick)
-    while i < len(starts):
-        before[i] = last_recv
-        i += 1
+    try:
+        for f in recording.files:
+            figs = None
+            if con is not None and f.report.kind == "trades" and f.report.format != "sqlite":
+                figs = _duckdb_figures(con, f, recording.selection, starts)
+            if figs is None:
+                figs = python_figures(f, starts)
+            n += figs.selected
+            for sym, part in figs.partials.items():
+                have = partials.get(sym)
+                if have is None:
+                    partials[sym] = part
+                else:
+                    have.merge(part)
+            if figs.first_recv is not None:
+                first_recv = (
+                    figs.first_recv if first_recv is None else min(first_recv, figs.first_recv)
+                )
+            if figs.last_recv is not None:
+                last_recv = figs.last_recv if last_recv is None else max(last_recv, figs.last_recv)
+            for i, b in enumerate(figs.before):
+                if b is not None:
+                    cur = before[i]
+                    before[i] = b if cur is None else max(cur, b)
+    finally:
+        if con is not None:
+            con.close()
+    summary.symbols = {sym: _stats_of(partials[sym]) for sym in partials}
     summary.trades = n
     summary.first_recv, summary.last_recv = first_recv, last_recv
     summary.files = recording.reports
@@ -288,6 +328,101 @@ def summarise(recording: Recording, *, events_files: Sequence[str] | None = None
     gaps.sort(key=lambda g: g.start_ms)
     summary.gaps = gaps
     return summary
+
+
+def _duckdb_connection(engine: str) -> Any:
+    if engine not in ("auto", "duckdb", "python"):
+        raise ValueError(f"engine {engine!r}")
+    if engine == "python":
+        return None
+    duckdb = duckdb_module()
+    if duckdb is None:
+        if engine == "duckdb":
+            raise UsageError(f"stats --engine duckdb needs DuckDB: {FAST_HINT}")
+        return None
+    return duckdb.connect(config={"preserve_insertion_order": False})
+
+
+def _duckdb_figures(
+    con: Any, f: Any, selection: Selection | None, starts: Sequence[int]
+) -> FileFigures | None:
+    """A file's figures by DuckDB (its report filled in), or ``None``."""
+    report = f.report
+    if report.format != "parquet":
+        f.first_key()  # a cheap look at the first record: books or events are not trades
+        if report.kind != "trades":
+            return None
+    figs = columnar_figures(
+        con,
+        f.path,
+        report.format,
+        report.compression,
+        getattr(f, "files", [f.path]),
+        selection,
+        starts,
+    )
+    if figs is not None:
+        report.rows += figs.valid
+        report.bad += figs.invalid
+        report.done = True
+    return figs
+
+
+def python_figures(f: Any, starts: Sequence[int]) -> FileFigures:
+    """A file's figures by one streaming pass of the tolerant reader."""
+    symbols: dict[str, SymbolStats] = {}
+    before: list[int | None] = [None] * len(starts)
+    first_recv = last_recv = None
+    n = 0
+    ordered = list(enumerate(starts))
+    for tick in f:
+        n += 1
+        r = tick.recv_ts
+        if first_recv is None or r < first_recv:
+            first_recv = r
+        if last_recv is None or r > last_recv:
+            last_recv = r
+        for i, s in ordered:
+            if r < s:
+                b = before[i]
+                if b is None or r > b:
+                    before[i] = r
+        st = symbols.get(tick.symbol)
+        if st is None:
+            st = symbols[tick.symbol] = SymbolStats(tick.symbol)
+        st.add(tick)
+    partials = {sym: _partial_of(st) for sym, st in symbols.items()}
+    return FileFigures(partials, first_recv, last_recv, before, f.report.rows, f.report.bad, n)
+
+
+def _partial_of(st: SymbolStats) -> Partial:
+    return Partial(
+        st.symbol,
+        trades=st.trades,
+        first_ts=st.first_ts,
+        last_ts=st.last_ts,
+        pv=st.pv,
+        volume=st.volume,
+        turnover=st.turnover,
+        high=st.high,
+        low=st.low,
+        open=st.open,
+        open_seq=st.open_seq,
+        close=st.close,
+        close_seq=st.close_seq,
+        buy_volume=st.buy_volume,
+        sell_volume=st.sell_volume,
+    )
+
+
+def _stats_of(p: Partial) -> SymbolStats:
+    st = SymbolStats(p.symbol)
+    st.trades, st.first_ts, st.last_ts = p.trades, p.first_ts, p.last_ts
+    st.pv, st.volume, st.turnover = p.pv, p.volume, p.turnover
+    st.high, st.low, st.open, st.close = p.high, p.low, p.open, p.close
+    st.open_seq, st.close_seq = p.open_seq, p.close_seq
+    st.buy_volume, st.sell_volume = p.buy_volume, p.sell_volume
+    return st
 
 
 # -- rendering -------------------------------------------------------------------------

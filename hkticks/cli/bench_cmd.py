@@ -130,6 +130,13 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     metavar="[postgresql://USER@HOST/DB]",
     help="Only the PostgreSQL figures: trades/s by COPY (default: a cluster started for the run).",
 )
+@click.option(
+    "--stats",
+    "stats_only",
+    is_flag=True,
+    help="Only the data figures: stats vs DuckDB, compact, the Parquet archive, read_frame "
+    "(hkticks[fast,parquet]; uses --trials rounds, ~1 GB of temporary disk).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
 def bench(
     ticks: int,
@@ -146,6 +153,7 @@ def bench(
     soak_interval: float,
     nats: str | None,
     postgres: str | None,
+    stats_only: bool,
     as_json: bool,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
@@ -161,11 +169,17 @@ def bench(
       hkticks bench --ticks 300000 --trials 5 --seconds 30s
       hkticks bench --kinds none --no-latency --soak 10m
       hkticks bench --nats --postgres
+      hkticks bench --stats --trials 3
     """
     if nats is not None or postgres is not None:
         from hkticks.cli.bench_remote import run_remote
 
         return run_remote(nats, postgres, rate=rate, as_json=as_json)
+    if stats_only:
+        from hkticks.cli.bench_stats_view import run_and_print
+
+        run_and_print(trials, as_json)
+        return
     from hkticks.bench.runner import BenchConfig, run
 
     if seconds <= 0 or flush_interval <= 0:

@@ -217,6 +217,14 @@ def _human(n: float) -> str:
     show_default=True,
     help="Give up after this many failed attempts when no connection was ever made (0: never).",
 )
+@click.option(
+    "--compact",
+    "compact_to",
+    metavar="DIR",
+    default=None,
+    help="With --rotate daily: add each day to this Parquet archive when it closes "
+    "(hkticks[parquet]).",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
@@ -241,6 +249,7 @@ def record(
     queue_size: int,
     allow_mixed: bool,
     connect_attempts: int,
+    compact_to: str | None,
     quiet: bool,
     verbose: bool,
     demo_rate: float,
@@ -293,6 +302,8 @@ def record(
         # a default sidecar follows its output's files: check the one it names now
         check_output(events_path if events_out else expand(events_path, now_ms()), "--events")
     shown = [template_for(o, policy) or o for o in outs]
+    if compact_to and (policy is None or policy.period != "daily"):
+        raise UsageError("--compact compacts each day when it closes: add --rotate daily")
     # what the files appended to already hold: simulated and real trades are not mixed
     current = [expand(t, now_ms()) for t in shown if t != "-"]
     existed = {p for p in [*current, events_path or ""] if p and os.path.exists(p)}
@@ -361,6 +372,12 @@ def record(
                 if s is not None:
                     s.close()
             raise
+        compactor = None
+        if compact_to:
+            from hkticks.storage.daily_compact import DailyCompactor, compact_on_rotate
+
+            compactor = DailyCompactor(compact_to)
+            sinks = compact_on_rotate(sinks, compactor)
         # a run appending to an existing recording must not write again the
         # trades the server re-sends after subscribing (a rotating output:
         # the file it writes now)
@@ -425,6 +442,10 @@ def record(
                     Event(now_ms(), "feed_stop", None, {"reason": run.reason or "stopped"})
                 )
                 recorder.stop()
+                if compactor is not None:
+                    compactor.close()
+                    if not quiet:
+                        warn(compactor.summary())
                 if interactive:
                     status_out.write("\r\x1b[2K")
                     status_out.flush()

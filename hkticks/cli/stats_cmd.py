@@ -47,6 +47,13 @@ SORTS = {"symbol": "symbol", "trades": "trades", "volume": "volume", "turnover":
     metavar="PATH",
     help="Events sidecar(s) to read gaps from (default: <FILE>.events.jsonl next to each file).",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", "duckdb", "python"]),
+    default="auto",
+    show_default=True,
+    help="Compute with DuckDB (hkticks[fast]) or the streaming Python reader.",
+)
 def stats(
     files: tuple[str, ...],
     symbols: tuple[str, ...],
@@ -57,6 +64,7 @@ def stats(
     sort: str,
     top: int | None,
     events_files: tuple[str, ...],
+    engine: str,
 ) -> None:
     """Summarise recordings per symbol.
 
@@ -85,7 +93,7 @@ def stats(
     for path in events_files:
         if not os.path.isfile(path):
             raise UsageError(f"no such events file: {path}")
-    summary = summarise(recording, events_files=list(events_files) or None)
+    summary = summarise(recording, events_files=list(events_files) or None, engine=engine)
     for line in summary.problems:
         click.echo(f"hkticks: {line}", err=True)
     # simulated (demo) data says so wherever it is read back

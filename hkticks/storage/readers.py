@@ -40,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -49,6 +49,9 @@ from hkticks.storage.sinks import FORMATS
 from hkticks.storage.sinks.compressed import Decoder, compression_of, strip_compression, zstd_module
 from hkticks.storage.sinks.rotating import sqlite_readonly_uri
 from hkticks.tick import RECORD_FIELDS, Tick
+
+if TYPE_CHECKING:
+    from hkticks.storage.parquet import ParquetSource
 
 CHUNK_BYTES = 1 << 20
 EVENTS_SUFFIX = ".events.jsonl"
@@ -70,6 +73,8 @@ def recording_format(path: str) -> tuple[str, str | None]:
     """
     if path == "-":
         return "jsonl", None
+    if path.lower().endswith(".parquet"):
+        return "parquet", None
     compression = compression_of(path)
     ext = os.path.splitext(strip_compression(path))[1].lower()
     if ext not in FORMATS:
@@ -100,6 +105,9 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         if path == "-":
             out.append(path)
             continue
+        if os.path.isdir(path) and _is_archive(path):
+            out.append(path)  # a Parquet archive (date=YYYY-MM-DD folders): read as one
+            continue
         if os.path.isdir(path):
             found = []
             for name in sorted(os.listdir(path)):
@@ -107,7 +115,7 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
                 if not os.path.isfile(full):
                     continue
                 ext = os.path.splitext(strip_compression(name))[1].lower()
-                if ext in FORMATS and name[:1] != ".":
+                if (ext in FORMATS or ext == ".parquet") and name[:1] != ".":
                     found.append(full)
             if not found:
                 raise UsageError(f"no recordings in directory {path}")
@@ -127,6 +135,12 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
         recording_format(path)
         out.append(path)
     return out
+
+
+def _is_archive(path: str) -> bool:
+    from hkticks.storage.parquet import is_archive
+
+    return is_archive(path)
 
 
 # -- selection -------------------------------------------------------------------
@@ -634,10 +648,15 @@ class Recording:
     def __init__(self, paths: Sequence[str], selection: Selection | None = None) -> None:
         self.selection = selection
         self.events_files: list[str] = []
-        self.files: list[TickFile] = []
+        self.files: list[TickFile | ParquetSource] = []
         for path in expand_paths(paths):
             if path != "-" and is_events_file(path):
                 self.events_files.append(path)
+                continue
+            if path != "-" and (os.path.isdir(path) or path.lower().endswith(".parquet")):
+                from hkticks.storage.parquet import parquet_sources
+
+                self.files.extend(parquet_sources(path, selection))
                 continue
             self.files.append(TickFile(path, selection))
 
@@ -738,6 +757,11 @@ def events_sidecar(path: str) -> str | None:
     """The events sidecar of a recording (``<path>.events.jsonl``) if it exists."""
     if path == "-":
         return None
+    base = os.path.basename(path.rstrip(os.sep))
+    if base.startswith("date=") and os.path.isdir(path):
+        # a day of the Parquet archive: its events are kept beside the day folders
+        candidate = os.path.join(os.path.dirname(path.rstrip(os.sep)), "_events", base + ".jsonl")
+        return candidate if os.path.isfile(candidate) else None
     candidate = path + EVENTS_SUFFIX
     return candidate if os.path.isfile(candidate) else None
 

@@ -1,0 +1,601 @@
+"""The Python API: live trades, recordings and the archive, for research code.
+
+::
+
+    import hkticks
+
+    with hkticks.stream(["00700", "09988"], demo=True) as ticks:
+        for tick in ticks:              # hkticks.Tick, as they arrive
+            print(tick.symbol, tick.price)
+
+    for tick in hkticks.read(["day.jsonl.gz"], symbols=["700"], start="10:00", end="11:00"):
+        ...
+
+    df = hkticks.read_frame("archive/", symbols=["00700"], backend="polars")
+
+Everything here is built on the parts the commands use (``feed.Feed`` and
+its bounded queue, ``storage.readers``, ``storage.parquet``): the CLI and
+the API share one implementation.
+
+A stream closes cleanly however it ends: leaving a ``with`` block, calling
+:meth:`TickStream.close`, ``break`` out of a ``for`` loop over it (the
+iterator is dropped and closes itself), or the garbage collector. Closing
+stops every connection, joins their threads, and (``demo=True``) stops the
+embedded simulated market.
+
+Where the trades come from is a :class:`Source`: something that starts
+filling a :class:`~hkticks.feed.queue.TickQueue` and can be stopped.
+:func:`feed_source` builds the AllTick one; ``stream(source=...)`` takes any
+other (a NATS subject, a replay), so new origins plug in without a second
+iterator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hkticks.errors import HkticksError, UsageError
+from hkticks.tick import RECORD_FIELDS, Tick
+
+if TYPE_CHECKING:
+    from hkticks.feed.queue import TickQueue
+    from hkticks.storage.readers import Selection
+
+HK_TZ = "Asia/Hong_Kong"
+HKT = dt.timezone(dt.timedelta(hours=8), "HKT")
+FRAME_HINT = "pip install 'hkticks[parquet]' (and pandas or polars)"
+
+__all__ = [
+    "Source",
+    "TickStream",
+    "AsyncTickStream",
+    "feed_source",
+    "stream",
+    "astream",
+    "read",
+    "read_frame",
+]
+
+
+# -- live ---------------------------------------------------------------------------
+
+
+class Source(Protocol):
+    """Where a stream's trades come from: it fills ``queue`` between start and stop."""
+
+    def start(self, queue: TickQueue) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def failure(self) -> HkticksError | None:
+        """The error that ended the source for good (token rejected...), else ``None``."""
+        ...
+
+    def finished(self) -> bool:
+        """Whether the source stopped on its own (nothing more will come)."""
+        ...
+
+
+class _FeedSource:
+    """AllTick (or the embedded simulated market) through :class:`~hkticks.feed.shards.Feed`."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        demo: bool,
+        token: str | None,
+        plan: str | None,
+        url: str | None,
+        demo_rate: float,
+        demo_seed: int | None,
+    ) -> None:
+        from hkticks.symbols.universe import normalise_all
+
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        self.codes = normalise_all(symbols)
+        if not self.codes:
+            raise UsageError("stream() needs at least one symbol, e.g. ['00700']")
+        self.demo, self.token, self.plan, self.url = demo, token, plan, url
+        self.demo_rate, self.demo_seed = demo_rate, demo_seed
+        self.feed: Any = None
+        self._settings_cm: Any = None
+
+    def start(self, queue: TickQueue) -> None:
+        from hkticks.alltick import protocol as alltick
+        from hkticks.cli.common import provider_settings
+        from hkticks.feed.shards import Feed
+
+        cm = provider_settings(
+            demo=self.demo,
+            token=self.token,
+            url=self.url,
+            rest_url=None,
+            plan=self.plan,
+            demo_rate=self.demo_rate,
+            demo_seed=self.demo_seed,
+        )
+        settings = cm.__enter__()
+        self._settings_cm = cm
+        try:
+            self.feed = Feed(
+                self.codes,
+                url=settings.url,
+                token=settings.require_token(),
+                plan=alltick.PLANS[settings.plan],
+                queue=queue,
+                token_source=settings.token_source,
+            )
+            self.feed.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        feed, self.feed = self.feed, None
+        try:
+            if feed is not None:
+                feed.stop()
+        finally:
+            cm, self._settings_cm = self._settings_cm, None
+            if cm is not None:
+                cm.__exit__(None, None, None)
+
+    def failure(self) -> HkticksError | None:
+        return None if self.feed is None else self.feed.fatal
+
+    def finished(self) -> bool:
+        return self.feed is not None and self.feed.done.is_set()
+
+
+def feed_source(
+    symbols: Sequence[str],
+    *,
+    demo: bool = False,
+    token: str | None = None,
+    plan: str | None = None,
+    url: str | None = None,
+    demo_rate: float = 200.0,
+    demo_seed: int | None = None,
+) -> Source:
+    """The AllTick feed as a :class:`Source` (settings: arguments > env > config file)."""
+    return _FeedSource(
+        symbols,
+        demo=demo,
+        token=token,
+        plan=plan,
+        url=url,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+    )
+
+
+class TickStream:
+    """An iterator of live :class:`~hkticks.Tick`; a context manager; closes itself.
+
+    ``events=True`` also yields the session events (:class:`~hkticks.tick.Event`:
+    connected, disconnected, ...) between the trades.
+    """
+
+    def __init__(self, source: Source, *, events: bool = False, queue_size: int = 500_000) -> None:
+        from hkticks.feed.queue import TickQueue
+
+        self._source = source
+        self._events = events
+        self.queue = TickQueue(queue_size)
+        self._buffer: list[Any] = []
+        self._pos = 0
+        self._closed = False
+        self._lock = threading.Lock()
+        source.start(self.queue)
+
+    @property
+    def dropped(self) -> int:
+        """Trades lost because this iterator was not read fast enough (queue full)."""
+        return self.queue.dropped
+
+    def __iter__(self) -> TickStream:
+        return self
+
+    def __next__(self) -> Any:
+        while True:
+            item = self._take(0.1)
+            if item is not None:
+                return item
+
+    def _take(self, timeout: float) -> Any:
+        """The next item, or ``None`` after ``timeout`` s without one; raises at the end."""
+        from hkticks.tick import Event
+
+        while self._pos < len(self._buffer):
+            item = self._buffer[self._pos]
+            self._pos += 1
+            kind = type(item)
+            if kind is Tick or (self._events and kind is Event):
+                return item
+        if self._closed:
+            raise StopIteration
+        self._buffer = self.queue.get_batch(4096, timeout)
+        self._pos = 0
+        if not self._buffer:
+            fatal = self._source.failure()
+            if fatal is not None:
+                self.close()
+                raise fatal
+            if self._source.finished():
+                self.close()
+                raise StopIteration
+        return None
+
+    def close(self) -> None:
+        """Stop every connection and join its threads (idempotent)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._buffer, self._pos = [], 0
+        try:
+            self._source.stop()
+        finally:
+            self.queue.close()
+
+    def __enter__(self) -> TickStream:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+def stream(
+    symbols: Sequence[str] = (),
+    *,
+    demo: bool = False,
+    token: str | None = None,
+    plan: str | None = None,
+    url: str | None = None,
+    events: bool = False,
+    source: Source | None = None,
+    queue_size: int = 500_000,
+) -> TickStream:
+    """Live trades of ``symbols`` (``"00700"``, ``"700"``, ``"0700.HK"``) as an iterator.
+
+    ``demo=True`` runs the embedded simulated market (no token, no network;
+    simulated prices). Otherwise the token is
+    ``token``, else ``$HKTICKS_TOKEN``/``$ALLTICK_TOKEN``, else the config
+    file; ``plan`` sets the connection limits. ``source`` replaces the feed
+    altogether (see :class:`Source`). Errors the user can act on (token
+    rejected, plan too small) are raised as :class:`hkticks.errors.HkticksError`.
+    """
+    if source is None:
+        source = feed_source(symbols, demo=demo, token=token, plan=plan, url=url)
+    return TickStream(source, events=events, queue_size=queue_size)
+
+
+class AsyncTickStream:
+    """``async for tick in hkticks.astream(...)``; ``async with`` closes it.
+
+    The socket threads are the same as :class:`TickStream`'s; waiting for
+    the next batch happens in a worker thread, so the event loop never blocks.
+    """
+
+    def __init__(self, sync: TickStream) -> None:
+        self._sync = sync
+
+    def __aiter__(self) -> AsyncTickStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        while True:
+            try:
+                item = self._sync._take(0.0)
+                if item is None:
+                    item = await asyncio.to_thread(self._sync._take, 0.2)
+            except StopIteration:
+                raise StopAsyncIteration from None
+            if item is not None:
+                return item
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self._sync.close)
+
+    def close(self) -> None:
+        self._sync.close()
+
+    async def __aenter__(self) -> AsyncTickStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def astream(
+    symbols: Sequence[str] = (),
+    *,
+    demo: bool = False,
+    token: str | None = None,
+    plan: str | None = None,
+    url: str | None = None,
+    events: bool = False,
+    source: Source | None = None,
+    queue_size: int = 500_000,
+) -> AsyncTickStream:
+    """The ``async`` form of :func:`stream` (same arguments)."""
+    return AsyncTickStream(
+        stream(
+            symbols,
+            demo=demo,
+            token=token,
+            plan=plan,
+            url=url,
+            events=events,
+            source=source,
+            queue_size=queue_size,
+        )
+    )
+
+
+# -- recordings ---------------------------------------------------------------------
+
+
+def _paths(paths: str | Iterable[str]) -> list[str]:
+    import os
+
+    if isinstance(paths, (str, os.PathLike)):
+        return [os.fspath(paths)]
+    out = [os.fspath(p) for p in paths]
+    if not out:
+        raise UsageError("read() needs at least one file, folder or archive")
+    return out
+
+
+def _ms(value: Any, *, end: bool, option: str) -> tuple[int | None, int | None]:
+    """``(absolute ms, None)`` or ``(None, seconds of the HK day)`` for a bound."""
+    from hkticks.storage.readers import parse_when
+
+    if value is None:
+        return None, None
+    if isinstance(value, bool):
+        raise UsageError(f"{option}: not a time: {value!r}")
+    if isinstance(value, int):
+        return value, None  # epoch ms
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=HKT)
+        return int(aware.timestamp() * 1000), None
+    if isinstance(value, dt.date):
+        return parse_when(value.isoformat(), end=end, option=option)
+    if isinstance(value, dt.time):
+        return parse_when(value.strftime("%H:%M:%S"), end=end, option=option)
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        return _ms(value.to_pydatetime(), end=end, option=option)
+    return parse_when(str(value), end=end, option=option)
+
+
+def selection_of(symbols: Iterable[str] | str | None, start: Any, end: Any) -> Selection:
+    """A reading :class:`~hkticks.storage.readers.Selection` from API arguments.
+
+    ``start``/``end`` take what ``--from``/``--to`` take (``"10:00"`` every
+    day, ``"2026-12-01"``, ``"2026-12-01 10:30"``, Hong Kong time), a
+    ``datetime`` (naive ones are Hong Kong time), a ``date``, or epoch ms.
+    ``end`` is exclusive.
+    """
+    from hkticks.storage.readers import Selection
+    from hkticks.symbols.universe import normalise_all
+
+    if isinstance(symbols, str):
+        symbols = [symbols]
+    syms = frozenset(normalise_all(symbols)) if symbols else None
+    start_ms, day_start = _ms(start, end=False, option="start")
+    end_ms, day_end = _ms(end, end=True, option="end")
+    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
+        raise UsageError("end must be after start")
+    return Selection(syms, start_ms, end_ms, day_start, day_end)
+
+
+class Reader:
+    """An iterator of :class:`Tick` over recordings; :attr:`problems` says what was skipped."""
+
+    def __init__(self, paths: str | Iterable[str], selection: Selection) -> None:
+        from hkticks.storage.readers import Recording
+
+        self.recording = Recording(_paths(paths), selection)
+
+    def __iter__(self) -> Iterator[Tick]:
+        return iter(self.recording)
+
+    @property
+    def problems(self) -> list[str]:
+        """One line per file with skipped lines (invalid, torn) or that could not be read."""
+        return self.recording.problems()
+
+
+def read(
+    paths: str | Iterable[str],
+    symbols: Iterable[str] | str | None = None,
+    start: Any = None,
+    end: Any = None,
+) -> Reader:
+    """Trades of recordings in any format (JSONL, CSV, SQLite, compressed, the Parquet
+    archive, folders, ``'ticks-*.jsonl.gz'`` patterns), in the recording's time order.
+
+    The same reader as ``hkticks replay`` and ``hkticks stats``: streaming,
+    tolerant (bad lines skipped and counted in ``.problems``).
+    """
+    return Reader(paths, selection_of(symbols, start, end))
+
+
+# -- DataFrames -----------------------------------------------------------------------
+
+
+def _all_parquet(paths: list[str]) -> bool:
+    import os
+
+    from hkticks.storage.parquet import is_archive, is_parquet_path
+
+    return all(
+        (os.path.isdir(p) and is_archive(p)) or (os.path.isfile(p) and is_parquet_path(p))
+        for p in paths
+    )
+
+
+def frame_table(paths: str | Iterable[str], selection: Selection) -> Any:
+    """The selected trades as an Arrow table (archive schema).
+
+    The archive and Parquet files are read by Arrow with the filters pushed
+    down (a symbol over months reads only its row groups), in the archive's
+    order: day by day, each by ``(symbol, ts)`` (one symbol: exchange-time
+    order). Other formats go through :func:`read`, in the recording's order.
+    """
+    import os
+
+    from hkticks.storage import parquet
+    from hkticks.storage.readers import Recording, expand_paths
+
+    pa, pc, _ = parquet.pyarrow_modules()
+    plist = _paths(paths)
+    if _all_parquet(plist):
+        files: list[str] = []
+        for p in expand_paths(plist):
+            if os.path.isdir(p):
+                for source in parquet.parquet_sources(p, selection):
+                    files.extend(source.files)
+            else:
+                files.append(p)
+        table = _duckdb_parquet(files, selection)
+        if table is None:
+            table = parquet.read_table(
+                files,
+                symbols=selection.symbols,
+                start_ms=selection.start_ms,
+                end_ms=selection.end_ms,
+            )
+        if selection.day_start_s is not None or selection.day_end_s is not None:
+            table = table.filter(_time_of_day_mask(table, selection))
+        return table
+    buf = parquet.ColumnBuffer()
+    buf.add_all(iter(Recording(plist, selection)))
+    return buf.table()
+
+
+def _duckdb_parquet(files: list[str], sel: Selection) -> Any:
+    """The selected rows of archive parts read by DuckDB (faster than Arrow's dataset
+    scan on two cores, measured), as Arrow; ``None`` without DuckDB (Arrow then)."""
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    if not files:
+        return None
+    where = ["TRUE"]
+    params: list[Any] = []
+    if sel.symbols is not None:
+        where.append(f"symbol IN ({', '.join('?' for _ in sel.symbols)})")
+        params.extend(sorted(sel.symbols))
+    if sel.start_ms is not None:
+        where.append("ts >= to_timestamp(?::DOUBLE / 1000)")
+        params.append(sel.start_ms)
+    if sel.end_ms is not None:
+        where.append("ts < to_timestamp(?::DOUBLE / 1000)")
+        params.append(sel.end_ms)
+    con = duckdb.connect()
+    try:
+        rel = con.sql(
+            f"SELECT {', '.join(RECORD_FIELDS)} FROM read_parquet(?) WHERE {' AND '.join(where)}",
+            params=[files, *params],
+        )
+        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    finally:
+        con.close()
+
+
+def _time_of_day_mask(table: Any, sel: Selection) -> Any:
+    pa, pc, _ = _arrow()
+    local_s = pc.add(pc.divide(table.column("ts").cast(pa.int64()), 1000), 8 * 3600)
+    sod = pc.subtract(local_s, pc.multiply(pc.divide(local_s, 86_400), 86_400))
+    lo = sel.day_start_s if sel.day_start_s is not None else 0
+    hi = sel.day_end_s if sel.day_end_s is not None else 86_400
+    if lo <= hi:
+        return pc.and_(pc.greater_equal(sod, lo), pc.less(sod, hi))
+    return pc.or_(pc.greater_equal(sod, lo), pc.less(sod, hi))
+
+
+def _arrow() -> tuple[Any, Any, Any]:
+    from hkticks.storage.parquet import pyarrow_modules
+
+    return pyarrow_modules()
+
+
+def to_frame(table: Any, backend: str = "pandas") -> Any:
+    """An archive-schema Arrow table as a DataFrame: ``symbol`` a string,
+    ``ts``/``recv_ts`` timezone-aware (Asia/Hong_Kong, ms), ``price``/``turnover``
+    float64, ``volume`` int64, ``seq`` a nullable int64, ``side``/``src`` strings."""
+    pa, _, _ = _arrow()
+    hk = pa.timestamp("ms", tz=HK_TZ)
+    cols = []
+    for name in RECORD_FIELDS:
+        col = table.column(name)
+        if name in ("ts", "recv_ts"):
+            col = col.cast(hk)
+        cols.append(col)
+    table = pa.table(dict(zip(RECORD_FIELDS, cols, strict=True)))
+    if backend == "polars":
+        try:
+            import polars as pl
+        except ImportError:
+            raise UsageError("backend='polars' needs polars: pip install polars") from None
+        return pl.from_arrow(table)
+    if backend != "pandas":
+        raise UsageError(f"backend={backend!r}: use 'pandas' or 'polars'")
+    try:
+        import pandas as pd
+    except ImportError:
+        raise UsageError("backend='pandas' needs pandas: pip install pandas") from None
+    df = table.to_pandas()
+    if table.column("seq").null_count:  # int64 with holes: nullable Int64, never float
+        df["seq"] = pd.array(table.column("seq").to_pylist(), dtype="Int64")
+    for name in ("symbol", "side", "src"):
+        if not pd.api.types.is_string_dtype(df[name]):
+            df[name] = df[name].astype("string")
+    return df
+
+
+def read_frame(
+    paths: str | Iterable[str],
+    symbols: Iterable[str] | str | None = None,
+    start: Any = None,
+    end: Any = None,
+    *,
+    backend: str = "pandas",
+) -> Any:
+    """The trades :func:`read` gives, as a pandas (default) or polars DataFrame.
+
+    See :func:`to_frame` for the columns and dtypes. Needs pyarrow
+    (``pip install 'hkticks[parquet]'``) and the backend's package.
+    """
+    if backend not in ("pandas", "polars"):
+        raise UsageError(f"backend={backend!r}: use 'pandas' or 'polars'")
+    try:
+        _arrow()
+    except UsageError:
+        raise UsageError(f"read_frame() needs pyarrow: {FRAME_HINT}") from None
+    return to_frame(frame_table(paths, selection_of(symbols, start, end)), backend)

@@ -1,0 +1,762 @@
+"""The Parquet archive: days of trades in the shape research wants.
+
+``hkticks compact SRC... --to DIR`` writes::
+
+    DIR/date=2026-12-01/part-<id>.parquet
+    DIR/date=2026-12-02/part-<id>.parquet
+
+one folder per Hong Kong trading date (the date of the exchange time ``ts``
+in UTC+8; a hive partition, so pandas, polars, DuckDB and pyarrow read
+``DIR`` as one table with a ``date`` column). Each file is zstd-compressed,
+``symbol``/``side``/``src`` dictionary-encoded, sorted by ``(symbol, ts)``
+(so a reader of one symbol skips every other row group by its statistics),
+in row groups of :data:`ROW_GROUP_ROWS` rows. ``ts``/``recv_ts`` are stored
+as UTC timestamps in milliseconds, exactly the recorded epoch ms.
+
+The archive holds exactly the trades of its sources, each once: trades are
+de-duplicated by ``(symbol, seq)`` (a trade without ``seq`` by its whole
+row), against each other and against what the archive already holds, so a
+second run over the same sources adds nothing (it is idempotent), and a
+source recorded further after a first compaction adds only its new trades
+(a new part file in the day's folder: each part is sorted on its own).
+
+Writing is atomic: a part is written under a hidden temporary name
+(``.part-<id>.parquet.tmp``, which no reader lists), flushed to disk, and
+renamed into place; a run killed at any moment (even ``kill -9``) leaves no
+half file visible, only a temporary file that the next run removes. One run
+at a time holds the archive's lock file (``DIR/.hkticks-compact.lock``).
+
+pyarrow is an optional extra: ``pip install 'hkticks[parquet]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hkticks.errors import HkticksError, OutputError, UsageError
+from hkticks.tick import RECORD_FIELDS, Tick
+
+HKT_OFFSET_MS = 8 * 3600 * 1000
+DAY_MS = 86_400_000
+ROW_GROUP_ROWS = 131_072
+CHUNK_ROWS = 65_536
+BATCH_ROWS = 1_000_000
+LOCK_NAME = ".hkticks-compact.lock"
+TMP_SUFFIX = ".parquet.tmp"
+EVENTS_DIR = "_events"
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+PARQUET_HINT = "pip install 'hkticks[parquet]'"
+
+
+class MissingExtra(UsageError):
+    """An optional dependency is not installed; the message says what to install."""
+
+
+def pyarrow_modules() -> tuple[Any, Any, Any]:
+    """``(pyarrow, pyarrow.compute, pyarrow.parquet)``, or :class:`MissingExtra`."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise MissingExtra(
+            f"Parquet needs pyarrow, which is not installed: {PARQUET_HINT}"
+        ) from None
+    return pa, pc, pq
+
+
+def schema() -> Any:
+    """The archive's Arrow schema (``RECORD_FIELDS`` in order)."""
+    pa, _, _ = pyarrow_modules()
+    ms = pa.timestamp("ms", tz="UTC")
+    return pa.schema(
+        [
+            pa.field("symbol", pa.string(), nullable=False),
+            pa.field("ts", ms, nullable=False),
+            pa.field("price", pa.float64(), nullable=False),
+            pa.field("volume", pa.int64(), nullable=False),
+            pa.field("turnover", pa.float64(), nullable=False),
+            pa.field("side", pa.string()),
+            pa.field("seq", pa.int64()),
+            pa.field("recv_ts", ms, nullable=False),
+            pa.field("src", pa.string(), nullable=False),
+        ]
+    )
+
+
+def hk_date(ts_ms: int) -> str:
+    """The Hong Kong date of an epoch in ms: ``YYYY-MM-DD``."""
+    return time.strftime("%Y-%m-%d", time.gmtime((ts_ms + HKT_OFFSET_MS) // 1000))
+
+
+# -- finding the archive ------------------------------------------------------------
+
+
+def is_parquet_path(path: str) -> bool:
+    return path.lower().endswith(".parquet")
+
+
+def is_archive(path: str) -> bool:
+    """Whether ``path`` is an archive folder (it holds ``date=YYYY-MM-DD`` folders)."""
+    if not os.path.isdir(path):
+        return False
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    return any(_DATE_DIR.match(n) and os.path.isdir(os.path.join(path, n)) for n in names)
+
+
+def day_files(root: str) -> list[tuple[str, list[str]]]:
+    """``(date, [part files])`` of an archive, oldest date first (temporary files never)."""
+    out = []
+    for name in sorted(os.listdir(root)):
+        m = _DATE_DIR.match(name)
+        folder = os.path.join(root, name)
+        if not m or not os.path.isdir(folder):
+            continue
+        parts = sorted(
+            os.path.join(folder, f)
+            for f in os.listdir(folder)
+            if f.endswith(".parquet") and not f.startswith((".", "_"))
+        )
+        if parts:
+            out.append((m.group(1), parts))
+    return out
+
+
+# -- Arrow <-> ticks -----------------------------------------------------------------
+
+
+class ColumnBuffer:
+    """Ticks gathered column by column, turned into Arrow record batches."""
+
+    def __init__(self) -> None:
+        self.cols: tuple[list[Any], ...] = tuple([] for _ in RECORD_FIELDS)
+        self.batches: list[Any] = []
+        self.rows = 0
+
+    def add_all(self, ticks: Iterable[Tick]) -> None:
+        s, ts, p, v, t, side, seq, r, src = self.cols
+        sa, ta, pa_, va, tua, sda, qa, ra, sra = (
+            s.append,
+            ts.append,
+            p.append,
+            v.append,
+            t.append,
+            side.append,
+            seq.append,
+            r.append,
+            src.append,
+        )
+        n = len(s)
+        for tick in ticks:
+            sa(tick.symbol)
+            ta(tick.ts)
+            pa_(tick.price)
+            va(tick.volume)
+            tua(tick.turnover)
+            sda(tick.side)
+            qa(tick.seq)
+            ra(tick.recv_ts)
+            sra(tick.src)
+            n += 1
+            if n >= CHUNK_ROWS:
+                self._cut()
+                s, ts, p, v, t, side, seq, r, src = self.cols
+                sa, ta, pa_, va, tua, sda, qa, ra, sra = (
+                    s.append,
+                    ts.append,
+                    p.append,
+                    v.append,
+                    t.append,
+                    side.append,
+                    seq.append,
+                    r.append,
+                    src.append,
+                )
+                n = 0
+
+    def _cut(self) -> None:
+        pa, _, _ = pyarrow_modules()
+        if self.cols[0]:
+            sch = schema()
+            arrays = [
+                pa.array(col, type=f.type)
+                if f.name not in ("ts", "recv_ts")
+                else pa.array(col, type=pa.int64()).cast(f.type)
+                for col, f in zip(self.cols, sch, strict=True)
+            ]
+            self.batches.append(pa.RecordBatch.from_arrays(arrays, schema=sch))
+            self.rows += len(self.cols[0])
+        self.cols = tuple([] for _ in RECORD_FIELDS)
+
+    def table(self) -> Any:
+        pa, _, _ = pyarrow_modules()
+        self._cut()
+        return pa.Table.from_batches(self.batches, schema=schema())
+
+
+def ticks_of(table: Any) -> Iterator[Tick]:
+    """The rows of an archive table (in its order) as :class:`Tick`."""
+    pa, _, _ = pyarrow_modules()
+    for batch in table.to_batches(max_chunksize=CHUNK_ROWS):
+        cols = []
+        for name in RECORD_FIELDS:
+            col = batch.column(batch.schema.get_field_index(name))
+            if name in ("ts", "recv_ts"):
+                col = col.cast(pa.int64())
+            cols.append(col.to_pylist())
+        for row in zip(*cols, strict=True):
+            yield Tick(*row)
+
+
+# -- reading -------------------------------------------------------------------------
+
+
+def read_table(
+    files: Sequence[str],
+    *,
+    symbols: Iterable[str] | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    columns: Sequence[str] | None = None,
+) -> Any:
+    """The rows of ``files`` (archive parts or any hkticks Parquet) as one Arrow table.
+
+    Filters are pushed down: row groups whose statistics rule them out are
+    not read (the archive is sorted by symbol, so one symbol reads little).
+    """
+    pa, pc, pq = pyarrow_modules()
+    import pyarrow.dataset as ds
+
+    if not files:
+        return schema().empty_table()
+    sch = schema()
+    dataset = ds.dataset(list(files), schema=sch, format="parquet")
+    cond = None
+    if symbols is not None:
+        cond = pc.field("symbol").isin(sorted(set(symbols)))
+    ts_type = sch.field("ts").type
+    if start_ms is not None:
+        c = pc.field("ts") >= pa.scalar(start_ms, pa.int64()).cast(ts_type)
+        cond = c if cond is None else cond & c
+    if end_ms is not None:
+        c = pc.field("ts") < pa.scalar(end_ms, pa.int64()).cast(ts_type)
+        cond = c if cond is None else cond & c
+    try:
+        return dataset.to_table(columns=list(columns) if columns else None, filter=cond)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise HkticksError(f"cannot read the Parquet files: {exc}") from None
+
+
+class ParquetSource:
+    """One day of an archive (or one Parquet file) read back as ticks, by receive time.
+
+    The same reading interface as :class:`~hkticks.storage.readers.TickFile`
+    (``path``, ``report``, ``keyed()``, ``first_key()``, ``symbols()``), so
+    ``replay``, ``stats`` and the API read an archive like any recording. A
+    day is read whole (the columns only, the selected symbols only) and
+    given back in receive-time order, as it was recorded.
+    """
+
+    def __init__(self, path: str, files: Sequence[str], selection: Any = None) -> None:
+        from hkticks.storage.readers import FileReport
+
+        self.path = path
+        self.files = list(files)
+        self.selection = selection
+        self.report = FileReport(path, "parquet", None)
+
+    def _table(self, columns: Sequence[str] | None = None) -> Any:
+        sel = self.selection
+        try:
+            return read_table(
+                self.files,
+                symbols=None if sel is None else sel.symbols,
+                start_ms=None if sel is None else sel.start_ms,
+                end_ms=None if sel is None else sel.end_ms,
+                columns=columns,
+            )
+        except HkticksError as exc:
+            self.report.kind = "unknown"
+            self.report.error = str(exc)
+            return None
+
+    def keyed(self) -> Iterator[tuple[int, Tick]]:
+        _, pc, _ = pyarrow_modules()
+        table = self._table()
+        report = self.report
+        if table is None:
+            report.done = True
+            return
+        table = table.sort_by(
+            [("recv_ts", "ascending"), ("symbol", "ascending"), ("ts", "ascending")]
+        )
+        sel = self.selection
+        n = 0
+        try:
+            for tick in ticks_of(table):
+                n += 1
+                if sel is None or sel.keep(tick):
+                    yield tick.recv_ts, tick
+        finally:
+            report.rows += n
+            report.done = True
+
+    def __iter__(self) -> Iterator[Tick]:
+        for _, tick in self.keyed():
+            yield tick
+
+    def first_key(self) -> int | None:
+        _, pc, _ = pyarrow_modules()
+        table = self._table(["recv_ts"])
+        if table is None or table.num_rows == 0:
+            return None
+        value = pc.min(table.column("recv_ts").cast("int64")).as_py()
+        return None if value is None else int(value)
+
+    def symbols(self) -> set[str]:
+        _, pc, _ = pyarrow_modules()
+        table = self._table(["symbol"])
+        if table is None:
+            return set()
+        return {str(s) for s in pc.unique(table.column("symbol")).to_pylist()}
+
+
+def parquet_sources(path: str, selection: Any = None) -> list[ParquetSource]:
+    """The sources of an archive folder (one per day in the selected range) or a file."""
+    pyarrow_modules()
+    if os.path.isfile(path):
+        return [ParquetSource(path, [path], selection)]
+    out = []
+    lo = hi = None
+    if selection is not None:
+        lo = None if selection.start_ms is None else hk_date(selection.start_ms)
+        hi = None if selection.end_ms is None else hk_date(selection.end_ms - 1)
+    for day, parts in day_files(path):
+        if (lo is not None and day < lo) or (hi is not None and day > hi):
+            continue
+        out.append(ParquetSource(os.path.join(path, f"date={day}"), parts, selection))
+    if not out:  # no day in the range asked for: an archive with nothing selected
+        out.append(ParquetSource(path, [], selection))
+    return out
+
+
+# -- compaction -----------------------------------------------------------------------
+
+
+@dataclass
+class DayResult:
+    date: str
+    read: int = 0  # trades of the sources for this day
+    added: int = 0  # written (new to the archive)
+    already: int = 0  # already in the archive
+    duplicates: int = 0  # repeated within the sources
+    file: str | None = None  # the last part written
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompactReport:
+    """What one compaction did, per day; ``problems`` are the sources' skipped lines."""
+
+    days: list[DayResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    sources: int = 0
+    events_files: list[str] = field(default_factory=list)
+    events_added: int = 0
+
+    @property
+    def read(self) -> int:
+        return sum(d.read for d in self.days)
+
+    @property
+    def added(self) -> int:
+        return sum(d.added for d in self.days)
+
+    @property
+    def already(self) -> int:
+        return sum(d.already for d in self.days)
+
+    @property
+    def duplicates(self) -> int:
+        return sum(d.duplicates for d in self.days)
+
+
+@contextlib.contextmanager
+def archive_lock(root: str) -> Iterator[None]:
+    """Hold the archive's lock file (one compaction at a time); clears stale temp files."""
+    try:
+        os.makedirs(root, exist_ok=True)
+        fd = os.open(os.path.join(root, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise OutputError(f"cannot write the archive {root}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # another compaction runs: wait for it
+        _remove_stale_temp(root)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temp(root: str) -> None:
+    """Temporary parts a killed run left behind (we hold the lock: nobody writes them)."""
+    for name in os.listdir(root):
+        folder = os.path.join(root, name)
+        if not (_DATE_DIR.match(name) and os.path.isdir(folder)):
+            continue
+        for f in os.listdir(folder):
+            if f.startswith(".") and f.endswith(TMP_SUFFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(folder, f))
+
+
+def _source_batches(recording: Any, report: CompactReport) -> Iterator[Any]:
+    """The valid trades of the sources as Arrow tables of about :data:`BATCH_ROWS` rows
+    or more: whole files, gathered until the batch is big enough (memory stays
+    bounded by the largest file, not by the number of files).
+
+    A clean JSON Lines file (plain, gzip or zstd) is parsed by Arrow's JSON
+    reader; anything it cannot take exactly (a torn or invalid line, a
+    missing field, another format) is read through the readers, which skip
+    and count what is not a valid trade.
+    """
+    pa, _, _ = pyarrow_modules()
+    pending: list[Any] = []
+    rows = 0
+    for f in recording.files:
+        table = arrow_jsonl(f.path) if f.report.format == "jsonl" and f.path != "-" else None
+        if table is not None:
+            f.report.rows = table.num_rows
+        else:
+            buf = ColumnBuffer()
+            buf.add_all(iter(f))
+            table = buf.table()
+        pending.append(table)
+        rows += table.num_rows
+        if rows >= BATCH_ROWS:
+            yield pa.concat_tables(pending)
+            pending, rows = [], 0
+    if rows:
+        yield pa.concat_tables(pending)
+    report.problems = recording.problems()
+
+
+def arrow_jsonl(path: str) -> Any:
+    """A JSONL recording parsed by Arrow, or ``None`` when it is not exactly clean.
+
+    Clean: every line a trade with every field of the right type (what
+    :meth:`Tick.from_record` would accept unchanged). ``None`` sends the
+    file to the tolerant reader.
+    """
+    pa, pc, _ = pyarrow_modules()
+    import pyarrow.json as pj
+
+    sch = schema()
+    raw = pa.schema(
+        [pa.field(f.name, pa.int64() if f.name in ("ts", "recv_ts") else f.type) for f in sch]
+    )
+    opts = pj.ParseOptions(explicit_schema=raw, unexpected_field_behavior="ignore")
+    try:
+        with pa.input_stream(path, compression="detect") as stream:
+            reader = pj.open_json(
+                stream, parse_options=opts, read_options=pj.ReadOptions(use_threads=False)
+            )
+            batches = list(reader)
+    except (pa.ArrowInvalid, OSError, ValueError):
+        return None
+    table = pa.Table.from_batches(batches, schema=raw)
+    for f in sch:
+        if not f.nullable and table.column(f.name).null_count:
+            return None
+    sides = table.column("side")
+    if (
+        sides.drop_null().length()
+        and not pc.all(pc.is_in(sides.drop_null(), value_set=pa.array(["buy", "sell"]))).as_py()
+    ):
+        return None
+    return table.cast(sch)
+
+
+def events_file(root: str, date: str) -> str:
+    """Where the archive keeps the session events of a day (outside the hive folders)."""
+    return os.path.join(root, EVENTS_DIR, f"date={date}.jsonl")
+
+
+def _compact_events(paths: Sequence[str], root: str) -> int:
+    """Copy the sources' session events into the archive, one file per HK day.
+
+    Exact duplicate lines are kept once (a second run adds nothing); each
+    day's file is rewritten atomically. Returns the events added.
+    """
+    import orjson
+
+    from hkticks.storage.readers import read_events
+
+    by_day: dict[str, dict[bytes, int]] = {}
+    for path in paths:
+        for ev in read_events(path):
+            line = orjson.dumps(ev)
+            by_day.setdefault(hk_date(ev["ts"]), {})[line] = ev["ts"]
+    added = 0
+    for date, lines in sorted(by_day.items()):
+        target = events_file(root, date)
+        have: dict[bytes, int] = {}
+        if os.path.exists(target):
+            for ev in read_events(target):
+                have[orjson.dumps(ev)] = ev["ts"]
+        new = {k: v for k, v in lines.items() if k not in have}
+        if not new:
+            continue
+        added += len(new)
+        have.update(new)
+        folder = os.path.dirname(target)
+        os.makedirs(folder, exist_ok=True)
+        tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                for line, _ in sorted(have.items(), key=lambda kv: kv[1]):
+                    fh.write(line + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+            _fsync_dir(folder)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    return added
+
+
+def _dates(table: Any) -> Any:
+    """The HK date number (days since 1970-01-01 HKT) of every row."""
+    pa, pc, _ = pyarrow_modules()
+    ts = table.column("ts").cast(pa.int64())
+    return pc.divide(pc.add(ts, HKT_OFFSET_MS), DAY_MS)
+
+
+def _row_keys(table: Any) -> list[tuple[Any, ...]]:
+    """Whole rows as tuples: the key of trades without ``seq`` (rare: done in Python)."""
+    pa, _, _ = pyarrow_modules()
+    cols = [
+        table.column(n).cast(pa.int64()).to_pylist()
+        if n in ("ts", "recv_ts")
+        else table.column(n).to_pylist()
+        for n in RECORD_FIELDS
+    ]
+    return list(zip(*cols, strict=True))
+
+
+def _symbol_codes(*columns: Any) -> list[Any]:
+    """The symbols of ``columns`` as int32 codes in symbol order (sorting ints is cheap)."""
+    pa, pc, _ = pyarrow_modules()
+    names: set[str] = set()
+    for col in columns:
+        names.update(pc.unique(col).to_pylist())
+    ordered = pa.array(sorted(n for n in names if n is not None), pa.string())
+    return [pc.index_in(col, value_set=ordered) for col in columns]
+
+
+def _chunks(array: Any) -> list[Any]:
+    """The chunks of a (chunked) array."""
+    return list(array.chunks) if hasattr(array, "chunks") else [array]
+
+
+def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
+    """Indices of the rows of ``day`` the archive's ``old_files`` lack, each once, in
+    the archive's order (symbol, ts, seq); vectorised.
+
+    Trades with a ``seq`` are sorted by ``(symbol, seq)`` together with the
+    archive's keys (given index -1, so they sort first in their run): a run
+    that starts with -1 is already archived; otherwise its first row is kept
+    and the others are duplicates within the sources. Trades without ``seq``
+    compare whole rows. Sorts of integers, not a hash table of strings: a
+    2M-row day stays small in memory.
+    """
+    pa, pc, _ = pyarrow_modules()
+    n = day.num_rows
+    idx = pa.array(range(n), type=pa.int32())
+    seq = day.column("seq")
+    old = read_table(old_files, columns=["symbol", "seq"]) if old_files else None
+    if old is not None:
+        old = old.filter(pc.is_valid(old.column("seq")))
+    if old is not None and old.num_rows:
+        code, old_code = _symbol_codes(day.column("symbol"), old.column("symbol"))
+    else:
+        (code,) = _symbol_codes(day.column("symbol"))
+        old_code = None
+    has_seq = pc.is_valid(seq)
+    all_seq = seq.null_count == 0
+    # the keys as three separate columns (int32 code, int64 seq, int32 row; -1: archived)
+    cs, qs, ps = [code], [seq], [idx]
+    if not all_seq:
+        cs, qs, ps = [code.filter(has_seq)], [seq.filter(has_seq)], [idx.filter(has_seq)]
+    n_new = len(ps[0])
+    if old_code is not None:
+        assert old is not None
+        cs.append(old_code)
+        qs.append(old.column("seq"))
+        ps.append(pa.repeat(pa.scalar(-1, pa.int32()), old.num_rows))
+    del old, old_code
+    c = pa.chunked_array([x for a in cs for x in _chunks(a)], pa.int32())
+    q = pa.chunked_array([x for a in qs for x in _chunks(a)], pa.int64())
+    pos = pa.chunked_array([x for a in ps for x in _chunks(a)], pa.int32())
+    del cs, qs, ps
+    keep = pa.chunked_array([], pa.int32())
+    m = len(pos)
+    if m:
+        sorter = pc.sort_indices(
+            pa.table({"c": c, "q": q, "i": pos}),
+            sort_keys=[("c", "ascending"), ("q", "ascending"), ("i", "ascending")],
+        )
+        c = pc.take(c, sorter)
+        q = pc.take(q, sorter)
+        pos = pc.take(pos, sorter)
+        del sorter
+        changed = pc.or_(
+            pc.not_equal(c.slice(1), c.slice(0, m - 1)),
+            pc.not_equal(q.slice(1), q.slice(0, m - 1)),
+        )
+        del c, q
+        starts = pa.chunked_array([pa.array([True]), *_chunks(changed)], pa.bool_())
+        del changed
+        run = pc.subtract(pc.cumulative_sum(pc.cast(starts, pa.int32())), 1)
+        run_first = pc.take(pos.filter(starts), run)
+        del run
+        archived = pc.less(run_first, 0)  # the run starts with an archived key
+        del run_first
+        is_new = pc.greater_equal(pos, 0)
+        kept = pc.and_(is_new, pc.and_(starts, pc.invert(archived)))
+        n_archived = pc.sum(pc.cast(pc.and_(archived, is_new), pa.int64())).as_py() or 0
+        keep = pos.filter(kept)
+        result.already += n_archived
+        result.duplicates += n_new - len(keep) - n_archived
+        del starts, archived, kept, pos, is_new
+    if not all_seq:
+        # trades without seq: whole-row keys (rare: done in Python)
+        no_seq_idx = idx.filter(pc.invert(has_seq))
+        known: set[tuple[Any, ...]] = set()
+        if old_files:
+            prior = read_table(old_files)
+            known = set(_row_keys(prior.filter(pc.is_null(prior.column("seq")))))
+        extra: list[int] = []
+        seen: set[tuple[Any, ...]] = set()
+        for i, key in zip(no_seq_idx.to_pylist(), _row_keys(day.take(no_seq_idx)), strict=True):
+            if key in known:
+                result.already += 1
+            elif key in seen:
+                result.duplicates += 1
+            else:
+                seen.add(key)
+                extra.append(i)
+        keep = pa.chunked_array([*keep.chunks, pa.array(extra, type=pa.int32())], pa.int32())
+    # the archive's order, the kept rows only (taken a row group at a time when written)
+    order = pc.sort_indices(
+        pa.table({"c": code, "t": day.column("ts"), "q": seq}),
+        sort_keys=[("c", "ascending"), ("t", "ascending"), ("q", "ascending")],
+    )
+    if len(keep) != n:
+        order = order.filter(pc.is_in(order, value_set=keep.combine_chunks()))
+    return order
+
+
+def _write_part(folder: str, table: Any, order: Any) -> str:
+    """Write the rows ``order`` of ``table`` as a new part of ``folder`` atomically.
+
+    Rows are taken one row group at a time: the day is never copied whole.
+    Returns the part's path.
+    """
+    _, _, pq = pyarrow_modules()
+    os.makedirs(folder, exist_ok=True)
+    name = f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}"
+    tmp = os.path.join(folder, f".{name}{TMP_SUFFIX}")
+    final = os.path.join(folder, f"{name}.parquet")
+    try:
+        with open(tmp, "wb") as fh:
+            writer = pq.ParquetWriter(
+                fh,
+                table.schema,
+                compression="zstd",
+                use_dictionary=["symbol", "side", "src"],
+                write_statistics=True,
+            )
+            try:
+                for start in range(0, len(order), ROW_GROUP_ROWS):
+                    writer.write_table(table.take(order.slice(start, ROW_GROUP_ROWS)))
+            finally:
+                writer.close()
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(folder)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {final}: {exc.strerror or exc}") from None
+    return final
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def compact(sources: Sequence[str], root: str) -> CompactReport:
+    """Add the trades of ``sources`` (any recording format) to the archive at ``root``.
+
+    See the module docstring: de-duplicated, idempotent, atomic. Returns
+    what was read and written per day. Sources are read a batch of files at
+    a time; each batch's new trades of a day become one part.
+    """
+    _, pc, _ = pyarrow_modules()
+    from hkticks.storage.readers import Recording, events_sidecar
+
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise UsageError(f"--to {root}: not a folder")
+    recording = Recording(sources)
+    if not recording.files:
+        raise UsageError("no trade recordings among the sources (only events sidecars)")
+    report = CompactReport(sources=len(recording.files))
+    found = list(recording.events_files)
+    for f in recording.files:
+        side = events_sidecar(f.path)
+        if side is not None and side not in found:
+            found.append(side)
+    report.events_files = found
+    days: dict[str, DayResult] = {}
+    with archive_lock(root):
+        for table in _source_batches(recording, report):
+            dates = _dates(table)
+            existing = dict(day_files(root))  # with the parts of the batches before
+            one_day = pc.min(dates).as_py() == pc.max(dates).as_py()
+            for day_no in sorted(pc.unique(dates).to_pylist()):
+                day_table = table if one_day else table.filter(pc.equal(dates, day_no))
+                date = time.strftime("%Y-%m-%d", time.gmtime(day_no * 86400))
+                result = days.setdefault(date, DayResult(date))
+                result.read += day_table.num_rows
+                order = _new_rows(day_table, existing.get(date, []), result)
+                if len(order):
+                    folder = os.path.join(root, f"date={date}")
+                    result.file = _write_part(folder, day_table, order)
+                    result.files.append(result.file)
+                    result.added += len(order)
+                del day_table, order
+            del table, dates
+        report.events_added = _compact_events(report.events_files, root)
+    report.days = [days[d] for d in sorted(days)]
+    return report
