@@ -92,9 +92,9 @@ def test_volume_spike_after_warmup_on_a_one_trade_per_second_name() -> None:
     got = e.feed(burst("00700", t0 + 120_000, 150))  # then 10 trades/s
     assert kinds(got) == ["volume_spike"]
     a = got[0]
-    assert a.symbol == "00700" and a.threshold == 3.0 and a.window_s == 30.0
+    assert a.symbol == "00700" and a.threshold == 3.0 and a.window_s == 10.0
     assert a.value >= 3.0
-    assert t0 + 120_000 <= a.ts <= t0 + 120_000 + 10_000  # within 10 s of the burst's start
+    assert t0 + 120_000 <= a.ts <= t0 + 120_000 + 5_000  # within 5 s of the burst's start
     assert "volume spike" in a.message
 
 
@@ -161,7 +161,7 @@ def test_cooldown_per_symbol_and_kind() -> None:
 
 
 def test_block_trade_floor() -> None:
-    e = AnomalyEngine(AlertConfig(block_floor=5_000_000, block_min_trades=10))
+    e = AnomalyEngine(AlertConfig(block_floor=5_000_000, block_min_trades=10, block_x=2))
     t0 = hk(10, 0)
     e.feed(steady("00700", t0, 20))
     got = e.feed([tk("00700", t0 + 20_000, vol=800_000)])  # HK$8M
@@ -173,20 +173,25 @@ def test_block_trade_floor() -> None:
 
 
 def test_block_trade_uses_the_symbols_own_percentile_above_the_floor() -> None:
-    e = AnomalyEngine(AlertConfig(block_floor=1_000, block_min_trades=500, cooldown_s=0))
+    e = AnomalyEngine(AlertConfig(block_floor=1_000, block_min_trades=100, cooldown_s=0))
     t0 = hk(10, 0)
-    # 1000 trades of HK$1,000 and a tail of HK$50,000 prints (2 in 1000 = 0.2%)
-    stream = steady("00005", t0, 1000, price=10.0, vol=100)
-    stream[100] = tk("00005", stream[100].ts, vol=5_000)
-    stream[600] = tk("00005", stream[600].ts, vol=5_000)
-    got = e.feed(stream)
-    # before 500 trades only the floor: the first big print is flagged; afterwards the
-    # 99.9th percentile is around HK$50,000, so the second is not
-    assert [a.ts for a in got if a.kind == "block_trade"] == [stream[100].ts]
-    # a print well above the symbol's tail is
-    got = e.feed([tk("00005", t0 + 1_001_000, vol=100_000)])
+    # trades of HK$1,000 with every 10th one HK$2,000: the 95th percentile is ~HK$2,000
+    stream = [tk("00005", t0 + i * 1000, vol=200 if i % 10 == 0 else 100) for i in range(300)]
+    # a HK$50,000 print before the 100th trade: nothing is known of the name yet
+    stream[50] = tk("00005", stream[50].ts, vol=5_000)
+    # and after: 25x the percentile is below block_x (50x)
+    stream[200] = tk("00005", stream[200].ts, vol=5_000)
+    assert e.feed(stream) == []
+    # 100x the 95th percentile (HK$200,000) is a block
+    got = e.feed([tk("00005", t0 + 301_000, vol=20_000)])
     assert kinds(got) == ["block_trade"]
-    assert got[0].threshold >= 50_000
+    assert 100_000 <= got[0].threshold <= 120_000  # 50 x (2,000 .. 2,180: a histogram bucket's edge)
+
+
+def test_no_block_trade_before_the_symbol_has_a_size_distribution() -> None:
+    e = AnomalyEngine(AlertConfig(block_floor=1_000_000, block_min_trades=100))
+    t0 = hk(10, 0)
+    assert e.feed(steady("00700", t0, 50) + [tk("00700", t0 + 50_000, vol=10**7)]) == []
 
 
 def test_block_threshold_from_history() -> None:
@@ -314,3 +319,20 @@ def test_config_from_table_and_errors() -> None:
         AlertConfig(hours="night")
     assert AlertConfig().with_overrides(move_pct=5.0, cooldown_s=None).move_pct == 5.0
     assert set(KINDS) == {"volume_spike", "rvol", "block_trade", "price_move", "breakout"}
+
+
+def test_price_move_ignores_penny_stocks() -> None:
+    e = AnomalyEngine()
+    t0 = hk(10, 0)
+    stream = steady("02047", t0, 60, price=0.66) + [tk("02047", t0 + 61_000, price=0.75)]
+    assert e.feed(stream) == []
+
+
+def test_price_move_reference_restarts_after_an_alert() -> None:
+    """A move that sticks is told once, not again every cooldown for five minutes."""
+    e = AnomalyEngine(AlertConfig(cooldown_s=10))
+    t0 = hk(10, 0)
+    stream = steady("00700", t0, 60, price=100.0) + steady("00700", t0 + 60_000, 240, price=113.0)
+    assert kinds(e.feed(stream)) == ["price_move"]
+    # a further 10 % from the new level is a new move
+    assert kinds(e.feed([tk("00700", t0 + 301_000, price=125.0)])) == ["price_move"]

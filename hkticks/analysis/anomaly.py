@@ -30,13 +30,19 @@ file and the ``alerts`` command's flags):
     at most once per ``rvol_cooldown_s`` (it stays high for a while).
 ``block_trade``
     One trade whose turnover is above max(``block_floor`` HK$, the symbol's
-    ``block_percentile`` of trade turnover: from history when given, else
-    intraday once it has ``block_min_trades`` trades).
+    own high percentile of trade turnover): from history when given (the
+    percentile itself), else intraday, ``block_x`` times its
+    ``block_percentile`` (default 50 x the 95th percentile: trade sizes are
+    so heavy-tailed that a 99.9th percentile is crossed every thousand
+    trades, and a higher one cannot be estimated from a morning's trades).
+    Without history a symbol needs ``block_min_trades`` trades first: before
+    that nothing says what is big for it.
 ``price_move``
     The price is ``move_pct`` % or more away from the price ``move_window_s``
     earlier (default 10 % vs 5 minutes, after HKEX's volatility control
     mechanism); while the symbol is younger than the window, from its first
-    price.
+    price. After an alert the reference restarts at the alert's price. Names priced under ``move_min_price`` (HK$1) are left out: one
+    spread-table tick is 1-2 % of a penny stock, so 10 % is a few ticks.
 ``breakout``
     A new intraday high or low (after ``warmup_s``) while ``rvol`` >
     ``breakout_rvol``.
@@ -121,7 +127,7 @@ class AlertConfig:
     cooldown_s: float = 60.0
     warmup_s: float = 120.0
     warmup_trades: int = 30
-    spike_windows: tuple[int, ...] = (30, 60)
+    spike_windows: tuple[int, ...] = (10, 30, 60)
     spike_ratio: float = 3.0
     spike_volume_ratio: float = 2.0
     spike_z: float = 6.0
@@ -130,10 +136,12 @@ class AlertConfig:
     rvol_min_s: float = 300.0
     rvol_cooldown_s: float = 600.0
     block_floor: float = 20_000_000.0
-    block_percentile: float = 99.9
-    block_min_trades: int = 500
+    block_percentile: float = 95.0
+    block_x: float = 50.0
+    block_min_trades: int = 100
     move_pct: float = 10.0
     move_window_s: int = 300
+    move_min_price: float = 1.0
     breakout_rvol: float = 2.0
 
     def __post_init__(self) -> None:
@@ -153,7 +161,9 @@ class AlertConfig:
             "spike_z",
             "rvol_threshold",
             "block_floor",
+            "block_x",
             "move_pct",
+            "move_min_price",
             "move_window_s",
             "breakout_rvol",
         ):
@@ -531,8 +541,11 @@ class AnomalyEngine:
         ref = px[0][1]
         if ref != st.ref_px:
             st.ref_px = ref
-            st.band_hi = ref * (1.0 + self._move) if "price_move" in self._on else _INF
-            st.band_lo = ref * (1.0 - self._move) if "price_move" in self._on else -_INF
+            if "price_move" in self._on and ref >= cfg.move_min_price:
+                st.band_hi = ref * (1.0 + self._move)
+                st.band_lo = ref * (1.0 - self._move)
+            else:
+                st.band_hi, st.band_lo = _INF, -_INF
         if first:
             st.hi = st.lo = price
         base = st.base
@@ -574,9 +587,7 @@ class AnomalyEngine:
                 if st.hist is None:
                     st.hist = [0] * _HSIZE
                 if st.tot_n >= cfg.block_min_trades:
-                    st.block_thr = max(cfg.block_floor, self._percentile(st))
-                else:
-                    st.block_thr = cfg.block_floor
+                    st.block_thr = max(cfg.block_floor, cfg.block_x * self._percentile(st))
         # relative volume
         if base is not None and base.cum and self._start_min >= 0:
             expected = _cum_at(base.cum, minute) - _cum_at(base.cum, self._start_min)
@@ -655,6 +666,13 @@ class AnomalyEngine:
             return None
         pct = (t.price / st.ref_px - 1.0) * 100.0
         w = self._move_s
+        ref = st.ref_px
+        # the move is told: the next one is measured from here (as after a VCM cool-off)
+        st.px.clear()
+        st.px.append((t.ts // 1000, t.price))
+        st.ref_px = t.price
+        st.band_hi = t.price * (1.0 + self._move)
+        st.band_lo = t.price * (1.0 - self._move)
         return Alert(
             t.ts,
             st.symbol,
@@ -662,7 +680,7 @@ class AnomalyEngine:
             round(pct, 2),
             self.config.move_pct,
             float(w),
-            f"{st.symbol} price move: {pct:+.1f}% to {t.price:g} vs {st.ref_px:g} "
+            f"{st.symbol} price move: {pct:+.1f}% to {t.price:g} vs {ref:g} "
             f"up to {w // 60} min earlier",
         )
 
