@@ -11,6 +11,9 @@ elsewhere. Keys (all optional)::
     sse_url = "..."
     szse_url = "..."
 
+    [alerts]            # thresholds of the anomaly engine (hkticks.analysis.anomaly.AlertConfig)
+    cooldown_s = 60
+
 The token is a secret: this module never prints it, and :func:`hkticks.alltick.urls.redact`
 masks it in every URL shown to the user.
 """
@@ -35,7 +38,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOKEN_ENV_VARS = ("HKTICKS_TOKEN", "ALLTICK_TOKEN")
-KNOWN_KEYS = {"token", "url", "rest_url", "plan", "sse_url", "szse_url"}
+KNOWN_KEYS = {"token", "url", "rest_url", "plan", "sse_url", "szse_url", "alerts"}
+TABLE_KEYS = {"alerts"}  # tables, checked by their owners (AlertConfig.from_mapping)
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -75,9 +79,19 @@ def load_config_file(path: Path) -> dict[str, Any]:
             f"known keys: {', '.join(sorted(KNOWN_KEYS))}"
         )
     for key, value in data.items():
-        if not isinstance(value, str):
+        if key in TABLE_KEYS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config file {path}: {key} must be a table ([{key}])")
+        elif not isinstance(value, str):
             raise ConfigError(f"config file {path}: {key} must be a string")
     return data
+
+
+def config_table(name: str, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    """The ``[name]`` table of the config file (``{}`` if none) and where it came from."""
+    path = config_path(env)
+    table = load_config_file(path).get(name, {})
+    return dict(table), f"[{name}] in {path}"
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def test_no_block_trade_before_the_symbol_has_a_size_distribution() -> None:
 
 def test_block_threshold_from_history() -> None:
     base = SymbolBaseline(days=3, cum=[], block=2_000_000.0)
-    e = AnomalyEngine(AlertConfig(block_floor=1_000_000), baselines={"00700": base})
+    e = AnomalyEngine(AlertConfig(block_floor=1_000_000, block_x=1.0), baselines={"00700": base})
     t0 = hk(10, 0)
     assert e.feed([tk("00700", t0, price=100.0, vol=15_000)]) == []  # 1.5M < 2M
     assert kinds(e.feed([tk("00700", t0 + 1000, price=100.0, vol=25_000)])) == ["block_trade"]

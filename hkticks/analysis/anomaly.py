@@ -30,9 +30,9 @@ file and the ``alerts`` command's flags):
     at most once per ``rvol_cooldown_s`` (it stays high for a while).
 ``block_trade``
     One trade whose turnover is above max(``block_floor`` HK$, the symbol's
-    own high percentile of trade turnover): from history when given (the
-    percentile itself), else intraday, ``block_x`` times its
-    ``block_percentile`` (default 50 x the 95th percentile: trade sizes are
+    own high percentile of trade turnover): ``block_x`` times its
+    ``block_percentile`` of trade turnover, from history when given, else
+    intraday (default 50 x the 95th percentile: trade sizes are
     so heavy-tailed that a 99.9th percentile is crossed every thousand
     trades, and a higher one cannot be estimated from a morning's trades).
     Without history a symbol needs ``block_min_trades`` trades first: before
@@ -227,7 +227,8 @@ class SymbolBaseline:
     ``cum[m]`` is the average cumulative continuous-session volume at the end
     of minute ``m`` of the session (0..329); ``minute_n``/``minute_v`` the
     average trades and volume in that minute (empty when unknown, e.g. from
-    daily bars); ``block`` the turnover percentile of one trade (0: unknown).
+    daily bars); ``block`` the ``block_percentile`` of one trade's turnover
+    (0: unknown).
     """
 
     days: int
@@ -581,7 +582,7 @@ class AnomalyEngine:
         # block threshold
         if "block_trade" in self._on:
             if base is not None and base.block > 0:
-                st.block_thr = max(cfg.block_floor, base.block)
+                st.block_thr = max(cfg.block_floor, cfg.block_x * base.block)
                 st.hist = None
             else:
                 if st.hist is None:

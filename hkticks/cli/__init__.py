@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "bench": "hkticks.cli.bench_cmd:bench",
     "replay": "hkticks.cli.replay_cmd:replay",
     "stats": "hkticks.cli.stats_cmd:stats",
+    "alerts": "hkticks.cli.alerts_cmd:alerts",
 }
 
 HELP_SUMMARIES: dict[str, str] = {
@@ -41,6 +42,7 @@ HELP_SUMMARIES: dict[str, str] = {
     "bench": "Measure throughput and latency against the embedded server.",
     "replay": "Replay recordings as a live board, JSONL, or over a WebSocket.",
     "stats": "Summarise recordings per symbol.",
+    "alerts": "Volume spikes, block trades, sharp moves, rvol and breakouts, live.",
 }
 
 

@@ -17,7 +17,7 @@ import click
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
-from hkticks.cli.common import PLAN_CHOICE, Duration
+from hkticks.cli.common import PLAN_CHOICE, Duration, scenario_option
 
 if TYPE_CHECKING:
     from hkticks.server import MarketServer
@@ -78,6 +78,14 @@ if TYPE_CHECKING:
     show_default=True,
     help="Symbols beyond the plan: ignore them (as AllTick does) or answer 603.",
 )
+@scenario_option()
+@click.option(
+    "--truth",
+    metavar="PATH",
+    default=None,
+    help="With --scenario: append each injected event to PATH (JSONL)  "
+    "[default: $XDG_CACHE_HOME/hkticks/scenario-NAME-truth.jsonl]",
+)
 @click.option(
     "--send-log",
     metavar="PATH",
@@ -100,6 +108,8 @@ def serve(
     heartbeat_timeout: float,
     no_pacing: bool,
     over_limit: str,
+    scenario: str | None,
+    truth: str | None,
     send_log: str | None,
 ) -> None:
     """Run the embedded AllTick-compatible server (simulated HK market).
@@ -114,6 +124,11 @@ def serve(
         raise click.BadParameter("must differ from --port", param_hint="--rest-port")
     if heartbeat_timeout <= 0:
         raise click.BadParameter("must be positive", param_hint="--heartbeat-timeout")
+    if scenario is not None and scenario != "none" and truth is None:
+        from hkticks.config import cache_dir
+
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        truth = str(cache_dir() / f"scenario-{scenario.partition(':')[0]}-truth.jsonl")
     server = MarketServer(
         host=host,
         port=port,
@@ -128,6 +143,8 @@ def serve(
         enforce_pacing=not no_pacing,
         over_limit=over_limit,
         stamp_sent=send_log is not None,
+        scenario=None if scenario in (None, "none") else scenario,
+        scenario_truth=truth,
     )
     _log_warnings()
     server.start()  # HkticksError (one line, non-zero exit) when a port is taken
@@ -139,6 +156,8 @@ def serve(
     previous = signal.signal(signal.SIGTERM, on_signal)
     try:
         _banner(server, token, plan, rate, firehose, token_source=ctx.get_parameter_source("token"))
+        if scenario not in (None, "none"):
+            click.echo(f"  scenario   {scenario}: injected events logged to {truth}")
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:

@@ -20,10 +20,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TypeVar
+from typing import IO, TypeVar
 
 from hkticks.alltick import protocol as alltick
-from hkticks.errors import HkticksError
+from hkticks.errors import HkticksError, OutputError
 from hkticks.server import universe
 from hkticks.server.market import Market
 from hkticks.server.replaysource import ReplaySource
@@ -45,7 +45,9 @@ class MarketServer:
     ``firehose`` instead pushes each connection's symbols as fast as it
     reads (``firehose_count``: stop after that many trades per connection).
     ``replay`` pushes the trades of a recording instead of simulated ones
-    (``hkticks replay --serve``); REST answers stay simulated.
+    (``hkticks replay --serve``); REST answers stay simulated. ``scenario``
+    names a :mod:`hkticks.server.scenarios` scenario injected into the rate
+    loop's trades (its truth appended to ``scenario_truth`` as JSONL).
     """
 
     def __init__(
@@ -71,6 +73,8 @@ class MarketServer:
         enforce_rest_rate: bool = True,
         reject_handshake_status: int | None = None,
         replay: ReplaySource | None = None,
+        scenario: str | None = None,
+        scenario_truth: str | None = None,
     ) -> None:
         if plan not in alltick.PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
@@ -109,6 +113,21 @@ class MarketServer:
             replay=replay,
         )
         self._ws.reject_handshake_status = reject_handshake_status
+        self._truth_file: IO[bytes] | None = None
+        if scenario is not None:
+            from hkticks.server import scenarios
+
+            if scenario_truth is not None:
+                try:
+                    self._truth_file = open(scenario_truth, "ab")  # noqa: SIM115 (stop() closes it)
+                except OSError as exc:
+                    raise OutputError(
+                        f"cannot write the scenario truth log {scenario_truth}: {exc.strerror}"
+                    ) from None
+            self._ws.scenario = scenarios.make(
+                scenario,
+                scenarios.ScenarioOptions(seed=seed, rate=rate, truth_file=self._truth_file),
+            )
         self._rest_app = RestApp(
             tokens=all_tokens,
             stocks=self.stocks,
@@ -220,6 +239,8 @@ class MarketServer:
             if self._rest is not None:
                 self._rest.stop()
             self._stop_loop()
+            if self._truth_file is not None:
+                self._truth_file.close()
 
     def __enter__(self) -> MarketServer:
         if self._thread is None:

@@ -263,12 +263,33 @@ register(
 DEMO_SCENARIO = "anomalies"
 
 
-def make(name: str, opts: ScenarioOptions | None = None) -> Scenario:
-    """The scenario registered as ``name``; ValueError naming the choices otherwise."""
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"anomalies:gap_s=5,warmup_s=30"`` -> ("anomalies", {"gap_s": 5.0, "warmup_s": 30.0})."""
+    name, _, rest = spec.partition(":")
+    params: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or not key:
+            raise ValueError(f"scenario parameter {part!r} is not KEY=VALUE")
+        try:
+            params[key] = float(value)
+        except ValueError:
+            params[key] = value
+    return name, params
+
+
+def make(spec: str, opts: ScenarioOptions | None = None) -> Scenario:
+    """The scenario named by ``spec`` (``NAME`` or ``NAME:key=value,...``).
+
+    ValueError naming the choices when the name is not registered."""
+    name, params = parse_spec(spec)
     info = REGISTRY.get(name)
     if info is None:
         raise ValueError(f"unknown scenario {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
-    return info.factory(opts or ScenarioOptions())
+    opts = opts or ScenarioOptions()
+    if params:
+        opts = ScenarioOptions(opts.seed, opts.rate, opts.truth_file, {**opts.params, **params})
+    return info.factory(opts)
 
 
 def names() -> list[str]:

@@ -201,6 +201,8 @@ class WsServer:
             tick_time_unit=options.tick_time_unit, numbers_as_strings=options.numbers_as_strings
         )
         self.reject_handshake_status: int | None = None
+        # a scenario (hkticks.server.scenarios) adding its trades to the rate loop's
+        self.scenario: Any = None
         self.stalled = False
         self.sent: list[tuple[int, str, int]] = []
         self.handshake_fault: str | None = None
@@ -614,13 +616,18 @@ class WsServer:
         ts = now_ms()
         if self.stalled:
             market.next_trades(n, ts)  # the market lives on; nobody hears it
+            if self.scenario is not None:
+                self.scenario.inject(market, ts)
             return
         out: dict[Conn, list[bytes]] = {}
         encoder = self.encoder
-        for symbol in market.pick(n):
-            trade = market.next_trade(symbol, ts)
+        made = [market.next_trade(symbol, ts) for symbol in market.pick(n)]
+        if self.scenario is not None:
+            made.extend(self.scenario.inject(market, ts))
+        for trade in made:
             if trade is None:
                 continue
+            symbol = trade.symbol
             subs = self._trade_subs.get(symbol)
             if subs:
                 frame = frames.ws_text(encoder.trade(trade))
