@@ -102,7 +102,13 @@ def _worst(row: Sequence[float], side: float) -> float:
         return math.inf
     side2 = side * side
     s2 = s * s
-    return max(max(side2 * r / s2, s2 / (side2 * r)) if r > 0 else math.inf for r in row)
+    worst = 0.0
+    for r in row:
+        d = side2 * r
+        if d <= 0.0 or s2 <= 0.0:
+            return math.inf
+        worst = max(worst, d / s2, s2 / d)
+    return worst
 
 
 def squarify(
