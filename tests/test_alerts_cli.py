@@ -8,13 +8,13 @@ from pathlib import Path
 
 import orjson
 import pytest
+from test_alerts_delivery import Hook
+from test_record import run_hk
 
 from hkticks.analysis import baselines
 from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
 from hkticks.analysis.scoring import score
 from hkticks.tick import Tick
-from test_alerts_delivery import Hook
-from test_record import run_hk
 
 FIELDS = ["ts", "symbol", "kind", "value", "threshold", "window_s", "message"]
 # a busy demo market whose scenario starts injecting after 12 s, one event every ~3 s
@@ -50,7 +50,7 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
             "--webhook",
             hook.url,
             "--alert-cmd",
-            f"{sys.executable} -c \"{script}\" {got}",
+            f'{sys.executable} -c "{script}" {got}',
             timeout=90,
         )
     finally:
@@ -65,7 +65,9 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
     assert [orjson.loads(b) for b in hook.bodies] == alerts
     assert [orjson.loads(x) for x in got.read_bytes().splitlines()] == alerts
     # replaying the recording gives exactly the same alerts
-    again = run_hk(tmp_path, "replay", "t.jsonl", "--alerts", "--json", "--hours", "always", "--warmup", "10s")
+    again = run_hk(
+        tmp_path, "replay", "t.jsonl", "--alerts", "--json", "--hours", "always", "--warmup", "10s"
+    )
     assert again.returncode == 0, again.stderr
     assert again.stdout == live.stdout
     # and they flag what the simulated market injected
@@ -79,12 +81,24 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
 
 
 def test_alerts_lines_are_human_readable(tmp_path: Path) -> None:
-    out = run_hk(tmp_path, "alerts", *FAST, "--duration", "17s", "--kinds", "block_trade,price_move,volume_spike")
+    out = run_hk(
+        tmp_path,
+        "alerts",
+        *FAST,
+        "--duration",
+        "17s",
+        "--kinds",
+        "block_trade,price_move,volume_spike",
+    )
     assert out.returncode == 0, out.stderr
     assert "DEMO: simulated market" in out.stderr
     for line in out.stdout.splitlines():
         hhmmss, symbol, kind, message = line.split(None, 3)
-        assert len(hhmmss) == 12 and len(symbol) == 5 and kind in ("block_trade", "price_move", "volume_spike")
+        assert (
+            len(hhmmss) == 12
+            and len(symbol) == 5
+            and kind in ("block_trade", "price_move", "volume_spike")
+        )
         assert message.startswith(symbol)
 
 
@@ -119,7 +133,9 @@ def tk(sym: str, ts: int, vol: int = 100, price: float = 10.0) -> Tick:
     return Tick(sym, ts, price, vol, price * vol, None, None, ts, "alltick")
 
 
-def test_history_baselines_by_minute_and_cached(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_history_baselines_by_minute_and_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     # two days (Mon 23rd, Tue 24th) of 1 trade/s 10:00-10:10, lunch and auction trades ignored
     ticks = []
@@ -153,7 +169,7 @@ def test_history_baselines_by_minute_and_cached(tmp_path: Path, monkeypatch: pyt
 def test_intraday_profile_and_daily_volumes() -> None:
     prof = baselines.intraday_profile()
     assert len(prof) == 330 and prof[-1] == pytest.approx(1.0)
-    assert all(b > a for a, b in zip(prof, prof[1:]))
+    assert all(b > a for a, b in zip(prof, prof[1:], strict=False))
     first_30, mid_30 = prof[29], prof[119] - prof[89]
     assert first_30 > 1.5 * mid_30  # the open is busier than late morning
     got = baselines.from_daily_volumes({"00700": [3_300_000, 0], "00005": []})

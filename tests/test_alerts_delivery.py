@@ -11,7 +11,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hkticks.analysis.alerts import AlertLog, Bell, CommandSink, Dispatcher, WebhookSink, alerts_log_path
+from hkticks.analysis.alerts import (
+    AlertLog,
+    Bell,
+    CommandSink,
+    Dispatcher,
+    WebhookSink,
+    alerts_log_path,
+)
 from hkticks.analysis.anomaly import Alert
 from hkticks.errors import OutputError, UsageError
 
@@ -184,7 +191,9 @@ def test_alerts_log_beside_the_recording(tmp_path: Path) -> None:
     log = AlertLog(path)  # appends
     log.send(ALERT)
     log.close()
-    assert [Alert.from_record(orjson.loads(x)) for x in Path(path).read_bytes().splitlines()] == [ALERT] * 2
+    assert [Alert.from_record(orjson.loads(x)) for x in Path(path).read_bytes().splitlines()] == [
+        ALERT
+    ] * 2
     with pytest.raises(OutputError, match="cannot write the alerts log"):
         AlertLog(str(tmp_path / "missing-dir" / "a.jsonl"))
 

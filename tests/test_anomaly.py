@@ -132,7 +132,9 @@ def test_ordinary_steady_flow_raises_nothing() -> None:
 def test_volume_spike_against_history_needs_no_warmup() -> None:
     minute_n = [60.0] * 330  # history: 1 trade/s
     minute_v = [6000.0] * 330
-    base = SymbolBaseline(days=5, cum=[6000.0 * (m + 1) for m in range(330)], minute_n=minute_n, minute_v=minute_v)
+    base = SymbolBaseline(
+        days=5, cum=[6000.0 * (m + 1) for m in range(330)], minute_n=minute_n, minute_v=minute_v
+    )
     e = AnomalyEngine(baselines={"00700": base})
     got = e.feed(burst("00700", hk(10, 0), 150))  # 10 trades/s from the first second
     assert "volume_spike" in kinds(got)
@@ -185,7 +187,9 @@ def test_block_trade_uses_the_symbols_own_percentile_above_the_floor() -> None:
     # 100x the 95th percentile (HK$200,000) is a block
     got = e.feed([tk("00005", t0 + 301_000, vol=20_000)])
     assert kinds(got) == ["block_trade"]
-    assert 100_000 <= got[0].threshold <= 120_000  # 50 x (2,000 .. 2,180: a histogram bucket's edge)
+    assert (
+        100_000 <= got[0].threshold <= 120_000
+    )  # 50 x (2,000 .. 2,180: a histogram bucket's edge)
 
 
 def test_no_block_trade_before_the_symbol_has_a_size_distribution() -> None:
@@ -306,7 +310,9 @@ def test_alert_record_roundtrip() -> None:
 
 
 def test_config_from_table_and_errors() -> None:
-    cfg = AlertConfig.from_mapping({"cooldown_s": 30, "spike_windows": [15, 60], "kinds": "rvol,block_trade"})
+    cfg = AlertConfig.from_mapping(
+        {"cooldown_s": 30, "spike_windows": [15, 60], "kinds": "rvol,block_trade"}
+    )
     assert cfg.cooldown_s == 30.0 and cfg.spike_windows == (15, 60)
     assert cfg.kinds == ("rvol", "block_trade")
     with pytest.raises(ConfigError, match="unknown key 'coldown'"):

@@ -57,7 +57,7 @@ def test_squarify_areas_are_proportional_and_fill_the_rectangle() -> None:
     values = [6, 6, 4, 3, 2, 2, 1]
     rects = squarify(values, 0, 0, 6, 4)
     total = sum(values)
-    for v, (x, y, w, h) in zip(values, rects):
+    for v, (x, y, w, h) in zip(values, rects, strict=False):
         assert w * h == pytest.approx(v / total * 24)
         assert 0 <= x and x + w <= 6 + 1e-9 and 0 <= y and y + h <= 4 + 1e-9
     assert sum(w * h for _, _, w, h in rects) == pytest.approx(24)
@@ -132,7 +132,9 @@ def test_tile_text_shows_the_name_only_when_it_fits() -> None:
 
 
 def render(view: HeatmapView, width: int, height: int) -> list[list[Segment]]:
-    console = Console(width=width, height=height, color_system="truecolor", file=open("/dev/null", "w"))
+    console = Console(
+        width=width, height=height, color_system="truecolor", file=open("/dev/null", "w")
+    )
     segs = list(console.render(view, console.options.update(width=width, height=height)))
     return list(Segment.split_lines(segs))
 
@@ -161,7 +163,12 @@ def test_weights_cap_turnover_equal_and_fallback() -> None:
 
     def row(code: str, last: float | None, turnover: float) -> SimpleNamespace:
         return SimpleNamespace(
-            code=code, last=last, prev_close=None, turnover=turnover, change_pct=0.0, name=lambda lang: code
+            code=code,
+            last=last,
+            prev_close=None,
+            turnover=turnover,
+            change_pct=0.0,
+            name=lambda lang: code,
         )
 
     rows = [row("00001", 10.0, 100.0), row("00002", 20.0, 400.0), row("00003", 5.0, 50.0)]

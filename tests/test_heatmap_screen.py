@@ -102,7 +102,9 @@ def test_heatmap_app_drains_the_queue_and_flashes_alerts() -> None:
             queue.put(tk("09988", t0 + i * 1000, 80.0))
         queue.put(tk("00700", t0 + 31_000, 112.0))  # +12 %: a price move
         seen = []
-        app = HeatmapApp(model, queue, engine=engine, size="turnover", on_alert=seen.append, refresh_s=0.25)
+        app = HeatmapApp(
+            model, queue, engine=engine, size="turnover", on_alert=seen.append, refresh_s=0.25
+        )
         async with app.run_test(size=(100, 30)) as pilot:
             for _ in range(20):
                 await pilot.pause(0.1)
@@ -113,7 +115,9 @@ def test_heatmap_app_drains_the_queue_and_flashes_alerts() -> None:
             assert "00700" in app.heatmap.heat.flashing()
             assert "price_move" in app.status_line() and "area: turnover" in app.status_line()
             tiles = {t.code: t for t in app.tiles()}
-            assert tiles["00700"].name == "TENCENT" and tiles["00700"].weight > tiles["09988"].weight
+            assert (
+                tiles["00700"].name == "TENCENT" and tiles["00700"].weight > tiles["09988"].weight
+            )
             await pilot.press("escape")  # leaves the app
         assert app.return_code in (0, None)
 

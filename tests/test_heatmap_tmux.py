@@ -16,7 +16,9 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux
 
 
 def capture(session: str) -> str:
-    out = subprocess.run(["tmux", "capture-pane", "-t", session, "-p"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["tmux", "capture-pane", "-t", session, "-p"], capture_output=True, text=True
+    )
     return out.stdout
 
 
@@ -35,8 +37,14 @@ def test_heatmap_board_shows_tiles_and_an_alert(tmp_path: Path) -> None:
     conf = tmp_path / "config" / "hkticks"
     conf.mkdir(parents=True)
     (conf / "config.toml").write_text("[alerts]\nwarmup_s = 8\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX"))}
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"), TERM="xterm-256color")
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX"))
+    }
+    env.update(
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        TERM="xterm-256color",
+    )
     session = f"hk15-{uuid.uuid4().hex[:8]}"
     cmd = (
         f"{sys.executable} -m hkticks watch --demo --heatmap --demo-rate 1000 --demo-seed 3 "

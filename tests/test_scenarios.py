@@ -26,12 +26,24 @@ MINUTES_10 = 600
 
 
 def to_tick(tr: Trade) -> Tick:
-    return Tick(tr.symbol, tr.ts, tr.price / 1000, tr.volume, tr.turnover / 1000, None, tr.seq, tr.ts, "demo")
+    return Tick(
+        tr.symbol,
+        tr.ts,
+        tr.price / 1000,
+        tr.volume,
+        tr.turnover / 1000,
+        None,
+        tr.seq,
+        tr.ts,
+        "demo",
+    )
 
 
 def run(name: str, seed: int, seconds: float = MINUTES_10, truth_file: io.BytesIO | None = None):
     market = Market(universe.stocks(), seed=seed, start_ms=T0)
-    sc = scenarios.make(name, scenarios.ScenarioOptions(seed=seed, rate=RATE, truth_file=truth_file))
+    sc = scenarios.make(
+        name, scenarios.ScenarioOptions(seed=seed, rate=RATE, truth_file=truth_file)
+    )
     trades = scenarios.simulate(market, sc, start_ms=T0, seconds=seconds, rate=RATE)
     engine = AnomalyEngine(AlertConfig(hours="always"))
     alerts = engine.feed(to_tick(t) for t in trades)
@@ -48,7 +60,9 @@ def test_registry() -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_injected_events_are_flagged_within_10s(seed: int) -> None:
     _, sc, alerts = run("anomalies", seed)
-    result = score(alerts, [e.record() for e in sc.truth], within_s=10.0, until_ms=T0 + MINUTES_10 * 1000)
+    result = score(
+        alerts, [e.record() for e in sc.truth], within_s=10.0, until_ms=T0 + MINUTES_10 * 1000
+    )
     kinds = {e.kind for e in sc.truth}
     assert kinds == set(scenarios.EVENT_KINDS)  # every kind was injected
     assert result.events >= 20

@@ -116,7 +116,9 @@ class CommandSink(_Worker):
     def __init__(self, command: str | Sequence[str], *, timeout_s: float = 10.0) -> None:
         argv = shlex.split(command) if isinstance(command, str) else list(command)
         if not argv:
-            raise UsageError("--alert-cmd is empty: give a command, e.g. --alert-cmd 'notify-send hkticks'")
+            raise UsageError(
+                "--alert-cmd is empty: give a command, e.g. --alert-cmd 'notify-send hkticks'"
+            )
         self.argv = argv
         self.timeout_s = timeout_s
         self.name = f"--alert-cmd {argv[0]}"

@@ -54,9 +54,10 @@ continuous (the simulated market of ``--demo`` never closes). Each
 (symbol, kind) is quiet for ``cooldown_s`` after an alert. The state resets
 at each Hong Kong midnight.
 
-Cost: the hot path is a few additions and comparisons per tick; thresholds
-are recomputed when a symbol's second changes (``hkticks bench --alerts``
-measures it).
+Cost: the hot path is a few additions and comparisons per tick: the trades
+of the current second go into one bucket, folded into the windows when the
+second changes, and thresholds are recomputed every ``THRESHOLDS_EVERY_S``
+seconds of a symbol's trading (``hkticks bench --alerts`` measures it).
 """
 
 from __future__ import annotations
@@ -78,7 +79,12 @@ HOURS = ("hk", "always")
 _AM_OPEN, _AM_CLOSE = 9 * 3600 + 1800, 12 * 3600
 _PM_OPEN, _PM_CLOSE = 13 * 3600, 16 * 3600
 SESSION_MINUTES = 330  # 150 in the morning + 180 in the afternoon
+# Thresholds follow slowly moving baselines: recomputed every 2 s of a symbol's
+# trading (and the size percentile every 32 trades), not on every second.
+THRESHOLDS_EVERY_S = 2
+PERCENTILE_EVERY_TRADES = 32
 _INF = float("inf")
+_log = math.log
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +300,9 @@ class _Sym:
         "sums_v",
         "thr_n",
         "thr_v",
+        "trig",
+        "next_thr",
+        "next_pct",
         "exp_n",
         "exp_v",
         "tot_n",
@@ -322,6 +331,9 @@ class _Sym:
         self.sums_v = [0] * nwin
         self.thr_n = [_INF] * nwin
         self.thr_v = [_INF] * nwin
+        self.trig = _INF  # trades in the current second that make a window worth checking
+        self.next_thr = -1  # the second from which thresholds are recomputed
+        self.next_pct = 0  # the trade count from which the size percentile is recomputed
         self.exp_n = [0.0] * nwin
         self.exp_v = [0.0] * nwin
         self.tot_n = 0
@@ -343,6 +355,8 @@ class _Sym:
 
 @dataclass
 class EngineStats:
+    """``ticks`` seen; ``counted`` today's ticks in the continuous sessions; alerts by kind."""
+
     ticks: int = 0
     counted: int = 0
     alerts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
@@ -364,9 +378,12 @@ class AnomalyEngine:
     ) -> None:
         self.config = cfg = config or AlertConfig()
         self.baselines: dict[str, SymbolBaseline] = dict(baselines or {})
-        self.stats = EngineStats()
+        self._ticks = 0
+        self._alerts: dict[str, int] = dict.fromkeys(KINDS, 0)
         self._always = cfg.hours == "always"
         self._on = frozenset(cfg.kinds)
+        self._spike_on = "volume_spike" in self._on
+        self._block_on = "block_trade" in self._on
         self._windows = tuple(int(w) for w in cfg.spike_windows)
         self._cool_ms = int(cfg.cooldown_s * 1000)
         self._rvol_cool_ms = int(cfg.rvol_cooldown_s * 1000)
@@ -388,6 +405,11 @@ class AnomalyEngine:
         for code, st in self._syms.items():
             if code in baselines:
                 st.base = baselines[code]
+
+    @property
+    def stats(self) -> EngineStats:
+        counted = sum(st.tot_n + st.bucket[1] for st in self._syms.values())
+        return EngineStats(self._ticks, counted, dict(self._alerts))
 
     @property
     def now_ms(self) -> int:
@@ -438,10 +460,9 @@ class AnomalyEngine:
 
     # -- ticks ------------------------------------------------------------------
 
-    def on_tick(self, t: Tick) -> list[Alert]:
-        """The alerts raised by this trade (usually none)."""
-        stats = self.stats
-        stats.ticks += 1
+    def on_tick(self, t: Tick) -> Sequence[Alert]:
+        """The alerts raised by this trade (usually none: an empty tuple)."""
+        self._ticks += 1
         ts = t.ts
         if ts > self._clock:
             if ts >= self._span_hi or self._clock == 0:
@@ -451,10 +472,9 @@ class AnomalyEngine:
                     self._active_ms += ts - self._clock
                 self._clock = ts
         elif ts < self._span_lo:
-            return []  # older than the current phase: out of order across a phase edge
+            return ()  # older than the current phase: out of order across a phase edge
         if not self._cont:
-            return []
-        stats.counted += 1
+            return ()
         st = self._syms.get(t.symbol)
         if st is None:
             st = self._syms[t.symbol] = _Sym(
@@ -462,33 +482,22 @@ class AnomalyEngine:
             )
             if self._start_min < 0:
                 self._start_min = self._minute(ts)
-        sec = ts // 1000
-        vol = t.volume
         out: list[Alert] | None = None
-        if sec > st.sec:
-            a = self._roll(st, sec, t)
+        if ts // 1000 > st.sec:
+            a = self._roll(st, ts // 1000, t)
             if a is not None:
                 out = [a]
         b = st.bucket
-        b[1] += 1
-        b[2] += vol
-        st.tot_n += 1
-        st.tot_v += vol
-        sums_n = st.sums_n
-        sums_v = st.sums_v
-        for i in range(len(sums_n)):
-            n = sums_n[i] + 1
-            v = sums_v[i] + vol
-            sums_n[i] = n
-            sums_v[i] = v
-            if n >= st.thr_n[i] and v >= st.thr_v[i]:
-                a = self._spike(st, i, t)
-                if a is not None:
-                    out = [a] if out is None else out + [a]
+        n = b[1] = b[1] + 1
+        b[2] += t.volume
+        if n >= st.trig:
+            a = self._spike_check(st, t)
+            if a is not None:
+                out = [a] if out is None else out + [a]
         turnover = t.turnover
         hist = st.hist
         if hist is not None and turnover >= 1.0:
-            k = int(math.log(turnover) * _HSCALE)
+            k = int(_log(turnover) * _HSCALE)
             if k >= _HSIZE:
                 k = _HSIZE - 1
             hist[k] += 1
@@ -507,7 +516,15 @@ class AnomalyEngine:
             a = self._breakout(st, t)
             if a is not None:
                 out = [a] if out is None else out + [a]
-        return out or []
+        return out or ()
+
+    def _spike_check(self, st: _Sym, t: Tick) -> Alert | None:
+        """The current second's count reached a window's threshold: check them all."""
+        b = st.bucket
+        for i in range(len(self._windows)):
+            if st.sums_n[i] + b[1] >= st.thr_n[i] and st.sums_v[i] + b[2] >= st.thr_v[i]:
+                return self._spike(st, i, t)
+        return None
 
     def feed(self, ticks: Iterable[Tick]) -> list[Alert]:
         """All alerts of a stream of ticks, in order (tests, replay)."""
@@ -525,14 +542,20 @@ class AnomalyEngine:
         price = t.price
         first = st.sec < 0
         st.sec = sec
-        bucket = st.bucket = [sec, 0, 0]
+        done = st.bucket  # the second that just ended joins the windows and the totals
+        st.bucket = [sec, 0, 0]
+        st.tot_n += done[1]
+        st.tot_v += done[2]
         for i, w in enumerate(self._windows):
             d = st.wins[i]
+            if done[1] and done[0] > sec - w:
+                d.append(done)
+                st.sums_n[i] += done[1]
+                st.sums_v[i] += done[2]
             while d and d[0][0] <= sec - w:
                 old = d.popleft()
                 st.sums_n[i] -= old[1]
                 st.sums_v[i] -= old[2]
-            d.append(bucket)
         # price reference: the last price at or before move_window_s ago
         px = st.px
         if not px or px[-1][1] != price:
@@ -550,9 +573,15 @@ class AnomalyEngine:
         if first:
             st.hi = st.lo = price
         base = st.base
+        nwin = len(self._windows)
+        if sec < st.next_thr:  # thresholds are fresh: only the trigger moves with the windows
+            if self._spike_on:
+                st.trig = min(st.thr_n[i] - st.sums_n[i] for i in range(nwin))
+            return None
+        st.next_thr = sec + THRESHOLDS_EVERY_S
         minute = self._minute(sec * 1000)
         # volume spike thresholds
-        if "volume_spike" in self._on:
+        if self._spike_on:
             hist_rate = base is not None and base.minute_n and not self._always
             active_s = self._active_ms / 1000.0
             for i, w in enumerate(self._windows):
@@ -579,15 +608,17 @@ class AnomalyEngine:
                     st.thr_n[i] = _INF
                 st.exp_n[i] = exp_n
                 st.exp_v[i] = exp_v
+            st.trig = min(st.thr_n[i] - st.sums_n[i] for i in range(nwin))
         # block threshold
-        if "block_trade" in self._on:
+        if self._block_on:
             if base is not None and base.block > 0:
                 st.block_thr = max(cfg.block_floor, cfg.block_x * base.block)
                 st.hist = None
             else:
                 if st.hist is None:
                     st.hist = [0] * _HSIZE
-                if st.tot_n >= cfg.block_min_trades:
+                if st.tot_n >= cfg.block_min_trades and st.tot_n >= st.next_pct:
+                    st.next_pct = st.tot_n + PERCENTILE_EVERY_TRADES
                     st.block_thr = max(cfg.block_floor, cfg.block_x * self._percentile(st))
         # relative volume
         if base is not None and base.cum and self._start_min >= 0:
@@ -626,14 +657,14 @@ class AnomalyEngine:
         if last is not None and ts - last < cool:
             return False
         st.last[kind] = ts
-        self.stats.alerts[kind] += 1
+        self._alerts[kind] += 1
         return True
 
     def _spike(self, st: _Sym, i: int, t: Tick) -> Alert | None:
         if not self._cool(st, "volume_spike", t.ts):
             return None
         w = self._windows[i]
-        n, v = st.sums_n[i], st.sums_v[i]
+        n, v = st.sums_n[i] + st.bucket[1], st.sums_v[i] + st.bucket[2]
         ratio = n / st.exp_n[i] if st.exp_n[i] > 0 else _INF
         vratio = v / st.exp_v[i] if st.exp_v[i] > 0 else _INF
         basis = "history" if st.base is not None and st.base.minute_n else "intraday rate"

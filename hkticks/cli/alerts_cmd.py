@@ -58,13 +58,49 @@ def engine_options(func: F) -> F:
             show_default=True,
             help="With --history: the last N trading days count.",
         ),
-        click.option("--cooldown", type=Duration(), default=None, help="Quiet time per (symbol, kind) after an alert [60s]."),
-        click.option("--warmup", type=Duration(), default=None, help="Trading time seen before volume_spike vs the intraday rate [2m]."),
-        click.option("--spike-ratio", type=click.FloatRange(min=1), default=None, help="volume_spike: trades in a window vs expected [3]."),
-        click.option("--block-floor", type=click.FloatRange(min=0), default=None, help="block_trade: minimum turnover, HK$ [20000000]."),
-        click.option("--move-pct", type=click.FloatRange(min=0), default=None, help="price_move: percent vs --move-window earlier [10]."),
-        click.option("--move-window", type=Duration(), default=None, help="price_move: compared with the price this long before [5m]."),
-        click.option("--rvol", "rvol_threshold", type=click.FloatRange(min=0), default=None, help="rvol: relative volume to alert at [3]."),
+        click.option(
+            "--cooldown",
+            type=Duration(),
+            default=None,
+            help="Quiet time per (symbol, kind) after an alert [60s].",
+        ),
+        click.option(
+            "--warmup",
+            type=Duration(),
+            default=None,
+            help="Trading time seen before volume_spike vs the intraday rate [2m].",
+        ),
+        click.option(
+            "--spike-ratio",
+            type=click.FloatRange(min=1),
+            default=None,
+            help="volume_spike: trades in a window vs expected [3].",
+        ),
+        click.option(
+            "--block-floor",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="block_trade: minimum turnover, HK$ [20000000].",
+        ),
+        click.option(
+            "--move-pct",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="price_move: percent vs --move-window earlier [10].",
+        ),
+        click.option(
+            "--move-window",
+            type=Duration(),
+            default=None,
+            help="price_move: compared with the price this long before [5m].",
+        ),
+        click.option(
+            "--rvol",
+            "rvol_threshold",
+            type=click.FloatRange(min=0),
+            default=None,
+            help="rvol: relative volume to alert at [3].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -108,7 +144,9 @@ def history_baselines(glob: str, cfg: AlertConfig, days: int) -> dict[str, Symbo
     def build() -> dict[str, SymbolBaseline]:
         return baselines.from_ticks(Recording(paths), days=days, percentile=cfg.block_percentile)
 
-    got, from_cache = baselines.cached("history", baselines.history_key(paths, days, cfg.block_percentile), build)
+    got, from_cache = baselines.cached(
+        "history", baselines.history_key(paths, days, cfg.block_percentile), build
+    )
     if not got:
         warn(f"--history {glob}: no continuous-session trades in {len(paths)} file(s)")
     return got
@@ -116,7 +154,9 @@ def history_baselines(glob: str, cfg: AlertConfig, days: int) -> dict[str, Symbo
 
 def format_alert(alert: Alert) -> str:
     """``HH:MM:SS.mmm  00700  volume_spike  message`` (Hong Kong time)."""
-    return f"{hk_time_text(alert.ts, with_ms=True)}  {alert.symbol}  {alert.kind:<12}  {alert.message}"
+    return (
+        f"{hk_time_text(alert.ts, with_ms=True)}  {alert.symbol}  {alert.kind:<12}  {alert.message}"
+    )
 
 
 class Output:
@@ -139,18 +179,55 @@ class Output:
 
 @click.command("alerts")
 @click.argument("symbols", nargs=-1)
-@click.option("--symbols-file", metavar="PATH", help="Read symbols from a file (- for stdin), one per line, # comments.")
-@click.option("--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert instead of a line.")
-@click.option("--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m).")
+@click.option(
+    "--symbols-file",
+    metavar="PATH",
+    help="Read symbols from a file (- for stdin), one per line, # comments.",
+)
+@click.option(
+    "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per alert instead of a line."
+)
+@click.option(
+    "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m)."
+)
 @engine_options
-@click.option("--alert-cmd", metavar="CMD", default=None, help="Run CMD (no shell) per alert, the alert's JSON on its stdin.")
-@click.option("--webhook", metavar="URL", default=None, help="POST each alert's JSON to URL (retried; never blocks the feed).")
+@click.option(
+    "--alert-cmd",
+    metavar="CMD",
+    default=None,
+    help="Run CMD (no shell) per alert, the alert's JSON on its stdin.",
+)
+@click.option(
+    "--webhook",
+    metavar="URL",
+    default=None,
+    help="POST each alert's JSON to URL (retried; never blocks the feed).",
+)
 @click.option("--bell", is_flag=True, help="Ring the terminal bell on each alert.")
-@click.option("--log", "log_path", metavar="PATH", default=None, help="Append the alerts to PATH (JSONL) [with --out: OUT.alerts.jsonl].")
-@click.option("--out", "out_path", metavar="PATH", default=None, help="Also record the trades the engine saw to PATH (.jsonl, .csv, .db), for replay --alerts.")
+@click.option(
+    "--log",
+    "log_path",
+    metavar="PATH",
+    default=None,
+    help="Append the alerts to PATH (JSONL) [with --out: OUT.alerts.jsonl].",
+)
+@click.option(
+    "--out",
+    "out_path",
+    metavar="PATH",
+    default=None,
+    help="Also record the trades the engine saw to PATH (.jsonl, .csv, .db), for replay --alerts.",
+)
 @scenario_option()
-@click.option("--truth", metavar="PATH", default=None, help="With --demo: log the injected events to PATH (JSONL).")
+@click.option(
+    "--truth",
+    metavar="PATH",
+    default=None,
+    help="With --demo: log the injected events to PATH (JSONL).",
+)
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
 @click.option("--demo-seed", type=int, default=None, hidden=True)
 @provider_options
@@ -192,7 +269,14 @@ def alerts(
       hkticks alerts --plan premium --history 'ticks-2026-11-*.jsonl.gz' --out today.jsonl
       hkticks alerts --demo --alert-cmd 'notify-send hkticks'
     """
-    from hkticks.analysis.alerts import AlertLog, Bell, CommandSink, Dispatcher, WebhookSink, alerts_log_path
+    from hkticks.analysis.alerts import (
+        AlertLog,
+        Bell,
+        CommandSink,
+        Dispatcher,
+        WebhookSink,
+        alerts_log_path,
+    )
     from hkticks.feed.queue import TickQueue
     from hkticks.feed.shards import Feed
     from hkticks.stopping import StopFlag, stop_on_signals
@@ -236,7 +320,11 @@ def alerts(
         ) as settings:
             token_value = settings.require_token()
             codes, _universe = resolve_symbols(
-                symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
+                symbols,
+                symbols_file,
+                include_suspended=include_suspended,
+                settings=settings,
+                warn=warn,
             )
             queue = TickQueue()
             feed = Feed(
@@ -281,19 +369,28 @@ def alerts(
         )
 
 
-def _start_kline_baselines(settings: Any, token: str, codes: list[str], late: dict[str, Any]) -> None:
+def _start_kline_baselines(
+    settings: Any, token: str, codes: list[str], late: dict[str, Any]
+) -> None:
     """Daily bars -> rvol baselines, fetched (or read from today's cache) in the background."""
     from hkticks.alltick.rest import RestClient
     from hkticks.analysis import baselines
     from hkticks.market_hours import hk_date
 
     def work() -> None:
-        rest = RestClient(settings.rest_url, token, alltick.PLANS[settings.plan], token_source=settings.token_source)
+        rest = RestClient(
+            settings.rest_url,
+            token,
+            alltick.PLANS[settings.plan],
+            token_source=settings.token_source,
+        )
 
         def build() -> dict[str, SymbolBaseline]:
             bars = rest.daily_bars(codes)
             # the previous session's bar: today's is still growing
-            return baselines.from_daily_volumes({c: [b[0].volume] for c, b in bars.items() if len(b) >= 2})
+            return baselines.from_daily_volumes(
+                {c: [b[0].volume] for c, b in bars.items() if len(b) >= 2}
+            )
 
         try:
             got, _ = baselines.cached("kline", [hk_date(time.time()), sorted(codes)], build)
@@ -359,7 +456,9 @@ def _run(
             break
 
 
-def replay_alerts(ticks: Iterable[Tick], cfg: AlertConfig, bases: dict[str, SymbolBaseline], as_json: bool) -> tuple[int, int]:
+def replay_alerts(
+    ticks: Iterable[Tick], cfg: AlertConfig, bases: dict[str, SymbolBaseline], as_json: bool
+) -> tuple[int, int]:
     """``hkticks replay FILE --alerts``: the recording through the engine, as fast as it reads.
 
     Returns (trades, alerts)."""

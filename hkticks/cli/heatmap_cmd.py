@@ -29,7 +29,9 @@ def watch_heatmap(
     from hkticks.cli.alerts_cmd import build_config
     from hkticks.watch.heatmap_app import run_heatmap
 
-    rest = RestClient(settings.rest_url, token, alltick.PLANS[settings.plan], token_source=settings.token_source)
+    rest = RestClient(
+        settings.rest_url, token, alltick.PLANS[settings.plan], token_source=settings.token_source
+    )
     engine = AnomalyEngine(build_config(demo=settings.demo))
     started = time.monotonic()
     model = run_heatmap(

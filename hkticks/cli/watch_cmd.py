@@ -68,7 +68,11 @@ SORT_CHOICES = ("code", "change", "volume", "active")
 @click.option(
     "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m)."
 )
-@click.option("--heatmap", is_flag=True, help="Show the market heatmap (treemap of every symbol) instead of the table.")
+@click.option(
+    "--heatmap",
+    is_flag=True,
+    help="Show the market heatmap (treemap of every symbol) instead of the table.",
+)
 @click.option(
     "--size",
     "heatmap_size",
@@ -77,7 +81,13 @@ SORT_CHOICES = ("code", "change", "volume", "active")
     show_default=True,
     help="Heatmap tile area: market cap (turnover when shares are unknown), turnover, or an equal grid sorted by change.",
 )
-@click.option("--clamp", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Heatmap: change in percent at full colour.")
+@click.option(
+    "--clamp",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Heatmap: change in percent at full colour.",
+)
 @scenario_option()
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
 @click.option("--demo-seed", type=int, default=None, hidden=True)
@@ -149,7 +159,19 @@ def watch(
         if heatmap and not as_json:
             from hkticks.cli.heatmap_cmd import watch_heatmap
 
-            watch_heatmap(feed, queue, codes, names, settings, token_value, heatmap_size, clamp, colors, name_lang, duration)
+            watch_heatmap(
+                feed,
+                queue,
+                codes,
+                names,
+                settings,
+                token_value,
+                heatmap_size,
+                clamp,
+                colors,
+                name_lang,
+                duration,
+            )
         elif json_mode:
             _watch_json(feed, queue, codes, duration)
         else:

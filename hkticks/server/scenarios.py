@@ -40,7 +40,11 @@ from hkticks.server.market import Market, Trade
 from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap, tick_up
 
 # What each injected event should be flagged as by the anomaly engine.
-EXPECTED_ALERT = {"volume_burst": "volume_spike", "block_trade": "block_trade", "sharp_move": "price_move"}
+EXPECTED_ALERT = {
+    "volume_burst": "volume_spike",
+    "block_trade": "block_trade",
+    "sharp_move": "price_move",
+}
 EVENT_KINDS = tuple(EXPECTED_ALERT)
 _MAX_NATURAL_LOTS = 400  # the market's cap on one ordinary trade
 
@@ -170,7 +174,13 @@ class AnomalyScenario:
             per_s = max(3.0, usual * (self.burst_x - 1.0))
             until = now_ms + int(self.burst_s * 1000)
             self._bursts.append([code, until, per_s / 1000.0, 0.0, now_ms])
-            event = TruthEvent(kind, code, now_ms, until, {"extra_per_s": round(per_s, 2), "usual_per_s": round(usual, 3)})
+            event = TruthEvent(
+                kind,
+                code,
+                now_ms,
+                until,
+                {"extra_per_s": round(per_s, 2), "usual_per_s": round(usual, 3)},
+            )
         elif kind == "block_trade":
             price = st.ask / 1000.0
             lot_value = price * st.stock.lot
@@ -179,12 +189,16 @@ class AnomalyScenario:
             trade = market.next_trade(code, now_ms)
             if trade is None:
                 return
-            big = Trade(code, trade.seq, trade.ts, trade.price, st.stock.lot * lots, trade.direction)
+            big = Trade(
+                code, trade.seq, trade.ts, trade.price, st.stock.lot * lots, trade.direction
+            )
             st.last = big
             st.volume += big.volume - trade.volume
             st.turnover += big.turnover - trade.turnover
             out.append(big)
-            event = TruthEvent(kind, code, now_ms, now_ms, {"volume": big.volume, "turnover": big.turnover / 1000})
+            event = TruthEvent(
+                kind, code, now_ms, now_ms, {"volume": big.volume, "turnover": big.turnover / 1000}
+            )
         else:
             up = self.rng.random() < 0.5
             pct = self.rng.uniform(0.13, 0.16)
@@ -193,7 +207,11 @@ class AnomalyScenario:
             steps = self.rng.randint(3, 6)
             self._moves.append([code, target, steps, now_ms])
             event = TruthEvent(
-                kind, code, now_ms, now_ms + steps * 1000, {"from": st.bid / 1000, "to": target / 1000}
+                kind,
+                code,
+                now_ms,
+                now_ms + steps * 1000,
+                {"from": st.bid / 1000, "to": target / 1000},
             )
         self.truth.append(event)
         if self.truth_file is not None:

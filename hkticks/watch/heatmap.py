@@ -82,9 +82,7 @@ class Layout:
         return None
 
 
-def tile_weight(
-    size: str, *, shares: float | None, price: float | None, turnover: float
-) -> float:
+def tile_weight(size: str, *, shares: float | None, price: float | None, turnover: float) -> float:
     """The area of a tile: market cap (shares x price) or turnover, or 1 (equal)."""
     if size == "equal":
         return 1.0
@@ -172,9 +170,7 @@ def _snap(r: tuple[float, float, float, float]) -> Rect:
     return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
-def layout(
-    tiles: Iterable[TileData], width: int, height: int, *, equal: bool = False
-) -> Layout:
+def layout(tiles: Iterable[TileData], width: int, height: int, *, equal: bool = False) -> Layout:
     """Place ``tiles`` in a ``width`` x ``height`` cell area. Pure."""
     items = [t for t in tiles]
     out = Layout([], [], 0)
@@ -191,8 +187,12 @@ def layout(
     names = sorted(groups, key=lambda g: (-sum(max(t.weight, 0) for t in groups[g]), g))
     totals = [sum(_floored([t.weight for t in groups[g]])) for g in names]
     W, H = float(width), float(height) * CELL_ASPECT
-    blocks = [_snap(r) for r in squarify(totals, 0.0, 0.0, W, H)] if len(names) > 1 else [Rect(0, 0, width, height)]
-    for gname, block in zip(names, blocks):
+    blocks = (
+        [_snap(r) for r in squarify(totals, 0.0, 0.0, W, H)]
+        if len(names) > 1
+        else [Rect(0, 0, width, height)]
+    )
+    for gname, block in zip(names, blocks, strict=False):
         members = groups[gname]
         area = block
         if gname and len(names) > 1 and block.h >= 3 and block.w >= 4:
@@ -200,9 +200,13 @@ def layout(
             area = Rect(block.x, block.y + 1, block.w, block.h - 1)
         weights = _floored([t.weight for t in members])
         rects = squarify(
-            weights, float(area.x), float(area.y) * CELL_ASPECT, float(area.w), float(area.h) * CELL_ASPECT
+            weights,
+            float(area.x),
+            float(area.y) * CELL_ASPECT,
+            float(area.w),
+            float(area.h) * CELL_ASPECT,
         )
-        for t, r in zip(members, rects):
+        for t, r in zip(members, rects, strict=False):
             cell = _snap(r)
             if cell.w <= 0 or cell.h <= 0:
                 out.hidden += 1
@@ -239,15 +243,21 @@ def _grid(items: list[TileData], width: int, height: int) -> Layout:
 # -- colour ---------------------------------------------------------------------------------
 
 
-def change_color(change_pct: float | None, *, clamp: float = 5.0, colors: str = "west") -> tuple[int, int, int]:
+def change_color(
+    change_pct: float | None, *, clamp: float = 5.0, colors: str = "west"
+) -> tuple[int, int, int]:
     """RGB for a change on the diverging scale: grey at 0, full colour at +-clamp and beyond."""
     if change_pct is None:
         return (40, 40, 48)
     up, down = (UP_WEST, DOWN_WEST) if colors == "west" else (DOWN_WEST, UP_WEST)
-    t = max(-1.0, min(1.0, change_pct / clamp)) if clamp > 0 else (1.0 if change_pct > 0 else -1.0 if change_pct < 0 else 0.0)
+    t = (
+        max(-1.0, min(1.0, change_pct / clamp))
+        if clamp > 0
+        else (1.0 if change_pct > 0 else -1.0 if change_pct < 0 else 0.0)
+    )
     end = up if t > 0 else down
     a = abs(t)
-    return tuple(round(n + (e - n) * a) for n, e in zip(NEUTRAL, end))  # type: ignore[return-value]
+    return tuple(round(n + (e - n) * a) for n, e in zip(NEUTRAL, end, strict=False))  # type: ignore[return-value]
 
 
 def _fg_for(rgb: tuple[int, int, int]) -> str:
@@ -297,7 +307,15 @@ class HeatmapView:
         height = self.height or options.height or console.height
         lay = layout(self.tiles, width, height, equal=self.equal)
         self.last_layout = lay
-        yield from render_rows(lay, width, height, clamp=self.clamp, colors=self.colors, flash=self.flash, selected=self.selected)
+        yield from render_rows(
+            lay,
+            width,
+            height,
+            clamp=self.clamp,
+            colors=self.colors,
+            flash=self.flash,
+            selected=self.selected,
+        )
 
 
 def render_rows(
@@ -328,7 +346,9 @@ def render_rows(
         )
         edge = edge_style_cache.get(rgb)
         if edge is None:
-            edge = edge_style_cache[rgb] = Style(color="rgb(20,20,20)", bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})")
+            edge = edge_style_cache[rgb] = Style(
+                color="rgb(20,20,20)", bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"
+            )
         lines = tile_lines(t, r.w, r.h)
         for dy in range(r.h):
             y = r.y + dy
@@ -346,7 +366,9 @@ def render_rows(
     head_style = Style(color="black", bgcolor="grey70", bold=True)
     for hd in lay.headers:
         if hd.rect.y < height:
-            rows[hd.rect.y].append((hd.rect.x, hd.rect.w, f" {hd.group}".ljust(hd.rect.w)[: hd.rect.w], head_style))
+            rows[hd.rect.y].append(
+                (hd.rect.x, hd.rect.w, f" {hd.group}".ljust(hd.rect.w)[: hd.rect.w], head_style)
+            )
     blank = Style(bgcolor="grey11")
     newline = Segment.line()
     for runs in rows:
@@ -405,6 +427,8 @@ def tiles_from_rows(
         if mode == "cap" and not (shares.get(code) and prices[code]):
             weight = turnover * ratio if ratio else 0.0
         else:
-            weight = tile_weight(mode, shares=shares.get(code), price=prices[code], turnover=turnover)
+            weight = tile_weight(
+                mode, shares=shares.get(code), price=prices[code], turnover=turnover
+            )
         out.append(TileData(code, row.name(lang), row.change_pct, weight, groups.get(code, "")))  # type: ignore[attr-defined]
     return out, mode

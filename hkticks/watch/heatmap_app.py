@@ -133,14 +133,18 @@ class HeatmapApp(App[None]):
         with self._lock:
             shares = self.shares
         size = "turnover" if self.size_mode == "equal" else self.size_mode
-        tiles, used = tiles_from_rows(self.model.rows.values(), size=size, shares=shares, lang=self.lang)
+        tiles, used = tiles_from_rows(
+            self.model.rows.values(), size=size, shares=shares, lang=self.lang
+        )
         self.sized_by = "equal" if self.size_mode == "equal" else used
         return tiles
 
     def status_line(self) -> str:
         m = self.model
         demo = "DEMO (simulated prices)  " if self.demo else ""
-        sized = {"cap": "area: market cap", "turnover": "area: turnover", "equal": "equal tiles"}[self.sized_by]
+        sized = {"cap": "area: market cap", "turnover": "area: turnover", "equal": "equal tiles"}[
+            self.sized_by
+        ]
         last = ""
         if self.alerts:
             a = self.alerts[0]
