@@ -99,3 +99,56 @@ def test_same_seed_same_scenario() -> None:
     b = run("anomalies", 11, seconds=240)
     assert [e.record() for e in a[1].truth] == [e.record() for e in b[1].truth]
     assert a[2] == b[2]
+
+
+def test_market_server_runs_a_scenario_and_logs_its_truth(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from hkticks.errors import OutputError
+    from hkticks.server import MarketServer
+
+    truth = tmp_path / "truth.jsonl"
+    server = MarketServer(
+        port=0,
+        rest_port=0,
+        rate=500,
+        seed=3,
+        scenario="anomalies:warmup_s=0.2,gap_s=0.2",
+        scenario_truth=str(truth),
+    )
+    server.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if truth.exists() and len(truth.read_bytes().splitlines()) >= 3:
+                break
+            time.sleep(0.1)
+    finally:
+        server.stop()
+    records = [orjson.loads(x) for x in truth.read_bytes().splitlines()]
+    assert len(records) >= 3
+    assert all(
+        r["simulated"] and r["kind"] in scenarios.EVENT_KINDS and len(r["symbol"]) == 5
+        for r in records
+    )
+    with pytest.raises(OutputError, match="cannot write the scenario truth log"):
+        MarketServer(
+            port=0,
+            rest_port=0,
+            scenario="anomalies",
+            scenario_truth=str(tmp_path / "no" / "t.jsonl"),
+        )
+
+
+def test_scenario_spec_parameters() -> None:
+    assert scenarios.parse_spec("anomalies:gap_s=5,kinds=x") == (
+        "anomalies",
+        {"gap_s": 5.0, "kinds": "x"},
+    )
+    with pytest.raises(ValueError, match="not KEY=VALUE"):
+        scenarios.parse_spec("anomalies:gap_s")
+    sc = scenarios.make("anomalies:warmup_s=1,gap_s=2,kinds=block_trade+sharp_move")
+    assert isinstance(sc, scenarios.AnomalyScenario) and sc.warmup_s == 1.0 and sc.gap_s == 2.0
+    assert sc.kinds == ("block_trade", "sharp_move")
+    with pytest.raises(ValueError, match="unknown event kind"):
+        scenarios.make("anomalies:kinds=meteor")

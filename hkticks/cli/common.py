@@ -110,13 +110,9 @@ def _check_scenario(ctx: click.Context, param: click.Parameter, value: str | Non
     from hkticks.server import scenarios
 
     try:
-        name, _params = scenarios.parse_spec(value)
-    except ValueError as exc:
+        scenarios.make(value)  # the name and its parameters, checked before anything starts
+    except (ValueError, TypeError) as exc:
         raise click.BadParameter(str(exc)) from None
-    if name not in scenarios.REGISTRY:
-        raise click.BadParameter(
-            f"unknown scenario {name!r}; choose one of {', '.join(scenarios.names())}"
-        )
     return value
 
 

@@ -114,7 +114,13 @@ class AnomalyScenario:
         self.gap_s = float(p.get("gap_s", 15.0))
         self.burst_s = float(p.get("burst_s", 20.0))
         self.burst_x = float(p.get("burst_x", 8.0))
-        self.kinds: tuple[str, ...] = tuple(p.get("kinds", EVENT_KINDS))
+        kinds = p.get("kinds", EVENT_KINDS)
+        if isinstance(kinds, str):  # "volume_burst+block_trade" in a NAME:key=value spec
+            kinds = kinds.split("+")
+        self.kinds: tuple[str, ...] = tuple(kinds)
+        bad = [k for k in self.kinds if k not in EVENT_KINDS]
+        if bad:
+            raise ValueError(f"unknown event kind {bad[0]!r}; choose from {', '.join(EVENT_KINDS)}")
         self.truth: list[TruthEvent] = []
         self._t0: int | None = None
         self._next_ms = 0

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from textual.app import App
+from textual.binding import Binding
 
 from hkticks.analysis.anomaly import Alert, AnomalyEngine
 from hkticks.market_hours import hk_time_text
@@ -44,6 +45,10 @@ class HeatmapApp(App[None]):
     """A Textual app showing :class:`HeatmapScreen` over a queue of ticks."""
 
     TITLE = "hkticks heatmap"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
 
     def __init__(
         self,
