@@ -71,11 +71,17 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
     assert again.returncode == 0, again.stderr
     assert again.stdout == live.stdout
     # and as lines: HH:MM:SS.mmm (Hong Kong time), symbol, kind, message
-    plain = run_hk(tmp_path, "replay", "t.jsonl", "--alerts", "--hours", "always", "--warmup", "10s")
+    plain = run_hk(
+        tmp_path, "replay", "t.jsonl", "--alerts", "--hours", "always", "--warmup", "10s"
+    )
     assert plain.returncode == 0 and f"{len(alerts)} alert" in plain.stderr
     for line, a in zip(plain.stdout.splitlines(), alerts, strict=True):
         hhmmss, symbol, kind, message = line.split(None, 3)
-        assert len(hhmmss) == 12 and (symbol, kind, message) == (a["symbol"], a["kind"], a["message"])
+        assert len(hhmmss) == 12 and (symbol, kind, message) == (
+            a["symbol"],
+            a["kind"],
+            a["message"],
+        )
     # and they flag what the simulated market injected
     truth = [orjson.loads(x) for x in (tmp_path / "truth.jsonl").read_bytes().splitlines()]
     assert truth and all(t["simulated"] for t in truth)

@@ -162,7 +162,7 @@ class HeatmapMap(Widget, can_focus=True):
         hit = self.current_layout.at(event.x, event.y)
         if hit is None:
             return
-        if hit.tile.code == self.selected and event.chain >= 2:
+        if hit.tile.code == self.selected and getattr(event, "chain", 1) >= 2:
             self.post_message(self.TileSelected(hit.tile.code))
         self.selected = hit.tile.code
         self.refresh()
