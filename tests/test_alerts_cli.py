@@ -170,3 +170,50 @@ def test_intraday_profile_and_daily_volumes() -> None:
     assert first_30 > 1.5 * mid_30  # the open is busier than late morning
     got = baselines.from_daily_volumes({"00700": [3_300_000, 0], "00005": []})
     assert list(got) == ["00700"] and got["00700"].cum[-1] == pytest.approx(3_300_000)
+
+
+def test_replay_alerts_against_history(tmp_path: Path) -> None:
+    """--history: yesterday's recordings are the baseline (no warm-up), cached once."""
+
+    def line(ts: int, vol: int = 100) -> bytes:
+        return orjson.dumps(tk("00700", ts, vol).record()) + b"\n"
+
+    # Monday and Tuesday: 1 trade/s from 10:00 to 10:20
+    for day in (23, 24):
+        (tmp_path / f"hist-{day}.jsonl").write_bytes(
+            b"".join(line(hk(day, 10, 0) + i * 1000) for i in range(1200))
+        )
+    # Wednesday: 10 trades/s from 10:00:00 -- a spike against history at once
+    (tmp_path / "wed.jsonl").write_bytes(
+        b"".join(line(hk(25, 10, 0) + i * 100) for i in range(300))
+    )
+    out = run_hk(tmp_path, "replay", "wed.jsonl", "--alerts", "--json", "--history", "hist-*.jsonl")
+    assert out.returncode == 0, out.stderr
+    alerts = [orjson.loads(x) for x in out.stdout.splitlines()]
+    assert alerts and alerts[0]["kind"] == "volume_spike" and "history" in alerts[0]["message"]
+    assert alerts[0]["ts"] < hk(25, 10, 0) + 5_000  # no 2-minute warm-up
+    cached = list((tmp_path / "cache" / "hkticks").glob("baselines-history-*.json"))
+    assert len(cached) == 1
+    # without history the same day raises nothing in its first 30 s (warm-up)
+    plain = run_hk(tmp_path, "replay", "wed.jsonl", "--alerts", "--json")
+    assert plain.returncode == 0 and plain.stdout == ""
+    missing = run_hk(tmp_path, "replay", "wed.jsonl", "--alerts", "--history", "nope-*.jsonl")
+    assert missing.returncode == 2 and "--history: no files match nope-*.jsonl" in missing.stderr
+
+
+def test_live_alerts_fetch_daily_bar_baselines_once(tmp_path: Path) -> None:
+    """Against a provider (not --demo): rvol baselines from daily bars, cached for the day."""
+    from hkticks.server import MarketServer
+
+    srv = MarketServer(token="t", plan="all-hk", rate=300.0, seed=3)
+    srv.start()
+    try:
+        args = ["alerts", "00700", "09988", "--url", srv.ws_url, "--rest-url", srv.rest_url]
+        out = run_hk(tmp_path, *args, "--token", "t", "--duration", "3s", "--hours", "always")
+    finally:
+        srv.stop()
+    assert out.returncode == 0, out.stderr
+    cached = list((tmp_path / "cache" / "hkticks").glob("baselines-kline-*.json"))
+    assert len(cached) == 1
+    symbols = orjson.loads(cached[0].read_bytes())["symbols"]
+    assert set(symbols) == {"00700", "09988"} and symbols["00700"]["cum"][-1] > 0

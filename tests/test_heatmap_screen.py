@@ -122,3 +122,17 @@ def test_heatmap_app_drains_the_queue_and_flashes_alerts() -> None:
         assert app.return_code in (0, None)
 
     run(go)
+
+
+def test_heatmap_app_groups_tiles_into_blocks() -> None:
+    async def go() -> None:
+        model = WatchModel(["00700", "09988", "00005", "00011"])
+        groups = {"00700": "Tech", "09988": "Tech", "00005": "Banks", "00011": "Banks"}
+        app = HeatmapApp(model, TickQueue(), size="turnover", groups=groups)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            lay = app.heatmap.heat.current_layout
+            assert sorted(h.group for h in lay.headers) == ["Banks", "Tech"]
+            assert {t.group for t in app.tiles()} == {"Tech", "Banks"}
+
+    run(go)

@@ -137,7 +137,10 @@ def history_baselines(glob: str, cfg: AlertConfig, days: int) -> dict[str, Symbo
     from hkticks.analysis import baselines
     from hkticks.storage.readers import Recording, expand_paths
 
-    paths = expand_paths([glob])
+    try:
+        paths = expand_paths([glob])
+    except UsageError as exc:
+        raise UsageError(f"--history: {exc}") from None
     if not paths:
         raise UsageError(f"--history {glob!r} matches no recordings")
 

@@ -67,8 +67,10 @@ class HeatmapApp(App[None]):
         feed: Any = None,
         deadline: float | None = None,
         refresh_s: float = 0.5,
+        groups: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.groups = dict(groups or {})  # code -> watchlist group: one block per group
         self.model = model
         self.queue = queue
         self.engine = engine
