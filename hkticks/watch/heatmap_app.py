@@ -141,7 +141,7 @@ class HeatmapApp(App[None]):
             shares = self.shares
         size = "turnover" if self.size_mode == "equal" else self.size_mode
         tiles, used = tiles_from_rows(
-            self.model.rows.values(), size=size, shares=shares, lang=self.lang
+            self.model.rows.values(), size=size, shares=shares, groups=self.groups, lang=self.lang
         )
         self.sized_by = "equal" if self.size_mode == "equal" else used
         return tiles
