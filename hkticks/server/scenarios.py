@@ -75,8 +75,13 @@ class Scenario(Protocol):
     name: str
     truth: list[TruthEvent]
 
-    def inject(self, market: Market, now_ms: int) -> list[Trade]:
-        """The extra trades to make now (already applied to ``market``)."""
+    def inject(
+        self, market: Market, now_ms: int, emit: Callable[[Trade], None] | None = None
+    ) -> list[Trade]:
+        """The extra trades to make now (applied to ``market``).
+
+        With ``emit`` each trade is handed over as soon as it is made (the
+        server pushes it with the book of that moment) and ``[]`` returned."""
         ...
 
 
@@ -96,7 +101,9 @@ class NoScenario:
     def __init__(self, opts: ScenarioOptions) -> None:
         self.truth: list[TruthEvent] = []
 
-    def inject(self, market: Market, now_ms: int) -> list[Trade]:
+    def inject(
+        self, market: Market, now_ms: int, emit: Callable[[Trade], None] | None = None
+    ) -> list[Trade]:
         return []
 
 
@@ -145,23 +152,26 @@ class AnomalyScenario:
         total = sum(market.state(c).stock.weight for c in market.active) or 1.0
         return self.rate * market.state(code).stock.weight / total
 
-    def inject(self, market: Market, now_ms: int) -> list[Trade]:
+    def inject(
+        self, market: Market, now_ms: int, emit: Callable[[Trade], None] | None = None
+    ) -> list[Trade]:
         if self._t0 is None:
             self._t0 = now_ms
             self._next_ms = now_ms + int(self.warmup_s * 1000)
-        out: list[Trade] = []
+        got: list[Trade] = []
+        out = emit if emit is not None else got.append
         if now_ms >= self._next_ms and self.kinds:
             self._start_event(market, now_ms, out)
             self._next_ms = now_ms + int(self.rng.uniform(0.5, 1.5) * self.gap_s * 1000)
         self._run_bursts(market, now_ms, out)
         self._run_moves(market, now_ms, out)
-        return out
+        return got
 
     def _busy_symbols(self, now_ms: int) -> set[str]:
         """Names with an event still under way (never two at once on one name)."""
         return {e.symbol for e in self.truth if e.end_ms + 60_000 > now_ms}
 
-    def _start_event(self, market: Market, now_ms: int, out: list[Trade]) -> None:
+    def _start_event(self, market: Market, now_ms: int, out: Callable[[Trade], None]) -> None:
         busy_names, alive = self._pools(market)
         kind = self.rng.choice(self.kinds)
         taken = self._busy_symbols(now_ms)
@@ -201,7 +211,7 @@ class AnomalyScenario:
             st.last = big
             st.volume += big.volume - trade.volume
             st.turnover += big.turnover - trade.turnover
-            out.append(big)
+            out(big)
             event = TruthEvent(
                 kind, code, now_ms, now_ms, {"volume": big.volume, "turnover": big.turnover / 1000}
             )
@@ -224,7 +234,7 @@ class AnomalyScenario:
             self.truth_file.write(orjson.dumps(event.record()) + b"\n")
             self.truth_file.flush()
 
-    def _run_bursts(self, market: Market, now_ms: int, out: list[Trade]) -> None:
+    def _run_bursts(self, market: Market, now_ms: int, out: Callable[[Trade], None]) -> None:
         keep = []
         for b in self._bursts:
             code, until, per_ms, carry, last = b
@@ -235,12 +245,12 @@ class AnomalyScenario:
             for _ in range(n):
                 trade = market.next_trade(code, now_ms)
                 if trade is not None:
-                    out.append(trade)
+                    out(trade)
             if now_ms < until:
                 keep.append(b)
         self._bursts = keep
 
-    def _run_moves(self, market: Market, now_ms: int, out: list[Trade]) -> None:
+    def _run_moves(self, market: Market, now_ms: int, out: Callable[[Trade], None]) -> None:
         keep = []
         for m in self._moves:
             code, target, steps, due = m
@@ -255,7 +265,7 @@ class AnomalyScenario:
             st.prev_close = bid  # the move sticks: the walk's anchor moves with it
             trade = market.next_trade(code, now_ms)
             if trade is not None:
-                out.append(trade)
+                out(trade)
             if steps > 1:
                 m[2], m[3] = steps - 1, now_ms + 1000
                 keep.append(m)
