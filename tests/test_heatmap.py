@@ -128,6 +128,7 @@ def test_tile_text_shows_the_name_only_when_it_fits() -> None:
     assert tile_lines(t, 20, 5) == ["00700", "TENCENT", "+1.23%"]
     assert tile_lines(t, 8, 2) == ["00700", "+1.23%"]
     assert tile_lines(t, 5, 1) == ["0070"]
+    assert tile_lines(t, 3, 5) == []  # a sliver shows only its colour
     assert tile_lines(TileData("00700", "", None, 1.0), 20, 3)[2].strip() == "--"
 
 

@@ -268,6 +268,8 @@ def _fg_for(rgb: tuple[int, int, int]) -> str:
 def tile_lines(tile: TileData, w: int, h: int) -> list[str]:
     """The text of a tile: code, then the name when it fits, then the change; cropped."""
     chg = "  --" if tile.change_pct is None else f"{tile.change_pct:+.2f}%"
+    if w < 4:  # a sliver: its colour says enough; a cropped code would mislead
+        return []
     if w >= 14 and h >= 3:
         lines = [tile.code, tile.name, chg]
     elif h >= 2:

@@ -68,6 +68,7 @@ class HeatmapMap(Widget, can_focus=True):
         self.scheme = colors
         self.clock = clock
         self.selected: str | None = None
+        self._chosen = False  # until the user moves, the selection follows the biggest tile
         self._flash: dict[str, float] = {}
         self._tiles: Sequence[TileData] = ()
         self._layout: Layout | None = None
@@ -76,7 +77,7 @@ class HeatmapMap(Widget, can_focus=True):
 
     def update_tiles(self) -> None:
         self._tiles = self.source()
-        if self.selected is None and self._tiles:
+        if not self._chosen and self._tiles:
             best = max(self._tiles, key=lambda t: t.weight)
             self.selected = best.code
         self.refresh()
@@ -156,6 +157,7 @@ class HeatmapMap(Widget, can_focus=True):
                 best, best_d = p, d
         if best is not None:
             self.selected = best.tile.code
+            self._chosen = True
             self.refresh()
 
     def on_click(self, event: events.Click) -> None:
@@ -165,6 +167,7 @@ class HeatmapMap(Widget, can_focus=True):
         if hit.tile.code == self.selected and getattr(event, "chain", 1) >= 2:
             self.post_message(self.TileSelected(hit.tile.code))
         self.selected = hit.tile.code
+        self._chosen = True
         self.refresh()
 
 
