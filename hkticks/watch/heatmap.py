@@ -114,9 +114,11 @@ def squarify(
 ) -> list[tuple[float, float, float, float]]:
     """Rectangles (x, y, w, h) with areas proportional to ``values`` (sorted largest first
     by the caller for the best shapes), filling the rectangle exactly."""
-    total = sum(values)
-    if not values or total <= 0 or w <= 0 or h <= 0:
+    top = max(values, default=0.0)
+    if not values or top <= 0 or w <= 0 or h <= 0:
         return [(x, y, 0.0, 0.0) for _ in values]
+    values = [v / top for v in values]  # relative sizes: no overflow for extreme weights
+    total = sum(values)
     scale = w * h / total
     areas = [v * scale for v in values]
     out: list[tuple[float, float, float, float]] = []
