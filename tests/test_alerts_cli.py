@@ -210,8 +210,16 @@ def test_live_alerts_fetch_daily_bar_baselines_once(tmp_path: Path) -> None:
     try:
         args = ["alerts", "00700", "09988", "--url", srv.ws_url, "--rest-url", srv.rest_url]
         out = run_hk(tmp_path, *args, "--token", "t", "--duration", "3s", "--hours", "always")
+        hk_hours = run_hk(tmp_path, *args, "--token", "t", "--duration", "1s")
     finally:
         srv.stop()
+    import time
+
+    from hkticks.market_hours import market_session
+
+    assert hk_hours.returncode == 0, hk_hours.stderr
+    note = "only trades of the continuous sessions raise alerts" in hk_hours.stderr
+    assert note == (not market_session(time.time()).continuous)
     assert out.returncode == 0, out.stderr
     cached = list((tmp_path / "cache" / "hkticks").glob("baselines-kline-*.json"))
     assert len(cached) == 1

@@ -349,6 +349,15 @@ def alerts(
                     f"watching {len(codes)} symbol{'s' if len(codes) != 1 else ''} for "
                     f"{', '.join(cfg.kinds)}{' (DEMO: simulated market)' if settings.demo else ''}{where}"
                 )
+            if cfg.hours == "hk":
+                from hkticks.market_hours import market_session
+
+                session = market_session(time.time())
+                if not session.continuous:
+                    warn(
+                        f"the Hong Kong market is {session.label} ({session.until(time.time())}): "
+                        "only trades of the continuous sessions raise alerts (--hours always counts every hour)"
+                    )
             feed.start()
             try:
                 with stop_on_signals(stop):
