@@ -20,6 +20,9 @@ elsewhere. Keys (all optional)::
     watchlist = "tech"
     columns = ["code", "name", "last", "chgp"]
 
+    [alerts]            # thresholds of the anomaly engine (hkticks.analysis.anomaly.AlertConfig)
+    cooldown_s = 60
+
 The token is a secret: this module never prints it, and :func:`hkticks.alltick.urls.redact`
 masks it in every URL shown to the user.
 """
@@ -44,8 +47,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOKEN_ENV_VARS = ("HKTICKS_TOKEN", "ALLTICK_TOKEN")
-KNOWN_KEYS = {"token", "url", "rest_url", "plan", "sse_url", "szse_url"}
-TABLE_KEYS = {"watchlists", "board"}  # tables, read by the board (see watchlists())
+KNOWN_KEYS = {"token", "url", "rest_url", "plan", "sse_url", "szse_url", "alerts"}
+# tables: [watchlists]/[board] read by the board (see watchlists()), [alerts] checked by
+# its owner (AlertConfig.from_mapping)
+TABLE_KEYS = {"watchlists", "board", "alerts"}
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:
@@ -92,6 +97,13 @@ def load_config_file(path: Path) -> dict[str, Any]:
         elif not isinstance(value, str):
             raise ConfigError(f"config file {path}: {key} must be a string")
     return data
+
+
+def config_table(name: str, env: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    """The ``[name]`` table of the config file (``{}`` if none) and where it came from."""
+    path = config_path(env)
+    table = load_config_file(path).get(name, {})
+    return dict(table), f"[{name}] in {path}"
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,7 @@ def test_unknown_keys_message_lists_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.toml", 'tokn = "x"\n')
     with pytest.raises(ConfigError) as exc:
         config.load_config_file(path)
-    assert "known keys: plan, rest_url, sse_url, szse_url, token, url" in str(exc.value)
+    assert "known keys: alerts, plan, rest_url, sse_url, szse_url, token, url" in str(exc.value)
 
 
 def test_config_path_is_a_directory(tmp_path: Path) -> None:

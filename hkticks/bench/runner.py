@@ -704,6 +704,7 @@ class BenchConfig:
     watch_cpu: bool = False
     soak: float | None = None
     soak_interval: float = 10.0
+    alerts: bool = False
 
 
 def run(config: BenchConfig, progress: Progress = _quiet) -> dict[str, Any]:
@@ -745,7 +746,15 @@ def run(config: BenchConfig, progress: Progress = _quiet) -> dict[str, Any]:
         if peaks:
             result["rss_peak_mb"] = max(peaks)
         if config.watch:
+            from hkticks.bench.alerts import heatmap_frame
+
             result["watch"] = watch_figures(cpu=config.watch_cpu, progress=progress)
+            progress("heatmap: render benchmark")
+            result["heatmap"] = heatmap_frame()
+        if config.alerts:
+            from hkticks.bench.alerts import alerts_figures
+
+            result["alerts"] = alerts_figures(progress)
         if config.soak:
             result["soak"] = soak(
                 duration=config.soak,
@@ -755,7 +764,9 @@ def run(config: BenchConfig, progress: Progress = _quiet) -> dict[str, Any]:
                 interval=config.soak_interval,
                 progress=progress,
             )
-    result["targets"] = targets(result)
+    from hkticks.bench.alerts import alert_targets
+
+    result["targets"] = {**targets(result), **alert_targets(result)}
     result["elapsed_s"] = round(time.monotonic() - started, 1)
     return result
 

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "bench": "hkticks.cli.bench_cmd:bench",
     "replay": "hkticks.cli.replay_cmd:replay",
     "stats": "hkticks.cli.stats_cmd:stats",
+    "alerts": "hkticks.cli.alerts_cmd:alerts",
     "compact": "hkticks.cli.compact_cmd:compact",
     "validate": "hkticks.cli.validate_cmd:validate",
 }
@@ -44,6 +45,7 @@ HELP_SUMMARIES: dict[str, str] = {
     "bench": "Measure throughput and latency against the embedded server.",
     "replay": "Replay recordings as a live board, JSONL, or over a WebSocket.",
     "stats": "Summarise recordings per symbol.",
+    "alerts": "Volume spikes, block trades, sharp moves, rvol and breakouts, live.",
     "compact": "Add recordings to a Parquet archive (one folder per HK trading day).",
     "validate": "Check recordings: duplicates, order, prices, lag, gaps vs minute bars.",
 }

@@ -137,6 +137,13 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     help="Only the data figures: stats vs DuckDB, compact, the Parquet archive, read_frame "
     "(hkticks[fast,parquet]; uses --trials rounds, ~1 GB of temporary disk).",
 )
+@click.option(
+    "--alerts",
+    "with_alerts",
+    is_flag=True,
+    help="Also measure the anomaly engine: precision, recall and latency on simulated "
+    "scenarios, and its cost per tick (about 15 s more).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
 def bench(
     ticks: int,
@@ -154,6 +161,7 @@ def bench(
     nats: str | None,
     postgres: str | None,
     stats_only: bool,
+    with_alerts: bool,
     as_json: bool,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
@@ -198,6 +206,7 @@ def bench(
         watch_cpu=watch_cpu,
         soak=soak,
         soak_interval=soak_interval,
+        alerts=with_alerts,
     )
     from rich.console import Console
 
@@ -348,6 +357,27 @@ def _print_tables(result: dict[str, Any]) -> None:
                 f"watch: key press to screen {k['key_ms']:.1f} ms, detail view open "
                 f"{k['detail_ms']:.1f} ms (Pilot, {k['rate']:,.0f} trades/s on {k['symbols']} symbols)"
             )
+    hm = result.get("heatmap")
+    if hm:
+        console.print(
+            f"heatmap: one {hm['width']}x{hm['height']} frame of {hm['symbols']} names lays out and "
+            f"renders in {hm['median_ms']:.2f} ms (p95 {hm['p95_ms']:.2f}, max {hm['max_ms']:.2f})"
+        )
+    al = result.get("alerts")
+    if al:
+        d, e = al["detection"], al["engine"]
+        console.print(
+            f"alerts: {d['seeds']} x {d['minutes']:g} simulated minutes at {d['rate']:g} trades/s: "
+            f"{d['flagged_within_10s']}/{d['events']} injected events flagged within 10 s "
+            f"(recall {d['recall']:.3f}), precision {d['precision']:.3f}, latency p50 "
+            f"{_fmt(d['latency_p50_s'])} s, max {_fmt(d['latency_max_s'])} s; ordinary flow: "
+            f"{d['ordinary_false_per_10min']:g} false volume/block alerts per 10 minutes"
+        )
+        console.print(
+            f"alerts: engine {e['us_per_tick_median']:.2f} us per tick (median batch of {e['batch']:,}, median of {e['rounds']} rounds over "
+            f"{e['ticks']:,} ticks on {e['symbols']} names), {e['engine_vs_decode']:.2f}x the cost of "
+            f"decoding the tick's frame ({e['decode_us_per_tick']:.2f} us)"
+        )
     tg = result.get("targets")
     if tg:
         table = Table(title="Targets")

@@ -152,11 +152,16 @@ def provider_settings(
     plan: str | None,
     demo_rate: float = 200.0,
     demo_seed: int | None = None,
+    demo_scenario: str | None = "anomalies",
+    demo_truth: str | None = None,
 ) -> Iterator[config.Settings]:
     """Resolved settings; under ``--demo`` an embedded server runs for the block's lifetime.
 
     The config file is read and validated in both cases: a broken one is
-    reported under ``--demo`` too, not only on the first real run.
+    reported under ``--demo`` too, not only on the first real run. The demo
+    market runs ``demo_scenario`` (default ``anomalies``: volume bursts, block
+    trades and sharp moves from its third minute on), its truth logged to
+    ``demo_truth`` when given.
     """
     source = remote_source()
     if source:
@@ -175,7 +180,13 @@ def provider_settings(
     from hkticks.server.demo import start_demo
 
     demo_plan = plan or "all-hk"
-    with start_demo(rate=demo_rate, seed=demo_seed, plan=demo_plan) as server:
+    with start_demo(
+        rate=demo_rate,
+        seed=demo_seed,
+        plan=demo_plan,
+        scenario=None if demo_scenario in (None, "none") else demo_scenario,
+        scenario_truth=demo_truth,
+    ) as server:
         yield config.Settings(
             token=server.token,
             token_source="demo",
@@ -186,6 +197,31 @@ def provider_settings(
             szse_url=server.szse_url,
             demo=True,
         )
+
+
+def _check_scenario(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    from hkticks.server import scenarios
+
+    try:
+        scenarios.make(value)  # the name and its parameters, checked before anything starts
+    except (ValueError, TypeError) as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def scenario_option(default: str | None = None) -> Callable[[F], F]:
+    """``--scenario NAME``: a named scenario of the simulated market (see ``hkticks serve -h``)."""
+    return click.option(
+        "--scenario",
+        metavar="NAME",
+        default=default,
+        callback=_check_scenario,
+        help="Simulated market only: a named scenario to inject (anomalies, none, ...; "
+        "NAME:key=value,... sets its parameters)"
+        + ("" if default is None else f"  [default: {default}]"),
+    )
 
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)

@@ -9,6 +9,7 @@ import click
 
 from hkticks.alltick.urls import redact
 from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
+from hkticks.cli.alerts_cmd import engine_options
 from hkticks.cli.common import PLAN_CHOICE, Duration, warn
 from hkticks.errors import HkticksError, UsageError
 from hkticks.stopping import StopFlag, stop_on_signals
@@ -114,6 +115,14 @@ def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
     show_default=True,
     help="Board names in English or Chinese.",
 )
+@click.option(
+    "--alerts",
+    "with_alerts",
+    is_flag=True,
+    help="Print the anomaly engine's alerts instead (as fast as the files read; the same "
+    "alerts as the live `hkticks alerts` run; --json for JSON).",
+)
+@engine_options
 def replay(
     files: tuple[str, ...],
     speed: str,
@@ -131,6 +140,10 @@ def replay(
     sort: str | None,
     colors: str,
     name_lang: str,
+    with_alerts: bool,
+    history: str | None,
+    history_days: int,
+    **engine_flags: object,
 ) -> None:
     """Replay recordings as a live board, JSONL, or over a WebSocket.
 
@@ -157,6 +170,11 @@ def replay(
         raise UsageError("give --serve or --json, not both")
     max_gap_ms = int(max_gap * 1000) if max_gap > 0 else None
     clock = ReplayClock(factor, max_gap_ms)
+    if with_alerts:
+        from hkticks.cli.alerts_cmd import replay_alerts_command
+
+        replay_alerts_command(recording, as_json, history, history_days, engine_flags)
+        return
 
     started = time.monotonic()
     json_mode = not serve and (as_json or not sys.stdout.isatty())

@@ -17,7 +17,7 @@ import click
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
-from hkticks.cli.common import PLAN_CHOICE, Duration
+from hkticks.cli.common import PLAN_CHOICE, Duration, scenario_option
 from hkticks.market_hours import market_session, simulated_label
 
 if TYPE_CHECKING:
@@ -79,6 +79,14 @@ if TYPE_CHECKING:
     show_default=True,
     help="Symbols beyond the plan: ignore them (as AllTick does) or answer 603.",
 )
+@scenario_option()
+@click.option(
+    "--truth",
+    metavar="PATH",
+    default=None,
+    help="With --scenario: append each injected event to PATH (JSONL)  "
+    "[default: $XDG_CACHE_HOME/hkticks/scenario-NAME-truth.jsonl]",
+)
 @click.option(
     "--quirks",
     "quirks",
@@ -110,18 +118,6 @@ if TYPE_CHECKING:
     help="Kill every open socket N times an hour, at seeded random times (--seed).",
 )
 @click.option(
-    "--scenario",
-    type=click.Choice(["dirty"]),
-    default=None,
-    help="dirty: 1% duplicates, 0.5% out-of-order and 0.1% price spikes, logged to --truth-log.",
-)
-@click.option(
-    "--truth-log",
-    metavar="PATH",
-    default=None,
-    help="With --scenario dirty: one JSON line per fault injected (fault, symbol, seq, ts).",
-)
-@click.option(
     "--send-log",
     metavar="PATH",
     default=None,
@@ -148,7 +144,7 @@ def serve(
     tls_key: str | None,
     chaos: float | None,
     scenario: str | None,
-    truth_log: str | None,
+    truth: str | None,
     send_log: str | None,
 ) -> None:
     """Run the embedded AllTick-compatible server (simulated HK market).
@@ -168,6 +164,11 @@ def serve(
         raise click.BadParameter("must differ from --port", param_hint="--rest-port")
     if heartbeat_timeout <= 0:
         raise click.BadParameter("must be positive", param_hint="--heartbeat-timeout")
+    if scenario is not None and scenario != "none" and truth is None:
+        from hkticks.config import cache_dir
+
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        truth = str(cache_dir() / f"scenario-{scenario.partition(':')[0]}-truth.jsonl")
     server = MarketServer(
         host=host,
         port=port,
@@ -185,13 +186,10 @@ def serve(
         quirks=quirks,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        scenario=None if scenario in (None, "none") else scenario,
+        scenario_truth=truth,
     )
     _log_warnings()
-    dirty = None
-    if scenario == "dirty":
-        from hkticks.server.dirty import DirtyFeed
-
-        dirty = DirtyFeed(server.market, seed=seed, truth_path=truth_log).install()
     server.start()  # HkticksError (one line, non-zero exit) when a port is taken
     chaos_thread = None
     if chaos:
@@ -212,9 +210,8 @@ def serve(
         _banner(server, token, plan, rate, firehose, token_source=ctx.get_parameter_source("token"))
         if chaos:
             click.echo(f"  chaos      {chaos:g} socket kills an hour (every open connection reset)")
-        if dirty is not None:
-            where = f", logged to {truth_log}" if truth_log else " (no --truth-log)"
-            click.echo(f"  scenario   dirty: 1% duplicates, 0.5% out of order, 0.1% spikes{where}")
+        if scenario not in (None, "none"):
+            click.echo(f"  scenario   {scenario}: injected events logged to {truth}")
         while not stop.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
@@ -227,8 +224,8 @@ def serve(
         if chaos_thread is not None:
             chaos_thread.stop()
         server.stop()
-        if dirty is not None:
-            dirty.close()
+        if server.dirty is not None:
+            server.dirty.close()
         if send_log is not None:
             _write_send_log(send_log, server.sent_times())
         click.echo(

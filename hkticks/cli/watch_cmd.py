@@ -19,6 +19,7 @@ from hkticks.cli.common import (
     provider_options,
     provider_settings,
     resolve_symbols,
+    scenario_option,
     warn,
 )
 from hkticks.feed.queue import TickQueue
@@ -72,6 +73,27 @@ SORT_CHOICES = ("code", "change", "volume", "active")
 @click.option(
     "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m)."
 )
+@click.option(
+    "--heatmap",
+    is_flag=True,
+    help="Show the market heatmap (treemap of every symbol) instead of the table.",
+)
+@click.option(
+    "--size",
+    "heatmap_size",
+    type=click.Choice(["cap", "turnover", "equal"]),
+    default="cap",
+    show_default=True,
+    help="Heatmap tile area: market cap (turnover when shares are unknown), turnover, or an equal grid sorted by change.",
+)
+@click.option(
+    "--clamp",
+    type=click.FloatRange(min=0.1),
+    default=5.0,
+    show_default=True,
+    help="Heatmap: change in percent at full colour.",
+)
+@scenario_option()
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
 @click.option("--demo-seed", type=int, default=None, hidden=True)
 @provider_options
@@ -85,6 +107,10 @@ def watch(
     name_lang: str,
     as_json: bool,
     duration: float | None,
+    heatmap: bool,
+    heatmap_size: str,
+    clamp: float,
+    scenario: str | None,
     demo_rate: float,
     demo_seed: int | None,
     demo: bool,
@@ -119,6 +145,7 @@ def watch(
         plan=plan,
         demo_rate=demo_rate,
         demo_seed=demo_seed,
+        demo_scenario=scenario or "anomalies",
     ) as settings:
         token_value = feed_token(settings)  # before any slow universe fetch
         codes, universe = resolve_symbols(
@@ -127,7 +154,23 @@ def watch(
         names = universe.names(codes) if universe is not None else {}
         queue = TickQueue()
         feed = make_feed(codes, settings, token_value, queue, book=book and not json_mode)
-        if json_mode:
+        if heatmap and not json_mode:
+            from hkticks.cli.heatmap_cmd import watch_heatmap
+
+            watch_heatmap(
+                feed,
+                queue,
+                codes,
+                names,
+                settings,
+                token_value,
+                heatmap_size,
+                clamp,
+                colors,
+                name_lang,
+                duration,
+            )
+        elif json_mode:
             _watch_json(feed, queue, codes, duration)
         else:
             _watch_board(

@@ -2,7 +2,8 @@
 
 Used by ``--demo``, ``hkticks serve``, the tests and the benchmarks. Owns the
 WebSocket and REST servers, the simulated market, the Stock Connect list
-endpoints and replay as a source.
+endpoints, replay as a source and the named scenarios (``scenarios.py``)
+that inject anomalies with their truth.
 
 Must not: be imported by the client side (only cli/ and bench/ start it); it
 may use the protocol core, never the client's sessions, storage or screens.

@@ -46,6 +46,7 @@ class DirtyFeed:
         out_of_order: float = 0.005,
         spike: float = 0.001,
         truth_path: str | None = None,
+        truth_file: IO[bytes] | None = None,
     ) -> None:
         if min(duplicate, out_of_order, spike) < 0 or duplicate + out_of_order + spike >= 1:
             raise ValueError("fault rates must be >= 0 and add up to less than 1")
@@ -57,7 +58,10 @@ class DirtyFeed:
         self._held: dict[str, Trade] = {}
         self._lock = threading.Lock()
         self.truth: list[dict[str, Any]] = []
-        self._truth_file: IO[bytes] | None = open(truth_path, "ab") if truth_path else None  # noqa: SIM115
+        self._owns_truth = truth_file is None and truth_path is not None
+        self._truth_file: IO[bytes] | None = (
+            open(truth_path, "ab") if self._owns_truth and truth_path else truth_file  # noqa: SIM115
+        )
 
     def install(self) -> DirtyFeed:
         """From now on the market's trades (pushes) go through :meth:`next_trade`."""
@@ -65,9 +69,9 @@ class DirtyFeed:
         return self
 
     def close(self) -> None:
-        if self._truth_file is not None:
+        if self._truth_file is not None and self._owns_truth:
             self._truth_file.close()
-            self._truth_file = None
+        self._truth_file = None
 
     def counts(self) -> dict[str, int]:
         with self._lock:

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta, timezone
 from types import TracebackType
-from typing import TypeVar
+from typing import IO, Any, TypeVar
 
 from hkticks.alltick import protocol as alltick
-from hkticks.errors import HkticksError
+from hkticks.errors import HkticksError, OutputError
 from hkticks.server import universe
 from hkticks.server.market import Market
 from hkticks.server.replaysource import ReplaySource
@@ -56,6 +56,9 @@ class MarketServer:
     Pushes carry AllTick's documented types; ``quirks`` (any of
     :data:`QUIRKS`) sends the variants a client must tolerate instead.
     ``tls_cert``/``tls_key`` (PEM files) serve ``wss://`` and ``https://``.
+    ``scenario``
+    names a :mod:`hkticks.server.scenarios` scenario injected into the rate
+    loop's trades (its truth appended to ``scenario_truth`` as JSONL).
     """
 
     def __init__(
@@ -88,6 +91,8 @@ class MarketServer:
         rest_max_connections: int | None = None,
         rest_read_timeout: float | None = None,
         simulated: bool = True,
+        scenario: str | None = None,
+        scenario_truth: str | None = None,
     ) -> None:
         if plan not in alltick.PLANS:
             raise ValueError(f"unknown plan {plan!r}; choose one of {', '.join(alltick.PLANS)}")
@@ -146,6 +151,28 @@ class MarketServer:
             replay=replay,
         )
         self._ws.reject_handshake_status = reject_handshake_status
+        self._truth_file: IO[bytes] | None = None
+        self.dirty: Any = None  # the data-quality faults of --scenario dirty
+        if scenario is not None:
+            from hkticks.server import scenarios
+
+            if scenario_truth is not None:
+                try:
+                    self._truth_file = open(scenario_truth, "ab")  # noqa: SIM115 (stop() closes it)
+                except OSError as exc:
+                    raise OutputError(
+                        f"cannot write the scenario truth log {scenario_truth}: {exc.strerror}"
+                    ) from None
+            self._ws.scenario = scenarios.make(
+                scenario,
+                scenarios.ScenarioOptions(seed=seed, rate=rate, truth_file=self._truth_file),
+            )
+            if scenarios.parse_spec(scenario)[0] == "dirty":
+                from hkticks.server.dirty import DirtyFeed
+
+                self.dirty = DirtyFeed(
+                    self.market, seed=seed, truth_file=self._truth_file
+                ).install()
         self._rest_app = RestApp(
             tokens=all_tokens,
             stocks=self.stocks,
@@ -272,6 +299,8 @@ class MarketServer:
             if self._rest is not None:
                 self._rest.stop()
             self._stop_loop()
+            if self._truth_file is not None:
+                self._truth_file.close()
 
     def __enter__(self) -> MarketServer:
         if self._thread is None:

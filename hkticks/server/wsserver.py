@@ -234,6 +234,8 @@ class WsServer:
             ids_as_strings=options.ids_as_strings,
         )
         self.reject_handshake_status: int | None = None
+        # a scenario (hkticks.server.scenarios) adding its trades to the rate loop's
+        self.scenario: Any = None
         self.stalled = False
         self.sent: list[tuple[int, str, int]] = []
         self.handshake_fault: str | None = None
@@ -659,6 +661,8 @@ class WsServer:
         ts = now_ms()
         if self.stalled:
             market.next_trades(n, ts)  # the market lives on; nobody hears it
+            if self.scenario is not None:
+                self.scenario.inject(market, ts)
             return
         out: dict[Conn, list[bytes]] = {}
         encoder = self.encoder
@@ -666,25 +670,33 @@ class WsServer:
             trade = market.next_trade(symbol, ts)
             if trade is None:
                 continue
-            subs = self._trade_subs.get(symbol)
-            if subs:
-                frame = frames.ws_text(encoder.trade(trade))
-                for conn in subs:
-                    out.setdefault(conn, []).append(frame)
-                    self._sent(conn, trade)
-            bsubs = self._book_subs.get(symbol)
-            if bsubs:
-                bids, asks = market.book(symbol, max(bsubs.values()))
-                by_depth: dict[int, bytes] = {}
-                for conn, depth in bsubs.items():
-                    book = by_depth.get(depth)
-                    if book is None:
-                        book = by_depth[depth] = frames.ws_text(
-                            encoder.book(symbol, trade.seq, trade.ts, bids[:depth], asks[:depth])
-                        )
-                    out.setdefault(conn, []).append(book)
+            self._push(trade, out, encoder)
+        if self.scenario is not None:  # its trades, each pushed (with its book) as it is made
+            self.scenario.inject(market, ts, lambda t: self._push(t, out, encoder))
         for conn, framed in out.items():
             self._write(conn, framed)
+
+    def _push(self, trade: Trade, out: dict[Conn, list[bytes]], encoder: Any) -> None:
+        """Queue ``trade`` (and the book right after it) for each subscriber in ``out``."""
+        market = self.market
+        symbol = trade.symbol
+        subs = self._trade_subs.get(symbol)
+        if subs:
+            frame = frames.ws_text(encoder.trade(trade))
+            for conn in subs:
+                out.setdefault(conn, []).append(frame)
+                self._sent(conn, trade)
+        bsubs = self._book_subs.get(symbol)
+        if bsubs:
+            bids, asks = market.book(symbol, max(bsubs.values()))
+            by_depth: dict[int, bytes] = {}
+            for conn, depth in bsubs.items():
+                book = by_depth.get(depth)
+                if book is None:
+                    book = by_depth[depth] = frames.ws_text(
+                        encoder.book(symbol, trade.seq, trade.ts, bids[:depth], asks[:depth])
+                    )
+                out.setdefault(conn, []).append(book)
 
     async def _replay_loop(self) -> None:
         """Push the replay's trades when due, from the first trade subscription on.

@@ -1,0 +1,766 @@
+"""The anomaly engine: ticks in, alerts out. Pure: no I/O, no threads, no wall clock.
+
+The clock is the trades' own exchange time (``Tick.ts``): the engine's "now"
+is the latest trade time it has seen. So a live run and a replay of its
+recording, fed the same ticks in the same order, raise exactly the same
+alerts (``hkticks replay FILE --alerts``).
+
+Definitions (thresholds in :class:`AlertConfig`; ``[alerts]`` in the config
+file and the ``alerts`` command's flags):
+
+``volume_spike``
+    In a 30 s and a 1 min window (``spike_windows``), a symbol's trade count
+    is at least ``spike_ratio`` times what its trailing intraday rate
+    predicts, ``spike_z`` standard deviations (Poisson) above it and at least
+    ``spike_min_trades``, and its volume at least ``spike_volume_ratio``
+    times the expected volume. The count leads because single trades are
+    heavy-tailed: one big print is a ``block_trade``, not a burst; the volume
+    condition keeps a flurry of odd lots out. ``value`` is the count ratio. The baseline is the symbol's trades before
+    the window, over the continuous-session time the engine has seen; it
+    needs ``warmup_s`` of that (default 120 s) and ``warmup_trades`` trades
+    (default 30) first, which a name trading once a second has after 2
+    minutes. With history (:class:`SymbolBaseline` ``minute_n``/``minute_v``)
+    the expectation is the average at the same minute of the session instead,
+    with no warm-up.
+``rvol``
+    Relative volume: the volume since the engine started / the volume the
+    baseline expects over the same minutes of the session (``cum``,
+    cumulative by minute, from recordings of previous days or daily bars x an
+    intraday profile). Raised at ``rvol_threshold`` after ``rvol_min_s``,
+    at most once per ``rvol_cooldown_s`` (it stays high for a while).
+``block_trade``
+    One trade whose turnover is above max(``block_floor`` HK$, the symbol's
+    own high percentile of trade turnover): ``block_x`` times its
+    ``block_percentile`` of trade turnover, from history when given, else
+    intraday (default 50 x the 95th percentile: trade sizes are
+    so heavy-tailed that a 99.9th percentile is crossed every thousand
+    trades, and a higher one cannot be estimated from a morning's trades).
+    Without history a symbol needs ``block_min_trades`` trades first: before
+    that nothing says what is big for it.
+``price_move``
+    The price is ``move_pct`` % or more away from the price ``move_window_s``
+    earlier (default 10 % vs 5 minutes, after HKEX's volatility control
+    mechanism); while the symbol is younger than the window, from its first
+    price. After an alert the reference restarts at the alert's price. Names priced under ``move_min_price`` (HK$1) are left out: one
+    spread-table tick is 1-2 % of a penny stock, so 10 % is a few ticks.
+``breakout``
+    A new intraday high or low (after ``warmup_s``) while ``rvol`` >
+    ``breakout_rvol``.
+
+Only trades in the continuous sessions (09:30-12:00, 13:00-16:00 Hong Kong
+time, :mod:`hkticks.market_hours`) count and raise alerts: auctions and lunch
+stay out of every baseline. ``hours="always"`` treats every instant as
+continuous (the simulated market of ``--demo`` never closes). Each
+(symbol, kind) is quiet for ``cooldown_s`` after an alert. The state resets
+at each Hong Kong midnight.
+
+Cost: the hot path is a few additions and comparisons per tick: the trades
+of the current second go into one bucket, folded into the windows when the
+second changes, and thresholds are recomputed every ``THRESHOLDS_EVERY_S``
+seconds of a symbol's trading (``hkticks bench --alerts`` measures it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from hkticks.errors import ConfigError
+from hkticks.market_hours import DAY_S, HKT_OFFSET_S
+from hkticks.tick import Tick
+
+KINDS = ("volume_spike", "rvol", "block_trade", "price_move", "breakout")
+HOURS = ("hk", "always")
+
+# Continuous sessions, seconds into the HK day, and their minutes of session.
+_AM_OPEN, _AM_CLOSE = 9 * 3600 + 1800, 12 * 3600
+_PM_OPEN, _PM_CLOSE = 13 * 3600, 16 * 3600
+SESSION_MINUTES = 330  # 150 in the morning + 180 in the afternoon
+# Thresholds follow slowly moving baselines: recomputed every 2 s of a symbol's
+# trading (and the size percentile every 32 trades), not on every second.
+THRESHOLDS_EVERY_S = 2
+PERCENTILE_EVERY_TRADES = 32
+_INF = float("inf")
+_log = math.log
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert. ``ts`` is the exchange time (epoch ms) of the trade that raised it."""
+
+    ts: int
+    symbol: str
+    kind: str
+    value: float
+    threshold: float
+    window_s: float
+    message: str
+
+    def record(self) -> dict[str, Any]:
+        """The JSON form (``hkticks alerts --json``, webhooks, the alerts log)."""
+        return {
+            "ts": self.ts,
+            "symbol": self.symbol,
+            "kind": self.kind,
+            "value": self.value,
+            "threshold": self.threshold,
+            "window_s": self.window_s,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_record(cls, rec: Mapping[str, Any]) -> Alert:
+        return cls(
+            int(rec["ts"]),
+            str(rec["symbol"]),
+            str(rec["kind"]),
+            float(rec["value"]),
+            float(rec["threshold"]),
+            float(rec["window_s"]),
+            str(rec["message"]),
+        )
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Thresholds; every field may be set in ``[alerts]`` of the config file."""
+
+    kinds: tuple[str, ...] = KINDS
+    hours: str = "hk"
+    cooldown_s: float = 60.0
+    warmup_s: float = 120.0
+    warmup_trades: int = 30
+    spike_windows: tuple[int, ...] = (10, 30, 60)
+    spike_ratio: float = 3.0
+    spike_volume_ratio: float = 2.0
+    spike_z: float = 6.0
+    spike_min_trades: int = 20
+    rvol_threshold: float = 3.0
+    rvol_min_s: float = 300.0
+    rvol_cooldown_s: float = 600.0
+    block_floor: float = 20_000_000.0
+    block_percentile: float = 95.0
+    block_x: float = 50.0
+    block_min_trades: int = 100
+    move_pct: float = 10.0
+    move_window_s: int = 300
+    move_min_price: float = 1.0
+    breakout_rvol: float = 2.0
+
+    def __post_init__(self) -> None:
+        bad = [k for k in self.kinds if k not in KINDS]
+        if bad:
+            raise ConfigError(f"unknown alert kind {bad[0]!r}; choose from {', '.join(KINDS)}")
+        if self.hours not in HOURS:
+            raise ConfigError(f"alerts hours must be one of {', '.join(HOURS)}, not {self.hours!r}")
+        if not self.spike_windows or any(w <= 0 or w > 600 for w in self.spike_windows):
+            raise ConfigError("alerts spike_windows must be seconds between 1 and 600")
+        if not 50.0 <= self.block_percentile < 100.0:
+            raise ConfigError("alerts block_percentile must be in [50, 100)")
+        for name in (
+            "cooldown_s",
+            "warmup_s",
+            "spike_ratio",
+            "spike_z",
+            "rvol_threshold",
+            "block_floor",
+            "block_x",
+            "move_pct",
+            "move_min_price",
+            "move_window_s",
+            "breakout_rvol",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"alerts {name} must not be negative")
+
+    @classmethod
+    def from_mapping(cls, table: Mapping[str, Any], where: str = "[alerts]") -> AlertConfig:
+        """Build from a config-file table; unknown keys and wrong types are refused by name."""
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, raw in table.items():
+            f = known.get(key)
+            if f is None:
+                raise ConfigError(
+                    f"{where} has an unknown key {key!r}; known keys: {', '.join(sorted(known))}"
+                )
+            default = getattr(cls(), key)
+            try:
+                values[key] = _coerce(default, raw)
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{where} {key} = {raw!r} is not a valid {type(default).__name__}"
+                ) from None
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> AlertConfig:
+        """A copy with the given (non-None) fields replaced: flags over the config file."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _coerce(default: Any, raw: Any) -> Any:
+    if isinstance(default, bool) or isinstance(raw, bool):
+        raise TypeError("bool")
+    if isinstance(default, tuple):
+        if isinstance(raw, str):
+            raw = [p for p in raw.replace(",", " ").split() if p]
+        if not isinstance(raw, (list, tuple)):
+            raise TypeError("not a list")
+        kind = type(default[0]) if default else str
+        return tuple(kind(x) if kind is not str else str(x) for x in raw)
+    if isinstance(default, float):
+        if not isinstance(raw, (int, float)):
+            raise TypeError("not a number")
+        return float(raw)
+    if isinstance(default, int):
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)
+        if not isinstance(raw, int):
+            raise TypeError("not an integer")
+        return raw
+    if not isinstance(raw, str):
+        raise TypeError("not a string")
+    return raw
+
+
+@dataclass(frozen=True)
+class SymbolBaseline:
+    """What previous days say about one symbol (see :mod:`hkticks.analysis.baselines`).
+
+    ``cum[m]`` is the average cumulative continuous-session volume at the end
+    of minute ``m`` of the session (0..329); ``minute_n``/``minute_v`` the
+    average trades and volume in that minute (empty when unknown, e.g. from
+    daily bars); ``block`` the ``block_percentile`` of one trade's turnover
+    (0: unknown).
+    """
+
+    days: int
+    cum: Sequence[float]
+    minute_n: Sequence[float] = ()
+    minute_v: Sequence[float] = ()
+    block: float = 0.0
+
+
+def session_minute(ts_ms: int) -> float:
+    """Minutes into the continuous session (0..330) at ``ts_ms``; lunch and
+    auctions clamp to the nearest session edge."""
+    sec = ((ts_ms // 1000) + HKT_OFFSET_S) % DAY_S
+    if sec < _AM_OPEN:
+        return 0.0
+    if sec < _AM_CLOSE:
+        return (sec - _AM_OPEN) / 60.0
+    if sec < _PM_OPEN:
+        return 150.0
+    if sec < _PM_CLOSE:
+        return 150.0 + (sec - _PM_OPEN) / 60.0
+    return float(SESSION_MINUTES)
+
+
+def phase_span(ts_ms: int) -> tuple[int, int, bool, int]:
+    """(start ms, end ms, continuous?, HK day number) of the phase holding ``ts_ms``.
+
+    Weekends are not continuous. Pure; the engine caches one span at a time.
+    """
+    local_s = ts_ms // 1000 + HKT_OFFSET_S
+    day = local_s // DAY_S
+    sec = local_s - day * DAY_S
+    base_ms = (day * DAY_S - HKT_OFFSET_S) * 1000
+    weekday = (day + 3) % 7
+    if weekday >= 5:
+        return base_ms, base_ms + DAY_S * 1000, False, day
+    edges = (0, _AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE, DAY_S)
+    for i in range(5):
+        if edges[i] <= sec < edges[i + 1]:
+            return base_ms + edges[i] * 1000, base_ms + edges[i + 1] * 1000, i in (1, 3), day
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# Turnover histogram for the intraday percentile: 8 buckets per doubling.
+_HBUCKETS_PER_2X = 8
+_HSCALE = _HBUCKETS_PER_2X / math.log(2.0)
+_HSIZE = 320  # up to 2**40 HK$
+
+
+def _bucket_edge(b: int) -> float:
+    return math.exp((b + 1) / _HSCALE)
+
+
+class _Sym:
+    """One symbol's running state (the engine's hot path touches only this)."""
+
+    __slots__ = (
+        "symbol",
+        "sec",
+        "bucket",
+        "wins",
+        "sums_n",
+        "sums_v",
+        "thr_n",
+        "thr_v",
+        "trig",
+        "next_thr",
+        "next_pct",
+        "exp_n",
+        "exp_v",
+        "tot_n",
+        "tot_v",
+        "hist",
+        "hist_top",
+        "block_thr",
+        "px",
+        "ref_px",
+        "band_hi",
+        "band_lo",
+        "hi",
+        "lo",
+        "rvol",
+        "rvol_base",
+        "last",
+        "base",
+    )
+
+    def __init__(self, symbol: str, nwin: int, base: SymbolBaseline | None) -> None:
+        self.symbol = symbol
+        self.sec = -1
+        self.bucket: list[int] = [0, 0, 0]  # [sec, trades, volume]
+        self.wins: list[deque[list[int]]] = [deque() for _ in range(nwin)]
+        self.sums_n = [0] * nwin
+        self.sums_v = [0] * nwin
+        self.thr_n = [_INF] * nwin
+        self.thr_v = [_INF] * nwin
+        self.trig = _INF  # trades in the current second that make a window worth checking
+        self.next_thr = -1  # the second from which thresholds are recomputed
+        self.next_pct = 0  # the trade count from which the size percentile is recomputed
+        self.exp_n = [0.0] * nwin
+        self.exp_v = [0.0] * nwin
+        self.tot_n = 0
+        self.tot_v = 0
+        self.hist: list[int] | None = None
+        self.hist_top = -1
+        self.block_thr = _INF
+        self.px: deque[tuple[int, float]] = deque()
+        self.ref_px = 0.0
+        self.band_hi = _INF
+        self.band_lo = -_INF
+        self.hi = -_INF
+        self.lo = _INF
+        self.rvol = 0.0
+        self.rvol_base = 0.0
+        self.last: dict[str, int] = {}
+        self.base = base
+
+
+@dataclass
+class EngineStats:
+    """``ticks`` seen; ``counted`` today's ticks in the continuous sessions; alerts by kind."""
+
+    ticks: int = 0
+    counted: int = 0
+    alerts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+
+
+class AnomalyEngine:
+    """Feed it ticks (:meth:`on_tick`); it returns the alerts each one raised.
+
+    ``baselines`` maps five-digit codes to :class:`SymbolBaseline` (history
+    or daily bars); without one a symbol still gets ``volume_spike`` (vs its
+    intraday rate), ``block_trade`` and ``price_move``; ``rvol`` and
+    ``breakout`` need a baseline.
+    """
+
+    def __init__(
+        self,
+        config: AlertConfig | None = None,
+        baselines: Mapping[str, SymbolBaseline] | None = None,
+    ) -> None:
+        self.config = cfg = config or AlertConfig()
+        self.baselines: dict[str, SymbolBaseline] = dict(baselines or {})
+        self._ticks = 0
+        self._alerts: dict[str, int] = dict.fromkeys(KINDS, 0)
+        self._always = cfg.hours == "always"
+        self._on = frozenset(cfg.kinds)
+        self._spike_on = "volume_spike" in self._on
+        self._block_on = "block_trade" in self._on
+        self._windows = tuple(int(w) for w in cfg.spike_windows)
+        self._cool_ms = int(cfg.cooldown_s * 1000)
+        self._rvol_cool_ms = int(cfg.rvol_cooldown_s * 1000)
+        self._move = cfg.move_pct / 100.0
+        self._move_s = int(cfg.move_window_s)
+        self._tail = 1.0 - cfg.block_percentile / 100.0
+        self._syms: dict[str, _Sym] = {}
+        self._clock = 0  # latest trade time seen (ms)
+        self._active_ms = 0  # continuous-session time seen since the start (ms)
+        self._start_min = -1.0  # session minute of the engine's first counted trade
+        self._span_lo = 1
+        self._span_hi = 0
+        self._cont = False
+        self._day = -1
+
+    def set_baselines(self, baselines: Mapping[str, SymbolBaseline]) -> None:
+        """Baselines that arrived after the start (e.g. fetched in the background)."""
+        self.baselines.update(baselines)
+        for code, st in self._syms.items():
+            if code in baselines:
+                st.base = baselines[code]
+
+    @property
+    def stats(self) -> EngineStats:
+        counted = sum(st.tot_n + st.bucket[1] for st in self._syms.values())
+        return EngineStats(self._ticks, counted, dict(self._alerts))
+
+    @property
+    def now_ms(self) -> int:
+        return self._clock
+
+    # -- the clock ----------------------------------------------------------------
+
+    def _span(self, ts: int) -> bool:
+        """Cache the phase holding ``ts``; True if it starts a new HK day (state reset)."""
+        if self._always:
+            day = (ts // 1000 + HKT_OFFSET_S) // DAY_S
+            lo = (day * DAY_S - HKT_OFFSET_S) * 1000
+            hi, cont = lo + DAY_S * 1000, True
+        else:
+            lo, hi, cont, day = phase_span(ts)
+        self._span_lo, self._span_hi, self._cont = lo, hi, cont
+        if day != self._day:
+            self._new_day(day)
+            return True
+        return False
+
+    def _advance(self, ts: int) -> None:
+        """Move the clock forwards to ``ts`` across phase edges, counting continuous time."""
+        prev = self._clock
+        if prev == 0:
+            self._span(ts)
+            self._clock = ts
+            return
+        while ts >= self._span_hi:
+            if self._cont:
+                self._active_ms += self._span_hi - prev
+            prev = self._span_hi
+            self._span(prev)
+        if self._cont:
+            self._active_ms += ts - prev
+        self._clock = ts
+
+    def _new_day(self, day: int) -> None:
+        self._day = day
+        self._syms.clear()
+        self._active_ms = 0
+        self._start_min = -1.0
+
+    def _minute(self, ts: int) -> float:
+        if self._always:
+            return min(self._active_ms / 60_000.0, float(SESSION_MINUTES))
+        return session_minute(ts)
+
+    # -- ticks ------------------------------------------------------------------
+
+    def on_tick(self, t: Tick) -> Sequence[Alert]:
+        """The alerts raised by this trade (usually none: an empty tuple)."""
+        self._ticks += 1
+        ts = t.ts
+        if ts > self._clock:
+            if ts >= self._span_hi or self._clock == 0:
+                self._advance(ts)
+            else:
+                if self._cont:
+                    self._active_ms += ts - self._clock
+                self._clock = ts
+        elif ts < self._span_lo:
+            return ()  # older than the current phase: out of order across a phase edge
+        if not self._cont:
+            return ()
+        st = self._syms.get(t.symbol)
+        if st is None:
+            st = self._syms[t.symbol] = _Sym(
+                t.symbol, len(self._windows), self.baselines.get(t.symbol)
+            )
+            if self._start_min < 0:
+                self._start_min = self._minute(ts)
+        out: list[Alert] | None = None
+        if ts // 1000 > st.sec:
+            a = self._roll(st, ts // 1000, t)
+            if a is not None:
+                out = [a]
+        b = st.bucket
+        n = b[1] = b[1] + 1
+        b[2] += t.volume
+        if n >= st.trig:
+            a = self._spike_check(st, t)
+            if a is not None:
+                out = [a] if out is None else out + [a]
+        turnover = t.turnover
+        hist = st.hist
+        if hist is not None and turnover >= 1.0:
+            k = int(_log(turnover) * _HSCALE)
+            if k >= _HSIZE:
+                k = _HSIZE - 1
+            hist[k] += 1
+            if k > st.hist_top:
+                st.hist_top = k
+        if turnover > st.block_thr:
+            a = self._block(st, t)
+            if a is not None:
+                out = [a] if out is None else out + [a]
+        price = t.price
+        if price > st.band_hi or price < st.band_lo:
+            a = self._price_move(st, t)
+            if a is not None:
+                out = [a] if out is None else out + [a]
+        if price > st.hi or price < st.lo:
+            a = self._breakout(st, t)
+            if a is not None:
+                out = [a] if out is None else out + [a]
+        return out or ()
+
+    def _spike_check(self, st: _Sym, t: Tick) -> Alert | None:
+        """The current second's count reached a window's threshold: check them all."""
+        b = st.bucket
+        for i in range(len(self._windows)):
+            if st.sums_n[i] + b[1] >= st.thr_n[i] and st.sums_v[i] + b[2] >= st.thr_v[i]:
+                return self._spike(st, i, t)
+        return None
+
+    def feed(self, ticks: Iterable[Tick]) -> list[Alert]:
+        """All alerts of a stream of ticks, in order (tests, replay)."""
+        out: list[Alert] = []
+        for t in ticks:
+            got = self.on_tick(t)
+            if got:
+                out.extend(got)
+        return out
+
+    # -- once per symbol-second: windows, thresholds ------------------------------
+
+    def _roll(self, st: _Sym, sec: int, t: Tick) -> Alert | None:
+        cfg = self.config
+        price = t.price
+        first = st.sec < 0
+        st.sec = sec
+        done = st.bucket  # the second that just ended joins the windows and the totals
+        st.bucket = [sec, 0, 0]
+        st.tot_n += done[1]
+        st.tot_v += done[2]
+        for i, w in enumerate(self._windows):
+            d = st.wins[i]
+            if done[1] and done[0] > sec - w:
+                d.append(done)
+                st.sums_n[i] += done[1]
+                st.sums_v[i] += done[2]
+            while d and d[0][0] <= sec - w:
+                old = d.popleft()
+                st.sums_n[i] -= old[1]
+                st.sums_v[i] -= old[2]
+        # price reference: the last price at or before move_window_s ago
+        px = st.px
+        if not px or px[-1][1] != price:
+            px.append((sec, price))
+        while len(px) > 1 and px[1][0] <= sec - self._move_s:
+            px.popleft()
+        ref = px[0][1]
+        if ref != st.ref_px:
+            st.ref_px = ref
+            if "price_move" in self._on and ref >= cfg.move_min_price:
+                st.band_hi = ref * (1.0 + self._move)
+                st.band_lo = ref * (1.0 - self._move)
+            else:
+                st.band_hi, st.band_lo = _INF, -_INF
+        if first:
+            st.hi = st.lo = price
+        base = st.base
+        nwin = len(self._windows)
+        if sec < st.next_thr:  # thresholds are fresh: only the trigger moves with the windows
+            if self._spike_on:
+                st.trig = min(st.thr_n[i] - st.sums_n[i] for i in range(nwin))
+            return None
+        st.next_thr = sec + THRESHOLDS_EVERY_S
+        minute = self._minute(sec * 1000)
+        # volume spike thresholds
+        if self._spike_on:
+            hist_rate = base is not None and base.minute_n and not self._always
+            active_s = self._active_ms / 1000.0
+            for i, w in enumerate(self._windows):
+                if hist_rate:
+                    assert base is not None
+                    m = min(int(minute), SESSION_MINUTES - 1)
+                    exp_n = base.minute_n[m] * w / 60.0
+                    exp_v = base.minute_v[m] * w / 60.0
+                    warm = base.days > 0
+                else:
+                    span = active_s - w
+                    base_n = st.tot_n - st.sums_n[i]
+                    warm = active_s >= cfg.warmup_s and base_n >= cfg.warmup_trades and span > 0
+                    exp_n = base_n / span * w if warm else 0.0
+                    exp_v = (st.tot_v - st.sums_v[i]) / span * w if warm else 0.0
+                if warm and exp_n > 0:
+                    st.thr_n[i] = max(
+                        float(cfg.spike_min_trades),
+                        cfg.spike_ratio * exp_n,
+                        exp_n + cfg.spike_z * math.sqrt(exp_n),
+                    )
+                    st.thr_v[i] = cfg.spike_volume_ratio * exp_v
+                else:
+                    st.thr_n[i] = _INF
+                st.exp_n[i] = exp_n
+                st.exp_v[i] = exp_v
+            st.trig = min(st.thr_n[i] - st.sums_n[i] for i in range(nwin))
+        # block threshold
+        if self._block_on:
+            if base is not None and base.block > 0:
+                st.block_thr = max(cfg.block_floor, cfg.block_x * base.block)
+                st.hist = None
+            else:
+                if st.hist is None:
+                    st.hist = [0] * _HSIZE
+                if st.tot_n >= cfg.block_min_trades and st.tot_n >= st.next_pct:
+                    st.next_pct = st.tot_n + PERCENTILE_EVERY_TRADES
+                    st.block_thr = max(cfg.block_floor, cfg.block_x * self._percentile(st))
+        # relative volume
+        if base is not None and base.cum and self._start_min >= 0:
+            expected = _cum_at(base.cum, minute) - _cum_at(base.cum, self._start_min)
+            st.rvol_base = expected
+            st.rvol = st.tot_v / expected if expected > 0 else 0.0
+            if (
+                "rvol" in self._on
+                and st.rvol >= cfg.rvol_threshold
+                and self._active_ms >= cfg.rvol_min_s * 1000
+            ):
+                return self._rvol_alert(st, t.ts)
+        return None
+
+    def _percentile(self, st: _Sym) -> float:
+        hist = st.hist
+        assert hist is not None
+        need = st.tot_n * self._tail
+        seen = 0
+        k = st.hist_top
+        while k > 0:
+            seen += hist[k]
+            if seen >= need:
+                return _bucket_edge(k)
+            k -= 1
+        return 0.0
+
+    # -- the alerts ----------------------------------------------------------------
+
+    def _cool(self, st: _Sym, kind: str, ts: int) -> bool:
+        """True (and the cooldown starts) if ``kind`` may fire for this symbol now."""
+        if kind not in self._on:
+            return False
+        last = st.last.get(kind)
+        cool = self._rvol_cool_ms if kind == "rvol" else self._cool_ms
+        if last is not None and ts - last < cool:
+            return False
+        st.last[kind] = ts
+        self._alerts[kind] += 1
+        return True
+
+    def _spike(self, st: _Sym, i: int, t: Tick) -> Alert | None:
+        if not self._cool(st, "volume_spike", t.ts):
+            return None
+        w = self._windows[i]
+        n, v = st.sums_n[i] + st.bucket[1], st.sums_v[i] + st.bucket[2]
+        ratio = n / st.exp_n[i] if st.exp_n[i] > 0 else _INF
+        vratio = v / st.exp_v[i] if st.exp_v[i] > 0 else _INF
+        basis = "history" if st.base is not None and st.base.minute_n else "intraday rate"
+        return Alert(
+            t.ts,
+            st.symbol,
+            "volume_spike",
+            round(ratio, 2),
+            self.config.spike_ratio,
+            float(w),
+            f"{st.symbol} volume spike: {n} trades ({v:,} shares) in {w}s, "
+            f"{ratio:.1f}x the trades and {vratio:.1f}x the volume of its {basis}",
+        )
+
+    def _block(self, st: _Sym, t: Tick) -> Alert | None:
+        if not self._cool(st, "block_trade", t.ts):
+            return None
+        return Alert(
+            t.ts,
+            st.symbol,
+            "block_trade",
+            round(t.turnover, 2),
+            round(st.block_thr, 2),
+            0.0,
+            f"{st.symbol} block trade: {t.volume:,} shares at {t.price:g} = "
+            f"HK${t.turnover / 1e6:,.1f}M (threshold HK${st.block_thr / 1e6:,.1f}M)",
+        )
+
+    def _price_move(self, st: _Sym, t: Tick) -> Alert | None:
+        if not self._cool(st, "price_move", t.ts):
+            return None
+        pct = (t.price / st.ref_px - 1.0) * 100.0
+        w = self._move_s
+        ref = st.ref_px
+        # the move is told: the next one is measured from here (as after a VCM cool-off)
+        st.px.clear()
+        st.px.append((t.ts // 1000, t.price))
+        st.ref_px = t.price
+        st.band_hi = t.price * (1.0 + self._move)
+        st.band_lo = t.price * (1.0 - self._move)
+        return Alert(
+            t.ts,
+            st.symbol,
+            "price_move",
+            round(pct, 2),
+            self.config.move_pct,
+            float(w),
+            f"{st.symbol} price move: {pct:+.1f}% to {t.price:g} vs {ref:g} "
+            f"up to {w // 60} min earlier",
+        )
+
+    def _breakout(self, st: _Sym, t: Tick) -> Alert | None:
+        up = t.price > st.hi
+        if up:
+            st.hi = t.price
+        else:
+            st.lo = t.price
+        cfg = self.config
+        if (
+            st.rvol <= cfg.breakout_rvol
+            or self._active_ms < cfg.warmup_s * 1000
+            or not self._cool(st, "breakout", t.ts)
+        ):
+            return None
+        word = "high" if up else "low"
+        return Alert(
+            t.ts,
+            st.symbol,
+            "breakout",
+            round(st.rvol, 2),
+            cfg.breakout_rvol,
+            0.0,
+            f"{st.symbol} breakout: new intraday {word} {t.price:g} on relative volume {st.rvol:.1f}",
+        )
+
+    def _rvol_alert(self, st: _Sym, ts: int) -> Alert | None:
+        if not self._cool(st, "rvol", ts):
+            return None
+        return Alert(
+            ts,
+            st.symbol,
+            "rvol",
+            round(st.rvol, 2),
+            self.config.rvol_threshold,
+            round(self._active_ms / 1000.0, 1),
+            f"{st.symbol} relative volume {st.rvol:.1f}x: {st.tot_v:,} shares vs "
+            f"{st.rvol_base:,.0f} usual for the same minutes",
+        )
+
+
+def _cum_at(cum: Sequence[float], minute: float) -> float:
+    """The baseline's cumulative volume at ``minute`` (linear within a minute)."""
+    if minute <= 0:
+        return 0.0
+    m = int(minute)
+    if m >= len(cum):
+        return float(cum[-1]) if cum else 0.0
+    before = cum[m - 1] if m > 0 else 0.0
+    return before + (cum[m] - before) * (minute - m)

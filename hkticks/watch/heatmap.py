@@ -1,0 +1,438 @@
+"""The market heatmap: a squarified treemap of every symbol, as a pure layout and a Rich renderable.
+
+Tile area is market capitalisation (``hk_shares`` x last price) with
+``size="cap"``, falling back to turnover for the names whose shares are
+unknown (and turnover for all with ``size="turnover"``); ``size="equal"``
+gives an equal grid sorted by change. Tiles are grouped (watchlist groups)
+into blocks laid out first, otherwise one block. Colour is the change
+against the previous close on a diverging scale clamped at +-``clamp`` %:
+green up / red down (``west``) or red up / green down (``cn``).
+
+:func:`squarify` follows Bruls, Huizing and van Wijk's squarified treemaps:
+rows of tiles are laid along the shorter side while that improves the worst
+aspect ratio. Terminal cells are about twice as tall as wide, so the layout
+works in "square" units (a row counts twice) and is then snapped to whole
+cells, edges rounded once, so tiles tile the area exactly with no gaps or
+overlaps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
+from rich.style import Style
+
+SIZES = ("cap", "turnover", "equal")
+CELL_ASPECT = 2.0  # a terminal cell is about twice as tall as it is wide
+NEUTRAL = (58, 58, 58)
+UP_WEST = (0, 170, 70)
+DOWN_WEST = (210, 40, 40)
+
+
+@dataclass(frozen=True, slots=True)
+class TileData:
+    """What one tile shows: ``change_pct`` None until the symbol has a price and a baseline."""
+
+    code: str
+    name: str
+    change_pct: float | None
+    weight: float
+    group: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rect:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    def contains(self, x: int, y: int) -> bool:
+        return self.x <= x < self.x + self.w and self.y <= y < self.y + self.h
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    tile: TileData
+    rect: Rect
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A group's name row at the top of its block."""
+
+    group: str
+    rect: Rect
+
+
+@dataclass
+class Layout:
+    tiles: list[Placed]
+    headers: list[Header]
+    hidden: int  # tiles too small to get a cell
+
+    def at(self, x: int, y: int) -> Placed | None:
+        for p in self.tiles:
+            if p.rect.contains(x, y):
+                return p
+        return None
+
+
+def tile_weight(size: str, *, shares: float | None, price: float | None, turnover: float) -> float:
+    """The area of a tile: market cap (shares x price) or turnover, or 1 (equal)."""
+    if size == "equal":
+        return 1.0
+    if size == "cap" and shares and price:
+        return float(shares) * float(price)
+    return float(turnover)
+
+
+# -- squarified treemap (floats) --------------------------------------------------------
+
+
+def _worst(row: Sequence[float], side: float) -> float:
+    s = sum(row)
+    if s <= 0 or side <= 0:
+        return math.inf
+    side2 = side * side
+    s2 = s * s
+    worst = 0.0
+    for r in row:
+        d = side2 * r
+        if d <= 0.0 or s2 <= 0.0:
+            return math.inf
+        worst = max(worst, d / s2, s2 / d)
+    return worst
+
+
+def squarify(
+    values: Sequence[float], x: float, y: float, w: float, h: float
+) -> list[tuple[float, float, float, float]]:
+    """Rectangles (x, y, w, h) with areas proportional to ``values`` (sorted largest first
+    by the caller for the best shapes), filling the rectangle exactly."""
+    top = max(values, default=0.0)
+    if not values or top <= 0 or w <= 0 or h <= 0:
+        return [(x, y, 0.0, 0.0) for _ in values]
+    values = [v / top for v in values]  # relative sizes: no overflow for extreme weights
+    total = sum(values)
+    scale = w * h / total
+    areas = [v * scale for v in values]
+    out: list[tuple[float, float, float, float]] = []
+    i = 0
+    n = len(areas)
+    while i < n:
+        side = min(w, h)
+        row = [areas[i]]
+        j = i + 1
+        while j < n and _worst(row + [areas[j]], side) <= _worst(row, side):
+            row.append(areas[j])
+            j += 1
+        s = sum(row)
+        if w >= h:  # lay the row as a column on the left
+            cw = s / h if h else 0.0
+            yy = y
+            for a in row:
+                ch = a / cw if cw else 0.0
+                out.append((x, yy, cw, ch))
+                yy += ch
+            x += cw
+            w -= cw
+        else:  # a row along the top
+            rh = s / w if w else 0.0
+            xx = x
+            for a in row:
+                rw = a / rh if rh else 0.0
+                out.append((xx, y, rw, rh))
+                xx += rw
+            y += rh
+            h -= rh
+        i = j
+        if j < n and (w <= 1e-9 or h <= 1e-9):
+            out.extend((x, y, 0.0, 0.0) for _ in range(n - j))
+            break
+    return out
+
+
+def _floored(weights: Sequence[float]) -> list[float]:
+    """Weights with a floor: a symbol with nothing to size it by yet (no trade, no cap)
+    still gets a sliver (half the smallest known weight), so every name has a place."""
+    known = [w for w in weights if w > 0]
+    floor = min(known) / 2 if known else 1.0
+    return [w if w > 0 else floor for w in weights]
+
+
+def _snap(r: tuple[float, float, float, float]) -> Rect:
+    x, y, w, h = r
+    x0, y0 = round(x), round(y / CELL_ASPECT)
+    x1, y1 = round(x + w), round((y + h) / CELL_ASPECT)
+    return Rect(x0, y0, x1 - x0, y1 - y0)
+
+
+def layout(tiles: Iterable[TileData], width: int, height: int, *, equal: bool = False) -> Layout:
+    """Place ``tiles`` in a ``width`` x ``height`` cell area. Pure."""
+    items = [t for t in tiles]
+    out = Layout([], [], 0)
+    if width <= 0 or height <= 0 or not items:
+        out.hidden = len(items)
+        return out
+    if equal:
+        return _grid(items, width, height)
+    groups: dict[str, list[TileData]] = {}
+    for t in items:
+        groups.setdefault(t.group, []).append(t)
+    for g in groups.values():
+        g.sort(key=lambda t: (-t.weight, t.code))
+    names = sorted(groups, key=lambda g: (-sum(max(t.weight, 0) for t in groups[g]), g))
+    totals = [sum(_floored([t.weight for t in groups[g]])) for g in names]
+    W, H = float(width), float(height) * CELL_ASPECT
+    blocks = (
+        [_snap(r) for r in squarify(totals, 0.0, 0.0, W, H)]
+        if len(names) > 1
+        else [Rect(0, 0, width, height)]
+    )
+    for gname, block in zip(names, blocks, strict=False):
+        members = groups[gname]
+        area = block
+        if gname and len(names) > 1 and block.h >= 3 and block.w >= 4:
+            out.headers.append(Header(gname, Rect(block.x, block.y, block.w, 1)))
+            area = Rect(block.x, block.y + 1, block.w, block.h - 1)
+        weights = _floored([t.weight for t in members])
+        rects = squarify(
+            weights,
+            float(area.x),
+            float(area.y) * CELL_ASPECT,
+            float(area.w),
+            float(area.h) * CELL_ASPECT,
+        )
+        for t, r in zip(members, rects, strict=False):
+            cell = _snap(r)
+            if cell.w <= 0 or cell.h <= 0:
+                out.hidden += 1
+            else:
+                out.tiles.append(Placed(t, cell))
+    return out
+
+
+def _grid(items: list[TileData], width: int, height: int) -> Layout:
+    """Equal tiles, sorted by change (highest first; unknown change last), row by row."""
+    items = sorted(items, key=lambda t: (t.change_pct is None, -(t.change_pct or 0.0), t.code))
+    n = len(items)
+    # columns so that tiles come out as square as the cells allow
+    cols = max(1, min(n, round(math.sqrt(n * width / (height * CELL_ASPECT)))))
+    rows = math.ceil(n / cols)
+    while rows > height and cols < n:
+        cols += 1
+        rows = math.ceil(n / cols)
+    out = Layout([], [], 0)
+    for i, t in enumerate(items):
+        r, c = divmod(i, cols)
+        if r >= height:
+            out.hidden += 1
+            continue
+        x0, x1 = c * width // cols, (c + 1) * width // cols
+        y0, y1 = r * height // rows, (r + 1) * height // rows
+        if x1 > x0 and y1 > y0:
+            out.tiles.append(Placed(t, Rect(x0, y0, x1 - x0, y1 - y0)))
+        else:
+            out.hidden += 1
+    return out
+
+
+# -- colour ---------------------------------------------------------------------------------
+
+
+def change_color(
+    change_pct: float | None, *, clamp: float = 5.0, colors: str = "west"
+) -> tuple[int, int, int]:
+    """RGB for a change on the diverging scale: grey at 0, full colour at +-clamp and beyond."""
+    if change_pct is None:
+        return (40, 40, 48)
+    up, down = (UP_WEST, DOWN_WEST) if colors == "west" else (DOWN_WEST, UP_WEST)
+    t = (
+        max(-1.0, min(1.0, change_pct / clamp))
+        if clamp > 0
+        else (1.0 if change_pct > 0 else -1.0 if change_pct < 0 else 0.0)
+    )
+    end = up if t > 0 else down
+    a = abs(t)
+    return tuple(round(n + (e - n) * a) for n, e in zip(NEUTRAL, end, strict=False))  # type: ignore[return-value]
+
+
+def _fg_for(rgb: tuple[int, int, int]) -> str:
+    r, g, b = rgb
+    return "black" if (0.299 * r + 0.587 * g + 0.114 * b) > 150 else "white"
+
+
+def tile_lines(tile: TileData, w: int, h: int) -> list[str]:
+    """The text of a tile: code, then the name when it fits, then the change; cropped."""
+    chg = "  --" if tile.change_pct is None else f"{tile.change_pct:+.2f}%"
+    if w < 4:  # a sliver: its colour says enough; a cropped code would mislead
+        return []
+    if w >= 14 and h >= 3:
+        lines = [tile.code, tile.name, chg]
+    elif h >= 2:
+        lines = [tile.code, chg]
+    elif w >= len(tile.code) + len(chg) + 2:
+        lines = [f"{tile.code} {chg}"]
+    else:
+        lines = [tile.code]
+    return [s[: max(0, w - 1)] for s in lines[:h]]
+
+
+class HeatmapView:
+    """A Rich renderable drawing the heatmap in the space it is given."""
+
+    def __init__(
+        self,
+        tiles: Sequence[TileData],
+        *,
+        equal: bool = False,
+        clamp: float = 5.0,
+        colors: str = "west",
+        flash: Iterable[str] = (),
+        selected: str | None = None,
+        height: int | None = None,
+    ) -> None:
+        self.tiles = tiles
+        self.equal = equal
+        self.clamp = clamp
+        self.colors = colors
+        self.flash = set(flash)
+        self.selected = selected
+        self.height = height
+        self.last_layout: Layout | None = None
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        height = self.height or options.height or console.height
+        lay = layout(self.tiles, width, height, equal=self.equal)
+        self.last_layout = lay
+        yield from render_rows(
+            lay,
+            width,
+            height,
+            clamp=self.clamp,
+            colors=self.colors,
+            flash=self.flash,
+            selected=self.selected,
+        )
+
+
+def render_rows(
+    lay: Layout,
+    width: int,
+    height: int,
+    *,
+    clamp: float,
+    colors: str,
+    flash: set[str],
+    selected: str | None,
+) -> Iterable[Segment]:
+    """The segments of every row, each row exactly ``width`` cells, ``height`` rows."""
+    # per row: (x, w, text, style) runs
+    rows: list[list[tuple[int, int, str, Style]]] = [[] for _ in range(height)]
+    edge_style_cache: dict[tuple[int, int, int], Style] = {}
+    for p in lay.tiles:
+        t, r = p.tile, p.rect
+        rgb = change_color(t.change_pct, clamp=clamp, colors=colors)
+        flashing = t.code in flash
+        chosen = t.code == selected
+        style = Style(
+            color=_fg_for(rgb),
+            bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})",
+            bold=chosen or flashing,
+            reverse=flashing,
+            underline=chosen,
+        )
+        edge = edge_style_cache.get(rgb)
+        if edge is None:
+            edge = edge_style_cache[rgb] = Style(
+                color="rgb(20,20,20)", bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"
+            )
+        lines = tile_lines(t, r.w, r.h)
+        for dy in range(r.h):
+            y = r.y + dy
+            if y >= height:
+                break
+            text = lines[dy] if dy < len(lines) else ""
+            if chosen and dy == 0:
+                text = (">" + text)[: max(0, r.w - 1)]
+            if r.w >= 3:
+                body = text.ljust(r.w - 1)[: r.w - 1]
+                rows[y].append((r.x, r.w - 1, body, style))
+                rows[y].append((r.x + r.w - 1, 1, "\u2595", edge))
+            else:
+                rows[y].append((r.x, r.w, text.ljust(r.w)[: r.w], style))
+    head_style = Style(color="black", bgcolor="grey70", bold=True)
+    for hd in lay.headers:
+        if hd.rect.y < height:
+            rows[hd.rect.y].append(
+                (hd.rect.x, hd.rect.w, f" {hd.group}".ljust(hd.rect.w)[: hd.rect.w], head_style)
+            )
+    blank = Style(bgcolor="grey11")
+    newline = Segment.line()
+    for runs in rows:
+        runs.sort(key=lambda run: run[0])
+        x = 0
+        for rx, rw, text, style in runs:
+            if rx > x:
+                yield Segment(" " * (rx - x), blank)
+            elif rx < x:  # overlap can only come from rounding at an edge: crop
+                cut = x - rx
+                text, rw, rx = text[cut:], rw - cut, x
+                if rw <= 0:
+                    continue
+            yield Segment(text, style)
+            x = rx + rw
+        if x < width:
+            yield Segment(" " * (width - x), blank)
+        yield newline
+
+
+def tiles_from_rows(
+    rows: Iterable[object],
+    *,
+    size: str = "cap",
+    shares: Mapping[str, float] | None = None,
+    groups: Mapping[str, str] | None = None,
+    lang: str = "en",
+) -> tuple[list[TileData], str]:
+    """Tiles from the board model's rows (:class:`hkticks.watch.model.Row`), and what sizes them.
+
+    ``shares`` maps codes to ``hk_shares``. With ``size="cap"`` a name whose
+    shares are unknown gets the cap its turnover suggests (turnover x the
+    median cap/turnover of the names with both); when no name has both, the
+    whole map is sized by turnover and the second value says ``"turnover"``.
+    """
+    shares = shares or {}
+    groups = groups or {}
+    rows = list(rows)
+    prices = {r.code: (r.last or r.prev_close) for r in rows}  # type: ignore[attr-defined]
+    mode = size
+    ratio = None
+    if size == "cap":
+        ratios = sorted(
+            shares[r.code] * prices[r.code] / r.turnover  # type: ignore[attr-defined]
+            for r in rows
+            if shares.get(r.code) and prices[r.code] and r.turnover > 0  # type: ignore[attr-defined]
+        )
+        if ratios:
+            ratio = ratios[len(ratios) // 2]
+        elif not any(shares.get(r.code) and prices[r.code] for r in rows):  # type: ignore[attr-defined]
+            mode = "turnover"
+    out = []
+    for row in rows:
+        code = row.code  # type: ignore[attr-defined]
+        turnover = row.turnover  # type: ignore[attr-defined]
+        if mode == "cap" and not (shares.get(code) and prices[code]):
+            weight = turnover * ratio if ratio else 0.0
+        else:
+            weight = tile_weight(
+                mode, shares=shares.get(code), price=prices[code], turnover=turnover
+            )
+        out.append(TileData(code, row.name(lang), row.change_pct, weight, groups.get(code, "")))  # type: ignore[attr-defined]
+    return out, mode
