@@ -223,7 +223,13 @@ def test_live_alerts_fetch_daily_bar_baselines_once(tmp_path: Path) -> None:
     if before == after:  # (a run across a session edge could go either way)
         assert note == (not before)
     assert out.returncode == 0, out.stderr
-    cached = list((tmp_path / "cache" / "hkticks").glob("baselines-kline-*.json"))
+    cache = tmp_path / "cache" / "hkticks"
+    cached = [p for p in cache.glob("baselines-kline-*.json") if "-days-" not in p.name]
     assert len(cached) == 1
     symbols = orjson.loads(cached[0].read_bytes())["symbols"]
     assert set(symbols) == {"00700", "09988"} and symbols["00700"]["cum"][-1] > 0
+    # then the average of the last 20 sessions (GET kline, one code a call) replaces it
+    days = list(cache.glob("baselines-kline-days-*.json"))
+    assert len(days) == 1
+    by_days = orjson.loads(days[0].read_bytes())["symbols"]
+    assert set(by_days) == {"00700", "09988"} and by_days["00700"]["days"] == 20

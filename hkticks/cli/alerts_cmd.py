@@ -336,7 +336,7 @@ def alerts(
             )
             late: dict[str, dict[str, SymbolBaseline]] = {}
             if not history and not demo and token_value and ({"rvol", "breakout"} & set(cfg.kinds)):
-                _start_kline_baselines(settings, token_value, codes, late)
+                _start_kline_baselines(settings, token_value, codes, late, history_days)
             if out_path:
                 sink = open_tick_sink(out_path)
             if not as_json or sys.stderr.isatty():
@@ -378,9 +378,15 @@ def alerts(
 
 
 def _start_kline_baselines(
-    settings: Any, token: str, codes: list[str], late: dict[str, Any]
+    settings: Any, token: str, codes: list[str], late: dict[str, Any], days: int = 20
 ) -> None:
-    """Daily bars -> rvol baselines, fetched (or read from today's cache) in the background."""
+    """rvol baselines from AllTick's daily bars, in the background (cached for the day).
+
+    First the previous session's bar of every code (``batch-kline``, many codes a
+    call: rvol works within seconds), then the average of the last ``days``
+    sessions (``kline``, one code a call within the plan's REST rate) replaces it
+    when complete.
+    """
     from hkticks.alltick.rest import RestClient
     from hkticks.analysis import baselines
     from hkticks.market_hours import hk_date
@@ -392,18 +398,35 @@ def _start_kline_baselines(
             alltick.PLANS[settings.plan],
             token_source=settings.token_source,
         )
+        today = hk_date(time.time())
 
-        def build() -> dict[str, SymbolBaseline]:
+        def previous_session() -> dict[str, SymbolBaseline]:
             bars = rest.daily_bars(codes)
             # the previous session's bar: today's is still growing
             return baselines.from_daily_volumes(
                 {c: [b[0].volume] for c, b in bars.items() if len(b) >= 2}
             )
 
+        def last_sessions() -> dict[str, SymbolBaseline]:
+            volumes: dict[str, list[float]] = {}
+            for code in codes:
+                bars = rest.klines(code, alltick.KLINE_DAY, min(days + 1, alltick.MAX_KLINE_BARS))
+                past = [b for b in bars if hk_date(b.ts / 1000) != today][-days:]
+                if past:
+                    volumes[code] = [b.volume for b in past]
+            return baselines.from_daily_volumes(volumes)
+
         try:
-            got, _ = baselines.cached("kline", [hk_date(time.time()), sorted(codes)], build)
+            got, _ = baselines.cached("kline", [today, sorted(codes)], previous_session)
         except Exception as exc:  # the alerts go on without rvol; say why once
             warn(f"no daily bars for rvol/breakout baselines: {exc}")
+            return
+        late["bars"] = got
+        try:
+            key = [today, days, sorted(codes)]
+            got, _ = baselines.cached("kline-days", key, last_sessions)
+        except Exception as exc:  # keep the one-session baselines
+            warn(f"rvol stays on the previous session only ({days}-day bars failed: {exc})")
             return
         late["bars"] = got
 
