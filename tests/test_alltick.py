@@ -552,7 +552,9 @@ BAD_TRADE_FIELDS: list[tuple[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize(("field", "value"), BAD_TRADE_FIELDS, ids=lambda v: repr(v)[:30])
+@pytest.mark.parametrize(
+    ("field", "value"), BAD_TRADE_FIELDS, ids=lambda v: "MISSING" if v is MISSING else repr(v)[:30]
+)
 def test_bad_trade_fields(field: str, value: Any) -> None:
     err = decoded_error(trade_frame(**{field: value}), "bad_field")
     assert err.cmd_id == alltick.PUSH_TRADE
@@ -1115,7 +1117,7 @@ def test_decode_rest_good() -> None:
         (b'{"ret":true}', "bad_field"),
         (b'{"ret":200.5}', "bad_field"),
     ],
-    ids=lambda v: repr(v)[:30],
+    ids=lambda v: "MISSING" if v is MISSING else repr(v)[:30],
 )
 def test_decode_rest_bad(body: bytes, kind: str) -> None:
     out = alltick.decode_rest(body)

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,7 +205,7 @@ def bounded(argv: list[str], port: int | None = None) -> list[str]:
     extra: list[str] = []
     if port is not None and (command == "serve" or "--serve" in args) and "--port" not in args:
         extra = ["--port", str(port)]  # the default, 8765, made a free one
-    elif command in ("watch", "record"):
+    elif command in ("watch", "record", "alerts"):
         extra = ["--duration", RUN_FOR]
     elif command == "bench":
         extra = ["--ticks", "1000", "--trials", "1", "--seconds", "1s", "--latency-warmup", "0.2s"]
@@ -405,13 +404,14 @@ def test_parse_line_pipelines_env_and_redirects() -> None:
     assert ONLINE.search("hkticks record 700 --out t.jsonl   # needs a token")
 
 
-def test_every_example_runs_offline(tmp_path: Path) -> None:
-    groups = [g for g in readme_groups() + help_groups() if any(not e.online for e in g.examples)]
-    # the longest groups first, so the slowest one does not start last
-    groups.sort(key=lambda g: -len(g.examples))
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(
-            pool.map(lambda ig: run_group(ig[1], tmp_path / f"g{ig[0]}"), enumerate(groups))
-        )
-    failures = [f for r in results for f in r]
+OFFLINE_GROUPS = [
+    g for g in readme_groups() + help_groups() if any(not e.online for e in g.examples)
+]
+
+
+@pytest.mark.parametrize("group", OFFLINE_GROUPS, ids=lambda g: g.name)
+def test_every_example_runs_offline(group: Group, tmp_path: Path) -> None:
+    """Each README section and each --help in order, in its own empty folder (the groups are
+    separate tests, so a parallel run spreads them)."""
+    failures = run_group(group, tmp_path)
     assert not failures, "\n".join(failures)

@@ -12,7 +12,7 @@ def _spread(d: dict[str, float]) -> str:
     return f"{d['min']:.3f} / {d['median']:.3f} / {d['max']:.3f}"
 
 
-def run_and_print(rounds: int, as_json: bool) -> None:
+def run_and_print(rounds: int, as_json: bool, trades: int = 2_000_000) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -20,10 +20,10 @@ def run_and_print(rounds: int, as_json: bool) -> None:
 
     err = Console(stderr=True)
     if as_json or not err.is_terminal:
-        result = run_stats_bench(rounds=rounds)
+        result = run_stats_bench(trades, rounds=rounds)
     else:
         with err.status("starting") as status:
-            result = run_stats_bench(rounds=rounds, progress=lambda m: status.update(m))
+            result = run_stats_bench(trades, rounds=rounds, progress=lambda m: status.update(m))
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
         return
