@@ -93,6 +93,9 @@ SORT_CHOICES = ("code", "change", "volume", "active")
     show_default=True,
     help="Heatmap: change in percent at full colour.",
 )
+@click.option(
+    "--bell", is_flag=True, help="Ring the terminal bell on each alert (board; off by default)."
+)
 @scenario_option()
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
 @click.option("--demo-seed", type=int, default=None, hidden=True)
@@ -110,6 +113,7 @@ def watch(
     heatmap: bool,
     heatmap_size: str,
     clamp: float,
+    bell: bool,
     scenario: str | None,
     demo_rate: float,
     demo_seed: int | None,
@@ -185,6 +189,7 @@ def watch(
                 colors=colors,
                 name_lang=name_lang,
                 duration=duration,
+                bell=bell,
             )
 
 
@@ -254,6 +259,7 @@ def _watch_board(
     colors: str,
     name_lang: str,
     duration: float | None,
+    bell: bool = False,
 ) -> None:
     from hkticks.alltick.kline import minute_bars
     from hkticks.alltick.rest import RestClient
@@ -281,7 +287,7 @@ def _watch_board(
     stop = StopFlag()
     app = BoardApp(
         model,
-        pump=BoardPump(feed, queue, model, buffers),
+        pump=BoardPump(feed, queue, model, buffers, alerts=board_alerts(settings.demo)),
         buffers=buffers,
         colors=colors,
         names=name_lang,
@@ -295,6 +301,7 @@ def _watch_board(
         save_layout=saved.save,
         stop=stop,
         deadline=time.monotonic() + duration if duration else None,
+        bell=bell,
     )
     rest_stop = threading.Event()
     missing = [c for c in codes if c not in names]
@@ -310,3 +317,13 @@ def _watch_board(
         feed.stop()
     # only after a clean stop: an error is reported by the CLI as its one line
     click.echo(board_summary(model, time.time()), err=True)
+
+
+def board_alerts(demo: bool) -> Any:
+    """The anomaly engine for the board: ``[alerts]`` of the config file, as ``hkticks alerts``."""
+    from hkticks.analysis.anomaly import AnomalyEngine
+    from hkticks.cli.alerts_cmd import build_config
+    from hkticks.watch.alert_feed import AlertFeed
+
+    table, _where = config.config_table("alerts")
+    return AlertFeed(AnomalyEngine(build_config(demo=demo)), auto_hours="hours" not in table)

@@ -10,7 +10,13 @@ the table (a line-API widget drawing only the visible rows).
 Keys (also in the footer, ``?`` and Ctrl-P): ``q`` quit, ``s``/``S`` sort
 column / reverse, ``/`` filter (Esc clears), Tab watchlists, arrows and
 PgUp/PgDn/Home/End, ``p`` pause the display, ``b`` book columns, ``c``
-columns, ``w`` save the layout, Enter the detail view, ``h`` heatmap.
+columns, ``w`` save the layout, Enter the detail view, ``h`` heatmap
+(:mod:`hkticks.watch.board_heatmap`), ``a`` the alerts pane.
+
+With a pump that carries the anomaly engine (:class:`~hkticks.watch.runner.BoardPump`
+``alerts``), each alert goes to the alerts pane (newest first), a toast,
+the heatmap's tile flash when the heatmap is open, and the terminal bell
+with ``bell=True`` (``watch --bell``).
 
 Screens other parts add (the heatmap, alerts) register a factory in
 :data:`SCREENS` or provide ``make_screen(app)`` in
@@ -37,6 +43,7 @@ from textual.widgets.selection_list import Selection
 
 from hkticks.errors import HkticksError
 from hkticks.stopping import StopFlag
+from hkticks.watch.alerts_pane import AlertsPane
 from hkticks.watch.buffers import Buffers
 from hkticks.watch.columns import ALWAYS, BY_KEY, ColumnLayout, hidden_notice
 from hkticks.watch.detail import DetailScreen
@@ -153,6 +160,7 @@ class HelpScreen(ModalScreen[None]):
         ("c", "choose columns"),
         ("w", "save columns, sort and watchlist to the config file"),
         ("h", "heatmap"),
+        ("a", "alerts pane on or off (volume spikes, block trades, sharp moves)"),
         ("Ctrl-P", "command palette"),
         ("?", "this help"),
     )
@@ -233,6 +241,7 @@ class BoardApp(App[None]):
         Binding("c", "columns", "Columns"),
         Binding("w", "save_layout", "Save"),
         Binding("h", "heatmap", "Heatmap"),
+        Binding("a", "alerts", "Alerts"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -257,6 +266,7 @@ class BoardApp(App[None]):
         deadline: float | None = None,
         clock: Callable[[], float] = time.time,
         frame_s: float = FRAME_S,
+        bell: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
@@ -289,6 +299,10 @@ class BoardApp(App[None]):
         self.table.reverse = reverse
         self.frames = 0
         self.started_perf = time.perf_counter()
+        self.bell_on = bell
+        self.alerts_pane = AlertsPane()
+        if pump is not None and hasattr(pump, "on_alert"):
+            pump.on_alert = self.raise_alert  # type: ignore[attr-defined]
 
     # -- layout -----------------------------------------------------------------
 
@@ -300,6 +314,7 @@ class BoardApp(App[None]):
         yield ColumnHeader(self.table)
         yield self.table
         yield Input(placeholder="filter: code or name (Enter keeps, Esc clears)", id="filter")
+        yield self.alerts_pane
         yield Footer()
 
     def on_mount(self) -> None:
@@ -468,6 +483,10 @@ class BoardApp(App[None]):
         if row is None:
             self.notify("no row selected", severity="warning")
             return
+        self.open_detail(row)
+
+    def open_detail(self, row: Any) -> None:
+        """Push the detail view of ``row`` (a model row); fetch its history once."""
         buffer = self.buffers.get(row.code)
         screen = DetailScreen(
             row,
@@ -512,6 +531,29 @@ class BoardApp(App[None]):
             return
         self.push_screen(factory(self))
 
+    def on_heatmap_map_tile_selected(self, message: Any) -> None:
+        """Enter on a heatmap tile: that symbol's detail view (Esc back to the heatmap)."""
+        message.stop()
+        row = self.model.rows.get(message.symbol)
+        if row is not None and not isinstance(self.screen, DetailScreen):
+            self.open_detail(row)
+
+    # -- alerts ---------------------------------------------------------------
+
+    def action_alerts(self) -> None:
+        self.alerts_pane.toggle()
+
+    def raise_alert(self, alert: Any) -> None:
+        """One alert from the engine: the pane, a toast, the heatmap tile, the bell."""
+        self.alerts_pane.add(alert)
+        self.notify(alert.message, title=alert.kind, timeout=4)
+        for screen in self.screen_stack:
+            flash = getattr(screen, "flash", None)
+            if callable(flash):
+                flash(alert.symbol)
+        if self.bell_on:
+            self.bell()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -531,6 +573,7 @@ class BoardApp(App[None]):
         yield SystemCommand("Toggle book columns", "bid and ask", self.action_book)
         yield SystemCommand("Pause display", "data keeps flowing", self.action_pause)
         yield SystemCommand("Heatmap", "the board as a heatmap", self.action_heatmap)
+        yield SystemCommand("Alerts pane", "show or hide the alerts", self.action_alerts)
         for name in [ALL, *self.watchlists]:
             yield SystemCommand(
                 f"Watchlist: {name}", "show this group", lambda name=name: self._set_watchlist(name)
@@ -556,3 +599,12 @@ class BoardApp(App[None]):
                     json.dump(stats, fh)
             except OSError:
                 pass
+
+
+def _board_heatmap(app: BoardApp) -> Screen[Any]:
+    from hkticks.watch.board_heatmap import make_screen
+
+    return make_screen(app)
+
+
+register_screen("heatmap", _board_heatmap)

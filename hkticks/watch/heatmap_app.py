@@ -21,7 +21,7 @@ from textual.binding import Binding
 
 from hkticks.analysis.anomaly import Alert, AnomalyEngine
 from hkticks.market_hours import hk_time_text
-from hkticks.tick import Tick
+from hkticks.watch.alert_feed import AlertFeed
 from hkticks.watch.heatmap import TileData, tiles_from_rows
 from hkticks.watch.heatmap_screen import HeatmapMap, HeatmapScreen
 from hkticks.watch.model import WatchModel
@@ -74,6 +74,7 @@ class HeatmapApp(App[None]):
         self.model = model
         self.queue = queue
         self.engine = engine
+        self._alert_feed = AlertFeed(engine) if engine is not None else None
         self.size_mode = size
         self.lang = lang
         self.demo = demo
@@ -113,11 +114,9 @@ class HeatmapApp(App[None]):
         now = time.time()
         if items:
             self.model.apply(items, now)
-            if self.engine is not None:
-                for item in items:
-                    if type(item) is Tick:
-                        for alert in self.engine.on_tick(item):
-                            self._alert(alert)
+            if self._alert_feed is not None:
+                for alert in self._alert_feed.apply(items):
+                    self._alert(alert)
         if self.feed is not None:
             if self.feed.fatal is not None:
                 self.error = self.feed.fatal

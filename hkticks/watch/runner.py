@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -37,6 +37,10 @@ from hkticks.market_hours import hk_clock
 from hkticks.stopping import StopFlag
 from hkticks.tick import Event, Tick
 from hkticks.watch.model import ReferenceData, WatchModel, day_stats, describe_event
+
+if TYPE_CHECKING:
+    from hkticks.analysis.anomaly import Alert
+    from hkticks.watch.alert_feed import AlertFeed
 
 REFERENCE_RETRY_S = 60.0
 REFERENCE_ATTEMPTS = 3
@@ -193,13 +197,25 @@ class BoardPump:
     symbol rejected), else ``None``; :attr:`ended` says the feed stopped by
     itself. :attr:`simulated` turns on when the data says it is simulated
     (a ``src`` ending in ``-sim`` or a feed status with ``simulated``).
+    With ``alerts`` (an :class:`~hkticks.watch.alert_feed.AlertFeed`) the
+    trades also go through the anomaly engine and each alert raised is
+    passed to :attr:`on_alert` (the app sets it), on the app's thread.
     """
 
-    def __init__(self, feed: FeedLike, queue: TickQueue, model: WatchModel, buffers: Any) -> None:
+    def __init__(
+        self,
+        feed: FeedLike,
+        queue: TickQueue,
+        model: WatchModel,
+        buffers: Any,
+        alerts: AlertFeed | None = None,
+    ) -> None:
         self.feed = feed
         self.queue = queue
         self.model = model
         self.buffers = buffers
+        self.alerts = alerts
+        self.on_alert: Callable[[Alert], None] | None = None
         self.ended = False
         self.simulated = False
 
@@ -215,6 +231,13 @@ class BoardPump:
                 first = batch[0]
                 if type(first) is Tick and str(first.src).endswith("-sim"):
                     self.simulated = True
+                    if self.alerts is not None:
+                        self.alerts.simulated()
+            if self.alerts is not None:
+                raised = self.alerts.apply(batch)
+                if raised and self.on_alert is not None:
+                    for alert in raised:
+                        self.on_alert(alert)
         status = self.feed.status()
         model.set_status(
             status.connections,
@@ -223,6 +246,8 @@ class BoardPump:
             decode_errors=status.decode_errors,
         )
         if getattr(status, "simulated", False):
+            if not self.simulated and self.alerts is not None:
+                self.alerts.simulated()
             self.simulated = True
         if self.feed.done.is_set():
             self.ended = True
