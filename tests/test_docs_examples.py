@@ -44,7 +44,7 @@ from hkticks.cli import COMMANDS, cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
-ONLINE = re.compile(r"#\s*needs (a token|network)\b")
+ONLINE = re.compile(r"#\s*needs (a token|network|nats-server|PostgreSQL|a webhook|notify-send)\b")
 RUN_FOR = "2s"  # --duration given to each streaming example
 SERVER_WORDS = ("serve",)  # a command that serves until stopped
 

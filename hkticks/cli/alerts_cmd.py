@@ -270,9 +270,10 @@ def alerts(
     \b
     Examples:
       hkticks alerts --demo
-      hkticks alerts 700 9988 --json --webhook http://127.0.0.1:9000/hook
-      hkticks alerts --plan premium --history 'ticks-2026-11-*.jsonl.gz' --out today.jsonl
-      hkticks alerts --demo --alert-cmd 'notify-send hkticks'
+      hkticks alerts 700 9988 --demo --json --duration 1m
+      hkticks alerts 700 9988 --json --webhook http://127.0.0.1:9000/hook   # needs a token
+      hkticks alerts --plan premium --history 'ticks-2026-11-*.jsonl.gz' --out today.jsonl   # needs a token
+      hkticks alerts --demo --alert-cmd 'notify-send hkticks'   # needs notify-send
     """
     from hkticks.analysis.alerts import (
         AlertLog,

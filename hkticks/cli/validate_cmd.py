@@ -86,8 +86,10 @@ def validate(
 
     \b
     Examples:
-      hkticks validate ticks-2026-11-23.jsonl.gz
-      hkticks validate day.jsonl --kline --json | jq .minute_checks
+      hkticks record 700 9988 --demo --out day.jsonl --duration 30s
+      hkticks validate day.jsonl --always-open
+      hkticks validate day.jsonl --always-open --kline --demo --json | jq .minute_checks
+      hkticks validate ticks-2026-11-23.jsonl.gz --kline   # needs a token
     """
     from hkticks.analysis.gaps import gap_events
     from hkticks.analysis.validate import (
