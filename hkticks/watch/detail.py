@@ -317,7 +317,9 @@ class DetailScreen(Screen[None]):
 
     def _draw_ladder(self, width: int, height: int) -> list[Line]:
         levels = ladder_levels(height)
-        shown = "10 levels" if levels == LADDER_LEVELS else f"{levels} of 10 levels: taller shows all"
+        shown = (
+            "10 levels" if levels == LADDER_LEVELS else f"{levels} of 10 levels: taller shows all"
+        )
         for title in self.query("#depth-title").results(Static):
             title.update(f"Depth ({shown})")
         return ladder_lines(self.buffer.book, width, self.palette, height)
@@ -354,7 +356,9 @@ class DetailScreen(Screen[None]):
             "none": "since the board started",
         }[buf.backfill]
         n = len(buf.bars)
-        line2 = f"{n} one-minute bar{'' if n == 1 else 's'} · {history} · l: line/candles · Esc: back"
+        line2 = (
+            f"{n} one-minute bar{'' if n == 1 else 's'} · {history} · l: line/candles · Esc: back"
+        )
         return "  ·  ".join(parts) + "\n" + line2
 
     def update(self) -> None:
