@@ -65,7 +65,7 @@ def test_filter_by_code_and_name_then_escape_clears() -> None:
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press("7", "0", "0")
-        assert codes(app) == ["00700", "07000"]  # live while typing
+        assert codes(app) == ["00700"]  # live while typing; a code matches exactly (not 07000)
         await pilot.press("enter")
         assert app.needle == "700" and app.focused is app.table
         await pilot.press("escape")
@@ -326,3 +326,128 @@ def test_stop_flag_and_pump_error_end_the_app() -> None:
 
     drive(app, script)
     assert isinstance(app.error, TokenRejected) and len(calls) >= 2
+
+
+# -- QA pass (issue 14): each test below failed before its fix ----------------------------
+
+
+def test_detail_view_says_demo_and_counts_bars_right() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailScreen)
+        summary = screen.summary()
+        assert summary.startswith("DEMO") and "30 one-minute bars" in summary
+        app.buffers.get("00700").bars.clear()
+        app.buffers.get("00700").bars.append(app.buffers.get("09988").bars[0])
+        assert "1 one-minute bar ·" in screen.summary()
+
+    drive(make_app(), script)
+
+
+def test_detail_view_has_no_demo_label_for_real_data() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        assert "DEMO" not in app.screen.summary()  # type: ignore[attr-defined]
+
+    app = make_app()
+    app.demo = app.simulated = False
+    drive(app, script)
+
+
+def _ladder_and_tape(app: BoardApp) -> tuple[list[str], int, int]:
+    screen = app.screen
+    assert isinstance(screen, DetailScreen)
+    ladder = screen.query_one("#ladder", LinesWidget)
+    tape = screen.query_one("#tape", LinesWidget)
+    labels = ["".join(s.text for s in line).split()[0] for line in ladder._lines]
+    assert len(ladder._lines) <= ladder.size.height  # nothing cut off below
+    return labels, tape.size.height, len(tape._lines)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+def test_detail_ladder_and_tape_both_fit(size: tuple[int, int]) -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("enter")
+        await pilot.pause()
+        labels, tape_h, tape_lines = _ladder_and_tape(app)
+        levels = sum(1 for x in labels if x.startswith("B"))
+        assert labels[-1] == f"B{levels}" and f"A{levels}" == labels[0]  # whole, best levels
+        assert "spread" in labels
+        if size == (200, 50):
+            assert levels == 10 and tape_h >= 20 and tape_lines == min(tape_h, 31)
+        else:
+            assert 3 <= levels < 10 and tape_h >= 5 and tape_lines == tape_h
+            title = str(app.screen.query_one("#depth-title").render())
+            assert f"{levels} of 10 levels" in title
+
+    drive(make_app(), script, size=size)
+
+
+def test_help_lists_every_binding() -> None:
+    named = {"slash": "/", "escape": "Esc", "question_mark": "?", "ctrl+p": "Ctrl-P"}
+    shown = {token for k, _ in HelpScreen.KEYS for token in k.split()}
+    shown |= {"Ctrl-P"} if any("Ctrl-P" in k for k, _ in HelpScreen.KEYS) else set()
+    screens: list[Any] = [BoardApp, DetailScreen]
+    for owner in screens:
+        for binding in owner.BINDINGS:
+            if binding.key == "ctrl+c":  # Ctrl-C quits everywhere, as in every terminal program
+                continue
+            name = named.get(binding.key, binding.key)
+            assert name in shown or name.capitalize() in shown, (owner.__name__, binding.key)
+
+
+def test_b_without_the_book_feed_says_so_and_adds_no_columns() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        before = [c.key for c in app.table.columns]
+        assert "bid" not in before
+        await pilot.press("b")
+        await pilot.pause()
+        assert [c.key for c in app.table.columns] == before and not app.layout.book
+        assert any("--book" in str(n.message) for n in app._notifications)
+
+    app = make_app()
+    app.book_feed = app.layout.book = app.model.book = False
+    drive(app, script)
+
+
+def test_column_chooser_respects_the_book_state(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("b")  # book off
+        await pilot.press("c")
+        screen = app.screen
+        assert isinstance(screen, ColumnsScreen)
+        from textual.widgets import SelectionList
+
+        listed = [o.value for o in screen.query_one(SelectionList).options]  # type: ignore[attr-defined]
+        assert "name" in listed and not {"bid", "bidsz", "ask", "asksz"} & set(listed)
+        await pilot.press("enter")
+        keys = [c.key for c in app.table.columns]
+        assert not app.layout.book and "bid" not in keys and "last" in keys
+        await pilot.press("w")
+        await pilot.pause()
+        restored = saved.load(path)
+        assert restored.book is False and restored.columns is not None
+        assert "bid" not in restored.columns and "last" in restored.columns
+        await pilot.press("b")  # book back on: its columns come back as they were
+        assert "bid" in [c.key for c in app.table.columns]
+
+    drive(make_app(save_layout=lambda v: saved.save(v, path)), script)
+    # a layout saved with the book off, opened with --book, shows the book columns
+    from hkticks.watch.columns import ColumnLayout
+
+    restored = saved.load(path)
+    assert "bid" in [c.key for c in ColumnLayout(book=True, enabled=restored.columns).fit(400)[0]]
+
+
+def test_watchlist_keeps_the_config_order_in_list_order() -> None:
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        await pilot.press("tab")
+        assert codes(app) == ["01810", "00700", "03690"]  # as in the config file
+        await pilot.press("s")  # sorted by code: the sort wins
+        assert codes(app) == ["00700", "01810", "03690"]
+
+    # the board's own order (00700, 09988, 03690, 00005, 01810, ...) differs from the list's
+    drive(make_app(watchlists={"tech": ["01810", "00700", "03690"]}), script)

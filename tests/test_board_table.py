@@ -12,7 +12,7 @@ from hkticks.bench.runner import watch_targets
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
 from hkticks.watch.buffers import Buffers
-from hkticks.watch.columns import ColumnLayout
+from hkticks.watch.columns import BY_KEY, ColumnLayout
 from hkticks.watch.model import WatchModel
 from hkticks.watch.runner import BoardPump
 from hkticks.watch.table import FADE_STEPS, TICK_MARK, RowPainter, matches, select_rows
@@ -25,7 +25,7 @@ def tick(code: str, price: float, ts: int, src: str = "t") -> Tick:
 
 def test_select_rows_filters_by_code_and_names_and_watchlist() -> None:
     model, _ = make_model()
-    assert [r.code for r in select_rows(model, needle="700")] == ["00700", "07000"]
+    assert [r.code for r in select_rows(model, needle="700")] == ["00700"]  # a code: exactly
     assert [r.code for r in select_rows(model, needle="TENCENT")] == ["00700"]
     assert [r.code for r in select_rows(model, needle="小米")] == ["01810"]
     got = select_rows(model, members={"00005", "00700"})
@@ -108,3 +108,46 @@ def test_watch_targets() -> None:
     assert got["watch_cpu_share"]["ok"] and got["watch_fps"]["ok"] and got["watch_key_ms"]["ok"]
     assert not got["watch_detail_ms"]["ok"] and got["watch_detail_ms"]["target"] == "<= 200"
     assert watch_targets({}) == {}
+
+
+def test_a_code_query_matches_the_code_exactly_names_by_substring() -> None:
+    model = WatchModel(["00700", "04700", "07000", "00005"], names={"00005": ("HSBC 700", "")})
+    assert [r.code for r in select_rows(model, needle="700")] == ["00700"]
+    assert [r.code for r in select_rows(model, needle="0700.HK")] == ["00700"]
+    assert [r.code for r in select_rows(model, needle="4700")] == ["04700"]
+    assert [r.code for r in select_rows(model, needle="hsbc")] == ["00005"]
+
+
+def test_watchlist_in_list_order_keeps_the_lists_order() -> None:
+    model = WatchModel(["00700", "09988", "03690", "01810"])
+    got = select_rows(model, members=("00700", "09988", "03690", "01810")[::-1])
+    assert [r.code for r in got] == ["01810", "03690", "09988", "00700"]
+
+
+def test_last_before_a_trade_is_todays_close_not_the_previous_one() -> None:
+    from hkticks.alltick.protocol import Bar
+    from hkticks.watch.model import DayStats, ReferenceData, day_stats
+
+    day = 86_400_000
+    today = int(NOW * 1000)
+    bars = [
+        Bar("00700", today - day, 370, 382, 369, 380.0, 1, 1),
+        Bar("00700", today, 380, 392, 384, 390.0, 5, 5),
+    ]
+    stats = day_stats(bars, NOW)
+    assert stats.close == 390.0 and stats.prev_close == 380.0
+    model = WatchModel(["00700", "00005"])
+    model.apply([ReferenceData(stats={"00700": stats, "00005": DayStats(65.0)})], NOW)
+    painter = RowPainter(Palette.scheme("west"), colors="west")
+    only_last = [BY_KEY["last"]]
+
+    def last_cell(code: str) -> Any:
+        (cell,) = painter.cells(model.rows[code], only_last, NOW, 1.0)
+        return cell
+
+    cell = last_cell("00700")
+    assert cell.text.strip() == "390.00"  # inside today's High/Low (392/384)
+    assert cell.style is None or not cell.style.dim
+    assert (model.rows["00700"].low, model.rows["00700"].high) == (384, 392)
+    prev = last_cell("00005")  # no bar today: the previous close, dim
+    assert prev.text.strip() == "65.00" and prev.style is not None and prev.style.dim

@@ -103,16 +103,16 @@ def title_line(screen: str) -> str:
 
 
 def test_filter_sort_detail_and_quit_in_the_real_binary(tmux: Tmux, tmp_path: Path) -> None:
-    codes = ["00700", "09988", "03690", "00005", "01810"]
+    codes = ["00700", "09988", "03690", "00005", "01810", "04700"]  # 04700: not "700"
     command = " ".join(
         shlex.quote(a)
         for a in [*hkticks_command(), "watch", *codes, "--demo", "--demo-rate", "300"]
     )
     tmux.start(command, clean_env(tmp_path))
     screen = tmux.wait(lambda s: "DEMO" in s and "1/1 up" in s, "the board")
-    screen = tmux.wait(lambda s: len(board_rows(s)) == 5, "five rows")
+    screen = tmux.wait(lambda s: len(board_rows(s)) == 6, "six rows")
     assert tmux.flag("alternate_on") == "1"
-    # `/` + 700 + Enter leaves only 00700
+    # `/` + 700 + Enter leaves only 00700 (a code matches exactly: not 04700)
     tmux.keys("/")
     tmux.wait(lambda s: "filter: code or name" in s, "the filter box")
     tmux.keys("700", "Enter")
@@ -127,11 +127,13 @@ def test_filter_sort_detail_and_quit_in_the_real_binary(tmux: Tmux, tmp_path: Pa
     # Enter opens the detail view: chart (price scale, candles or volume) and the tape
     tmux.keys("Enter")
     screen = tmux.wait(lambda s: "Time and sales" in s, "the detail view")
-    assert "00700" in screen.splitlines()[0] and "one-minute bars" in screen
+    assert "00700" in screen.splitlines()[0] and "one-minute bar" in screen
+    assert screen.splitlines()[0].startswith("DEMO")  # simulated data labelled here too
     tmux.wait(lambda s: any(ch in s for ch in "█│━▁▂▃▄▅▆▇"), "the chart")
     # q exits 0 and restores the terminal (main screen, cursor visible, one summary line)
     tmux.keys("q")
     screen = tmux.wait(lambda s: "EXIT=" in s, "the exit")
     assert "EXIT=0" in screen, screen
     assert tmux.flag("alternate_on") == "0" and tmux.flag("cursor_flag") == "1"
-    assert "hkticks: watched 5 symbols" in screen and "Traceback" not in screen
+    assert "hkticks: watched 6 symbols" in screen and "Traceback" not in screen
+    assert "[DEMO: simulated trades, not market data]" in screen

@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import io
 import random
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
@@ -12,6 +13,7 @@ from rich.color import Color
 from rich.console import Console
 from rich.segment import Segment
 
+from hkticks.analysis.replay import ReplayConn
 from hkticks.tick import Book, Event, Tick
 from hkticks.watch.model import DayStats, ReferenceData, WatchModel
 from hkticks.watch.view import (
@@ -247,3 +249,38 @@ def test_summary_line() -> None:
     assert line == (
         "hkticks: watched 2 symbols for 1m05s, 3 trades (0.0/s), 2 symbols traded, 0 reconnects"
     )
+
+
+def test_summary_line_says_demo_for_simulated_data() -> None:
+    m = two_symbol_model()
+    assert "DEMO" not in board_summary(m, NOW)
+    assert board_summary(m, NOW, demo=True).endswith("[DEMO: simulated trades, not market data]")
+    m.simulated = True  # the server's handshake said so
+    assert "[DEMO" in board_summary(m, NOW)
+
+
+def test_finished_replay_says_done_not_down() -> None:
+    m = two_symbol_model()
+    m.set_status([ReplayConn(0, "done", 0, 2, None)])
+    header = "".join(s.text for s in Board(m, clock=lambda: NOW).render_lines(NOW, 160, 20)[0])
+    assert "replay done" in header and "0/1 up" not in header
+
+
+def test_replay_feed_reports_done_at_the_end_and_stopped_on_a_reading_error() -> None:
+    from hkticks.analysis.replay import ReplayClock, ReplayFeed
+    from hkticks.errors import HkticksError
+    from hkticks.feed.queue import TickQueue
+
+    def keyed(fail: bool) -> Any:
+        yield 1, tick("00700", 300.0, 1)
+        if fail:
+            raise HkticksError("damaged line 2")
+
+    states = []
+    for fail in (False, True):
+        feed = ReplayFeed(keyed(fail), TickQueue(), ReplayClock(None), symbols=1)
+        assert feed.status().connections[0].state == "up"
+        feed.start()
+        assert feed.finished.wait(5)
+        states.append(feed.status().connections[0].state)
+    assert states == ["done", "stopped"]

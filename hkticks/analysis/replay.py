@@ -227,7 +227,11 @@ class ReplayFeed:
         return time.time() if pos is None else pos / 1000.0
 
     def status(self) -> ReplayStatus:
-        state = "stopped" if self.finished.is_set() else "up"
+        # "done": the recording was played to its end (the board says so, not "0/1 up")
+        if self.finished.is_set():
+            state = "done" if self.fatal is None else "stopped"
+        else:
+            state = "up"
         return ReplayStatus(
             connections=[ReplayConn(0, state, 0, self.symbols, None)],
             ticks=self.ticks,

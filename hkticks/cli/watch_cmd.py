@@ -316,7 +316,7 @@ def _watch_board(
         rest_stop.set()
         feed.stop()
     # only after a clean stop: an error is reported by the CLI as its one line
-    click.echo(board_summary(model, time.time()), err=True)
+    click.echo(board_summary(model, time.time(), demo=app.simulated), err=True)
 
 
 def board_alerts(demo: bool) -> Any:

@@ -155,8 +155,10 @@ class HelpScreen(ModalScreen[None]):
         ("Tab", "next watchlist ([watchlists] in the config file) or all"),
         ("↑ ↓ PgUp PgDn Home End", "move and scroll"),
         ("Enter", "detail: chart, time and sales, depth (--book)"),
+        ("Esc / Backspace", "detail view: back to the board (Esc on the board clears the filter)"),
+        ("l", "detail view: chart as line or candles"),
         ("p", "pause the display (data keeps flowing)"),
-        ("b", "book columns (bid/ask) on or off"),
+        ("b", "book columns (bid/ask) on or off (needs --book)"),
         ("c", "choose columns"),
         ("w", "save columns, sort and watchlist to the config file"),
         ("h", "heatmap"),
@@ -198,9 +200,10 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
         Binding("c", "done", "Apply", show=False),
     ]
 
-    def __init__(self, enabled: Iterable[str]) -> None:
+    def __init__(self, enabled: Iterable[str], *, book: bool = True) -> None:
         super().__init__()
         self.initial = set(enabled)
+        self.book = book  # book columns are listed only while the book is on (b)
 
     def compose(self) -> ComposeResult:
         yield SelectionList[str](
@@ -209,7 +212,7 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
                     f"{c.header}" + (" (book)" if c.book else ""), c.key, c.key in self.initial
                 )
                 for c in COLUMNS
-                if c.key not in ALWAYS
+                if c.key not in ALWAYS and (self.book or not c.book)
             ]
         )
         yield Footer()
@@ -278,8 +281,8 @@ class BoardApp(App[None]):
         self.simulated = demo
         self.palette = Palette.scheme(colors)
         self.layout = layout if layout is not None else ColumnLayout(book=model.book)
-        self.watchlists: dict[str, frozenset[str]] = {
-            name: frozenset(codes) for name, codes in (watchlists or {}).items()
+        self.watchlists: dict[str, tuple[str, ...]] = {  # in the config's order
+            name: tuple(dict.fromkeys(codes)) for name, codes in (watchlists or {}).items()
         }
         self.watchlist = watchlist if watchlist in self.watchlists else ALL
         self.book_feed = book_feed
@@ -440,21 +443,24 @@ class BoardApp(App[None]):
         self.redraw()
 
     def action_book(self) -> None:
+        if not self.book_feed and not self.layout.book:
+            # no order book is streamed: empty Bid/Ask columns would say nothing
+            self.notify("no book data: start with --book for bid/ask", severity="warning")
+            return
         self.layout.book = not self.layout.book
         self.model.book = self.layout.book
-        if self.layout.book and not self.book_feed:
-            self.notify("no book data: start with --book for bid/ask", severity="warning")
         self.redraw()
 
     def action_columns(self) -> None:
         def apply(keys: list[str] | None) -> None:
             if keys is not None:
+                if not self.layout.book:  # book columns off: keep their choice as it was
+                    book = {k for k in self.layout.enabled if BY_KEY[k].book}
+                    keys = [k for k in keys if not BY_KEY[k].book] + sorted(book)
                 self.layout.set_enabled(keys)
-                if any(BY_KEY[k].book for k in keys):
-                    self.layout.book = self.model.book = True
                 self.redraw()
 
-        self.push_screen(ColumnsScreen(self.layout.enabled), apply)
+        self.push_screen(ColumnsScreen(self.layout.enabled, book=self.layout.book), apply)
 
     def layout_values(self) -> dict[str, Any]:
         return {

@@ -28,6 +28,9 @@ class ColumnLayout:
             keys = [c.key for c in COLUMNS if c.key not in DEFAULT_HIDDEN]
         else:
             keys = [k for k in enabled if k in BY_KEY]
+            if not any(BY_KEY[k].book for k in keys):
+                # saved with the book off: the book toggle (--book, b) decides about them
+                keys += [c.key for c in COLUMNS if c.book]
         self.enabled: set[str] = set(keys) | set(ALWAYS)
 
     def candidates(self) -> list[Column]:
@@ -52,8 +55,11 @@ class ColumnLayout:
         self.enabled = {k for k in keys if k in BY_KEY} | set(ALWAYS)
 
     def saved(self) -> list[str]:
-        """The chosen keys in display order, as the config file keeps them."""
-        return [c.key for c in COLUMNS if c.key in self.enabled]
+        """The chosen keys in display order, as the config file keeps them.
+
+        With the book off no book column is written (they would show empty).
+        """
+        return [c.key for c in self.candidates()]
 
 
 def hidden_notice(hidden: list[Column]) -> str:

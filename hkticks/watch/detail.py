@@ -154,12 +154,26 @@ def tape_lines(trades: Sequence[Tick], width: int, height: int, palette: Palette
     return out
 
 
-def ladder_lines(book: Book | None, width: int, palette: Palette) -> list[Line]:
-    """Ten ask levels (best at the bottom) over ten bid levels (best at the top)."""
+def ladder_levels(height: int | None) -> int:
+    """How many levels a side fits in ``height`` lines (asks, spread, bids): 10 at most."""
+    if height is None:
+        return LADDER_LEVELS
+    return max(1, min(LADDER_LEVELS, (height - 1) // 2))
+
+
+def ladder_lines(
+    book: Book | None, width: int, palette: Palette, height: int | None = None
+) -> list[Line]:
+    """Ten ask levels (best at the bottom) over ten bid levels (best at the top).
+
+    Given a ``height`` shorter than 21 lines, only the best levels that fit
+    are drawn (the nearest to the spread), so none is cut off mid-ladder.
+    """
     if book is None:
         return [_pad([Segment("no book yet (start with --book)", palette.dim)], width)]
-    asks = list(book.asks[:LADDER_LEVELS])
-    bids = list(book.bids[:LADDER_LEVELS])
+    levels = ladder_levels(height)
+    asks = list(book.asks[:levels])
+    bids = list(book.bids[:levels])
     top = max([v for _, v in asks + bids], default=0) or 1
     bar_w = max(0, width - 20)
     out: list[Line] = []
@@ -234,8 +248,8 @@ class DetailScreen(Screen[None]):
     DetailScreen #summary { height: 3; }
     DetailScreen #chart { width: 1fr; }
     DetailScreen #side { width: 40; }
-    DetailScreen #tape { height: 1fr; }
-    DetailScreen #ladder { height: 22; }
+    DetailScreen #tape { height: 1fr; min-height: 4; }
+    DetailScreen #ladder { height: 21; }
     DetailScreen .title { height: 1; text-style: bold; }
     """
 
@@ -266,11 +280,26 @@ class DetailScreen(Screen[None]):
                 yield Static("Time and sales", classes="title")
                 yield LinesWidget(self._draw_tape, id="tape")
                 if self.book:
-                    yield Static("Depth (10 levels)", classes="title")
+                    yield Static("Depth (10 levels)", classes="title", id="depth-title")
                     yield LinesWidget(self._draw_ladder, id="ladder")
 
     def on_mount(self) -> None:
+        self._fit_ladder()
         self.update()
+
+    def on_resize(self) -> None:
+        self._fit_ladder()
+
+    def _fit_ladder(self) -> None:
+        """Give the ladder what it needs (21 lines, 10 levels) while the tape keeps a quarter
+        of the side column (at least 5 lines); a short terminal shows fewer levels."""
+        if not self.book:
+            return
+        side = self.size.height - 3 - 2  # the summary, two titles
+        tape = max(5, side // 4)
+        height = max(3, min(2 * LADDER_LEVELS + 1, side - tape))
+        for ladder in self.query("#ladder").results(LinesWidget):
+            ladder.styles.height = height
 
     def _draw_chart(self, width: int, height: int) -> list[Line]:
         return chart_lines(
@@ -287,11 +316,23 @@ class DetailScreen(Screen[None]):
         return tape_lines(self.buffer.trades, width, height, self.palette)
 
     def _draw_ladder(self, width: int, height: int) -> list[Line]:
-        return ladder_lines(self.buffer.book, width, self.palette)
+        levels = ladder_levels(height)
+        shown = (
+            "10 levels" if levels == LADDER_LEVELS else f"{levels} of 10 levels: taller shows all"
+        )
+        for title in self.query("#depth-title").results(Static):
+            title.update(f"Depth ({shown})")
+        return ladder_lines(self.buffer.book, width, self.palette, height)
+
+    @property
+    def simulated(self) -> bool:
+        """The board's data is simulated (``--demo``, or the server said so)."""
+        return bool(getattr(self.app, "simulated", False))
 
     def summary(self) -> str:
         row, buf = self.row, self.buffer
-        parts = [f"{row.code} {row.name(self.names)}".strip()]
+        parts = ["DEMO (simulated data)"] if self.simulated else []
+        parts.append(f"{row.code} {row.name(self.names)}".strip())
         parts.append(f"last {fmt_price(row.last)}")
         if row.change_pct is not None:
             parts.append(fmt_pct(row.change_pct))
@@ -314,7 +355,10 @@ class DetailScreen(Screen[None]):
             "unavailable": "history unavailable: since the board started",
             "none": "since the board started",
         }[buf.backfill]
-        line2 = f"{len(buf.bars)} one-minute bars · {history} · l: line/candles · Esc: back"
+        n = len(buf.bars)
+        line2 = (
+            f"{n} one-minute bar{'' if n == 1 else 's'} · {history} · l: line/candles · Esc: back"
+        )
         return "  ·  ".join(parts) + "\n" + line2
 
     def update(self) -> None:

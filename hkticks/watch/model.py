@@ -52,8 +52,8 @@ class DayStats:
     """Reference data for one symbol from the REST daily bars.
 
     ``prev_close`` is the previous session's close (the change baseline);
-    ``open``/``high``/``low``/``volume`` are today's so far, ``None`` before
-    today's bar exists (e.g. before the open).
+    ``open``/``high``/``low``/``close``/``volume`` are today's so far,
+    ``None`` before today's bar exists (e.g. before the open).
     """
 
     prev_close: float | None
@@ -61,6 +61,7 @@ class DayStats:
     high: float | None = None
     low: float | None = None
     volume: int | None = None
+    close: float | None = None
 
 
 def day_stats(bars: Sequence[Bar], now_s: float) -> DayStats:
@@ -76,7 +77,7 @@ def day_stats(bars: Sequence[Bar], now_s: float) -> DayStats:
     last = bars[-1]
     if hk_clock(last.ts / 1000.0)[0] >= today:
         prev = bars[-2].close if len(bars) >= 2 else None
-        return DayStats(prev, last.open, last.high, last.low, last.volume)
+        return DayStats(prev, last.open, last.high, last.low, last.volume, last.close)
     return DayStats(last.close)
 
 
@@ -113,6 +114,7 @@ class Row:
         "open",
         "high",
         "low",
+        "day_close",
         "bar_volume",
         "volume_at_bar",
         "trades",
@@ -142,6 +144,7 @@ class Row:
         self.open: float | None = None
         self.high: float | None = None
         self.low: float | None = None
+        self.day_close: float | None = None  # today's daily bar's close (before our first trade)
         self.bar_volume: int | None = None
         self.volume_at_bar = 0  # volume seen when the bar arrived (avoids double counting)
         self.trades = 0
@@ -200,7 +203,7 @@ class ConnState:
     """One connection as the header shows it."""
 
     shard: int
-    state: str = "connecting"  # connecting | up | backoff | stale | stopped | failed
+    state: str = "connecting"  # connecting | up | backoff | stale | stopped | failed | done
     reconnects: int = 0
     symbols: int = 0
     last_msg_age: float | None = None
@@ -210,6 +213,8 @@ class ConnState:
         """``"green"``, ``"amber"`` or ``"red"`` for the indicator."""
         if self.state in ("failed", "stopped"):
             return "red"
+        if self.state == "done":  # a replay played to its end
+            return "green"
         if self.state == "up":
             if self.last_msg_age is not None and self.last_msg_age > STALE_MSG_AGE_S:
                 return "amber"
@@ -452,6 +457,7 @@ class WatchModel:
             row.high = stats.high if row.high is None else max(row.high, stats.high)
         if stats.low is not None:
             row.low = stats.low if row.low is None else min(row.low, stats.low)
+        row.day_close = stats.close
         if stats.volume is not None:
             row.bar_volume = stats.volume
             row.volume_at_bar = row.volume

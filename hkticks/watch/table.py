@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 
 from rich.color import Color
 from rich.segment import Segment
@@ -26,6 +26,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from hkticks.market_hours import hk_time_text
+from hkticks.symbols.universe import try_normalise
 from hkticks.watch.model import BASELINE_FIRST, DOWN, UP, Row, WatchModel
 from hkticks.watch.view import (
     Column,
@@ -43,12 +44,23 @@ FADE_STEPS = 4  # flash background levels over the fade
 TICK_MARK = "·"
 
 
-def matches(row: Row, needle: str) -> bool:
-    """Filter by code (``700`` finds 00700) or by English / Chinese name, any case."""
+def code_query(needle: str) -> str | None:
+    """The stock code a query of digits (``700``, ``0700.HK``) means, else ``None``."""
+    return try_normalise(needle) if any(ch.isdigit() for ch in needle) else None
+
+
+def matches(row: Row, needle: str, code: str | None = None) -> bool:
+    """Filter by code or by English / Chinese name (any case, substring).
+
+    A query that is a stock code (``700``) matches that code exactly (00700,
+    not 04700 or 07000); ``code`` is :func:`code_query` of ``needle``, when
+    the caller computed it once for many rows.
+    """
     if not needle:
         return True
-    if needle in row.code:
-        return True
+    code = code if code is not None else code_query(needle)
+    if code is not None:
+        return row.code == code
     n = needle.casefold()
     return n in row.name_en.casefold() or (bool(row.name_cn) and n in row.name_cn)
 
@@ -62,14 +74,21 @@ def select_rows(
 ) -> list[Row]:
     """Rows in sort order, filtered by ``needle`` and the watchlist ``members``.
 
+    In "list order" (sort ``given``) a watchlist's rows come in the order the
+    watchlist gives them (``members`` a sequence, as in the config file).
     Reversed, rows without a value for the sort key (no trade yet) stay last.
     """
     rows = model.ordered()
     if members is not None:
-        rows = [r for r in rows if r.code in members]
+        if model.sort == "given" and isinstance(members, Sequence):
+            position = {code: i for i, code in enumerate(members)}
+            rows = sorted((r for r in rows if r.code in position), key=lambda r: position[r.code])
+        else:
+            rows = [r for r in rows if r.code in members]
     if needle:
         needle = needle.strip()
-        rows = [r for r in rows if matches(r, needle)]
+        code = code_query(needle)
+        rows = [r for r in rows if matches(r, needle, code)]
     if reverse:
         if model.sort == "change":
             have = [r for r in rows if r.change_pct is not None]
@@ -127,7 +146,11 @@ class RowPainter:
                 ticking = row.tick_until > now and row.flash_until <= now
                 if i:
                     out.append(Segment(TICK_MARK, self.tick_style) if ticking else sep)
-                if row.last is None:
+                if row.last is None and row.day_close is not None:
+                    # no trade seen yet: today's close so far, from the daily bar
+                    text, style = fmt_price(row.day_close), None
+                elif row.last is None:
+                    # nothing today yet: the previous close, dim (as in the Rich board)
                     text, style = fmt_price(row.prev_close), pal.dim
                 else:
                     text = fmt_price(row.last)

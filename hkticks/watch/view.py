@@ -299,7 +299,10 @@ class Board:
                 )
                 lights.append(Segment("●", style))
             up = sum(1 for c in conns if c.state == "up")
-            lights.append(Segment(f" {up}/{len(conns)} up"))
+            if all(c.state == "done" for c in conns):
+                lights.append(Segment(" replay done"))  # played to the end, not a lost link
+            else:
+                lights.append(Segment(f" {up}/{len(conns)} up"))
         else:
             lights += [Segment("○", pal.amber), Segment(" connecting")]
         session = market_session(now)
@@ -362,7 +365,9 @@ class Board:
                     out.append(Segment(_fit(row.name(self.names), col.width, False)))
                 continue
             elif key == "last":
-                if row.last is None:
+                if row.last is None and row.day_close is not None:
+                    text, style = fmt_price(row.day_close), None  # today's bar, no trade seen
+                elif row.last is None:
                     text, style = fmt_price(row.prev_close), pal.dim
                 else:
                     text = fmt_price(row.last)
@@ -511,8 +516,8 @@ def _fit(text: str, width: int, right: bool) -> str:
     return pad + text if right else text + pad
 
 
-def board_summary(model: WatchModel, now: float) -> str:
-    """The one line printed after the board closes."""
+def board_summary(model: WatchModel, now: float, *, demo: bool = False) -> str:
+    """The one line printed after the board closes (tagged DEMO for simulated data)."""
     elapsed = max(now - model.started, 0.0)
     rate = model.trades / elapsed if elapsed > 0 else 0.0
     parts = [
@@ -523,4 +528,5 @@ def board_summary(model: WatchModel, now: float) -> str:
     ]
     if model.dropped:
         parts.append(f"{model.dropped:,} dropped")
-    return "hkticks: " + ", ".join(parts)
+    tag = " [DEMO: simulated trades, not market data]" if demo or model.simulated else ""
+    return "hkticks: " + ", ".join(parts) + tag
