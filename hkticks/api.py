@@ -56,6 +56,7 @@ __all__ = [
     "TickStream",
     "AsyncTickStream",
     "feed_source",
+    "nats_source",
     "stream",
     "astream",
     "read",
@@ -177,6 +178,107 @@ def feed_source(
     )
 
 
+class _NatsSource:
+    """A NATS JetStream stream filled by ``hkticks record --out nats://...``."""
+
+    def __init__(
+        self,
+        url: str,
+        symbols: Sequence[str],
+        *,
+        consumer: str | None,
+        since_ms: int | None,
+    ) -> None:
+        from hkticks.feed.natsurl import import_nats, parse_nats_url
+        from hkticks.symbols.universe import normalise_all
+
+        parse_nats_url(url)  # a bad address is refused now, not in the reading thread
+        import_nats("from_=")
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        self.url, self.codes = url, normalise_all(symbols) if symbols else []
+        self.consumer, self.since_ms = consumer, since_ms
+        self.feed: Any = None
+
+    def start(self, queue: TickQueue) -> None:
+        from hkticks.feed.nats_source import NatsFeed
+
+        self.feed = NatsFeed(
+            self.url, queue, self.codes, consumer=self.consumer, since_ms=self.since_ms
+        )
+        self.feed.start()
+
+    def stop(self) -> None:
+        feed, self.feed = self.feed, None
+        if feed is not None:
+            feed.stop()
+
+    def failure(self) -> HkticksError | None:
+        return None if self.feed is None else self.feed.fatal
+
+    def finished(self) -> bool:
+        return self.feed is not None and self.feed.done.is_set()
+
+
+def _since_ms(since: Any) -> int | None:
+    """``since=``: ``"09:30"``/``"2026-12-01 09:30"`` (Hong Kong time, as ``--since``),
+    a ``datetime`` (naive: Hong Kong time) or epoch ms."""
+    if since is None:
+        return None
+    if isinstance(since, bool):
+        raise UsageError(f"since: not a time: {since!r}")
+    if isinstance(since, int):
+        return since
+    if isinstance(since, dt.datetime) or hasattr(since, "to_pydatetime"):
+        return _ms(since, end=False, option="since")[0]
+    if isinstance(since, str):
+        from hkticks.feed.nats_source import parse_since
+
+        return parse_since(since)
+    raise UsageError(f"since: not a time: {since!r} (use 'HH:MM', a datetime or epoch ms)")
+
+
+def nats_source(
+    url: str,
+    symbols: Sequence[str] = (),
+    *,
+    consumer: str | None = None,
+    since: Any = None,
+) -> Source:
+    """The trades a recorder publishes to NATS (``record --out nats://HOST:4222/hk``)
+    as a :class:`Source`. ``symbols`` empty: every symbol of the stream.
+
+    Without ``consumer`` and ``since`` it starts from the last trade of each
+    symbol; ``since`` (``"09:30"``, a ``datetime``, epoch ms) replays from
+    then; ``consumer`` names a durable consumer that resumes where it stopped.
+    Needs ``pip install 'hkticks[nats]'``.
+    """
+    return _NatsSource(url, symbols, consumer=consumer, since_ms=_since_ms(since))
+
+
+def _source_of(
+    symbols: Sequence[str],
+    from_: str | None,
+    consumer: str | None,
+    since: Any,
+    *,
+    demo: bool,
+    url: str | None,
+    token: str | None,
+    source: Source | None,
+) -> Source | None:
+    """The source ``from_=`` names, or None (then ``source`` or the AllTick feed)."""
+    if from_ is None:
+        if consumer is not None or since is not None:
+            raise UsageError("consumer= and since= apply to from_='nats://...'")
+        return None
+    if source is not None or demo or url is not None or token is not None:
+        raise UsageError("from_= replaces the feed: give it without source=, demo=, url= or token=")
+    if not from_.startswith("nats://"):
+        raise UsageError(f"from_={from_!r}: give a NATS address, e.g. 'nats://127.0.0.1:4222/hk'")
+    return nats_source(from_, symbols, consumer=consumer, since=since)
+
+
 class TickStream:
     """An iterator of live :class:`~hkticks.Tick`; a context manager; closes itself.
 
@@ -272,6 +374,9 @@ def stream(
     events: bool = False,
     source: Source | None = None,
     queue_size: int = 500_000,
+    from_: str | None = None,
+    consumer: str | None = None,
+    since: Any = None,
 ) -> TickStream:
     """Live trades of ``symbols`` (``"00700"``, ``"700"``, ``"0700.HK"``) as an iterator.
 
@@ -279,9 +384,16 @@ def stream(
     simulated prices). Otherwise the token is
     ``token``, else ``$HKTICKS_TOKEN``/``$ALLTICK_TOKEN``, else the config
     file; ``plan`` sets the connection limits. ``source`` replaces the feed
-    altogether (see :class:`Source`). Errors the user can act on (token
+    altogether (see :class:`Source`). ``from_="nats://HOST:4222/hk"`` reads
+    what a recorder publishes there instead, as ``--from`` does (``symbols``
+    empty: all of them; ``consumer``/``since`` as ``--consumer``/``--since``,
+    see :func:`nats_source`). Errors the user can act on (token
     rejected, plan too small) are raised as :class:`hkticks.errors.HkticksError`.
     """
+    source = (
+        _source_of(symbols, from_, consumer, since, demo=demo, url=url, token=token, source=source)
+        or source
+    )
     if source is None:
         source = feed_source(symbols, demo=demo, token=token, plan=plan, url=url)
     return TickStream(source, events=events, queue_size=queue_size)
@@ -339,6 +451,9 @@ def astream(
     events: bool = False,
     source: Source | None = None,
     queue_size: int = 500_000,
+    from_: str | None = None,
+    consumer: str | None = None,
+    since: Any = None,
 ) -> AsyncTickStream:
     """The ``async`` form of :func:`stream` (same arguments)."""
     return AsyncTickStream(
@@ -351,6 +466,9 @@ def astream(
             events=events,
             source=source,
             queue_size=queue_size,
+            from_=from_,
+            consumer=consumer,
+            since=since,
         )
     )
 

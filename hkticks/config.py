@@ -38,7 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.urls import redact
+from hkticks.alltick.urls import redact, split_token
 from hkticks.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -192,6 +192,13 @@ def resolve(
             check_url(name, value or "")
         except ConfigError as exc:
             raise ConfigError(f"{exc} (from {where})") from None
+    # AllTick's documented URL form carries the token (``...-ws-api?token=...``): the
+    # lowest-priority explicit source, taken out of the URL so it is never shown
+    ws, url_token = split_token(ws or "")
+    if url_token and (tok is None or source == f"config file {path}"):
+        where = origin(url, "--url", "HKTICKS_URL", "url")
+        if tok is None or where != f"url in {path}":
+            tok, source = url_token, f"the token in {where}"
     return Settings(
         token=tok,
         token_source=source,

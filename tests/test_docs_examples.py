@@ -17,6 +17,9 @@ What the test changes, and only to keep the run short and offline:
   while the rest of their group runs, then get Ctrl-C (SIGINT) and must
   exit 0.
 
+Lines of a README block running ``openssl`` (:data:`SETUP_TOOLS`: making a
+certificate) run too, in order, as the set-up of the examples after them.
+
 Examples marked ``# needs a token`` (AllTick's real feed) or ``# needs
 network`` (the exchanges' real lists) are the only ones not run. Pipelines
 (``| jq``, ``| wc -l``, ``> file``) run as pipelines of processes, no shell.
@@ -47,6 +50,9 @@ README = ROOT / "README.md"
 ONLINE = re.compile(r"#\s*needs (a token|network|nats-server|PostgreSQL|a webhook|notify-send)\b")
 RUN_FOR = "2s"  # --duration given to each streaming example
 SERVER_WORDS = ("serve",)  # a command that serves until stopped
+# other commands of a README block that run too: the set-up the next examples need
+# (``openssl req ...`` making the certificate ``serve --tls-cert`` reads)
+SETUP_TOOLS = ("openssl",)
 
 
 @dataclass
@@ -109,7 +115,7 @@ def readme_groups(text: str | None = None) -> list[Group]:
             pending = line[:-1] + " "
             continue
         pending = ""
-        if _is_hkticks_line(line):
+        if _is_hkticks_line(line) or line.split(" ", 1)[0] in SETUP_TOOLS:
             current.examples.append(Example(current.name, line, bool(ONLINE.search(line))))
     if current.examples:
         groups.append(current)

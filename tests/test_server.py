@@ -368,7 +368,20 @@ DATA = "request data param invalid"
         ('{"cmd_id": 22000, "seq_id": 9, "data": {}}', HEADER, {"cmd_id": 22001, "trace": ""}),
         ('{"cmd_id": 22000, "trace": "t", "data": {}}', HEADER, {"seq_id": 0, "trace": "t"}),
         ('{"cmd_id": 22000, "seq_id": 1, "trace": "' + "x" * 65 + '", "data": {}}', HEADER, {}),
-        ('{"cmd_id": 22000, "seq_id": -1, "trace": "t", "data": {}}', HEADER, {}),
+        ('{"cmd_id": 22000, "seq_id": -1, "trace": "t", "data": {}}', HEADER, {"seq_id": 0}),
+        ('{"cmd_id": 22000, "seq_id": "7", "trace": "t", "data": {}}', HEADER, {"seq_id": 0}),
+        (
+            '{"cmd_id": 22000, "seq_id": 4294967296, "trace": "t", "data": {}}',
+            HEADER,
+            {"seq_id": 0},
+        ),
+        ('{"cmd_id": 22000, "seq_id": 1.5, "trace": "t", "data": {}}', HEADER, {"seq_id": 0}),
+        ('{"cmd_id": 22000, "seq_id": true, "trace": "t", "data": {}}', HEADER, {"seq_id": 0}),
+        (
+            '{"cmd_id": 22004, "seq_id": 4294967295, "trace": "t", "data": {"symbol_list": 1}}',
+            DATA,
+            {"seq_id": 4294967295},
+        ),
         ('{"cmd_id": 12345, "seq_id": 1, "trace": "t", "data": {}}', HEADER, {"cmd_id": 12345}),
         (
             '{"cmd_id": 22004, "seq_id": 9, "trace": "z", "data": {"symbol_list": "700.HK"}}',

@@ -131,6 +131,20 @@ def test_static_info_decodes(srv: MarketServer) -> None:
     assert tencent.market_cap(400.0) == tencent.hk_shares * 400.0
 
 
+def test_static_info_fundamentals_are_short_decimal_strings(srv: MarketServer) -> None:
+    """``bps``/``eps``... as a quote vendor writes them: 2 to 4 places, no float noise."""
+    codes = [s.code for s in universe.stocks()][:40]
+    answer = rest_get(srv, "static_info", alltick.rest_static_info_query(codes))
+    rows = answer.data["static_info_list"]
+    assert len(rows) == len(codes)
+    for raw in rows:
+        for key in ("bps", "eps", "eps_ttm", "dividend_yield"):
+            text = raw[key]
+            whole, _, places = text.partition(".")
+            assert whole.lstrip("-").isdigit() and places.isdigit(), (key, text)
+            assert 2 <= len(places) <= 4, (key, text)
+
+
 def test_batch_kline_gives_previous_and_today(srv: MarketServer) -> None:
     suspended = next(s.code for s in universe.stocks() if s.suspended)
     body = alltick.rest_kline_body(["00700", suspended], trace="k1")

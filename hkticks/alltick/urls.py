@@ -26,3 +26,14 @@ def with_token(url: str, token: str) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "token"]
     query.append(("token", token))
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def split_token(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``token`` query parameter, and that token (None if absent)."""
+    parts = urlsplit(url)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    tokens = [v for k, v in pairs if k.lower() == "token" and v]
+    if not any(k.lower() == "token" for k, _ in pairs):
+        return url, None
+    query = urlencode([(k, v) for k, v in pairs if k.lower() != "token"])
+    return urlunsplit(parts._replace(query=query)), (tokens[-1] if tokens else None)

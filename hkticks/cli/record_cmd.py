@@ -29,6 +29,7 @@ from hkticks.feed.shards import Feed, FeedStatus
 from hkticks.market_hours import calendar as market_calendar
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage import provenance
+from hkticks.storage.readers import OUTPUTS_EVENT
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.resume import last_trades_of
 from hkticks.storage.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
@@ -61,6 +62,12 @@ def events_path_for(
         if out != "-" and not is_remote(out):
             return f"{template_for(out, rotate) or out}.events.jsonl"
     return None
+
+
+def output_names(outs: tuple[str, ...], rotate: RotatePolicy | None) -> list[str]:
+    """The file names (rotation templates) of a run's local outputs."""
+    local = [o for o in outs if o != "-" and not is_remote(o)]
+    return [os.path.basename(template_for(o, rotate) or o) for o in local]
 
 
 def _event_ts(event: Any) -> int:
@@ -431,6 +438,10 @@ def record(
         started = time.monotonic()
         recorder.start()
         feed.start()
+        if event_sink is not None:  # readers find this run's sidecar from every output
+            queue.put_event(
+                Event(now_ms(), OUTPUTS_EVENT, None, {"files": output_names(outs, policy)})
+            )
         # the handlers stay in place while the queue drains: a second Ctrl-C
         # then still means "exit now", a second SIGTERM is ignored
         with stop_on_signals(run, second_ctrl_c="exit"):

@@ -105,3 +105,13 @@ def connect_checked(ws: websocket.WebSocket, url: str, timeout: float) -> None:
                 raise
             url = redirect_target(url, resp.headers.get("location"))
     raise websocket.WebSocketException(f"more than {MAX_REDIRECTS} redirects")
+
+
+def untrusted_certificate(shown_url: str, why: str) -> str:
+    """The one-line message for a server certificate that failed verification."""
+    return (
+        f"the TLS certificate of {shown_url} is not trusted ({why}): if you trust that "
+        "server, point SSL_CERT_FILE at its certificate or CA "
+        "(SSL_CERT_FILE=/path/to/ca.pem hkticks ...) or add the CA to the system's trust store; "
+        "TLS verification stays on"
+    )

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import logging
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -44,6 +45,7 @@ from hkticks.feed.guards import (
     RedirectRefused,
     connect_checked,
     redact_query,
+    untrusted_certificate,
 )
 from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
@@ -538,6 +540,13 @@ class Session:
                     "check --url / HKTICKS_URL"
                 )
             )
+            return
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            # an untrusted or mismatched certificate does not fix itself: say so now
+            why = exc.verify_message or exc.reason or "verification failed"
+            self._close_reason = f"TLS certificate not trusted: {why}"
+            self._event("error", tls=why)
+            self._fail(ConnectFailed(untrusted_certificate(self.shown_url, why)))
             return
         if isinstance(exc, websocket.WebSocketBadStatusException) and status in (401, 403):
             self._close_reason = f"handshake refused with HTTP {status}"

@@ -236,7 +236,12 @@ def depth_tick_data(market: Market, symbols: list[str]) -> dict[str, Any]:
 
 
 def _ratio(value: float) -> str:
-    return f"{value:.16f}".rstrip("0").rstrip(".") or "0"
+    """A fundamental as a decimal string of 2 to 4 places (``637.3333``, ``47.80``):
+    rounded, so no binary-float noise (``47.7999999999999972``) reaches the wire."""
+    text = f"{value:.4f}"
+    while text.endswith("0") and len(text) - text.index(".") > 3:
+        text = text[:-1]
+    return "0.00" if text in ("-0.00", "-0.0000") else text
 
 
 def static_info_data(market: Market, symbols: list[str]) -> dict[str, Any]:

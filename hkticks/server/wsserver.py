@@ -185,11 +185,10 @@ class WsOptions:
     stamp_sent: bool = False
 
 
-def _echo_id(value: Any) -> Any:
-    """``seq_id`` as the client sent it, if it can be echoed safely."""
-    if type(value) is int and -(1 << 63) <= value < (1 << 64):
-        return value
-    if type(value) is str and len(value) <= 64:
+def _echo_id(value: Any) -> int | None:
+    """``seq_id`` as the client sent it when it is the documented uint32, else None
+    (answered as ``0``): an answer never carries a ``seq_id`` of another type or range."""
+    if type(value) is int and 0 <= value <= 0xFFFFFFFF:
         return value
     return None
 

@@ -763,7 +763,59 @@ def events_sidecar(path: str) -> str | None:
         candidate = os.path.join(os.path.dirname(path.rstrip(os.sep)), "_events", base + ".jsonl")
         return candidate if os.path.isfile(candidate) else None
     candidate = path + EVENTS_SUFFIX
-    return candidate if os.path.isfile(candidate) else None
+    if os.path.isfile(candidate):
+        return candidate
+    return _run_sidecar(path)
+
+
+# the event ``hkticks record`` writes after ``feed_start``: the file outputs of the run
+OUTPUTS_EVENT = "outputs"
+_EXT_CHAIN = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*")
+
+
+def _run_sidecar(path: str) -> str | None:
+    """The sidecar of the run that wrote ``path`` beside another output.
+
+    ``record --out day.jsonl --out day.db`` names its sidecar after the first
+    output (``day.jsonl.events.jsonl``): ``day.db`` finds it as a sibling of
+    the same stem. A sidecar whose ``outputs`` event does not list ``path`` is
+    another run's and is not used.
+    """
+    folder, base = os.path.split(path)
+    stem = strip_compression(base)
+    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
+    if not stem:
+        return None
+    found: list[str] = []
+    pattern = glob.escape(os.path.join(folder, stem)) + ".*" + EVENTS_SUFFIX
+    for candidate in sorted(glob.glob(pattern)):
+        middle = os.path.basename(candidate)[len(stem) + 1 : -len(EVENTS_SUFFIX)]
+        if not _EXT_CHAIN.fullmatch(middle) or not os.path.isfile(candidate):
+            continue
+        listed = _listed_outputs(candidate)
+        if listed is None:
+            found.append(candidate)  # a rotated file's sidecar, or an older run
+        elif any(_names(pat, base) for pat in listed):
+            return candidate
+    return found[0] if found else None
+
+
+def _listed_outputs(sidecar: str) -> list[str] | None:
+    """The outputs the sidecar's run listed (its first few events), or None."""
+    for i, ev in enumerate(read_events(sidecar)):
+        if ev["event"] == OUTPUTS_EVENT and isinstance(ev.get("files"), list):
+            return [str(f) for f in ev["files"]]
+        if i >= 8:
+            break
+    return None
+
+
+def _names(listed: str, base: str) -> bool:
+    """``listed`` (a file name, or a rotation template ``day-{date}.db``) names ``base``."""
+    if "{" not in listed:
+        return listed == base
+    parts = re.split(r"\{[^}]*\}", listed)
+    return re.fullmatch(".+".join(re.escape(p) for p in parts), base) is not None
 
 
 def read_events(path: str) -> Iterator[dict[str, Any]]:
