@@ -2,7 +2,6 @@
 
 from servers_testkit import market, nats_server, pg_cluster, pg_url  # noqa: F401
 
-
 # Tests that drive a real terminal (tmux) or time the whole machine: CI runs them in a
 # second pass on their own, after the parallel pass (see .ci/run), so that the other
 # workers' load cannot stretch their waits. A plain `python -m pytest` runs everything.
