@@ -15,12 +15,13 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "hkticks"
 
 # The shared base every part may use.
-BASE = {"tick", "errors"}
+BASE = {"tick", "errors", "hkex"}
 # What each part (a folder, or a shared top-level module) may import besides itself.
 ALLOWED: dict[str, set[str]] = {
     "tick": set(),
     "errors": set(),
     "market_hours": set(BASE),
+    "hkex": set(BASE),
     "stopping": set(BASE),
     "alltick": set(BASE),
     "config": BASE | {"alltick"},

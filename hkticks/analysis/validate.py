@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hkticks.alltick.protocol import Bar
+from hkticks.hkex import SPREAD_TABLE
 from hkticks.market_hours import Calendar, hk_day
 from hkticks.tick import Tick
 
@@ -56,20 +57,7 @@ RULES = (
     "outside_hours",
     "never_traded",
 )
-# The HKEX spread table in thousandths of a dollar: (upper bound inclusive, tick).
-_SPREADS: tuple[tuple[int, int], ...] = (
-    (250, 1),
-    (500, 5),
-    (10_000, 10),
-    (20_000, 20),
-    (100_000, 50),
-    (200_000, 100),
-    (500_000, 200),
-    (1_000_000, 500),
-    (2_000_000, 1_000),
-    (5_000_000, 2_000),
-    (9_995_000, 5_000),
-)
+_SPREADS = SPREAD_TABLE  # thousandths of a dollar: (upper bound inclusive, tick)
 _LAG_SAMPLE = 100_000
 MAX_FLAGS_KEPT = 200_000
 

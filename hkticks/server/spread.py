@@ -10,24 +10,11 @@ from __future__ import annotations
 
 from bisect import bisect_left
 
+from hkticks.hkex import SPREAD_TABLE
+
 MIN_PRICE = 10  # 0.010: the smallest price the simulation quotes
 MAX_PRICE = 9_995_000  # 9995.000: the top of the spread table
 
-# (upper bound of the band, inclusive; tick size), both in mills. A band runs
-# from the previous bound (exclusive) to its own bound (inclusive).
-SPREAD_TABLE: tuple[tuple[int, int], ...] = (
-    (250, 1),
-    (500, 5),
-    (10_000, 10),
-    (20_000, 20),
-    (100_000, 50),
-    (200_000, 100),
-    (500_000, 200),
-    (1_000_000, 500),
-    (2_000_000, 1_000),
-    (5_000_000, 2_000),
-    (9_995_000, 5_000),
-)
 _BOUNDS = tuple(bound for bound, _ in SPREAD_TABLE)
 _TICKS = tuple(tick for _, tick in SPREAD_TABLE)
 
