@@ -21,6 +21,7 @@ from hkticks.cli.common import (
     provider_settings,
     resolve_symbols,
     scenario_option,
+    selection_options,
     warn,
 )
 from hkticks.errors import UsageError
@@ -184,14 +185,7 @@ class Output:
 
 @click.command("alerts")
 @click.argument("symbols", nargs=-1)
-@click.option(
-    "--symbols-file",
-    metavar="PATH",
-    help="Read symbols from a file (- for stdin), one per line, # comments.",
-)
-@click.option(
-    "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
-)
+@selection_options
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per alert instead of a line."
 )

@@ -73,6 +73,19 @@ def open_feed(codes: list[str], *, settings: config.Settings, queue: Any, **kw: 
     return Feed(codes, url=settings.url, plan=alltick.PLANS[settings.plan], queue=queue, **kw)
 
 
+def selection_options(func: F) -> F:
+    """``--symbols-file`` and ``--include-suspended``: which symbols a streaming command takes
+    (read with :func:`resolve_symbols`)."""
+    func = click.option(
+        "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
+    )(func)
+    return click.option(
+        "--symbols-file",
+        metavar="PATH",
+        help="Read symbols from a file (- for stdin), one per line, # comments.",
+    )(func)
+
+
 def provider_options(func: F) -> F:
     """``--token --url --rest-url --plan --demo`` for any command that connects,
     and ``--from --consumer --since --shard`` (read with :func:`remote_source`,

@@ -20,6 +20,7 @@ from hkticks.cli.common import (
     provider_options,
     provider_settings,
     resolve_symbols,
+    selection_options,
     warn,
 )
 from hkticks.errors import HkticksError, PipeClosed, TicksLost, UsageError
@@ -143,14 +144,7 @@ def _human(n: float) -> str:
     is_flag=True,
     help="Record the whole Stock Connect universe (the default with no SYMBOLS).",
 )
-@click.option(
-    "--symbols-file",
-    metavar="PATH",
-    help="Read symbols from a file (- for stdin), one per line, # comments.",
-)
-@click.option(
-    "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
-)
+@selection_options
 @click.option(
     "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m, 6h)."
 )

@@ -20,6 +20,7 @@ from hkticks.cli.common import (
     provider_settings,
     resolve_symbols,
     scenario_option,
+    selection_options,
     warn,
 )
 from hkticks.feed.queue import TickQueue
@@ -32,14 +33,7 @@ SORT_CHOICES = ("code", "change", "volume", "active")
 
 @click.command()
 @click.argument("symbols", nargs=-1)
-@click.option(
-    "--symbols-file",
-    metavar="PATH",
-    help="Read symbols from a file (- for stdin), one per line, # comments.",
-)
-@click.option(
-    "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
-)
+@selection_options
 @click.option(
     "--book", is_flag=True, help="Also show the best bid and ask with their sizes (board only)."
 )
