@@ -37,9 +37,9 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from hkticks.errors import HkticksError, OutputError, UsageError
 from hkticks.tick import RECORD_FIELDS, Tick
@@ -525,18 +525,8 @@ def _compact_events(paths: Sequence[str], root: str) -> int:
         folder = os.path.dirname(target)
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                for line, _ in sorted(have.items(), key=lambda kv: kv[1]):
-                    fh.write(line + b"\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            _fsync_dir(folder)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        body = b"".join(line + b"\n" for line, _ in sorted(have.items(), key=lambda kv: kv[1]))
+        _replace_atomically(tmp, target, lambda fh, body=body: fh.write(body))
     return added
 
 
@@ -683,29 +673,40 @@ def _write_part(folder: str, table: Any, order: Any) -> str:
     name = f"part-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:12]}"
     tmp = os.path.join(folder, f".{name}{TMP_SUFFIX}")
     final = os.path.join(folder, f"{name}.parquet")
+
+    def write(fh: IO[bytes]) -> None:
+        writer = pq.ParquetWriter(
+            fh,
+            table.schema,
+            compression="zstd",
+            use_dictionary=["symbol", "side", "src"],
+            write_statistics=True,
+        )
+        try:
+            for start in range(0, len(order), ROW_GROUP_ROWS):
+                writer.write_table(table.take(order.slice(start, ROW_GROUP_ROWS)))
+        finally:
+            writer.close()
+
+    _replace_atomically(tmp, final, write)
+    return final
+
+
+def _replace_atomically(tmp: str, final: str, write: Callable[[IO[bytes]], Any]) -> None:
+    """``write`` into ``tmp``, make it durable, then rename it to ``final``: a kill at any
+    point leaves either the old ``final`` or the new one, never half a file. A failure
+    removes ``tmp`` and is one :class:`OutputError`."""
     try:
         with open(tmp, "wb") as fh:
-            writer = pq.ParquetWriter(
-                fh,
-                table.schema,
-                compression="zstd",
-                use_dictionary=["symbol", "side", "src"],
-                write_statistics=True,
-            )
-            try:
-                for start in range(0, len(order), ROW_GROUP_ROWS):
-                    writer.write_table(table.take(order.slice(start, ROW_GROUP_ROWS)))
-            finally:
-                writer.close()
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
-        _fsync_dir(folder)
+        _fsync_dir(os.path.dirname(final))
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise OutputError(f"cannot write {final}: {exc.strerror or exc}") from None
-    return final
 
 
 def _fsync_dir(folder: str) -> None:
