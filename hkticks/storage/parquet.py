@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import time
@@ -526,7 +527,7 @@ def _compact_events(paths: Sequence[str], root: str) -> int:
         os.makedirs(folder, exist_ok=True)
         tmp = os.path.join(folder, f".{os.path.basename(target)}.{uuid.uuid4().hex[:8]}.tmp")
         body = b"".join(line + b"\n" for line, _ in sorted(have.items(), key=lambda kv: kv[1]))
-        _replace_atomically(tmp, target, lambda fh, body=body: fh.write(body))
+        _replace_atomically(tmp, target, functools.partial(_write_bytes, body=body))
     return added
 
 
@@ -690,6 +691,10 @@ def _write_part(folder: str, table: Any, order: Any) -> str:
 
     _replace_atomically(tmp, final, write)
     return final
+
+
+def _write_bytes(fh: IO[bytes], body: bytes) -> None:
+    fh.write(body)
 
 
 def _replace_atomically(tmp: str, final: str, write: Callable[[IO[bytes]], Any]) -> None:
