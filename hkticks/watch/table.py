@@ -25,18 +25,14 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
-from hkticks.market_hours import hk_time_text
 from hkticks.symbols.universe import try_normalise
 from hkticks.watch.model import BASELINE_FIRST, DOWN, UP, Row, WatchModel
 from hkticks.watch.view import (
     Column,
     Palette,
     _fit,
-    fmt_age,
-    fmt_change,
-    fmt_pct,
+    cell,
     fmt_price,
-    fmt_qty,
 )
 
 SORT_COLUMN = {"code": "code", "change": "chgp", "volume": "dayvol", "active": "trades"}
@@ -167,51 +163,8 @@ class RowPainter:
                     text, style = f"✗ {row.rejected}", pal.error
                 else:
                     text = row.name(self.names)
-            elif key == "chg":
-                text, style = fmt_change(change, row.baseline), trend
-                if change is not None and row.baseline_kind == BASELINE_FIRST:
-                    style = trend + pal.dim
-            elif key == "chgp":
-                text, style = fmt_pct(row.change_pct), trend
-                if change is not None and row.baseline_kind == BASELINE_FIRST:
-                    style = trend + pal.dim
-            elif key == "size":
-                text = fmt_qty(row.last_size) if row.last_size else ""
-            elif key == "side":
-                side = row.last_side
-                text = side or ""
-                style = pal.up if side == "buy" else pal.down if side == "sell" else None
-            elif key == "bid":
-                text = fmt_price(row.bid) if row.bid is not None else ""
-            elif key == "bidsz":
-                text = fmt_qty(row.bid_size, 100_000) if row.bid is not None else ""
-                style = pal.dim
-            elif key == "ask":
-                text = fmt_price(row.ask) if row.ask is not None else ""
-            elif key == "asksz":
-                text = fmt_qty(row.ask_size, 100_000) if row.ask is not None else ""
-                style = pal.dim
-            elif key == "trades":
-                text = f"{row.trades:,}" if row.trades else ""
-            elif key == "volume":
-                text = fmt_qty(row.volume, 100_000) if row.volume else ""
-            elif key == "dayvol":
-                dv = row.day_volume
-                text = fmt_qty(dv, 100_000) if dv else ""
-            elif key == "open":
-                text = fmt_price(row.open) if row.open is not None else ""
-            elif key == "high":
-                text = fmt_price(row.high) if row.high is not None else ""
-            elif key == "low":
-                text = fmt_price(row.low) if row.low is not None else ""
-            elif key == "time":
-                text = hk_time_text(row.last_ts) if row.last_ts else ""
-            else:  # age
-                text = ""
-                if row.last_ts:
-                    age = now - row.last_ts / 1000.0
-                    text = fmt_age(age)
-                    style = pal.dim if age >= 60 else None
+            else:
+                text, style = cell(key, row, pal, trend, now)
             out.append(Segment(_fit(text, col.width, col.right), style))
         return out
 

@@ -210,6 +210,54 @@ def fmt_age(seconds: float) -> str:
 Line = list[Segment]
 
 
+def cell(key: str, row: Row, pal: Palette, trend: Style, now: float) -> tuple[str, Style | None]:
+    """Text and style of a board cell other than code, name and last, which the Rich frame
+    and the Textual table draw alike (they differ only in how a price flashes)."""
+    style: Style | None = None
+    if key in ("chg", "chgp"):
+        change = row.change
+        text = fmt_change(change, row.baseline) if key == "chg" else fmt_pct(row.change_pct)
+        style = (
+            trend + pal.dim if change is not None and row.baseline_kind == BASELINE_FIRST else trend
+        )
+    elif key == "size":
+        text = fmt_qty(row.last_size) if row.last_size else ""
+    elif key == "side":
+        side = row.last_side
+        text = side or ""
+        style = pal.up if side == "buy" else pal.down if side == "sell" else None
+    elif key == "bid":
+        text = fmt_price(row.bid) if row.bid is not None else ""
+    elif key == "bidsz":
+        text, style = (fmt_qty(row.bid_size, 100_000) if row.bid is not None else ""), pal.dim
+    elif key == "ask":
+        text = fmt_price(row.ask) if row.ask is not None else ""
+    elif key == "asksz":
+        text, style = (fmt_qty(row.ask_size, 100_000) if row.ask is not None else ""), pal.dim
+    elif key == "trades":
+        text = f"{row.trades:,}" if row.trades else ""
+    elif key == "volume":
+        text = fmt_qty(row.volume, 100_000) if row.volume else ""
+    elif key == "dayvol":
+        dv = row.day_volume
+        text = fmt_qty(dv, 100_000) if dv else ""
+    elif key == "open":
+        text = fmt_price(row.open) if row.open is not None else ""
+    elif key == "high":
+        text = fmt_price(row.high) if row.high is not None else ""
+    elif key == "low":
+        text = fmt_price(row.low) if row.low is not None else ""
+    elif key == "time":
+        text = hk_time_text(row.last_ts) if row.last_ts else ""
+    else:  # age
+        text = ""
+        if row.last_ts:
+            age = now - row.last_ts / 1000.0
+            text = fmt_age(age)
+            style = pal.dim if age >= 60 else None
+    return text, style
+
+
 class Board:
     """The whole screen: header, optional demo banner, column headers, rows, footer.
 
@@ -382,56 +430,8 @@ class Board:
                         )
                     else:
                         style = trend
-            elif key == "chg":
-                text, style = fmt_change(change, row.baseline), trend
-                if change is not None and row.baseline_kind == BASELINE_FIRST:
-                    style = trend + pal.dim
-            elif key == "chgp":
-                text, style = fmt_pct(row.change_pct), trend
-                if change is not None and row.baseline_kind == BASELINE_FIRST:
-                    style = trend + pal.dim
-            elif key == "size":
-                text = fmt_qty(row.last_size) if row.last_size else ""
-            elif key == "side":
-                side = row.last_side
-                text = side or ""
-                style = pal.up if side == "buy" else pal.down if side == "sell" else None
-            elif key == "bid":
-                text = fmt_price(row.bid) if row.bid is not None else ""
-            elif key == "bidsz":
-                text, style = (
-                    (fmt_qty(row.bid_size, 100_000) if row.bid is not None else ""),
-                    pal.dim,
-                )
-            elif key == "ask":
-                text = fmt_price(row.ask) if row.ask is not None else ""
-            elif key == "asksz":
-                text, style = (
-                    (fmt_qty(row.ask_size, 100_000) if row.ask is not None else ""),
-                    pal.dim,
-                )
-            elif key == "trades":
-                text = f"{row.trades:,}" if row.trades else ""
-            elif key == "volume":
-                text = fmt_qty(row.volume, 100_000) if row.volume else ""
-            elif key == "dayvol":
-                dv = row.day_volume
-                text = fmt_qty(dv, 100_000) if dv else ""
-            elif key == "open":
-                text = fmt_price(row.open) if row.open is not None else ""
-            elif key == "high":
-                text = fmt_price(row.high) if row.high is not None else ""
-            elif key == "low":
-                text = fmt_price(row.low) if row.low is not None else ""
-            elif key == "time":
-                text = hk_time_text(row.last_ts) if row.last_ts else ""
-            else:  # age
-                if row.last_ts:
-                    age = now - row.last_ts / 1000.0
-                    text = fmt_age(age)
-                    style = pal.dim if age >= 60 else None
-                else:
-                    text = ""
+            else:
+                text, style = cell(key, row, pal, trend, now)
             out.append(Segment(_fit(text, col.width, col.right), style))
         return out
 
