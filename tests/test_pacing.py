@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hkticks.feed.dedup import Dedup
-from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
+from hkticks.feed.pacing import Backoff, ConnectGate, ConnectionPacer, Pacer
 
 
 def test_backoff_grows_exponentially_and_caps() -> None:
@@ -58,37 +58,87 @@ def test_backoff_rejects_bad_bounds() -> None:
         Backoff(2, 1)
 
 
+def _answered(c: ConnectionPacer, at: float) -> None:
+    c.sent(at)
+    c.answered(at)
+
+
 def test_pacer_one_request_per_second_per_connection() -> None:
-    p = Pacer(1.0, 3.0)
-    assert p.try_acquire(0, 100.0)
-    assert not p.try_acquire(0, 100.5)
-    assert p.try_acquire(0, 101.0)
+    c = Pacer(1.0, 3.0).connection()
+    assert c.try_acquire(100.0)
+    _answered(c, 100.0)
+    assert not c.try_acquire(100.5)
+    assert c.try_acquire(101.0)
+
+
+def test_pacer_default_spacing_has_a_margin_over_alltick_rules() -> None:
+    p = Pacer()
+    assert p.request_spacing >= 1.05 and p.connection_spacing >= 3.05
+    c = p.connection()
+    assert c.try_acquire(100.0)
+    _answered(c, 100.0)
+    assert not c.try_acquire(101.0)
+    assert c.try_acquire(101.06)
+
+
+def test_pacer_counts_from_the_answer_and_waits_for_it() -> None:
+    c = Pacer(1.0, 3.0, answer_timeout=5.0).connection()
+    assert c.try_acquire(100.0)
+    c.sent(100.2)  # a large request took 0.2 s to write
+    assert not c.try_acquire(101.1)  # no answer yet
+    c.answered(100.9)  # the server read it late: the gap counts from its answer
+    assert not c.try_acquire(101.5)
+    assert c.try_acquire(101.9)
+
+
+def test_pacer_unanswered_request_holds_the_connection_until_the_timeout() -> None:
+    c = Pacer(1.0, 3.0, answer_timeout=5.0).connection()
+    assert c.try_acquire(100.0)
+    c.sent(100.0)
+    assert not c.try_acquire(104.9)
+    assert c.try_acquire(105.0)
 
 
 def test_pacer_three_seconds_between_connections() -> None:
     p = Pacer(1.0, 3.0)
-    assert p.try_acquire(0, 100.0)
-    assert not p.try_acquire(1, 101.0)
-    assert not p.try_acquire(1, 102.9)
-    assert p.try_acquire(1, 103.0)
+    c0, c1 = p.connection(), p.connection()
+    assert c0.try_acquire(100.0)
+    _answered(c0, 100.0)
+    assert not c1.try_acquire(101.0)
+    assert not c1.try_acquire(102.9)
+    assert c1.try_acquire(103.0)
+    _answered(c1, 103.0)
     # back on connection 0 needs 3 s after connection 1 too
-    assert not p.try_acquire(0, 105.0)
-    assert p.try_acquire(0, 106.0)
+    assert not c0.try_acquire(105.0)
+    assert c0.try_acquire(106.0)
+
+
+def test_pacer_cross_connection_spacing_counts_from_the_answer() -> None:
+    p = Pacer(1.0, 3.0)
+    c0, c1 = p.connection(), p.connection()
+    assert c0.try_acquire(100.0)
+    c0.sent(100.0)
+    c0.answered(100.7)
+    assert not c1.try_acquire(103.5)
+    assert c1.try_acquire(103.7)
 
 
 def test_pacer_heartbeats_skip_the_cross_connection_rule_only() -> None:
     p = Pacer(1.0, 3.0)
-    assert p.try_acquire(0, 100.0)
-    assert p.try_acquire(1, 100.1, cross=False)  # heartbeat on another connection
-    assert not p.try_acquire(1, 100.5, cross=False)  # but 1/s on its own connection holds
-    assert not p.try_acquire(2, 101.0)  # a subscribe still waits 3 s after conn 0's
+    c0, c1, c2 = p.connection(), p.connection(), p.connection()
+    assert c0.try_acquire(100.0)
+    _answered(c0, 100.0)
+    assert c1.try_acquire(100.1, cross=False)  # heartbeat on another connection
+    _answered(c1, 100.1)
+    assert not c1.try_acquire(100.5, cross=False)  # but 1/s on its own connection holds
+    assert not c2.try_acquire(101.0)  # a subscribe still waits 3 s after conn 0's
 
 
-def test_pacer_forget_clears_connection_history() -> None:
+def test_pacer_new_connection_has_no_history() -> None:
     p = Pacer(1.0, 3.0)
-    assert p.try_acquire(0, 100.0)
-    p.forget(0)
-    assert p.try_acquire(0, 100.2)
+    c = p.connection()
+    assert c.try_acquire(100.0)
+    assert p.connection().try_acquire(100.2, cross=False)
 
 
 def test_connect_gate_spaces_slots() -> None:

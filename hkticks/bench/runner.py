@@ -949,7 +949,6 @@ def _feed(url: str, symbols: list[str], queue: Any) -> Any:
         token=TOKEN,
         plan=alltick.PLANS["all-hk"],
         queue=queue,
-        request_spacing=alltick.MIN_REQUEST_INTERVAL_S,
         connection_spacing=0.0,
     )
 

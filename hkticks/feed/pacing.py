@@ -12,6 +12,8 @@ import random
 import threading
 import time
 
+from hkticks.alltick import protocol as alltick
+
 
 class Backoff:
     """Exponential backoff with full jitter, capped.
@@ -64,51 +66,111 @@ class Backoff:
         self._floor = 0.0
 
 
-class Pacer:
-    """AllTick's request pacing, shared by all connections of one token.
+# A margin over AllTick's documented spacing: the server measures when it reads a
+# request, which is later than when we wrote it and never earlier than it answered
+# the previous one; a margin absorbs the server's clock and scheduling jitter.
+PACING_MARGIN_S = 0.05
+REQUEST_SPACING_S = alltick.MIN_REQUEST_INTERVAL_S + PACING_MARGIN_S
+CONNECTION_SPACING_S = alltick.MIN_CONNECTION_INTERVAL_S + PACING_MARGIN_S
+# How long a request waits for the previous one's answer before it goes anyway (a
+# server that swallows requests is the stale watchdog's business, not the pacer's).
+ANSWER_TIMEOUT_S = 5.0
 
-    At most one request per ``request_spacing`` seconds on a connection, and
-    ``connection_spacing`` seconds between requests on different
-    connections. Heartbeats pass ``cross=False``: they keep the per-connection
-    spacing but not the cross-connection one (ten connections could not
-    otherwise each heart-beat every 10 s).
+
+class Pacer:
+    """AllTick's request pacing for one token: the one gate every request passes.
+
+    Each connection takes its own :class:`ConnectionPacer` (:meth:`connection`):
+    a request on it goes ``request_spacing`` seconds after the previous one on
+    it, counted from the later of when that one was written and when its
+    answer arrived, and not before the answer (or ``answer_timeout``). So a
+    server that read the previous request late (busy, or sharing a CPU with
+    us) still sees the gap. Between requests on different connections of the
+    token ``connection_spacing`` seconds, counted the same way. Heartbeats pass
+    ``cross=False``: they keep the per-connection rule but not the
+    cross-connection one (ten connections could not otherwise each heart-beat
+    every 10 s).
     """
 
-    def __init__(self, request_spacing: float = 1.0, connection_spacing: float = 3.0) -> None:
+    def __init__(
+        self,
+        request_spacing: float = REQUEST_SPACING_S,
+        connection_spacing: float = CONNECTION_SPACING_S,
+        answer_timeout: float = ANSWER_TIMEOUT_S,
+    ) -> None:
         self.request_spacing = request_spacing
         self.connection_spacing = connection_spacing
-        self._last_on: dict[int, float] = {}
-        self._last_conn: int | None = None
+        self.answer_timeout = answer_timeout
+        self._last_conn: ConnectionPacer | None = None
         self._last_time = float("-inf")
         self._lock = threading.Lock()
 
-    def ready(self, conn: int, now: float, *, cross: bool = True) -> bool:
-        if now - self._last_on.get(conn, float("-inf")) < self.request_spacing:
+    def connection(self) -> ConnectionPacer:
+        """The pacer of a new connection (no per-connection history)."""
+        return ConnectionPacer(self)
+
+
+class ConnectionPacer:
+    """The pacing state of one connection; made by :meth:`Pacer.connection`.
+
+    ``try_acquire`` before writing a request, ``sent`` once it is written,
+    ``answered`` when any response arrives. Thread-safe (the token's lock):
+    requests go out from the feed's timer thread, answers arrive on the
+    connection's reader thread.
+    """
+
+    def __init__(self, token: Pacer) -> None:
+        self._token = token
+        self._last = float("-inf")  # the anchor of the per-connection spacing
+        self._awaiting: float | None = None  # when the unanswered request took its slot
+        self._cross_pending = False  # the unanswered request holds the token's cross slot
+
+    def ready(self, now: float, *, cross: bool = True) -> bool:
+        token = self._token
+        if self._awaiting is not None and now - self._awaiting < token.answer_timeout:
+            return False
+        if now - self._last < token.request_spacing:
             return False
         if (
             cross
-            and self._last_conn is not None
-            and self._last_conn != conn
-            and now - self._last_time < self.connection_spacing
+            and token._last_conn is not None
+            and token._last_conn is not self
+            and now - token._last_time < token.connection_spacing
         ):
             return False
         return True
 
-    def try_acquire(self, conn: int, now: float, *, cross: bool = True) -> bool:
-        """Take the slot if a request on ``conn`` may go at ``now``."""
-        with self._lock:
-            if not self.ready(conn, now, cross=cross):
+    def try_acquire(self, now: float, *, cross: bool = True) -> bool:
+        """Take the slot if a request may go at ``now``."""
+        token = self._token
+        with token._lock:
+            if not self.ready(now, cross=cross):
                 return False
-            self._last_on[conn] = now
+            self._last = now
+            self._awaiting = now
+            self._cross_pending = cross
             if cross:
-                self._last_conn = conn
-                self._last_time = now
+                token._last_conn = self
+                token._last_time = now
             return True
 
-    def forget(self, conn: int) -> None:
-        """A new connection starts with no per-connection history."""
-        with self._lock:
-            self._last_on.pop(conn, None)
+    def sent(self, now: float) -> None:
+        """The request is written: the spacing counts from here."""
+        self._bump(now)
+
+    def answered(self, now: float) -> None:
+        """A response arrived: the spacing counts from here, the next request may go."""
+        self._bump(now)
+        with self._token._lock:
+            self._awaiting = None
+            self._cross_pending = False
+
+    def _bump(self, now: float) -> None:
+        token = self._token
+        with token._lock:
+            self._last = max(self._last, now)
+            if token._last_conn is self and self._cross_pending:
+                token._last_time = max(token._last_time, now)
 
 
 class ConnectGate:

@@ -19,7 +19,6 @@ remain websocket-client's.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import socket
 import ssl
@@ -47,7 +46,7 @@ from hkticks.feed.guards import (
     redact_query,
     untrusted_certificate,
 )
-from hkticks.feed.pacing import Backoff, ConnectGate, Pacer
+from hkticks.feed.pacing import Backoff, ConnectGate, ConnectionPacer, Pacer
 from hkticks.feed.queue import TickQueue
 from hkticks.market_hours import Calendar
 from hkticks.tick import Book, Event, Tick
@@ -61,9 +60,6 @@ _BINARY = websocket.ABNF.OPCODE_BINARY
 _TEXT = websocket.ABNF.OPCODE_TEXT
 _CLOSE = websocket.ABNF.OPCODE_CLOSE
 READ_AHEAD_BYTES = 1 << 18
-# Every connection gets its own id for pacing: after a reconnect, the new
-# connection is "another connection" to the server's 3-second rule.
-_conn_ids = itertools.count(1)
 
 
 def now_ms() -> int:
@@ -241,7 +237,9 @@ class Session:
         self.decode_errors: Counter[str] = Counter()
         self._fatal = False
         # per-connection state, reset in _on_open
-        self._conn_id = 0
+        # every connection gets its own pacer: after a reconnect, the new
+        # connection is "another connection" to the server's 3-second rule
+        self._conn_pacer: ConnectionPacer = pacer.connection()
         self._connected_at = 0.0
         self._last_msg = 0.0
         self._last_heartbeat = 0.0
@@ -394,8 +392,7 @@ class Session:
         self._last_heartbeat = now
         self._got_data = False
         self._inflight.clear()
-        self._pacer.forget(self._conn_id)
-        self._conn_id = next(_conn_ids)
+        self._conn_pacer = self._pacer.connection()
         self._pending.clear()
         self._reported.clear()
         self._ever_connected = True
@@ -466,6 +463,7 @@ class Session:
         self.gaps.up(now_ms())
 
     def _on_response(self, resp: alltick.Response) -> None:
+        self._conn_pacer.answered(time.monotonic())
         request = self._inflight.pop(resp.seq_id, None) if resp.seq_id is not None else None
         cmd = resp.cmd_id
         if cmd in (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP):
@@ -619,21 +617,19 @@ class Session:
             self._event("stale", unanswered_s=round(now - sub, 3))
             self.abort()
             return
-        if (
-            self._pending
-            and now >= self._not_before
-            and self._pacer.try_acquire(self._conn_id, now)
-        ):
+        pacer = self._conn_pacer
+        if self._pending and now >= self._not_before and pacer.try_acquire(now):
             request = self._pending.popleft()()
             self._send(ws, request)
             return
-        if now - self._last_heartbeat >= self.config.heartbeat_interval and self._pacer.try_acquire(
-            self._conn_id, now, cross=False
+        if now - self._last_heartbeat >= self.config.heartbeat_interval and pacer.try_acquire(
+            now, cross=False
         ):
             self._last_heartbeat = now
             self._send(ws, self._builder.heartbeat())
 
     def _send(self, ws: websocket.WebSocket, request: alltick.Request) -> None:
+        """Write one request; only :meth:`service` calls this, after the pacer said yes."""
         self._inflight[request.seq_id] = request
         if request.cmd_id in (alltick.CMD_SUB_TRADES, alltick.CMD_SUB_BOOK):
             self._sub_sent = time.monotonic()
@@ -643,3 +639,5 @@ class Session:
             ws.send(request.text)
         except Exception as exc:  # the connection is going away; the run loop reconnects
             log.debug("shard %d: send failed: %r", self.shard, exc)
+        finally:
+            self._conn_pacer.sent(time.monotonic())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError, PlanTooSmall, UsageError
 from hkticks.feed.dedup import Dedup
-from hkticks.feed.pacing import ConnectGate, Pacer
+from hkticks.feed.pacing import CONNECTION_SPACING_S, REQUEST_SPACING_S, ConnectGate, Pacer
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import ConnStatus, Session, SessionConfig, now_ms
 from hkticks.tick import Event
@@ -107,8 +107,8 @@ class Feed:
         max_connections: int | None = None,
         max_symbols: int | None = None,
         config: SessionConfig | None = None,
-        request_spacing: float = alltick.MIN_REQUEST_INTERVAL_S,
-        connection_spacing: float = alltick.MIN_CONNECTION_INTERVAL_S,
+        request_spacing: float = REQUEST_SPACING_S,
+        connection_spacing: float = CONNECTION_SPACING_S,
         src: str = alltick.SRC,
         dedup: Dedup | None = None,
         simulated: bool = False,
