@@ -139,3 +139,114 @@ def gaps(log: list[Received]) -> tuple[list[float], list[float]]:
     paced = sorted((r for r in log if r.cmd_id != alltick.CMD_HEARTBEAT), key=lambda r: r.at)
     cross = [b.at - a.at for a, b in itertools.pairwise(paced) if a.conn != b.conn]
     return same, cross
+
+
+class RawWsServer:
+    """A WebSocket server written on a plain socket, for frames no library would send.
+
+    ``serve(conn, n)`` gets the upgraded socket of the ``n``-th connection (from 1)
+    and writes raw frames with :func:`frame`; ``sent[n]`` counts the bytes it managed
+    to write (the client stops reading a message it refuses).
+    """
+
+    def __init__(self, serve: Any) -> None:
+        import socket
+
+        self.serve = serve
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.sent: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}{alltick.WS_PATH}"
+
+    def _run(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            n = self.accepted
+            threading.Thread(target=self._one, args=(conn, n), daemon=True).start()
+
+    def _one(self, conn: Any, n: int) -> None:
+        import base64
+        import hashlib
+
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            key = next(
+                line.split(b":", 1)[1].strip()
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"sec-websocket-key:")
+            )
+            magic = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+            accept = base64.b64encode(hashlib.sha1(key + magic).digest())
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+            )
+            self.sent[n] = 0
+            try:
+                self.serve(self, conn, n)
+            except OSError:
+                pass
+
+    def send(self, conn: Any, n: int, data: bytes) -> None:
+        conn.sendall(data)
+        self.sent[n] += len(data)
+
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+        self._thread.join(5)
+
+
+def frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
+    """One unmasked server frame (``opcode`` 0 = continuation, 1 = text, 2 = binary)."""
+    import struct
+
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([n])
+    elif n < 1 << 16:
+        head += bytes([126]) + struct.pack("!H", n)
+    else:
+        head += bytes([127]) + struct.pack("!Q", n)
+    return head + payload
+
+
+def trade_text(code: str = "700.HK", seq: int = 1) -> bytes:
+    """One 22998 trade push as AllTick documents it."""
+    return orjson.dumps(
+        {
+            "cmd_id": alltick.PUSH_TRADE,
+            "data": {
+                "code": code,
+                "seq": seq,
+                "tick_time": time.time_ns() // 1_000_000,
+                "price": "380.2",
+                "volume": "100",
+                "turnover": "38020",
+                "trade_direction": 1,
+            },
+        }
+    )

@@ -1,12 +1,15 @@
-"""What a connection refuses: oversized frames and redirects that would leak the token.
+"""What a connection refuses: oversized messages and redirects that would leak the token.
 
 Kept beside ``session.py`` (which uses them on every connection) so the
 session stays about its life cycle. Both guard against a hostile or broken
 server:
 
-* a frame header announcing more than :data:`MAX_WIRE_FRAME_BYTES` is refused
-  before its payload is read (:class:`BoundedFrameBuffer`): websocket-client
-  would otherwise buffer whatever the header claims, 2 GiB included;
+* a message of more than :data:`MAX_MESSAGE_BYTES` in all, or of more than
+  :data:`MAX_FRAGMENTS` frames, is refused (:class:`MessageTooLarge`); a frame
+  header announcing more is refused before its payload is read
+  (:class:`BoundedFrameBuffer`): websocket-client would otherwise buffer
+  whatever the header claims, 2 GiB included, and join continuation frames
+  by copying all that came before at each one (quadratic in the message);
 * a handshake redirect is followed only to the same host and port, never from
   ``wss://`` to ``ws://`` (:func:`redirect_target`); every query value of a
   redirect's URL is masked in messages (:func:`redact_query`), since a
@@ -24,22 +27,31 @@ import websocket
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
 
-# A frame announcing more than this is refused from its header, before its
-# payload is read (websocket-client would buffer all of it: 2 GiB if asked).
-# Frames between alltick.MAX_FRAME_BYTES and this are read, then dropped and
-# counted by the decoder; AllTick's frames are a few hundred bytes.
-MAX_WIRE_FRAME_BYTES = 16 * alltick.MAX_FRAME_BYTES
+# A message (all its frames) of more than this is refused: a frame announcing
+# more from its header, before its payload is read, and a fragmented message
+# as soon as its frames add up to more. Messages between alltick.MAX_FRAME_BYTES
+# and this are read, then dropped and counted by the decoder; AllTick's
+# messages are a few hundred bytes, in one frame.
+MAX_MESSAGE_BYTES = 16 * alltick.MAX_FRAME_BYTES
+# ... and a message of more than this many frames (continuations included).
+MAX_FRAGMENTS = 4096
 MAX_REDIRECTS = 3
 _REDIRECTS = (301, 302, 303, 307, 308)
 _QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)[^&#\s]*")
 
 
-class FrameTooLarge(websocket.WebSocketException):
-    """A frame header announced more than :data:`MAX_WIRE_FRAME_BYTES`."""
+class MessageTooLarge(websocket.WebSocketException):
+    """A message over a cap: ``cap`` is ``"bytes"`` (``seen`` bytes so far, or announced
+    by one frame's header) or ``"fragments"`` (``seen`` frames so far)."""
 
-    def __init__(self, length: int) -> None:
-        super().__init__(f"frame of {length} bytes announced (limit {MAX_WIRE_FRAME_BYTES})")
-        self.length = length
+    def __init__(self, cap: str, seen: int, limit: int, *, announced: bool = False) -> None:
+        what = "frames" if cap == "fragments" else "bytes"
+        how = "announced by a frame header" if announced else "in one message"
+        super().__init__(f"{seen} {what} {how} (limit {limit} {what})")
+        self.cap = cap
+        self.seen = seen
+        self.limit = limit
+        self.announced = announced
 
 
 class RedirectRefused(websocket.WebSocketException):
@@ -49,10 +61,16 @@ class RedirectRefused(websocket.WebSocketException):
 class BoundedFrameBuffer(websocket._abnf.frame_buffer):
     """websocket-client's frame parser, checking the announced length first."""
 
+    def __init__(
+        self, recv_fn: Any, skip_utf8_validation: bool, max_bytes: int = MAX_MESSAGE_BYTES
+    ) -> None:
+        super().__init__(recv_fn, skip_utf8_validation)
+        self.max_bytes = max_bytes
+
     def recv_length(self) -> None:
         super().recv_length()
-        if self.length is not None and self.length > MAX_WIRE_FRAME_BYTES:
-            raise FrameTooLarge(self.length)
+        if self.length is not None and self.length > self.max_bytes:
+            raise MessageTooLarge("bytes", self.length, self.max_bytes, announced=True)
 
 
 def redact_query(text: str) -> str:

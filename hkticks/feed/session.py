@@ -38,9 +38,10 @@ from hkticks.errors import ConfigError, ConnectFailed, HkticksError, PlanTooSmal
 from hkticks.feed.dedup import Dedup
 from hkticks.feed.gaps import GapTracker, market_silence_s
 from hkticks.feed.guards import (
-    MAX_WIRE_FRAME_BYTES,
+    MAX_FRAGMENTS,
+    MAX_MESSAGE_BYTES,
     BoundedFrameBuffer,
-    FrameTooLarge,
+    MessageTooLarge,
     RedirectRefused,
     connect_checked,
     redact_query,
@@ -59,6 +60,8 @@ logging.getLogger("websocket").propagate = False
 _BINARY = websocket.ABNF.OPCODE_BINARY
 _TEXT = websocket.ABNF.OPCODE_TEXT
 _CLOSE = websocket.ABNF.OPCODE_CLOSE
+_CONT = websocket.ABNF.OPCODE_CONT
+_PING = websocket.ABNF.OPCODE_PING
 READ_AHEAD_BYTES = 1 << 18
 
 
@@ -77,12 +80,26 @@ class ReadAheadWebSocket(websocket.WebSocket):
     A socket timeout while waiting for data is not a disconnect: silence is
     the stale-feed watchdog's call, not the socket's, so the read is retried
     until data comes, the peer closes, or :meth:`stop_reading` is called.
+
+    Fragmented messages are joined here, not by websocket-client (which
+    copies the whole message so far at every continuation frame): the parts
+    are kept in a list and joined once, and a message over ``max_bytes`` in
+    all or ``max_fragments`` frames raises :class:`MessageTooLarge` as soon
+    as it gets there, so work and memory stay linear and bounded.
     """
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        max_bytes: int = MAX_MESSAGE_BYTES,
+        max_fragments: int = MAX_FRAGMENTS,
+        **options: Any,
+    ) -> None:
         super().__init__(**options)
+        self.max_bytes = max_bytes
+        self.max_fragments = max_fragments
         self.frame_buffer = BoundedFrameBuffer(
-            self._recv, options.get("skip_utf8_validation", False)
+            self._recv, options.get("skip_utf8_validation", False), max_bytes
         )
         self._buf = b""
         self._pos = 0
@@ -123,8 +140,39 @@ class ReadAheadWebSocket(websocket.WebSocket):
                 if start > 0 and start + n <= len(buf):
                     self._pos = start + n
                     return b0 & 0x0F, buf[start : start + n]
-        opcode, frame = self.recv_data_frame(True)
-        return opcode, frame.data
+        return self._recv_slow()
+
+    def _recv_slow(self) -> tuple[int, bytes]:
+        """Frame by frame: a data message joined from its fragments, or a close/pong."""
+        parts: list[bytes] = []
+        opcode = 0
+        size = 0
+        while True:
+            frame = self.recv_frame()
+            op = frame.opcode
+            if op == _TEXT or op == _BINARY or op == _CONT:
+                if (op == _CONT) != bool(parts):
+                    raise websocket.WebSocketProtocolException("continuation frame out of place")
+                if not parts:
+                    opcode = op
+                data = frame.data
+                size += len(data)
+                if size > self.max_bytes:
+                    raise MessageTooLarge("bytes", size, self.max_bytes)
+                parts.append(data)
+                if frame.fin:
+                    return opcode, data if len(parts) == 1 else b"".join(parts)
+                if len(parts) >= self.max_fragments:
+                    raise MessageTooLarge("fragments", len(parts) + 1, self.max_fragments)
+            elif op == _CLOSE:
+                self.send_close()
+                return op, frame.data
+            elif op == _PING:
+                if len(frame.data) >= 126:
+                    raise websocket.WebSocketProtocolException("ping payload too long")
+                self.pong(frame.data)
+            else:  # a pong: nothing to do, but the caller sees the connection is alive
+                return op, frame.data
 
     def _recv(self, bufsize: int) -> bytes:
         buf, pos = self._buf, self._pos
@@ -172,6 +220,9 @@ class SessionConfig:
     # give up after this many failed attempts in a row when no connection was
     # ever made (a wrong URL, a bad certificate); 0: never give up
     max_failed_attempts: int = 5
+    # a message over either cap drops the connection (a ``message_too_large`` event)
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    max_fragments: int = MAX_FRAGMENTS
 
 
 @dataclass(frozen=True)
@@ -296,7 +347,12 @@ class Session:
             self.state = "connecting"
             self._close_reason = None
             self._event("connecting", url=self.shown_url, attempt=attempt)
-            ws = ReadAheadWebSocket(skip_utf8_validation=True, enable_multithread=True)
+            ws = ReadAheadWebSocket(
+                max_bytes=self.config.max_message_bytes,
+                max_fragments=self.config.max_fragments,
+                skip_utf8_validation=True,
+                enable_multithread=True,
+            )
             with self._ws_lock:
                 self._ws = ws
             try:
@@ -370,7 +426,7 @@ class Session:
             elif opcode == _CLOSE:  # websocket-client has answered it already
                 self._on_close(data)
                 return
-            # pings are answered by websocket-client; pongs need nothing
+            # pings are answered while reading (ReadAheadWebSocket); pongs need nothing
 
     def _on_open(self, ws: websocket.WebSocket) -> bool:
         """Set up a fresh connection; False when the server is refused (a fatal error)."""
@@ -525,9 +581,15 @@ class Session:
 
     def _on_error(self, exc: BaseException) -> None:
         status = getattr(exc, "status_code", None)
-        if isinstance(exc, FrameTooLarge):
-            self._close_reason = f"frame too large ({exc.length} bytes announced)"
-            self._event("frame_too_large", bytes=exc.length, limit=MAX_WIRE_FRAME_BYTES)
+        if isinstance(exc, MessageTooLarge):
+            self._close_reason = f"message too large: {exc}"
+            self._event(
+                "message_too_large",
+                cap=exc.cap,
+                seen=exc.seen,
+                limit=exc.limit,
+                announced=exc.announced,
+            )
             return
         if isinstance(exc, RedirectRefused):
             self._close_reason = f"redirect refused: {exc}"
