@@ -6,11 +6,9 @@ simulated Hong Kong market: same paths, frames, limits and error codes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import signal
-import threading
 import time
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -19,6 +17,7 @@ from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
 from hkticks.cli.common import PLAN_CHOICE, Duration, scenario_option
 from hkticks.market_hours import market_session, simulated_label
+from hkticks.stopping import StopFlag, stop_on_signals
 
 if TYPE_CHECKING:
     from hkticks.server import MarketServer
@@ -196,29 +195,24 @@ def serve(
         from hkticks.server.chaos import Chaos
 
         chaos_thread = Chaos(server, chaos, seed).start()
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    # SIGINT too, explicitly: a process started with SIGINT ignored (a background
-    # job of a non-interactive shell, some test runners) never gets the
-    # KeyboardInterrupt Python installs only when SIGINT is at its default
-    previous_int = signal.signal(signal.SIGINT, on_signal)
+    stop = StopFlag()
+    signals = contextlib.ExitStack()
+    # SIGINT too, explicitly (stop_on_signals sets both): a process started with SIGINT
+    # ignored (a background job of a non-interactive shell, some test runners) never
+    # gets the KeyboardInterrupt Python installs only when SIGINT is at its default
+    signals.enter_context(stop_on_signals(stop))
     try:
         _banner(server, token, plan, rate, firehose, token_source=ctx.get_parameter_source("token"))
         if chaos:
             click.echo(f"  chaos      {chaos:g} socket kills an hour (every open connection reset)")
         if scenario not in (None, "none"):
             click.echo(f"  scenario   {scenario}: injected events logged to {truth}")
-        while not stop.is_set():
-            stop.wait(0.5)
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        signals.close()
         started = time.monotonic()
         connections = len(server.connections())
         if chaos_thread is not None:
