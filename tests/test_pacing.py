@@ -99,6 +99,19 @@ def test_pacer_unanswered_request_holds_the_connection_until_the_timeout() -> No
     assert c.try_acquire(105.0)
 
 
+def test_pacer_waits_long_for_a_subscribe_answer_and_briefly_for_a_heartbeat_one() -> None:
+    p = Pacer(1.0, 3.0)
+    assert p.answer_timeout >= 30.0 and p.heartbeat_answer_timeout <= 2.0
+    c = p.connection()
+    assert c.try_acquire(100.0)
+    c.sent(100.0)
+    assert not c.try_acquire(129.9, cross=False)  # a server reading late: no heartbeat either
+    assert c.try_acquire(130.0, cross=False)
+    c.sent(130.0)
+    assert not c.try_acquire(131.9)  # a heartbeat never answered holds 2 s
+    assert c.try_acquire(132.0)
+
+
 def test_pacer_three_seconds_between_connections() -> None:
     p = Pacer(1.0, 3.0)
     c0, c1 = p.connection(), p.connection()

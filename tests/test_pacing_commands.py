@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -22,6 +23,7 @@ import sys
 import termios
 import time
 from pathlib import Path
+from typing import Any
 
 from pacing_kit import RecordingServer, gaps, recording_server
 from server_testkit import free_port, wait_for
@@ -134,52 +136,75 @@ def test_alerts_is_paced(tmp_path: Path) -> None:
         _assert_paced(server, kinds=1)
 
 
+def _on_pty(argv: list[str], env: dict[str, str], until: Any, timeout: float) -> tuple[int, str]:
+    """Run ``argv`` on a real pseudo-terminal until ``until()`` (then 1.5 s more and
+    SIGTERM), or, with ``until=None``, until it exits; (exit status, all it drew)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the board, on the pseudo-terminal
+        try:
+            os.execve(sys.executable, argv, env)
+        finally:
+            os._exit(127)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
+    screen = bytearray()
+    status: int | None = None
+
+    def drain(wait: float) -> None:
+        nonlocal status
+        readable, _, _ = select.select([fd], [], [], wait)
+        if readable:
+            try:
+                screen.extend(os.read(fd, 1 << 16))
+            except OSError:  # the child closed the terminal
+                pass
+        if status is None:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = code
+
+    try:
+        deadline = time.monotonic() + timeout
+        while status is None and not (until and until()) and time.monotonic() < deadline:
+            drain(0.05)
+        if until is not None:
+            assert until(), "the condition was not met on the terminal"
+            settle = time.monotonic() + 1.5  # the answers reach the screen
+            while status is None and time.monotonic() < settle:
+                drain(0.05)
+            if status is None:
+                os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while status is None and time.monotonic() < deadline:
+            drain(0.05)
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    text = screen.decode("utf-8", "replace")
+    assert status is not None, text[-2000:]
+    return os.waitstatus_to_exitcode(status), text
+
+
 def test_the_board_on_a_terminal_with_books_is_paced(tmp_path: Path) -> None:
     with recording_server() as server:
         argv = [*HKTICKS, "watch", "--book", *_source_args(server, tmp_path)]
-        env = _env(tmp_path)
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: the board, on the pseudo-terminal
-            try:
-                os.execve(sys.executable, argv, env)
-            finally:
-                os._exit(127)
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
-        screen = bytearray()
-
-        def drain(wait: float) -> None:
-            readable, _, _ = select.select([fd], [], [], wait)
-            if readable:
-                try:
-                    screen.extend(os.read(fd, 1 << 16))
-                except OSError:  # the child closed the terminal
-                    pass
-
-        status = None
-        try:
-            deadline = time.monotonic() + 40
-            while not _subscribed(server, 2) and time.monotonic() < deadline:
-                drain(0.05)
-            assert _subscribed(server, 2), server.log()
-            more = time.monotonic() + 1.5  # the answers reach the screen
-            while time.monotonic() < more:
-                drain(0.05)
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while status is None and time.monotonic() < deadline:
-                drain(0.05)
-                done, status_code = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    status = status_code
-        finally:
-            if status is None:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            os.close(fd)
-        text = screen.decode("utf-8", "replace")
-        assert status is not None and os.waitstatus_to_exitcode(status) == 0, text[-2000:]
+        code, text = _on_pty(argv, _env(tmp_path), lambda: _subscribed(server, 2), 40)
+        assert code == 0, text[-2000:]
         assert "605" not in text and "too many requests" not in text
         _assert_paced(server, kinds=2)
+
+
+def test_watch_book_demo_on_a_terminal_never_shows_605(tmp_path: Path) -> None:
+    """The universe on the embedded simulated market, in this process: the board got
+    605 every time (its first subscribe read late by a server sharing the CPU)."""
+    argv = [*HKTICKS, "watch", "--book", "--demo", "--duration", "12s"]
+    code, text = _on_pty(argv, _env(tmp_path), None, 60)
+    assert code == 0, text[-2000:]
+    assert "605" not in text and "too many requests" not in text, text[-2000:]
+    # the universe was watched to the end (trades may take long on a loaded machine:
+    # the demo server computes the board's K-lines on the loop that answers subscribes)
+    assert re.search(r"watched [1-9]\d\d+ symbols for \d+s", text), text[-2000:]
 
 
 def test_hkticks_stream_is_paced() -> None:

@@ -72,9 +72,15 @@ class Backoff:
 PACING_MARGIN_S = 0.05
 REQUEST_SPACING_S = alltick.MIN_REQUEST_INTERVAL_S + PACING_MARGIN_S
 CONNECTION_SPACING_S = alltick.MIN_CONNECTION_INTERVAL_S + PACING_MARGIN_S
-# How long a request waits for the previous one's answer before it goes anyway (a
-# server that swallows requests is the stale watchdog's business, not the pacer's).
-ANSWER_TIMEOUT_S = 5.0
+# How long the next request waits for a subscribe's (or cancel's) answer before it goes
+# anyway. Long: a busy server (the demo's, in our process, while it computes K-lines
+# for the board's REST calls) may read a request many seconds late, and a request sent
+# meanwhile is read right after it: 605. The session drops a connection whose subscribe
+# is unanswered for its stale timeout (30 s), so this never holds one up for longer.
+ANSWER_TIMEOUT_S = float(alltick.HEARTBEAT_TIMEOUT_S)
+# ... and for a heartbeat's answer: short, heartbeats are exempt from pacing on
+# servers we know, and a server that never answers them must not slow subscribes.
+HEARTBEAT_ANSWER_TIMEOUT_S = 2.0
 
 
 class Pacer:
@@ -83,7 +89,8 @@ class Pacer:
     Each connection takes its own :class:`ConnectionPacer` (:meth:`connection`):
     a request on it goes ``request_spacing`` seconds after the previous one on
     it, counted from the later of when that one was written and when its
-    answer arrived, and not before the answer (or ``answer_timeout``). So a
+    answer arrived, and not before the answer (or ``answer_timeout``,
+    ``heartbeat_answer_timeout`` after a heartbeat). So a
     server that read the previous request late (busy, or sharing a CPU with
     us) still sees the gap. Between requests on different connections of the
     token ``connection_spacing`` seconds, counted the same way. Heartbeats pass
@@ -97,10 +104,12 @@ class Pacer:
         request_spacing: float = REQUEST_SPACING_S,
         connection_spacing: float = CONNECTION_SPACING_S,
         answer_timeout: float = ANSWER_TIMEOUT_S,
+        heartbeat_answer_timeout: float = HEARTBEAT_ANSWER_TIMEOUT_S,
     ) -> None:
         self.request_spacing = request_spacing
         self.connection_spacing = connection_spacing
         self.answer_timeout = answer_timeout
+        self.heartbeat_answer_timeout = heartbeat_answer_timeout
         self._last_conn: ConnectionPacer | None = None
         self._last_time = float("-inf")
         self._lock = threading.Lock()
@@ -122,12 +131,12 @@ class ConnectionPacer:
     def __init__(self, token: Pacer) -> None:
         self._token = token
         self._last = float("-inf")  # the anchor of the per-connection spacing
-        self._awaiting: float | None = None  # when the unanswered request took its slot
+        self._awaiting: float | None = None  # until when the unanswered request holds it
         self._cross_pending = False  # the unanswered request holds the token's cross slot
 
     def ready(self, now: float, *, cross: bool = True) -> bool:
         token = self._token
-        if self._awaiting is not None and now - self._awaiting < token.answer_timeout:
+        if self._awaiting is not None and now < self._awaiting:
             return False
         if now - self._last < token.request_spacing:
             return False
@@ -147,7 +156,8 @@ class ConnectionPacer:
             if not self.ready(now, cross=cross):
                 return False
             self._last = now
-            self._awaiting = now
+            wait = token.answer_timeout if cross else token.heartbeat_answer_timeout
+            self._awaiting = now + wait
             self._cross_pending = cross
             if cross:
                 token._last_conn = self
