@@ -176,3 +176,83 @@ def test_record_under_3_byte_segments_stops_on_sigterm_at_random_moments(
         assert "Traceback" not in err
         assert out.read_text().endswith("\n")  # every line whole
     print(f"record exit after SIGTERM: max {max(times):.3f} s")
+
+
+class SilentServer:
+    """Accepts TCP connections and reads, never answering: a handshake that hangs."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0  # handshake requests read (and never answered)
+        self._conns: list[socket.socket] = []
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self._conns.append(conn)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            self.requests += 1
+
+    def close(self) -> None:
+        self.sock.close()
+        for c in self._conns:
+            c.close()
+
+
+def _record(url: str, tmp_path: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "c"), XDG_CACHE_HOME=str(tmp_path / "k"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "hkticks", "record", "00700", "--url", url, "--token", "t",
+         "--out", str(tmp_path / "t.jsonl"), "--connect-attempts", "0"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env=env,
+    )  # fmt: skip
+
+
+def test_record_stops_on_sigterm_during_a_handshake_that_hangs(tmp_path: Path) -> None:
+    server = SilentServer()
+    proc = _record(f"ws://127.0.0.1:{server.port}/quote-stock-b-ws-api", tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while server.requests == 0:  # then the client waits inside the handshake
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        took = _exit_time(proc, signal.SIGTERM, 2.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate(timeout=10)
+        server.close()
+    assert "Traceback" not in err
+    print(f"stopped in the handshake after {took:.3f} s")
+
+
+def test_record_stops_on_sigterm_while_backing_off_from_a_refused_port(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _record(f"ws://127.0.0.1:{port}/quote-stock-b-ws-api", tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(  # a refused attempt, then the backoff: its event is on disk
+            "reconnecting" in p.read_text() for p in tmp_path.glob("*events*")
+        ):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        took = _exit_time(proc, signal.SIGTERM, 2.0)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate(timeout=10)
+    assert "Traceback" not in err
+    print(f"stopped while backing off after {took:.3f} s")
