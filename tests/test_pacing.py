@@ -112,6 +112,19 @@ def test_pacer_waits_long_for_a_subscribe_answer_and_briefly_for_a_heartbeat_one
     assert c.try_acquire(132.0)
 
 
+def test_a_heartbeat_waits_for_a_late_subscribe_answer_only_its_patience() -> None:
+    c = Pacer(1.0, 3.0).connection()
+    assert c.try_acquire(100.0)
+    c.sent(100.0)
+    assert not c.try_acquire(109.9, cross=False, patience=10.0)
+    assert c.try_acquire(110.0, cross=False, patience=10.0)  # the connection must stay alive
+    c.sent(110.0)
+    assert not c.try_acquire(125.0)  # the subscribe's answer is still awaited
+    c.answered(125.5)  # answers come in order: the subscribe's, then the heartbeat's
+    assert not c.try_acquire(126.0)
+    assert c.try_acquire(126.6)
+
+
 def test_pacer_three_seconds_between_connections() -> None:
     p = Pacer(1.0, 3.0)
     c0, c1 = p.connection(), p.connection()

@@ -90,7 +90,8 @@ class Pacer:
     a request on it goes ``request_spacing`` seconds after the previous one on
     it, counted from the later of when that one was written and when its
     answer arrived, and not before the answer (or ``answer_timeout``,
-    ``heartbeat_answer_timeout`` after a heartbeat). So a
+    ``heartbeat_answer_timeout`` after a heartbeat; a heartbeat itself waits for
+    an answer at most its ``patience``). So a
     server that read the previous request late (busy, or sharing a CPU with
     us) still sees the gap. Between requests on different connections of the
     token ``connection_spacing`` seconds, counted the same way. Heartbeats pass
@@ -132,12 +133,16 @@ class ConnectionPacer:
         self._token = token
         self._last = float("-inf")  # the anchor of the per-connection spacing
         self._awaiting: float | None = None  # until when the unanswered request holds it
+        self._awaiting_since = 0.0
         self._cross_pending = False  # the unanswered request holds the token's cross slot
 
-    def ready(self, now: float, *, cross: bool = True) -> bool:
+    def ready(self, now: float, *, cross: bool = True, patience: float | None = None) -> bool:
+        """May a request go at ``now``? ``patience`` caps how long this one waits for
+        the previous request's answer (a heartbeat must not wait as long as a subscribe)."""
         token = self._token
         if self._awaiting is not None and now < self._awaiting:
-            return False
+            if patience is None or now < self._awaiting_since + patience:
+                return False
         if now - self._last < token.request_spacing:
             return False
         if (
@@ -149,15 +154,19 @@ class ConnectionPacer:
             return False
         return True
 
-    def try_acquire(self, now: float, *, cross: bool = True) -> bool:
-        """Take the slot if a request may go at ``now``."""
+    def try_acquire(self, now: float, *, cross: bool = True, patience: float | None = None) -> bool:
+        """Take the slot if a request may go at ``now`` (see :meth:`ready`)."""
         token = self._token
         with token._lock:
-            if not self.ready(now, cross=cross):
+            if not self.ready(now, cross=cross, patience=patience):
                 return False
             self._last = now
             wait = token.answer_timeout if cross else token.heartbeat_answer_timeout
-            self._awaiting = now + wait
+            if self._awaiting is None or now >= self._awaiting:
+                self._awaiting_since = now
+                self._awaiting = now + wait
+            else:  # sent while a subscribe's answer is awaited: keep awaiting it
+                self._awaiting = max(self._awaiting, now + wait)
             self._cross_pending = cross
             if cross:
                 token._last_conn = self

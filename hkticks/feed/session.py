@@ -684,8 +684,11 @@ class Session:
             request = self._pending.popleft()()
             self._send(ws, request)
             return
-        if now - self._last_heartbeat >= self.config.heartbeat_interval and pacer.try_acquire(
-            now, cross=False
+        # a heartbeat waits for a late answer at most one interval: the connection must
+        # stay alive (AllTick closes it after 30 s without one) while a subscribe is slow
+        interval = self.config.heartbeat_interval
+        if now - self._last_heartbeat >= interval and pacer.try_acquire(
+            now, cross=False, patience=interval
         ):
             self._last_heartbeat = now
             self._send(ws, self._builder.heartbeat())
