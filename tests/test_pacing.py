@@ -240,3 +240,20 @@ def test_dedup_same_seq_with_a_fresh_time_is_still_a_duplicate() -> None:
     assert d.is_new("00700", 9, 1000)
     assert not d.is_new("00700", 9, 5000)  # re-sent with a new tick_time
     assert d.resets == 0
+
+
+def test_requests_are_built_and_sent_in_one_place() -> None:
+    """One path for requests: only the session (through its pacer) builds them; the
+    bench's raw receive loop sends one subscribe on its own, to time the server."""
+    from pathlib import Path
+
+    import hkticks
+
+    root = Path(hkticks.__file__).parent
+    users = {
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "RequestBuilder" in p.read_text(encoding="utf-8")
+        and p.parent.name != "server"  # the embedded server answers requests, sends none
+    }
+    assert users == {"alltick/protocol.py", "feed/session.py", "bench/runner.py"}, users
