@@ -256,3 +256,33 @@ def test_record_stops_on_sigterm_while_backing_off_from_a_refused_port(tmp_path:
         _, err = proc.communicate(timeout=10)
     assert "Traceback" not in err
     print(f"stopped while backing off after {took:.3f} s")
+
+
+def test_a_second_ctrl_c_during_a_long_drain_exits_at_once(tmp_path: Path) -> None:
+    script = tmp_path / "drain.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from hkticks.stopping import StopFlag, stop_on_signals
+
+            stop = StopFlag()
+            with stop_on_signals(stop, second_ctrl_c="exit"):
+                print("ready", flush=True)
+                stop.wait(60)
+                print("draining", flush=True)
+                deadline = time.monotonic() + 60  # a drain that would take a minute
+                while time.monotonic() < deadline:
+                    time.sleep(0.01)
+            """
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    assert proc.stdout.readline().strip() == "draining"
+    _exit_time(proc, signal.SIGINT, 2.0)
+    assert proc.returncode == 130
+    assert proc.communicate(timeout=10)[1] == "\nhkticks: second Ctrl-C, exiting now\n"
