@@ -682,7 +682,7 @@ class Session:
         pacer = self._conn_pacer
         if self._pending and now >= self._not_before and pacer.try_acquire(now):
             request = self._pending.popleft()()
-            self._send(ws, request)
+            self._send(ws, request, pacer)
             return
         # a heartbeat waits for a late answer at most one interval: the connection must
         # stay alive (AllTick closes it after 30 s without one) while a subscribe is slow
@@ -691,10 +691,12 @@ class Session:
             now, cross=False, patience=interval
         ):
             self._last_heartbeat = now
-            self._send(ws, self._builder.heartbeat())
+            self._send(ws, self._builder.heartbeat(), pacer)
 
-    def _send(self, ws: websocket.WebSocket, request: alltick.Request) -> None:
-        """Write one request; only :meth:`service` calls this, after the pacer said yes."""
+    def _send(
+        self, ws: websocket.WebSocket, request: alltick.Request, pacer: ConnectionPacer
+    ) -> None:
+        """Write one request; only :meth:`service` calls this, after ``pacer`` said yes."""
         self._inflight[request.seq_id] = request
         if request.cmd_id in (alltick.CMD_SUB_TRADES, alltick.CMD_SUB_BOOK):
             self._sub_sent = time.monotonic()
@@ -705,4 +707,4 @@ class Session:
         except Exception as exc:  # the connection is going away; the run loop reconnects
             log.debug("shard %d: send failed: %r", self.shard, exc)
         finally:
-            self._conn_pacer.sent(time.monotonic())
+            pacer.sent(time.monotonic())
