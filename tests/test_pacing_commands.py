@@ -5,8 +5,8 @@ independent server (tests/pacing_kit.py) that logs when it READS each
 request and reads a new connection's first request late, as a busy server
 does. No two requests on one connection may be read < 1 s apart, and no two
 subscribes on different connections < 3 s apart (AllTick's rules), whatever
-path the command subscribes through: ``record --book-out``, the board on a
-real pseudo-terminal, ``watch --json``, ``alerts`` and ``hkticks.stream``.
+path the command subscribes through: ``record --book-out``, the board and the
+heatmap on a real pseudo-terminal, ``watch --json``, ``alerts`` and ``hkticks.stream``.
 """
 
 from __future__ import annotations
@@ -136,9 +136,12 @@ def test_alerts_is_paced(tmp_path: Path) -> None:
         _assert_paced(server, kinds=1)
 
 
-def _on_pty(argv: list[str], env: dict[str, str], until: Any, timeout: float) -> tuple[int, str]:
+def _on_pty(
+    argv: list[str], env: dict[str, str], until: Any, timeout: float, quit_key: bytes = b""
+) -> tuple[int, str]:
     """Run ``argv`` on a real pseudo-terminal until ``until()`` (then 1.5 s more and
-    SIGTERM), or, with ``until=None``, until it exits; (exit status, all it drew)."""
+    SIGTERM, or ``quit_key`` typed), or, with ``until=None``, until it exits;
+    (exit status, all it drew)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: the board, on the pseudo-terminal
         try:
@@ -171,7 +174,9 @@ def _on_pty(argv: list[str], env: dict[str, str], until: Any, timeout: float) ->
             settle = time.monotonic() + 1.5  # the answers reach the screen
             while status is None and time.monotonic() < settle:
                 drain(0.05)
-            if status is None:
+            if status is None and quit_key:
+                os.write(fd, quit_key)
+            elif status is None:
                 os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
         while status is None and time.monotonic() < deadline:
@@ -193,6 +198,15 @@ def test_the_board_on_a_terminal_with_books_is_paced(tmp_path: Path) -> None:
         assert code == 0, text[-2000:]
         assert "605" not in text and "too many requests" not in text
         _assert_paced(server, kinds=2)
+
+
+def test_the_heatmap_on_a_terminal_is_paced(tmp_path: Path) -> None:
+    with recording_server() as server:
+        argv = [*HKTICKS, "watch", "--heatmap", *_source_args(server, tmp_path)]
+        # left with q: the heatmap app does not handle SIGTERM yet (its own App, issue 21.2)
+        code, text = _on_pty(argv, _env(tmp_path), lambda: _subscribed(server, 1), 40, b"q")
+        assert code == 0, text[-2000:]
+        _assert_paced(server, kinds=1)
 
 
 def test_watch_book_demo_on_a_terminal_never_shows_605(tmp_path: Path) -> None:
