@@ -3,9 +3,10 @@
 Owns ``session.py`` (one connection in its own thread: handshake, heartbeat,
 reconnect with capped backoff, stale watchdog, events), ``shards.py``
 (symbols spread over connections within the plan, and the :class:`Feed` that
-runs them), ``pacing.py`` (request and connection spacing, backoff),
-``dedup.py`` (re-sent trades dropped by symbol and seq), ``guards.py``
-(oversized frames and token-leaking redirects refused) and ``queue.py`` (the
+runs them), ``pacing.py`` (the one pacer every request passes, one per connection;
+connection spacing, backoff), ``dedup.py`` (re-sent trades dropped by symbol
+and seq), ``guards.py`` (oversized messages and token-leaking redirects
+refused) and ``queue.py`` (the
 bounded queue whose every drop is counted).
 
 Must not: know about files, screens or analytics (storage/, watch/,
