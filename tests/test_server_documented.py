@@ -14,6 +14,8 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -168,7 +170,7 @@ def test_depth_tick_and_first_n_codes(srv: MarketServer) -> None:
     answer = get(srv, "depth-tick", {"trace": "d", "data": {"symbol_list": codes}})
     assert answer["ret"] == 200 and answer["trace"] == "d"
     ticks = answer["data"]["tick_list"]
-    assert [t["code"] for t in ticks] == [c["code"] for c in codes[:50]]
+    assert [t["code"] for t in ticks] == [c["code"] for c in codes]  # 50 is advice, not a cut
     books_, bad = alltick.decode_depth_ticks(answer["data"], 0)
     assert bad == 0 and all(b.bids and b.asks and b.bids[0][0] < b.asks[0][0] for b in books_)
     info = get(srv, "static_info", {"trace": "s", "data": {"symbol_list": codes}}, token="f")
@@ -196,35 +198,47 @@ def test_rest_400s_and_trace_echo(srv: MarketServer, query: dict[str, Any], msg:
 # -- rates ----------------------------------------------------------------------------------
 
 
-def test_rate_buckets_per_endpoint_per_minute_and_per_day() -> None:
+def test_rate_windows_combined_per_minute_and_per_day() -> None:
     limiter = RateLimiter()
     basic = alltick.PLANS["basic"]
-    # AllTick's example: kline and trade-tick in the same second pass, kline twice does not
-    assert limiter.allow("b", 1.0, 100.0, endpoint="kline", plan=basic, wall=0)
-    assert limiter.allow("b", 1.0, 100.0, endpoint="trade-tick", plan=basic, wall=0)
-    assert not limiter.allow("b", 1.0, 100.2, endpoint="kline", plan=basic, wall=0)
-    assert limiter.allow("b", 1.0, 101.0, endpoint="kline", plan=basic, wall=0)
-    # the per-minute total: free allows 10 a minute over every endpoint
+    # one request per second over every interface (the strict reading of AllTick's table;
+    # its example lets a second endpoint through in the same second)
+    assert limiter.allow("b", "kline", basic, 100.0, wall=0)
+    assert not limiter.allow("b", "trade-tick", basic, 100.2, wall=0)
+    assert not limiter.allow("b", "kline", basic, 100.5, wall=0)
+    assert limiter.allow("b", "trade-tick", basic, 101.0, wall=0)
+    # batch-kline: every 3 s on basic, whatever the combined rate allows
+    assert limiter.allow("b", "batch-kline", basic, 102.0, wall=0)
+    assert limiter.allow("b", "kline", basic, 103.0, wall=0)
+    assert not limiter.allow("b", "batch-kline", basic, 104.0, wall=0)
+    assert limiter.allow("b", "batch-kline", basic, 105.0, wall=0)
+    # free: one request per 10 s across endpoints
     free = alltick.PLANS["free"]
-    names = [f"e{i}" for i in range(11)]
-    passed = [
-        limiter.allow("f", 0.1, 200.0 + i, endpoint=n, plan=free, wall=0)
-        for i, n in enumerate(names)
-    ]
-    assert passed == [True] * 10 + [False]
-    assert limiter.allow("f", 0.1, 261.0, endpoint="again", plan=free, wall=0)
-    # the daily cap (1,000 on free), reset at midnight Hong Kong time
+    assert limiter.allow("f", "kline", free, 200.0, wall=0)
+    assert not limiter.allow("f", "trade-tick", free, 205.0, wall=0)
+    assert not limiter.allow("f", "static_info", free, 208.0, wall=0)
+    assert limiter.allow("f", "static_info", free, 210.0, wall=0)
+    # all-hk: 20 in any second over all endpoints, then the per-minute total of 1,200
+    hk = alltick.PLANS["all-hk"]
+    ends = ("kline", "trade-tick", "depth-tick")
+    burst = [limiter.allow("h", ends[i % 3], hk, 300.0 + i * 0.001, wall=0) for i in range(30)]
+    assert burst == [True] * 20 + [False] * 10
+    assert limiter.allow("h", "kline", hk, 301.0, wall=0)
+    # the per-minute total over every endpoint
+    fast = alltick.Plan("fast", 1, 5, 100.0, 0.01, 5, 1000, 5, 5)
+    spaced = [limiter.allow("m", ends[i % 3], fast, 500.0 + i, wall=0) for i in range(7)]
+    assert spaced == [True] * 5 + [False] * 2
+    assert limiter.allow("m", "kline", fast, 560.0, wall=0)
+    # the daily cap, reset at midnight Hong Kong time
     day = alltick.Plan("tiny", 1, 5, 100.0, 0.01, 10_000, 3, 5, 5)
     hk_noon = 4 * 3600.0  # 12:00 HKT on 1970-01-01
-    assert [
-        limiter.allow("d", 100, 300 + i, endpoint=f"x{i}", plan=day, wall=hk_noon) for i in range(4)
-    ] == [
+    assert [limiter.allow("d", f"x{i}", day, 300 + i, wall=hk_noon) for i in range(4)] == [
         True,
         True,
         True,
         False,
     ]
-    assert limiter.allow("d", 100, 400, endpoint="y", plan=day, wall=hk_noon + 86_400)
+    assert limiter.allow("d", "y", day, 400, wall=hk_noon + 86_400)
 
 
 def test_rest_limits_over_http() -> None:
@@ -232,17 +246,76 @@ def test_rest_limits_over_http() -> None:
         q = {"trace": "r", "data": {"symbol_list": [{"code": "700.HK"}]}}
         k = {"trace": "r", "data": item("700.HK", 8)}
         assert get(server, "kline", k, token="b")["ret"] == 200
-        assert get(server, "trade-tick", q, token="b")["ret"] == 200  # another endpoint: fine
-        again = get(server, "kline", k, token="b")
+        again = get(server, "trade-tick", q, token="b")  # one a second over all endpoints
         assert (again["ret"], again["msg"], again["trace"]) == (429, "rate limit", "r")
         body = {"trace": "bk", "data": {"data_list": [item("700.HK", 8)]}}
+        time.sleep(1.1)
         assert post(server, body, token="b")["ret"] == 200
         time.sleep(1.1)  # basic: 1/s for the others, batch-kline every 3 s
         assert get(server, "kline", k, token="b")["ret"] == 200
+        time.sleep(1.1)
         assert post(server, body, token="b")["ret"] == 429
 
 
+def test_a_burst_over_three_endpoints_gets_the_combined_rate() -> None:
+    q = {"trace": "b", "data": {"symbol_list": [{"code": "700.HK"}]}}
+    k = {"trace": "b", "data": item("700.HK", 8)}
+    calls = [("kline", k), ("trade-tick", q), ("depth-tick", q)] * 10
+    with MarketServer(rate=0, token="h", plan="all-hk") as server:
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:
+            rets = list(pool.map(lambda c: get(server, c[0], c[1], token="h")["ret"], calls))
+        elapsed = time.monotonic() - started
+    assert set(rets) <= {200, 429}
+    if elapsed < 1.0:  # one window: AllTick's 20 a second across every endpoint
+        assert rets.count(200) == 20
+    else:  # a slow machine: never more than 20 in any second
+        assert rets.count(200) <= 20 * (int(elapsed) + 1)
+
+
+def test_free_answers_one_request_per_ten_seconds_across_endpoints() -> None:
+    q = {"trace": "f", "data": {"symbol_list": [{"code": "700.HK"}]}}
+    with MarketServer(rate=0, token="f", plan="free") as server:
+        first = get(server, "trade-tick", q, token="f")["ret"]
+        others = [get(server, e, q, token="f")["ret"] for e in ("depth-tick", "static_info")]
+    assert (first, others) == (200, [429, 429])
+
+
 # -- WebSocket details ------------------------------------------------------------------------
+
+
+def test_php_heartbeat_with_an_empty_array_is_accepted_and_counted() -> None:
+    # AllTick's PHP example sends json_encode(["data" => []]): "data": []
+    with MarketServer(rate=0, heartbeat_timeout=1.0) as server:
+        c = Client(server.ws_url)
+        try:
+            for i in range(8):  # 2.4 s, more than twice the timeout
+                frame = {"cmd_id": 22000, "seq_id": 123, "trace": f"php{i}", "data": []}
+                c.send(orjson.dumps(frame))
+                answer = c.recv(2.0)
+                assert (answer["ret"], answer["cmd_id"], answer["trace"]) == (200, 22001, f"php{i}")
+                time.sleep(0.3)
+            (info,) = server.connections()
+            assert info.closed_at is None  # kept alive by them
+            assert [r[1:] for r in info.requests] == [(22000, 200)] * 8
+        finally:
+            c.close()
+
+
+def test_cancel_type_is_required() -> None:
+    with MarketServer(rate=0, enforce_pacing=False) as srv, closing(Client(srv.ws_url)) as c:
+        assert c.subscribe(["00700"])["ret"] == 200
+        frame = {"cmd_id": 22006, "seq_id": 9, "trace": "c", "data": {}}
+        c.send(orjson.dumps(frame))
+        answer = c.recv(2.0)
+        while "ret" not in answer:
+            answer = c.recv(2.0)
+        assert (answer["ret"], answer["msg"], answer["cmd_id"]) == (
+            400,
+            "request data param invalid",
+            22007,
+        )
+        assert srv.connections()[-1].trade_symbols == ("00700",)  # nothing cancelled
 
 
 def test_depth_level_rules(srv: MarketServer) -> None:
