@@ -165,7 +165,19 @@ def test_plan_too_small_answer_603_is_fatal(server: MarketServer) -> None:
     assert isinstance(feed.fatal, PlanTooSmall)
 
 
-def test_unknown_code_is_reported_once_and_others_keep_flowing(server: MarketServer) -> None:
+@pytest.fixture
+def named_codes_server() -> Iterator[MarketServer]:
+    # AllTick documents no field naming the rejected codes; --quirks extras sends one
+    with MarketServer(
+        rate=400.0, seed=7, heartbeat_timeout=3.0, enforce_pacing=False, quirks=["extras"]
+    ) as srv:
+        yield srv
+
+
+def test_unknown_code_is_reported_once_and_others_keep_flowing(
+    named_codes_server: MarketServer,
+) -> None:
+    server = named_codes_server
     feed = make_feed(server, ["00700", "99998"])
     feed.start()
     try:
