@@ -11,7 +11,9 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,9 +25,10 @@ from urllib.parse import quote
 import orjson
 import pytest
 import websocket
-from server_testkit import Client, books
+from server_testkit import Client, books, wait_for
 
 from hkticks.alltick import protocol as alltick
+from hkticks.errors import HkticksError
 from hkticks.server import MarketServer
 from hkticks.server.rest import RateLimiter
 
@@ -399,6 +402,61 @@ def test_tls_wss_and_https(cert: tuple[Path, Path]) -> None:
         url = f"{server.rest_url}trade-tick?token=t&query={query}"
         with urllib.request.urlopen(url, context=ctx, timeout=5) as resp:
             assert orjson.loads(resp.read())["trace"] == "tls"
+
+
+def test_tls_overload_is_answered_inside_tls(cert: tuple[Path, Path]) -> None:
+    crt, key = cert
+    ctx = ssl.create_default_context(cafile=str(crt))
+    with MarketServer(
+        rate=0, tls_cert=str(crt), tls_key=str(key), rest_max_connections=2, rest_read_timeout=5
+    ) as server:
+        slow = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(2)]
+        try:
+            query = quote(alltick.rest_trade_tick_query(["00700"], trace="busy"))
+            url = f"{server.rest_url}trade-tick?token=t&query={query}"
+
+            def busy() -> bool:
+                try:
+                    with urllib.request.urlopen(url, context=ctx, timeout=5):
+                        return False  # a slot was still free: not yet
+                except urllib.error.HTTPError as exc:  # a 503 read through TLS
+                    assert exc.code == 503
+                    return True
+
+            wait_for(busy, timeout=5)
+        finally:
+            for s in slow:
+                s.close()
+
+
+def test_an_encrypted_tls_key_is_refused_in_one_line(
+    cert: tuple[Path, Path], tmp_path: Path
+) -> None:
+    crt, key = cert
+    locked = tmp_path / "locked.pem"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret"]
+        + ["-out", str(locked)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(HkticksError, match="is encrypted") as err:
+        MarketServer(rate=0, tls_cert=str(crt), tls_key=str(locked))
+    assert "\n" not in str(err.value)
+    # the command: a one-line error and a non-zero exit, no passphrase prompt (no tty)
+    run = subprocess.run(
+        [sys.executable, "-m", "hkticks", "serve", "--tls-cert", str(crt)]
+        + ["--tls-key", str(locked), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no controlling terminal: a prompt would fail, not hang
+    )
+    assert run.returncode != 0
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "is encrypted" in lines[0], run.stderr
+    assert "Traceback" not in run.stderr
 
 
 # -- misbehaving REST clients ---------------------------------------------------------------------

@@ -431,9 +431,21 @@ def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext:
             raise HkticksError(f"cannot read {path}: no such file; check {option}")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    asked: list[bool] = []
+
+    def no_passphrase() -> bytes:
+        # called only for an encrypted key: refuse here instead of OpenSSL's tty prompt
+        asked.append(True)
+        raise ValueError("encrypted key")
+
     try:
-        ctx.load_cert_chain(cert, key or None)
-    except (ssl.SSLError, OSError):
+        ctx.load_cert_chain(cert, key or None, password=no_passphrase)
+    except (ssl.SSLError, OSError, ValueError):
+        if asked:
+            raise HkticksError(
+                f"the TLS key {key or cert} is encrypted (it needs a passphrase): give an "
+                "unencrypted key with --tls-key, e.g. openssl pkey -in KEY -out plain.pem"
+            ) from None
         raise HkticksError(
             f"cannot load the TLS certificate {cert} (not a PEM certificate with its key?): "
             "give a PEM certificate with --tls-cert and its private key with --tls-key"

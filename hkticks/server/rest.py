@@ -29,7 +29,8 @@ Answers are HTTP 200 with the ``ret`` inside, like AllTick's.
 The request log of ``http.server`` is silenced: it would print every URL,
 token included. A client that resets its connection or goes idle costs no
 traceback: sockets have a read timeout and the number of connections
-served at once is capped (more are closed with a 503).
+served at once is capped (more are answered 503 and closed; on the TLS
+port the 503 is sent inside TLS, after a handshake bounded in time).
 """
 
 from __future__ import annotations
@@ -565,6 +566,10 @@ _BUSY = (
 )
 
 
+MAX_REFUSERS = 16  # TLS connections being told 503 at once (each needs a handshake)
+REFUSE_TIMEOUT_S = 2.0
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -583,16 +588,29 @@ class _HttpServer(ThreadingHTTPServer):
         self.tls = tls
         self.read_timeout = read_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._refusers = threading.BoundedSemaphore(MAX_REFUSERS)
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # Cap the threads: a client beyond the cap gets a 503 and the door.
         if not self._slots.acquire(blocking=False):
-            try:
-                request.setblocking(False)
-                request.send(_BUSY)
-            except OSError:
-                pass
+            if self.tls is None:
+                try:
+                    request.setblocking(False)
+                    request.send(_BUSY)
+                except OSError:
+                    pass
+            elif self._refusers.acquire(blocking=False):
+                # on the TLS port the 503 goes inside TLS (plain text there is garbage to
+                # the client): the handshake runs in a short-lived thread of its own
+                threading.Thread(
+                    target=self._refuse_over_tls,
+                    args=(request,),
+                    name="hkticks-server-rest-busy",
+                    daemon=True,
+                ).start()
+                return
+            # else: even the refusers are busy (a flood): the door, without a word
             self.shutdown_request(request)
             return
         try:
@@ -600,6 +618,23 @@ class _HttpServer(ThreadingHTTPServer):
         except BaseException:
             self._slots.release()
             raise
+
+    def _refuse_over_tls(self, request: Any) -> None:
+        """Handshake, read the request, answer 503 over TLS, close (bounded in time)."""
+        assert self.tls is not None
+        try:
+            request.settimeout(REFUSE_TIMEOUT_S)
+            with self.tls.wrap_socket(request, server_side=True) as tls_sock:
+                try:
+                    tls_sock.recv(MAX_BODY)  # the request, so that closing sends no RST
+                except (OSError, ssl.SSLError):
+                    pass
+                tls_sock.sendall(_BUSY)
+        except (OSError, ssl.SSLError, ValueError):
+            pass  # a failed handshake was answered by TLS itself (an alert)
+        finally:
+            self._refusers.release()
+            self.shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
