@@ -29,6 +29,7 @@ from server_testkit import Client, books, wait_for
 
 from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError
+from hkticks.market_hours import calendar
 from hkticks.server import MarketServer
 from hkticks.server.rest import RateLimiter
 
@@ -102,6 +103,16 @@ def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
     assert traded  # trades were made after the minute bars started, and are in them
 
 
+HKT = dt.timezone(dt.timedelta(hours=8))
+
+
+def _session_bucket(ts: int, seconds: int) -> int:
+    """The bar start holding minute ``ts``: aligned on the session's open (09:30 / 13:00)."""
+    into_day = (ts + 8 * 3600) % 86_400
+    base = 9 * 3600 + 1800 if into_day < 13 * 3600 else 13 * 3600
+    return ts - into_day + base + (into_day - base) // seconds * seconds
+
+
 @pytest.mark.parametrize(("kline_type", "seconds"), [(2, 300), (3, 900), (4, 1800), (5, 3600)])
 def test_intraday_types_roll_up_the_minutes(
     srv: MarketServer, kline_type: int, seconds: int
@@ -112,20 +123,90 @@ def test_intraday_types_roll_up_the_minutes(
         bars = kline(srv, "9988.HK", kline_type, 500)
     finally:
         srv.set_rate(2000)
-    assert all(int(b["timestamp"]) % seconds == 0 for b in bars)
-    assert sum(int(b["volume"]) for b in bars) == sum(int(m["volume"]) for m in minutes)
-    assert bars[-1]["close_price"] == minutes[-1]["close_price"]
+    assert len(bars) == 500  # as many as asked: the history goes back over earlier days
+    grouped: dict[int, list[dict[str, str]]] = {}
+    for m in minutes:
+        grouped.setdefault(_session_bucket(int(m["timestamp"]), seconds), []).append(m)
+    first_full = min(grouped) if len(grouped) == 1 else sorted(grouped)[1]
+    checked = 0
+    for b in bars:
+        start = int(b["timestamp"])
+        assert start == _session_bucket(start, seconds)
+        if start < first_full:
+            continue  # the minutes asked do not reach back over this whole bar
+        ms = grouped.pop(start)
+        assert int(b["volume"]) == sum(int(m["volume"]) for m in ms)
+        assert float(b["high_price"]) == max(float(m["high_price"]) for m in ms)
+        assert float(b["low_price"]) == min(float(m["low_price"]) for m in ms)
+        assert (b["open_price"], b["close_price"]) == (ms[0]["open_price"], ms[-1]["close_price"])
+        checked += 1
+    assert checked and not [k for k in grouped if k >= first_full]
+    if seconds == 3600:  # an hour bar starts at 09:30, 10:30, 11:30, 13:00, 14:00 or 15:00
+        cal = calendar()
+        days = {int(b["timestamp"]) // 86_400 for b in bars}
+        assert days
+        for b in bars:
+            d = dt.datetime.fromtimestamp(int(b["timestamp"]), HKT)
+            if cal.is_open(int(b["timestamp"]) * 1000):
+                assert (d.hour, d.minute) in {
+                    (9, 30),
+                    (10, 30),
+                    (11, 30),
+                    (13, 0),
+                    (14, 0),
+                    (15, 0),
+                }
+
+
+def test_minute_history_lies_in_trading_sessions() -> None:
+    with MarketServer(rate=0, seed=8) as server:  # no trades served: history only
+        minutes = kline(server, "700.HK", 1, 600)
+        days = kline(server, "700.HK", 8, 3)
+    assert len(minutes) == 500  # 600 asked: the documented maximum
+    cal = calendar()
+    for m in minutes:
+        ts = int(m["timestamp"])
+        d = dt.datetime.fromtimestamp(ts, HKT)
+        assert cal.is_trading_day(d.date().isoformat()), d
+        in_morning = dt.time(9, 30) <= d.time() < dt.time(12, 0)
+        in_afternoon = dt.time(13, 0) <= d.time() < dt.time(16, 0)
+        half = cal.day_kind((ts + 8 * 3600) // 86_400) == "half day"
+        assert in_morning or (in_afternoon and not half), d  # none over lunch or nights
+    by_day: dict[int, list[dict[str, str]]] = {}
+    for m in minutes:
+        by_day.setdefault(int(m["timestamp"]) // 86_400 * 86_400 - 8 * 3600, []).append(m)
+    for bar in days:
+        ms = [m for m in minutes if 0 <= int(m["timestamp"]) - int(bar["timestamp"]) < 86_400]
+        first = dt.datetime.fromtimestamp(int(ms[0]["timestamp"]), HKT) if ms else None
+        if not ms or (first is not None and first.time() != dt.time(9, 30)):
+            continue  # a day the 500 minutes only reach part of
+        # each session's open first; the day's bar is the sum of its minutes
+        assert ms[0]["open_price"] == bar["open_price"]
+        assert ms[-1]["close_price"] == bar["close_price"]
+        assert sum(int(m["volume"]) for m in ms) == int(bar["volume"])
+        assert sum(float(m["turnover"]) for m in ms) == pytest.approx(float(bar["turnover"]))
+        assert max(float(m["high_price"]) for m in ms) == float(bar["high_price"])
+        assert min(float(m["low_price"]) for m in ms) == float(bar["low_price"])
+        if len(ms) >= 30:  # never the whole day in one bar
+            assert max(int(m["volume"]) for m in ms) < int(bar["volume"]) / 5
 
 
 def test_daily_weekly_monthly_history(srv: MarketServer) -> None:
-    days = kline(srv, "700.HK", 8, 600)
+    srv.set_rate(0)  # hold trading still while the views are compared
+    try:
+        days = kline(srv, "700.HK", 8, 600)
+        weeks = kline(srv, "700.HK", 9, 500)
+        months = kline(srv, "700.HK", 10, 500)
+    finally:
+        srv.set_rate(2000)
     assert len(days) == 500  # at most 500 bars per /kline call
-    weeks = kline(srv, "700.HK", 9, 500)
-    months = kline(srv, "700.HK", 10, 500)
     hkt = dt.timezone(dt.timedelta(hours=8))
+    cal = calendar()
     for b in days:
         d = dt.datetime.fromtimestamp(int(b["timestamp"]), hkt)
         assert (d.hour, d.minute) == (0, 0) and d.weekday() < 5
+        if cal.covers(d.date().isoformat()):
+            assert cal.is_trading_day(d.date().isoformat()), d  # no holiday bars
         lo, hi = float(b["low_price"]), float(b["high_price"])
         assert lo <= float(b["open_price"]) <= hi and lo <= float(b["close_price"]) <= hi
     assert all(dt.datetime.fromtimestamp(int(w["timestamp"]), hkt).weekday() == 0 for w in weeks)

@@ -18,7 +18,9 @@ import orjson
 import pytest
 
 from hkticks.alltick import protocol as alltick
+from hkticks.market_hours import calendar
 from hkticks.server import MarketServer, spread, universe
+from hkticks.server.market import latest_trading_day
 
 SSE_REFERER = "https://www.sse.com.cn/services/hkexsc/disclo/eligible/"
 
@@ -154,7 +156,9 @@ def test_batch_kline_gives_previous_and_today(srv: MarketServer) -> None:
     prev, today = bars["00700"]
     assert prev.ts < today.ts
     assert (today.ts - prev.ts) % 86_400_000 == 0
-    assert time.time() * 1000 - today.ts < 86_400_000  # today (Hong Kong date)
+    # the latest trading day (Hong Kong date): on a Saturday, Friday's
+    latest = latest_trading_day(calendar(), int(time.time() * 1000))
+    assert today.ts == latest * 1000 and prev.ts < today.ts
     for bar in (prev, today):
         assert bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
         assert bar.volume > 0

@@ -50,7 +50,7 @@ import orjson
 
 from hkticks.alltick import protocol as alltick
 from hkticks.server import stocklists
-from hkticks.server.klines import KlineSource
+from hkticks.server.klines import KlineInputs, KlineSource
 from hkticks.server.market import Bar, Market
 from hkticks.server.spread import format_amount, format_price
 from hkticks.server.universe import Stock
@@ -441,14 +441,15 @@ class RestApp:
     def _kline(self, data: dict[str, Any]) -> Any:
         code, kline_type, count = _kline_item(data, alltick.MAX_KLINE_BARS)
 
-        def answer(market: Market) -> Any:
+        def inputs(market: Market) -> KlineInputs:
             known, _unknown = _split(market, [code])
             if not known:
                 raise _Refused(alltick.RET_CODE_INVALID, None, {"invalid_codes": [code]})
-            bars = self.klines.bars(market, known[0], kline_type, count)
-            return {"code": code, "kline_type": kline_type, "kline_list": [_bar(b) for b in bars]}
+            return KlineInputs.of(market, known[0], _now_ms())
 
-        return self.call(answer)
+        # read on the market's loop, made up here (a long history must not stall pushes)
+        bars = self.klines.bars(self.call(inputs), kline_type, count)
+        return {"code": code, "kline_type": kline_type, "kline_list": [_bar(b) for b in bars]}
 
     def _batch_kline(self, data: dict[str, Any], plan: alltick.Plan) -> Any:
         items = data.get("data_list")
@@ -463,22 +464,24 @@ class RestApp:
             )
         codes = [code for code, _, _ in wanted]
 
-        def answer(market: Market) -> Any:
+        def inputs(market: Market) -> dict[str, KlineInputs]:
             known, unknown = _split(market, codes)
             if unknown and not known:
                 raise _Refused(alltick.RET_CODE_INVALID, None, {"invalid_codes": unknown})
-            out = []
-            for code, kline_type, count in wanted:
-                if code in unknown:
-                    continue
-                symbol = alltick.from_alltick(code)
-                bars = self.klines.bars(market, symbol, kline_type, count)
-                out.append(
-                    {"code": code, "kline_type": kline_type, "kline_data": [_bar(b) for b in bars]}
-                )
-            return {"kline_list": out}
+            now = _now_ms()
+            return {alltick.to_alltick(s): KlineInputs.of(market, s, now) for s in known}
 
-        return self.call(answer)
+        sources = self.call(inputs)
+        out = []
+        for code, kline_type, count in wanted:
+            src = sources.get(code)
+            if src is None:
+                continue
+            bars = self.klines.bars(src, kline_type, count)
+            out.append(
+                {"code": code, "kline_type": kline_type, "kline_data": [_bar(b) for b in bars]}
+            )
+        return {"kline_list": out}
 
     def _sse(self, query: dict[str, list[str]], headers: dict[str, str]) -> Answer:
         # SSE refuses requests that do not come from its own pages.
@@ -509,6 +512,10 @@ def _header(q: Any) -> None:
         or type(q.get("data")) is not dict
     ):
         raise _Refused(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _int(text: str, default: int) -> int:
