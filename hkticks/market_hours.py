@@ -256,15 +256,16 @@ class Calendar:
     # -- days -------------------------------------------------------------------
 
     def _check_covered(self, day: int) -> None:
-        """Warn once per year when asked about a day the holiday data does not cover:
-        its weekdays are then all taken as trading days, which is surely wrong."""
+        """Warn once per year when asked about a day past the holiday data: its weekdays
+        are then all taken as trading days, which is surely wrong. (Days before the data
+        are old recordings' business: weekdays, silently, as ever.)"""
         span = self._span
         if span is None:
             lo, hi = self.years
             span = self._span = (
                 (day_number(date(lo, 1, 1)), day_number(date(hi, 12, 31))) if lo <= hi else (1, 0)
             )
-        if span[0] <= day <= span[1]:
+        if day <= span[1] or span[0] > span[1]:
             return
         year = day_date(day).year
         if year in self.beyond:

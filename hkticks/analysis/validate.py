@@ -325,7 +325,11 @@ class Validator:
     def finish(self) -> Report:
         rep = self.report
         cal = self.opts.calendar
-        uncovered = sorted(d for d in self._open_days if cal is not None and not cal.covers(d))
+        uncovered = sorted(
+            d
+            for d in self._open_days
+            if cal is not None and not cal.covers(d) and day_date(d).year > cal.years[1]
+        )
         if cal is not None and uncovered:
             rep.calendar_note = cal.coverage_note(day_date(uncovered[0]).year)
         for st in self._syms.values():  # the last prints: judged with what follows
