@@ -31,7 +31,7 @@ from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError
 from hkticks.market_hours import calendar
 from hkticks.server import MarketServer
-from hkticks.server.rest import RateLimiter
+from hkticks.server.rest import RateLimiter, rest_windows
 
 
 @pytest.fixture(scope="module")
@@ -280,6 +280,25 @@ def test_rest_400s_and_trace_echo(srv: MarketServer, query: dict[str, Any], msg:
 
 
 # -- rates ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("plan", "combined", "batch_s", "per_minute"),
+    [  # http_interface/interface_limitation.md, "Request multiple HTTP interfaces"
+        ("free", (1, 10.0), 10.0, 10),
+        ("basic", (1, 1.0), 3.0, 60),
+        ("premium", (10, 1.0), 2.0, 600),
+        ("professional", (20, 1.0), 1.0, 1200),
+        ("all-hk", (20, 1.0), 1.0, 1200),
+        ("all-cn", (20, 1.0), 1.0, 1200),
+    ],
+)
+def test_rest_windows_are_the_documented_table(
+    plan: str, combined: tuple[int, float], batch_s: float, per_minute: int
+) -> None:
+    p = alltick.PLANS[plan]
+    assert rest_windows(p, "kline") == [("combined", *combined), ("minute", per_minute, 60.0)]
+    assert rest_windows(p, "batch-kline")[-1] == ("batch-kline", 1, batch_s)
 
 
 def test_rate_windows_combined_per_minute_and_per_day() -> None:
