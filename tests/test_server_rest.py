@@ -94,6 +94,13 @@ def test_trade_tick_limits_and_unknown_codes(srv: MarketServer) -> None:
     answer = rest_get(srv, "trade-tick", unknown)
     assert answer.ret == 600
     assert answer.data == {}  # AllTick names no codes (``--quirks extras`` does)
+    bad_data = alltick.rest_query({"symbol_list": "700.HK"})
+    assert rest_get(srv, "trade-tick", bad_data).data == {}  # no undocumented "reason" either
+    with MarketServer(rate=0, enforce_rest_rate=False, quirks=["extras"]) as extras:
+        named = rest_get(extras, "trade-tick", unknown)
+        reason = rest_get(extras, "trade-tick", bad_data)
+    assert (named.ret, named.data) == (600, {"invalid_codes": ["99999.HK", "0700.HK"]})
+    assert reason.ret == 400 and "symbol_list" in reason.data["reason"]
 
 
 def test_rest_token_and_query_errors(srv: MarketServer) -> None:

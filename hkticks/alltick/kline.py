@@ -55,8 +55,8 @@ def decode_kline(
     items = data.get("kline_list")
     if data.get("kline_type") is not None:
         try:
-            answered = alltick._integer(data["kline_type"], "kline_type")
-        except alltick._Bad:
+            answered = alltick._kline_type(data["kline_type"])
+        except alltick.BAR_ERRORS:
             answered = -1
         if answered != kline_type:
             return bars, len(items) if isinstance(items, list) else 1
@@ -69,19 +69,8 @@ def decode_kline(
     bad = 0
     for raw in items if isinstance(items, list) else ():
         try:
-            bars.append(
-                alltick.Bar(
-                    symbol,
-                    alltick._time_ms(raw["timestamp"]),
-                    alltick._number(raw["open_price"], "open_price"),
-                    alltick._number(raw["high_price"], "high_price"),
-                    alltick._number(raw["low_price"], "low_price"),
-                    alltick._number(raw["close_price"], "close_price"),
-                    alltick._integer(raw.get("volume", 0), "volume"),
-                    alltick._number(raw.get("turnover", 0), "turnover"),
-                )
-            )
-        except (alltick._Bad, KeyError, TypeError, ValueError):
+            bars.append(alltick.bar_of(symbol, raw))
+        except alltick.BAR_ERRORS:
             bad += 1
     bars.sort(key=lambda b: b.ts)
     return bars, bad

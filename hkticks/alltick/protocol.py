@@ -767,27 +767,32 @@ class Bar:
     turnover: float
 
 
+def bar_of(symbol: str, raw: Any) -> Bar:
+    """One documented kline bar (``timestamp`` in seconds, prices, ``volume``,
+    ``turnover``); raises ``_Bad``/``KeyError``/``TypeError`` on a bad one."""
+    if not isinstance(raw, dict):
+        raise _Bad("bar is not an object")
+    return Bar(
+        symbol,
+        _time_ms(raw["timestamp"]),
+        _number(raw["open_price"], "open_price"),
+        _number(raw["high_price"], "high_price"),
+        _number(raw["low_price"], "low_price"),
+        _number(raw["close_price"], "close_price"),
+        _integer(raw.get("volume", 0), "volume"),
+        _number(raw.get("turnover", 0), "turnover"),
+    )
+
+
+BAR_ERRORS = (_Bad, KeyError, TypeError, ValueError)  # what bar_of() raises on a bad bar
+
+
 def _bars(symbol: str, raw_bars: Any) -> list[Bar]:
     if raw_bars is None:
         raw_bars = []
     if not isinstance(raw_bars, list):
         raise _Bad("bar list is not a list")
-    bars = []
-    for raw in raw_bars:
-        if not isinstance(raw, dict):
-            raise _Bad("bar is not an object")
-        bars.append(
-            Bar(
-                symbol,
-                _time_ms(raw["timestamp"]),
-                _number(raw["open_price"], "open_price"),
-                _number(raw["high_price"], "high_price"),
-                _number(raw["low_price"], "low_price"),
-                _number(raw["close_price"], "close_price"),
-                _integer(raw.get("volume", 0), "volume"),
-                _number(raw.get("turnover", 0), "turnover"),
-            )
-        )
+    bars = [bar_of(symbol, raw) for raw in raw_bars]
     bars.sort(key=lambda b: b.ts)
     return bars
 
