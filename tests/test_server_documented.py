@@ -32,6 +32,7 @@ from hkticks.errors import HkticksError
 from hkticks.market_hours import calendar
 from hkticks.server import MarketServer
 from hkticks.server.rest import RateLimiter, rest_windows
+from hkticks.server.wsserver import header_valid
 
 
 @pytest.fixture(scope="module")
@@ -385,6 +386,24 @@ def test_free_answers_one_request_per_ten_seconds_across_endpoints() -> None:
 
 
 # -- WebSocket details ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [  # the documented request examples (trailing commas dropped) and the PHP example's
+        {"cmd_id": 22000, "seq_id": 123, "trace": "asdfsdfa", "data": {}},
+        {"cmd_id": 22000, "seq_id": 123, "trace": "asdfsdfa", "data": []},
+        {
+            "cmd_id": 22002,
+            "seq_id": 123,
+            "trace": "asdfsdfa",
+            "data": {"symbol_list": [{"code": "HK-1288", "depth_level": 5}]},
+        },
+        {"cmd_id": 22006, "seq_id": 123, "trace": "asdfsdfa", "data": {"cancel_type": 1}},
+    ],
+)
+def test_documented_request_headers_pass(frame: dict[str, Any]) -> None:
+    assert header_valid(frame) and frame["data"] != []
 
 
 def test_php_heartbeat_with_an_empty_array_is_accepted_and_counted() -> None:
