@@ -30,8 +30,12 @@ client that passes here passes there:
   ``max_symbols``, ``reason``) are sent only with ``--quirks extras``;
   without them a 600 names no code and the client must cope.
 * Paid plans are *advised* 50 codes per REST call: not cut (free: the first 5).
-* K-lines: minute bars only in trading sessions of trading days (HKEX
-  calendar), at most 500 bars a call however many are asked.
+* K-lines: a made-up history of minute bars only in the continuous sessions
+  of trading days (HKEX calendar), daily bars on trading days only, at most
+  500 bars a call however many are asked. The simulation trades around the
+  clock, and bars must agree with the trades served (``validate --kline``),
+  so the minutes in which this server served trades outside HKEX hours have
+  bars too: those are its simulated session's, and the only ones.
 """
 
 from hkticks.server.marketserver import MarketServer
