@@ -20,8 +20,9 @@ simulator breaks on the real service:
   otherwise ``400 "request header param invalid"``. A header that is fine
   with a ``data`` that is not (``symbol_list`` not a list, a code not a
   string, a bad ``depth_level``, a missing or bad ``cancel_type``: it is
-  required) gets ``400 "request data param invalid"``. Every answer echoes ``cmd_id``/``seq_id``/``trace``
-  (``0``/``0``/``""`` when they cannot be read).
+  required) gets ``400 "request data param invalid"``. Every answer echoes
+  ``cmd_id``/``seq_id``/``trace`` (``0``/``0``/``""`` when they cannot be
+  read).
 * ``depth_level`` absent means one level; above the levels there are (10
   for HK) means all of them.
 * a subscribe (22002 / 22004) REPLACES that connection's previous list of
