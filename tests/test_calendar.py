@@ -222,3 +222,22 @@ def test_validate_reports_a_year_past_the_calendar() -> None:
     covered = Validator(Options(calendar=load_calendar(None)))
     covered.add(Tick("00700", ms(2028, 12, 29, 10), 400.0, 100, 4e4, None, 1, 0, "alltick"))
     assert covered.finish().calendar_note is None
+
+
+def test_validate_says_so_on_screen(tmp_path: Path) -> None:
+    import orjson
+    from click.testing import CliRunner
+
+    from hkticks.cli import cli
+    from hkticks.tick import Tick
+
+    rec = tmp_path / "2029.jsonl"
+    rows = [
+        Tick("00700", ms(2029, 1, 2, 10, 0, i), 400.0, 100, 4e4, "buy", i + 1, 0, "alltick")
+        for i in range(3)
+    ]
+    rec.write_bytes(b"".join(orjson.dumps(t.record()) + b"\n" for t in rows))
+    table = CliRunner().invoke(cli, ["validate", str(rec)])
+    assert "holidays for 2025-2028 only: 2029" in " ".join(table.stdout.split()), table.output
+    as_json = CliRunner().invoke(cli, ["validate", str(rec), "--json"])
+    assert "2029" in orjson.loads(as_json.stdout)["calendar_note"]
