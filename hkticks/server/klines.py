@@ -219,23 +219,24 @@ class KlineSource:
         return out
 
 
-_DAYS_CACHE: dict[tuple[int, int], tuple[int, ...]] = {}
+_DAYS_CACHE: dict[tuple[int, int], tuple[Calendar, tuple[int, ...]]] = {}
 
 
 def _trading_days_before(cal: Calendar, day_ts: int) -> tuple[int, ...]:
     """Midnights of the ``HISTORY_DAYS`` trading days before ``day_ts``, latest first."""
     key = (id(cal), day_ts)
-    days = _DAYS_CACHE.get(key)
-    if days is None:
-        out = []
-        day = day_ts
-        for _ in range(HISTORY_DAYS):
-            day = previous_trading_day(cal, day)
-            out.append(day)
-        days = tuple(out)
-        if len(_DAYS_CACHE) > 64:
-            _DAYS_CACHE.clear()
-        _DAYS_CACHE[key] = days
+    cached = _DAYS_CACHE.get(key)
+    if cached is not None and cached[0] is cal:
+        return cached[1]
+    out = []
+    day = day_ts
+    for _ in range(HISTORY_DAYS):
+        day = previous_trading_day(cal, day)
+        out.append(day)
+    days = tuple(out)
+    if len(_DAYS_CACHE) > 64:
+        _DAYS_CACHE.clear()
+    _DAYS_CACHE[key] = (cal, days)
     return days
 
 
