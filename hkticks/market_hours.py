@@ -7,10 +7,12 @@ Hong Kong time is always UTC+8 and no time zone database is needed.
 
 The trading calendar (:class:`Calendar`) knows HKEX's holidays and half-day
 sessions (Christmas Eve, New Year's Eve, Lunar New Year's Eve: morning only)
-for the years in ``hkticks/data/hk_holidays.toml`` (2025-2027; the file names
-its sources), plus a user-editable override file for days the market did not
-open (typhoon, black rainstorm) or did. Outside the years covered every
-weekday is a trading day. Every part may ask it: the stale watchdog (no alarm
+for the years in ``hkticks/data/hk_holidays.toml`` (2025-2028; the file names
+its sources and how to extend it), plus a user-editable override file for
+days the market did not open (typhoon, black rainstorm) or did. Outside the
+years covered every weekday is a trading day, and the first question about
+such a year logs a warning (:attr:`Calendar.beyond` keeps the years asked,
+for ``validate``'s report). Every part may ask it: the stale watchdog (no alarm
 while the market is shut), gap records (trimmed to trading time), validation
 and RVOL baselines. The small API: :meth:`Calendar.is_trading_day`,
 :meth:`Calendar.sessions`, :meth:`Calendar.phase_at`,
@@ -20,6 +22,7 @@ and RVOL baselines. The small API: :meth:`Calendar.is_trading_day`,
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -35,6 +38,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from hkticks.errors import ConfigError
+
+log = logging.getLogger("hkticks.calendar")
 
 HKT_OFFSET_S = 8 * 3600
 DAY_S = 86_400
@@ -244,11 +249,46 @@ class Calendar:
     opened: set[int] = field(default_factory=set)
     years: tuple[int, int] = (0, -1)
     sources: tuple[str, ...] = ()
+    # years asked about that the data does not cover (each warned about once)
+    beyond: set[int] = field(default_factory=set, compare=False, repr=False)
+    _span: tuple[int, int] | None = field(default=None, compare=False, repr=False)
 
     # -- days -------------------------------------------------------------------
 
+    def _check_covered(self, day: int) -> None:
+        """Warn once per year when asked about a day past the holiday data: its weekdays
+        are then all taken as trading days, which is surely wrong. (Days before the data
+        are old recordings' business: weekdays, silently, as ever.)"""
+        span = self._span
+        if span is None:
+            lo, hi = self.years
+            span = self._span = (
+                (day_number(date(lo, 1, 1)), day_number(date(hi, 12, 31))) if lo <= hi else (1, 0)
+            )
+        if day <= span[1] or span[0] > span[1]:
+            return
+        year = day_date(day).year
+        if year in self.beyond:
+            return
+        self.beyond.add(year)
+        log.warning("%s", self.coverage_note(year))
+
+    def coverage_note(self, year: int | None = None) -> str:
+        """One line saying which years the holiday data lacks and how to add them."""
+        asked = year if year is not None else (min(self.beyond) if self.beyond else None)
+        covered = (
+            f"{self.years[0]}-{self.years[1]}" if self.years[0] <= self.years[1] else "no year"
+        )
+        return (
+            f"the HK trading calendar has holidays for {covered} only: {asked} is taken as "
+            "weekdays without holidays; add its holidays to the override file "
+            f"(${OVERRIDE_ENV} or ~/.config/hkticks/holidays.toml) or to "
+            "hkticks/data/hk_holidays.toml (its header says how)"
+        )
+
     def day_kind(self, day: int) -> str:
         """``FULL_DAY``, ``HALF_DAY``, ``HOLIDAY`` or ``WEEKEND`` for a day number."""
+        self._check_covered(day)
         if (day + 3) % 7 >= 5:
             return WEEKEND
         if day in self.closed and day not in self.opened:

@@ -104,7 +104,13 @@ class Tick:
 
 @dataclass(slots=True)
 class Book:
-    """An order book snapshot; ``bids`` and ``asks`` are (price, volume) pairs, best first."""
+    """An order book snapshot; ``bids`` and ``asks`` are (price, volume) pairs, best first.
+
+    ``odd`` names levels kept although their volume was not a whole number of
+    shares (AllTick's own 22999 example has ``"volume": "9.12"``) or was
+    missing: the volume is then rounded down (or 0) and the book flagged, not
+    dropped.
+    """
 
     symbol: str
     ts: int
@@ -113,6 +119,7 @@ class Book:
     seq: int | None
     recv_ts: int
     src: str
+    odd: tuple[str, ...] = ()
 
     def record(self) -> dict[str, Any]:
         """The record form (bids/asks as lists of [price, volume])."""
@@ -124,6 +131,7 @@ class Book:
             "seq": self.seq,
             "recv_ts": self.recv_ts,
             "src": self.src,
+            **({"odd": list(self.odd)} if self.odd else {}),
         }
 
 

@@ -31,7 +31,7 @@ def ms(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> int:
 
 def test_holidays_half_days_and_weekends() -> None:
     cal = calendar()
-    assert cal.years == (2025, 2027)
+    assert cal.years == (2025, 2028)
     assert not cal.is_trading_day("2025-12-25")  # Christmas
     assert not cal.is_trading_day("2026-02-17")  # Lunar New Year
     assert not cal.is_trading_day("2026-11-28")  # a Saturday
@@ -39,6 +39,53 @@ def test_holidays_half_days_and_weekends() -> None:
     assert cal.holiday_name("2026-10-01") == "National Day"
     assert cal.covers("2026-06-01") and not cal.covers("2030-06-01")
     assert cal.is_trading_day("2030-06-03")  # outside the data: weekdays trade
+
+
+def test_2028_from_the_holiday_rules() -> None:
+    cal = load_calendar(None)
+    days = [datetime(2028, 1, 1) + timedelta(days=i) for i in range(366)]
+    closed = [
+        d.strftime("%Y-%m-%d")
+        for d in days
+        if d.year == 2028 and d.weekday() < 5 and not cal.is_trading_day(d.strftime("%Y-%m-%d"))
+    ]
+    assert closed == [
+        "2028-01-26",  # Lunar New Year (lunar)
+        "2028-01-27",
+        "2028-01-28",
+        "2028-04-04",  # Ching Ming
+        "2028-04-14",  # Good Friday (Easter 16 April)
+        "2028-04-17",  # Easter Monday
+        "2028-05-01",
+        "2028-05-02",  # the Buddha's Birthday (lunar)
+        "2028-05-29",  # Tuen Ng falls on a Sunday
+        "2028-10-02",  # National Day falls on a Sunday
+        "2028-10-04",  # the day after Mid-Autumn (lunar)
+        "2028-10-26",  # Chung Yeung (lunar)
+        "2028-12-25",
+        "2028-12-26",
+    ]
+    assert cal.open_intervals("2028-01-25") == [(ms(2028, 1, 25, 9), ms(2028, 1, 25, 12, 10))]
+    assert cal.is_trading_day("2028-01-03")  # New Year's Day was a Saturday: not replaced
+    text = Path(__file__).resolve().parent.parent / "hkticks" / "data" / "hk_holidays.toml"
+    lines = text.read_text(encoding="utf-8").splitlines()
+    lunar = [ln for ln in lines if ln.startswith('"2028-') and "lunar" in ln]
+    assert lunar and all("unsure" in ln for ln in lunar)
+    assert any("To extend the calendar to another year" in ln for ln in lines)
+
+
+def test_a_date_past_the_data_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    cal = load_calendar(None)
+    with caplog.at_level("WARNING", logger="hkticks.calendar"):
+        assert cal.is_trading_day("2028-12-29")  # covered: silent
+        assert not caplog.records
+        assert cal.is_trading_day("2029-01-02")  # every weekday, but said so
+        assert cal.is_trading_day("2029-06-01")
+        cal.phase_at(ms(2029, 3, 1, 10))
+    (record,) = caplog.records
+    assert "holidays for 2025-2028 only: 2029" in record.getMessage()
+    assert "override file" in record.getMessage()
+    assert cal.beyond == {2029}
 
 
 def test_sessions_full_and_half_day() -> None:
@@ -159,3 +206,38 @@ def test_market_silence_ignores_lunch() -> None:
     assert market_silence_s(cal, ms(2026, 12, 1, 12, 50), 600) == 0
     assert market_silence_s(cal, ms(2026, 12, 1, 13, 0, 20), 600) == 20
     assert market_silence_s(None, 0, 42.5) == 42.5
+
+
+def test_validate_reports_a_year_past_the_calendar() -> None:
+    from hkticks.analysis.validate import Options, Validator
+    from hkticks.tick import Tick
+
+    v = Validator(Options(calendar=load_calendar(None)))
+    for i, when in enumerate((ms(2028, 12, 29, 10), ms(2029, 1, 2, 10), ms(2029, 1, 2, 10, 1))):
+        v.add(Tick("00700", when, 400.0, 100, 40_000.0, "buy", i + 1, when + 5, "alltick"))
+    report = v.finish()
+    assert report.calendar_note is not None
+    assert "holidays for 2025-2028 only: 2029" in report.calendar_note
+    assert report.record()["calendar_note"] == report.calendar_note
+    covered = Validator(Options(calendar=load_calendar(None)))
+    covered.add(Tick("00700", ms(2028, 12, 29, 10), 400.0, 100, 4e4, None, 1, 0, "alltick"))
+    assert covered.finish().calendar_note is None
+
+
+def test_validate_says_so_on_screen(tmp_path: Path) -> None:
+    import orjson
+    from click.testing import CliRunner
+
+    from hkticks.cli import cli
+    from hkticks.tick import Tick
+
+    rec = tmp_path / "2029.jsonl"
+    rows = [
+        Tick("00700", ms(2029, 1, 2, 10, 0, i), 400.0, 100, 4e4, "buy", i + 1, 0, "alltick")
+        for i in range(3)
+    ]
+    rec.write_bytes(b"".join(orjson.dumps(t.record()) + b"\n" for t in rows))
+    table = CliRunner().invoke(cli, ["validate", str(rec)])
+    assert "holidays for 2025-2028 only: 2029" in " ".join(table.stdout.split()), table.output
+    as_json = CliRunner().invoke(cli, ["validate", str(rec), "--json"])
+    assert "2029" in orjson.loads(as_json.stdout)["calendar_note"]

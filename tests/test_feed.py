@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import websocket
 
 from hkticks.alltick import protocol as alltick
 from hkticks.errors import ConfigError, PlanTooSmall, TokenRejected
@@ -165,7 +166,19 @@ def test_plan_too_small_answer_603_is_fatal(server: MarketServer) -> None:
     assert isinstance(feed.fatal, PlanTooSmall)
 
 
-def test_unknown_code_is_reported_once_and_others_keep_flowing(server: MarketServer) -> None:
+@pytest.fixture
+def named_codes_server() -> Iterator[MarketServer]:
+    # AllTick documents no field naming the rejected codes; --quirks extras sends one
+    with MarketServer(
+        rate=400.0, seed=7, heartbeat_timeout=3.0, enforce_pacing=False, quirks=["extras"]
+    ) as srv:
+        yield srv
+
+
+def test_unknown_code_is_reported_once_and_others_keep_flowing(
+    named_codes_server: MarketServer,
+) -> None:
+    server = named_codes_server
     feed = make_feed(server, ["00700", "99998"])
     feed.start()
     try:
@@ -308,3 +321,28 @@ def test_a_clean_stop_says_goodbye_with_a_close_frame(server: MarketServer) -> N
     while server.connections()[0].closed_at is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.connections()[0].close_reason == "client closed (1000)"
+
+
+def test_a_connection_over_the_plan_gets_606_and_the_feed_waits_its_turn() -> None:
+    # AllTick answers a connection beyond the plan's count with 606, then closes it
+    with MarketServer(token="f", plan="free", rate=400.0, seed=7, enforce_pacing=False) as server:
+        holder = websocket.create_connection(f"{server.ws_url}?token=f", timeout=5)
+        feed = make_feed(server, ["00700"], token="f", plan=alltick.PLANS["free"])
+        feed.start()
+        try:
+            items = drain_until(
+                feed, lambda it: any(e.details.get("ret") == 606 for e in events_of(it, "error"))
+            )
+            assert feed.fatal is None  # a 606 is a reason to back off, not to give up
+            holder.close()
+            items += drain_until(feed, lambda it: len(ticks_of(it)) > 0, 40)
+        finally:
+            feed.stop()
+            holder.close()
+    assert ticks_of(items) and feed.fatal is None
+    refused = [
+        c
+        for c in server.connections()
+        if c.close_reason and "too many connections" in c.close_reason
+    ]
+    assert refused and all(c.requests[0][2] == 606 for c in refused)

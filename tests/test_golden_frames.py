@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from hkticks.alltick import kline
 from hkticks.alltick import protocol as alltick
 from hkticks.tick import Book, Tick
 
@@ -316,16 +317,26 @@ def test_trade_direction_values(direction: int, side: str | None) -> None:
 
 
 def test_book_push_as_documented() -> None:
-    # The example's volumes are copies of its prices ("9.12", "147.12"): no Hong Kong
-    # book has a fractional share count, so that level is refused, not rounded.
-    refused = alltick.decode(wire(BOOK_PUSH), recv_ts=2)
-    assert isinstance(refused, alltick.DecodeError) and refused.kind == "bad_field"
-    assert "bids.volume is not whole" in refused.message
+    # The example's volumes are copies of its prices ("9.12", "147.12"): no Hong Kong book
+    # has a fractional share count, but the frame is AllTick's own: the book is kept, each
+    # odd level rounded down and named in ``odd``, never the whole frame refused.
+    book = alltick.decode(wire(BOOK_PUSH), recv_ts=2)
+    # "HK-1288" is the example's older spelling of 1288.HK
+    assert book == Book(
+        "01288",
+        1_605_509_068_000,
+        ((9.12, 9),),
+        ((147.12, 147),),
+        1605509068000001,
+        2,
+        "alltick",
+        ("bids[0].volume 9.12 is not whole", "asks[0].volume 147.12 is not whole"),
+    )
+    assert book.record()["odd"] == list(book.odd)
     frame = json.loads(wire(BOOK_PUSH))
     frame["data"]["bids"][0]["volume"] = "900"
     frame["data"]["asks"][0]["volume"] = "1200.00"  # whole, with decimals, as depth-tick shows
     book = alltick.decode(wire(frame), recv_ts=2)
-    # "HK-1288" is the example's older spelling of 1288.HK
     assert book == Book(
         "01288",
         1_605_509_068_000,
@@ -335,6 +346,26 @@ def test_book_push_as_documented() -> None:
         2,
         "alltick",
     )
+    assert book.odd == () and "odd" not in book.record()
+
+
+def test_book_with_one_odd_level_keeps_the_others() -> None:
+    frame = json.loads(wire(BOOK_PUSH))
+    frame["data"]["bids"] = [
+        {"price": "9.12", "volume": "900"},
+        {"price": "9.11", "volume": "9.5"},
+        {"price": "9.10", "volume": "1200"},
+    ]
+    # "Forex, precious metals, and CFD indices do not provide volume"
+    frame["data"]["asks"] = [{"price": "9.13"}]
+    book = alltick.decode(wire(frame), recv_ts=0)
+    assert isinstance(book, Book)
+    assert book.bids == ((9.12, 900), (9.11, 9), (9.10, 1200))
+    assert book.asks == ((9.13, 0),)
+    assert book.odd == ("bids[1].volume 9.5 is not whole", "asks[0].volume missing")
+    for bad in ("-5", "lots", float("nan")):  # not a volume at all: still refused
+        frame["data"]["asks"] = [{"price": "9.13", "volume": bad}]
+        assert isinstance(alltick.decode(json.dumps(frame), recv_ts=0), alltick.DecodeError)
 
 
 def test_book_push_with_product_list_code_and_empty_side() -> None:
@@ -486,6 +517,19 @@ def test_kline_answer() -> None:
         alltick.Bar("00857", 1677829200000, 136.421, 136.422, 136.407, 136.412, 0, 0.0),
         alltick.Bar("00857", 1677829260000, 136.412, 136.415, 136.397, 136.401, 0, 0.0),
     ]
+
+
+def test_kline_answer_of_another_type_is_refused() -> None:
+    data = rest(KLINE_ANSWER).data
+    assert not isinstance(alltick.decode_kline(data, alltick.KLINE_1MIN), alltick.DecodeError)
+    wrong = alltick.decode_kline(data, alltick.KLINE_DAY)  # minutes answered, days asked
+    assert isinstance(wrong, alltick.DecodeError) and "kline_type 1 answered" in wrong.message
+    typeless = {k: v for k, v in data.items() if k != "kline_type"}
+    decoded = alltick.decode_kline(typeless, alltick.KLINE_5MIN)  # taken as asked
+    assert not isinstance(decoded, alltick.DecodeError) and decoded[1] == alltick.KLINE_5MIN
+    # the tolerant reader of the board's history does the same, bar by bar
+    assert kline.decode_kline(data, "00857")[1] == 0
+    assert kline.decode_kline(data, "00857", alltick.KLINE_DAY) == ([], 2)
 
 
 def test_batch_kline_answer() -> None:

@@ -11,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hkticks.alltick import protocol as alltick
+from hkticks.market_hours import calendar
 from hkticks.server import frames, spread, stocklists, universe
-from hkticks.server.market import Market, Trade, hk_midnight, previous_weekday
+from hkticks.server.market import (
+    Market,
+    Trade,
+    hk_midnight,
+    latest_trading_day,
+    previous_trading_day,
+    previous_weekday,
+)
 
 START_MS = 1_780_000_000_000  # a fixed "now" keeps these tests deterministic
 
@@ -223,8 +231,12 @@ def test_day_statistics_follow_trades() -> None:
     last = made[-1]
     assert last is not None and today.close == last.price
     assert prev.close == market.state("09988").prev_close
+    # START_MS is a Friday 04:26 in Hong Kong, before the open: the latest trading day
+    # is Thursday, the previous one Wednesday (the HKEX calendar's days, not the clock's)
+    assert today.ts == hk_midnight(START_MS / 1000) - 86_400
     assert prev.ts == previous_weekday(today.ts)
-    assert today.ts == hk_midnight(START_MS / 1000)
+    assert today.ts == latest_trading_day(calendar(), START_MS)
+    assert prev.ts == previous_trading_day(calendar(), today.ts)
 
 
 def test_suspended_stocks_never_trade_and_are_days_old() -> None:

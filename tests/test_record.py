@@ -442,7 +442,8 @@ def test_rejected_codes_are_reported_while_recording(tmp_path: Path) -> None:
     )
     assert r.returncode == 0, r.stderr
     lines = r.stderr.splitlines()
-    warned = [i for i, line in enumerate(lines) if "rejected 99998" in line]
+    # AllTick's 600 names no code (our server names them only with --quirks extras)
+    warned = [i for i, line in enumerate(lines) if "rejected some symbols (ret 600" in line]
     summary = [i for i, line in enumerate(lines) if line.startswith("hkticks: recorded")]
     assert warned and summary and warned[0] < summary[0]
     events = read_jsonl(tmp_path / "u.jsonl.events.jsonl")

@@ -162,12 +162,20 @@ def test_unknown_codes_get_600_and_known_ones_are_kept(srv: MarketServer, client
     )
     resp = client.request(req)
     assert resp["ret"] == 600 and resp["cmd_id"] == 22005
-    assert resp["data"] == {"invalid_codes": ["99999.HK", "0700.HK", "AAPL.US"]}
-    decoded = alltick.decode(orjson.dumps(resp), 0)
-    assert isinstance(decoded, alltick.Response)
-    assert "99999" in decoded.codes()
+    assert resp["data"] == {}  # AllTick documents no field naming the codes
     assert srv.connections()[-1].trade_symbols == ("00700", "09988")
     assert {t["code"] for t in trades(client.collect(1.0))} == {"700.HK", "9988.HK"}
+    # --quirks extras names them (a client must tolerate both)
+    with MarketServer(seed=2, rate=0, enforce_pacing=False, quirks=["extras"]) as extras:
+        c = Client(extras.ws_url)
+        try:
+            named = c.request(req)
+        finally:
+            c.close()
+    assert named["data"] == {"invalid_codes": ["99999.HK", "0700.HK", "AAPL.US"]}
+    decoded = alltick.decode(orjson.dumps(named), 0)
+    assert isinstance(decoded, alltick.Response)
+    assert "99999" in decoded.codes()
 
 
 def test_per_connection_symbol_limit_ignores_the_excess() -> None:
@@ -204,6 +212,11 @@ def test_connections_per_token_limit() -> None:
         extra = Client(server.ws_url, token="f")
         others = [Client(server.ws_url, token="p") for _ in range(3)]
         try:
+            told = extra.recv(2.0)  # the documented 606 first, then the close
+            assert (told["ret"], told["msg"]) == (
+                606,
+                "too many requests and connection will be closed",
+            )
             code, reason = extra.wait_closed(2.0)
             assert code == 1008
             assert reason == "too many connections: plan free allows 1 per token"
@@ -224,23 +237,22 @@ def test_connections_per_token_limit() -> None:
                 c.close()
 
 
-def test_pacing_605_then_606_closes() -> None:
+def test_pacing_605_rejects_without_closing() -> None:
     with MarketServer(seed=2, rate=0, enforce_pacing=True) as server:
         c = Client(server.ws_url)
         try:
             assert c.subscribe(["00700"])["ret"] == 200
             for _ in range(3):  # heartbeats are exempt from pacing
                 assert c.request(c.builder.heartbeat())["ret"] == 200
-            r1 = c.subscribe(["09988"])
-            assert (r1["ret"], r1["msg"]) == (605, "too many requests")
-            assert server.connections()[0].trade_symbols == ("00700",)  # not applied
+            for _ in range(4):  # "the second request will be rejected": rejected, not closed
+                r = c.subscribe(["09988"])
+                assert (r["ret"], r["msg"]) == (605, "too many requests")
             assert c.request(c.builder.cancel())["ret"] == 605
-            r3 = c.subscribe(["00005"])
-            assert r3["ret"] == 606
-            assert r3["msg"] == "too many requests and connection will be closed"
-            assert c.wait_closed(2.0) == (1008, "too many requests")
-            info = wait_for(lambda: server.connections()[0].closed_at and server.connections()[0])
-            assert [r[2] for r in info.requests] == [200, 200, 200, 200, 605, 605, 606]
+            assert server.connections()[0].trade_symbols == ("00700",)  # not applied
+            assert c.request(c.builder.heartbeat())["ret"] == 200  # still open
+            info = server.connections()[0]
+            assert [r[2] for r in info.requests] == [200, 200, 200, 200] + [605] * 5 + [200]
+            assert info.closed_at is None
         finally:
             c.close()
 
@@ -264,8 +276,12 @@ def test_pacing_across_connections_of_one_token() -> None:
         other_token = Client(server.ws_url, token="u")
         try:
             assert a.subscribe(["00700"])["ret"] == 200
-            assert b.subscribe(["09988"])["ret"] == 605  # within 3 s of a's request
+            # within 3 s of a's request: 606, and that connection is closed
+            r = b.subscribe(["09988"])
+            assert (r["ret"], r["msg"]) == (606, "too many requests and connection will be closed")
+            assert b.wait_closed(2.0) == (1008, "too many requests")
             assert other_token.subscribe(["09988"])["ret"] == 200  # tokens are independent
+            assert a.request(a.builder.heartbeat())["ret"] == 200  # a is unaffected
         finally:
             for c in (a, b, other_token):
                 c.close()

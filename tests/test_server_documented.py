@@ -11,9 +11,13 @@ import socket
 import ssl
 import struct
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -21,11 +25,14 @@ from urllib.parse import quote
 import orjson
 import pytest
 import websocket
-from server_testkit import Client, books
+from server_testkit import Client, books, wait_for
 
 from hkticks.alltick import protocol as alltick
+from hkticks.errors import HkticksError
+from hkticks.market_hours import calendar
 from hkticks.server import MarketServer
-from hkticks.server.rest import RateLimiter
+from hkticks.server.rest import RateLimiter, rest_windows
+from hkticks.server.wsserver import header_valid
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +104,16 @@ def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
     assert traded  # trades were made after the minute bars started, and are in them
 
 
+HKT = dt.timezone(dt.timedelta(hours=8))
+
+
+def _session_bucket(ts: int, seconds: int) -> int:
+    """The bar start holding minute ``ts``: aligned on the session's open (09:30 / 13:00)."""
+    into_day = (ts + 8 * 3600) % 86_400
+    base = 9 * 3600 + 1800 if into_day < 13 * 3600 else 13 * 3600
+    return ts - into_day + base + (into_day - base) // seconds * seconds
+
+
 @pytest.mark.parametrize(("kline_type", "seconds"), [(2, 300), (3, 900), (4, 1800), (5, 3600)])
 def test_intraday_types_roll_up_the_minutes(
     srv: MarketServer, kline_type: int, seconds: int
@@ -107,20 +124,90 @@ def test_intraday_types_roll_up_the_minutes(
         bars = kline(srv, "9988.HK", kline_type, 500)
     finally:
         srv.set_rate(2000)
-    assert all(int(b["timestamp"]) % seconds == 0 for b in bars)
-    assert sum(int(b["volume"]) for b in bars) == sum(int(m["volume"]) for m in minutes)
-    assert bars[-1]["close_price"] == minutes[-1]["close_price"]
+    assert len(bars) == 500  # as many as asked: the history goes back over earlier days
+    grouped: dict[int, list[dict[str, str]]] = {}
+    for m in minutes:
+        grouped.setdefault(_session_bucket(int(m["timestamp"]), seconds), []).append(m)
+    first_full = min(grouped) if len(grouped) == 1 else sorted(grouped)[1]
+    checked = 0
+    for b in bars:
+        start = int(b["timestamp"])
+        assert start == _session_bucket(start, seconds)
+        if start < first_full:
+            continue  # the minutes asked do not reach back over this whole bar
+        ms = grouped.pop(start)
+        assert int(b["volume"]) == sum(int(m["volume"]) for m in ms)
+        assert float(b["high_price"]) == max(float(m["high_price"]) for m in ms)
+        assert float(b["low_price"]) == min(float(m["low_price"]) for m in ms)
+        assert (b["open_price"], b["close_price"]) == (ms[0]["open_price"], ms[-1]["close_price"])
+        checked += 1
+    assert checked and not [k for k in grouped if k >= first_full]
+    if seconds == 3600:  # an hour bar starts at 09:30, 10:30, 11:30, 13:00, 14:00 or 15:00
+        cal = calendar()
+        days = {int(b["timestamp"]) // 86_400 for b in bars}
+        assert days
+        for b in bars:
+            d = dt.datetime.fromtimestamp(int(b["timestamp"]), HKT)
+            if cal.is_open(int(b["timestamp"]) * 1000):
+                assert (d.hour, d.minute) in {
+                    (9, 30),
+                    (10, 30),
+                    (11, 30),
+                    (13, 0),
+                    (14, 0),
+                    (15, 0),
+                }
+
+
+def test_minute_history_lies_in_trading_sessions() -> None:
+    with MarketServer(rate=0, seed=8) as server:  # no trades served: history only
+        minutes = kline(server, "700.HK", 1, 600)
+        days = kline(server, "700.HK", 8, 3)
+    assert len(minutes) == 500  # 600 asked: the documented maximum
+    cal = calendar()
+    for m in minutes:
+        ts = int(m["timestamp"])
+        d = dt.datetime.fromtimestamp(ts, HKT)
+        assert cal.is_trading_day(d.date().isoformat()), d
+        in_morning = dt.time(9, 30) <= d.time() < dt.time(12, 0)
+        in_afternoon = dt.time(13, 0) <= d.time() < dt.time(16, 0)
+        half = cal.day_kind((ts + 8 * 3600) // 86_400) == "half day"
+        assert in_morning or (in_afternoon and not half), d  # none over lunch or nights
+    by_day: dict[int, list[dict[str, str]]] = {}
+    for m in minutes:
+        by_day.setdefault(int(m["timestamp"]) // 86_400 * 86_400 - 8 * 3600, []).append(m)
+    for bar in days:
+        ms = [m for m in minutes if 0 <= int(m["timestamp"]) - int(bar["timestamp"]) < 86_400]
+        first = dt.datetime.fromtimestamp(int(ms[0]["timestamp"]), HKT) if ms else None
+        if not ms or (first is not None and first.time() != dt.time(9, 30)):
+            continue  # a day the 500 minutes only reach part of
+        # each session's open first; the day's bar is the sum of its minutes
+        assert ms[0]["open_price"] == bar["open_price"]
+        assert ms[-1]["close_price"] == bar["close_price"]
+        assert sum(int(m["volume"]) for m in ms) == int(bar["volume"])
+        assert sum(float(m["turnover"]) for m in ms) == pytest.approx(float(bar["turnover"]))
+        assert max(float(m["high_price"]) for m in ms) == float(bar["high_price"])
+        assert min(float(m["low_price"]) for m in ms) == float(bar["low_price"])
+        if len(ms) >= 30:  # never the whole day in one bar
+            assert max(int(m["volume"]) for m in ms) < int(bar["volume"]) / 5
 
 
 def test_daily_weekly_monthly_history(srv: MarketServer) -> None:
-    days = kline(srv, "700.HK", 8, 600)
+    srv.set_rate(0)  # hold trading still while the views are compared
+    try:
+        days = kline(srv, "700.HK", 8, 600)
+        weeks = kline(srv, "700.HK", 9, 500)
+        months = kline(srv, "700.HK", 10, 500)
+    finally:
+        srv.set_rate(2000)
     assert len(days) == 500  # at most 500 bars per /kline call
-    weeks = kline(srv, "700.HK", 9, 500)
-    months = kline(srv, "700.HK", 10, 500)
     hkt = dt.timezone(dt.timedelta(hours=8))
+    cal = calendar()
     for b in days:
         d = dt.datetime.fromtimestamp(int(b["timestamp"]), hkt)
         assert (d.hour, d.minute) == (0, 0) and d.weekday() < 5
+        if cal.covers(d.date().isoformat()):
+            assert cal.is_trading_day(d.date().isoformat()), d  # no holiday bars
         lo, hi = float(b["low_price"]), float(b["high_price"])
         assert lo <= float(b["open_price"]) <= hi and lo <= float(b["close_price"]) <= hi
     assert all(dt.datetime.fromtimestamp(int(w["timestamp"]), hkt).weekday() == 0 for w in weeks)
@@ -168,7 +255,7 @@ def test_depth_tick_and_first_n_codes(srv: MarketServer) -> None:
     answer = get(srv, "depth-tick", {"trace": "d", "data": {"symbol_list": codes}})
     assert answer["ret"] == 200 and answer["trace"] == "d"
     ticks = answer["data"]["tick_list"]
-    assert [t["code"] for t in ticks] == [c["code"] for c in codes[:50]]
+    assert [t["code"] for t in ticks] == [c["code"] for c in codes]  # 50 is advice, not a cut
     books_, bad = alltick.decode_depth_ticks(answer["data"], 0)
     assert bad == 0 and all(b.bids and b.asks and b.bids[0][0] < b.asks[0][0] for b in books_)
     info = get(srv, "static_info", {"trace": "s", "data": {"symbol_list": codes}}, token="f")
@@ -196,35 +283,66 @@ def test_rest_400s_and_trace_echo(srv: MarketServer, query: dict[str, Any], msg:
 # -- rates ----------------------------------------------------------------------------------
 
 
-def test_rate_buckets_per_endpoint_per_minute_and_per_day() -> None:
+@pytest.mark.parametrize(
+    ("plan", "combined", "batch_s", "per_minute"),
+    [  # http_interface/interface_limitation.md, "Request multiple HTTP interfaces"
+        ("free", (1, 10.0), 10.0, 10),
+        ("basic", (1, 1.0), 3.0, 60),
+        ("premium", (10, 1.0), 2.0, 600),
+        ("professional", (20, 1.0), 1.0, 1200),
+        ("all-hk", (20, 1.0), 1.0, 1200),
+        ("all-cn", (20, 1.0), 1.0, 1200),
+    ],
+)
+def test_rest_windows_are_the_documented_table(
+    plan: str, combined: tuple[int, float], batch_s: float, per_minute: int
+) -> None:
+    p = alltick.PLANS[plan]
+    assert rest_windows(p, "kline") == [("combined", *combined), ("minute", per_minute, 60.0)]
+    assert rest_windows(p, "batch-kline")[-1] == ("batch-kline", 1, batch_s)
+
+
+def test_rate_windows_combined_per_minute_and_per_day() -> None:
     limiter = RateLimiter()
     basic = alltick.PLANS["basic"]
-    # AllTick's example: kline and trade-tick in the same second pass, kline twice does not
-    assert limiter.allow("b", 1.0, 100.0, endpoint="kline", plan=basic, wall=0)
-    assert limiter.allow("b", 1.0, 100.0, endpoint="trade-tick", plan=basic, wall=0)
-    assert not limiter.allow("b", 1.0, 100.2, endpoint="kline", plan=basic, wall=0)
-    assert limiter.allow("b", 1.0, 101.0, endpoint="kline", plan=basic, wall=0)
-    # the per-minute total: free allows 10 a minute over every endpoint
+    # one request per second over every interface (the strict reading of AllTick's table;
+    # its example lets a second endpoint through in the same second)
+    assert limiter.allow("b", "kline", basic, 100.0, wall=0)
+    assert not limiter.allow("b", "trade-tick", basic, 100.2, wall=0)
+    assert not limiter.allow("b", "kline", basic, 100.5, wall=0)
+    assert limiter.allow("b", "trade-tick", basic, 101.0, wall=0)
+    # batch-kline: every 3 s on basic, whatever the combined rate allows
+    assert limiter.allow("b", "batch-kline", basic, 102.0, wall=0)
+    assert limiter.allow("b", "kline", basic, 103.0, wall=0)
+    assert not limiter.allow("b", "batch-kline", basic, 104.0, wall=0)
+    assert limiter.allow("b", "batch-kline", basic, 105.0, wall=0)
+    # free: one request per 10 s across endpoints
     free = alltick.PLANS["free"]
-    names = [f"e{i}" for i in range(11)]
-    passed = [
-        limiter.allow("f", 0.1, 200.0 + i, endpoint=n, plan=free, wall=0)
-        for i, n in enumerate(names)
-    ]
-    assert passed == [True] * 10 + [False]
-    assert limiter.allow("f", 0.1, 261.0, endpoint="again", plan=free, wall=0)
-    # the daily cap (1,000 on free), reset at midnight Hong Kong time
+    assert limiter.allow("f", "kline", free, 200.0, wall=0)
+    assert not limiter.allow("f", "trade-tick", free, 205.0, wall=0)
+    assert not limiter.allow("f", "static_info", free, 208.0, wall=0)
+    assert limiter.allow("f", "static_info", free, 210.0, wall=0)
+    # all-hk: 20 in any second over all endpoints, then the per-minute total of 1,200
+    hk = alltick.PLANS["all-hk"]
+    ends = ("kline", "trade-tick", "depth-tick")
+    burst = [limiter.allow("h", ends[i % 3], hk, 300.0 + i * 0.001, wall=0) for i in range(30)]
+    assert burst == [True] * 20 + [False] * 10
+    assert limiter.allow("h", "kline", hk, 301.0, wall=0)
+    # the per-minute total over every endpoint
+    fast = alltick.Plan("fast", 1, 5, 100.0, 0.01, 5, 1000, 5, 5)
+    spaced = [limiter.allow("m", ends[i % 3], fast, 500.0 + i, wall=0) for i in range(7)]
+    assert spaced == [True] * 5 + [False] * 2
+    assert limiter.allow("m", "kline", fast, 560.0, wall=0)
+    # the daily cap, reset at midnight Hong Kong time
     day = alltick.Plan("tiny", 1, 5, 100.0, 0.01, 10_000, 3, 5, 5)
     hk_noon = 4 * 3600.0  # 12:00 HKT on 1970-01-01
-    assert [
-        limiter.allow("d", 100, 300 + i, endpoint=f"x{i}", plan=day, wall=hk_noon) for i in range(4)
-    ] == [
+    assert [limiter.allow("d", f"x{i}", day, 300 + i, wall=hk_noon) for i in range(4)] == [
         True,
         True,
         True,
         False,
     ]
-    assert limiter.allow("d", 100, 400, endpoint="y", plan=day, wall=hk_noon + 86_400)
+    assert limiter.allow("d", "y", day, 400, wall=hk_noon + 86_400)
 
 
 def test_rest_limits_over_http() -> None:
@@ -232,17 +350,94 @@ def test_rest_limits_over_http() -> None:
         q = {"trace": "r", "data": {"symbol_list": [{"code": "700.HK"}]}}
         k = {"trace": "r", "data": item("700.HK", 8)}
         assert get(server, "kline", k, token="b")["ret"] == 200
-        assert get(server, "trade-tick", q, token="b")["ret"] == 200  # another endpoint: fine
-        again = get(server, "kline", k, token="b")
+        again = get(server, "trade-tick", q, token="b")  # one a second over all endpoints
         assert (again["ret"], again["msg"], again["trace"]) == (429, "rate limit", "r")
         body = {"trace": "bk", "data": {"data_list": [item("700.HK", 8)]}}
+        time.sleep(1.1)
         assert post(server, body, token="b")["ret"] == 200
         time.sleep(1.1)  # basic: 1/s for the others, batch-kline every 3 s
         assert get(server, "kline", k, token="b")["ret"] == 200
+        time.sleep(1.1)
         assert post(server, body, token="b")["ret"] == 429
 
 
+def test_a_burst_over_three_endpoints_gets_the_combined_rate() -> None:
+    q = {"trace": "b", "data": {"symbol_list": [{"code": "700.HK"}]}}
+    k = {"trace": "b", "data": item("700.HK", 8)}
+    calls = [("kline", k), ("trade-tick", q), ("depth-tick", q)] * 10
+    with MarketServer(rate=0, token="h", plan="all-hk") as server:
+        started = time.monotonic()
+        with ThreadPoolExecutor(6) as pool:
+            rets = list(pool.map(lambda c: get(server, c[0], c[1], token="h")["ret"], calls))
+        elapsed = time.monotonic() - started
+    assert set(rets) <= {200, 429}
+    if elapsed < 1.0:  # one window: AllTick's 20 a second across every endpoint
+        assert rets.count(200) == 20
+    else:  # a slow machine: never more than 20 in any second
+        assert rets.count(200) <= 20 * (int(elapsed) + 1)
+
+
+def test_free_answers_one_request_per_ten_seconds_across_endpoints() -> None:
+    q = {"trace": "f", "data": {"symbol_list": [{"code": "700.HK"}]}}
+    with MarketServer(rate=0, token="f", plan="free") as server:
+        first = get(server, "trade-tick", q, token="f")["ret"]
+        others = [get(server, e, q, token="f")["ret"] for e in ("depth-tick", "static_info")]
+    assert (first, others) == (200, [429, 429])
+
+
 # -- WebSocket details ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [  # the documented request examples (trailing commas dropped) and the PHP example's
+        {"cmd_id": 22000, "seq_id": 123, "trace": "asdfsdfa", "data": {}},
+        {"cmd_id": 22000, "seq_id": 123, "trace": "asdfsdfa", "data": []},
+        {
+            "cmd_id": 22002,
+            "seq_id": 123,
+            "trace": "asdfsdfa",
+            "data": {"symbol_list": [{"code": "HK-1288", "depth_level": 5}]},
+        },
+        {"cmd_id": 22006, "seq_id": 123, "trace": "asdfsdfa", "data": {"cancel_type": 1}},
+    ],
+)
+def test_documented_request_headers_pass(frame: dict[str, Any]) -> None:
+    assert header_valid(frame) and frame["data"] != []
+
+
+def test_php_heartbeat_with_an_empty_array_is_accepted_and_counted() -> None:
+    # AllTick's PHP example sends json_encode(["data" => []]): "data": []
+    with MarketServer(rate=0, heartbeat_timeout=2.0) as server:
+        c = Client(server.ws_url)
+        try:
+            for i in range(10):  # 5 s, more than twice the timeout
+                frame = {"cmd_id": 22000, "seq_id": 123, "trace": f"php{i}", "data": []}
+                c.send(orjson.dumps(frame))
+                answer = c.recv(2.0)
+                assert (answer["ret"], answer["cmd_id"], answer["trace"]) == (200, 22001, f"php{i}")
+                time.sleep(0.5)  # the client's own heartbeat interval, not a wait for a state
+            (info,) = server.connections()
+            assert info.closed_at is None  # kept alive by them
+            assert [r[1:] for r in info.requests] == [(22000, 200)] * 10
+        finally:
+            c.close()
+
+
+def test_cancel_type_is_required() -> None:
+    with MarketServer(rate=0, enforce_pacing=False) as srv, closing(Client(srv.ws_url)) as c:
+        assert c.subscribe(["00700"])["ret"] == 200
+        frame = {"cmd_id": 22006, "seq_id": 9, "trace": "c", "data": {}}
+        c.send(orjson.dumps(frame))
+        answer = c.recv(2.0)
+        while "ret" not in answer:
+            answer = c.recv(2.0)
+        assert (answer["ret"], answer["msg"], answer["cmd_id"]) == (
+            400,
+            "request data param invalid",
+            22007,
+        )
+        assert srv.connections()[-1].trade_symbols == ("00700",)  # nothing cancelled
 
 
 def test_depth_level_rules(srv: MarketServer) -> None:
@@ -326,6 +521,61 @@ def test_tls_wss_and_https(cert: tuple[Path, Path]) -> None:
         url = f"{server.rest_url}trade-tick?token=t&query={query}"
         with urllib.request.urlopen(url, context=ctx, timeout=5) as resp:
             assert orjson.loads(resp.read())["trace"] == "tls"
+
+
+def test_tls_overload_is_answered_inside_tls(cert: tuple[Path, Path]) -> None:
+    crt, key = cert
+    ctx = ssl.create_default_context(cafile=str(crt))
+    with MarketServer(
+        rate=0, tls_cert=str(crt), tls_key=str(key), rest_max_connections=2, rest_read_timeout=30
+    ) as server:
+        slow = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(2)]
+        try:
+            query = quote(alltick.rest_trade_tick_query(["00700"], trace="busy"))
+            url = f"{server.rest_url}trade-tick?token=t&query={query}"
+
+            def busy() -> bool:
+                try:
+                    with urllib.request.urlopen(url, context=ctx, timeout=5):
+                        return False  # a slot was still free: not yet
+                except urllib.error.HTTPError as exc:  # a 503 read through TLS
+                    assert exc.code == 503
+                    return True
+
+            wait_for(busy, timeout=20)
+        finally:
+            for s in slow:
+                s.close()
+
+
+def test_an_encrypted_tls_key_is_refused_in_one_line(
+    cert: tuple[Path, Path], tmp_path: Path
+) -> None:
+    crt, key = cert
+    locked = tmp_path / "locked.pem"
+    subprocess.run(
+        ["openssl", "pkey", "-in", str(key), "-aes256", "-passout", "pass:secret"]
+        + ["-out", str(locked)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(HkticksError, match="is encrypted") as err:
+        MarketServer(rate=0, tls_cert=str(crt), tls_key=str(locked))
+    assert "\n" not in str(err.value)
+    # the command: a one-line error and a non-zero exit, no passphrase prompt (no tty)
+    run = subprocess.run(
+        [sys.executable, "-m", "hkticks", "serve", "--tls-cert", str(crt)]
+        + ["--tls-key", str(locked), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no controlling terminal: a prompt would fail, not hang
+    )
+    assert run.returncode != 0
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "is encrypted" in lines[0], run.stderr
+    assert "Traceback" not in run.stderr
 
 
 # -- misbehaving REST clients ---------------------------------------------------------------------

@@ -18,7 +18,9 @@ import orjson
 import pytest
 
 from hkticks.alltick import protocol as alltick
+from hkticks.market_hours import calendar
 from hkticks.server import MarketServer, spread, universe
+from hkticks.server.market import latest_trading_day
 
 SSE_REFERER = "https://www.sse.com.cn/services/hkexsc/disclo/eligible/"
 
@@ -79,11 +81,9 @@ def test_trade_tick_decodes(srv: MarketServer) -> None:
 def test_trade_tick_limits_and_unknown_codes(srv: MarketServer) -> None:
     codes = [s.code for s in universe.stocks()[:51]]
     too_many = alltick.rest_query({"symbol_list": [{"code": alltick.to_alltick(c)} for c in codes]})
-    answer = rest_get(srv, "trade-tick", too_many)  # beyond the cap: the first 50 only
+    answer = rest_get(srv, "trade-tick", too_many)  # paid plans: 50 advised, not cut
     assert answer.ret == 200
-    assert [t["code"] for t in answer.data["tick_list"]] == [
-        alltick.to_alltick(c) for c in codes[:50]
-    ]
+    assert [t["code"] for t in answer.data["tick_list"]] == [alltick.to_alltick(c) for c in codes]
     free = rest_get(srv, "trade-tick", too_many, token="free")  # free plan: the first 5
     assert [t["code"] for t in free.data["tick_list"]] == [alltick.to_alltick(c) for c in codes[:5]]
     mixed = alltick.rest_query({"symbol_list": [{"code": "700.HK"}, {"code": "99999.HK"}]})
@@ -93,7 +93,14 @@ def test_trade_tick_limits_and_unknown_codes(srv: MarketServer) -> None:
     unknown = alltick.rest_query({"symbol_list": [{"code": "99999.HK"}, {"code": "0700.HK"}]})
     answer = rest_get(srv, "trade-tick", unknown)
     assert answer.ret == 600
-    assert answer.data == {"invalid_codes": ["99999.HK", "0700.HK"]}
+    assert answer.data == {}  # AllTick names no codes (``--quirks extras`` does)
+    bad_data = alltick.rest_query({"symbol_list": "700.HK"})
+    assert rest_get(srv, "trade-tick", bad_data).data == {}  # no undocumented "reason" either
+    with MarketServer(rate=0, enforce_rest_rate=False, quirks=["extras"]) as extras:
+        named = rest_get(extras, "trade-tick", unknown)
+        reason = rest_get(extras, "trade-tick", bad_data)
+    assert (named.ret, named.data) == (600, {"invalid_codes": ["99999.HK", "0700.HK"]})
+    assert reason.ret == 400 and "symbol_list" in reason.data["reason"]
 
 
 def test_rest_token_and_query_errors(srv: MarketServer) -> None:
@@ -156,7 +163,9 @@ def test_batch_kline_gives_previous_and_today(srv: MarketServer) -> None:
     prev, today = bars["00700"]
     assert prev.ts < today.ts
     assert (today.ts - prev.ts) % 86_400_000 == 0
-    assert time.time() * 1000 - today.ts < 86_400_000  # today (Hong Kong date)
+    # the latest trading day (Hong Kong date): on a Saturday, Friday's
+    latest = latest_trading_day(calendar(), int(time.time() * 1000))
+    assert today.ts == latest * 1000 and prev.ts < today.ts
     for bar in (prev, today):
         assert bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high
         assert bar.volume > 0

@@ -40,16 +40,26 @@ def minute_kline_query(symbol: str, count: int = MAX_KLINE_NUM, trace: str | Non
     return kline_query(symbol, KLINE_1MIN, count, trace)
 
 
-def decode_kline(data: Any, symbol: str) -> tuple[list[alltick.Bar], int]:
+def decode_kline(
+    data: Any, symbol: str, kline_type: int = KLINE_1MIN
+) -> tuple[list[alltick.Bar], int]:
     """``GET kline`` answer data -> (bars oldest first, bars that failed to decode).
 
-    ``symbol`` is the code asked for: bars of another code are left out and
-    counted bad (a bar of another stock is worse than none).
+    ``symbol`` and ``kline_type`` are what was asked: bars of another code or
+    another type are left out and counted bad (a daily bar read as a minute is
+    worse than none). An answer without ``kline_type`` is taken as asked.
     """
     bars: list[alltick.Bar] = []
     if not isinstance(data, dict):
         return bars, 1
     items = data.get("kline_list")
+    if data.get("kline_type") is not None:
+        try:
+            answered = alltick._kline_type(data["kline_type"])
+        except alltick.BAR_ERRORS:
+            answered = -1
+        if answered != kline_type:
+            return bars, len(items) if isinstance(items, list) else 1
     if "code" in data:
         try:
             if alltick.from_alltick(str(data["code"])) != symbol:
@@ -59,19 +69,8 @@ def decode_kline(data: Any, symbol: str) -> tuple[list[alltick.Bar], int]:
     bad = 0
     for raw in items if isinstance(items, list) else ():
         try:
-            bars.append(
-                alltick.Bar(
-                    symbol,
-                    alltick._time_ms(raw["timestamp"]),
-                    alltick._number(raw["open_price"], "open_price"),
-                    alltick._number(raw["high_price"], "high_price"),
-                    alltick._number(raw["low_price"], "low_price"),
-                    alltick._number(raw["close_price"], "close_price"),
-                    alltick._integer(raw.get("volume", 0), "volume"),
-                    alltick._number(raw.get("turnover", 0), "turnover"),
-                )
-            )
-        except (alltick._Bad, KeyError, TypeError, ValueError):
+            bars.append(alltick.bar_of(symbol, raw))
+        except alltick.BAR_ERRORS:
             bad += 1
     bars.sort(key=lambda b: b.ts)
     return bars, bad

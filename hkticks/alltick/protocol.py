@@ -500,20 +500,34 @@ def _trade(data: Any, recv_ts: int, src: str) -> Tick:
     )
 
 
-def _levels(raw: Any, name: str) -> tuple[tuple[float, int], ...]:
+def _level_volume(value: Any, where: str, odd: list[str]) -> int:
+    """A level's volume: whole shares as documented; a fractional one (the docs' own
+    example has ``"9.12"``) rounded down and a missing one (FX books carry none) read
+    as 0, each noted in ``odd``. Negative, NaN or non-numeric volumes still fail."""
+    if value is None or value == "":
+        odd.append(f"{where}.volume missing")
+        return 0
+    x = _number(value, f"{where}.volume")
+    whole = int(x)
+    if whole != x:
+        odd.append(f"{where}.volume {value} is not whole")
+    return whole
+
+
+def _levels(raw: Any, name: str, odd: list[str]) -> tuple[tuple[float, int], ...]:
     if raw is None:
         return ()
     if type(raw) is not list:
         raise _Bad(f"{name} is not a list")
     out = []
-    for level in raw[:MAX_BOOK_LEVELS]:
+    for i, level in enumerate(raw[:MAX_BOOK_LEVELS]):
         if type(level) is dict:
             p, v = level.get("price"), level.get("volume")
         elif type(level) is list and len(level) >= 2:
             p, v = level[0], level[1]
         else:
             raise _Bad(f"{name} level malformed")
-        out.append((_number(p, f"{name}.price"), _integer(v, f"{name}.volume")))
+        out.append((_number(p, f"{name}.price"), _level_volume(v, f"{name}[{i}]", odd)))
     return tuple(out)
 
 
@@ -524,14 +538,16 @@ def _book(data: Any, recv_ts: int, src: str) -> Book:
         raise _Bad("missing field code")
     if "tick_time" not in data:
         raise _Bad("missing field tick_time")
+    odd: list[str] = []
     return Book(
         _code(data["code"]),
         _time_ms(data["tick_time"]),
-        _levels(data.get("bids"), "bids"),
-        _levels(data.get("asks"), "asks"),
+        _levels(data.get("bids"), "bids", odd),
+        _levels(data.get("asks"), "asks", odd),
         _seq(data.get("seq")),
         recv_ts,
         src,
+        tuple(odd),
     )
 
 
@@ -751,27 +767,32 @@ class Bar:
     turnover: float
 
 
+def bar_of(symbol: str, raw: Any) -> Bar:
+    """One documented kline bar (``timestamp`` in seconds, prices, ``volume``,
+    ``turnover``); raises ``_Bad``/``KeyError``/``TypeError`` on a bad one."""
+    if not isinstance(raw, dict):
+        raise _Bad("bar is not an object")
+    return Bar(
+        symbol,
+        _time_ms(raw["timestamp"]),
+        _number(raw["open_price"], "open_price"),
+        _number(raw["high_price"], "high_price"),
+        _number(raw["low_price"], "low_price"),
+        _number(raw["close_price"], "close_price"),
+        _integer(raw.get("volume", 0), "volume"),
+        _number(raw.get("turnover", 0), "turnover"),
+    )
+
+
+BAR_ERRORS = (_Bad, KeyError, TypeError, ValueError)  # what bar_of() raises on a bad bar
+
+
 def _bars(symbol: str, raw_bars: Any) -> list[Bar]:
     if raw_bars is None:
         raw_bars = []
     if not isinstance(raw_bars, list):
         raise _Bad("bar list is not a list")
-    bars = []
-    for raw in raw_bars:
-        if not isinstance(raw, dict):
-            raise _Bad("bar is not an object")
-        bars.append(
-            Bar(
-                symbol,
-                _time_ms(raw["timestamp"]),
-                _number(raw["open_price"], "open_price"),
-                _number(raw["high_price"], "high_price"),
-                _number(raw["low_price"], "low_price"),
-                _number(raw["close_price"], "close_price"),
-                _integer(raw.get("volume", 0), "volume"),
-                _number(raw.get("turnover", 0), "turnover"),
-            )
-        )
+    bars = [bar_of(symbol, raw) for raw in raw_bars]
     bars.sort(key=lambda b: b.ts)
     return bars
 
@@ -810,13 +831,23 @@ def decode_klines(data: Any, kline_type: int = KLINE_DAY) -> tuple[dict[str, lis
     return {s: bars for (s, t), bars in typed.items() if t == kline_type}, bad
 
 
-def decode_kline(data: Any) -> tuple[str, int, list[Bar]] | DecodeError:
-    """``kline`` answer data (one code) -> (symbol, kline_type, bars oldest first)."""
+def decode_kline(
+    data: Any, kline_type: int | None = None
+) -> tuple[str, int, list[Bar]] | DecodeError:
+    """``kline`` answer data (one code) -> (symbol, kline_type, bars oldest first).
+
+    ``kline_type`` is the type asked for: an answer of another type (daily bars
+    when minutes were asked) is refused rather than read as the wrong bars; an
+    answer without one is taken as the type asked (or daily)."""
     try:
         if not isinstance(data, dict):
             raise _Bad("data is not an object")
         symbol = _code(data.get("code"))
-        return symbol, _kline_type(data.get("kline_type")), _bars(symbol, data.get("kline_list"))
+        raw_type = data.get("kline_type")
+        got = _kline_type(raw_type) if raw_type is not None or kline_type is None else kline_type
+        if kline_type is not None and got != kline_type:
+            raise _Bad(f"kline_type {got} answered, {kline_type} asked")
+        return symbol, got, _bars(symbol, data.get("kline_list"))
     except (_Bad, KeyError, TypeError) as exc:
         return DecodeError("bad_field", str(exc)[:200])
 

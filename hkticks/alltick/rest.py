@@ -332,7 +332,7 @@ class RestClient:
         """Up to 500 bars of one symbol, oldest first (``kline``): fetch history once with
         this, then keep it fresh with :meth:`daily_bars` / ``batch-kline``, as AllTick advises."""
         data = self._get("kline", alltick.rest_kline_query(symbol, kline_type, count))
-        decoded = alltick.decode_kline(data)
+        decoded = alltick.decode_kline(data, kline_type)
         if isinstance(decoded, alltick.DecodeError):
             raise SourceError(f"REST kline answer malformed ({decoded.message})")
         return decoded[2]

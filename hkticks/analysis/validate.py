@@ -43,7 +43,7 @@ from typing import Any
 
 from hkticks.alltick.protocol import Bar
 from hkticks.hkex import SPREAD_TABLE
-from hkticks.market_hours import Calendar, hk_day
+from hkticks.market_hours import Calendar, day_date, hk_day
 from hkticks.tick import Tick
 
 MINUTE_MS = 60_000
@@ -142,6 +142,7 @@ class Report:
     gaps: list[dict[str, Any]] = field(default_factory=list)
     reconciled: list[dict[str, Any]] = field(default_factory=list)
     calendar_used: bool = False
+    calendar_note: str | None = None  # the calendar lacks the holidays of a year judged
     spike_unjudged: int = 0  # prints of symbols with fewer than 7 prints: no spike verdict
 
     def flagged(self, rule: str) -> set[tuple[str, int | None]]:
@@ -165,6 +166,7 @@ class Report:
             "first_recv": self.first_recv,
             "last_recv": self.last_recv,
             "calendar": self.calendar_used,
+            "calendar_note": self.calendar_note,
             "counts": self.counts,
             "spike_unjudged": self.spike_unjudged,
             "flags": [f.record() for f in flags],
@@ -322,6 +324,14 @@ class Validator:
 
     def finish(self) -> Report:
         rep = self.report
+        cal = self.opts.calendar
+        uncovered = sorted(
+            d
+            for d in self._open_days
+            if cal is not None and not cal.covers(d) and day_date(d).year > cal.years[1]
+        )
+        if cal is not None and uncovered:
+            rep.calendar_note = cal.coverage_note(day_date(uncovered[0]).year)
         for st in self._syms.values():  # the last prints: judged with what follows
             while st.next < st.priced:
                 self._judge(st, st.next)

@@ -15,6 +15,8 @@ def render(report: Report, console: Console, top: int = 20) -> None:
         f"{report.trades:,} trades checked"
         + ("" if report.calendar_used else " (always open: no trading-hours rules)")
     )
+    if report.calendar_note:
+        console.print(report.calendar_note, style="yellow")
     counts = Table(title="rules", title_justify="left")
     counts.add_column("rule")
     counts.add_column("flagged", justify="right")

@@ -90,10 +90,11 @@ if TYPE_CHECKING:
     "--quirks",
     "quirks",
     multiple=True,
-    type=click.Choice(["strings", "seconds", "numbers"]),
+    type=click.Choice(["strings", "seconds", "numbers", "extras"]),
     help="Push a variant a client must tolerate instead of AllTick's documented types "
     "(seq/tick_time integers, ms; prices strings): 'strings' seq/tick_time as strings, "
-    "'seconds' tick_time in seconds, 'numbers' prices/volumes as JSON numbers. Repeatable.",
+    "'seconds' tick_time in seconds, 'numbers' prices/volumes as JSON numbers, 'extras' "
+    "undocumented answer fields (invalid_codes, limits, reasons). Repeatable.",
 )
 @click.option(
     "--tls-cert",

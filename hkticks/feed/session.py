@@ -52,6 +52,7 @@ from hkticks.feed.queue import TickQueue
 from hkticks.market_hours import Calendar
 from hkticks.tick import Book, Event, Tick
 
+_SUBSCRIBE_RESPONSES = (alltick.CMD_SUB_TRADES_RESP, alltick.CMD_SUB_BOOK_RESP)
 log = logging.getLogger("hkticks.feed.session")
 # websocket-client logs every close at ERROR level; the session reports
 # disconnects itself (events, status), so keep the library quiet.
@@ -549,7 +550,11 @@ class Session:
                 )
             )
         elif resp.ret in (alltick.RET_CODE_INVALID, alltick.RET_CODE_UNAUTHORIZED):
-            codes = [c for c in resp.codes() if c not in self._rejected]
+            named = resp.codes()
+            if not named and len(self.symbols) == 1 and cmd in _SUBSCRIBE_RESPONSES:
+                # AllTick names no code in a 600; asked for one, it can only be that one
+                named = list(self.symbols)
+            codes = [c for c in named if c not in self._rejected]
             details["codes"] = codes
             self._event("error", **details)
             if not codes and resp.ret not in self._reported_rets:

@@ -16,7 +16,10 @@ by each stock's weight: large caps trade most. Suspended stocks never trade;
 their latest trade is days old.
 
 The simulation is "always open": trades carry the wall time they were made
-at, whatever the hour in Hong Kong.
+at, whatever the hour in Hong Kong. Its *day* is the HKEX calendar's,
+though: "today" is the latest trading day whose continuous session had
+begun at ``start_ms`` (on a Saturday, Friday), the previous day the trading
+day before it, so daily bars never fall on a weekend or a holiday.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
+from hkticks.market_hours import Calendar, hk_day
+from hkticks.market_hours import calendar as default_calendar
 from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap, tick_down, tick_up
 from hkticks.server.universe import Stock
 
@@ -99,6 +104,7 @@ class SymbolState:
         "depth",
         "mbar",
         "minutes",
+        "start_bar",
     )
 
     def __init__(self, stock: Stock, index: int) -> None:
@@ -121,6 +127,7 @@ class SymbolState:
         # closed ones before it, flat (MINUTE_FIELDS per bar), oldest first
         self.mbar: list[int] = [0, 0, 0, 0, 0, 0, 0]
         self.minutes: array[int] = array("q")
+        self.start_bar: Bar = self.prev_bar  # the day so far when the market was made
 
     def minute_bars(self) -> list[tuple[int, ...]]:
         """Every kept minute bar, the current one last: (minute, o, h, l, c, v, turnover)."""
@@ -149,6 +156,34 @@ def previous_weekday(day_ts: int) -> int:
     return day
 
 
+OPEN_S = 9 * 3600 + 30 * 60  # the continuous session's open, seconds into the HK day
+
+
+def is_trading_day(cal: Calendar, day: int) -> bool:
+    """HKEX trades on HK day number ``day``; outside the calendar's data, any weekday
+    (asked without the calendar's warning: made-up history reaches years back)."""
+    if cal.covers(day):
+        return cal.is_trading_day(day)
+    return (day + 3) % 7 < 5
+
+
+def previous_trading_day(cal: Calendar, day_ts: int) -> int:
+    """Midnight (HKT) of the trading day before the day starting at ``day_ts``."""
+    day = (day_ts + HKT_OFFSET_S) // DAY_S - 1
+    while not is_trading_day(cal, day):
+        day -= 1
+    return day * DAY_S - HKT_OFFSET_S
+
+
+def latest_trading_day(cal: Calendar, now_ms: int) -> int:
+    """Midnight (HKT) of the latest trading day whose 09:30 open is at or before ``now_ms``."""
+    day = hk_day(now_ms)
+    into_day_s = (now_ms // 1000 + HKT_OFFSET_S) % DAY_S
+    if is_trading_day(cal, day) and into_day_s >= OPEN_S:
+        return day * DAY_S - HKT_OFFSET_S
+    return previous_trading_day(cal, day * DAY_S - HKT_OFFSET_S)
+
+
 def _weekday(day_ts: int) -> int:
     # 1970-01-01 was a Thursday (weekday 3); shift to Hong Kong's calendar day.
     return ((day_ts + HKT_OFFSET_S) // DAY_S + 3) % 7
@@ -174,11 +209,19 @@ class Market:
     the initial "latest trades" and today's date.
     """
 
-    def __init__(self, stocks: Sequence[Stock], *, seed: int | None = None, start_ms: int) -> None:
+    def __init__(
+        self,
+        stocks: Sequence[Stock],
+        *,
+        seed: int | None = None,
+        start_ms: int,
+        calendar: Calendar | None = None,
+    ) -> None:
         self._rng = random.Random(seed)
         self._salt = self._rng.getrandbits(32)
         self.start_ms = start_ms
-        self.day_ts = hk_midnight(start_ms / 1000)
+        self.calendar = calendar or default_calendar()
+        self.day_ts = latest_trading_day(self.calendar, start_ms)
         self._states: dict[str, SymbolState] = {}
         for i, stock in enumerate(stocks):
             self._states[stock.code] = self._initial_state(stock, i)
@@ -188,6 +231,7 @@ class Market:
         )
         self._cum = list(accumulate(self._states[c].stock.weight for c in self.active))
         self.minutes_on = False  # see track_minutes()
+        self.minutes_from_ms = start_ms  # live minute bars from here on
 
     # -- set-up -------------------------------------------------------------
 
@@ -200,7 +244,7 @@ class Market:
             # Halted some days ago: the last trade, today's bar and the previous
             # bar all date from before the suspension.
             day = self.day_ts - DAY_S * rng.randint(4, 40)
-            while _weekday(day) >= 5:
+            while not is_trading_day(self.calendar, (day + HKT_OFFSET_S) // DAY_S):
                 day -= DAY_S
             st.day_ts = day
             close = stock.ref_price
@@ -212,7 +256,7 @@ class Market:
             st.prev_close = snap(round(stock.ref_price * math.exp(rng.gauss(0, 0.02))))
             close = 0
             ts_ms = self.start_ms - rng.randint(200, 60_000)
-        prev_day = previous_weekday(day)
+        prev_day = previous_trading_day(self.calendar, day)
         p_open = snap(round(st.prev_close * math.exp(rng.gauss(0, 0.01))))
         p_high = max(p_open, st.prev_close)
         p_low = min(p_open, st.prev_close)
@@ -248,6 +292,7 @@ class Market:
         st.turnover = st.volume * ((st.high + st.low) // 2)
         seq = rng.randrange(1_000_000, 90_000_000)
         st.last = Trade(stock.code, seq, ts_ms, price, lot * rng.randint(1, 20), rng.choice((1, 2)))
+        st.start_bar = st.today_bar()
         return st
 
     @staticmethod
@@ -260,28 +305,28 @@ class Market:
 
     # -- minute bars ------------------------------------------------------------
 
-    def track_minutes(self) -> None:
-        """Keep minute bars from now on (for intraday klines); idempotent.
+    def track_minutes(self, now_ms: int | None = None) -> None:
+        """Keep a minute bar of every trade from now on (for intraday klines); idempotent.
 
-        Off until the first intraday kline request, so that trade generation
-        (the firehose's hot path) pays nothing for them otherwise. The day so
-        far becomes one minute bar at each symbol's last trade: the minute bars
-        then always add up to the day's bar.
+        Off until asked (the server asks at start, except in firehose mode), so
+        that trade generation (the firehose's hot path) pays nothing for them
+        otherwise. Only trades made from then on are kept here: the day before
+        (``start_bar``) is spread over its session's minutes by
+        :mod:`hkticks.server.klines`. Turned on late (``now_ms``), the day so
+        far becomes that ``start_bar``: every trade is in exactly one minute.
         """
         if self.minutes_on:
             return
         self.minutes_on = True
+        late = False
+        if now_ms is not None and now_ms > self.start_ms:
+            late = True
+            self.minutes_from_ms = now_ms
         for st in self._states.values():
-            st.mbar = [
-                st.last.ts // 60_000,
-                st.open,
-                st.high,
-                st.low,
-                st.last.price,
-                st.volume,
-                st.turnover,
-            ]
+            st.mbar = [0, 0, 0, 0, 0, 0, 0]
             st.minutes = array("q")
+            if late and st.day_ts == self.day_ts:
+                st.start_bar = st.today_bar()
 
     # -- queries --------------------------------------------------------------
 
@@ -378,10 +423,11 @@ class Market:
             mb[5] += volume
             mb[6] += price * volume
         else:
-            kept = st.minutes
-            kept.extend(mb)
-            if len(kept) > 2 * MAX_MINUTE_BARS * MINUTE_FIELDS:
-                del kept[: len(kept) - MAX_MINUTE_BARS * MINUTE_FIELDS]
+            if mb[0]:
+                kept = st.minutes
+                kept.extend(mb)
+                if len(kept) > 2 * MAX_MINUTE_BARS * MINUTE_FIELDS:
+                    del kept[: len(kept) - MAX_MINUTE_BARS * MINUTE_FIELDS]
             st.mbar = [minute, price, price, price, price, volume, price * volume]
         return trade
 

@@ -37,6 +37,7 @@ QUIRKS: dict[str, str] = {
     "strings": "seq and tick_time as strings (as the REST answers send them)",
     "seconds": "tick_time in seconds (as AllTick's documented example shows)",
     "numbers": "price, volume and turnover as JSON numbers",
+    "extras": "undocumented answer fields: invalid_codes, max_items/max_symbols, reasons",
 }
 HKT = timezone(timedelta(hours=8))
 CALL_TIMEOUT_S = 10.0
@@ -110,6 +111,7 @@ class MarketServer:
             tick_time_unit = "s"
         if "numbers" in quirks:
             numbers_as_strings = False
+        extras = "extras" in quirks
         self.tls: ssl.SSLContext | None = None
         if tls_cert or tls_key:
             self.tls = _tls_context(tls_cert, tls_key)
@@ -147,6 +149,7 @@ class MarketServer:
                 record_sent=record_sent,
                 stamp_sent=stamp_sent,
                 simulated=simulated,
+                extras=extras,
             ),
             replay=replay,
         )
@@ -180,6 +183,7 @@ class MarketServer:
             list_date=self.list_date,
             enforce_rate=enforce_rest_rate,
             seed=seed,
+            extras=extras,
         )
         self._rest_limits: dict[str, float] = {}
         if rest_max_connections is not None:
@@ -427,9 +431,21 @@ def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext:
             raise HkticksError(f"cannot read {path}: no such file; check {option}")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    asked: list[bool] = []
+
+    def no_passphrase() -> bytes:
+        # called only for an encrypted key: refuse here instead of OpenSSL's tty prompt
+        asked.append(True)
+        raise ValueError("encrypted key")
+
     try:
-        ctx.load_cert_chain(cert, key or None)
-    except (ssl.SSLError, OSError):
+        ctx.load_cert_chain(cert, key or None, password=no_passphrase)
+    except (ssl.SSLError, OSError, ValueError):
+        if asked:
+            raise HkticksError(
+                f"the TLS key {key or cert} is encrypted (it needs a passphrase): give an "
+                "unencrypted key with --tls-key, e.g. openssl pkey -in KEY -out plain.pem"
+            ) from None
         raise HkticksError(
             f"cannot load the TLS certificate {cert} (not a PEM certificate with its key?): "
             "give a PEM certificate with --tls-cert and its private key with --tls-key"

@@ -13,22 +13,24 @@ whose header needs ``trace`` (a string of at most 64 characters) and
 whose ``data`` must hold what the endpoint needs, else ``400 "request data
 param invalid"``; a JSON body for ``batch-kline`` (empty: 601). Every
 answer echoes ``trace``. ``trade-tick``, ``depth-tick`` and ``static_info``
-process the first N codes of a longer list (N: the plan's codes per call,
-free 5, others 50); ``kline`` answers one code with up to 500 bars;
+on free process the first 5 codes of a longer list (paid plans are advised
+50 a call for the URL's length, not cut); ``kline`` answers one code with up to 500 bars;
 ``batch-kline`` answers the latest 1 or 2 bars per code x type item, at most
 the plan's items per query (free 5, basic 100, premium 200, others 500;
 more: 603). ``kline_type`` 1, 2, 3, 4, 5, 8, 9, 10 (6 and 7, 2 h and 4 h,
-are not offered for stocks: 400). Rates per token: each endpoint its own
-bucket at the plan's rate (``batch-kline`` at its own interval), a
-per-minute total over all endpoints and a daily cap (reset at midnight,
-Hong Kong time); beyond any of them: 429. Unknown codes are skipped; a
-request naming only unknown codes gets 600 with ``data.invalid_codes``.
+are not offered for stocks: 400). Rates per token (:class:`RateLimiter`):
+the plan's combined rate over every endpoint, ``batch-kline``'s own
+interval, a per-minute total and a daily cap (reset at midnight, Hong Kong
+time); beyond any of them: 429. Unknown codes are skipped; a
+request naming only unknown codes gets 600 (``data.invalid_codes`` only
+with the ``extras`` quirk: AllTick documents no such field).
 Answers are HTTP 200 with the ``ret`` inside, like AllTick's.
 
 The request log of ``http.server`` is silenced: it would print every URL,
 token included. A client that resets its connection or goes idle costs no
 traceback: sockets have a read timeout and the number of connections
-served at once is capped (more are closed with a 503).
+served at once is capped (more are answered 503 and closed; on the TLS
+port the 503 is sent inside TLS, after a handshake bounded in time).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ import orjson
 
 from hkticks.alltick import protocol as alltick
 from hkticks.server import stocklists
-from hkticks.server.klines import KlineSource
+from hkticks.server.klines import KlineInputs, KlineSource
 from hkticks.server.market import Bar, Market
 from hkticks.server.spread import format_amount, format_price
 from hkticks.server.universe import Stock
@@ -79,56 +81,83 @@ Answer = tuple[int, str, bytes]  # HTTP status, content type, body
 JSON_TYPE = "application/json;charset=UTF-8"
 
 
-class RateLimiter:
-    """AllTick's REST limits per token (``interface_limitation.md``).
+def rest_windows(plan: alltick.Plan, endpoint: str) -> list[tuple[str, int, float]]:
+    """The sliding windows one call of ``endpoint`` must fit in: (name, calls, seconds).
 
-    Each endpoint has its own token bucket at the plan's rate (``batch-kline``
-    at its own interval), bursts up to ``max(1, rate)``; all endpoints share a
-    per-minute total and a daily total reset at midnight Hong Kong time.
-    (AllTick's example: a basic token may call ``kline`` and ``trade-tick``
-    in the same second, not ``kline`` twice.)
+    AllTick's "request multiple HTTP interfaces" column, per token: the
+    combined rate over every endpoint (free: 1 per 10 s; basic 1, premium 10,
+    others 20 a second), ``batch-kline``'s own interval and the per-minute
+    total. (The daily total is counted by calendar day, not in a window.)
+    """
+    rate = plan.rest_per_second
+    combined = (round(rate), 1.0) if rate >= 1 else (1, 1.0 / rate)
+    out = [("combined", *combined), ("minute", plan.rest_per_minute, 60.0)]
+    if endpoint == "batch-kline":
+        out.append(("batch-kline", 1, plan.rest_batch_kline_interval_s))
+    return out
+
+
+class RateLimiter:
+    """AllTick's REST limits per token (``http_interface/interface_limitation.md``).
+
+    One call counts against every window of :func:`rest_windows` at once --
+    the combined rate over all endpoints, ``batch-kline``'s interval, the
+    per-minute total -- and against the daily total (reset at midnight, Hong
+    Kong time). Windows slide: at most N calls in any span of the window's
+    length, so a burst of 30 calls on a 20-a-second plan gets 20 through,
+    not 20 plus what a token bucket refills meanwhile. A call refused costs
+    nothing. ``RATE_GRACE`` of one call's share of a window absorbs network
+    jitter between well-paced calls.
+
+    Where the documentation contradicts itself (its basic-plan example lets
+    ``kline`` and ``trade-tick`` through in the same second, its table says
+    "one request per second" over all interfaces) the strict reading is
+    enforced; hkticks' client keeps the combined rate anyway.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}  # -> (level, at)
-        self._minute: dict[str, deque[float]] = {}
+        self._calls: dict[tuple[str, str], deque[float]] = {}  # (token, window) -> times
         self._days: dict[str, tuple[int, int]] = {}  # token -> (HK day, calls)
 
     def allow(
         self,
         key: str,
-        rate: float,
+        endpoint: str,
+        plan: alltick.Plan,
         now: float | None = None,
-        *,
-        endpoint: str = "",
-        plan: alltick.Plan | None = None,
         wall: float | None = None,
     ) -> bool:
         now = time.monotonic() if now is None else now
-        cap = max(1.0, rate)
+        windows = rest_windows(plan, endpoint)
         with self._lock:
-            level, at = self._buckets.get((key, endpoint), (cap, now))
-            level = min(cap, level + (now - at) * rate)
-            if level < 1.0 - RATE_GRACE:
-                self._buckets[(key, endpoint)] = (level, now)
+            kept: list[deque[float]] = []
+            for name, calls, seconds in windows:
+                times = self._calls.setdefault((key, name), deque())
+                edge = now - seconds + RATE_GRACE * seconds / calls
+                while times and times[0] <= edge:
+                    times.popleft()
+                if len(times) >= calls:
+                    return False
+                kept.append(times)
+            day = int(((time.time() if wall is None else wall) + 8 * 3600) // 86_400)
+            seen_day, calls_today = self._days.get(key, (day, 0))
+            if seen_day != day:
+                calls_today = 0
+            if calls_today >= plan.rest_per_day:
                 return False
-            if plan is not None:
-                window = self._minute.setdefault(key, deque())
-                while window and window[0] <= now - 60.0 + RATE_GRACE:
-                    window.popleft()
-                if len(window) >= plan.rest_per_minute:
-                    return False
-                day = int(((time.time() if wall is None else wall) + 8 * 3600) // 86_400)
-                seen_day, calls = self._days.get(key, (day, 0))
-                if seen_day != day:
-                    calls = 0
-                if calls >= plan.rest_per_day:
-                    return False
-                self._days[key] = (day, calls + 1)
-                window.append(now)
-            self._buckets[(key, endpoint)] = (max(level, 1.0) - 1.0, now)
+            self._days[key] = (day, calls_today + 1)
+            for times in kept:
+                times.append(now)
             return True
+
+
+def codes_cap(plan: alltick.Plan) -> int | None:
+    """Codes one ``trade-tick`` / ``depth-tick`` / ``static_info`` call processes: free 5
+    (the first five); paid plans are only *advised* 50 for the URL's length, so no cut."""
+    if plan.rest_codes_per_call < alltick.REST_MAX_CODES_PER_CALL:
+        return plan.rest_codes_per_call
+    return None
 
 
 def _envelope(ret: int, trace: Any, data: Any, msg: str | None = None) -> bytes:
@@ -309,8 +338,11 @@ class RestApp:
         list_date: str,
         enforce_rate: bool = True,
         seed: int | None = None,
+        extras: bool = False,
     ) -> None:
         self.tokens = tokens
+        # undocumented answer fields (reasons, ``invalid_codes``, ``max_items``): quirks only
+        self.extras = extras
         self.stocks = stocks
         self.call = call
         self.list_date = list_date
@@ -349,18 +381,17 @@ class RestApp:
                 raise malformed
             plan = alltick.PLANS[plan_name]
             _header(q)
-            if self.enforce_rate:
-                rate = plan.rest_per_second
-                if endpoint == "batch-kline":
-                    rate = min(rate, 1.0 / plan.rest_batch_kline_interval_s)
-                if not self.limiter.allow(token, rate, endpoint=endpoint, plan=plan):
-                    raise _Refused(alltick.RET_RATE_LIMIT)
+            if self.enforce_rate and not self.limiter.allow(token, endpoint, plan):
+                raise _Refused(alltick.RET_RATE_LIMIT)
             data = q["data"]
             if path == KLINE_PATH:
                 return self._ok(trace, self._kline(data))
             if path == BATCH_KLINE_PATH:
                 return self._ok(trace, self._batch_kline(data, plan))
-            codes = _codes(data)[: plan.rest_codes_per_call]  # the first N, as documented
+            codes = _codes(data)
+            cap = codes_cap(plan)
+            if cap is not None:
+                codes = codes[:cap]  # the first N, as documented
             fn = {
                 TRADE_TICK_PATH: trade_tick_data,
                 DEPTH_TICK_PATH: depth_tick_data,
@@ -375,7 +406,10 @@ class RestApp:
 
             return self._ok(trace, self.call(answer))
         except _Refused as exc:
-            return 200, JSON_TYPE, _envelope(exc.ret, trace, exc.data, exc.msg)
+            # what a refusal explains beyond ret/msg (the reason, the codes, the limits) is
+            # not in AllTick's answers: sent only with the ``extras`` quirk
+            data = exc.data if self.extras else None
+            return 200, JSON_TYPE, _envelope(exc.ret, trace, data, exc.msg)
 
     @staticmethod
     def _ok(trace: Any, data: Any) -> Answer:
@@ -407,14 +441,15 @@ class RestApp:
     def _kline(self, data: dict[str, Any]) -> Any:
         code, kline_type, count = _kline_item(data, alltick.MAX_KLINE_BARS)
 
-        def answer(market: Market) -> Any:
+        def inputs(market: Market) -> KlineInputs:
             known, _unknown = _split(market, [code])
             if not known:
                 raise _Refused(alltick.RET_CODE_INVALID, None, {"invalid_codes": [code]})
-            bars = self.klines.bars(market, known[0], kline_type, count)
-            return {"code": code, "kline_type": kline_type, "kline_list": [_bar(b) for b in bars]}
+            return KlineInputs.of(market, known[0], _now_ms())
 
-        return self.call(answer)
+        # read on the market's loop, made up here (a long history must not stall pushes)
+        bars = self.klines.bars(self.call(inputs), kline_type, count)
+        return {"code": code, "kline_type": kline_type, "kline_list": [_bar(b) for b in bars]}
 
     def _batch_kline(self, data: dict[str, Any], plan: alltick.Plan) -> Any:
         items = data.get("data_list")
@@ -429,22 +464,24 @@ class RestApp:
             )
         codes = [code for code, _, _ in wanted]
 
-        def answer(market: Market) -> Any:
+        def inputs(market: Market) -> dict[str, KlineInputs]:
             known, unknown = _split(market, codes)
             if unknown and not known:
                 raise _Refused(alltick.RET_CODE_INVALID, None, {"invalid_codes": unknown})
-            out = []
-            for code, kline_type, count in wanted:
-                if code in unknown:
-                    continue
-                symbol = alltick.from_alltick(code)
-                bars = self.klines.bars(market, symbol, kline_type, count)
-                out.append(
-                    {"code": code, "kline_type": kline_type, "kline_data": [_bar(b) for b in bars]}
-                )
-            return {"kline_list": out}
+            now = _now_ms()
+            return {alltick.to_alltick(s): KlineInputs.of(market, s, now) for s in known}
 
-        return self.call(answer)
+        sources = self.call(inputs)
+        out = []
+        for code, kline_type, count in wanted:
+            src = sources.get(code)
+            if src is None:
+                continue
+            bars = self.klines.bars(src, kline_type, count)
+            out.append(
+                {"code": code, "kline_type": kline_type, "kline_data": [_bar(b) for b in bars]}
+            )
+        return {"kline_list": out}
 
     def _sse(self, query: dict[str, list[str]], headers: dict[str, str]) -> Answer:
         # SSE refuses requests that do not come from its own pages.
@@ -475,6 +512,10 @@ def _header(q: Any) -> None:
         or type(q.get("data")) is not dict
     ):
         raise _Refused(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _int(text: str, default: int) -> int:
@@ -532,6 +573,10 @@ _BUSY = (
 )
 
 
+MAX_REFUSERS = 16  # TLS connections being told 503 at once (each needs a handshake)
+REFUSE_TIMEOUT_S = 2.0
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -550,16 +595,29 @@ class _HttpServer(ThreadingHTTPServer):
         self.tls = tls
         self.read_timeout = read_timeout
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._refusers = threading.BoundedSemaphore(MAX_REFUSERS)
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         # Cap the threads: a client beyond the cap gets a 503 and the door.
         if not self._slots.acquire(blocking=False):
-            try:
-                request.setblocking(False)
-                request.send(_BUSY)
-            except OSError:
-                pass
+            if self.tls is None:
+                try:
+                    request.setblocking(False)
+                    request.send(_BUSY)
+                except OSError:
+                    pass
+            elif self._refusers.acquire(blocking=False):
+                # on the TLS port the 503 goes inside TLS (plain text there is garbage to
+                # the client): the handshake runs in a short-lived thread of its own
+                threading.Thread(
+                    target=self._refuse_over_tls,
+                    args=(request,),
+                    name="hkticks-server-rest-busy",
+                    daemon=True,
+                ).start()
+                return
+            # else: even the refusers are busy (a flood): the door, without a word
             self.shutdown_request(request)
             return
         try:
@@ -567,6 +625,23 @@ class _HttpServer(ThreadingHTTPServer):
         except BaseException:
             self._slots.release()
             raise
+
+    def _refuse_over_tls(self, request: Any) -> None:
+        """Handshake, read the request, answer 503 over TLS, close (bounded in time)."""
+        assert self.tls is not None
+        try:
+            request.settimeout(REFUSE_TIMEOUT_S)
+            with self.tls.wrap_socket(request, server_side=True) as tls_sock:
+                try:
+                    tls_sock.recv(MAX_BODY)  # the request, so that closing sends no RST
+                except (OSError, ssl.SSLError):
+                    pass
+                tls_sock.sendall(_BUSY)
+        except (OSError, ssl.SSLError, ValueError):
+            pass  # a failed handshake was answered by TLS itself (an alert)
+        finally:
+            self._refusers.release()
+            self.shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:

@@ -10,17 +10,19 @@ simulator breaks on the real service:
   ``reject_handshake_status`` refuses the HTTP upgrade instead (401/403/503);
   ``handshake_fault`` drops the TCP connection during the upgrade instead:
   ``"close"`` without answering, ``"partial"`` after half a 101 response.
-* one connection more than the plan allows per token is closed at once,
-  without a frame, with close code 1008 and reason
-  "too many connections: plan X allows N per token" (AllTick documents the
-  close, not a return code, so we do not invent one).
+* one connection more than the plan allows per token gets a 606 frame ("too
+  many requests and connection will be closed": error_code_description
+  names over-limit connections under 606) and is closed at once, code 1008,
+  reason "too many connections: plan X allows N per token".
 * every request needs the documented header: ``cmd_id``, ``seq_id`` (uint32),
-  ``trace`` (a string of at most 64 characters) and ``data`` (an object);
+  ``trace`` (a string of at most 64 characters) and ``data`` (an object;
+  ``[]``, PHP's empty array as AllTick's PHP example sends it, reads as ``{}``);
   otherwise ``400 "request header param invalid"``. A header that is fine
   with a ``data`` that is not (``symbol_list`` not a list, a code not a
-  string, a bad ``depth_level`` or ``cancel_type``) gets ``400 "request data
-  param invalid"``. Every answer echoes ``cmd_id``/``seq_id``/``trace``
-  (``0``/``0``/``""`` when they cannot be read).
+  string, a bad ``depth_level``, a missing or bad ``cancel_type``: it is
+  required) gets ``400 "request data param invalid"``. Every answer echoes
+  ``cmd_id``/``seq_id``/``trace`` (``0``/``0``/``""`` when they cannot be
+  read).
 * ``depth_level`` absent means one level; above the levels there are (10
   for HK) means all of them.
 * a subscribe (22002 / 22004) REPLACES that connection's previous list of
@@ -28,16 +30,18 @@ simulator breaks on the real service:
   ignored (``over_limit="ignore"``, as documented) or, with
   ``over_limit="603"``, the whole request is refused with ret 603 and not
   applied. Unknown codes (including wrong spellings such as ``0700.HK`` or
-  ``700.hk``: codes must match AllTick's product list exactly) are named in
-  a ret 600 answer, ``data.invalid_codes``, while the request's known codes
-  ARE subscribed.
-* pacing, for subscribe and cancel requests only (heartbeats are exempt):
-  a request less than 1 s after the previous accepted one on the same
-  connection, or less than 3 s after an accepted one on another (still open)
-  connection of the same token, is answered 605 and not applied; the third violation
-  within 10 s on a connection is answered 606 and the connection closed
-  (1008, "too many requests"). A grace of ``PACING_GRACE_S`` absorbs
-  scheduling jitter. ``enforce_pacing=False`` turns all this off.
+  ``700.hk``: codes must match AllTick's product list exactly) get a ret 600
+  answer while the request's known codes ARE subscribed (the codes are named
+  in ``data.invalid_codes`` only with the ``extras`` quirk).
+* pacing, for subscribe and cancel requests (the limits are documented for
+  the trade and order-book interfaces; heartbeats are exempt): a request
+  less than 1 s after the previous accepted one on the same connection is
+  answered 605 and not applied ("the second request will be rejected"); one
+  less than 3 s after an accepted one on another (still open) connection of
+  the same token is answered 606 and the connection closed (1008, "too many
+  requests"), as error_code_description says of 606. A grace of
+  ``PACING_GRACE_S`` absorbs scheduling jitter. ``enforce_pacing=False``
+  turns all this off.
 * a connection that sent no heartbeat (22000) for ``heartbeat_timeout``
   seconds is closed (1008, "heartbeat timeout"). WebSocket pings do not
   count, as with AllTick; the server sends no pings of its own.
@@ -82,8 +86,6 @@ log = logging.getLogger("hkticks.server")
 log.addHandler(logging.NullHandler())
 
 PACING_GRACE_S = 0.05
-VIOLATION_WINDOW_S = 10.0
-VIOLATIONS_BEFORE_CLOSE = 3
 CLOSE_POLICY = 1008
 CLOSE_GOING_AWAY = 1001
 RATE_TICK_S = 0.02
@@ -140,7 +142,6 @@ class Conn:
         self.requests: deque[tuple[float, int | None, int | None]] = deque(maxlen=MAX_REQUEST_LOG)
         self.last_heartbeat = loop_now
         self.last_request: float | None = None
-        self.violations: deque[float] = deque()
         self.trades_sent = 0
         self.firehose: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
@@ -183,6 +184,8 @@ class WsOptions:
     simulated: bool = True
     # Benchmarks: (symbol, seq, time.time_ns() when written) for every trade push.
     stamp_sent: bool = False
+    # Undocumented answer fields (``invalid_codes`` on 600, the limits on 603): --quirks extras
+    extras: bool = False
 
 
 def _echo_id(value: Any) -> int | None:
@@ -199,9 +202,13 @@ def _echo_trace(value: Any) -> str | None:
 
 def header_valid(obj: Any) -> bool:
     """The documented request header: ``cmd_id`` and ``seq_id`` uint32, ``trace`` a
-    string of 1..64 characters, ``data`` an object."""
+    string of 1..64 characters, ``data`` an object (or ``[]``: PHP's ``json_encode``
+    of an empty array, which AllTick's own PHP example sends as a heartbeat's data).
+    Normalises that ``[]`` to ``{}`` in place."""
     if type(obj) is not dict:
         return False
+    if obj.get("data") == []:
+        obj["data"] = {}
     cmd, seq_id, trace = obj.get("cmd_id"), obj.get("seq_id"), obj.get("trace")
     return (
         type(cmd) is int
@@ -345,10 +352,14 @@ class WsServer:
                 and c.ws.protocol.state is State.OPEN
             )
             if open_same >= conn.plan.max_connections:
+                # error_code_description: 606 is the answer to a connection beyond the
+                # plan's count ("ensure you do not exceed the maximum connections")
                 conn.close_reason = (
                     f"too many connections: plan {conn.plan.name} allows "
                     f"{conn.plan.max_connections} per token"
                 )
+                conn.requests.append((time.time(), None, alltick.RET_TOO_MANY_REQUESTS_CLOSE))
+                self._send(conn, frames.response(None, alltick.RET_TOO_MANY_REQUESTS_CLOSE))
                 await ws.close(CLOSE_POLICY, conn.close_reason[:120])
                 return
             if self.opts.firehose:
@@ -444,12 +455,13 @@ class WsServer:
         if not header_valid(obj) or cmd_id not in alltick.RESPONSE_FOR:
             reply(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
             return
+        data = obj["data"]  # header_valid() read a PHP-style [] as {}
         assert isinstance(data, dict)
         override = self._take_override(cmd_id)
         if override is not None and override[0] != alltick.RET_OK:
             ret, msg = override
             odata: Any = None
-            if ret == alltick.RET_CODE_INVALID:
+            if ret == alltick.RET_CODE_INVALID and self.opts.extras:
                 odata = {"invalid_codes": self._codes_in(data)}
             reply(ret, msg, odata)
             if ret == alltick.RET_TOKEN_INVALID:
@@ -475,9 +487,9 @@ class WsServer:
                     await conn.ws.close(CLOSE_POLICY, "too many requests")
                 return
         if cmd_id == alltick.CMD_CANCEL:
-            kind = data.get("cancel_type", alltick.CANCEL_ALL)
+            kind = data.get("cancel_type")  # required (cancel_realtime_quote_subscription.md)
             if type(kind) is not int or kind not in (0, 1, 2):
-                reply(alltick.RET_BAD_PARAM)
+                reply(alltick.RET_BAD_PARAM, alltick.MSG_DATA_INVALID)
                 return
             self._unsubscribe(
                 conn,
@@ -502,11 +514,9 @@ class WsServer:
         return queue.popleft()
 
     def _pace(self, conn: Conn, loop_now: float) -> int | None:
-        """None when the request may proceed, else 605 or 606."""
-        too_fast = (
-            conn.last_request is not None
-            and loop_now - conn.last_request < alltick.MIN_REQUEST_INTERVAL_S - PACING_GRACE_S
-        )
+        """None when the request may proceed, else 605 (too soon on this connection:
+        rejected) or 606 (too soon after another connection's request: rejected and
+        the connection closed, as error_code_description says of 606)."""
         other = self._token_last.get(conn.token or "")
         if (
             other is not None
@@ -514,17 +524,15 @@ class WsServer:
             and other[1] in self._conns
             and loop_now - other[0] < alltick.MIN_CONNECTION_INTERVAL_S - PACING_GRACE_S
         ):
-            too_fast = True
-        if not too_fast:
-            conn.last_request = loop_now
-            self._token_last[conn.token or ""] = (loop_now, conn.id)
-            return None
-        conn.violations.append(loop_now)
-        while conn.violations and loop_now - conn.violations[0] > VIOLATION_WINDOW_S:
-            conn.violations.popleft()
-        if len(conn.violations) >= VIOLATIONS_BEFORE_CLOSE:
             return alltick.RET_TOO_MANY_REQUESTS_CLOSE
-        return alltick.RET_TOO_MANY_REQUESTS
+        if (
+            conn.last_request is not None
+            and loop_now - conn.last_request < alltick.MIN_REQUEST_INTERVAL_S - PACING_GRACE_S
+        ):
+            return alltick.RET_TOO_MANY_REQUESTS
+        conn.last_request = loop_now
+        self._token_last[conn.token or ""] = (loop_now, conn.id)
+        return None
 
     def _subscribe(
         self, conn: Conn, cmd_id: int, data: dict[str, Any], reply: Callable[..., None]
@@ -559,10 +567,8 @@ class WsServer:
         limit = conn.plan.max_symbols
         if len(wanted) > limit:
             if self.opts.over_limit == "603":
-                reply(
-                    alltick.RET_PLAN_TOO_SMALL,
-                    data={"max_symbols": limit, "requested": len(wanted)},
-                )
+                extra = {"max_symbols": limit, "requested": len(wanted)}
+                reply(alltick.RET_PLAN_TOO_SMALL, data=extra if self.opts.extras else None)
                 return
             wanted = dict(list(wanted.items())[:limit])
         previous = set(conn.books) if book else set(conn.trades)
@@ -576,7 +582,8 @@ class WsServer:
             for symbol in wanted:
                 self._trade_subs.setdefault(symbol, {})[conn] = None
         if invalid:
-            reply(alltick.RET_CODE_INVALID, data={"invalid_codes": invalid})
+            named = {"invalid_codes": invalid} if self.opts.extras else None
+            reply(alltick.RET_CODE_INVALID, data=named)
         else:
             reply(alltick.RET_OK)
         self._refresh_firehose(conn)
