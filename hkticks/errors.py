@@ -60,6 +60,12 @@ class TicksLost(HkticksError):
     exit_code = 6
 
 
+class AlertsLost(HkticksError):
+    """A run ended with alerts that a delivery channel (command, webhook) did not take."""
+
+    exit_code = 6
+
+
 class ConnectFailed(HkticksError):
     """No connection could ever be made to the provider, after every attempt allowed."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 import sys
 from pathlib import Path
 
@@ -90,6 +91,37 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
     last_ts = orjson.loads((tmp_path / "t.jsonl").read_bytes().splitlines()[-1])["ts"]
     result = score([Alert.from_record(a) for a in alerts], truth, until_ms=last_ts)
     assert result.events >= 1 and result.flagged >= 1, (truth, alerts)
+
+
+def test_alerts_a_failing_webhook_fails_the_run_and_counts_every_alert(tmp_path: Path) -> None:
+    """Before: a webhook answering 500 gave "0 delivered, 1 failed" for 730 alerts and exit 0."""
+    hook = Hook([500] * 10_000)
+    try:
+        out = run_hk(
+            tmp_path,
+            "alerts",
+            *FAST,
+            "--duration",
+            "20s",
+            "--json",
+            "--webhook",
+            hook.url,
+            timeout=90,
+        )
+    finally:
+        hook.close()
+    alerts = out.stdout.splitlines()
+    assert alerts, out.stderr
+    assert out.returncode == 6, out.stderr
+    assert "is not taking alerts (HTTP 500)" in out.stderr  # said when it happened
+    (line,) = [x for x in out.stderr.splitlines() if f"of {len(alerts)} delivered" in x]
+    failed = re.search(r"(\d+) failed", line)
+    left = re.search(r"(\d+) not delivered before exit", line)
+    assert f"/hook: 0 of {len(alerts)} delivered" in line
+    # failed + not delivered (still waiting at exit) = every alert
+    assert sum(int(m.group(1)) for m in (failed, left) if m) == len(alerts), line
+    assert f"{len(alerts)} alert" in out.stderr.splitlines()[-1]
+    assert "did not reach --webhook" in out.stderr.splitlines()[-1]
 
 
 def test_alerts_says_the_market_is_simulated(tmp_path: Path) -> None:

@@ -295,9 +295,9 @@ def alerts(
     if log_path:
         channels.append(AlertLog(log_path))
     if alert_cmd:
-        channels.append(CommandSink(alert_cmd))
+        channels.append(CommandSink(alert_cmd, report=warn))
     if webhook:
-        channels.append(WebhookSink(webhook))
+        channels.append(WebhookSink(webhook, report=warn))
     if bell:
         channels.append(Bell(sys.stderr))
     dispatcher = Dispatcher(channels)
@@ -370,6 +370,7 @@ def alerts(
             f"{output.count} alert{'s' if output.count != 1 else ''} from {engine.stats.ticks:,} trades "
             f"in {elapsed:.1f} s ({stop.reason or 'stopped'})"
         )
+    dispatcher.check()  # an alert a channel did not take makes the exit status non-zero
 
 
 def _start_kline_baselines(
