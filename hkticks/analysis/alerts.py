@@ -53,7 +53,7 @@ from typing import IO, Any
 import orjson
 
 from hkticks.alltick.urls import redact
-from hkticks.analysis.anomaly import Alert
+from hkticks.analysis.anomaly import Alert, Readiness
 from hkticks.errors import AlertsLost, OutputError, UsageError
 
 log = logging.getLogger("hkticks.alerts")
@@ -544,3 +544,68 @@ class Dispatcher:
                 f"{lost:,} alert{'s' if lost != 1 else ''} did not reach {names} "
                 "(see above); every alert was still printed"
             )
+
+
+def _mmss(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+def status_text(
+    ready: Readiness, trades: int, alerts: int, kinds: Sequence[str], delivery: str = ""
+) -> str:
+    """The ``hkticks alerts`` status line: the warm-up while it lasts, then the counts.
+
+    ``warming up: 0:40 of 2:00 of trading seen (volume_spike waits for it); 8,123 trades,
+    310 symbols; block_trade armed on 290; 0 alerts``
+    """
+    bits = []
+    if "volume_spike" in kinds and ready.warming:
+        bits.append(
+            f"warming up: {_mmss(ready.active_s)} of {_mmss(ready.warmup_s)} of trading seen "
+            "(volume_spike waits for it)"
+        )
+    elif "volume_spike" in kinds:
+        bits.append(f"volume_spike armed on {ready.spike_ready:,} of {ready.symbols:,} symbols")
+    if trades == 0:
+        bits.append("no trades yet")
+    else:
+        bits.append(f"{trades:,} trades, {ready.symbols:,} symbols")
+    if "block_trade" in kinds:
+        bits.append(f"block_trade armed on {ready.block_ready:,}")
+    bits.append(f"{alerts:,} alert{'s' if alerts != 1 else ''}")
+    if delivery:
+        bits.append(delivery)
+    return "; ".join(bits)
+
+
+class WarmupStatus:
+    """When ``hkticks alerts`` prints its status line: every ``every_s`` while the
+    engine warms up (backing off, doubling up to ``MAX_GAP_S``, while its clock
+    stands still, e.g. with the market closed), then once when the warm-up is over."""
+
+    MAX_GAP_S = 300.0
+
+    def __init__(self, every_s: float = 10.0) -> None:
+        self.every_s = every_s
+        self._gap = every_s
+        self._next: float | None = None
+        self._seen = -1.0
+        self.done = False
+
+    def due(self, now: float, ready: Readiness) -> bool:
+        if self.done:
+            return False
+        if self._next is None:
+            self._next = now + self._gap
+            return False
+        if not ready.warming and ready.symbols:
+            self.done = True
+            return True
+        if now < self._next:
+            return False
+        moved = ready.active_s > self._seen
+        self._gap = self.every_s if moved else min(self.MAX_GAP_S, self._gap * 2)
+        self._seen = ready.active_s
+        self._next = now + self._gap
+        return True
