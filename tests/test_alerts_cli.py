@@ -124,6 +124,67 @@ def test_alerts_a_failing_webhook_fails_the_run_and_counts_every_alert(tmp_path:
     assert "did not reach --webhook" in out.stderr.splitlines()[-1]
 
 
+def test_block_trades_from_a_names_first_trades_with_a_warm_up_status(tmp_path: Path) -> None:
+    """Before: block_trade waited for 100 trades of the day, so blocks in quiet names went
+    unflagged, and `hkticks alerts --demo` printed nothing for over 2 minutes."""
+    out = run_hk(
+        tmp_path,
+        "alerts",
+        "--demo",
+        "--demo-seed",
+        "7",
+        "--scenario",
+        "anomalies:warmup_s=6,gap_s=2,kinds=block_trade",
+        "--kinds",
+        "block_trade,volume_spike",
+        "--warmup",
+        "2m",
+        "--duration",
+        "22s",
+        "--out",
+        "t.jsonl",
+        "--truth",
+        "truth.jsonl",
+        timeout=90,
+    )
+    assert out.returncode == 0, out.stderr
+    status = [x for x in out.stderr.splitlines() if "warming up:" in x]
+    assert status and "of 2:00 of trading seen" in status[0], out.stderr
+    assert "block_trade armed on" in status[0]
+    blocks = [x.split(None, 3) for x in out.stdout.splitlines()]
+    assert blocks and all(b[2] == "block_trade" for b in blocks), out.stdout
+    ticks = [orjson.loads(x) for x in (tmp_path / "t.jsonl").read_bytes().splitlines()]
+    alerts = [
+        orjson.loads(x) for x in (tmp_path / "t.jsonl.alerts.jsonl").read_bytes().splitlines()
+    ]
+    truth = [orjson.loads(x) for x in (tmp_path / "truth.jsonl").read_bytes().splitlines()]
+    flagged = {a["symbol"]: a for a in alerts}
+    early = []
+    for ev in truth:
+        a = flagged.get(ev["symbol"])
+        if a is not None and ev["start_ms"] <= a["ts"] <= ev["start_ms"] + 10_000:
+            before = sum(1 for t in ticks if t["symbol"] == ev["symbol"] and t["ts"] < a["ts"])
+            early.append(before)
+    assert early and min(early) < 100, (truth, alerts)  # flagged before its 100th trade
+    # the baselines the run applied are beside the recording: replay gives the same alerts
+    assert (tmp_path / "t.jsonl.baselines.jsonl").exists()
+    again = run_hk(
+        tmp_path,
+        "replay",
+        "t.jsonl",
+        "--alerts",
+        "--json",
+        "--hours",
+        "always",
+        "--kinds",
+        "block_trade,volume_spike",
+        "--warmup",
+        "2m",
+    )
+    assert again.returncode == 0, again.stderr
+    assert [orjson.loads(x) for x in again.stdout.splitlines()] == alerts
+
+
 def test_alerts_says_the_market_is_simulated(tmp_path: Path) -> None:
     out = run_hk(tmp_path, "alerts", "--demo", "--duration", "2s", "--kinds", "block_trade")
     assert out.returncode == 0, out.stderr

@@ -45,7 +45,8 @@ def hkd_text(amount: float) -> str:
 
 
 def shares_text(volume: float) -> str:
-    """``900``, ``45.3K``, ``28.6M`` shares (the unit is the column's or the sentence's)."""
+    """``900``, ``453,200``, ``28.6M``, ``1.25B``: share counts exact below a million,
+    then three significant digits and a unit."""
     if volume != volume:
         return "-"
-    return _scaled(volume)
+    return f"{volume:,.0f}" if abs(volume) < 1e6 else _scaled(volume)
