@@ -26,11 +26,11 @@ SPREAD_TABLE: tuple[tuple[int, int], ...] = (
 
 def tick_size(price: float) -> float:
     """The spread-table tick (HK$) of the band holding ``price`` (the top band above it)."""
-    mills = price * 1000.0
+    mills = round(price * 1000)
     for bound, tick in SPREAD_TABLE:
-        if mills <= bound + 1e-6:
-            return tick / 1000.0
-    return SPREAD_TABLE[-1][1] / 1000.0
+        if mills <= bound:
+            return tick / 1000
+    return SPREAD_TABLE[-1][1] / 1000
 
 
 def tick_decimals(price: float) -> int:
