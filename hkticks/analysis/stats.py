@@ -426,6 +426,31 @@ def _stats_of(p: Partial) -> SymbolStats:
     return st
 
 
+# -- nothing read ------------------------------------------------------------------------
+
+
+def nothing_read(reports: Sequence[FileReport]) -> str | None:
+    """When every trade file had all its lines skipped (or could not be read), say so in
+    one line: ``stats`` and ``replay`` then exit non-zero instead of "0 trades"."""
+    if not reports or any(r.rows for r in reports):
+        return None
+    bad = [r for r in reports if r.skipped or r.error]
+    if not bad:
+        return None  # empty files: nothing was skipped either
+    r = bad[0]
+    name = "stdin" if r.path == "-" else r.path
+    if r.error:
+        what = r.error
+    else:
+        first = f"; first: {r.examples[0]}" if r.examples else ""
+        what = f"all {r.skipped:,} of its records were skipped{first}"
+    more = f" (and {len(bad) - 1:,} more such files)" if len(bad) > 1 else ""
+    return (
+        f"{name}: no trade could be read: {what}{more}; "
+        "is it a recording of hkticks (.jsonl, .csv, .db, .parquet, maybe .gz/.zst)?"
+    )
+
+
 # -- rendering -------------------------------------------------------------------------
 
 

@@ -556,6 +556,12 @@ def replay_alerts_command(
     paths = [getattr(f, "path", None) for f in recording.files]
     applied = read_applied(applied_path(paths[0])) if len(paths) == 1 and paths[0] else []
     trades, count = replay_alerts(iter(recording), cfg, bases, as_json, applied)
+    from hkticks.analysis.stats import nothing_read
+    from hkticks.errors import NothingRead
+
+    unread = nothing_read(recording.reports)
+    if unread is not None:
+        raise NothingRead(unread)
     for line in recording.problems():
         warn(line)
     if not as_json or sys.stderr.isatty():
