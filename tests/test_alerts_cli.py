@@ -124,6 +124,26 @@ def test_alerts_a_failing_webhook_fails_the_run_and_counts_every_alert(tmp_path:
     assert "did not reach --webhook" in out.stderr.splitlines()[-1]
 
 
+def test_alerts_a_hanging_command_is_killed_with_its_children_and_counted(
+    tmp_path: Path,
+) -> None:
+    """Before: 707 of 710 alerts unaccounted, and its `sleep 100` outlived hkticks."""
+    from test_alerts_delivery import alive
+
+    pids = tmp_path / "pids"
+    cmd = f"sh -c 'sleep 100 & echo $! >> {pids}; wait'"
+    out = run_hk(
+        tmp_path, "alerts", *FAST, "--duration", "18s", "--json", "--alert-cmd", cmd, timeout=90
+    )
+    alerts = out.stdout.splitlines()
+    assert alerts, out.stderr
+    assert out.returncode == 6, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if f"of {len(alerts)} delivered" in x]
+    assert line.split("hkticks: ", 1)[1].startswith(f"--alert-cmd sh: 0 of {len(alerts)}")
+    started = [int(x) for x in pids.read_text().split()]
+    assert started and not [p for p in started if alive(p)]  # none outlived hkticks
+
+
 def test_block_trades_from_a_names_first_trades_with_a_warm_up_status(tmp_path: Path) -> None:
     """Before: block_trade waited for 100 trades of the day, so blocks in quiet names went
     unflagged, and `hkticks alerts --demo` printed nothing for over 2 minutes."""
