@@ -72,7 +72,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from hkticks.analysis.units import hkd_text, price_text
+from hkticks.analysis.units import hkd_text, price_text, shares_text
 from hkticks.errors import ConfigError
 from hkticks.market_hours import DAY_S, HKT_OFFSET_S
 from hkticks.tick import Tick
@@ -809,8 +809,8 @@ class AnomalyEngine:
             round(st.rvol, 2),
             self.config.rvol_threshold,
             round(self._active_ms / 1000.0, 1),
-            f"{st.symbol} relative volume {st.rvol:.1f}x: {st.tot_v:,} shares vs "
-            f"{st.rvol_base:,.0f} usual for the same minutes",
+            f"{st.symbol} relative volume {st.rvol:.1f}x: {shares_text(st.tot_v)} shares vs "
+            f"{shares_text(st.rvol_base)} usual for the same minutes",
         )
 
 
