@@ -285,6 +285,25 @@ def test_intraday_profile_and_daily_volumes() -> None:
     assert list(got) == ["00700"] and got["00700"].cum[-1] == pytest.approx(3_300_000)
 
 
+def test_day_turnover_and_hk_shares_baselines_survive_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bars = {"00700": [(3e6, 1.1e9), (5e6, 1.9e9)], "00005": [(0, 0)]}
+    got = baselines.from_daily_bars(bars, volume_profile=False)
+    assert list(got) == ["00700"] and got["00700"].cum == []
+    assert got["00700"].day_turnover == pytest.approx(1.5e9)
+    got.update(baselines.from_hk_shares({"01234": 2e9, "09999": None}))
+    assert got["01234"].hk_shares == 2e9 and "09999" not in got
+    first, _ = baselines.cached("kline", ["k"], lambda: got)
+    again, hit = baselines.cached("kline", ["k"], lambda: {})
+    assert hit and again["00700"].day_turnover == pytest.approx(1.5e9)
+    assert again["01234"].hk_shares == 2e9
+    # from recordings: the average turnover of the days
+    ticks = [tk("00700", hk(day, 10, 0) + i * 1000) for day in (23, 24) for i in range(10)]
+    assert baselines.from_ticks(ticks)["00700"].day_turnover == pytest.approx(10 * 1000.0)
+
+
 def test_replay_alerts_against_history(tmp_path: Path) -> None:
     """--history: yesterday's recordings are the baseline (no warm-up), cached once."""
 

@@ -369,6 +369,17 @@ def test_block_trade_from_the_first_trade_on_the_average_day() -> None:
     )
 
 
+def test_block_trade_from_the_market_cap_without_daily_bars() -> None:
+    # 20 billion HK shares at HK$84: a HK$1.68T company; 0.4 bp of it is HK$67.2M
+    e = AnomalyEngine(AlertConfig(), {"01234": SymbolBaseline(0, [], hk_shares=2e10)})
+    t0 = hk(10, 0)
+    assert e.feed([tk("01234", t0, price=84.0, vol=700_000)]) == []  # HK$58.8M
+    e2 = AnomalyEngine(AlertConfig(), {"01234": SymbolBaseline(0, [], hk_shares=2e10)})
+    got = e2.feed([tk("01234", t0, price=84.0, vol=1_000_000)])  # HK$84M
+    assert kinds(got) == ["block_trade"] and got[0].threshold == 67_200_000
+    assert "0.4 bp of its market cap, HK$1.68T" in got[0].message
+
+
 def test_block_trade_without_any_reference_still_waits_for_trades() -> None:
     e = AnomalyEngine(AlertConfig())
     assert e.feed([tk("01234", hk(10, 0), price=84.0, vol=1_585_000)]) == []

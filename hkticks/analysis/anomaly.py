@@ -39,8 +39,12 @@ file and the ``alerts`` command's flags):
     a history percentile) its threshold comes from its average daily
     turnover instead (:class:`SymbolBaseline` ``day_turnover``, from daily
     bars or recordings): max(``block_floor``, ``block_adv_pct`` % of it), so
-    a block in a quiet name is flagged from its first trade. With neither,
-    nothing says what is big for it yet.
+    a block in a quiet name is flagged from its first trade; with no daily
+    figure but its HK share count (``hk_shares``, from ``static_info``),
+    ``block_cap_bp`` basis points of its market capitalisation at the
+    trade's price (0.4 bp: Hong Kong trades about 0.4 % of its market value
+    a day, so this is about 1 % of a usual day). With none of them, nothing
+    says what is big for it yet.
 ``price_move``
     The price is ``move_pct`` % or more away from the price ``move_window_s``
     earlier (default 10 % vs 5 minutes, after HKEX's volatility control
@@ -151,6 +155,7 @@ class AlertConfig:
     block_x: float = 50.0
     block_min_trades: int = 100
     block_adv_pct: float = 1.0
+    block_cap_bp: float = 0.4
     move_pct: float = 10.0
     move_window_s: int = 300
     move_min_price: float = 1.0
@@ -175,6 +180,7 @@ class AlertConfig:
             "block_floor",
             "block_x",
             "block_adv_pct",
+            "block_cap_bp",
             "move_pct",
             "move_min_price",
             "move_window_s",
@@ -241,7 +247,8 @@ class SymbolBaseline:
     of minute ``m`` of the session (0..329); ``minute_n``/``minute_v`` the
     average trades and volume in that minute (empty when unknown, e.g. from
     daily bars); ``block`` the ``block_percentile`` of one trade's turnover
-    (0: unknown); ``day_turnover`` the average turnover of a day, HK$ (0: unknown).
+    (0: unknown); ``day_turnover`` the average turnover of a day, HK$ (0: unknown);
+    ``hk_shares`` its shares listed in Hong Kong (0: unknown; market cap = x price).
     """
 
     days: int
@@ -250,6 +257,7 @@ class SymbolBaseline:
     minute_v: Sequence[float] = ()
     block: float = 0.0
     day_turnover: float = 0.0
+    hk_shares: float = 0.0
 
 
 def session_minute(ts_ms: int) -> float:
@@ -651,6 +659,9 @@ class AnomalyEngine:
                 elif base is not None and base.day_turnover > 0:
                     share = cfg.block_adv_pct / 100.0 * base.day_turnover
                     self._set_block(st, share, "adv")
+                elif base is not None and base.hk_shares > 0:
+                    cap = base.hk_shares * price
+                    self._set_block(st, cfg.block_cap_bp / 1e4 * cap, "cap")
         # relative volume
         if base is not None and base.cum and self._start_min >= 0:
             expected = _cum_at(base.cum, minute) - _cum_at(base.cum, self._start_min)
@@ -669,10 +680,15 @@ class AnomalyEngine:
         cfg = self.config
         if own > cfg.block_floor:
             st.block_thr = own
-            if why == "adv":
+            base = st.base
+            if why == "adv" and base is not None:
                 st.block_why = (
-                    f"{cfg.block_adv_pct:g}% of its average day, "
-                    f"{hkd_text(st.base.day_turnover if st.base else 0.0)}"
+                    f"{cfg.block_adv_pct:g}% of its average day, {hkd_text(base.day_turnover)}"
+                )
+            elif why == "cap" and base is not None:
+                st.block_why = (
+                    f"{cfg.block_cap_bp:g} bp of its market cap, "
+                    f"{hkd_text(own / cfg.block_cap_bp * 1e4)}"
                 )
             else:
                 st.block_why = f"{cfg.block_x:g}{why} {cfg.block_percentile:g}th percentile trade"

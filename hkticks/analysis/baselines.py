@@ -83,6 +83,12 @@ def from_daily_bars(
     return out
 
 
+def from_hk_shares(shares: Mapping[str, float | None]) -> dict[str, SymbolBaseline]:
+    """Baselines holding only the HK share count (``static_info``): block_trade's
+    threshold from the market cap, for names with no daily bars."""
+    return {c: SymbolBaseline(days=0, cum=[], hk_shares=float(n)) for c, n in shares.items() if n}
+
+
 def _hk_day(ts_ms: int) -> int:
     return (ts_ms // 1000 + HKT_OFFSET_S) // DAY_S
 
@@ -157,6 +163,7 @@ def _encode(baselines: Mapping[str, SymbolBaseline]) -> bytes:
                     "minute_v": [round(x, 2) for x in b.minute_v],
                     "block": b.block,
                     "day_turnover": b.day_turnover,
+                    "hk_shares": b.hk_shares,
                 }
                 for c, b in baselines.items()
             },
@@ -177,6 +184,7 @@ def _decode(raw: bytes) -> dict[str, SymbolBaseline] | None:
                 v["minute_v"],
                 float(v["block"]),
                 float(v["day_turnover"]),
+                float(v.get("hk_shares", 0.0)),
             )
             for c, v in data["symbols"].items()
         }

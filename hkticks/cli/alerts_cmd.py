@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import IO, Any, TypeVar
 
 import click
@@ -336,7 +337,7 @@ def alerts(
                 and token_value
                 and ({"rvol", "breakout", "block_trade"} & set(cfg.kinds))
             ):
-                _start_kline_baselines(settings, token_value, codes, late, history_days)
+                _start_kline_baselines(settings, token_value, codes, late, history_days, cfg.kinds)
             if out_path:
                 sink = open_tick_sink(out_path)
             if not as_json or sys.stderr.isatty():
@@ -393,14 +394,21 @@ def alerts(
 
 
 def _start_kline_baselines(
-    settings: Any, token: str, codes: list[str], late: dict[str, Any], days: int = 20
+    settings: Any,
+    token: str,
+    codes: list[str],
+    late: dict[str, Any],
+    days: int = 20,
+    kinds: tuple[str, ...] = (),
 ) -> None:
-    """rvol baselines from AllTick's daily bars, in the background (cached for the day).
+    """rvol, breakout and block_trade baselines from AllTick's daily bars, in the
+    background (cached for the day).
 
     First the previous session's bar of every code (``batch-kline``, many codes a
-    call: rvol works within seconds), then the average of the last ``days``
-    sessions (``kline``, one code a call within the plan's REST rate) replaces it
-    when complete.
+    call: rvol and block_trade work within seconds; ``static_info``'s HK shares for
+    a code without one), then the average of the last ``days`` sessions
+    (``kline``, one code a call within the plan's REST rate) replaces it when
+    complete. Under ``--demo`` only block_trade's day turnover is used.
     """
     from hkticks.alltick.rest import RestClient
     from hkticks.analysis import baselines
@@ -421,13 +429,27 @@ def _start_kline_baselines(
         def previous_session() -> dict[str, SymbolBaseline]:
             bars = rest.daily_bars(codes)
             # the previous session's bar: today's is still growing
-            return baselines.from_daily_bars(
+            got = baselines.from_daily_bars(
                 {
                     c: [(x.volume, x.turnover) for x in b if hk_date(x.ts / 1000) != today][-1:]
                     for c, b in bars.items()
                 },
                 volume_profile=flow,
             )
+            # no daily turnover (e.g. listed today): block_trade from the market cap instead
+            missing = [c for c in codes if c not in got or not got[c].day_turnover]
+            if missing and "block_trade" in kinds:
+                try:
+                    infos = rest.static_info(missing)
+                except Exception as exc:
+                    warn(f"no static_info for {len(missing)} names without daily bars: {exc}")
+                    infos = {}
+                shares = {c: i.hk_shares or i.total_shares for c, i in infos.items()}
+                for code, base in baselines.from_hk_shares(shares).items():
+                    got[code] = (
+                        replace(got[code], hk_shares=base.hk_shares) if code in got else base
+                    )
+            return got
 
         def last_sessions() -> dict[str, SymbolBaseline]:
             got: dict[str, list[tuple[float, float]]] = {}
