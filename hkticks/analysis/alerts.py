@@ -132,7 +132,7 @@ class _Worker:
             self._items.append(alert)
             waiting = len(self._items)
             self._cv.notify()
-        if waiting == BACKLOG_WARN:
+        if waiting == BACKLOG_WARN and not getattr(self, "down", False):  # down: said so
             per = f" ({self.busy_s / self.done:.1f} s per alert)" if self.done else ""
             self._once(
                 "backlog",
