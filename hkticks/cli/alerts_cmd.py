@@ -260,7 +260,9 @@ def alerts(
     One line per alert (or a JSON object with --json): ts (epoch ms of the
     trade that raised it), symbol, kind, value, threshold, window_s, message.
     The same engine gives the same alerts on `hkticks replay FILE --alerts`.
-    Thresholds: flags over [alerts] in the config file.
+    Thresholds: flags over [alerts] in the config file. Every alert handed to
+    --webhook or --alert-cmd is counted (delivered, failed, dropped, not
+    delivered before exit); exit status 6 if any was not delivered.
 
     \b
     Examples:
