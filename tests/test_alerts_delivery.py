@@ -384,3 +384,22 @@ def test_a_command_still_running_at_exit_is_killed_and_counted(tmp_path: Path) -
     assert not alive(pid)
     assert (sink.sent, sink.failed, sink.undelivered) == (0, 0, 2)
     assert "not delivered before exit" in sink.summary()
+
+
+def test_warm_up_status_every_10_s_backing_off_while_the_clock_stands_still() -> None:
+    from hkticks.analysis.alerts import WarmupStatus, status_text
+    from hkticks.analysis.anomaly import Readiness
+
+    w = WarmupStatus(10)
+    moving = [Readiness(float(t), 120, 10, 0, 5) for t in range(0, 100, 10)]
+    assert [w.due(t * 10 + 0.1, r) for t, r in enumerate(moving[:4])] == [False, True, True, True]
+    still = Readiness(30.0, 120, 10, 0, 5)  # the market closed: no trading time passes
+    seen = [t for t in range(40, 200) if w.due(float(t), still)]
+    assert seen == [41, 61, 101, 181]  # 10 s after the last, then 20, 40, 80 s apart
+    done = Readiness(121.0, 120, 10, 8, 9)
+    assert w.due(200, done) and w.done and not w.due(500, done)  # once when it is over
+    text = status_text(Readiness(40, 120, 310, 0, 290), 8123, 0, ("volume_spike", "block_trade"))
+    assert text == (
+        "warming up: 0:40 of 2:00 of trading seen (volume_spike waits for it); "
+        "8,123 trades, 310 symbols; block_trade armed on 290; 0 alerts"
+    )

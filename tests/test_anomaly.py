@@ -418,6 +418,10 @@ def test_readiness_counts_the_warm_up() -> None:
     e.feed(steady("00700", t0 + 30_000, 40) + steady("00005", t0 + 30_000, 40))
     r = e.readiness()
     assert not r.warming and r.spike_ready == 2
+    # without volume_spike nothing waits for the warm-up
+    e = AnomalyEngine(AlertConfig(warmup_s=60, kinds=("block_trade",)))
+    e.feed(steady("00700", t0, 5))
+    assert not e.readiness().warming
 
 
 def test_alert_prices_at_the_spread_tables_precision() -> None:

@@ -704,9 +704,8 @@ class AnomalyEngine:
                 spike += 1
             if st.block_thr < _INF:
                 block += 1
-        return Readiness(
-            self._active_ms / 1000.0, self.config.warmup_s, len(self._syms), spike, block
-        )
+        warmup = self.config.warmup_s if self._spike_on else 0.0  # only volume_spike waits
+        return Readiness(self._active_ms / 1000.0, warmup, len(self._syms), spike, block)
 
     def _percentile(self, st: _Sym) -> float:
         hist = st.hist
