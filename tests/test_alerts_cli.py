@@ -42,7 +42,7 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
             "alerts",
             *FAST,
             "--duration",
-            "22s",
+            "28s",
             "--json",
             "--out",
             "t.jsonl",
