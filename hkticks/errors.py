@@ -60,6 +60,18 @@ class TicksLost(HkticksError):
     exit_code = 6
 
 
+class NothingRead(HkticksError):
+    """Files were given but not one trade could be read from them (every line skipped)."""
+
+    exit_code = 1
+
+
+class AlertsLost(HkticksError):
+    """A run ended with alerts that a delivery channel (command, webhook) did not take."""
+
+    exit_code = 6
+
+
 class ConnectFailed(HkticksError):
     """No connection could ever be made to the provider, after every attempt allowed."""
 

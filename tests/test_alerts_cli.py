@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 import sys
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
             "alerts",
             *FAST,
             "--duration",
-            "22s",
+            "28s",
             "--json",
             "--out",
             "t.jsonl",
@@ -90,6 +91,118 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
     last_ts = orjson.loads((tmp_path / "t.jsonl").read_bytes().splitlines()[-1])["ts"]
     result = score([Alert.from_record(a) for a in alerts], truth, until_ms=last_ts)
     assert result.events >= 1 and result.flagged >= 1, (truth, alerts)
+
+
+def test_alerts_a_failing_webhook_fails_the_run_and_counts_every_alert(tmp_path: Path) -> None:
+    """Before: a webhook answering 500 gave "0 delivered, 1 failed" for 730 alerts and exit 0."""
+    hook = Hook([500] * 10_000)
+    try:
+        out = run_hk(
+            tmp_path,
+            "alerts",
+            *FAST,
+            "--duration",
+            "20s",
+            "--json",
+            "--webhook",
+            hook.url,
+            timeout=90,
+        )
+    finally:
+        hook.close()
+    alerts = out.stdout.splitlines()
+    assert alerts, out.stderr
+    assert out.returncode == 6, out.stderr
+    assert "is not taking alerts (HTTP 500)" in out.stderr  # said when it happened
+    (line,) = [x for x in out.stderr.splitlines() if f"of {len(alerts)} delivered" in x]
+    failed = re.search(r"(\d+) failed", line)
+    left = re.search(r"(\d+) not delivered before exit", line)
+    assert f"/hook: 0 of {len(alerts)} delivered" in line
+    # failed + not delivered (still waiting at exit) = every alert
+    assert sum(int(m.group(1)) for m in (failed, left) if m) == len(alerts), line
+    assert f"{len(alerts)} alert" in out.stderr.splitlines()[-1]
+    assert "did not reach --webhook" in out.stderr.splitlines()[-1]
+
+
+def test_alerts_a_hanging_command_is_killed_with_its_children_and_counted(
+    tmp_path: Path,
+) -> None:
+    """Before: 707 of 710 alerts unaccounted, and its `sleep 100` outlived hkticks."""
+    from test_alerts_delivery import alive
+
+    pids = tmp_path / "pids"
+    cmd = f"sh -c 'sleep 100 & echo $! >> {pids}; wait'"
+    out = run_hk(
+        tmp_path, "alerts", *FAST, "--duration", "18s", "--json", "--alert-cmd", cmd, timeout=90
+    )
+    alerts = out.stdout.splitlines()
+    assert alerts, out.stderr
+    assert out.returncode == 6, out.stderr
+    (line,) = [x for x in out.stderr.splitlines() if f"of {len(alerts)} delivered" in x]
+    assert line.split("hkticks: ", 1)[1].startswith(f"--alert-cmd sh: 0 of {len(alerts)}")
+    started = [int(x) for x in pids.read_text().split()]
+    assert started and not [p for p in started if alive(p)]  # none outlived hkticks
+
+
+def test_block_trades_from_a_names_first_trades_with_a_warm_up_status(tmp_path: Path) -> None:
+    """Before: block_trade waited for 100 trades of the day, so blocks in quiet names went
+    unflagged, and `hkticks alerts --demo` printed nothing for over 2 minutes."""
+    out = run_hk(
+        tmp_path,
+        "alerts",
+        "--demo",
+        "--demo-seed",
+        "7",
+        "--scenario",
+        "anomalies:warmup_s=6,gap_s=2,kinds=block_trade",
+        "--kinds",
+        "block_trade,volume_spike",
+        "--warmup",
+        "2m",
+        "--duration",
+        "22s",
+        "--out",
+        "t.jsonl",
+        "--truth",
+        "truth.jsonl",
+        timeout=90,
+    )
+    assert out.returncode == 0, out.stderr
+    status = [x for x in out.stderr.splitlines() if "warming up:" in x]
+    assert status and "of 2:00 of trading seen" in status[0], out.stderr
+    assert "block_trade armed on" in status[0]
+    blocks = [x.split(None, 3) for x in out.stdout.splitlines()]
+    assert blocks and all(b[2] == "block_trade" for b in blocks), out.stdout
+    ticks = [orjson.loads(x) for x in (tmp_path / "t.jsonl").read_bytes().splitlines()]
+    alerts = [
+        orjson.loads(x) for x in (tmp_path / "t.jsonl.alerts.jsonl").read_bytes().splitlines()
+    ]
+    truth = [orjson.loads(x) for x in (tmp_path / "truth.jsonl").read_bytes().splitlines()]
+    flagged = {a["symbol"]: a for a in alerts}
+    early = []
+    for ev in truth:
+        a = flagged.get(ev["symbol"])
+        if a is not None and ev["start_ms"] <= a["ts"] <= ev["start_ms"] + 10_000:
+            before = sum(1 for t in ticks if t["symbol"] == ev["symbol"] and t["ts"] < a["ts"])
+            early.append(before)
+    assert early and min(early) < 100, (truth, alerts)  # flagged before its 100th trade
+    # the baselines the run applied are beside the recording: replay gives the same alerts
+    assert (tmp_path / "t.jsonl.baselines.jsonl").exists()
+    again = run_hk(
+        tmp_path,
+        "replay",
+        "t.jsonl",
+        "--alerts",
+        "--json",
+        "--hours",
+        "always",
+        "--kinds",
+        "block_trade,volume_spike",
+        "--warmup",
+        "2m",
+    )
+    assert again.returncode == 0, again.stderr
+    assert [orjson.loads(x) for x in again.stdout.splitlines()] == alerts
 
 
 def test_alerts_says_the_market_is_simulated(tmp_path: Path) -> None:
@@ -170,6 +283,25 @@ def test_intraday_profile_and_daily_volumes() -> None:
     assert first_30 > 1.5 * mid_30  # the open is busier than late morning
     got = baselines.from_daily_volumes({"00700": [3_300_000, 0], "00005": []})
     assert list(got) == ["00700"] and got["00700"].cum[-1] == pytest.approx(3_300_000)
+
+
+def test_day_turnover_and_hk_shares_baselines_survive_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    bars = {"00700": [(3e6, 1.1e9), (5e6, 1.9e9)], "00005": [(0, 0)]}
+    got = baselines.from_daily_bars(bars, volume_profile=False)
+    assert list(got) == ["00700"] and got["00700"].cum == []
+    assert got["00700"].day_turnover == pytest.approx(1.5e9)
+    got.update(baselines.from_hk_shares({"01234": 2e9, "09999": None}))
+    assert got["01234"].hk_shares == 2e9 and "09999" not in got
+    first, _ = baselines.cached("kline", ["k"], lambda: got)
+    again, hit = baselines.cached("kline", ["k"], lambda: {})
+    assert hit and again["00700"].day_turnover == pytest.approx(1.5e9)
+    assert again["01234"].hk_shares == 2e9
+    # from recordings: the average turnover of the days
+    ticks = [tk("00700", hk(day, 10, 0) + i * 1000) for day in (23, 24) for i in range(10)]
+    assert baselines.from_ticks(ticks)["00700"].day_turnover == pytest.approx(10 * 1000.0)
 
 
 def test_replay_alerts_against_history(tmp_path: Path) -> None:

@@ -169,7 +169,10 @@ def test_block_trade_floor() -> None:
     got = e.feed([tk("00700", t0 + 20_000, vol=800_000)])  # HK$8M
     assert kinds(got) == ["block_trade"]
     assert got[0].value == 8_000_000 and got[0].threshold == 5_000_000
-    assert got[0].window_s == 0.0 and "HK$8.0M" in got[0].message
+    assert (
+        got[0].window_s == 0.0
+        and "at 10.00 = HK$8.00M (threshold HK$5.00M: the floor)" in got[0].message
+    )
     # below the floor: nothing
     assert e.feed([tk("00700", t0 + 200_000, vol=400_000)]) == []
 
@@ -342,3 +345,118 @@ def test_price_move_reference_restarts_after_an_alert() -> None:
     assert kinds(e.feed(stream)) == ["price_move"]
     # a further 10 % from the new level is a new move
     assert kinds(e.feed([tk("00700", t0 + 301_000, price=125.0)])) == ["price_move"]
+
+
+# -- block_trade from a name's first trade (issue 22.4) ------------------------------------
+
+
+def test_block_trade_from_the_first_trade_on_the_average_day() -> None:
+    """Before: a HK$133M print in a quiet name went unflagged for want of 100 trades."""
+    quiet = SymbolBaseline(days=20, cum=[], day_turnover=1.5e9)  # 1 % = HK$15M < the floor
+    busy = SymbolBaseline(days=20, cum=[], day_turnover=9e9)  # 1 % = HK$90M
+    e = AnomalyEngine(AlertConfig(), {"01234": quiet, "00700": busy})
+    t0 = hk(10, 0)
+    got = e.feed([tk("01234", t0, price=84.0, vol=1_585_000)])  # HK$133M, its first trade
+    assert kinds(got) == ["block_trade"]
+    assert got[0].threshold == 20_000_000  # the floor is higher than 1 % of its day
+    assert "1,585,000 shares at 84.00 = HK$133M (threshold HK$20.0M: the floor)" in got[0].message
+    # a busy name: 1 % of its average day, above the floor
+    assert e.feed([tk("00700", t0 + 1000, price=377.2, vol=200_000)]) == []  # HK$75M
+    got = e.feed([tk("00700", t0 + 2000, price=377.2, vol=300_000)])  # HK$113M
+    assert kinds(got) == ["block_trade"] and got[0].threshold == 90_000_000
+    assert "at 377.2 = HK$113M (threshold HK$90.0M: 1% of its average day, HK$9.00B)" in (
+        got[0].message
+    )
+
+
+def test_block_trade_from_the_market_cap_without_daily_bars() -> None:
+    # 20 billion HK shares at HK$84: a HK$1.68T company; 0.4 bp of it is HK$67.2M
+    e = AnomalyEngine(AlertConfig(), {"01234": SymbolBaseline(0, [], hk_shares=2e10)})
+    t0 = hk(10, 0)
+    assert e.feed([tk("01234", t0, price=84.0, vol=700_000)]) == []  # HK$58.8M
+    e2 = AnomalyEngine(AlertConfig(), {"01234": SymbolBaseline(0, [], hk_shares=2e10)})
+    got = e2.feed([tk("01234", t0, price=84.0, vol=1_000_000)])  # HK$84M
+    assert kinds(got) == ["block_trade"] and got[0].threshold == 67_200_000
+    assert "0.4 bp of its market cap, HK$1.68T" in got[0].message
+
+
+def test_block_trade_without_any_reference_still_waits_for_trades() -> None:
+    e = AnomalyEngine(AlertConfig())
+    assert e.feed([tk("01234", hk(10, 0), price=84.0, vol=1_585_000)]) == []
+
+
+def test_baselines_arriving_late_apply_at_the_next_threshold_update() -> None:
+    from hkticks.analysis.anomaly import THRESHOLDS_EVERY_S
+
+    e = AnomalyEngine(AlertConfig())
+    t0 = hk(10, 0)
+    assert e.feed([tk("01234", t0, vol=100)]) == []
+    e.set_baselines({"01234": SymbolBaseline(days=1, cum=[], day_turnover=1e8)})
+    got = e.feed([tk("01234", t0 + THRESHOLDS_EVERY_S * 1000, vol=3_000_000)])  # HK$30M
+    assert kinds(got) == ["block_trade"]
+
+
+def test_the_intraday_percentile_takes_over_once_the_day_has_trades() -> None:
+    base = SymbolBaseline(days=5, cum=[], day_turnover=1e8)
+    cfg = AlertConfig(block_floor=1_000, block_min_trades=100, block_x=2.0, cooldown_s=0)
+    e = AnomalyEngine(cfg, {"00005": base})
+    t0 = hk(10, 0)
+    e.feed(steady("00005", t0, 150))  # HK$1,000 trades
+    # 1 % of its day would be HK$1M; today's 95th percentile x 2 is about HK$2K
+    got = e.feed([tk("00005", t0 + 151_000, vol=1_000)])  # HK$10K
+    assert kinds(got) == ["block_trade"] and got[0].threshold < 10_000
+    assert "x today's 95th percentile trade" in got[0].message
+
+
+def test_readiness_counts_the_warm_up() -> None:
+    e = AnomalyEngine(AlertConfig(warmup_s=60), {"00700": SymbolBaseline(1, [], day_turnover=1e9)})
+    t0 = hk(10, 0)
+    e.feed(steady("00700", t0, 30) + steady("00005", t0, 30))
+    r = e.readiness()
+    assert r.warming and 28 <= r.active_s <= 30 and r.warmup_s == 60
+    assert (r.symbols, r.spike_ready, r.block_ready) == (2, 0, 1)
+    e.feed(steady("00700", t0 + 30_000, 40) + steady("00005", t0 + 30_000, 40))
+    r = e.readiness()
+    assert not r.warming and r.spike_ready == 2
+    # without volume_spike nothing waits for the warm-up
+    e = AnomalyEngine(AlertConfig(warmup_s=60, kinds=("block_trade",)))
+    e.feed(steady("00700", t0, 5))
+    assert not e.readiness().warming
+
+
+def test_alert_prices_at_the_spread_tables_precision() -> None:
+    e = AnomalyEngine(AlertConfig(move_pct=10))
+    t0 = hk(10, 0)
+    e.feed(steady("00700", t0, 10, price=84.0))
+    got = e.feed([tk("00700", t0 + 11_000, price=95.5)])
+    assert kinds(got) == ["price_move"]
+    assert "+13.7% to 95.50 vs 84.00" in got[0].message
+
+
+def test_units_and_tick_precision() -> None:
+    from hkticks.analysis.units import hkd_text, price_text, shares_text
+    from hkticks.hkex import tick_size
+
+    assert [price_text(p) for p in (0.385, 0.5, 4.5, 84, 377.2, 1234)] == [
+        "0.385",
+        "0.500",
+        "4.50",
+        "84.00",
+        "377.2",
+        "1,234",
+    ]
+    assert (tick_size(0.25), tick_size(0.251), tick_size(20.0), tick_size(9000)) == (
+        0.001,
+        0.005,
+        0.02,
+        5.0,
+    )
+    assert [hkd_text(x) for x in (812, 45_300, 999_960, 4.5e6, 133.2e6, 11.5e9)] == [
+        "HK$812",
+        "HK$45.3K",
+        "HK$1.00M",
+        "HK$4.50M",
+        "HK$133M",
+        "HK$11.5B",
+    ]
+    assert shares_text(28_630_000) == "28.6M"

@@ -358,6 +358,41 @@ def test_validate_command_rules_and_json(tmp_path: Path) -> None:
     assert table.exit_code == 1 and "seq_backwards" in table.stdout and "gaps" in table.stdout
 
 
+def test_validate_never_traded_is_a_note_unless_strict(tmp_path: Path) -> None:
+    """Before: a clean universe recording exited 1 because illiquid names never traded."""
+    base = int(datetime(2026, 12, 1, 10, 0, tzinfo=HKT).timestamp() * 1000)
+    rows = [
+        Tick(
+            "00700",
+            base + i * 1000,
+            300.0,
+            100,
+            30_000.0,
+            "buy",
+            i + 1,
+            base + i * 1000 + 20,
+            "alltick",
+        ).record()
+        for i in range(30)
+    ]
+    rec = tmp_path / "day.jsonl"
+    _write(rec, rows)
+    subscribed = {"shard_symbols": [["00700", "09988", "01234"]]}
+    _write(
+        tmp_path / "day.jsonl.events.jsonl",
+        [Event(base - 1000, "feed_start", None, subscribed).record()],
+    )
+    plain = CliRunner().invoke(cli, ["validate", str(rec)])
+    assert plain.exit_code == 0, plain.output
+    assert "never traded: 2 subscribed symbols (01234, 09988); a note" in plain.stdout
+    js = CliRunner().invoke(cli, ["validate", str(rec), "--json"])
+    out = orjson.loads(js.stdout)
+    assert js.exit_code == 0 and out["never_traded"] == ["01234", "09988"]
+    assert out["problems"] == 0 and out["notes"] == ["never_traded"]
+    strict = CliRunner().invoke(cli, ["validate", str(rec), "--strict"])
+    assert strict.exit_code == 1 and "counted as a problem (--strict)" in strict.stdout
+
+
 def test_validate_kline_against_the_server(tmp_path: Path) -> None:
     with MarketServer(token="t", rate=800, seed=2, enforce_pacing=False) as server:
         feed, recorder = record(server, tmp_path, SessionConfig(heartbeat_interval=1.0))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hkticks.analysis.stats import money_cells, price_cells
+from hkticks.analysis.stats import price_cells
 from hkticks.bench.runner import NOISY_SPREAD, spread
 from hkticks.watch.view import _fit
 
@@ -136,15 +136,25 @@ def test_stats_table_one_format_per_column(tmp_path: Path) -> None:
     assert highs == ["7.00", "369.00", "81.25"], highs
     turnover_end = header.index("Turnover") + len("Turnover")
     turnovers = [line[:turnover_end].split()[-1] for line in body]
-    assert all(t.endswith("M") for t in turnovers), turnovers  # one unit for the column
+    # a unit in every cell: HK$3.50K is not "0.00M" (issue 22.5)
+    assert turnovers == ["HK$3.50K", "HK$2.17M", "HK$577K"], turnovers
+    volume_end = header.index("Volume") + len("Volume")
+    assert [line[:volume_end].split()[-1] for line in body] == ["500", "5,900", "7,100"]
 
 
 def test_price_and_money_cells() -> None:
     assert price_cells([7.0, 42.3, 81.255]) == ["7.000", "42.300", "81.255"]
     assert price_cells([7.0, 12.0, None]) == ["7", "12", "-"]
-    assert money_cells([274_650.0, 1_850_000.0]) == ["0.27M", "1.85M"]
-    assert money_cells([999.0, 12_000.0]) == ["999", "12,000"]
-    assert money_cells([2e9, 5e6]) == ["2.00B", "0.01B"]
+    from hkticks.analysis.units import hkd_text, shares_text
+
+    assert [hkd_text(x) for x in (274_650.0, 1_850_000.0, 999.0, 2e9, 4.5e6)] == [
+        "HK$275K",
+        "HK$1.85M",
+        "HK$999",
+        "HK$2.00B",
+        "HK$4.50M",
+    ]
+    assert [shares_text(x) for x in (999, 453_200, 28_630_000)] == ["999", "453,200", "28.6M"]
 
 
 def test_bench_spread_flags_noise() -> None:

@@ -35,8 +35,16 @@ file and the ``alerts`` command's flags):
     intraday (default 50 x the 95th percentile: trade sizes are
     so heavy-tailed that a 99.9th percentile is crossed every thousand
     trades, and a higher one cannot be estimated from a morning's trades).
-    Without history a symbol needs ``block_min_trades`` trades first: before
-    that nothing says what is big for it.
+    Until a symbol has ``block_min_trades`` trades of the day (and without
+    a history percentile) its threshold comes from its average daily
+    turnover instead (:class:`SymbolBaseline` ``day_turnover``, from daily
+    bars or recordings): max(``block_floor``, ``block_adv_pct`` % of it), so
+    a block in a quiet name is flagged from its first trade; with no daily
+    figure but its HK share count (``hk_shares``, from ``static_info``),
+    ``block_cap_bp`` basis points of its market capitalisation at the
+    trade's price (0.4 bp: Hong Kong trades about 0.4 % of its market value
+    a day, so this is about 1 % of a usual day). With none of them, nothing
+    says what is big for it yet.
 ``price_move``
     The price is ``move_pct`` % or more away from the price ``move_window_s``
     earlier (default 10 % vs 5 minutes, after HKEX's volatility control
@@ -64,10 +72,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from hkticks.analysis.units import hkd_text, price_text, shares_text
 from hkticks.errors import ConfigError
 from hkticks.market_hours import DAY_S, HKT_OFFSET_S
 from hkticks.tick import Tick
@@ -145,6 +154,8 @@ class AlertConfig:
     block_percentile: float = 95.0
     block_x: float = 50.0
     block_min_trades: int = 100
+    block_adv_pct: float = 1.0
+    block_cap_bp: float = 0.4
     move_pct: float = 10.0
     move_window_s: int = 300
     move_min_price: float = 1.0
@@ -168,6 +179,8 @@ class AlertConfig:
             "rvol_threshold",
             "block_floor",
             "block_x",
+            "block_adv_pct",
+            "block_cap_bp",
             "move_pct",
             "move_min_price",
             "move_window_s",
@@ -234,7 +247,8 @@ class SymbolBaseline:
     of minute ``m`` of the session (0..329); ``minute_n``/``minute_v`` the
     average trades and volume in that minute (empty when unknown, e.g. from
     daily bars); ``block`` the ``block_percentile`` of one trade's turnover
-    (0: unknown).
+    (0: unknown); ``day_turnover`` the average turnover of a day, HK$ (0: unknown);
+    ``hk_shares`` its shares listed in Hong Kong (0: unknown; market cap = x price).
     """
 
     days: int
@@ -242,6 +256,8 @@ class SymbolBaseline:
     minute_n: Sequence[float] = ()
     minute_v: Sequence[float] = ()
     block: float = 0.0
+    day_turnover: float = 0.0
+    hk_shares: float = 0.0
 
 
 def session_minute(ts_ms: int) -> float:
@@ -310,6 +326,7 @@ class _Sym:
         "hist",
         "hist_top",
         "block_thr",
+        "block_why",
         "px",
         "ref_px",
         "band_hi",
@@ -341,6 +358,7 @@ class _Sym:
         self.hist: list[int] | None = None
         self.hist_top = -1
         self.block_thr = _INF
+        self.block_why = ""
         self.px: deque[tuple[int, float]] = deque()
         self.ref_px = 0.0
         self.band_hi = _INF
@@ -351,6 +369,23 @@ class _Sym:
         self.rvol_base = 0.0
         self.last: dict[str, int] = {}
         self.base = base
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """The engine's warm-up: continuous-session seconds seen of the ``warmup_s`` that
+    volume_spike's intraday rate needs; symbols seen, and how many of them have a
+    volume_spike and a block_trade threshold yet."""
+
+    active_s: float
+    warmup_s: float
+    symbols: int
+    spike_ready: int
+    block_ready: int
+
+    @property
+    def warming(self) -> bool:
+        return self.active_s < self.warmup_s
 
 
 @dataclass
@@ -612,14 +647,21 @@ class AnomalyEngine:
         # block threshold
         if self._block_on:
             if base is not None and base.block > 0:
-                st.block_thr = max(cfg.block_floor, cfg.block_x * base.block)
+                self._set_block(st, cfg.block_x * base.block, "x its usual large trade")
                 st.hist = None
             else:
                 if st.hist is None:
                     st.hist = [0] * _HSIZE
-                if st.tot_n >= cfg.block_min_trades and st.tot_n >= st.next_pct:
-                    st.next_pct = st.tot_n + PERCENTILE_EVERY_TRADES
-                    st.block_thr = max(cfg.block_floor, cfg.block_x * self._percentile(st))
+                if st.tot_n >= cfg.block_min_trades:
+                    if st.tot_n >= st.next_pct:
+                        st.next_pct = st.tot_n + PERCENTILE_EVERY_TRADES
+                        self._set_block(st, cfg.block_x * self._percentile(st), "x today's")
+                elif base is not None and base.day_turnover > 0:
+                    share = cfg.block_adv_pct / 100.0 * base.day_turnover
+                    self._set_block(st, share, "adv")
+                elif base is not None and base.hk_shares > 0:
+                    cap = base.hk_shares * price
+                    self._set_block(st, cfg.block_cap_bp / 1e4 * cap, "cap")
         # relative volume
         if base is not None and base.cum and self._start_min >= 0:
             expected = _cum_at(base.cum, minute) - _cum_at(base.cum, self._start_min)
@@ -632,6 +674,38 @@ class AnomalyEngine:
             ):
                 return self._rvol_alert(st, t.ts)
         return None
+
+    def _set_block(self, st: _Sym, own: float, why: str) -> None:
+        """The block threshold: the floor or the symbol's own figure, whichever is higher."""
+        cfg = self.config
+        if own > cfg.block_floor:
+            st.block_thr = own
+            base = st.base
+            if why == "adv" and base is not None:
+                st.block_why = (
+                    f"{cfg.block_adv_pct:g}% of its average day, {hkd_text(base.day_turnover)}"
+                )
+            elif why == "cap" and base is not None:
+                st.block_why = (
+                    f"{cfg.block_cap_bp:g} bp of its market cap, "
+                    f"{hkd_text(own / cfg.block_cap_bp * 1e4)}"
+                )
+            else:
+                st.block_why = f"{cfg.block_x:g}{why} {cfg.block_percentile:g}th percentile trade"
+        else:
+            st.block_thr = cfg.block_floor
+            st.block_why = "the floor"
+
+    def readiness(self) -> Readiness:
+        """How far the warm-up is (for a status line while nothing can be said yet)."""
+        spike = block = 0
+        for st in self._syms.values():
+            if min(st.thr_n) < _INF:
+                spike += 1
+            if st.block_thr < _INF:
+                block += 1
+        warmup = self.config.warmup_s if self._spike_on else 0.0  # only volume_spike waits
+        return Readiness(self._active_ms / 1000.0, warmup, len(self._syms), spike, block)
 
     def _percentile(self, st: _Sym) -> float:
         hist = st.hist
@@ -689,8 +763,8 @@ class AnomalyEngine:
             round(t.turnover, 2),
             round(st.block_thr, 2),
             0.0,
-            f"{st.symbol} block trade: {t.volume:,} shares at {t.price:g} = "
-            f"HK${t.turnover / 1e6:,.1f}M (threshold HK${st.block_thr / 1e6:,.1f}M)",
+            f"{st.symbol} block trade: {t.volume:,} shares at {price_text(t.price)} = "
+            f"{hkd_text(t.turnover)} (threshold {hkd_text(st.block_thr)}: {st.block_why})",
         )
 
     def _price_move(self, st: _Sym, t: Tick) -> Alert | None:
@@ -712,7 +786,7 @@ class AnomalyEngine:
             round(pct, 2),
             self.config.move_pct,
             float(w),
-            f"{st.symbol} price move: {pct:+.1f}% to {t.price:g} vs {ref:g} "
+            f"{st.symbol} price move: {pct:+.1f}% to {price_text(t.price)} vs {price_text(ref)} "
             f"up to {w // 60} min earlier",
         )
 
@@ -737,7 +811,7 @@ class AnomalyEngine:
             round(st.rvol, 2),
             cfg.breakout_rvol,
             0.0,
-            f"{st.symbol} breakout: new intraday {word} {t.price:g} on relative volume {st.rvol:.1f}",
+            f"{st.symbol} breakout: new intraday {word} {price_text(t.price)} on relative volume {st.rvol:.1f}",
         )
 
     def _rvol_alert(self, st: _Sym, ts: int) -> Alert | None:
@@ -750,9 +824,31 @@ class AnomalyEngine:
             round(st.rvol, 2),
             self.config.rvol_threshold,
             round(self._active_ms / 1000.0, 1),
-            f"{st.symbol} relative volume {st.rvol:.1f}x: {st.tot_v:,} shares vs "
-            f"{st.rvol_base:,.0f} usual for the same minutes",
+            f"{st.symbol} relative volume {st.rvol:.1f}x: {shares_text(st.tot_v)} shares vs "
+            f"{shares_text(st.rvol_base)} usual for the same minutes",
         )
+
+
+def replay(
+    engine: AnomalyEngine,
+    ticks: Iterable[Tick],
+    applied: Sequence[tuple[int, Mapping[str, SymbolBaseline]]] = (),
+) -> Iterator[Alert]:
+    """The alerts of ``ticks``, with each baseline set of ``applied`` given to the engine
+    once it has seen ``at_tick`` ticks (as the live run did: see
+    :func:`hkticks.analysis.baselines.write_applied`)."""
+    pending = sorted(applied, key=lambda x: x[0])
+    i = 0
+    n = 0
+    on_tick = engine.on_tick
+    for t in ticks:
+        while i < len(pending) and pending[i][0] <= n:
+            engine.set_baselines(pending[i][1])
+            i += 1
+        n += 1
+        got = on_tick(t)
+        if got:
+            yield from got
 
 
 def _cum_at(cum: Sequence[float], minute: float) -> float:

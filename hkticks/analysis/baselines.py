@@ -22,6 +22,7 @@ import hashlib
 import math
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,7 +32,7 @@ from hkticks.analysis.anomaly import SESSION_MINUTES, SymbolBaseline, phase_span
 from hkticks.market_hours import DAY_S, HKT_OFFSET_S
 from hkticks.tick import Tick
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: day_turnover
 
 
 def intraday_profile() -> list[float]:
@@ -54,15 +55,38 @@ def intraday_profile() -> list[float]:
 
 def from_daily_volumes(volumes: Mapping[str, Sequence[float]]) -> dict[str, SymbolBaseline]:
     """Baselines from previous sessions' daily volumes x :func:`intraday_profile`."""
-    profile = intraday_profile()
+    return from_daily_bars({c: [(v, 0.0) for v in vols] for c, vols in volumes.items()})
+
+
+def from_daily_bars(
+    days: Mapping[str, Sequence[tuple[float, float]]], *, volume_profile: bool = True
+) -> dict[str, SymbolBaseline]:
+    """Baselines from previous sessions' (volume, turnover) daily bars.
+
+    The average volume spread by :func:`intraday_profile` (rvol, breakout),
+    unless ``volume_profile`` is False (bars that do not describe the flow
+    the engine will see, e.g. the simulated market's); the average turnover
+    (``day_turnover``, block_trade's threshold before the day has trades).
+    """
+    profile = intraday_profile() if volume_profile else []
     out = {}
-    for code, vols in volumes.items():
-        good = [float(v) for v in vols if v and v > 0]
+    for code, bars in days.items():
+        good = [(float(v), float(t or 0.0)) for v, t in bars if v and v > 0]
         if not good:
             continue
-        avg = sum(good) / len(good)
-        out[code] = SymbolBaseline(days=len(good), cum=[avg * p for p in profile])
+        avg = sum(v for v, _ in good) / len(good)
+        turnovers = [t for _, t in good if t > 0]
+        day_turnover = sum(turnovers) / len(turnovers) if turnovers else 0.0
+        out[code] = SymbolBaseline(
+            days=len(good), cum=[avg * p for p in profile], day_turnover=day_turnover
+        )
     return out
+
+
+def from_hk_shares(shares: Mapping[str, float | None]) -> dict[str, SymbolBaseline]:
+    """Baselines holding only the HK share count (``static_info``): block_trade's
+    threshold from the market cap, for names with no daily bars."""
+    return {c: SymbolBaseline(days=0, cum=[], hk_shares=float(n)) for c, n in shares.items() if n}
 
 
 def _hk_day(ts_ms: int) -> int:
@@ -80,6 +104,7 @@ def from_ticks(
     # (symbol, day) -> [per-minute trades, per-minute volume]
     per: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
     sizes: dict[str, list[float]] = {}
+    money: dict[tuple[str, int], float] = {}  # (symbol, day) -> turnover
     span_lo = span_hi = 0
     cont = False
     for t in ticks:
@@ -99,12 +124,17 @@ def from_ticks(
         row[0][m] += 1
         row[1][m] += t.volume
         sizes.setdefault(t.symbol, []).append(t.turnover)
+        money[key] = money.get(key, 0.0) + t.turnover
     all_days = sorted({d for _, d in per})[-days:]
     keep = set(all_days)
     by_symbol: dict[str, list[tuple[list[int], list[int]]]] = {}
     for (code, day), row in per.items():
         if day in keep:
             by_symbol.setdefault(code, []).append(row)
+    turnover: dict[str, float] = {}
+    for (code, day), v in money.items():
+        if day in keep:
+            turnover[code] = turnover.get(code, 0.0) + v
     out = {}
     n_days = len(all_days)
     for code, rows in by_symbol.items():
@@ -116,7 +146,8 @@ def from_ticks(
             cum.append(run)
         s = sorted(sizes.get(code, ()))
         block = s[min(len(s) - 1, int(len(s) * percentile / 100.0))] if len(s) >= 100 else 0.0
-        out[code] = SymbolBaseline(n_days, cum, minute_n, minute_v, block)
+        day_turnover = turnover.get(code, 0.0) / n_days
+        out[code] = SymbolBaseline(n_days, cum, minute_n, minute_v, block, day_turnover)
     return out
 
 
@@ -131,6 +162,8 @@ def _encode(baselines: Mapping[str, SymbolBaseline]) -> bytes:
                     "minute_n": [round(x, 4) for x in b.minute_n],
                     "minute_v": [round(x, 2) for x in b.minute_v],
                     "block": b.block,
+                    "day_turnover": b.day_turnover,
+                    "hk_shares": b.hk_shares,
                 }
                 for c, b in baselines.items()
             },
@@ -145,7 +178,13 @@ def _decode(raw: bytes) -> dict[str, SymbolBaseline] | None:
             return None
         return {
             c: SymbolBaseline(
-                int(v["days"]), v["cum"], v["minute_n"], v["minute_v"], float(v["block"])
+                int(v["days"]),
+                v["cum"],
+                v["minute_n"],
+                v["minute_v"],
+                float(v["block"]),
+                float(v["day_turnover"]),
+                float(v.get("hk_shares", 0.0)),
             )
             for c, v in data["symbols"].items()
         }
@@ -190,3 +229,45 @@ def history_key(paths: Sequence[str], days: int, percentile: float) -> list[Any]
         except OSError:
             key.append([os.path.abspath(p), None, None])
     return key
+
+
+# -- the baselines a live run applied, beside its recording ---------------------------
+#
+# A live ``alerts --out FILE`` run receives baselines in the background (daily bars)
+# at some point of its stream. Written beside FILE with the number of ticks the engine
+# had seen when they arrived, they let ``replay FILE --alerts`` apply the same ones at
+# the same tick: the replay's alerts stay the live run's, byte for byte.
+
+
+def applied_path(recording: str) -> str:
+    """``<recording>.baselines.jsonl``."""
+    return f"{recording}.baselines.jsonl"
+
+
+def write_applied(path: str, at_tick: int, got: Mapping[str, SymbolBaseline]) -> None:
+    """Append one set: ``{"at_tick": N, "baselines": {...}}`` (N ticks fed before it)."""
+    line = orjson.dumps({"at_tick": at_tick, "baselines": orjson.loads(_encode(got))})
+    with open(path, "ab") as fh:
+        fh.write(line + b"\n")
+
+
+def read_applied(path: str) -> list[tuple[int, dict[str, SymbolBaseline]]]:
+    """The sets of :func:`write_applied`, in order; [] if there is no such file.
+
+    A damaged line ends the list (what follows it cannot be placed)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError:
+        return []
+    out = []
+    for line in raw.splitlines():
+        try:
+            rec = orjson.loads(line)
+            got = _decode(orjson.dumps(rec["baselines"]))
+            at = int(rec["at_tick"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            break
+        if got is None:
+            break
+        out.append((at, got))
+    return out

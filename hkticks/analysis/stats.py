@@ -32,6 +32,7 @@ from typing import Any
 from hkticks.analysis.columnar import FAST_HINT, FileFigures, Partial, duckdb_module
 from hkticks.analysis.columnar import figures as columnar_figures
 from hkticks.analysis.gaps import gap_events
+from hkticks.analysis.units import hkd_text, shares_text
 from hkticks.errors import UsageError
 from hkticks.storage.readers import (
     FileReport,
@@ -425,20 +426,32 @@ def _stats_of(p: Partial) -> SymbolStats:
     return st
 
 
+# -- nothing read ------------------------------------------------------------------------
+
+
+def nothing_read(reports: Sequence[FileReport]) -> str | None:
+    """When every trade file had all its lines skipped (or could not be read), say so in
+    one line: ``stats`` and ``replay`` then exit non-zero instead of "0 trades"."""
+    if not reports or any(r.rows for r in reports):
+        return None
+    bad = [r for r in reports if r.skipped or r.error]
+    if not bad:
+        return None  # empty files: nothing was skipped either
+    r = bad[0]
+    name = "stdin" if r.path == "-" else r.path
+    if r.error:
+        what = r.error
+    else:
+        first = f"; first: {r.examples[0]}" if r.examples else ""
+        what = f"all {r.skipped:,} of its records were skipped{first}"
+    more = f" (and {len(bad) - 1:,} more such files)" if len(bad) > 1 else ""
+    return (
+        f"{name}: no trade could be read: {what}{more}; "
+        "is it a recording of hkticks (.jsonl, .csv, .db, .parquet, maybe .gz/.zst)?"
+    )
+
+
 # -- rendering -------------------------------------------------------------------------
-
-
-def fmt_price(p: float) -> str:
-    return f"{p:,.3f}".rstrip("0").rstrip(".") if p == p else "-"
-
-
-def fmt_money(x: float) -> str:
-    """``812,345``, ``5.83M``, ``1.20B``: the table's turnover (exact in --json/--csv)."""
-    if x < 1e6:
-        return f"{x:,.0f}"
-    if x < 1e9:
-        return f"{x / 1e6:,.2f}M"
-    return f"{x / 1e9:,.2f}B"
 
 
 def price_cells(prices: Sequence[float | None]) -> list[str]:
@@ -451,16 +464,6 @@ def price_cells(prices: Sequence[float | None]) -> list[str]:
         text = f"{p:.3f}".rstrip("0")
         decimals = max(decimals, len(text) - text.index(".") - 1)
     return ["-" if p is None or p != p else f"{p:,.{decimals}f}" for p in prices]
-
-
-def money_cells(values: Sequence[float]) -> list[str]:
-    """One unit for a column of turnovers (plain, M or B, chosen by its largest value)."""
-    top = max(values, default=0.0)
-    if top < 1e6:
-        return [f"{x:,.0f}" for x in values]
-    if top < 1e9:
-        return [f"{x / 1e6:,.2f}M" for x in values]
-    return [f"{x / 1e9:,.2f}B" for x in values]
 
 
 def fmt_span(seconds: float | None) -> str:
@@ -552,7 +555,8 @@ def render(summary: Summary, console: Any, sort: str = "symbol", limit: int | No
     cut = 0 if len(days) > 1 else 11  # one day: the time is enough
     # (header, right-aligned, cells, total): columns are left out from the end
     # of DROP_ORDER until the table fits the terminal
-    turnover = money_cells([st.turnover for st in shown] + [summary.turnover])
+    # units in every cell (HK$4.50M beside HK$1.20B), never one unit for the column
+    turnover = [hkd_text(st.turnover) for st in shown] + [hkd_text(summary.turnover)]
     vwap = price_cells([st.vwap for st in shown])
     columns: list[tuple[str, bool, list[str], str]] = [
         ("Symbol", False, [st.symbol for st in shown], "total"),
@@ -560,7 +564,7 @@ def render(summary: Summary, console: Any, sort: str = "symbol", limit: int | No
         ("First HKT", False, [hk_datetime(st.first_ts)[cut:] for st in shown], ""),
         ("Last HKT", False, [hk_datetime(st.last_ts)[cut:] for st in shown], ""),
         ("VWAP", True, vwap, ""),
-        ("Volume", True, [f"{st.volume:,}" for st in shown], f"{summary.volume:,}"),
+        ("Volume", True, [shares_text(st.volume) for st in shown], shares_text(summary.volume)),
         ("Turnover", True, turnover[:-1], turnover[-1]),
         ("High", True, price_cells([st.high for st in shown]), ""),
         ("Low", True, price_cells([st.low for st in shown]), ""),

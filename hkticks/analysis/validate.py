@@ -21,7 +21,8 @@ Rules, per trade, in one streaming pass:
 * ``outside_hours``: a trade outside trading hours by the calendar (off
   under ``--demo``: the simulated market never closes);
 * ``never_traded``: a subscribed symbol (from the ``feed_start`` events)
-  with no trade, when the recording spans trading time.
+  with no trade, when the recording spans trading time. A note, not a
+  problem (illiquid names often do not trade for hours), unless ``strict``.
 
 Reconciliation (:func:`reconcile`): the 1-minute volume and trade count
 rebuilt from the trades (each (symbol, seq) once), compared per minute with
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hkticks.alltick.protocol import Bar
-from hkticks.hkex import SPREAD_TABLE
+from hkticks.hkex import SPREAD_TABLE, tick_size
 from hkticks.market_hours import Calendar, day_date, hk_day
 from hkticks.tick import Tick
 
@@ -57,18 +58,12 @@ RULES = (
     "outside_hours",
     "never_traded",
 )
+# reported, not counted as problems unless --strict (a universe's illiquid names may not
+# trade for hours: a clean recording must not fail for them)
+NOTE_RULES = ("never_traded",)
 _SPREADS = SPREAD_TABLE  # thousandths of a dollar: (upper bound inclusive, tick)
 _LAG_SAMPLE = 100_000
 MAX_FLAGS_KEPT = 200_000
-
-
-def tick_size(price: float) -> float:
-    """The HKEX tick size at ``price`` (dollars)."""
-    mills = round(price * 1000)
-    for upper, tick in _SPREADS:
-        if mills <= upper:
-            return tick / 1000
-    return _SPREADS[-1][1] / 1000
 
 
 def on_spread_table(price: float) -> bool:
@@ -144,6 +139,9 @@ class Report:
     calendar_used: bool = False
     calendar_note: str | None = None  # the calendar lacks the holidays of a year judged
     spike_unjudged: int = 0  # prints of symbols with fewer than 7 prints: no spike verdict
+    # never_traded is a note (illiquid names of a universe often do not trade for hours);
+    # strict (``validate --strict``) makes it count as a problem like the other rules
+    strict: bool = False
 
     def flagged(self, rule: str) -> set[tuple[str, int | None]]:
         return {(f.symbol, f.seq) for f in self.flags if f.rule == rule}
@@ -156,13 +154,20 @@ class Report:
 
     @property
     def problems(self) -> int:
-        bad = sum(self.counts.values())
+        bad = sum(n for rule, n in self.counts.items() if rule not in self.notes())
         return bad + sum(1 for r in self.reconciled if r["check"] in ("short", "extra", "no bar"))
+
+    def notes(self) -> tuple[str, ...]:
+        """The rules reported but not counted as problems (none with ``strict``)."""
+        return () if self.strict else NOTE_RULES
 
     def record(self, max_flags: int | None = 1000) -> dict[str, Any]:
         flags = self.flags if max_flags is None else self.flags[:max_flags]
         return {
             "trades": self.trades,
+            "problems": self.problems,
+            "notes": list(self.notes()),
+            "strict": self.strict,
             "first_recv": self.first_recv,
             "last_recv": self.last_recv,
             "calendar": self.calendar_used,

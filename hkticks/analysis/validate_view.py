@@ -20,8 +20,10 @@ def render(report: Report, console: Console, top: int = 20) -> None:
     counts = Table(title="rules", title_justify="left")
     counts.add_column("rule")
     counts.add_column("flagged", justify="right")
+    notes = report.notes()
     for rule, n in report.counts.items():
-        counts.add_row(rule, f"{n:,}", style="red" if n else None)
+        style = ("yellow" if rule in notes else "red") if n else None
+        counts.add_row(rule + (" (note)" if rule in notes else ""), f"{n:,}", style=style)
     console.print(counts)
     if report.trades and report.counts["outside_hours"] == report.trades:
         console.print(
@@ -49,7 +51,19 @@ def render(report: Report, console: Console, top: int = 20) -> None:
             )
         console.print(lag)
     if report.never_traded:
-        console.print(f"never traded: {', '.join(report.never_traded[:top])}", style="yellow")
+        n = len(report.never_traded)
+        more = f" and {n - top:,} more" if n > top else ""
+        why = (
+            "counted as a problem (--strict)"
+            if "never_traded" not in notes
+            else "a note: illiquid or suspended names may not trade for hours "
+            "(--strict counts them)"
+        )
+        console.print(
+            f"never traded: {n:,} subscribed symbol{'s' if n != 1 else ''} "
+            f"({', '.join(report.never_traded[:top])}{more}); {why}",
+            style="yellow",
+        )
     if report.gaps:
         gaps = Table(title="gaps", title_justify="left")
         for name in ("shard", "start (HKT)", "end", "trading s", "symbols", "cause"):

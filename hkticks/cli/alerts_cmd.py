@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import IO, Any, TypeVar
 
 import click
@@ -259,7 +260,9 @@ def alerts(
     One line per alert (or a JSON object with --json): ts (epoch ms of the
     trade that raised it), symbol, kind, value, threshold, window_s, message.
     The same engine gives the same alerts on `hkticks replay FILE --alerts`.
-    Thresholds: flags over [alerts] in the config file.
+    Thresholds: flags over [alerts] in the config file. Every alert handed to
+    --webhook or --alert-cmd is counted (delivered, failed, dropped, not
+    delivered before exit); exit status 6 if any was not delivered.
 
     \b
     Examples:
@@ -277,6 +280,7 @@ def alerts(
         WebhookSink,
         alerts_log_path,
     )
+    from hkticks.analysis.baselines import applied_path as baselines_path
     from hkticks.feed.queue import TickQueue
     from hkticks.stopping import StopFlag, stop_on_signals
 
@@ -295,9 +299,9 @@ def alerts(
     if log_path:
         channels.append(AlertLog(log_path))
     if alert_cmd:
-        channels.append(CommandSink(alert_cmd))
+        channels.append(CommandSink(alert_cmd, report=warn))
     if webhook:
-        channels.append(WebhookSink(webhook))
+        channels.append(WebhookSink(webhook, report=warn))
     if bell:
         channels.append(Bell(sys.stderr))
     dispatcher = Dispatcher(channels)
@@ -330,8 +334,12 @@ def alerts(
                 codes, settings=settings, queue=queue, token=token_value, simulated=settings.demo
             )
             late: dict[str, dict[str, SymbolBaseline]] = {}
-            if not history and not demo and token_value and ({"rvol", "breakout"} & set(cfg.kinds)):
-                _start_kline_baselines(settings, token_value, codes, late, history_days)
+            if (
+                not history
+                and token_value
+                and ({"rvol", "breakout", "block_trade"} & set(cfg.kinds))
+            ):
+                _start_kline_baselines(settings, token_value, codes, late, history_days, cfg.kinds)
             if out_path:
                 sink = open_tick_sink(out_path)
             if not as_json or sys.stderr.isatty():
@@ -352,7 +360,21 @@ def alerts(
             feed.start()
             try:
                 with stop_on_signals(stop):
-                    _run(feed, queue, engine, output, sink, stop, duration, len(codes), late)
+                    show = dispatcher if not as_json or sys.stderr.isatty() else None
+                    applied = baselines_path(out_path) if out_path else None
+                    _run(
+                        feed,
+                        queue,
+                        engine,
+                        output,
+                        sink,
+                        stop,
+                        duration,
+                        len(codes),
+                        late,
+                        show,
+                        applied,
+                    )
             finally:
                 feed.stop()
                 # every tick received is kept and judged, also those still queued
@@ -370,17 +392,25 @@ def alerts(
             f"{output.count} alert{'s' if output.count != 1 else ''} from {engine.stats.ticks:,} trades "
             f"in {elapsed:.1f} s ({stop.reason or 'stopped'})"
         )
+    dispatcher.check()  # an alert a channel did not take makes the exit status non-zero
 
 
 def _start_kline_baselines(
-    settings: Any, token: str, codes: list[str], late: dict[str, Any], days: int = 20
+    settings: Any,
+    token: str,
+    codes: list[str],
+    late: dict[str, Any],
+    days: int = 20,
+    kinds: tuple[str, ...] = (),
 ) -> None:
-    """rvol baselines from AllTick's daily bars, in the background (cached for the day).
+    """rvol, breakout and block_trade baselines from AllTick's daily bars, in the
+    background (cached for the day).
 
     First the previous session's bar of every code (``batch-kline``, many codes a
-    call: rvol works within seconds), then the average of the last ``days``
-    sessions (``kline``, one code a call within the plan's REST rate) replaces it
-    when complete.
+    call: rvol and block_trade work within seconds; ``static_info``'s HK shares for
+    a code without one), then the average of the last ``days`` sessions
+    (``kline``, one code a call within the plan's REST rate) replaces it when
+    complete. Under ``--demo`` only block_trade's day turnover is used.
     """
     from hkticks.alltick.rest import RestClient
     from hkticks.analysis import baselines
@@ -395,30 +425,54 @@ def _start_kline_baselines(
         )
         today = hk_date(time.time())
 
+        # the simulated market's daily bars do not follow its flow: block sizes only
+        flow = not settings.demo
+
         def previous_session() -> dict[str, SymbolBaseline]:
             bars = rest.daily_bars(codes)
             # the previous session's bar: today's is still growing
-            return baselines.from_daily_volumes(
-                {c: [b[0].volume] for c, b in bars.items() if len(b) >= 2}
+            got = baselines.from_daily_bars(
+                {
+                    c: [(x.volume, x.turnover) for x in b if hk_date(x.ts / 1000) != today][-1:]
+                    for c, b in bars.items()
+                },
+                volume_profile=flow,
             )
+            # no daily turnover (e.g. listed today): block_trade from the market cap instead
+            missing = [c for c in codes if c not in got or not got[c].day_turnover]
+            if missing and "block_trade" in kinds:
+                try:
+                    infos = rest.static_info(missing)
+                except Exception as exc:
+                    warn(f"no static_info for {len(missing)} names without daily bars: {exc}")
+                    infos = {}
+                shares = {c: i.hk_shares or i.total_shares for c, i in infos.items()}
+                for code, base in baselines.from_hk_shares(shares).items():
+                    got[code] = (
+                        replace(got[code], hk_shares=base.hk_shares) if code in got else base
+                    )
+            return got
 
         def last_sessions() -> dict[str, SymbolBaseline]:
-            volumes: dict[str, list[float]] = {}
+            got: dict[str, list[tuple[float, float]]] = {}
             for code in codes:
                 bars = rest.klines(code, alltick.KLINE_DAY, min(days + 1, alltick.MAX_KLINE_BARS))
                 past = [b for b in bars if hk_date(b.ts / 1000) != today][-days:]
                 if past:
-                    volumes[code] = [b.volume for b in past]
-            return baselines.from_daily_volumes(volumes)
+                    got[code] = [(b.volume, b.turnover) for b in past]
+            return baselines.from_daily_bars(got)
 
         try:
-            got, _ = baselines.cached("kline", [today, sorted(codes)], previous_session)
-        except Exception as exc:  # the alerts go on without rvol; say why once
-            warn(f"no daily bars for rvol/breakout baselines: {exc}")
+            key = [today, settings.rest_url, flow, sorted(codes)]
+            got, _ = baselines.cached("kline", key, previous_session)
+        except Exception as exc:  # the alerts go on without these baselines; say why once
+            warn(f"no daily bars for the rvol/breakout/block_trade baselines: {exc}")
             return
         late["bars"] = got
+        if not flow:
+            return
         try:
-            key = [today, days, sorted(codes)]
+            key = [today, days, settings.rest_url, sorted(codes)]
             got, _ = baselines.cached("kline-days", key, last_sessions)
         except Exception as exc:  # keep the one-session baselines
             warn(f"rvol stays on the previous session only ({days}-day bars failed: {exc})")
@@ -458,20 +512,35 @@ def _run(
     duration: float | None,
     symbols: int,
     late: dict[str, Any],
+    status: Any = None,
+    applied_to: str | None = None,
 ) -> None:
+    """The loop; ``status`` (the dispatcher) prints the warm-up status line when given."""
+    from hkticks.analysis.alerts import WarmupStatus, status_text
     from hkticks.watch.runner import all_rejected
 
+    warming = WarmupStatus()
     deadline = time.monotonic() + duration if duration else None
     last_flush = time.monotonic()
     while not stop.is_set():
         if "bars" in late:
-            engine.set_baselines(late.pop("bars"))
+            bars = late.pop("bars")
+            if applied_to:  # so that replay --alerts applies them at the same tick
+                from hkticks.analysis.baselines import write_applied
+
+                write_applied(applied_to, engine.stats.ticks, bars)
+            engine.set_baselines(bars)
         for note in _consume(queue.get_batch(8192, 0.25), engine, output, sink):
             warn(note)
         error = feed.fatal or all_rejected(feed.status(), symbols)
         if error is not None:
             raise error
         now = time.monotonic()
+        if status is not None and not warming.done:
+            ready = engine.readiness()
+            if warming.due(now, ready):
+                kinds = engine.config.kinds
+                warn(status_text(ready, engine.stats.ticks, output.count, kinds, status.status()))
         if sink is not None and now - last_flush >= 1.0:
             sink.flush()
             last_flush = now
@@ -483,18 +552,20 @@ def _run(
 
 
 def replay_alerts(
-    ticks: Iterable[Tick], cfg: AlertConfig, bases: dict[str, SymbolBaseline], as_json: bool
+    ticks: Iterable[Tick],
+    cfg: AlertConfig,
+    bases: dict[str, SymbolBaseline],
+    as_json: bool,
+    applied: Any = (),
 ) -> tuple[int, int]:
-    """``hkticks replay FILE --alerts``: the recording through the engine, as fast as it reads.
+    """``hkticks replay FILE --alerts``: the recording through the engine, as fast as it reads
+    (with the baselines the live run applied, where it applied them). Returns (trades, alerts)."""
+    from hkticks.analysis.anomaly import replay
 
-    Returns (trades, alerts)."""
     engine = AnomalyEngine(cfg, bases)
     output = Output(sys.stdout.buffer, as_json)
-    for t in ticks:
-        got = engine.on_tick(t)
-        if got:
-            for a in got:
-                output.emit(a)
+    for a in replay(engine, ticks, applied):
+        output.emit(a)
     return engine.stats.ticks, output.count
 
 
@@ -503,8 +574,18 @@ def replay_alerts_command(
 ) -> None:
     """The body of ``hkticks replay FILE... --alerts``."""
     cfg = build_config(demo=False, **flags)
+    from hkticks.analysis.baselines import applied_path, read_applied
+
     bases = history_baselines(history, cfg, history_days) if history else {}
-    trades, count = replay_alerts(iter(recording), cfg, bases, as_json)
+    paths = [getattr(f, "path", None) for f in recording.files]
+    applied = read_applied(applied_path(paths[0])) if len(paths) == 1 and paths[0] else []
+    trades, count = replay_alerts(iter(recording), cfg, bases, as_json, applied)
+    from hkticks.analysis.stats import nothing_read
+    from hkticks.errors import NothingRead
+
+    unread = nothing_read(recording.reports)
+    if unread is not None:
+        raise NothingRead(unread)
     for line in recording.problems():
         warn(line)
     if not as_json or sys.stderr.isatty():

@@ -11,7 +11,7 @@ from hkticks.alltick.urls import redact
 from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
 from hkticks.cli.alerts_cmd import engine_options
 from hkticks.cli.common import PLAN_CHOICE, Duration, warn
-from hkticks.errors import HkticksError, UsageError
+from hkticks.errors import HkticksError, NothingRead, UsageError
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection
@@ -191,6 +191,11 @@ def replay(
             return
     else:
         tally, reason = _board(recording, clock, factor, sort, colors, name_lang, simulated)
+    from hkticks.analysis.stats import nothing_read
+
+    unread = nothing_read(recording.reports)
+    if unread is not None:  # every line skipped: one line and a non-zero exit
+        raise NothingRead(unread)
     for line in recording.problems():
         warn(line)
     if tally.trades == 0 and not reason:

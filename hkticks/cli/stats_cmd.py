@@ -10,7 +10,7 @@ import click
 import orjson
 
 from hkticks.cli.replay_cmd import parse_symbols
-from hkticks.errors import UsageError
+from hkticks.errors import NothingRead, UsageError
 from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection
 
@@ -81,7 +81,7 @@ def stats(
       hkticks stats . --json | jq '.per_symbol[] | select(.symbol=="00700")'
       hkticks stats 'ticks-*.csv' --csv > summary.csv
     """
-    from hkticks.analysis.stats import csv_rows, render, summarise, to_json
+    from hkticks.analysis.stats import csv_rows, nothing_read, render, summarise, to_json
     from hkticks.watch.runner import silence_stdout
 
     if as_json and as_csv:
@@ -94,6 +94,9 @@ def stats(
         if not os.path.isfile(path):
             raise UsageError(f"no such events file: {path}")
     summary = summarise(recording, events_files=list(events_files) or None, engine=engine)
+    unread = nothing_read(summary.files)
+    if unread is not None:  # every line skipped: one line and a non-zero exit, not "0 trades"
+        raise NothingRead(unread)
     for line in summary.problems:
         click.echo(f"hkticks: {line}", err=True)
     # simulated (demo) data says so wherever it is read back

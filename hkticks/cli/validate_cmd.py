@@ -57,6 +57,11 @@ from hkticks.errors import UsageError
 @click.option(
     "--top", type=click.IntRange(min=0), default=20, show_default=True, help="Rows shown per table."
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Subscribed symbols that never traded count as problems (exit 1); else a note.",
+)
 @provider_options
 def validate(
     files: tuple[str, ...],
@@ -68,6 +73,7 @@ def validate(
     max_lag: float,
     always_open: bool,
     top: int,
+    strict: bool,
     demo: bool,
     token: str | None,
     url: str | None,
@@ -82,7 +88,8 @@ def validate(
     connection), subscribed symbols that never traded, trades outside
     trading hours. With --kline, the 1-minute volume rebuilt from the trades
     is compared with AllTick's /kline bars: ok, short by N shares, no bar.
-    Nothing is filled in. Exit status 1 when anything is flagged.
+    Nothing is filled in. Exit status 1 when anything is flagged; symbols
+    that never traded are a note (exit 0) unless --strict.
 
     \b
     Examples:
@@ -126,6 +133,7 @@ def validate(
     for tick in recording:
         validator.add(tick)
     report = validator.finish()
+    report.strict = strict
     gaps = gap_events(events)
     report.gaps = gaps
     for line in recording.problems():
