@@ -19,6 +19,7 @@ from hkticks.cli.common import (
     open_feed,
     provider_options,
     provider_settings,
+    remote_source,
     resolve_symbols,
     selection_options,
     warn,
@@ -294,6 +295,11 @@ def record(
         + ([("--book-out", book_out)] if book_out else [])
         + ([("--events", events_path)] if events_path else [])
     )
+    source = remote_source()
+    if source:  # --from X --out X would read back what it publishes
+        from hkticks.feed.nats_source import check_not_own_source
+
+        check_not_own_source(source, outs)
     # outputs are checked before anything connects
     for path in outs:
         check_output(path, rotate=policy)
