@@ -64,6 +64,8 @@ def _whole(value: Any, name: str, high: int) -> int:
     else:
         raise BadRecord(f"{name} has type {t.__name__}")
     if not 0 <= n <= high:
+        if name in ("ts", "recv_ts"):
+            raise BadRecord(f"time out of range ({name} {n}, 0 to {high})")
         raise BadRecord(f"{name} {n} out of range (0 to {high})")
     return n
 

@@ -70,6 +70,7 @@ class NatsSink:
     """
 
     repaired_bytes = 0
+    own_thread = True  # see hkticks.storage.sinks.queued
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Collection, Sequence
 from operator import attrgetter
@@ -127,6 +128,7 @@ class PostgresSink:
         self.hypertable = False
         self._closed = False
         self._failure: OutputError | None = None
+        self._interrupted = threading.Event()
         sql = self._pg.sql
         schema, _, name = self.table.rpartition(".")
         self._ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
@@ -265,6 +267,12 @@ class PostgresSink:
                         _reason(exc),
                         self.retry_for,
                     )
+                if self._interrupted.is_set():
+                    self._failure = OutputError(
+                        f"{self.path}: {_reason(exc)}; gave up at the end of the run "
+                        f"(wrote {self.rows:,} {self.what} before)"
+                    )
+                    raise self._failure from None
                 if now >= deadline:
                     self._failure = OutputError(
                         f"{self.path}: {_reason(exc)} for {self.retry_for:.0f} s "
@@ -272,7 +280,7 @@ class PostgresSink:
                         "check the database server"
                     )
                     raise self._failure from None
-                time.sleep(pause)
+                self._interrupted.wait(pause)
                 pause = min(pause * 2, 2.0)
             except pg.Error as exc:
                 self._rollback()
@@ -283,6 +291,10 @@ class PostgresSink:
                 raise self._failure from None
         self.rows += len(items)
         self.inserted += added
+
+    def interrupt(self) -> None:
+        """Stop retrying (the run is ending and this output was given up on); thread-safe."""
+        self._interrupted.set()
 
     def _rollback(self) -> None:
         if self._con is not None:
