@@ -127,9 +127,13 @@ class QueuedSink:
         with self._cond:
             if self._closing:
                 raise ValueError(f"write to closed sink {self.path}")
-            if self._queued + n > self.max_rows:
-                self._lose(items)
-                return
+            room = self.max_rows - self._queued
+            if n > room:  # what fits is kept, the rest dropped for this output alone
+                self._lose(items[max(room, 0) :])
+                items = items[: max(room, 0)]
+                n = len(items)
+                if not n:
+                    return
             self._queue.append(list(items))
             self._queued += n
             self._cond.notify()
