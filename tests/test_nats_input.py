@@ -188,3 +188,29 @@ def test_record_from_without_symbols_follows_new_subjects(
     got = symbols_in()
     assert {s for s, _ in got} == {"00700", "00005"}
     assert ("00005", 7) in got and ("00700", 7) in got
+
+
+def test_record_from_a_stream_with_bad_messages_keeps_the_good_ones(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    """`record --from` on a stream holding poison: skipped, counted, said; exit 0."""
+    publish_trades(nats_server.url, trades("00700", 5))
+    publish(nats_server.url, [("hk.trades.00700", p) for p in BAD_PAYLOADS])
+    publish_trades(nats_server.url, trades("00700", 5, start=6))
+    out = tmp_path / "copy.jsonl"
+    r = subprocess.run(
+        [sys.executable, "-m", "hkticks", "record", "00700", "--from", f"{nats_server.url}/hk"]
+        + ["--since", "2000-01-01 00:00", "--out", str(out), "--duration", "3s"],
+        env=hk_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert f"decode errors {len(BAD_PAYLOADS)}" in r.stderr
+    assert "is not a trade or a book" in r.stderr
+    assert [row["seq"] for row in read_jsonl(out)] == list(range(1, 11))
+    events = read_jsonl(Path(f"{out}.events.jsonl"))
+    assert len([e for e in events if e["event"] == "bad_message"]) == len(BAD_PAYLOADS)

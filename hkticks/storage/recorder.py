@@ -243,10 +243,10 @@ class Recorder:
     def _close_all(self) -> None:
         """Close the queued outputs (draining at once), say what they lost, close the rest."""
         queued = [s for s in self._flat(self.sinks) if isinstance(s, QueuedSink)]
-        for sink in queued:
-            sink.begin_close()
-        for sink in queued:
-            self._close(sink)
+        for output in queued:
+            output.begin_close()
+        for output in queued:
+            self._close(output)
         try:
             self._write_events(self._sink_events())  # the losses of the last moments
         except HkticksError as exc:
