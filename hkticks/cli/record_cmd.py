@@ -498,8 +498,10 @@ def _check_nothing_lost(st: FeedStatus, recorder: Recorder) -> None:
             f"{n:,} on {where}{' only' if several else ''} "
             f"(it fell behind or was unavailable{others})"
         )
+    if recorder.unwritten:
+        parts.append(f"{recorder.unwritten:,} still queued when the writer was given up on")
     if parts:
-        total = st.dropped + recorder.sink_dropped
+        total = st.dropped + recorder.sink_dropped + recorder.unwritten
         raise TicksLost(f"{total:,} ticks were dropped: " + "; ".join(parts))
 
 

@@ -62,6 +62,7 @@ class Recorder:
         self.symbols: set[str] = set()
         self.last_tick_recv_ts: int | None = None
         self._dropped_seen = 0
+        self.unwritten = 0  # items left in the queue when the writer was given up on
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="hkticks-writer", daemon=True)
 
@@ -123,6 +124,8 @@ class Recorder:
             self.thread.join(timeout)
         if not self.thread.is_alive():
             return
+        # counted as lost, not only logged: the exit status says so
+        self.unwritten = len(self.queue)
         log.error(
             "the writer did not finish within %s s; %d queued items were not written",
             timeout,
