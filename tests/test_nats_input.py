@@ -63,6 +63,28 @@ def publish(url: str, items: list[tuple[str, bytes]]) -> None:
     asyncio.run(run())
 
 
+def stream_last_seq(url: str) -> int:
+    async def run() -> int:
+        nc = await nats.connect(url)
+        info = await nc.jetstream().stream_info("HK")
+        await nc.close()
+        return int(info.state.last_seq)
+
+    return asyncio.run(run())
+
+
+def ack_floor(url: str, consumer: str) -> int:
+    """The stream seq up to which ``consumer`` has acknowledged (or terminated) everything."""
+
+    async def run() -> int:
+        nc = await nats.connect(url)
+        info = await nc.jetstream().consumer_info("HK", consumer)
+        await nc.close()
+        return int(info.ack_floor.stream_seq) if info.ack_floor else 0
+
+    return asyncio.run(run())
+
+
 def publish_trades(server_url: str, ticks: list[Tick]) -> None:
     from hkticks.storage.sinks.nats import NatsSink
 
@@ -120,7 +142,8 @@ def test_a_durable_consumer_terminates_what_it_cannot_parse(nats_server: NatsSer
         feed.start()
         try:
             got = drain(queue, lambda g: len(seqs(g)) >= expect, f"{expect} trades")
-            time.sleep(0.8)  # past the ack delay: what was taken is acknowledged at stop
+            last = stream_last_seq(nats_server.url)
+            wait_for(lambda: ack_floor(nats_server.url, "keeper") >= last, what="the acks")
         finally:
             feed.stop()
         assert feed.fatal is None
