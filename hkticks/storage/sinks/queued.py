@@ -43,6 +43,7 @@ log = logging.getLogger("hkticks.storage.sinks.queued")
 
 DEFAULT_MAX_ROWS = 200_000
 STALL_S = 5.0
+FINISH_S = 120.0  # the sink's own last flush and close (a gzip trailer, an fsync) may take this
 _numbers = itertools.count(1)
 
 
@@ -85,6 +86,7 @@ class QueuedSink:
         self._closing = False
         self._closed = False
         self._gave_up = False
+        self._finishing = False  # everything written: the sink's last flush and close
         self._failure: HkticksError | None = None
         self._progress = time.monotonic()
         self._events: list[Event] = []  # the inner sink's own events (file switches)
@@ -200,7 +202,8 @@ class QueuedSink:
         self._closed = True
         with self._cond:
             while self._thread.is_alive():
-                if time.monotonic() - self._progress > self.stall_s:
+                idle = time.monotonic() - self._progress
+                if idle > (FINISH_S if self._finishing else self.stall_s):
                     break
                 self._cond.wait(0.1)
         if self._thread.is_alive():
@@ -251,6 +254,8 @@ class QueuedSink:
                     fsync = self._flush_wanted
                     self._flush_wanted = None
                     if batch is None and fsync is None and self._closing:
+                        self._finishing = True
+                        self._progress = time.monotonic()
                         break
                     self._in_hand = batch or []
                 if batch is not None:
