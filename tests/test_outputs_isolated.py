@@ -277,3 +277,36 @@ def test_a_full_discard_new_jetstream_is_reported_as_it_happens(
     assert all(e["output"].startswith("nats://") for e in dropped)
     assert "refused" in dropped[0]["reason"]
     check_recording(keys_of(read_jsonl(out)), market.sent_trades())
+
+
+class Slow:
+    """An output that writes at once but takes its time to close (a gzip trailer, an fsync)."""
+
+    path = "slow-close.jsonl"
+    repaired_bytes = 0
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.closed = False
+
+    def write(self, items: Any) -> None:
+        self.rows += len(items)
+
+    def flush(self, fsync: bool = False) -> None:
+        pass
+
+    def close(self) -> None:
+        time.sleep(1.5)  # the work of closing, not a wait for a state
+        self.closed = True
+
+
+def test_an_output_slow_to_close_is_waited_for_and_a_big_batch_keeps_what_fits() -> None:
+    inner = Slow()
+    sink = QueuedSink(inner, max_rows=300, stall_s=0.2)
+    sink.write(ticks(500))  # more than its room: the first 300 are kept
+    sink.close()
+    assert inner.closed and inner.rows == 300
+    assert sink.dropped == 200 and sink.rows == 300
+    (event,) = sink.take_events()
+    assert event.event == "dropped" and event.details["count"] == 200
+    assert event.details["output"] == "slow-close.jsonl"
