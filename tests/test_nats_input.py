@@ -237,3 +237,27 @@ def test_record_from_a_stream_with_bad_messages_keeps_the_good_ones(
     assert [row["seq"] for row in read_jsonl(out)] == list(range(1, 11))
     events = read_jsonl(Path(f"{out}.events.jsonl"))
     assert len([e for e in events if e["event"] == "bad_message"]) == len(BAD_PAYLOADS)
+
+
+@pytest.mark.parametrize("command", ["watch", "alerts"])
+def test_watch_and_alerts_from_a_stream_with_bad_messages_run_to_their_duration(
+    tmp_path: Path, nats_server: NatsServer, command: str
+) -> None:
+    """ts 1e20 once meant a traceback in watch and alerts spinning past --duration."""
+    publish_trades(nats_server.url, trades("00700", 3))
+    publish(nats_server.url, [("hk.trades.00700", p) for p in BAD_PAYLOADS])
+    publish_trades(nats_server.url, trades("00700", 3, start=4))
+    r = subprocess.run(
+        [sys.executable, "-m", "hkticks", command, "00700", "--json"]
+        + ["--from", f"{nats_server.url}/hk", "--since", "2000-01-01 00:00", "--duration", "3s"],
+        env=hk_env(tmp_path),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "is not a trade or a book" in r.stderr
+    if command == "watch":
+        assert [orjson.loads(x)["seq"] for x in r.stdout.splitlines()] == list(range(1, 7))
