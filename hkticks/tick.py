@@ -7,6 +7,7 @@ of a trade in every record format (JSONL, CSV, SQLite).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,75 @@ RECORD_FIELDS: tuple[str, ...] = (
 BOOK_FIELDS: tuple[str, ...] = ("symbol", "ts", "bids", "asks", "seq", "recv_ts", "src")
 
 SIDES = ("buy", "sell")
+
+# The numbers a trade may carry, wherever it comes from (an AllTick frame, a
+# NATS message, a recorded file): one rule, checked when the value is built,
+# so no sink meets a number it cannot store (SQLite and PostgreSQL integers
+# are 64-bit signed; NaN is not a price) and no date function overflows.
+MAX_SEQ = (1 << 63) - 1
+MAX_TIME_MS = 10**13  # 2286-11-20: beyond any exchange time
+MAX_NUMBER = 1e15  # price, turnover
+MAX_VOLUME = 10**15
+MAX_TEXT = 64  # symbol and src
+
+
+class BadRecord(ValueError):
+    """A trade record that cannot be a trade (wrong shape, type or range)."""
+
+
+def _whole(value: Any, name: str, high: int) -> int:
+    """An integer in ``[0, high]`` from an int, an integral float or a digit string."""
+    t = type(value)
+    if t is int:
+        n = value
+    elif t is float:
+        if not (math.isfinite(value) and value.is_integer()):
+            raise BadRecord(f"{name} {value!r} is not a whole number")
+        n = int(value)
+    elif t is str:
+        text = value.strip()
+        try:
+            n = int(text) if len(text) <= 20 else int(text[:21])
+        except ValueError:
+            try:
+                x = float(text[:40])
+            except ValueError:
+                raise BadRecord(f"{name} {value[:40]!r} is not a number") from None
+            return _whole(x, name, high)
+    else:
+        raise BadRecord(f"{name} has type {t.__name__}")
+    if not 0 <= n <= high:
+        if name in ("ts", "recv_ts"):
+            raise BadRecord(f"time out of range ({name} {n}, 0 to {high})")
+        raise BadRecord(f"{name} {n} out of range (0 to {high})")
+    return n
+
+
+def _real(value: Any, name: str) -> float:
+    """A finite number in ``[0, MAX_NUMBER]`` (NaN and infinities refused)."""
+    t = type(value)
+    if t is int:
+        if not 0 <= value <= MAX_VOLUME:
+            raise BadRecord(f"{name} {value} out of range")
+        return float(value)
+    if t is str:
+        try:
+            x = float(value[:40])
+        except ValueError:
+            raise BadRecord(f"{name} {value[:40]!r} is not a number") from None
+    elif t is float:
+        x = value
+    else:
+        raise BadRecord(f"{name} has type {t.__name__}")
+    if not 0.0 <= x <= MAX_NUMBER:  # NaN compares false with everything
+        raise BadRecord(f"{name} {x!r} out of range")
+    return x
+
+
+def _text(value: Any, name: str) -> str:
+    if type(value) is not str or not 0 < len(value) <= MAX_TEXT:
+        raise BadRecord(f"{name} {str(value)[:40]!r} is not a short text")
+    return value
 
 
 @dataclass(slots=True)
@@ -76,29 +146,33 @@ class Tick:
 
     @classmethod
     def from_record(cls, rec: dict[str, Any]) -> Tick:
-        """Rebuild a tick from its record form (raises KeyError/TypeError/ValueError if bad).
+        """Rebuild a tick from its record form, validated like an AllTick frame.
 
-        An empty string reads as ``None`` for ``side`` and ``seq``: that is how
-        CSV writes a null, and replay reads CSV rows back through here.
+        Raises ``KeyError`` for a missing field and :class:`BadRecord` (a
+        ``ValueError``) for anything else wrong: not an object, a wrong type,
+        a number out of range (``ts`` 1e20, ``seq`` 2**63, ``volume`` 1e19,
+        a NaN price). An empty string reads as ``None`` for ``side`` and
+        ``seq``: that is how CSV writes a null, and replay reads CSV rows back
+        through here.
         """
+        if not isinstance(rec, dict):
+            raise BadRecord(f"a trade is an object, not {type(rec).__name__}")
         side = rec.get("side")
         if side == "":
             side = None
-        elif side not in (None, "buy", "sell"):
-            raise ValueError(f"bad side {side!r}")
+        elif side not in (None, "buy", "sell") or type(side) is bool:
+            raise BadRecord(f"bad side {str(side)[:40]!r}")
         seq = rec.get("seq")
-        if seq == "":
-            seq = None
         return cls(
-            symbol=str(rec["symbol"]),
-            ts=int(rec["ts"]),
-            price=float(rec["price"]),
-            volume=int(rec["volume"]),
-            turnover=float(rec["turnover"]),
+            symbol=_text(rec["symbol"], "symbol"),
+            ts=_whole(rec["ts"], "ts", MAX_TIME_MS),
+            price=_real(rec["price"], "price"),
+            volume=_whole(rec["volume"], "volume", MAX_VOLUME),
+            turnover=_real(rec["turnover"], "turnover"),
             side=side,
-            seq=None if seq is None else int(seq),
-            recv_ts=int(rec["recv_ts"]),
-            src=str(rec["src"]),
+            seq=None if seq is None or seq == "" else _whole(seq, "seq", MAX_SEQ),
+            recv_ts=_whole(rec["recv_ts"], "recv_ts", MAX_TIME_MS),
+            src=_text(rec["src"], "src"),
         )
 
 
@@ -120,6 +194,35 @@ class Book:
     recv_ts: int
     src: str
     odd: tuple[str, ...] = ()
+
+    @classmethod
+    def from_record(cls, rec: dict[str, Any]) -> Book:
+        """Rebuild a book from its record form, with the numbers rule of trades
+        (``KeyError`` for a missing field, :class:`BadRecord` for anything else)."""
+        if not isinstance(rec, dict):
+            raise BadRecord(f"a book is an object, not {type(rec).__name__}")
+
+        def levels(name: str) -> tuple[tuple[float, int], ...]:
+            raw = rec[name]
+            if not isinstance(raw, list) or len(raw) > 50:
+                raise BadRecord(f"{name} is not a list of levels")
+            out = []
+            for level in raw:
+                if not isinstance(level, list) or len(level) != 2:
+                    raise BadRecord(f"{name} has a level that is not [price, volume]")
+                out.append((_real(level[0], "price"), _whole(level[1], "volume", MAX_VOLUME)))
+            return tuple(out)
+
+        seq = rec.get("seq")
+        return cls(
+            symbol=_text(rec["symbol"], "symbol"),
+            ts=_whole(rec["ts"], "ts", MAX_TIME_MS),
+            bids=levels("bids"),
+            asks=levels("asks"),
+            seq=None if seq is None or seq == "" else _whole(seq, "seq", MAX_SEQ),
+            recv_ts=_whole(rec["recv_ts"], "recv_ts", MAX_TIME_MS),
+            src=_text(rec["src"], "src"),
+        )
 
     def record(self) -> dict[str, Any]:
         """The record form (bids/asks as lists of [price, volume])."""

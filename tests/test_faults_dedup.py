@@ -110,3 +110,63 @@ def test_never_the_same_trade_twice_without_a_reset(
             else:
                 kept = {k for k in kept if k[0] != sym}
             kept.add((sym, seq, ts))
+
+
+# 2026-12-03 10:00 Hong Kong time, and the next trading day
+DAY1 = 1_764_727_200_000
+DAY2 = DAY1 + 86_400_000
+
+
+def test_a_quiet_symbol_keeps_the_new_days_trades_across_midnight() -> None:
+    """00700 had 50 trades yesterday; today's 30 (seq from 1 again) are all new."""
+    d = Dedup()
+    for seq in range(1, 51):
+        assert d.is_new("00700", seq, DAY1 + seq * 1000)
+    kept = sum(d.is_new("00700", seq, DAY2 + seq * 1000) for seq in range(1, 31))
+    assert kept == 30 and d.duplicates == 0 and d.resets == 1
+    d.resubscribed(["00700"])  # a reconnect: the server re-sends today's latest
+    assert not d.is_new("00700", 30, DAY2 + 30 * 1000)
+    assert d.is_new("00700", 31, DAY2 + 31 * 1000)
+
+
+def test_a_new_day_after_a_reconnect_keeps_every_trade() -> None:
+    """Up across two days with a reconnect before today's first trade."""
+    d = Dedup()
+    for seq in range(1, 51):
+        assert d.is_new("00700", seq, DAY1 + seq * 1000)
+    d.resubscribed(["00700"])
+    assert not d.is_new("00700", 50, DAY1 + 50 * 1000)  # yesterday's latest re-sent
+    d.resubscribed(["00700"])
+    assert not d.is_new("00700", 50, DAY2)  # ... even with a fresh time
+    kept = sum(d.is_new("00700", seq, DAY2 + seq * 1000) for seq in range(1, 31))
+    assert kept == 30
+
+
+def test_a_trade_of_an_earlier_day_is_an_old_resend() -> None:
+    d = Dedup()
+    assert d.is_new("00700", 3, DAY2)
+    assert not d.is_new("00700", 40, DAY1)
+
+
+def test_a_seq_reset_in_mid_run_loses_nothing() -> None:
+    """A provider restart: 120 trades, a resubscribe, then a new sequence from 1."""
+    d = Dedup()
+    for seq in range(1, 121):
+        assert d.is_new("00700", seq, DAY1 + seq * 10)
+    d.resubscribed(["00700"])
+    later = DAY1 + 60_000
+    kept = sum(d.is_new("00700", seq, later + seq * 10) for seq in range(1, 121))
+    assert kept == 120 and d.duplicates == 0
+    # the old sequence's trades re-sent are still duplicates of the new one's
+    assert not d.is_new("00700", 120, later + 1200)
+
+
+def test_seeding_a_file_that_spans_two_days() -> None:
+    d = Dedup()
+    for seq in range(1, 51):
+        d.seed("00700", seq, DAY1 + seq)
+    for seq in range(1, 11):
+        d.seed("00700", seq, DAY2 + seq)
+    d.resubscribed(["00700"])
+    assert not d.is_new("00700", 10, DAY2 + 10)
+    assert d.is_new("00700", 11, DAY2 + 11)

@@ -14,7 +14,7 @@ from test_faults import SYMBOLS, hk_env, read_jsonl, subscribed, wait_for
 
 from hkticks.errors import OutputError, UsageError
 from hkticks.server import MarketServer
-from hkticks.storage.sinks.postgres import PostgresSink, parse_postgres_url
+from hkticks.storage.sinks.postgres import COLUMNS, PostgresSink, parse_postgres_url
 from hkticks.tick import RECORD_FIELDS, Tick
 
 psycopg = pytest.importorskip("psycopg", reason="pip install 'hkticks[postgres]'")
@@ -171,3 +171,36 @@ def test_bench_postgres_counts_what_it_stored(pg_url: str) -> None:
     with psycopg.connect(pg_url) as con:  # the bench table is dropped after
         left = con.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'hkticks_bench%'")
         assert left.fetchone()[0] == 0
+
+
+def _day_ticks(day_ms: int, n: int) -> list[Tick]:
+    return [
+        Tick("00700", day_ms + i * 1000, 400.0, 100, 40_000.0, None, i, day_ms, "t")
+        for i in range(1, n + 1)
+    ]
+
+
+def test_a_new_days_seq_reset_is_kept_and_a_resend_still_skipped(pg_url: str) -> None:
+    """Unique on (symbol, trading day, seq): day 2 restarts seq and keeps every trade."""
+    day1 = 1_764_727_200_000  # 2026-12-03 10:00 HKT
+    day2 = day1 + 86_400_000
+    sink = PostgresSink(pg_url)
+    sink.write(_day_ticks(day1, 200))
+    sink.write(_day_ticks(day2, 200))
+    sink.write(_day_ticks(day2, 50))  # re-sent after a reconnect
+    sink.close()
+    assert sink.inserted == 400
+    assert len(rows(pg_url)) == 400
+
+
+def test_a_table_keyed_by_symbol_and_seq_alone_is_rekeyed(pg_url: str) -> None:
+    cols = ", ".join(f"{n} {t}" for n, t in COLUMNS)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"CREATE TABLE ticks ({cols})")
+        con.execute("CREATE UNIQUE INDEX ticks_symbol_seq_key ON ticks (symbol, seq)")
+    day1 = 1_764_727_200_000
+    sink = PostgresSink(pg_url)
+    sink.write(_day_ticks(day1, 30))
+    sink.write(_day_ticks(day1 + 86_400_000, 30))
+    sink.close()
+    assert len(rows(pg_url)) == 60

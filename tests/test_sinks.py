@@ -32,7 +32,16 @@ from hkticks.storage.sinks.jsonl import JsonlSink, encode_lines
 from hkticks.tick import RECORD_FIELDS, Book, Event, Tick
 
 FORMATS = ("t.jsonl", "t.csv", "t.db")
-AWKWARD_FLOATS = [0.1 + 0.2, 1e-7, 1e16, 123456789.123, 5.0, 0.001, 2.675, 1 / 3]
+AWKWARD_FLOATS = [
+    0.1 + 0.2,
+    1e-7,
+    1e11,  # large (1e16 is beyond the price * volume that hkticks.tick accepts)
+    123456789.123,
+    5.0,
+    0.001,
+    2.675,
+    1 / 3,
+]
 
 
 def make_ticks(n: int, seed: int = 1, start: int = 0) -> list[Tick]:

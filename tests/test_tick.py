@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hkticks.tick import BOOK_FIELDS, RECORD_FIELDS, SIDES, Book, Event, Tick
+from hkticks.tick import BOOK_FIELDS, RECORD_FIELDS, SIDES, BadRecord, Book, Event, Tick
 
 TICK = Tick("00700", 1_700_000_000_123, 382.4, 100, 38240.0, "buy", 123456, 1_700_000_000_200, "x")
 
@@ -169,7 +169,7 @@ ticks = st.builds(
     volume=st.integers(0, 10**12),
     turnover=st.floats(min_value=0, max_value=1e15, allow_nan=False),
     side=st.sampled_from([None, "buy", "sell"]),
-    seq=st.none() | st.integers(0, 2**64 - 1),
+    seq=st.none() | st.integers(0, 2**63 - 1),
     recv_ts=st.integers(0, 10**13),
     src=st.text(min_size=1, max_size=10),
 )
@@ -184,3 +184,38 @@ def test_property_record_round_trips(tick: Tick) -> None:
     assert Tick.from_record(rec) == tick
     assert Tick.from_record(json.loads(json.dumps(rec))) == tick
     assert [Tick.from_record(r) for r in through_csv(tick)] == [tick]
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        [1, 2, 3],
+        "00700",
+        None,
+        dict(TICK.record(), ts=1e20),
+        dict(TICK.record(), ts=10**20),
+        dict(TICK.record(), seq=2**63),
+        dict(TICK.record(), seq=str(2**63)),
+        dict(TICK.record(), volume=1e19),
+        dict(TICK.record(), volume=10**19),
+        dict(TICK.record(), price=float("nan")),
+        dict(TICK.record(), price="NaN"),
+        dict(TICK.record(), turnover=float("inf")),
+        dict(TICK.record(), price=-1.0),
+        dict(TICK.record(), recv_ts=-5),
+        dict(TICK.record(), symbol=["00700"]),
+        dict(TICK.record(), side=True),
+    ],
+)
+def test_from_record_refuses_what_no_store_can_keep(rec: Any) -> None:
+    """The one numbers rule (shared with AllTick frames): refused when built, not at a sink."""
+    with pytest.raises(BadRecord):
+        Tick.from_record(rec)
+
+
+def test_book_from_record_round_trip_and_refusals() -> None:
+    book = Book("09988", 5, ((81.5, 3000), (81.45, 1200)), (), 7, 6, "alltick")
+    assert Book.from_record(json.loads(json.dumps(book.record()))) == book
+    for bad in ([1, 2, 3], dict(book.record(), bids=[[1, 2, 3]]), dict(book.record(), ts=1e20)):
+        with pytest.raises(BadRecord):
+            Book.from_record(bad)  # type: ignore[arg-type]

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from hkticks.tick import Book, Tick
+from hkticks.tick import MAX_NUMBER, MAX_SEQ, MAX_TIME_MS, MAX_VOLUME, Book, Tick
 
 SRC = "alltick"
 # hkticks' own extension, not AllTick's: a simulated server (the embedded one)
@@ -78,15 +78,17 @@ MAX_BOOK_LEVELS = 10
 # tick_time values below this are seconds, above are milliseconds
 # (1e11 s is the year 5138; 1e11 ms is 1973).
 _SECONDS_LIMIT = 100_000_000_000
-# Upper bounds that turn absurd values into a DecodeError instead of a Tick.
+# Upper bounds that turn absurd values into a DecodeError instead of a Tick:
+# the one rule of hkticks.tick, shared with NATS messages and recorded files.
 # No HK price, volume or turnover comes near 1e15, and below it every integer
 # is exact as a float, so price * volume can never overflow to infinity.
-_MAX_NUMBER = 1e15
-_MAX_INT = 10**15
+_MAX_NUMBER = MAX_NUMBER
+_MAX_INT = MAX_VOLUME
 # tick_time beyond 1e13 ms is after the year 2286: garbage, not a time.
-_MAX_TIME_MS = 10**13
-# seq is an opaque provider counter: allow the whole uint64 range, exactly.
-_MAX_SEQ = (1 << 64) - 1
+_MAX_TIME_MS = MAX_TIME_MS
+# seq is an opaque provider counter, exact, within what every store keeps
+# (64-bit signed integers in SQLite and PostgreSQL).
+_MAX_SEQ = MAX_SEQ
 _UINT32_MAX = (1 << 32) - 1
 
 # Return codes.

@@ -66,6 +66,7 @@ def open_feed(codes: list[str], *, settings: config.Settings, queue: Any, **kw: 
             consumer=_meta("consumer"),
             since_ms=parse_since(since) if since else None,
             books=bool(kw.get("book_depth")),
+            follow_new=bool(_meta("every_symbol")),  # no SYMBOLS: new subjects too
         )
     from hkticks.feed.shards import Feed
 
@@ -373,6 +374,9 @@ def _resolve_symbols(
         codes = stream_symbols(source)
         if not codes:
             raise UsageError(f"{source}: the stream has no trades yet; give SYMBOLS")
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None:  # the feed follows the symbols first published later too
+            ctx.meta["hkticks.every_symbol"] = True
         return codes, symbol_service.cached_universe(demo=False)
     universe = symbol_service.load_universe(settings, refresh_if_missing=True, warn=warn)
     codes = list(universe.codes(include_suspended=include_suspended))

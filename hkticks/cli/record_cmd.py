@@ -19,6 +19,7 @@ from hkticks.cli.common import (
     open_feed,
     provider_options,
     provider_settings,
+    remote_source,
     resolve_symbols,
     selection_options,
     warn,
@@ -90,12 +91,18 @@ def same_output_twice(outputs: list[tuple[str, str]]) -> None:
         seen[key] = option
 
 
-def status_line(st: FeedStatus, rate: float, last_age: float | None) -> str:
+def status_line(
+    st: FeedStatus, rate: float, last_age: float | None, recorder: Recorder | None = None
+) -> str:
     age = "-" if last_age is None else f"{last_age:.1f}s"
+    behind = recorder.backlog if recorder is not None else 0
+    losses = recorder.output_losses() if recorder is not None else []
     return (
         f"conn {st.up}/{len(st.connections)}  ticks {st.ticks:,}  {rate:,.0f}/s  "
         f"queue {st.queue_depth:,}  last {age}  reconnects {st.reconnects}"
         + (f"  dropped {st.dropped:,}" if st.dropped else "")
+        + (f"  outputs behind {behind:,}" if behind >= 1000 else "")
+        + "".join(f"  LOST {n:,} on {where}" for where, n in losses)
         + next(
             (f"  last error: {c.reason}" for c in st.connections if getattr(c, "reason", None)), ""
         )
@@ -204,7 +211,8 @@ def _human(n: float) -> str:
     type=click.IntRange(1000, 50_000_000),
     default=DEFAULT_MAXSIZE,
     show_default=True,
-    help="Bound of the in-memory queue (ticks beyond it are dropped and counted).",
+    help="Bound of the in-memory queue, and of each output's own queue (ticks beyond it "
+    "are dropped and counted).",
 )
 @click.option(
     "--allow-mixed",
@@ -294,6 +302,11 @@ def record(
         + ([("--book-out", book_out)] if book_out else [])
         + ([("--events", events_path)] if events_path else [])
     )
+    source = remote_source()
+    if source:  # --from X --out X would read back what it publishes
+        from hkticks.feed.nats_source import check_not_own_source
+
+        check_not_own_source(source, outs)
     # outputs are checked before anything connects
     for path in outs:
         check_output(path, rotate=policy)
@@ -403,6 +416,7 @@ def record(
             event_sink=event_sink,
             flush_interval=flush_interval,
             fsync=fsync,
+            output_rows=queue_size,
             on_error=lambda exc: run.set(
                 "stdout closed" if isinstance(exc, PipeClosed) else "write error"
             ),
@@ -477,13 +491,17 @@ def _check_nothing_lost(st: FeedStatus, recorder: Recorder) -> None:
         parts.append(
             f"{st.dropped:,} by the full queue (the writer fell behind: raise --queue-size)"
         )
-    if recorder.sink_dropped:
+    several = len(recorder.tick_sinks) > 1
+    others = "; the other outputs have them" if several else ""
+    for where, n in recorder.output_losses():
         parts.append(
-            f"{recorder.sink_dropped:,} on stdout only (its reader fell behind; "
-            "the file outputs have them)"
+            f"{n:,} on {where}{' only' if several else ''} "
+            f"(it fell behind or was unavailable{others})"
         )
+    if recorder.unwritten:
+        parts.append(f"{recorder.unwritten:,} still queued when the writer was given up on")
     if parts:
-        total = st.dropped + recorder.sink_dropped
+        total = st.dropped + recorder.sink_dropped + recorder.unwritten
         raise TicksLost(f"{total:,} ticks were dropped: " + "; ".join(parts))
 
 
@@ -559,7 +577,7 @@ def _wait(
                 if recorder.last_tick_recv_ts
                 else None
             )
-            line = status_line(st, rate, last_age)
+            line = status_line(st, rate, last_age, recorder)
             if interactive:
                 width = shutil.get_terminal_size((100, 24)).columns
                 out.write("\r\x1b[2K" + line[: max(10, width - 1)])
@@ -591,8 +609,8 @@ def _summary(
         parts.append(f"books {recorder.books:,}")
     if st.dropped:
         parts.append(f"DROPPED {st.dropped:,} (queue full)")
-    if recorder.sink_dropped:
-        parts.append(f"DROPPED {recorder.sink_dropped:,} on stdout (reader too slow)")
+    for where, n in recorder.output_losses():
+        parts.append(f"DROPPED {n:,} on {where} (too slow or unavailable)")
     if st.rejected:
         parts.append(f"rejected codes {', '.join(sorted(st.rejected))}")
     if len({sink.rows for sink in sinks}) > 1:  # a write failed part-way: say what each holds

@@ -3,22 +3,31 @@
 Not a timing rule: it sits beside the session because every connection's
 read loop asks it, once per trade, whether that trade is new.
 
-AllTick's ``seq`` increases per symbol, and a server re-sends the latest
-trade of each symbol after a (re)subscribe. The rules, per symbol, for a
-trade with a seq (``last`` is the highest seq kept since the last reset):
+AllTick's ``seq`` increases per symbol within a trading day, and a server
+re-sends the latest trade of each symbol after a (re)subscribe. A trade's
+identity is (symbol, trading day, seq): the trading day is the Hong Kong
+date of its exchange time (:func:`trading_day`), and PostgreSQL's unique key
+uses the same identity. The rules, per symbol, for a trade with a seq
+(``last`` is the highest seq kept since the last reset), in this order:
 
-1. a seq kept recently (``last`` itself, any seq kept within
+0. a trade of a later trading day than ``last``'s starts the symbol over
+   (a *new day*: seq restarts), unless it is ``last`` re-sent with a fresh
+   time right after a resubscribe; a trade of an earlier day is an old
+   trade re-sent: a duplicate;
+1. a seq below ``last`` with a later exchange time is a *sequence reset*
+   (a provider restart) when it comes right after a resubscribe or at least
+   :data:`RESET_GAP_MS` after ``last``'s time: new, and the symbol starts
+   over from it. This is decided before the window of rule 2, which holds
+   the old sequence's seqs: the new sequence's first trades are not
+   mistaken for them;
+2. a seq kept recently (``last`` itself, any seq kept within
    :data:`SEQ_WINDOW` below it, or one of the last :data:`RECENT` trades kept
    out of order) is a duplicate, whatever time it carries;
-2. a seq above ``last`` is new;
-3. a seq below ``last`` but within :data:`SEQ_WINDOW` of it, not kept
+3. a seq above ``last`` is new;
+4. a seq below ``last`` but within :data:`SEQ_WINDOW` of it, not kept
    before, is a late trade: new (``last`` stays);
-4. a seq further below, with a later exchange time than ``last``'s, is a
-   *sequence reset* (a new trading day, a provider restart) when it comes
-   right after a resubscribe or at least :data:`RESET_GAP_MS` after
-   ``last``'s time: new, and the symbol starts over from it;
 5. otherwise, with a later time, it is one trade out of order: new, kept in
-   the window of rule 1, and ``last`` is not forgotten (so a later re-send
+   the window of rule 2, and ``last`` is not forgotten (so a later re-send
    of ``last`` is still a duplicate);
 6. otherwise (lower seq, not later) an old trade re-sent: a duplicate.
 
@@ -39,6 +48,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
+HKT_OFFSET_MS = 8 * 3600 * 1000
+DAY_MS = 86_400_000
 SEQ_WINDOW = 64
 RECENT = 32
 RESET_GAP_MS = 5 * 60 * 1000
@@ -46,12 +57,23 @@ NOSEQ_RECENT = 64
 NOSEQ_WINDOW_S = 5.0
 
 
+def trading_day(ts_ms: int) -> int:
+    """The trading day of an exchange time: days since 1970-01-01, Hong Kong date."""
+    return (ts_ms + HKT_OFFSET_MS) // DAY_MS
+
+
+def trade_identity(symbol: str, seq: int, ts_ms: int) -> tuple[str, int, int]:
+    """What makes a trade with a seq the same trade: (symbol, trading day, seq)."""
+    return symbol, trading_day(ts_ms), seq
+
+
 class _Symbol:
-    __slots__ = ("last", "last_ts", "nearby", "noseq", "out_of_order", "resub", "resub_at")
+    __slots__ = ("day", "last", "last_ts", "nearby", "noseq", "out_of_order", "resub", "resub_at")
 
     def __init__(self, seq: int, ts: int) -> None:
         self.last = seq
         self.last_ts = ts
+        self.day = trading_day(ts)
         self.nearby: set[int] = {seq}
         self.out_of_order: deque[int] = deque(maxlen=RECENT)
         self.resub = False
@@ -61,6 +83,7 @@ class _Symbol:
     def advance(self, seq: int, ts: int) -> None:
         self.last = seq
         self.last_ts = ts
+        self.day = trading_day(ts)
         nearby = self.nearby
         nearby.add(seq)
         if len(nearby) > 2 * SEQ_WINDOW:
@@ -121,6 +144,20 @@ class Dedup:
 
     def _admit(self, st: _Symbol, seq: int, ts: int) -> str:
         last = st.last
+        day = trading_day(ts)
+        if day != st.day:  # rule 0: the identity includes the trading day
+            if day < st.day or (seq == last and st.resub):
+                return "duplicate"
+            self._start_over(st, seq, ts)
+            return "reset"
+        if (
+            seq < last
+            and ts > st.last_ts
+            and (st.resub or ts - st.last_ts >= RESET_GAP_MS)
+            and seq not in st.out_of_order
+        ):
+            self._start_over(st, seq, ts)  # rule 1, before the window of the old sequence
+            return "reset"
         if seq > last:
             st.advance(seq, ts)
             return "new"
@@ -130,14 +167,15 @@ class Dedup:
             st.nearby.add(seq)
             return "late"
         if ts > st.last_ts:
-            if st.resub or ts - st.last_ts >= RESET_GAP_MS:
-                st.last, st.last_ts = seq, ts
-                st.nearby = {seq}
-                st.out_of_order.clear()
-                return "reset"
             st.out_of_order.append(seq)
             return "out_of_order"
         return "duplicate"
+
+    @staticmethod
+    def _start_over(st: _Symbol, seq: int, ts: int) -> None:
+        st.last, st.last_ts, st.day = seq, ts, trading_day(ts)
+        st.nearby = {seq}
+        st.out_of_order.clear()
 
     def _noseq_is_new(self, symbol: str, ts: int, price: float | None, volume: int | None) -> bool:
         st = self._state.get(symbol) or self._noseq_only.get(symbol)

@@ -18,6 +18,13 @@ Where a reader starts:
   (``DeliverPolicy.LAST_PER_SUBJECT``), or from ``since_ms`` (``--since
   09:30``: every trade since then, Hong Kong time).
 
+Every message is validated like an AllTick frame (:meth:`Tick.from_record`,
+:meth:`Book.from_record`: one rule for shapes, types and ranges): one that
+is not a trade or a book (``[1,2,3]``, ``ts`` 1e20, a NaN price) is skipped,
+counted in ``decode_errors`` and reported (a log line and a
+``bad_message`` event, for the first few), never fatal; a durable consumer
+terminates it (``term``) so it is not delivered again at every restart.
+
 A durable consumer's messages are acknowledged (``AckPolicy.ALL``) once the
 queue has been emptied past them, so what a killed reader had not taken comes
 again; trades re-delivered are dropped by (symbol, seq) like the provider's
@@ -34,6 +41,7 @@ import threading
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -53,6 +61,7 @@ FETCH_TIMEOUT_S = 0.5
 ACK_DELAY_S = 0.5  # what was taken off the queue this long ago has been written
 # above this many symbols the consumer takes <prefix>.trades.* and filters here
 MAX_FILTER_SUBJECTS = 64
+REPORTED_BAD = 10  # bad messages each reported with an event; then every 1000th
 _CONSUMER = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SINCE = re.compile(r"^(?:(\d{4}-\d{2}-\d{2})[T ])?(\d{1,2}):(\d{2})$")
 
@@ -92,18 +101,6 @@ def check_consumer_name(name: str) -> str:
     return name
 
 
-def _book_of(rec: dict[str, Any]) -> Book:
-    return Book(
-        symbol=str(rec["symbol"]),
-        ts=int(rec["ts"]),
-        bids=tuple((float(p), int(v)) for p, v in rec["bids"]),
-        asks=tuple((float(p), int(v)) for p, v in rec["asks"]),
-        seq=None if rec.get("seq") is None else int(rec["seq"]),
-        recv_ts=int(rec["recv_ts"]),
-        src=str(rec["src"]),
-    )
-
-
 class NatsFeed:
     """Reads ``<prefix>.trades.*`` (and books) from JetStream into ``queue``.
 
@@ -123,6 +120,7 @@ class NatsFeed:
         books: bool = False,
         dedup: Dedup | None = None,
         connect_timeout: float = 5.0,
+        follow_new: bool = False,
     ) -> None:
         self._nats = import_nats("--from")
         self.target: NatsUrl = parse_nats_url(url)
@@ -142,7 +140,10 @@ class NatsFeed:
         self.reconnects = 0
         self.state = "connecting"
         self.last_msg_mono: float | None = None
-        self._wanted = set(self.symbols)
+        # follow_new: the symbols are what the stream had at the start; take every
+        # subject, also those first published later
+        self.follow_new = follow_new
+        self._wanted = set() if follow_new else set(self.symbols)
         self._unacked: Any = None  # the last message delivered, not yet seen taken
         self._taken: list[tuple[float, Any]] = []  # (when seen taken, message), oldest first
         self._connect_timeout = connect_timeout
@@ -227,7 +228,7 @@ class NatsFeed:
 
     def _filters(self) -> list[str]:
         t = self.target
-        if self.symbols and len(self.symbols) <= MAX_FILTER_SUBJECTS:
+        if self.symbols and not self.follow_new and len(self.symbols) <= MAX_FILTER_SUBJECTS:
             out = [t.trades(s) for s in self.symbols]
             if self.books_wanted:
                 out += [t.books(s) for s in self.symbols]
@@ -369,7 +370,9 @@ class NatsFeed:
                 continue
             self.last_msg_mono = time.monotonic()
             await self._ack_taken()  # the previous batches, if the consumer took them
-            self._deliver(msgs, prefix_trades, prefix_books)
+            bad = self._deliver(msgs, prefix_trades, prefix_books)
+            if bad and self.consumer:
+                await self._terminate(bad)
             if self.consumer:
                 self._unacked = msgs[-1]
         await self._ack_taken(stopping=True)
@@ -398,30 +401,83 @@ class NatsFeed:
         except Exception as exc:  # noqa: BLE001 - re-delivered later, dropped by seq
             log.debug("ack failed: %r", exc)
 
-    def _deliver(self, msgs: list[Any], prefix_trades: str, prefix_books: str) -> None:
+    async def _terminate(self, bad: list[Any]) -> None:
+        """``term`` what cannot be parsed: a durable consumer is not given it again."""
+        for msg in bad:
+            try:
+                await msg.term()
+            except Exception as exc:  # noqa: BLE001 - acknowledged with the next ones anyway
+                log.debug("term failed: %r", exc)
+
+    def _deliver(self, msgs: list[Any], prefix_trades: str, prefix_books: str) -> list[Any]:
+        """Put the trades and books of ``msgs`` on the queue; return the bad messages."""
         queue = self.queue
         dedup = self.dedup
         wanted = self._wanted
+        bad: list[Any] = []
         for msg in msgs:
             subject = msg.subject
             try:
-                rec = orjson.loads(msg.data)
                 if subject.startswith(prefix_trades):
-                    tick = Tick.from_record(rec)
+                    tick = Tick.from_record(orjson.loads(msg.data))
                     if wanted and tick.symbol not in wanted:
                         continue
-                    if not dedup.is_new(tick.symbol, tick.seq, tick.ts):
+                    if not dedup.is_new(tick.symbol, tick.seq, tick.ts, tick.price, tick.volume):
                         continue
                     self.ticks += 1
                     queue.put(tick)
                 elif subject.startswith(prefix_books):
-                    book = _book_of(rec)
+                    book = Book.from_record(orjson.loads(msg.data))
                     if wanted and book.symbol not in wanted:
                         continue
                     self.books += 1
                     queue.put(book)
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                self.decode_errors += 1
+            except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+                # ValueError: orjson's JSONDecodeError and BadRecord among them
+                bad.append(msg)
+                self._bad_message(subject, exc)
+        return bad
+
+    def _bad_message(self, subject: str, exc: BaseException) -> None:
+        """Count a message that is not a trade or a book; report the first ones."""
+        self.decode_errors += 1
+        n = self.decode_errors
+        if n > REPORTED_BAD and n % 1000:
+            return
+        reason = f"no {exc.args[0]!r} field" if isinstance(exc, KeyError) else str(exc)[:120]
+        shown = subject[:120]
+        log.warning(
+            "%s: skipped a message on %s that is not a trade or a book (%s); %d so far",
+            self.shown_url,
+            shown,
+            reason,
+            n,
+        )
+        self.queue.put_event(
+            Event(now_ms(), "bad_message", 0, {"subject": shown, "reason": reason, "total": n})
+        )
+
+
+def check_not_own_source(source: str, outs: Sequence[str]) -> None:
+    """Refuse ``--from X --out X``: the recorder would read back what it publishes, for ever."""
+    src = parse_nats_url(source)
+    for out in outs:
+        if not out.lower().startswith(("nats://", "tls://")):
+            continue
+        dst = parse_nats_url(out)
+        if _endpoint(dst.server) == _endpoint(src.server) and dst.stream == src.stream:
+            raise UsageError(
+                f"--from {src.shown} and --out {dst.shown} are the same stream: the recorder would "
+                "read back every trade it publishes; publish to another prefix (e.g. /hk2)"
+            )
+
+
+def _endpoint(server: str) -> tuple[str, int | None]:
+    parts = urlsplit(server)
+    host = (parts.hostname or "").lower()
+    if host in ("localhost", "::1", "0.0.0.0"):
+        host = "127.0.0.1"
+    return host, parts.port
 
 
 def stream_symbols(url: str, timeout: float = 5.0) -> list[str]:

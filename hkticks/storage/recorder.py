@@ -1,12 +1,17 @@
-"""The Storage Agent: one writer thread that drains the queue into the sinks.
+"""The Storage Agent: one writer thread that drains the queue into the outputs.
 
 The socket threads never touch disk: they enqueue, and this thread takes
-batches off the queue, hands ticks to every tick sink, books to the book
-sink and events to the events sidecar, and flushes at least every
-``flush_interval`` seconds. A sink that fails (disk full, I/O error) stops
-the recording: :attr:`Recorder.error` holds the :class:`OutputError`, the
-other sinks are flushed and closed, and everything written before the
-failure stays valid.
+batches off the queue, hands ticks to every tick output, books to the book
+output and events to the events sidecar, and asks for a flush at least every
+``flush_interval`` seconds. Each output has its own bounded queue and thread
+(:class:`~hkticks.storage.sinks.queued.QueuedSink`; stdout and NATS have
+their own already), so a slow or absent output holds back no other; what an
+output loses is counted per output (:meth:`Recorder.output_losses`),
+reported as a ``dropped`` event when it happens, and read by the command
+for its status line and exit status. A sink that fails (disk full, I/O
+error) stops the recording: :attr:`Recorder.error` holds the
+:class:`OutputError`, the other sinks are flushed and closed, and everything
+written before the failure stays valid.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 from hkticks.errors import HkticksError, OutputError
 from hkticks.feed.queue import TickQueue
 from hkticks.storage.sinks import Sink
+from hkticks.storage.sinks.queued import DEFAULT_MAX_ROWS, QueuedSink, has_own_thread
 from hkticks.tick import Book, Event, Tick
 
 log = logging.getLogger("hkticks.storage.recorder")
@@ -37,22 +43,26 @@ class Recorder:
         fsync: bool = False,
         batch_max: int = 8192,
         on_error: Callable[[HkticksError], None] | None = None,
+        output_rows: int = DEFAULT_MAX_ROWS,
     ) -> None:
         self.queue = queue
-        self.tick_sinks = list(tick_sinks)
-        self.book_sink = book_sink
-        self.event_sink = event_sink
+        self.output_rows = output_rows
+        self.tick_sinks = [self._own_queue(s) for s in tick_sinks]
+        self.book_sink = self._own_queue(book_sink) if book_sink is not None else None
+        self.event_sink = event_sink  # the accounting itself: written here
         self.flush_interval = flush_interval
         self.fsync = fsync
         self.batch_max = batch_max
         self.on_error = on_error
         self.error: HkticksError | None = None
+        self._event_error: HkticksError | None = None  # the sidecar's, said only if alone
         self.ticks = 0
         self.books = 0
         self.events = 0
         self.symbols: set[str] = set()
         self.last_tick_recv_ts: int | None = None
         self._dropped_seen = 0
+        self.unwritten = 0  # items left in the queue when the writer was given up on
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="hkticks-writer", daemon=True)
 
@@ -64,10 +74,35 @@ class Recorder:
         files = [s for s in self.tick_sinks if s.path != "-"] or self.tick_sinks
         return min((int(s.rows) for s in files), default=0)
 
+    def _own_queue(self, sink: Any) -> Any:
+        """``sink`` with a queue and thread of its own (a Tee: each of its sinks)."""
+        inner = getattr(sink, "sinks", None)
+        if isinstance(inner, list):  # a Tee (a file and a NATS stream)
+            sink.sinks = [self._own_queue(s) for s in inner]
+            return sink
+        if has_own_thread(sink):
+            return sink
+        return QueuedSink(sink, max_rows=self.output_rows)
+
     @property
     def sink_dropped(self) -> int:
-        """Ticks dropped by sinks with their own buffer (stdout), not by the queue."""
-        return sum(int(getattr(s, "dropped", 0)) for s in self.tick_sinks)
+        """Ticks dropped by one output (its queue or buffer full, or given up on at
+        the end), not by the feed's queue: the other outputs have them."""
+        return sum(n for _, n in self.output_losses())
+
+    def output_losses(self) -> list[tuple[str, int]]:
+        """(output as shown, ticks it lost) for every output that lost some."""
+        out = []
+        for sink in self.tick_sinks:
+            n = int(getattr(sink, "dropped", 0))
+            if n:
+                out.append(("stdout" if sink.path == "-" else str(sink.path), n))
+        return out
+
+    @property
+    def backlog(self) -> int:
+        """Items handed to the outputs and not written yet (the most behind of them)."""
+        return max((int(getattr(s, "backlog", 0)) for s in self.sinks), default=0)
 
     @property
     def sinks(self) -> list[Sink]:
@@ -89,6 +124,8 @@ class Recorder:
             self.thread.join(timeout)
         if not self.thread.is_alive():
             return
+        # counted as lost, not only logged: the exit status says so
+        self.unwritten = len(self.queue)
         log.error(
             "the writer did not finish within %s s; %d queued items were not written",
             timeout,
@@ -149,7 +186,11 @@ class Recorder:
             return
         self.events += len(events)
         if self.event_sink is not None:
-            self.event_sink.write(events)
+            try:
+                self.event_sink.write(events)
+            except HkticksError as exc:
+                self._event_error = exc
+                raise
 
     def _write(self, batch: list[Any]) -> None:
         ticks: list[Tick] = []
@@ -189,7 +230,12 @@ class Recorder:
 
     def _flush(self) -> None:
         for sink in self.sinks:
-            sink.flush(self.fsync)
+            try:
+                sink.flush(self.fsync)
+            except HkticksError as exc:
+                if sink is self.event_sink:
+                    self._event_error = exc
+                raise
 
     def _failed(self, exc: HkticksError) -> None:
         if self.error is None:
@@ -198,11 +244,38 @@ class Recorder:
             self.on_error(exc)
 
     def _close_all(self) -> None:
+        """Close the queued outputs (draining at once), say what they lost, close the rest."""
+        queued = [s for s in self._flat(self.sinks) if isinstance(s, QueuedSink)]
+        for output in queued:
+            output.begin_close()
+        for output in queued:
+            self._close(output)
+        try:
+            self._write_events(self._sink_events())  # the losses of the last moments
+        except HkticksError as exc:
+            if self.error is None:
+                self.error = exc
+        except Exception as exc:  # noqa: BLE001 - the sidecar is closed below anyway
+            log.warning("writing the last events failed: %r", exc)
         for sink in self.sinks:
-            try:
-                sink.close()
-            except HkticksError as exc:
-                if self.error is None:
-                    self.error = exc
-            except Exception as exc:  # keep closing the others
-                log.warning("closing %s failed: %r", getattr(sink, "path", sink), exc)
+            self._close(sink)
+
+    @staticmethod
+    def _flat(sinks: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        for sink in sinks:
+            inner = getattr(sink, "sinks", None)
+            out.extend(inner if isinstance(inner, list) else [sink])
+        return out
+
+    def _close(self, sink: Any) -> None:
+        try:
+            sink.close()
+        except HkticksError as exc:
+            # an output's own failure says more than the sidecar's (a folder removed: both)
+            if self.error is None or (
+                self.error is self._event_error and sink is not self.event_sink
+            ):
+                self.error = exc
+        except Exception as exc:  # keep closing the others
+            log.warning("closing %s failed: %r", getattr(sink, "path", sink), exc)

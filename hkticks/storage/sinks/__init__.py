@@ -45,8 +45,10 @@ class Sink(Protocol):
     rows: int  # rows written by this run and still in the output (readable)
     repaired_bytes: int  # bytes of a torn last line removed at open (0 if none)
     # Optional, read with getattr: ``dropped`` (rows a sink with its own
-    # buffer dropped, e.g. stdout), ``take_events()`` (events for the sidecar),
-    # ``earlier_files(n)`` (a rotation's files before the current one).
+    # buffer dropped: stdout, NATS, or the QueuedSink the recorder puts around
+    # every other output, see sinks/queued.py), ``take_events()`` (events for
+    # the sidecar), ``earlier_files(n)`` (a rotation's files before the current
+    # one), ``interrupt()`` (stop retrying: PostgreSQL).
 
     def write(self, items: Sequence[Any]) -> None: ...
 

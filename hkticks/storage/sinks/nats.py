@@ -16,6 +16,13 @@ down the buffer keeps what was written, up to ``buffer_max`` messages
 closes); after a reconnect every message not acknowledged is sent again, so
 a NATS restart loses nothing. The stream is created when missing (file
 storage, retention by ``max_age`` / ``max_bytes`` from the URL).
+
+A stream that is full and discards new messages (``discard new`` with
+``max_msgs`` / ``max_bytes``) refuses each publish: those messages are
+dropped as they are refused, counted in ``dropped`` (trades), taken out of
+``rows``, and reported at once (a log line, a ``dropped`` event for the
+sidecar via :meth:`NatsSink.take_events`, the recorder's status line), not
+re-sent for ever behind a normal status line.
 """
 
 from __future__ import annotations
@@ -52,6 +59,8 @@ DEFAULT_BUFFER_MAX = 1_000_000
 ACK_TIMEOUT_S = 3.0
 CLOSE_TIMEOUT_S = 15.0
 RETRY_PAUSE_S = 0.2
+# JetStream's answers for a stream at its limits with discard new
+STORE_FULL = {10077: "maximum messages exceeded", 10047: "maximum bytes exceeded"}
 
 # (message id or None, subject, payload)
 Message = tuple[str | None, str, bytes]
@@ -70,6 +79,7 @@ class NatsSink:
     """
 
     repaired_bytes = 0
+    own_thread = True  # see hkticks.storage.sinks.queued
 
     def __init__(
         self,
@@ -89,6 +99,10 @@ class NatsSink:
         self.rows = 0
         self.acked = 0
         self.dropped = 0
+        self.refused = 0  # messages JetStream refused (stream full, discard new)
+        self.refused_trades = 0  # of them trades (also counted in dropped)
+        self._refused_why = ""
+        self._reported = 0
         self.resent = 0
         self.reconnects = 0
         self.max_inflight = max_inflight
@@ -207,12 +221,20 @@ class NatsSink:
         self._loop.call_soon_threadsafe(self._wake.set)
         self.thread.join(self.close_timeout + 10.0)
         left = self.buffered
-        if (left or self.dropped) and self._failure is None:
+        if (left or self.dropped or self.refused) and self._failure is None:
             why = []
             if left:
                 why.append(f"{left:,} not acknowledged when it closed")
-            if self.dropped:
-                why.append(f"{self.dropped:,} dropped while the server was away (buffer full)")
+            if self.refused:
+                why.append(
+                    f"{self.refused:,} refused by JetStream ({self._refused_why}: the stream "
+                    "is full and discards new messages)"
+                )
+            if self.dropped > self.refused_trades:
+                why.append(
+                    f"{self.dropped - self.refused_trades:,} dropped while the server "
+                    "was away (buffer full)"
+                )
             self._failure = OutputError(
                 f"{self.path}: published {self.acked:,} messages, {'; '.join(why)}; "
                 "check the NATS server, or record to a file as well (--out ticks.jsonl)"
@@ -287,6 +309,9 @@ class NatsSink:
             log.info("%s: reconnected; re-sending what was not acknowledged", self.path)
 
         async def error(exc: Exception) -> None:
+            if getattr(exc, "err_code", None) in STORE_FULL:
+                self._refused_one(exc)
+                return
             log.debug("%s: %r", self.path, exc)
 
         await probe(self.target, self._connect_timeout)
@@ -355,6 +380,58 @@ class NatsSink:
         for _, _, fut in entries:
             if not fut.done():
                 fut.cancel()
+
+    def _refused_one(self, exc: Exception) -> None:
+        """JetStream refused a publish (stream full): drop the oldest one in flight.
+
+        nats-py reports the refusal to the error callback and leaves that
+        message's future pending; answers come in publish order, so the
+        refused one is the oldest still waiting.
+        """
+        key = next((k for k, (_, _, f) in self._inflight.items() if not f.done()), None)
+        if key is None:
+            return
+        message, _, fut = self._inflight.pop(key)
+        fut.cancel()  # releases nats-py's pending slot
+        self.refused += 1
+        if ".trades." in message[1]:
+            self.refused_trades += 1
+            self.dropped += 1
+            self.rows -= 1
+        why = STORE_FULL.get(getattr(exc, "err_code", 0), "refused")
+        if not self._refused_why:
+            log.warning(
+                "%s: JetStream refuses new messages (%s: the stream is full and discards "
+                "new ones); dropping them, counted",
+                self.path,
+                why,
+            )
+        self._refused_why = why
+        if not self._inflight or self._closing:
+            self._wake.set()
+
+    def take_events(self) -> list[Event]:
+        """A ``dropped`` event for the trades lost since the last call (refused, buffer full)."""
+        total = self.dropped
+        new = total - self._reported
+        if new <= 0:
+            return []
+        self._reported = total
+        if self._refused_why:
+            reason = (
+                f"JetStream refused them ({self._refused_why}: the stream is full and "
+                "discards new messages); raise its limits or let it age out"
+            )
+        else:
+            reason = f"the publish buffer ({self.buffer_max:,} messages) was full"
+        return [
+            Event(
+                time.time_ns() // 1_000_000,
+                "dropped",
+                None,
+                {"count": new, "total": total, "output": self.path, "reason": reason},
+            )
+        ]
 
     def _done(self, key: int, fut: asyncio.Future[Any]) -> None:
         entry = self._inflight.get(key)

@@ -1,8 +1,9 @@
 """The PostgreSQL / TimescaleDB sink: ``--out postgresql://user@host/db?table=ticks``.
 
 Each batch is copied (``COPY ... FROM STDIN``, psycopg 3) into a temporary
-staging table and moved into the table with ``INSERT ... ON CONFLICT
-(symbol, seq) DO NOTHING``, in one transaction. So a batch is all or
+staging table and moved into the table with ``INSERT ... ON CONFLICT DO
+NOTHING`` on the trade's identity (symbol, trading day, seq: see
+:func:`hkticks.feed.dedup.trade_identity`), in one transaction. So a batch is all or
 nothing, and sending a batch again is harmless: a trade already stored is
 skipped. That is what makes a database restart safe: when the connection
 drops the sink reconnects (with capped back-off, for up to ``retry_for``
@@ -11,13 +12,18 @@ seconds) and replays the batch that was not acknowledged by its commit.
 The table is created when missing, with the columns of every other format
 (``RECORD_FIELDS``); when the ``timescaledb`` extension is installed in the
 database it becomes a hypertable on ``ts`` (epoch milliseconds, one chunk
-per day) and its unique index includes ``ts``, as TimescaleDB requires.
+per day) and its unique index is on (symbol, seq, ts), as TimescaleDB
+requires its partitioning column itself in a unique index (a re-sent trade
+carries its time: the same trade still). A table made by an earlier hkticks
+with the unique index on (symbol, seq) alone (which drops the next day's
+trades once seq restarts) has that index replaced.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from collections.abc import Collection, Sequence
 from operator import attrgetter
@@ -25,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from hkticks.errors import OutputError, UsageError
+from hkticks.feed.dedup import DAY_MS, HKT_OFFSET_MS
 from hkticks.storage.resume import LastTrades
 from hkticks.tick import RECORD_FIELDS
 
@@ -43,7 +50,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 )
 assert tuple(name for name, _ in COLUMNS) == RECORD_FIELDS
 
-DAY_MS = 86_400_000
+# the trading day of ``ts`` in SQL: the same day as hkticks.feed.dedup.trading_day
+DAY_SQL = f"((ts + {HKT_OFFSET_MS}) / {DAY_MS})"
 RETRY_FOR_S = 300.0
 _TABLE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$")
 _row = attrgetter(*RECORD_FIELDS)
@@ -120,6 +128,7 @@ class PostgresSink:
         self.hypertable = False
         self._closed = False
         self._failure: OutputError | None = None
+        self._interrupted = threading.Event()
         sql = self._pg.sql
         schema, _, name = self.table.rpartition(".")
         self._ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
@@ -163,6 +172,7 @@ class PostgresSink:
     def _prepare(self) -> None:
         sql = self._pg.sql
         con = self._con
+        schema = self.table.rpartition(".")[0]
         with con.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'")
             timescale = cur.fetchone() is not None
@@ -183,7 +193,7 @@ class PostgresSink:
                     f"{self.path}: table {self.table} has other columns ({have}); "
                     "choose another ?table="
                 )
-            key = ["symbol", "seq"]
+            base = self.table.rpartition(".")[2]
             if timescale:
                 cur.execute(
                     "SELECT create_hypertable(%s, 'ts', chunk_time_interval => %s, "
@@ -191,11 +201,18 @@ class PostgresSink:
                     (self.table, DAY_MS),
                 )
                 self.hypertable = True
-                key.append("ts")
-            index = sql.Identifier(f"{self.table.rpartition('.')[2]}_{'_'.join(key)}_key")
+                key = sql.SQL("symbol, seq, ts")
+                index = sql.Identifier(f"{base}_symbol_seq_ts_key")
+            else:
+                key = sql.SQL("symbol, " + DAY_SQL + ", seq")
+                index = sql.Identifier(f"{base}_symbol_day_seq_key")
+                # the key of earlier versions: (symbol, seq) alone drops a new day's trades
+                old = f"{base}_symbol_seq_key"
+                old_ident = sql.Identifier(schema, old) if schema else sql.Identifier(old)
+                cur.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(old_ident))
             cur.execute(
                 sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                    index, self._ident, sql.SQL(", ").join(map(sql.Identifier, key))
+                    index, self._ident, key
                 )
             )
         con.commit()
@@ -203,7 +220,7 @@ class PostgresSink:
         self._copy = sql.SQL("COPY hkticks_stage ({}) FROM STDIN").format(names)
         self._move = sql.SQL(
             "INSERT INTO {} ({}) SELECT {} FROM hkticks_stage ON CONFLICT ({}) DO NOTHING"
-        ).format(self._ident, names, names, sql.SQL(", ").join(map(sql.Identifier, key)))
+        ).format(self._ident, names, names, key)
 
     # ------------------------------------------------------------------ writing
 
@@ -250,6 +267,12 @@ class PostgresSink:
                         _reason(exc),
                         self.retry_for,
                     )
+                if self._interrupted.is_set():
+                    self._failure = OutputError(
+                        f"{self.path}: {_reason(exc)}; gave up at the end of the run "
+                        f"(wrote {self.rows:,} {self.what} before)"
+                    )
+                    raise self._failure from None
                 if now >= deadline:
                     self._failure = OutputError(
                         f"{self.path}: {_reason(exc)} for {self.retry_for:.0f} s "
@@ -257,7 +280,7 @@ class PostgresSink:
                         "check the database server"
                     )
                     raise self._failure from None
-                time.sleep(pause)
+                self._interrupted.wait(pause)
                 pause = min(pause * 2, 2.0)
             except pg.Error as exc:
                 self._rollback()
@@ -268,6 +291,10 @@ class PostgresSink:
                 raise self._failure from None
         self.rows += len(items)
         self.inserted += added
+
+    def interrupt(self) -> None:
+        """Stop retrying (the run is ending and this output was given up on); thread-safe."""
+        self._interrupted.set()
 
     def _rollback(self) -> None:
         if self._con is not None:
@@ -294,7 +321,7 @@ class PostgresSink:
             return out
         query = self._pg.sql.SQL(
             "SELECT DISTINCT ON (symbol) symbol, seq, ts FROM {} "
-            "WHERE symbol = ANY(%s) AND seq IS NOT NULL ORDER BY symbol, seq DESC"
+            "WHERE symbol = ANY(%s) AND seq IS NOT NULL ORDER BY symbol, ts DESC, seq DESC"
         ).format(self._ident)
         try:
             with self._con.cursor() as cur:

@@ -43,6 +43,7 @@ class StdoutSink:
 
     path = "-"
     repaired_bytes = 0
+    own_thread = True  # see hkticks.storage.sinks.queued
 
     def __init__(
         self,
