@@ -18,14 +18,14 @@ With a pump that carries the anomaly engine (:class:`~hkticks.watch.runner.Board
 the heatmap's tile flash when the heatmap is open, and the terminal bell
 with ``bell=True`` (``watch --bell``).
 
-Screens other parts add (the heatmap, alerts) register a factory in
-:data:`SCREENS` or provide ``make_screen(app)`` in
-``hkticks.watch.heatmap``; until then ``h`` says so in a toast.
+The heatmap (:class:`~hkticks.watch.heatmap_screen.BoardHeatmapScreen`,
+``h``, or first with ``start="heatmap"``) and the detail view
+(:class:`~hkticks.watch.detail.DetailScreen`) are screens of this one app,
+over the same model and pump; keys of the table are hidden and inert there.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -44,37 +44,36 @@ from textual.widgets.selection_list import Selection
 from hkticks.errors import HkticksError
 from hkticks.stopping import StopFlag
 from hkticks.watch.alerts_pane import AlertsPane
-from hkticks.watch.buffers import Buffers
+from hkticks.watch.buffers import TIMEFRAMES, Buffers
 from hkticks.watch.columns import ALWAYS, BY_KEY, ColumnLayout, hidden_notice
 from hkticks.watch.detail import DetailScreen
+from hkticks.watch.heatmap_screen import DEFAULT_SCALE, BoardHeatmapScreen
 from hkticks.watch.model import SORT_KEYS, SORT_LABELS, WatchModel
+from hkticks.watch.notices import Notices
 from hkticks.watch.table import ColumnHeader, QuoteTable, RowPainter, select_rows
 from hkticks.watch.view import COLUMNS, DEMO_BANNER, Board, Palette, fmt_money
 
 FRAME_S = 0.2  # five frames a second: flashes fade in steps, keys show at once
 ALL = "all"
 
-# name -> factory(app) -> Screen: screens other modules add (e.g. "heatmap", "alerts")
-SCREENS: dict[str, Callable[[BoardApp], Screen[Any]]] = {}
-
 Pump = Callable[[float], "HkticksError | None"]
-
-
-def register_screen(name: str, factory: Callable[[BoardApp], Screen[Any]]) -> None:
-    """Make ``factory`` the screen the app opens for ``name`` (``h`` opens ``"heatmap"``)."""
-    SCREENS[name] = factory
-
-
-def _find_screen(name: str) -> Callable[[BoardApp], Screen[Any]] | None:
-    factory = SCREENS.get(name)
-    if factory is not None:
-        return factory
-    try:
-        module = importlib.import_module(f"hkticks.watch.{name}")
-    except ImportError:
-        return None
-    made = getattr(module, "make_screen", None)
-    return made if callable(made) else None
+# keys of the table: shown and working only on the board itself (not the heatmap or detail)
+TABLE_ACTIONS = frozenset(
+    {
+        "sort",
+        "reverse",
+        "filter",
+        "clear_filter",
+        "next_watchlist",
+        "detail",
+        "pause",
+        "book",
+        "columns",
+        "save_layout",
+        "heatmap",
+        "alerts",
+    }
+)
 
 
 class BoardHeader(Widget):
@@ -149,20 +148,26 @@ class HelpScreen(ModalScreen[None]):
     """
 
     KEYS = (
-        ("q", "quit"),
+        ("q", "quit (detail view: back)"),
         ("s / S", "next sort column / reverse the order"),
         ("/", "filter by code or name (CN/EN); Enter keeps it, Esc clears"),
         ("Tab", "next watchlist ([watchlists] in the config file) or all"),
-        ("↑ ↓ PgUp PgDn Home End", "move and scroll"),
+        ("← → ↑ ↓ PgUp PgDn Home End", "move and scroll (heatmap: between tiles)"),
+        ("j k g G", "down / up / first / last row, as in less"),
+        ("+ -", "add a code to the current watchlist / remove the selected row's code"),
         ("Enter", "detail: chart, time and sales, depth (--book)"),
         ("Esc / Backspace", "detail view: back to the board (Esc on the board clears the filter)"),
+        ("1 2 3 4 5", "detail view: 1D, 5D, 1M, 6M, 1Y"),
         ("l", "detail view: chart as line or candles"),
         ("p", "pause the display (data keeps flowing)"),
         ("b", "book columns (bid/ask) on or off (needs --book)"),
         ("c", "choose columns"),
         ("w", "save columns, sort and watchlist to the config file"),
-        ("h", "heatmap"),
-        ("a", "alerts pane on or off (volume spikes, block trades, sharp moves)"),
+        ("h", "heatmap (h or Esc back)"),
+        ("g", "heatmap: equal grid sorted by change, or treemap"),
+        ("m", "heatmap: area by market cap or the day's turnover"),
+        ("t", "heatmap: groups by watchlist, sector ([sectors] / --sectors) or none"),
+        ("a", "alerts pane on or off; Shift-Tab to it, Enter opens the alert's detail"),
         ("Ctrl-P", "command palette"),
         ("?", "this help"),
     )
@@ -262,9 +267,16 @@ class BoardApp(App[None]):
         watchlists: Mapping[str, Iterable[str]] | None = None,
         watchlist: str = ALL,
         book_feed: bool = False,
-        backfill: Callable[[str], Any] | None = None,
+        history: Callable[[str, str], Any] | None = None,
+        request_shares: Callable[[], None] | None = None,
+        sectors: Mapping[str, str] | None = None,
+        start: str = "board",
+        heatmap_scale: float = DEFAULT_SCALE,
+        heatmap_area: str = "cap",
+        heatmap_grid: bool = False,
         replay_status: Callable[[], str] | None = None,
         save_layout: Callable[[dict[str, Any]], str] | None = None,
+        save_watchlists: Callable[[dict[str, list[str]]], str] | None = None,
         stop: StopFlag | None = None,
         deadline: float | None = None,
         clock: Callable[[], float] = time.time,
@@ -286,9 +298,17 @@ class BoardApp(App[None]):
         }
         self.watchlist = watchlist if watchlist in self.watchlists else ALL
         self.book_feed = book_feed
-        self.backfill = backfill
+        self.history = history  # (code, timeframe) -> bars: the detail view's history
+        self._request_shares = request_shares
+        self.sectors: dict[str, str] = dict(sectors or {})  # code -> sector (heatmap groups)
+        self.start = start
+        self.heatmap_scale = heatmap_scale
+        self.heatmap_area = "turnover" if heatmap_area == "turnover" else "cap"
+        self.heatmap_grid = heatmap_grid or heatmap_area == "equal"
+        self.heatmap_groups = "watchlists" if self.watchlists or not self.sectors else "sectors"
         self.replay_status = replay_status
         self.save_layout_to = save_layout
+        self.save_watchlists_to = save_watchlists
         self.stop_flag = stop
         self.deadline = deadline
         self.clock = clock
@@ -318,6 +338,7 @@ class BoardApp(App[None]):
         yield self.table
         yield Input(placeholder="filter: code or name (Enter keeps, Esc clears)", id="filter")
         yield self.alerts_pane
+        yield Notices()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -329,6 +350,21 @@ class BoardApp(App[None]):
         self.table.focus()
         self.redraw()
         self.set_interval(self.frame_s, self.frame)
+        if self.start == "heatmap":
+            self.push_screen(BoardHeatmapScreen(self, equal=self.heatmap_grid))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The table's keys work (and show in the footer) only on the board itself."""
+        if action in TABLE_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    def request_shares(self) -> None:
+        """The heatmap wants market caps: ``hk_shares`` fetched once (if there is REST)."""
+        if self._request_shares is not None:
+            self._request_shares()
+        elif self.model.shares == "none":
+            self.model.shares = "unavailable"
 
     # -- the frame --------------------------------------------------------------
 
@@ -338,7 +374,21 @@ class BoardApp(App[None]):
         self.rich_board.demo = True
         self.query_one("#banner", Static).display = True
 
+    def _refresh_notifications(self) -> None:
+        """Textual calls this when a notice is raised or expires: the board shows it on
+        its notices line (:mod:`hkticks.watch.notices`), never as a toast over the data."""
+        self.show_notices()
+
+    def show_notices(self) -> None:
+        try:
+            screen = self.screen
+        except Exception:  # no screen yet (starting) or any more (closing)
+            return
+        for line in screen.query(Notices):
+            line.show_latest()
+
     def frame(self) -> None:
+        self.show_notices()
         now = self.clock()
         if self.pump is not None:
             error = self.pump(now)
@@ -491,8 +541,9 @@ class BoardApp(App[None]):
             return
         self.open_detail(row)
 
-    def open_detail(self, row: Any) -> None:
-        """Push the detail view of ``row`` (a model row); fetch its history once."""
+    def open_detail(self, row: Any, *, at: int | None = None) -> None:
+        """Push the detail view of ``row`` (a model row), ``at`` an exchange time (epoch ms)
+        to mark (an alert's); fetch today's minutes once."""
         buffer = self.buffers.get(row.code)
         screen = DetailScreen(
             row,
@@ -501,41 +552,55 @@ class BoardApp(App[None]):
             names=self.names,
             book=self.book_feed,
             clock=self.clock,
+            fetch=self.fetch_timeframe,
+            at=at,
         )
         self.push_screen(screen)
-        if self.backfill is not None and buffer.backfill == "none":
-            buffer.backfill = "loading"
-            self.run_worker(
-                lambda: self._backfill(row.code), thread=True, exclusive=False, group="backfill"
-            )
+        self.fetch_timeframe(row.code, "1D")
 
-    def _backfill(self, code: str) -> None:
-        """Worker thread: fetch 1-minute history; merged on the app's thread."""
-        assert self.backfill is not None
-        try:
-            bars = self.backfill(code)
-        except HkticksError:
-            bars = None  # e.g. HTTP 404: the server has no /kline; the view says so quietly
-        except Exception:
-            bars = None
-        self.call_from_thread(self._merge_history, code, bars)
-
-    def _merge_history(self, code: str, bars: Any) -> None:
+    def fetch_timeframe(self, code: str, timeframe: str) -> None:
+        """Fetch ``code``'s bars for ``timeframe`` once, on a worker thread."""
+        if self.history is None:
+            return
         buffer = self.buffers.get(code)
-        if bars is None:
-            buffer.backfill = "unavailable"
+        kline_type = TIMEFRAMES[timeframe].kline_type
+        if timeframe == "1D":
+            if buffer.backfill != "none":
+                return
+            buffer.backfill = "loading"
         else:
-            buffer.merge_history(bars)
-            buffer.backfill = "ok"
+            if kline_type in buffer.klines:
+                return
+            buffer.set_klines(kline_type, "loading")
+        self.run_worker(
+            lambda: self._fetch(code, timeframe), thread=True, exclusive=False, group="history"
+        )
+
+    def _fetch(self, code: str, timeframe: str) -> None:
+        """Worker thread: fetch the bars; merged on the app's thread."""
+        assert self.history is not None
+        try:
+            bars = self.history(code, timeframe)
+        except Exception:  # e.g. HTTP 404: the server has no /kline; the view says so quietly
+            bars = None
+        self.call_from_thread(self._merge_history, code, timeframe, bars)
+
+    def _merge_history(self, code: str, timeframe: str, bars: Any) -> None:
+        buffer = self.buffers.get(code)
+        kline_type = TIMEFRAMES[timeframe].kline_type
+        if timeframe == "1D":
+            if bars is None:
+                buffer.backfill = "unavailable"
+            else:
+                buffer.merge_history(bars)
+                buffer.backfill = "ok"
+        else:
+            buffer.set_klines(kline_type, "unavailable" if bars is None else "ok", bars or ())
         if isinstance(self.screen, DetailScreen):
             self.screen.update()
 
     def action_heatmap(self) -> None:
-        factory = _find_screen("heatmap")
-        if factory is None:
-            self.notify("heatmap: coming")
-            return
-        self.push_screen(factory(self))
+        self.push_screen(BoardHeatmapScreen(self, equal=self.heatmap_grid))
 
     def on_heatmap_map_tile_selected(self, message: Any) -> None:
         """Enter on a heatmap tile: that symbol's detail view (Esc back to the heatmap)."""
@@ -605,12 +670,3 @@ class BoardApp(App[None]):
                     json.dump(stats, fh)
             except OSError:
                 pass
-
-
-def _board_heatmap(app: BoardApp) -> Screen[Any]:
-    from hkticks.watch.board_heatmap import make_screen
-
-    return make_screen(app)
-
-
-register_screen("heatmap", _board_heatmap)
