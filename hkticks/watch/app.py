@@ -36,12 +36,14 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, SelectionList, Static
+from textual.widgets import Footer, Input, OptionList, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from hkticks.errors import HkticksError
+from hkticks.market_hours import hk_time_text
 from hkticks.stopping import StopFlag
 from hkticks.watch.alerts_pane import AlertsPane
 from hkticks.watch.buffers import TIMEFRAMES, Buffers
@@ -50,7 +52,7 @@ from hkticks.watch.detail import DetailScreen
 from hkticks.watch.heatmap_screen import DEFAULT_SCALE, BoardHeatmapScreen
 from hkticks.watch.model import SORT_KEYS, SORT_LABELS, WatchModel
 from hkticks.watch.notices import Notices
-from hkticks.watch.table import ColumnHeader, QuoteTable, RowPainter, select_rows
+from hkticks.watch.table import ColumnHeader, QuoteTable, RowPainter, code_query, select_rows
 from hkticks.watch.view import COLUMNS, DEMO_BANNER, Board, Palette, fmt_money
 
 FRAME_S = 0.2  # five frames a second: flashes fade in steps, keys show at once
@@ -72,6 +74,9 @@ TABLE_ACTIONS = frozenset(
         "save_layout",
         "heatmap",
         "alerts",
+        "focus_alerts",
+        "add_code",
+        "remove_code",
     }
 )
 
@@ -116,7 +121,8 @@ class BoardHeader(Widget):
         adv = sum(1 for r in rows if (r.change or 0) > 0)
         dec = sum(1 for r in rows if (r.change or 0) < 0)
         flat = sum(1 for r in rows if r.change == 0)
-        turnover = sum(r.turnover for r in rows)
+        whole_day = bool(rows) and all(r.bar_turnover is not None for r in rows)
+        turnover = sum(r.day_turnover if whole_day else r.turnover for r in rows)
         text.append(f" ▲ {adv}", pal.up)
         text.append(f"  ▼ {dec}", pal.down)
         text.append(f"  = {flat}", pal.dim)
@@ -127,7 +133,11 @@ class BoardHeader(Widget):
         down = (b.model.sort != "code") != b.table.reverse
         arrow = "" if b.model.sort == "given" else (" ▼" if down else " ▲")
         text.append(f" · sort: {SORT_LABELS[b.model.sort]}{arrow}")
-        text.append(f" · turnover {fmt_money(turnover)}")
+        if whole_day:
+            text.append(f" · turnover today {fmt_money(turnover)}")
+        else:  # only what this board saw: say since when, beside the day's volume
+            since = hk_time_text(int(b.model.started * 1000))[:5]
+            text.append(f" · turnover seen since {since} {fmt_money(turnover)}")
         text.append("\n")
         notice = hidden_notice(b.hidden_columns)
         if notice:
@@ -167,7 +177,10 @@ class HelpScreen(ModalScreen[None]):
         ("g", "heatmap: equal grid sorted by change, or treemap"),
         ("m", "heatmap: area by market cap or the day's turnover"),
         ("t", "heatmap: groups by watchlist, sector ([sectors] / --sectors) or none"),
-        ("a", "alerts pane on or off; Shift-Tab to it, Enter opens the alert's detail"),
+        (
+            "a / Shift-Tab",
+            "alerts pane on or off / into it: ↑↓ choose, Enter opens the detail at its time",
+        ),
         ("Ctrl-P", "command palette"),
         ("?", "this help"),
     )
@@ -227,6 +240,84 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
         self.dismiss([*ALWAYS, *chosen])
 
 
+MY_LIST = "mine"  # the watchlist ``+`` fills when the board shows all symbols
+MATCHES = 8  # completions shown under the prompt
+
+
+def completions(
+    choices: Iterable[tuple[str, str, str]], typed: str, limit: int = MATCHES
+) -> list[tuple[str, str]]:
+    """(code, label) of the choices matching ``typed``: a code (``700``, ``0700.HK``) or its
+    start, else a part of the English or Chinese name (any case). Pure."""
+    needle = typed.strip()
+    if not needle:
+        return []
+    code = code_query(needle)
+    low = needle.lower()
+    exact, starts, named = [], [], []
+    for c, en, cn in choices:
+        label = f"{c}  {en}  {cn}".rstrip()
+        if code is not None and c == code:
+            exact.append((c, label))
+        elif needle.isdigit() and c.lstrip("0").startswith(needle.lstrip("0") or "0"):
+            starts.append((c, label))
+        elif low in en.lower() or (cn and needle in cn):
+            named.append((c, label))
+    return (exact + starts + named)[:limit]
+
+
+class AddCodeScreen(ModalScreen[str | None]):
+    """``+``: type a code or a name; the matches show below, Enter adds the first
+    (or the one chosen with ↓), Esc cancels."""
+
+    DEFAULT_CSS = """
+    AddCodeScreen { align: center middle; }
+    AddCodeScreen > Vertical { width: 64; height: auto; border: round $accent; background: $surface; }
+    AddCodeScreen OptionList { height: auto; max-height: 10; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
+
+    def __init__(self, choices: Iterable[tuple[str, str, str]], target: str) -> None:
+        super().__init__()
+        self.choices = list(choices)
+        self.target = target
+        self.matches: list[tuple[str, str]] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f" add to watchlist {self.target}: a code or a name (EN/CN)")
+            yield Input(placeholder="e.g. 700, tencent, 腾讯", id="add-code")
+            yield OptionList(id="add-matches")
+
+    def on_mount(self) -> None:
+        self.query_one("#add-code", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.matches = completions(self.choices, event.value)
+        options = self.query_one("#add-matches", OptionList)
+        options.clear_options()
+        options.add_options([label for _code, label in self.matches])
+        if self.matches:
+            options.highlighted = 0
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(self.matches[0][0] if self.matches else None)
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "down" and isinstance(self.focused, Input) and self.matches:
+            event.stop()
+            self.query_one("#add-matches", OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.matches[event.option_index][0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class BoardApp(App[None]):
     """The board: header, column titles, the table, an optional filter line, the footer."""
 
@@ -250,6 +341,9 @@ class BoardApp(App[None]):
         Binding("w", "save_layout", "Save"),
         Binding("h", "heatmap", "Heatmap"),
         Binding("a", "alerts", "Alerts"),
+        Binding("shift+tab", "focus_alerts", "Alerts pane", show=False, priority=True),
+        Binding("plus", "add_code", "Add", show=False, key_display="+"),
+        Binding("minus", "remove_code", "Remove", show=False, key_display="-"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -305,7 +399,9 @@ class BoardApp(App[None]):
         self.heatmap_scale = heatmap_scale
         self.heatmap_area = "turnover" if heatmap_area == "turnover" else "cap"
         self.heatmap_grid = heatmap_grid or heatmap_area == "equal"
-        self.heatmap_groups = "watchlists" if self.watchlists or not self.sectors else "sectors"
+        self.heatmap_groups = (
+            "watchlists" if self.watchlists else "sectors" if self.sectors else "none"
+        )
         self.replay_status = replay_status
         self.save_layout_to = save_layout
         self.save_watchlists_to = save_watchlists
@@ -613,6 +709,78 @@ class BoardApp(App[None]):
 
     def action_alerts(self) -> None:
         self.alerts_pane.toggle()
+        if not self.alerts_pane.shown and self.focused is self.alerts_pane:
+            self.table.focus()
+
+    def action_focus_alerts(self) -> None:
+        """Shift-Tab: into the alerts pane (shown if hidden), or back to the table."""
+        pane = self.alerts_pane
+        if self.focused is pane:
+            self.table.focus()
+            return
+        if not pane.shown:
+            pane.toggle()
+        pane.focus()
+
+    def on_alerts_pane_chosen(self, message: AlertsPane.Chosen) -> None:
+        """Enter on an alert: its symbol's detail, marked at the alert's time."""
+        message.stop()
+        row = self.model.rows.get(message.alert.symbol)
+        if row is None:
+            self.notify(f"{message.alert.symbol} is not on this board", severity="warning")
+            return
+        self.open_detail(row, at=message.alert.ts)
+
+    # -- watchlists: + and - ----------------------------------------------------
+
+    def action_add_code(self) -> None:
+        """``+``: a prompt with completion over the board's codes and names."""
+        target = self.watchlist if self.watchlist != ALL else MY_LIST
+        choices = [(r.code, r.name_en, r.name_cn) for r in self.model.rows.values()]
+
+        def add(code: str | None) -> None:
+            if code:
+                self.change_watchlist(target, add=code)
+
+        self.push_screen(AddCodeScreen(choices, target), add)
+
+    def action_remove_code(self) -> None:
+        """``-``: take the selected row's code off the current watchlist."""
+        row = self.table.selected
+        if self.watchlist == ALL:
+            self.notify("- removes from a watchlist: Tab to one first", severity="warning")
+            return
+        if row is None:
+            self.notify("no row selected", severity="warning")
+            return
+        self.change_watchlist(self.watchlist, remove=row.code)
+
+    def change_watchlist(
+        self, name: str, *, add: str | None = None, remove: str | None = None
+    ) -> None:
+        codes = list(self.watchlists.get(name, ()))
+        if add is not None:
+            if add in codes:
+                self.notify(f"{add} is already in {name}")
+                return
+            codes.append(add)
+        if remove is not None:
+            if remove not in codes:
+                return
+            codes.remove(remove)
+        self.watchlists[name] = tuple(codes)
+        self.watchlist = name
+        self.redraw()
+        what = f"{add} added to {name}" if add else f"{remove} removed from {name}"
+        if self.save_watchlists_to is None:
+            self.notify(f"{what} (not saved: no config file)", severity="warning")
+            return
+        try:
+            where = self.save_watchlists_to({k: list(v) for k, v in self.watchlists.items()})
+        except (OSError, HkticksError) as exc:
+            self.notify(f"{what}; not saved: {exc}", severity="error")
+            return
+        self.notify(f"{what}; saved to {where}")
 
     def raise_alert(self, alert: Any) -> None:
         """One alert from the engine: the pane, a toast, the heatmap tile, the bell."""

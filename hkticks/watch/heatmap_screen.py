@@ -401,7 +401,8 @@ class BoardHeatmapScreen(HeatmapScreen):
 
     def action_groups(self) -> None:
         host = self.host
-        order = [g for g in GROUPINGS if g != "sectors" or host.sectors]
+        have = {"watchlists": bool(host.watchlists), "sectors": bool(host.sectors), "none": True}
+        order = [g for g in GROUPINGS if have[g]]
         now = host.heatmap_groups if host.heatmap_groups in order else order[0]
         host.heatmap_groups = order[(order.index(now) + 1) % len(order)]
         self.tick()
