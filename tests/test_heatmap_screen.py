@@ -116,7 +116,6 @@ def test_watch_heatmap_is_the_board_app_started_on_its_heatmap_screen() -> None:
         for i in range(30):
             queue.put(tk("00700", t0 + i * 1000, 100.0))
             queue.put(tk("09988", t0 + i * 1000, 80.0))
-        queue.put(tk("00700", t0 + 31_000, 112.0))  # +12 %: a price move
         app = BoardApp(model, pump=pump, buffers=buffers, start="heatmap", frame_s=0.1)
         async with app.run_test(size=(100, 30)) as pilot:
             screen = app.screen
@@ -124,6 +123,7 @@ def test_watch_heatmap_is_the_board_app_started_on_its_heatmap_screen() -> None:
             flashed: list[str] = []
             flash = screen.heat.flash
             screen.heat.flash = lambda code: (flashed.append(code), flash(code))  # type: ignore[method-assign,func-returns-value]
+            queue.put(tk("00700", t0 + 31_000, 112.0))  # +12 %: a price move
             await wait_until(pilot, lambda: app.alerts_pane.total == 1)
             assert model.trades == 61 and app.simulated  # the pump saw "-sim"
             assert flashed == ["00700"]  # its tile flashed (it fades in 1.5 s)
