@@ -8,15 +8,17 @@ advancers and decliners, turnover of what is shown), the column titles and
 the table (a line-API widget drawing only the visible rows).
 
 Keys (also in the footer, ``?`` and Ctrl-P): ``q`` quit, ``s``/``S`` sort
-column / reverse, ``/`` filter (Esc clears), Tab watchlists, arrows and
-PgUp/PgDn/Home/End, ``p`` pause the display, ``b`` book columns, ``c``
-columns, ``w`` save the layout, Enter the detail view, ``h`` heatmap
-(:mod:`hkticks.watch.board_heatmap`), ``a`` the alerts pane.
+column / reverse, ``/`` filter (Esc clears), Tab watchlists, arrows,
+PgUp/PgDn/Home/End and ``j``/``k``/``g``/``G``, ``+``/``-`` add to / remove
+from the watchlist (saved), ``p`` pause the display, ``b`` book columns,
+``c`` columns, ``w`` save the layout, Enter the detail view, ``h`` heatmap,
+``a`` the alerts pane (Shift-Tab into it).
 
 With a pump that carries the anomaly engine (:class:`~hkticks.watch.runner.BoardPump`
-``alerts``), each alert goes to the alerts pane (newest first), a toast,
-the heatmap's tile flash when the heatmap is open, and the terminal bell
-with ``bell=True`` (``watch --bell``).
+``alerts``), each alert goes to the alerts pane (newest first), the notices
+line (:mod:`hkticks.watch.notices`: no toast covers the data), the
+heatmap's tile flash when the heatmap is open, and the terminal bell with
+``bell=True`` (``watch --bell``).
 
 The heatmap (:class:`~hkticks.watch.heatmap_screen.BoardHeatmapScreen`,
 ``h``, or first with ``start="heatmap"``) and the detail view
