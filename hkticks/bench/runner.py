@@ -625,7 +625,9 @@ def watch_targets(watch: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "ok": cpu["fps"] >= WATCH_FPS,
         }
     if keys:
-        for name, limit in (("key_ms", WATCH_KEY_MS), ("detail_ms", WATCH_DETAIL_MS)):
+        limits = (("key_ms", WATCH_KEY_MS), ("detail_ms", WATCH_DETAIL_MS))
+        limits += (("heatmap_ms", WATCH_KEY_MS),) if "heatmap_ms" in keys else ()
+        for name, limit in limits:
             out[f"watch_{name}"] = {
                 "target": f"<= {limit:g}",
                 "measured": keys[name],

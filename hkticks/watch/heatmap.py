@@ -372,6 +372,28 @@ class HeatmapView:
         )
 
 
+_STYLES: dict[tuple[int, bool, bool, bool], Style] = {}
+
+
+def _tile_style(n: int, flashing: bool, chosen: bool, *, edge: bool = False) -> Style:
+    """A tile's style on xterm colour ``n`` (made once: 11 colours x 4 states + edges)."""
+    key = (n, flashing, chosen, edge)
+    style = _STYLES.get(key)
+    if style is None:
+        if edge:
+            style = Style(color="color(234)", bgcolor=f"color({n})")
+        else:
+            style = Style(
+                color=_fg_for(_xterm_rgb(n)),
+                bgcolor=f"color({n})",
+                bold=chosen or flashing,
+                reverse=flashing,
+                underline=chosen,
+            )
+        _STYLES[key] = style
+    return style
+
+
 def render_rows(
     lay: Layout,
     width: int,
@@ -385,23 +407,13 @@ def render_rows(
     """The segments of every row, each row exactly ``width`` cells, ``height`` rows."""
     # per row: (x, w, text, style) runs
     rows: list[list[tuple[int, int, str, Style]]] = [[] for _ in range(height)]
-    edge_style_cache: dict[int, Style] = {}
     for p in lay.tiles:
         t, r = p.tile, p.rect
         n = step_color(change_step(t.change_pct, scale=clamp), colors)
-        rgb = _xterm_rgb(n)
         flashing = t.code in flash
         chosen = t.code == selected
-        style = Style(
-            color=_fg_for(rgb),
-            bgcolor=f"color({n})",
-            bold=chosen or flashing,
-            reverse=flashing,
-            underline=chosen,
-        )
-        edge = edge_style_cache.get(n)
-        if edge is None:
-            edge = edge_style_cache[n] = Style(color="color(234)", bgcolor=f"color({n})")
+        style = _tile_style(n, flashing, chosen)
+        edge = _tile_style(n, False, False, edge=True)
         lines = tile_lines(t, r.w, r.h)
         for dy in range(r.h):
             y = r.y + dy

@@ -97,6 +97,7 @@ class HeatmapMap(Widget, can_focus=True):
         self._tiles: Sequence[TileData] = ()
         self._layout: Layout | None = None
         self._layout_size = (-1, -1)
+        self.renders = 0  # frames drawn (``hkticks bench --watch`` times h -> map)
 
     # -- data --------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class HeatmapMap(Widget, can_focus=True):
         return self._layout
 
     def render(self) -> RenderableType:
+        self.renders += 1
         return HeatmapView(
             self._tiles,
             equal=self.equal,
