@@ -358,13 +358,15 @@ def _print_tables(result: dict[str, Any]) -> None:
             k = watch["keys"]
             console.print(
                 f"watch: key press to screen {k['key_ms']:.1f} ms, detail view open "
-                f"{k['detail_ms']:.1f} ms (Pilot, {k['rate']:,.0f} trades/s on {k['symbols']} symbols)"
+                f"{k['detail_ms']:.1f} ms, heatmap open {k.get('heatmap_ms', 0):.1f} ms "
+                f"(Pilot, {k['rate']:,.0f} trades/s on {k['symbols']} symbols)"
             )
     hm = result.get("heatmap")
     if hm:
         console.print(
-            f"heatmap: one {hm['width']}x{hm['height']} frame of {hm['symbols']} names lays out and "
-            f"renders in {hm['median_ms']:.2f} ms (p95 {hm['p95_ms']:.2f}, max {hm['max_ms']:.2f})"
+            f"heatmap: one {hm['width']}x{hm['height']} frame of {hm['symbols']} names renders in "
+            f"{hm['median_ms']:.2f} ms with its layout kept (p95 {hm['p95_ms']:.2f}, max "
+            f"{hm['max_ms']:.2f}); {hm.get('layout_ms', 0):.2f} ms with a fresh layout"
         )
     al = result.get("alerts")
     if al:
