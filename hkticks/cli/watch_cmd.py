@@ -274,6 +274,7 @@ def _watch_board(
         codes,
         names=names,
         rest=rest if token else None,  # --from: no token, no REST, no previous close
+        no_reference="reading --from NATS",
         alerts=board_alerts(settings.demo),
         sort=sort or layout.sort or "given",
         book=book,

@@ -25,7 +25,7 @@ from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError
 from hkticks.feed.queue import TickQueue
 from hkticks.watch.buffers import TIMEFRAMES, Buffers
-from hkticks.watch.model import ReferenceData, WatchModel
+from hkticks.watch.model import FLASH_S, ReferenceData, WatchModel
 from hkticks.watch.runner import BoardPump, FeedLike, start_reference_thread
 
 
@@ -47,7 +47,9 @@ class LiveBoard:
     """One board: ``feed`` -> ``queue`` -> :attr:`pump` -> :attr:`model` and :attr:`buffers`.
 
     ``rest`` (a :class:`~hkticks.alltick.rest.RestClient`, or ``None`` when
-    there is no token, e.g. ``--from`` NATS) supplies the reference data.
+    there is none: ``--from`` NATS, a recording replayed, ``no_reference``
+    saying why) supplies the reference data. Used by ``watch`` (and its
+    heatmap) and ``replay``.
     """
 
     def __init__(
@@ -61,15 +63,20 @@ class LiveBoard:
         alerts: Any = None,
         sort: str = "given",
         book: bool = False,
+        flash_s: float = FLASH_S,
         clock: Callable[[], float] = time.time,
+        no_reference: str = "no REST API",
     ) -> None:
         names = dict(names or {})
+        self.no_reference = no_reference  # why there is no previous close without ``rest``
         self.feed = feed
         self.queue = queue
         self.codes = list(codes)
         self.names = names
         self.rest = rest
-        self.model = WatchModel(self.codes, names=names, sort=sort, book=book, started=clock())
+        self.model = WatchModel(
+            self.codes, names=names, sort=sort, book=book, flash_s=flash_s, started=clock()
+        )
         self.buffers = Buffers(self.codes)
         self.pump = BoardPump(feed, queue, self.model, self.buffers, alerts=alerts)
         self._stop = threading.Event()
@@ -82,7 +89,7 @@ class LiveBoard:
             missing = [c for c in self.codes if c not in self.names]
             start_reference_thread(self.rest, self.codes, missing, self.queue, self._stop)
         else:
-            self.model.reference, self.model.reference_error = "unavailable", "reading --from NATS"
+            self.model.reference, self.model.reference_error = "unavailable", self.no_reference
 
     def stop(self) -> None:
         self._stop.set()
