@@ -625,8 +625,9 @@ def watch_targets(watch: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "ok": cpu["fps"] >= WATCH_FPS,
         }
     if keys:
-        limits = (("key_ms", WATCH_KEY_MS), ("detail_ms", WATCH_DETAIL_MS))
-        limits += (("heatmap_ms", WATCH_KEY_MS),) if "heatmap_ms" in keys else ()
+        limits = [("key_ms", WATCH_KEY_MS), ("detail_ms", WATCH_DETAIL_MS)]
+        if "heatmap_ms" in keys:
+            limits.append(("heatmap_ms", WATCH_KEY_MS))
         for name, limit in limits:
             out[f"watch_{name}"] = {
                 "target": f"<= {limit:g}",
