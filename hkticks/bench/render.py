@@ -198,8 +198,10 @@ def watch_cpu(
     rows: int = 50,
     cols: int = 160,
     book: bool = False,
+    heatmap: bool = False,
 ) -> CpuStats:
-    """CPU share of ``hkticks watch`` on ``symbols`` at ``rate`` trades/s (Linux: /proc)."""
+    """CPU share of ``hkticks watch`` on ``symbols`` at ``rate`` trades/s (Linux: /proc);
+    with ``heatmap``, the board opened on its heatmap (``watch --heatmap``)."""
     import pty
 
     from hkticks.server import MarketServer
@@ -227,24 +229,28 @@ def watch_cpu(
             env.pop(var, None)
         master, slave = pty.openpty()
         _set_winsize(slave, rows, cols)
-        args = [
-            sys.executable,
-            "-m",
-            "hkticks",
-            "watch",
-            "--symbols-file",
-            symbols_file,
-            "--url",
-            server.ws_url,
-            "--rest-url",
-            server.rest_url,
-            "--token",
-            "bench",
-            "--plan",
-            "all-hk",
-            "--sort",
-            "active",
-        ] + (["--book"] if book else [])
+        args = (
+            [
+                sys.executable,
+                "-m",
+                "hkticks",
+                "watch",
+                "--symbols-file",
+                symbols_file,
+                "--url",
+                server.ws_url,
+                "--rest-url",
+                server.rest_url,
+                "--token",
+                "bench",
+                "--plan",
+                "all-hk",
+                "--sort",
+                "active",
+            ]
+            + (["--book"] if book else [])
+            + (["--heatmap"] if heatmap else [])
+        )
         proc = subprocess.Popen(
             args, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
         )

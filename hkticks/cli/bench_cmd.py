@@ -354,6 +354,12 @@ def _print_tables(result: dict[str, Any]) -> None:
                 f"watch: live board at {c['rate']:,.0f} trades/s on {c['symbols']} symbol{'s' if c['symbols'] != 1 else ''}: "
                 f"{c['cpu_share'] * 100:.1f}% of one core, {c.get('fps', 0):.1f} frames/s"
             )
+        if "cpu_heatmap" in watch:
+            c = watch["cpu_heatmap"]
+            console.print(
+                f"watch --heatmap: live heatmap at {c['rate']:,.0f} trades/s on {c['symbols']} "
+                f"symbols: {c['cpu_share'] * 100:.1f}% of one core"
+            )
         if "keys" in watch:
             k = watch["keys"]
             console.print(

@@ -19,24 +19,29 @@ import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
-from rich.console import RenderableType
+from rich.segment import Segment
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.message import Message
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from hkticks.market_hours import hk_time_text
 from hkticks.watch.heatmap import (
-    HeatmapView,
     Layout,
     Placed,
+    Rect,
     StableLayout,
     TileData,
+    change_step,
     legend,
+    render_rows,
+    tile_lines,
     tiles_from_rows,
 )
 from hkticks.watch.notices import Notices
@@ -97,6 +102,10 @@ class HeatmapMap(Widget, can_focus=True):
         self._tiles: Sequence[TileData] = ()
         self._layout: Layout | None = None
         self._layout_size = (-1, -1)
+        self._strips: list[Strip] = []
+        self._drawn_size = (-1, -1)
+        # (code, rect) -> what the tile shows: only tiles whose look changed are repainted
+        self._looks: dict[tuple[str, Rect], tuple[object, ...]] = {}
         self.renders = 0  # frames drawn (``hkticks bench --watch`` times h -> map)
 
     # -- data --------------------------------------------------------------------
@@ -107,7 +116,7 @@ class HeatmapMap(Widget, can_focus=True):
             best = max(self._tiles, key=lambda t: t.weight)
             self.selected = best.code
         self._layout = None
-        self.refresh()
+        self.refresh_map()
 
     def tile(self, code: str | None) -> TileData | None:
         for t in self._tiles:
@@ -117,7 +126,7 @@ class HeatmapMap(Widget, can_focus=True):
 
     def flash(self, symbol: str) -> None:
         self._flash[symbol] = self.clock() + FLASH_S
-        self.refresh()
+        self.refresh_map()
 
     def flashing(self) -> set[str]:
         now = self.clock()
@@ -136,18 +145,63 @@ class HeatmapMap(Widget, can_focus=True):
             self._layout_size = size
         return self._layout
 
-    def render(self) -> RenderableType:
-        self.renders += 1
-        return HeatmapView(
-            self._tiles,
-            equal=self.equal,
+    def refresh_map(self) -> None:
+        """Draw the map anew and repaint only the rows that changed (the line API):
+        the terminal gets the rows whose colours or numbers moved, not the whole map."""
+        old, old_size, old_looks = self._strips, self._drawn_size, self._looks
+        self._draw()
+        if old_size != self._drawn_size or len(old) != len(self._strips):
+            self.refresh()
+            return
+        looks = self._looks
+        if looks.keys() == old_looks.keys():  # the same tiles in the same places: repaint
+            for key, look in looks.items():  # only the tiles that look different now
+                if old_looks[key] != look:
+                    r = key[1]
+                    self.refresh(Region(r.x, r.y, r.w, r.h))
+            return
+        width = self._drawn_size[0]
+        for y, (a, b) in enumerate(zip(old, self._strips, strict=True)):
+            if a != b:
+                self.refresh(Region(0, y, width, 1))
+
+    def _draw(self) -> None:
+        width, height = self.size.width, self.size.height
+        self._drawn_size = (width, height)
+        if width <= 0 or height <= 0:
+            self._strips = []
+            return
+        lay = self.current_layout
+        flash = self.flashing()
+        self._looks = {
+            (p.tile.code, p.rect): (
+                change_step(p.tile.change_pct, scale=self.clamp),
+                tuple(tile_lines(p.tile, p.rect.w, p.rect.h)),
+                p.tile.code in flash,
+                p.tile.code == self.selected,
+            )
+            for p in lay.tiles
+        }
+        segments = render_rows(
+            lay,
+            width,
+            height,
             clamp=self.clamp,
             colors=self.scheme,
-            flash=self.flashing(),
+            flash=flash,
             selected=self.selected,
-            height=self.size.height,
-            placed=self.current_layout,
         )
+        self._strips = [
+            Strip(list(Segment.simplify(line)), width) for line in Segment.split_lines(segments)
+        ]
+        self.renders += 1
+
+    def render_line(self, y: int) -> Strip:
+        if self._drawn_size != (self.size.width, self.size.height):
+            self._draw()
+        if 0 <= y < len(self._strips):
+            return self._strips[y]
+        return Strip.blank(self.size.width)
 
     # -- actions -----------------------------------------------------------------
 
@@ -164,7 +218,7 @@ class HeatmapMap(Widget, can_focus=True):
     def action_toggle_grid(self) -> None:
         self.equal = not self.equal
         self._layout = None
-        self.refresh()
+        self.refresh_map()
         self.post_message(self.Moved())
 
     def action_move(self, dx: int, dy: int) -> None:
@@ -174,7 +228,7 @@ class HeatmapMap(Widget, can_focus=True):
         if cur is None:
             if tiles:
                 self.selected = tiles[0].tile.code
-                self.refresh()
+                self.refresh_map()
             return
         cx = cur.rect.x + cur.rect.w / 2
         cy = (cur.rect.y + cur.rect.h / 2) * 2
@@ -195,7 +249,7 @@ class HeatmapMap(Widget, can_focus=True):
         if best is not None:
             self.selected = best.tile.code
             self._chosen = True
-            self.refresh()
+            self.refresh_map()
             self.post_message(self.Moved())
 
     def on_click(self, event: events.Click) -> None:
@@ -206,7 +260,7 @@ class HeatmapMap(Widget, can_focus=True):
             self.post_message(self.TileSelected(hit.tile.code))
         self.selected = hit.tile.code
         self._chosen = True
-        self.refresh()
+        self.refresh_map()
         self.post_message(self.Moved())
 
 
