@@ -267,3 +267,45 @@ def test_a_first_bar_holding_the_day_so_far_is_left_out() -> None:
     busy += [Bar("00700", m(i), 380, 381, 379, 380, 1000, 380_000) for i in range(1, 6)]
     ok.merge_history(busy)
     assert len(ok.bars) == 6 and ok.dropped == 0
+
+
+def test_notices_show_on_their_own_line_never_over_price_cells() -> None:
+    from hkticks.watch.notices import Notices
+
+    async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        line = app.screen.query_one(Notices)
+        assert not line.display or line.region.height == 0
+        await pilot.press("b")  # a key that answers with a notice
+        await pilot.pause()
+        assert line.has_class("shown") and line.region.height == 1
+        assert "--book" in str(line.render())
+        table = app.table.region
+        assert not line.region.overlaps(table)  # below the rows, above the footer
+        assert not app.screen.query("Toast")  # no toast floats over the data
+
+    app = make_app()
+    app.book_feed = app.layout.book = app.model.book = False
+    drive(app, script, size=(120, 30))
+
+
+def test_sectors_from_csv_or_the_config_table(tmp_path: Path) -> None:
+    from hkticks.errors import ConfigError
+
+    csv_file = tmp_path / "sectors.csv"
+    csv_file.write_text("code,sector\n700,Information Technology\n0005.HK,Financials\n\n")
+    assert saved.load_sectors(csv_file) == {
+        "00700": "Information Technology",
+        "00005": "Financials",
+    }
+    conf = tmp_path / "config.toml"
+    conf.write_text('[sectors]\n"00700" = "Tech"\nBanks = ["00005", "00011"]\n')
+    assert saved.load_sectors(path=conf) == {"00700": "Tech", "00005": "Banks", "00011": "Banks"}
+    assert saved.load_sectors(path=tmp_path / "absent.toml") == {}
+    (tmp_path / "bad.csv").write_text("tencent,Tech\n")
+    with pytest.raises(ConfigError, match="line 1.*not an HK code"):
+        saved.load_sectors(tmp_path / "bad.csv")
+    with pytest.raises(ConfigError, match="sectors file"):
+        saved.load_sectors(tmp_path / "missing.csv")
+    conf.write_text("[sectors]\nTech = 3\n")
+    with pytest.raises(ConfigError, match=r"\[sectors\]"):
+        saved.load_sectors(path=conf)
