@@ -129,7 +129,11 @@ def test_watch_heatmap_is_the_board_app_started_on_its_heatmap_screen() -> None:
             assert flashed == ["00700"]  # its tile flashed (it fades in 1.5 s)
             screen.tick()
             status = str(screen.query_one("#heatmap-status").render())
-            assert "DEMO" in status and "price_move" in status and "area: day's turnover" in status
+            assert (
+                "DEMO" in status
+                and "price_move" in status
+                and "area: turnover seen since" in status
+            )
             await pilot.press("escape")  # to the board's table, same app
             await pilot.pause()
             assert not isinstance(app.screen, BoardHeatmapScreen) and app.focused is app.table

@@ -45,7 +45,7 @@ from hkticks.watch.heatmap import (
     tiles_from_rows,
 )
 from hkticks.watch.notices import Notices
-from hkticks.watch.view import fmt_money
+from hkticks.watch.view import fmt_money, fmt_price
 
 FLASH_S = 1.5
 DEFAULT_SCALE = 3.0
@@ -310,13 +310,14 @@ class HeatmapScreen(Screen[None]):
         self.set_interval(self.refresh_s, self.tick)
 
     def header(self) -> Text:
-        """The status (what is shown) and the one-line legend."""
+        """The one-line legend first (it must survive a narrow terminal), then the status."""
         text = Text(no_wrap=True, overflow="ellipsis")
-        if self.status_source is not None:
-            text.append(self.status_source())
-            text.append("  ")
+        text.append(" ")
         for seg in legend(self.heat.clamp, self.heat.scheme):
             text.append(seg.text, seg.style)
+        if self.status_source is not None:
+            text.append(" ")
+            text.append(self.status_source())
         return text
 
     def selected_line(self) -> str:
@@ -427,6 +428,10 @@ class BoardHeatmapScreen(HeatmapScreen):
         host = self.host
         demo = "DEMO (simulated prices)  " if host.simulated else ""
         sized = f"area: {AREAS.get(self.sized_by, 'equal')}"
+        rows = host.model.rows.values()
+        if self.sized_by == "turnover" and not all(r.bar_turnover is not None for r in rows):
+            since = hk_time_text(int(host.model.started * 1000))[:5]
+            sized = f"area: turnover seen since {since}"  # until today's bars arrive
         if host.heatmap_area == "cap" and self.sized_by != "cap":
             sized += " (market caps loading)" if host.model.shares != "unavailable" else ""
         pane = host.alerts_pane
@@ -444,7 +449,7 @@ class BoardHeatmapScreen(HeatmapScreen):
         chg = "--" if tile.change_pct is None else f"{tile.change_pct:+.2f}%"
         what = AREAS.get(self.sized_by, "")
         area = f"{what} {fmt_money(tile.weight)}" if what and tile.weight else ""
-        last = f"  last {row.last:g}" if row is not None and row.last is not None else ""
+        last = f"  last {fmt_price(row.last)}" if row is not None and row.last is not None else ""
         group = f"  [{tile.group}]" if tile.group else ""
         return f" {tile.code} {tile.name}  {chg}{last}  {area}{group}"
 
