@@ -439,8 +439,8 @@ class BoardHeatmapScreen(HeatmapScreen):
         if pane.alerts:
             a = pane.alerts[0]
             last = f"  last alert {hk_time_text(a.ts)} {a.symbol} {a.kind}"
-        return (
-            f" {demo}{len(host.model.rows)} symbols  {sized}  groups: {host.heatmap_groups}"
+        return (  # what the map means first: a narrow terminal cuts the end
+            f"{demo}{sized}  groups: {host.heatmap_groups}  {len(host.model.rows)} symbols"
             f"  alerts {pane.total}{last}"
         )
 
