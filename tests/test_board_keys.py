@@ -14,6 +14,7 @@ from board_kit import NAMES, NOW, SECTORS, T0, history_bars, make_app, with_refe
 from textual.pilot import Pilot
 
 from hkticks.analysis.anomaly import Alert
+from hkticks.tick import Tick
 from hkticks.watch import layout as saved
 from hkticks.watch.app import AddCodeScreen, BoardApp, completions
 from hkticks.watch.buffers import TIMEFRAMES
@@ -267,6 +268,18 @@ def test_a_first_bar_holding_the_day_so_far_is_left_out() -> None:
     busy += [Bar("00700", m(i), 380, 381, 379, 380, 1000, 380_000) for i in range(1, 6)]
     ok.merge_history(busy)
     assert len(ok.bars) == 6 and ok.dropped == 0
+    # the embedded server's answer today: one bar, the whole day, a minute into the board
+    late = (day0 + 19 * 3600 + 31 * 60) * 1000  # 19:31 HKT (the simulated market never shuts)
+    live = SymbolBuffer("00700")
+    live.add_trade(Tick("00700", late + 60_000, 380.0, 500, 190_000.0, "buy", 1, late, "x-sim"))
+    day = [Bar("00700", late, 380, 381, 379, 380, 18_447_000, 380 * 18_447_000)]
+    live.merge_history(day, day_volume=18_447_500)
+    assert [b.volume for b in live.bars] == [500] and live.dropped == 1
+    # the opening auction's minute may be most of an early day: kept
+    opening = SymbolBuffer("00700")
+    auction = [Bar("00700", m(0), 380, 381, 379, 380, 900_000, 380 * 900_000)]
+    opening.merge_history(auction, day_volume=1_000_000)
+    assert len(opening.bars) == 1 and opening.dropped == 0
 
 
 def test_notices_show_on_their_own_line_never_over_price_cells() -> None:

@@ -690,7 +690,8 @@ class BoardApp(App[None]):
             if bars is None:
                 buffer.backfill = "unavailable"
             else:
-                buffer.merge_history(bars)
+                row = self.model.rows.get(code)
+                buffer.merge_history(bars, day_volume=row.day_volume if row else None)
                 buffer.backfill = "ok"
         else:
             buffer.set_klines(kline_type, "unavailable" if bars is None else "ok", bars or ())

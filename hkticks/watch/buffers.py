@@ -111,7 +111,7 @@ class SymbolBuffer:
                 return
         bars.append(MinuteBar(minute, t.price, t.volume, t.turnover))
 
-    def merge_history(self, history: Sequence[Bar]) -> int:
+    def merge_history(self, history: Sequence[Bar], *, day_volume: int | None = None) -> int:
         """Put fetched 1-minute bars under the live ones; returns the bars added.
 
         Minutes before the first live minute are taken as fetched. The first
@@ -124,7 +124,7 @@ class SymbolBuffer:
         live = list(self.bars)
         first_live = live[0].ts if live else None
         older: list[MinuteBar] = []
-        history = self._without_cumulative(sorted(history, key=lambda b: b.ts), live)
+        history = self._without_cumulative(sorted(history, key=lambda b: b.ts), live, day_volume)
         for bar in history:
             m = MinuteBar.of(bar)
             if first_live is None or m.ts < first_live:
@@ -143,16 +143,24 @@ class SymbolBuffer:
         self.bars = deque(merged[-self._max_bars :], maxlen=self._max_bars)
         return len(older)
 
-    def _without_cumulative(self, history: list[Bar], live: list[MinuteBar]) -> list[Bar]:
-        """Drop a first fetched bar whose volume outweighs every other minute together:
-        a server answering "the day so far" as one bar, which would flatten the volume
-        bars and drag the VWAP (counted in :attr:`dropped`, the view says so)."""
+    def _without_cumulative(
+        self, history: list[Bar], live: list[MinuteBar], day_volume: int | None
+    ) -> list[Bar]:
+        """Drop a first fetched bar holding "the day so far": a server answering that as
+        one bar would flatten the volume bars and drag the VWAP (counted in
+        :attr:`dropped`; the view says so). It is one whose volume outweighs every other
+        minute together, with enough others to tell, or -- not being the opening
+        minute, whose auction can be most of an early day -- half the day's volume."""
         if not history:
             return history
+        first = history[0]
         others = [b.volume for b in history[1:]] + [
-            m.volume for m in live if m.ts != history[0].ts - history[0].ts % MINUTE_MS
+            m.volume for m in live if m.ts != first.ts - first.ts % MINUTE_MS
         ]
-        if len(others) >= CUMULATIVE_MIN_OTHERS and history[0].volume > sum(others):
+        outweighs = first.volume > sum(others)
+        enough = len(others) >= CUMULATIVE_MIN_OTHERS
+        most_of_day = bool(day_volume) and first.volume * 2 >= (day_volume or 0)
+        if outweighs and (enough or (most_of_day and not _opening_minute(first.ts))):
             self.dropped += 1
             return history[1:]
         return history
@@ -187,6 +195,12 @@ class SymbolBuffer:
         if not self.bars:
             return None
         return min(b.low for b in self.bars), max(b.high for b in self.bars)
+
+
+def _opening_minute(ts_ms: int) -> bool:
+    """From the pre-open to 09:30 inclusive, Hong Kong time: the opening auction's minute."""
+    minute = (ts_ms // MINUTE_MS + 8 * 60) % (24 * 60)
+    return 9 * 60 <= minute <= 9 * 60 + 30
 
 
 def _hk_day(ts_ms: int) -> int:
