@@ -1,12 +1,16 @@
 """The market heatmap: a squarified treemap of every symbol, as a pure layout and a Rich renderable.
 
 Tile area is market capitalisation (``hk_shares`` x last price) with
-``size="cap"``, falling back to turnover for the names whose shares are
-unknown (and turnover for all with ``size="turnover"``); ``size="equal"``
-gives an equal grid sorted by change. Tiles are grouped (watchlist groups)
-into blocks laid out first, otherwise one block. Colour is the change
-against the previous close on a diverging scale clamped at +-``clamp`` %:
-green up / red down (``west``) or red up / green down (``cn``).
+``size="cap"``, falling back to the day's turnover for the names whose
+shares are unknown (and the day's turnover for all with
+``size="turnover"``); ``size="equal"`` gives an equal grid sorted by change.
+Tiles are grouped (watchlists or sectors) into blocks laid out first,
+otherwise one block. Colour is the change against the previous close in
+:data:`STEPS` distinct xterm-256 steps each side of flat, clamped at
++-``clamp`` % (3 by default): green up / red down (``west``) or red up /
+green down (``cn``); :func:`legend` is the one-line key. A tile shows its
+code only whole (:func:`tile_lines`). :class:`StableLayout` keeps tiles in
+place between frames.
 
 :func:`squarify` follows Bruls, Huizing and van Wijk's squarified treemaps:
 rows of tiles are laid along the shorter side while that improves the worst
