@@ -16,8 +16,9 @@ from textual.widgets import Input
 from hkticks.config import tomllib
 from hkticks.errors import SourceError
 from hkticks.watch import layout as saved
-from hkticks.watch.app import BoardApp, ColumnsScreen, HelpScreen
+from hkticks.watch.app import BoardApp
 from hkticks.watch.detail import DetailScreen, LinesWidget
+from hkticks.watch.dialogs import ColumnsScreen, HelpScreen
 
 Script = Callable[[BoardApp, Pilot[None]], Awaitable[None]]
 

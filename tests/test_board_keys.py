@@ -16,9 +16,10 @@ from textual.pilot import Pilot
 from hkticks.analysis.anomaly import Alert
 from hkticks.tick import Tick
 from hkticks.watch import layout as saved
-from hkticks.watch.app import AddCodeScreen, BoardApp, completions
+from hkticks.watch.app import BoardApp
 from hkticks.watch.buffers import TIMEFRAMES
 from hkticks.watch.detail import DetailScreen
+from hkticks.watch.dialogs import AddCodeScreen, completions
 from hkticks.watch.heatmap_screen import BoardHeatmapScreen
 
 Script = Callable[[BoardApp, Pilot[None]], Awaitable[None]]

@@ -5,8 +5,10 @@ Owns ``model.py`` (pure: ticks and reference data in, rows out),
 view), ``columns.py`` and ``layout.py`` (which columns, the saved layout and
 watchlists), ``view.py`` (number formatting and the Rich frame), the Textual
 app ``app.py`` (one app; the heatmap and detail are its screens) with its
-widgets ``table.py`` (only the visible rows are drawn) and ``detail.py``
-(chart, tape, depth ladder), ``runner.py`` (the queue pump the app calls each
+widgets ``table.py`` (only the visible rows are drawn), ``detail.py``
+(chart with timeframes, tape, depth ladder), ``alerts_pane.py``,
+``notices.py`` (one line instead of toasts) and ``dialogs.py`` (help,
+columns, the ``+`` prompt), ``runner.py`` (the queue pump the app calls each
 frame, and the REST reference thread) and ``live.py`` (the board without a
 screen: model, buffers, pump, reference data; no Textual import); the
 heatmap: ``heatmap.py`` (pure treemap layout, stable placement and its Rich
