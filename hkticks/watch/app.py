@@ -150,6 +150,7 @@ class BoardHeader(Widget):
         return text
 
 
+HEATMAP = "heatmap"  # the installed heatmap screen's name
 MY_LIST = "mine"  # the watchlist ``+`` fills when the board shows all symbols
 
 
@@ -282,7 +283,7 @@ class BoardApp(App[None]):
         self.redraw()
         self.set_interval(self.frame_s, self.frame)
         if self.start == "heatmap":
-            self.push_screen(BoardHeatmapScreen(self, equal=self.heatmap_grid))
+            self.action_heatmap()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The table's keys work (and show in the footer) only on the board itself."""
@@ -342,6 +343,8 @@ class BoardApp(App[None]):
                 self.stop_flag.set("duration reached")
             self.exit()
             return
+        if isinstance(self.screen, BoardHeatmapScreen):
+            return  # the table is out of sight; the heatmap redraws itself (2 Hz)
         self.redraw()
 
     def redraw(self) -> None:
@@ -532,7 +535,11 @@ class BoardApp(App[None]):
             self.screen.update()
 
     def action_heatmap(self) -> None:
-        self.push_screen(BoardHeatmapScreen(self, equal=self.heatmap_grid))
+        """``h``: the heatmap screen, made once and kept (installed): opening it again
+        costs no compose, and its tiles keep their place across visits."""
+        if not self.is_screen_installed(HEATMAP):
+            self.install_screen(BoardHeatmapScreen(self, equal=self.heatmap_grid), HEATMAP)
+        self.push_screen(HEATMAP)
 
     def on_heatmap_map_tile_selected(self, message: Any) -> None:
         """Enter on a heatmap tile: that symbol's detail view (Esc back to the heatmap)."""

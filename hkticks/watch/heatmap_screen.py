@@ -307,7 +307,16 @@ class HeatmapScreen(Screen[None]):
     def on_mount(self) -> None:
         self.heat.focus()
         self.tick()
-        self.set_interval(self.refresh_s, self.tick)
+        self._timer = self.set_interval(self.refresh_s, self.tick)
+
+    def on_screen_suspend(self) -> None:
+        """Out of sight (the board, a detail view on top): no work until shown again."""
+        self._timer.pause()
+
+    def on_screen_resume(self) -> None:
+        self.tick()
+        self._timer.resume()
+        self.heat.focus()
 
     def header(self) -> Text:
         """The one-line legend first (it must survive a narrow terminal), then the status."""
