@@ -48,9 +48,9 @@ else:  # pragma: no cover
 
 TOKEN_ENV_VARS = ("HKTICKS_TOKEN", "ALLTICK_TOKEN")
 KNOWN_KEYS = {"token", "url", "rest_url", "plan", "sse_url", "szse_url", "alerts"}
-# tables: [watchlists]/[board] read by the board (see watchlists()), [alerts] checked by
+# tables: [watchlists]/[board]/[sectors] read by the board (see watchlists()), [alerts] checked by
 # its owner (AlertConfig.from_mapping)
-TABLE_KEYS = {"watchlists", "board", "alerts"}
+TABLE_KEYS = {"watchlists", "board", "alerts", "sectors"}
 
 
 def config_dir(env: Mapping[str, str] | None = None) -> Path:

@@ -130,7 +130,10 @@ def test_filter_sort_detail_and_quit_in_the_real_binary(tmux: Tmux, tmp_path: Pa
     assert "00700" in screen.splitlines()[0] and "one-minute bar" in screen
     assert screen.splitlines()[0].startswith("DEMO")  # simulated data labelled here too
     tmux.wait(lambda s: any(ch in s for ch in "█│━▁▂▃▄▅▆▇"), "the chart")
-    # q exits 0 and restores the terminal (main screen, cursor visible, one summary line)
+    # q in the detail view goes back to the board; q on the board exits 0 and restores
+    # the terminal (main screen, cursor visible, one summary line)
+    tmux.keys("q")
+    tmux.wait(lambda s: "Time and sales" not in s and board_rows(s) == ["00700"], "the board")
     tmux.keys("q")
     screen = tmux.wait(lambda s: "EXIT=" in s, "the exit")
     assert "EXIT=0" in screen, screen

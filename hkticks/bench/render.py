@@ -198,8 +198,10 @@ def watch_cpu(
     rows: int = 50,
     cols: int = 160,
     book: bool = False,
+    heatmap: bool = False,
 ) -> CpuStats:
-    """CPU share of ``hkticks watch`` on ``symbols`` at ``rate`` trades/s (Linux: /proc)."""
+    """CPU share of ``hkticks watch`` on ``symbols`` at ``rate`` trades/s (Linux: /proc);
+    with ``heatmap``, the board opened on its heatmap (``watch --heatmap``)."""
     import pty
 
     from hkticks.server import MarketServer
@@ -227,24 +229,28 @@ def watch_cpu(
             env.pop(var, None)
         master, slave = pty.openpty()
         _set_winsize(slave, rows, cols)
-        args = [
-            sys.executable,
-            "-m",
-            "hkticks",
-            "watch",
-            "--symbols-file",
-            symbols_file,
-            "--url",
-            server.ws_url,
-            "--rest-url",
-            server.rest_url,
-            "--token",
-            "bench",
-            "--plan",
-            "all-hk",
-            "--sort",
-            "active",
-        ] + (["--book"] if book else [])
+        args = (
+            [
+                sys.executable,
+                "-m",
+                "hkticks",
+                "watch",
+                "--symbols-file",
+                symbols_file,
+                "--url",
+                server.ws_url,
+                "--rest-url",
+                server.rest_url,
+                "--token",
+                "bench",
+                "--plan",
+                "all-hk",
+                "--sort",
+                "active",
+            ]
+            + (["--book"] if book else [])
+            + (["--heatmap"] if heatmap else [])
+        )
         proc = subprocess.Popen(
             args, stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True
         )
@@ -314,8 +320,9 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 async def key_latency(app: Any, pilot: Any, *, presses: int = 10) -> dict[str, float]:
-    """Median ms from a key press to the table drawn anew (``s``), and from Enter
-    to the detail view's chart drawn, measured with Pilot on a running app."""
+    """Median ms from a key press to the table drawn anew (``s``), from Enter to the
+    detail view's chart drawn, and from ``h`` to the heatmap drawn, measured with
+    Pilot on a running app."""
     import asyncio
 
     from hkticks.watch.detail import DetailScreen, LinesWidget
@@ -352,7 +359,28 @@ async def key_latency(app: Any, pilot: Any, *, presses: int = 10) -> dict[str, f
         opens.append((time.perf_counter() - t0) * 1000)
         await pilot.press("escape")
         await pilot.pause()
-    return {"key_ms": statistics.median(keys), "detail_ms": statistics.median(opens)}
+    from hkticks.watch.heatmap_screen import BoardHeatmapScreen
+
+    maps: list[float] = []
+    for _ in range(max(1, presses // 2)):
+        kept = app.get_screen("heatmap") if app.is_screen_installed("heatmap") else None
+        painted = kept.heat.renders if isinstance(kept, BoardHeatmapScreen) else 0
+        t0 = time.perf_counter()
+        await pilot.press("h")
+
+        def mapped(painted: int = painted) -> bool:
+            screen = app.screen
+            return isinstance(screen, BoardHeatmapScreen) and screen.heat.renders > painted
+
+        await until(mapped)
+        maps.append((time.perf_counter() - t0) * 1000)
+        await pilot.press("escape")
+        await pilot.pause()
+    return {
+        "key_ms": statistics.median(keys),
+        "detail_ms": statistics.median(opens),
+        "heatmap_ms": statistics.median(maps),
+    }
 
 
 @dataclass(frozen=True)
@@ -362,12 +390,13 @@ class KeyStats:
     key_ms: float  # median, key press -> table drawn anew
     detail_ms: float  # median, Enter -> detail chart drawn
     fps: float  # table frames per second while trades flowed
+    heatmap_ms: float = 0.0  # median, h -> heatmap drawn
 
     def __str__(self) -> str:
         return (
             f"board keys ({self.symbols} symbols at {self.rate:,.0f} trades/s, Pilot): "
             f"key press to screen {self.key_ms:.1f} ms, detail view open {self.detail_ms:.1f} ms, "
-            f"{self.fps:.1f} frames/s"
+            f"heatmap open {self.heatmap_ms:.1f} ms, {self.fps:.1f} frames/s"
         )
 
 
@@ -443,4 +472,6 @@ def pilot_latency(
     finally:
         stop.set()
         producer.join(2)
-    return KeyStats(symbols, rate, result["key_ms"], result["detail_ms"], result["fps"])
+    return KeyStats(
+        symbols, rate, result["key_ms"], result["detail_ms"], result["fps"], result["heatmap_ms"]
+    )

@@ -354,17 +354,25 @@ def _print_tables(result: dict[str, Any]) -> None:
                 f"watch: live board at {c['rate']:,.0f} trades/s on {c['symbols']} symbol{'s' if c['symbols'] != 1 else ''}: "
                 f"{c['cpu_share'] * 100:.1f}% of one core, {c.get('fps', 0):.1f} frames/s"
             )
+        if "cpu_heatmap" in watch:
+            c = watch["cpu_heatmap"]
+            console.print(
+                f"watch --heatmap: live heatmap at {c['rate']:,.0f} trades/s on {c['symbols']} "
+                f"symbols: {c['cpu_share'] * 100:.1f}% of one core"
+            )
         if "keys" in watch:
             k = watch["keys"]
             console.print(
                 f"watch: key press to screen {k['key_ms']:.1f} ms, detail view open "
-                f"{k['detail_ms']:.1f} ms (Pilot, {k['rate']:,.0f} trades/s on {k['symbols']} symbols)"
+                f"{k['detail_ms']:.1f} ms, heatmap open {k.get('heatmap_ms', 0):.1f} ms "
+                f"(Pilot, {k['rate']:,.0f} trades/s on {k['symbols']} symbols)"
             )
     hm = result.get("heatmap")
     if hm:
         console.print(
-            f"heatmap: one {hm['width']}x{hm['height']} frame of {hm['symbols']} names lays out and "
-            f"renders in {hm['median_ms']:.2f} ms (p95 {hm['p95_ms']:.2f}, max {hm['max_ms']:.2f})"
+            f"heatmap: one {hm['width']}x{hm['height']} frame of {hm['symbols']} names renders in "
+            f"{hm['median_ms']:.2f} ms with its layout kept (p95 {hm['p95_ms']:.2f}, max "
+            f"{hm['max_ms']:.2f}); {hm.get('layout_ms', 0):.2f} ms with a fresh layout"
         )
     al = result.get("alerts")
     if al:

@@ -267,9 +267,9 @@ def _board(
     from hkticks.feed.queue import TickQueue
     from hkticks.market_hours import hk_time_text
     from hkticks.watch.app import BoardApp
-    from hkticks.watch.buffers import Buffers
-    from hkticks.watch.model import FLASH_S, ReferenceData, WatchModel
-    from hkticks.watch.runner import BoardPump, run_app
+    from hkticks.watch.live import LiveBoard
+    from hkticks.watch.model import FLASH_S
+    from hkticks.watch.runner import run_app
 
     codes = recording.symbols()
     if not codes:
@@ -280,15 +280,17 @@ def _board(
     tally = Tally(recording.keyed())
     feed = ReplayFeed(iter(tally), queue, clock, symbols=len(codes))
     feed.start_ms = start_ms
-    model = WatchModel(
+    live = LiveBoard(
+        feed,
+        queue,
         codes,
         names=_names(codes),
         sort=sort or "code",
         flash_s=FLASH_S * (factor or 1.0),  # a second on screen whatever the speed
-        started=feed.now(),
+        clock=feed.now,
+        # a recording has no previous close: say so, and measure change from the first trade
+        no_reference="not in a recording",
     )
-    # a recording has no previous close: say so, and measure change from the first trade
-    queue.put_event(ReferenceData(error="not in a recording"))
     speed = "max" if factor is None else f"{factor:g}x"
 
     def replay_status() -> str:
@@ -296,12 +298,11 @@ def _board(
             return f"{speed} · done · {feed.ticks:,} trades"
         return f"{speed} · {hk_time_text(int(feed.now() * 1000))} · {feed.ticks:,} trades"
 
-    buffers = Buffers(codes)
     stop = StopFlag()
     app = BoardApp(
-        model,
-        pump=BoardPump(feed, queue, model, buffers),
-        buffers=buffers,
+        live.model,
+        pump=live.pump,
+        buffers=live.buffers,
         colors=colors,
         names=name_lang,
         replay_status=replay_status,
@@ -309,11 +310,11 @@ def _board(
         clock=feed.now,
         demo=simulated,
     )
-    feed.start()
+    live.start()
     try:
         run_app(app, queue, stop)
     finally:
-        feed.stop()
+        live.stop()
     return tally, stop.reason
 
 

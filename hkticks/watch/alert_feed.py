@@ -1,6 +1,7 @@
-"""The anomaly engine over what a screen drains from the queue (the board, ``watch --heatmap``).
+"""The anomaly engine over what the board's pump drains from the queue.
 
-Both apps drain the feed's queue in batches on their own thread; an
+The pump (:class:`~hkticks.watch.runner.BoardPump`) drains the feed's queue
+in batches on the app's thread, whichever screen is shown; an
 :class:`AlertFeed` passes the batch's trades to
 :class:`~hkticks.analysis.anomaly.AnomalyEngine` and returns the alerts they
 raised, in order. With ``auto_hours`` (the ``[alerts]`` table did not set
