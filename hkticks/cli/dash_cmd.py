@@ -1,0 +1,223 @@
+"""``hkticks dash``: the board's heatmap, table, alerts and charts in a local web page."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+
+from hkticks.cli.common import (
+    Duration,
+    feed_token,
+    open_feed,
+    provider_options,
+    provider_settings,
+    resolve_symbols,
+    scenario_option,
+    selection_options,
+    warn,
+)
+
+
+@click.command()
+@click.argument("symbols", nargs=-1)
+@selection_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--auth",
+    metavar="TOKEN",
+    envvar="HKTICKS_DASH_AUTH",
+    default=None,
+    help="Access token the page asks for once (required with a --host other than loopback).",
+)
+@click.option("--book", is_flag=True, help="Also subscribe to order books (the depth ladder).")
+@click.option(
+    "--size",
+    "heatmap_size",
+    type=click.Choice(["cap", "turnover"]),
+    default="cap",
+    show_default=True,
+    help="Heatmap tile area: market cap, or the day's turnover.",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.1),
+    default=3.0,
+    show_default=True,
+    help="Heatmap: change in percent at full colour.",
+)
+@click.option("--colors", type=click.Choice(["west", "cn"]), default="west", show_default=True)
+@click.option("--duration", type=Duration(), default=None, help="Stop after this long.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+@scenario_option()
+@click.option("--demo-rate", type=float, default=200.0, hidden=True)
+@click.option("--demo-seed", type=int, default=None, hidden=True)
+@provider_options
+def dash(
+    symbols: tuple[str, ...],
+    symbols_file: str | None,
+    include_suspended: bool,
+    host: str,
+    port: int,
+    auth: str | None,
+    book: bool,
+    heatmap_size: str,
+    scale: float,
+    colors: str,
+    duration: float | None,
+    open_browser: bool,
+    scenario: str | None,
+    demo_rate: float,
+    demo_seed: int | None,
+    demo: bool,
+    token: str | None,
+    url: str | None,
+    rest_url: str | None,
+    plan: str | None,
+) -> None:
+    """Live dashboard in the browser: heatmap, board, alerts and charts.
+
+    Serves one local page (every script and style from hkticks itself) that
+    updates over one WebSocket. Binds 127.0.0.1 unless --host says otherwise;
+    a non-loopback --host requires --auth.
+
+    \b
+    Examples:
+      hkticks dash --demo                 # then open the URL it prints
+      hkticks dash 00700 09988 03690 --demo --port 8800
+      hkticks dash --from nats://127.0.0.1:4222
+    """
+    logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
+    from hkticks import config
+    from hkticks.alltick import protocol as alltick
+    from hkticks.alltick.kline import minute_bars
+    from hkticks.alltick.rest import RestClient
+    from hkticks.feed.queue import TickQueue
+    from hkticks.feed.session import SessionConfig
+    from hkticks.market_hours import calendar as market_calendar
+    from hkticks.stopping import StopFlag, stop_on_signals
+    from hkticks.watch import layout as saved
+    from hkticks.watch.alert_feed import watchlist_groups
+    from hkticks.watch.buffers import Buffers
+    from hkticks.watch.model import WatchModel
+    from hkticks.watch.runner import BoardPump, start_reference_thread, warnings_to_queue
+    from hkticks.watch.web.server import DashServer
+
+    with provider_settings(
+        demo=demo,
+        token=token,
+        url=url,
+        rest_url=rest_url,
+        plan=plan,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+        demo_scenario=scenario or "anomalies",
+    ) as settings:
+        token_value = feed_token(settings)
+        codes, universe = resolve_symbols(
+            symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
+        )
+        names = universe.names(codes) if universe is not None else {}
+        queue = TickQueue()
+        feed = open_feed(
+            codes,
+            settings=settings,
+            queue=queue,
+            token=token_value,
+            book_depth=10 if book else None,
+            simulated=settings.demo,
+            config=SessionConfig(calendar=None if settings.demo else market_calendar()),
+        )
+        model = WatchModel(codes, names=names, book=book, started=time.time())
+        buffers = Buffers(codes)
+        layout = saved.load()
+        groups = watchlist_groups(layout.watchlists) if layout.watchlists else {}
+        rest = (
+            RestClient(
+                settings.rest_url,
+                token_value,
+                alltick.PLANS[settings.plan],
+                token_source=settings.token_source,
+            )
+            if token_value
+            else None
+        )
+        pump = BoardPump(feed, queue, model, buffers, alerts=_board_alerts(config, settings.demo))
+        server = DashServer(
+            pump=pump,
+            model=model,
+            buffers=buffers,
+            host=host,
+            port=port,
+            auth=auth,
+            size=heatmap_size,
+            clamp=scale,
+            colors=colors,
+            groups=groups,
+            history=(lambda code, kind, n: rest.klines(code, kind, n)) if rest else None,
+            backfill=(lambda code: minute_bars(rest, code)) if rest else None,
+        )
+        stop = StopFlag()
+        rest_stop = threading.Event()
+        server.start()
+        click.echo(f"hkticks: dashboard at {server.url}  (Ctrl-C to stop)", err=True)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+        feed.start()
+        if rest is not None:
+            missing = [c for c in codes if c not in names]
+            start_reference_thread(rest, codes, missing, queue, rest_stop)
+            threading.Thread(
+                target=_fetch_shares, args=(rest, codes, server), daemon=True, name="hkticks-shares"
+            ).start()
+        else:
+            model.reference, model.reference_error = "unavailable", "reading --from NATS"
+        deadline = time.monotonic() + duration if duration else None
+        try:
+            with warnings_to_queue(queue), stop_on_signals(stop):
+                while not stop.is_set() and not server.wait(0.2):
+                    if deadline is not None and time.monotonic() >= deadline:
+                        stop.set("duration reached")
+        finally:
+            rest_stop.set()
+            server.stop()
+            feed.stop()
+        if server.error is not None:
+            raise server.error
+        tag = " [DEMO: simulated trades, not market data]" if pump.simulated else ""
+        click.echo(
+            f"hkticks: dashboard closed ({stop.reason or 'stopped'}): {model.trades:,} trades of "
+            f"{len(codes)} symbols, {len(server.alerts)} alerts{tag}",
+            err=True,
+        )
+
+
+def _board_alerts(config: Any, demo: bool) -> Any:
+    """The anomaly engine of the board, from ``[alerts]`` of the config file."""
+    from hkticks.analysis.anomaly import AnomalyEngine
+    from hkticks.cli.alerts_cmd import build_config
+    from hkticks.watch.alert_feed import AlertFeed
+
+    table, _where = config.config_table("alerts")
+    return AlertFeed(AnomalyEngine(build_config(demo=demo)), auto_hours="hours" not in table)
+
+
+def _fetch_shares(rest: Any, codes: list[str], server: Any) -> None:
+    """``hk_shares`` once for the symbols shown, so tiles can be sized by market cap."""
+    try:
+        infos = rest.static_info(codes)
+    except Exception as exc:  # the heatmap falls back to turnover
+        logging.getLogger(__name__).warning(
+            "no share counts for the heatmap (%s): tiles sized by turnover",
+            str(exc).split("\n", 1)[0][:120],
+        )
+        return
+    shares = {c: float(i.hk_shares or i.total_shares or 0) for c, i in infos.items()}
+    server.set_shares({c: s for c, s in shares.items() if s > 0})
