@@ -328,37 +328,55 @@ function sortValue(r, key) {
   return v === null || v === undefined ? -Infinity : v;
 }
 
-function renderBoard() {
+const RESORT_MS = 2000; // rows keep their place between re-sorts, so a moving row can be clicked
+const trs = new Map();
+let lastSort = 0, lastOrderKey = "";
+
+function boardRow(r) {
+  let tr = trs.get(r.code);
+  if (!tr) {
+    tr = document.createElement("tr");
+    tr.dataset.code = r.code;
+    for (let i = 0; i < 10; i++) tr.append(document.createElement("td"));
+    trs.set(r.code, tr);
+  }
+  const cls = r.chg > 0 ? "up" : r.chg < 0 ? "down" : "";
+  const cells = [
+    [r.code, ""], [nameOf(r), ""], [r.px || "", "num " + cls], [fmtPct(r.chg), "num " + cls],
+    [fmtNum(r.vol), "num"], [fmtMoney(r.to), "num"], [String(r.n), "num"],
+    [r.bid ?? "", "num"], [r.ask ?? "", "num"], [hkTime(r.ts), ""],
+  ];
+  cells.forEach(([text, c], i) => {
+    const td = tr.children[i];
+    if (td.textContent !== String(text)) td.textContent = text;
+    if (td.className !== c) td.className = c;
+  });
+  return tr;
+}
+
+function renderBoard(force) {
   S.boardDirty = false;
   const { key, dir } = S.sort;
-  const rows = [...S.rows.values()].filter(matches);
-  rows.sort((a, b) => {
-    const x = sortValue(a, key), y = sortValue(b, key);
-    if (x < y) return -dir;
-    if (x > y) return dir;
-    return a.code < b.code ? -1 : 1;
-  });
+  const orderKey = `${key}/${dir}/${S.filter}/${S.lang}`;
+  const now = performance.now();
   const body = document.querySelector("#board tbody");
-  const frag = document.createDocumentFragment();
-  for (const r of rows) {
-    const tr = document.createElement("tr");
-    tr.dataset.code = r.code;
-    const cls = r.chg > 0 ? "up" : r.chg < 0 ? "down" : "";
-    const cells = [
-      [r.code, ""], [nameOf(r), ""], [r.px || "", "num " + cls], [fmtPct(r.chg), "num " + cls],
-      [fmtNum(r.vol), "num"], [fmtMoney(r.to), "num"], [String(r.n), "num"],
-      [r.bid ?? "", "num"], [r.ask ?? "", "num"], [hkTime(r.ts), ""],
-    ];
-    for (const [text, c] of cells) {
-      const td = document.createElement("td");
-      td.textContent = text;
-      if (c) td.className = c;
-      tr.append(td);
-    }
-    frag.append(tr);
+  if (force || orderKey !== lastOrderKey || now - lastSort >= RESORT_MS) {
+    lastSort = now;
+    lastOrderKey = orderKey;
+    const rows = [...S.rows.values()].filter(matches);
+    rows.sort((a, b) => {
+      const x = sortValue(a, key), y = sortValue(b, key);
+      if (x < y) return -dir;
+      if (x > y) return dir;
+      return a.code < b.code ? -1 : 1;
+    });
+    const want = rows.map(boardRow);
+    const have = [...body.children];
+    if (want.length !== have.length || want.some((tr, i) => tr !== have[i])) body.replaceChildren(...want);
+    $("shown").textContent = `${rows.length} of ${S.rows.size}`;
+  } else {
+    for (const tr of body.children) boardRow(S.rows.get(tr.dataset.code));
   }
-  body.replaceChildren(frag);
-  $("shown").textContent = `${rows.length} of ${S.rows.size}`;
   for (const th of document.querySelectorAll("#board th")) {
     th.classList.toggle("sorted", th.dataset.key === key);
     th.classList.toggle("asc", th.dataset.key === key && dir > 0);
@@ -557,7 +575,7 @@ function setView(view) {
   $("view-heatmap").hidden = view !== "heatmap";
   $("view-board").hidden = view !== "board";
   for (const b of document.querySelectorAll(".tab")) b.classList.toggle("active", b.dataset.view === view);
-  if (view === "board") renderBoard();
+  if (view === "board") renderBoard(true);
   else sendSize(true);
 }
 
@@ -566,7 +584,7 @@ for (const th of document.querySelectorAll("#board th")) {
   th.addEventListener("click", () => {
     const key = th.dataset.key;
     S.sort = { key, dir: S.sort.key === key ? -S.sort.dir : key === "code" || key === "name" ? 1 : -1 };
-    renderBoard();
+    renderBoard(true);
   });
 }
 $("board").addEventListener("click", (ev) => {
@@ -575,14 +593,14 @@ $("board").addEventListener("click", (ev) => {
 });
 $("filter").addEventListener("input", (ev) => {
   S.filter = ev.target.value;
-  renderBoard();
+  renderBoard(true);
 });
 $("lang").addEventListener("change", (ev) => {
   S.lang = ev.target.value;
   S.boardDirty = true;
   for (const code of S.tiles.keys()) S.dirtyTiles.add(code);
   schedule();
-  renderBoard();
+  renderBoard(true);
 });
 $("size").addEventListener("change", () => sendSize(true));
 $("grouped").addEventListener("change", () => sendSize(true));
