@@ -24,9 +24,16 @@ from hkticks.watch.web import state as st
 URL_LINE = re.compile(r"dashboard at (http://[^/\s]+/)")
 
 
-def start_dash(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
-    """Start ``hkticks dash`` and return it with the URL it printed."""
+def start_dash(
+    tmp_path: Path, *args: str, config: str = ""
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``hkticks dash`` (with ``config`` as its config file) and return it with the
+    URL it printed."""
     env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"))
+    env.pop("HKTICKS_CONFIG", None)
+    if config:
+        (tmp_path / "cfg" / "hkticks").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "cfg" / "hkticks" / "config.toml").write_text(config)
     env.pop("HKTICKS_TOKEN", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hkticks", "dash", *args],

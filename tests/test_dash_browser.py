@@ -48,7 +48,13 @@ def browser() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def dash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     tmp = tmp_path_factory.mktemp("dashb")
-    proc, url = start_dash(tmp, "--demo", "--port", "0", "--demo-rate", "400")
+    # anomalies early (the scenario's and the engine's warm-ups shortened) for the alerts pane
+    proc, url = start_dash(
+        tmp,
+        *("--demo", "--port", "0", "--demo-rate", "400"),
+        *("--scenario", "anomalies:warmup_s=8,gap_s=2"),
+        config="[alerts]\nwarmup_s = 5\nwarmup_trades = 5\n",
+    )
     yield url
     stop(proc)
 
@@ -161,10 +167,11 @@ def test_the_board_filters_codes_exactly_and_names_loosely(page: Page) -> None:
 
 def test_an_alert_click_opens_the_symbol(page: Page) -> None:
     # the demo's anomalies scenario raises alerts; wait for one (bounded)
-    page.page.wait_for_selector("#alert-list li", timeout=90_000)
-    item = page.page.locator("#alert-list li").first
-    symbol = item.get_attribute("data-symbol")
-    item.click()
+    page.page.wait_for_selector("#alert-list li", timeout=60_000)
+    symbol = page.page.locator("#alert-list li").first.get_attribute("data-symbol")
+    assert symbol
+    # newer alerts push the list down while we click: click that symbol's own entry
+    page.page.locator(f'#alert-list li[data-symbol="{symbol}"]').first.click()
     page.page.wait_for_selector("#detail:not([hidden])")
     assert symbol in page.page.locator("#detail-title").inner_text()
 

@@ -115,7 +115,7 @@ function handle(msg) {
     if (msg.alerts.length) {
       S.alerts = msg.alerts.slice().reverse().concat(S.alerts).slice(0, 200);
       for (const a of msg.alerts) flash(a.symbol);
-      renderAlerts();
+      renderAlerts(msg.alerts);
     }
     renderHeader();
   } else if (msg.type === "layout") {
@@ -212,7 +212,7 @@ function buildHeatmap() {
     const t = { g, rect, x, y, w, h, texts: [] };
     // the code only whole; then the name and change if they fit
     const fs = Math.max(9, Math.min(28, Math.floor(Math.min(h / 3.2, w / 5.2))));
-    if (w >= fs * 3.2 && h >= fs * 1.2) {
+    if (w >= code.length * fs * 0.64 + 4 && h >= fs * 1.25) { // the code whole, or nothing
       const lines = h >= fs * 3.6 ? 3 : h >= fs * 2.4 ? 2 : 1;
       const top = y + h / 2 - ((lines - 1) * fs * 1.15) / 2 + fs * 0.35;
       const mk = (i, cls, size) => {
@@ -385,24 +385,32 @@ function renderBoard(force) {
 
 // -- alerts --------------------------------------------------------------------------
 
-function renderAlerts() {
+function alertItem(a) {
+  const li = document.createElement("li");
+  li.dataset.symbol = a.symbol;
+  const t = document.createElement("time");
+  t.textContent = hkTime(a.ts);
+  const k = document.createElement("span");
+  k.className = "kind";
+  k.textContent = a.kind;
+  const m = document.createElement("span");
+  m.textContent = a.text;
+  li.append(t, k, m);
+  li.addEventListener("click", () => openDetail(a.symbol));
+  return li;
+}
+
+function renderAlerts(fresh) {
   const list = $("alert-list");
-  const frag = document.createDocumentFragment();
-  for (const a of S.alerts) {
-    const li = document.createElement("li");
-    li.dataset.symbol = a.symbol;
-    const t = document.createElement("time");
-    t.textContent = hkTime(a.ts);
-    const k = document.createElement("span");
-    k.className = "kind";
-    k.textContent = a.kind;
-    const m = document.createElement("span");
-    m.textContent = a.text;
-    li.append(t, k, m);
-    li.addEventListener("click", () => openDetail(a.symbol));
-    frag.append(li);
+  if (fresh && fresh.length && list.children.length) {
+    // new alerts go on top; the ones shown keep their elements
+    const frag = document.createDocumentFragment();
+    for (const a of fresh.slice().reverse()) frag.append(alertItem(a));
+    list.prepend(frag);
+    while (list.children.length > 200) list.lastChild.remove();
+  } else {
+    list.replaceChildren(...S.alerts.map(alertItem));
   }
-  list.replaceChildren(frag);
   $("alert-count").textContent = S.alerts.length ? `(${S.alerts.length})` : "";
 }
 
