@@ -24,9 +24,7 @@ from hkticks.watch.web import state as st
 URL_LINE = re.compile(r"dashboard at (http://[^/\s]+/)")
 
 
-def start_dash(
-    tmp_path: Path, *args: str, config: str = ""
-) -> tuple[subprocess.Popen[str], str]:
+def start_dash(tmp_path: Path, *args: str, config: str = "") -> tuple[subprocess.Popen[str], str]:
     """Start ``hkticks dash`` (with ``config`` as its config file) and return it with the
     URL it printed."""
     env = dict(os.environ, HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "cfg"))

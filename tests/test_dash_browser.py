@@ -66,9 +66,7 @@ class Page:
         self.page = browser.new_page(viewport={"width": 1600, "height": 1000})
         self.errors: list[str] = []
         self.requests: list[str] = []
-        self.page.on(
-            "console", lambda m: self.errors.append(m.text) if m.type == "error" else None
-        )
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.goto(url)
@@ -240,3 +238,54 @@ def test_a_rebinding_host_name_gets_403_in_the_browser(browser: Any, dash: str) 
     resp = page.request.get(f"http://127.0.0.1:{port}/", headers={"Host": f"rebind.example:{port}"})
     assert resp.status == 403
     page.close()
+
+
+def test_a_replay_in_the_dashboard_says_replay_and_demo(browser: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "hkticks", "record", "00700", "00005", "--demo"]
+        + ["--out", str(tmp_path / "day.jsonl"), "--duration", "4s"],
+        check=True,
+        capture_output=True,
+        timeout=90,
+        cwd=tmp_path,
+    )
+    proc, url = start_dash_replay(tmp_path, str(tmp_path / "day.jsonl"))
+    p = Page(browser, url)
+    try:
+        text = p.wait("document.getElementById('replay-badge')?.textContent", 20)
+        assert text.startswith("REPLAY ")
+        assert p.page.locator("#demo-badge").inner_text() == "DEMO"  # from the file's provenance
+        p.wait("[...window.hkdash.rows.values()].some(r => r.last)", 20)
+        p.wait("document.getElementById('replay-badge').textContent.includes('done')", 30)
+        assert p.errors == []
+    finally:
+        p.close()
+        stop(proc)
+
+
+def start_dash_replay(tmp_path: Path, path: str) -> tuple[Any, str]:
+    """``hkticks replay FILE --dash`` (it prints the URL like ``hkticks dash``)."""
+    import os
+    import subprocess
+    import sys
+
+    from test_dash import URL_LINE
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hkticks", "replay", path, "--dash", "--port", "0"]
+        + ["--speed", "4"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ, HOME=str(tmp_path)),
+        cwd=tmp_path,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        m = URL_LINE.search(line)
+        if m:
+            return proc, m.group(1)
+    raise AssertionError(f"replay --dash printed no URL (exit {proc.wait()})")

@@ -90,7 +90,7 @@ def dash(
     Examples:
       hkticks dash --demo                 # then open the URL it prints
       hkticks dash 00700 09988 03690 --demo --port 8800
-      hkticks dash --from nats://127.0.0.1:4222
+      hkticks dash --from nats://127.0.0.1:4222   # needs nats-server
     """
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
     from hkticks import config
@@ -100,13 +100,13 @@ def dash(
     from hkticks.feed.queue import TickQueue
     from hkticks.feed.session import SessionConfig
     from hkticks.market_hours import calendar as market_calendar
-    from hkticks.stopping import StopFlag, stop_on_signals
+    from hkticks.stopping import StopFlag
     from hkticks.watch import layout as saved
     from hkticks.watch.alert_feed import watchlist_groups
     from hkticks.watch.buffers import Buffers
     from hkticks.watch.model import WatchModel
     from hkticks.watch.runner import BoardPump, start_reference_thread, warnings_to_queue
-    from hkticks.watch.web.server import DashServer
+    from hkticks.watch.web.server import DashServer, serve_until_stopped
 
     with provider_settings(
         demo=demo,
@@ -165,7 +165,6 @@ def dash(
         stop = StopFlag()
         rest_stop = threading.Event()
         server.start()
-        click.echo(f"hkticks: dashboard at {server.url}  (Ctrl-C to stop)", err=True)
         if open_browser:
             import webbrowser
 
@@ -181,13 +180,10 @@ def dash(
             model.reference, model.reference_error = "unavailable", "reading --from NATS"
         deadline = time.monotonic() + duration if duration else None
         try:
-            with warnings_to_queue(queue), stop_on_signals(stop):
-                while not stop.is_set() and not server.wait(0.2):
-                    if deadline is not None and time.monotonic() >= deadline:
-                        stop.set("duration reached")
+            with warnings_to_queue(queue):
+                serve_until_stopped(server, stop, deadline=deadline, announce=warn)
         finally:
             rest_stop.set()
-            server.stop()
             feed.stop()
         if server.error is not None:
             raise server.error

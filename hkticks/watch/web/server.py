@@ -114,6 +114,7 @@ class DashServer:
         history: Callable[[str, int, int], Sequence[Any]] | None = None,
         backfill: Callable[[str], Sequence[Any]] | None = None,
         replay_status: Callable[[], str | None] | None = None,
+        simulated: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not is_loopback(host) and not auth:
@@ -135,6 +136,7 @@ class DashServer:
         self.history = history
         self.backfill = backfill
         self.replay_status = replay_status
+        self.simulated = simulated  # known before any trade (a recording's provenance)
         self.clock = clock
         self.alerts: deque[dict[str, Any]] = deque(maxlen=st.MAX_ALERTS)
         self.error: HkticksError | None = None
@@ -338,8 +340,12 @@ class DashServer:
     def _header(self, now: float) -> dict[str, Any]:
         replay = self.replay_status() if self.replay_status is not None else None
         return st.header_message(
-            self.model, now, simulated=self.pump.simulated, replay=replay, ended=self.ended
+            self.model, now, simulated=self.is_simulated, replay=replay, ended=self.ended
         )
+
+    @property
+    def is_simulated(self) -> bool:
+        return self.simulated or bool(self.pump.simulated)
 
     def _tiles(self) -> tuple[list[Any], str]:
         return st.heatmap_tiles(self.model, size=self.size, shares=self.shares, groups=self.groups)
@@ -464,7 +470,7 @@ class DashServer:
                     row,
                     timeframe=client.timeframe,
                     history=history,
-                    simulated=self.pump.simulated,
+                    simulated=self.is_simulated,
                 )
             ),
         )
@@ -531,3 +537,26 @@ def _text(status: HTTPStatus, text: str) -> Response:
 
 def _page(body: bytes, status: HTTPStatus = HTTPStatus.OK) -> Response:
     return _response(status, body, STATIC_TYPES[".html"])
+
+
+def serve_until_stopped(
+    server: DashServer,
+    stop: Any,
+    *,
+    deadline: float | None = None,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Block until Ctrl-C/SIGTERM (``stop``), ``deadline`` (monotonic) or the server ends;
+    then stop the server. The signal handler only sets the flag; ``announce`` gets the
+    "dashboard at URL" line once it is installed (so a Ctrl-C right after it is clean)."""
+    from hkticks.stopping import stop_on_signals
+
+    try:
+        with stop_on_signals(stop):
+            if announce is not None:
+                announce(f"dashboard at {server.url}  (Ctrl-C to stop)")
+            while not stop.is_set() and not server.wait(0.2):
+                if deadline is not None and time.monotonic() >= deadline:
+                    stop.set("duration reached")
+    finally:
+        server.stop()

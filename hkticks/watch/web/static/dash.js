@@ -230,7 +230,7 @@ function buildHeatmap() {
     svg.append(g);
     S.tiles.set(code, t);
   }
-  $("sized-by").textContent = lay.sized_by === "cap" ? "area: market cap" : "area: day turnover";
+  $("sized-by").textContent = lay.sized_by === "cap" ? "area: market cap" : "area: turnover";
   for (const code of S.tiles.keys()) S.dirtyTiles.add(code);
   paintTiles();
 }
@@ -256,6 +256,7 @@ function paintTiles() {
     S.tileUpdated[code] = now;
   }
   S.dirtyTiles.clear();
+  if (!S.firstPaint && S.tiles.size) S.firstPaint = now; // ms after the page was opened
 }
 
 function flash(code) {
