@@ -86,7 +86,10 @@ def page(browser: Any, dash: str) -> Iterator[Page]:
 
 
 def test_loads_clean_and_asks_nothing_of_another_host(page: Page, dash: str) -> None:
-    page.wait("window.hkdash.tiles.size > 500 && window.hkdash.header && window.hkdash.header.demo")
+    # the first page of a run waits for the universe's subscription (a busy machine: generous)
+    page.wait(
+        "window.hkdash.tiles.size > 500 && window.hkdash.header && window.hkdash.header.demo", 60
+    )
     assert page.errors == []
     host, port = hostport(dash)
     for url in page.requests:
@@ -103,7 +106,7 @@ def test_loads_clean_and_asks_nothing_of_another_host(page: Page, dash: str) -> 
 
 
 def test_the_heatmap_follows_trades_within_a_second(page: Page) -> None:
-    page.wait("window.hkdash.tiles.size > 500")
+    page.wait("window.hkdash.tiles.size > 500", 60)
     # the page stamps each tile it repaints; a trade's exchange time is the server's clock
     lags = page.page.evaluate(
         """() => new Promise((done) => {
@@ -130,7 +133,7 @@ def test_the_heatmap_follows_trades_within_a_second(page: Page) -> None:
 
 
 def test_a_click_on_a_tile_opens_its_chart(page: Page) -> None:
-    page.wait("window.hkdash.tiles.has('00700')")
+    page.wait("window.hkdash.tiles.has('00700')", 60)
     page.page.click('#heatmap .tile[data-code="00700"]')
     page.page.wait_for_selector("#detail:not([hidden])")
     assert "00700" in page.page.locator("#detail-title").inner_text()
@@ -142,7 +145,7 @@ def test_a_click_on_a_tile_opens_its_chart(page: Page) -> None:
 
 
 def test_the_board_filters_codes_exactly_and_names_loosely(page: Page) -> None:
-    page.wait("window.hkdash.rows.size > 500")
+    page.wait("window.hkdash.rows.size > 500", 60)
     page.page.click("#tab-board")
     page.page.fill("#filter", "700")
     page.wait("document.querySelectorAll('#board tbody tr').length === 1", 5)
