@@ -19,9 +19,9 @@ from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
 from hkticks.watch.alert_feed import AlertFeed, watchlist_groups
 from hkticks.watch.app import BoardApp
-from hkticks.watch.board_heatmap import BoardHeatmapScreen
 from hkticks.watch.columns import ColumnLayout
 from hkticks.watch.detail import DetailScreen
+from hkticks.watch.heatmap_screen import BoardHeatmapScreen
 from hkticks.watch.runner import BoardPump
 
 Script = Callable[[BoardApp, Pilot[None]], Awaitable[None]]

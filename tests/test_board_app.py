@@ -15,7 +15,6 @@ from textual.widgets import Input
 
 from hkticks.config import tomllib
 from hkticks.errors import SourceError
-from hkticks.watch import app as app_module
 from hkticks.watch import layout as saved
 from hkticks.watch.app import BoardApp, ColumnsScreen, HelpScreen
 from hkticks.watch.detail import DetailScreen, LinesWidget
@@ -231,7 +230,7 @@ def test_detail_back_fill_merges_history_and_a_404_degrades_quietly() -> None:
             return history
         raise SourceError("REST kline failed: HTTP 404 Not Found")
 
-    drive(make_app(backfill=backfill), script)
+    drive(make_app(history=lambda code, tf: backfill(code)), script)
 
 
 def test_help_heatmap_palette_and_quit() -> None:
@@ -261,17 +260,27 @@ def test_help_heatmap_palette_and_quit() -> None:
     drive(make_app(), script)
 
 
-def test_heatmap_screen_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    from textual.screen import Screen
+def shown_keys(app: BoardApp) -> set[str]:
+    """The keys the footer shows on the current screen."""
+    return {k for k, b in app.screen.active_bindings.items() if b.binding.show}
 
-    class Fake(Screen[None]):
-        pass
 
-    monkeypatch.setitem(app_module.SCREENS, "heatmap", lambda app: Fake())
+def test_heatmap_is_a_screen_of_the_app_and_shows_only_its_working_keys() -> None:
+    from hkticks.watch.heatmap_screen import BoardHeatmapScreen
 
     async def script(app: BoardApp, pilot: Pilot[None]) -> None:
+        assert {"s", "slash", "b", "c", "h"} <= shown_keys(app)
         await pilot.press("h")
-        assert isinstance(app.screen, Fake)
+        assert isinstance(app.screen, BoardHeatmapScreen)
+        keys = shown_keys(app)
+        assert not keys & {"s", "S", "slash", "b", "c", "w", "p", "a", "tab"}
+        assert {"g", "m", "t", "escape", "q", "question_mark"} <= keys
+        sort = app.model.sort
+        await pilot.press("s", "slash", "b")  # the table's keys do nothing here
+        assert app.model.sort == sort and isinstance(app.screen, BoardHeatmapScreen)
+        assert not any("book" in n.message for n in app._notifications)
+        await pilot.press("escape")
+        assert app.focused is app.table
 
     drive(make_app(), script)
 
@@ -388,7 +397,11 @@ def test_help_lists_every_binding() -> None:
     named = {"slash": "/", "escape": "Esc", "question_mark": "?", "ctrl+p": "Ctrl-P"}
     shown = {token for k, _ in HelpScreen.KEYS for token in k.split()}
     shown |= {"Ctrl-P"} if any("Ctrl-P" in k for k, _ in HelpScreen.KEYS) else set()
-    screens: list[Any] = [BoardApp, DetailScreen]
+    from hkticks.watch.heatmap_screen import BoardHeatmapScreen, HeatmapMap
+
+    named |= {"plus": "+", "minus": "-", "shift+tab": "Shift-Tab"}
+    named |= {"left": "←", "right": "→", "up": "↑", "down": "↓"}
+    screens: list[Any] = [BoardApp, DetailScreen, BoardHeatmapScreen, HeatmapMap]
     for owner in screens:
         for binding in owner.BINDINGS:
             if binding.key == "ctrl+c":  # Ctrl-C quits everywhere, as in every terminal program

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from board_kit import make_app
+from board_kit import SECTORS, history_bars, make_app, with_reference
 
 
 @pytest.mark.parametrize("colors", ["west", "cn"])
@@ -20,3 +20,29 @@ def test_board_snapshot(snap_compare: Any, colors: str) -> None:
 
 def test_detail_snapshot(snap_compare: Any) -> None:
     assert snap_compare(make_app("west"), press=["enter"], terminal_size=(130, 34))
+
+
+def test_heatmap_snapshot_market_cap(snap_compare: Any) -> None:
+    app = with_reference(make_app("west", watchlists={}))
+    assert snap_compare(app, press=["h"], terminal_size=(120, 30))
+
+
+def test_heatmap_snapshot_day_turnover(snap_compare: Any) -> None:
+    app = with_reference(make_app("west", watchlists={}))
+    assert snap_compare(app, press=["h", "m"], terminal_size=(120, 30))
+
+
+def test_heatmap_snapshot_grouped_by_sector(snap_compare: Any) -> None:
+    app = with_reference(make_app("cn", watchlists={}, sectors=SECTORS))
+    assert snap_compare(app, press=["h"], terminal_size=(120, 30))
+
+
+@pytest.mark.parametrize("key", ["1", "2", "3", "4", "5"])
+def test_detail_snapshot_per_timeframe(snap_compare: Any, key: str) -> None:
+    async def open_timeframe(pilot: Any) -> None:
+        await pilot.press("enter", key)
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    app = with_reference(make_app("west", history=history_bars))
+    assert snap_compare(app, run_before=open_timeframe, terminal_size=(130, 34))

@@ -52,11 +52,11 @@ def test_board_alerts_pane_and_heatmap_in_tmux(tmp_path: Path) -> None:
         pane = screen.split("(a hides)", 1)[1]
         assert any(k in pane for k in ("price_move", "volume_spike", "block_trade"))
         keys("h")
-        screen = wait_for(tmux, session, lambda s: "h/Esc board" in s, 20)
+        screen = wait_for(tmux, session, lambda s: "groups: " in s, 20)
         assert "DEMO (simulated prices)" in screen and "alerts " in screen
         assert "tech" in screen  # the watchlist's block has its name row
         keys("h")
-        wait_for(tmux, session, lambda s: "(a hides)" in s and "h/Esc board" not in s, 20)
+        wait_for(tmux, session, lambda s: "(a hides)" in s and "groups: " not in s, 20)
         keys("q")
         screen = wait_for(tmux, session, lambda s: "EXIT=" in s, 20)
         assert "EXIT=0" in screen and "Traceback" not in screen

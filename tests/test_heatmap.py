@@ -12,16 +12,22 @@ from rich.console import Console
 from rich.segment import Segment
 
 from hkticks.watch.heatmap import (
+    GREENS,
+    REDS,
     HeatmapView,
+    StableLayout,
     TileData,
     change_color,
+    change_step,
     layout,
+    legend,
     squarify,
+    step_color,
     tile_lines,
     tile_weight,
     tiles_from_rows,
 )
-from hkticks.watch.heatmap_app import shares_of
+from hkticks.watch.live import shares_of
 
 
 def tiles(n: int, seed: int = 1, groups: int = 0) -> list[TileData]:
@@ -111,25 +117,81 @@ def test_equal_grid_is_sorted_by_change() -> None:
     assert lay.hidden == 0
 
 
-def test_colours_diverge_clamp_and_flip_with_cn() -> None:
+def test_colours_diverge_in_steps_clamped_at_the_scale_and_flip_with_cn() -> None:
     neutral = change_color(0.0)
-    assert change_color(5.0) == change_color(12.0)  # clamped at +-5 %
-    up, down = change_color(5.0), change_color(-5.0)
+    assert change_color(3.0) == change_color(12.0)  # clamped at +-3 % by default
+    up, down = change_color(3.0), change_color(-3.0)
     assert up[1] > up[0] and down[0] > down[1]  # west: green up, red down
-    assert change_color(5.0, colors="cn") == down and change_color(-5.0, colors="cn") == up
-    half = change_color(2.5)
+    assert change_color(3.0, colors="cn") == down and change_color(-3.0, colors="cn") == up
+    half = change_color(1.5)
     assert neutral[1] < half[1] < up[1]
-    assert change_color(2.0, clamp=2.0) == up
+    assert change_color(2.0, clamp=2.0) == up and change_color(5.0, clamp=5.0) == up
     assert change_color(None) != neutral
+    # +1 % is clearly coloured, not nearly grey; small moves are flat
+    assert change_step(1.0) == 2 and change_step(0.1) == 0 and change_step(-0.2) == -1
+    # the pair: -1.68 % and +0.88 % are distinct 256-colour entries
+    a, b = step_color(change_step(-1.68)), step_color(change_step(0.88))
+    assert a != b and a in REDS and b in GREENS
+    # every step is its own xterm-256 colour: distinguishable in a 256-colour terminal
+    steps = [step_color(s) for s in range(-5, 6)]
+    assert len(set(steps)) == 11 and all(16 <= n < 256 for n in steps)
 
 
-def test_tile_text_shows_the_name_only_when_it_fits() -> None:
+def test_legend_is_one_line_from_minus_to_plus_the_scale() -> None:
+    text = "".join(seg.text for seg in legend(3.0))
+    assert text.startswith("-3% ") and text.endswith(" +3%") and " 0 " in text
+    assert "\n" not in text and len(text) < 40
+    assert "".join(seg.text for seg in legend(2.5)).endswith("+2.5%")
+
+
+def test_tile_text_shows_the_code_only_whole_then_name_and_change_if_they_fit() -> None:
     t = TileData("00700", "TENCENT", 1.234, 1.0)
     assert tile_lines(t, 20, 5) == ["00700", "TENCENT", "+1.23%"]
     assert tile_lines(t, 8, 2) == ["00700", "+1.23%"]
-    assert tile_lines(t, 5, 1) == ["0070"]
-    assert tile_lines(t, 3, 5) == []  # a sliver shows only its colour
-    assert tile_lines(TileData("00700", "", None, 1.0), 20, 3)[2].strip() == "--"
+    assert tile_lines(t, 7, 3) == ["00700", "+1.23%"]  # the name does not fit whole
+    assert tile_lines(t, 6, 3) == ["00700"]  # neither the name nor the change fits whole
+    assert tile_lines(t, 6, 1) == ["00700"]
+    assert tile_lines(t, 5, 1) == []  # a cut code would mislead: colour only
+    assert tile_lines(t, 3, 5) == []
+    assert tile_lines(TileData("00700", "", None, 1.0), 20, 3) == ["00700", "--"]
+
+
+def test_no_cut_code_anywhere_in_a_busy_map() -> None:
+    data = [TileData(t.code, "Name", t.change_pct, t.weight) for t in tiles(550)]
+    lines = render(HeatmapView(data, height=50), 200, 50)
+    codes = {t.code for t in data}
+    for line in lines:
+        text = "".join(s.text for s in line)
+        for word in text.replace("\u2595", " ").split():
+            if word[:1].isdigit() and "%" not in word:
+                assert word in codes, word  # whole five-digit codes only
+
+
+def test_stable_layout_keeps_tiles_until_size_basis_or_drift() -> None:
+    data = tiles(80)
+    stable = StableLayout(threshold=0.15, every_s=60.0)
+    first = {p.tile.code: p.rect for p in stable.get(data, 160, 50, now=0.0).tiles}
+    # the areas change a little and the prices move: same places
+    moved = [TileData(t.code, t.name, (t.change_pct or 0) + 1, t.weight * 1.05) for t in data]
+    again = stable.get(moved, 160, 50, now=30.0)
+    assert {p.tile.code: p.rect for p in again.tiles} == first
+    assert {p.tile.code: p.tile.change_pct for p in again.tiles} == {
+        t.code: t.change_pct for t in moved
+    }  # the tiles show the new change
+    # a big drift inside the minute: still put
+    skewed = [
+        TileData(t.code, t.name, t.change_pct, t.weight * (50 if i < 5 else 1))
+        for i, t in enumerate(data)
+    ]
+    assert {p.tile.code: p.rect for p in stable.get(skewed, 160, 50, now=59.0).tiles} == first
+    assert stable.layouts == 1
+    # ... relaid out once the minute is up
+    after = {p.tile.code: p.rect for p in stable.get(skewed, 160, 50, now=61.0).tiles}
+    assert after != first and stable.layouts == 2
+    # a new size or a new basis: at once
+    stable.get(skewed, 120, 40, now=62.0)
+    stable.get(skewed, 120, 40, now=63.0, basis="turnover")
+    assert stable.layouts == 4
 
 
 def render(view: HeatmapView, width: int, height: int) -> list[list[Segment]]:
@@ -151,9 +213,9 @@ def test_render_shows_codes_flash_and_selection() -> None:
     view = HeatmapView(data, flash={"09988"}, selected="00700", height=10)
     lines = render(view, 40, 10)
     text = "\n".join("".join(s.text for s in line) for line in lines)
-    assert ">00700" in text and "TENCENT" in text and "-3.00%" in text
+    assert "00700" in text and "TENCENT" in text and "-3.00%" in text
     styles = {s.text.strip(): s.style for line in lines for s in line if s.text.strip()}
-    assert styles["09988"].reverse and styles[">00700"].underline
+    assert styles["09988"].reverse and styles["00700"].underline
 
 
 def test_weights_cap_turnover_equal_and_fallback() -> None:
@@ -162,23 +224,34 @@ def test_weights_cap_turnover_equal_and_fallback() -> None:
     assert tile_weight("turnover", shares=1000, price=10.0, turnover=5) == 5
     assert tile_weight("equal", shares=1000, price=10.0, turnover=5) == 1
 
-    def row(code: str, last: float | None, turnover: float) -> SimpleNamespace:
+    def row(
+        code: str, last: float | None, turnover: float, shares: float | None
+    ) -> SimpleNamespace:
         return SimpleNamespace(
             code=code,
             last=last,
+            day_close=None,
             prev_close=None,
-            turnover=turnover,
+            day_turnover=turnover,
+            hk_shares=shares,
             change_pct=0.0,
             name=lambda lang: code,
         )
 
-    rows = [row("00001", 10.0, 100.0), row("00002", 20.0, 400.0), row("00003", 5.0, 50.0)]
-    got, mode = tiles_from_rows(rows, size="cap", shares={"00001": 1000, "00002": 500})
+    rows = [
+        row("00001", 10.0, 100.0, 1000),
+        row("00002", 20.0, 400.0, 500),
+        row("00003", 5.0, 50.0, None),
+    ]
+    got, mode = tiles_from_rows(rows, size="cap")
     w = {t.code: t.weight for t in got}
     assert mode == "cap" and w["00001"] == 10_000 and w["00002"] == 10_000
     # 00003 has no shares: its turnover x the median cap/turnover ratio (25 and 100 -> 100)
     assert w["00003"] == 50.0 * 100
-    got, mode = tiles_from_rows(rows, size="cap", shares={})
+    bare = [row(r.code, r.last, r.day_turnover, None) for r in rows]
+    got, mode = tiles_from_rows(bare, size="cap")
+    assert mode == "turnover" and [t.weight for t in got] == [100.0, 400.0, 50.0]
+    got, mode = tiles_from_rows(rows, size="turnover")
     assert mode == "turnover" and [t.weight for t in got] == [100.0, 400.0, 50.0]
 
 

@@ -1,19 +1,24 @@
-"""HeatmapScreen and the ``watch --heatmap`` app driven headless with Textual's Pilot."""
+"""HeatmapScreen and ``watch --heatmap`` (the board app on its heatmap screen), with Pilot."""
 
 from __future__ import annotations
 
 import asyncio
 import calendar
+import threading
 
 from textual.app import App
 
 from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
+from hkticks.watch.alert_feed import AlertFeed
+from hkticks.watch.app import BoardApp
+from hkticks.watch.buffers import Buffers
 from hkticks.watch.heatmap import TileData
-from hkticks.watch.heatmap_app import HeatmapApp
-from hkticks.watch.heatmap_screen import HeatmapMap, HeatmapScreen
+from hkticks.watch.heatmap_screen import BoardHeatmapScreen, HeatmapMap, HeatmapScreen
 from hkticks.watch.model import WatchModel
+from hkticks.watch.runner import BoardPump
 
 TILES = [
     TileData("00700", "TENCENT", 2.0, 100.0),
@@ -87,52 +92,58 @@ def test_grid_toggle_flash_and_click() -> None:
     run(go)
 
 
-def test_heatmap_app_drains_the_queue_and_flashes_alerts() -> None:
+def test_watch_heatmap_is_the_board_app_started_on_its_heatmap_screen() -> None:
+    """One app, one pump: ``start="heatmap"`` drains the queue through BoardPump
+    (simulated data detected, alerts flash the tile), Esc goes to the table, q quits."""
     t0 = calendar.timegm((2026, 11, 30, 2, 0, 0)) * 1000  # 10:00 in Hong Kong
 
     def tk(sym: str, ts: int, price: float, vol: int = 100) -> Tick:
-        return Tick(sym, ts, price, vol, price * vol, "buy", None, ts, "alltick")
+        return Tick(sym, ts, price, vol, price * vol, "buy", None, ts, "alltick-sim")
+
+    class Feed:
+        fatal = None
+        done = threading.Event()
+
+        def status(self) -> ReplayStatus:
+            return ReplayStatus(connections=[ReplayConn(0, "up", 0, 1, None)], ticks=0)
 
     async def go() -> None:
         queue = TickQueue()
         model = WatchModel(["00700", "09988"], names={"00700": ("TENCENT", "")})
-        engine = AnomalyEngine(AlertConfig())
+        buffers = Buffers(["00700", "09988"])
+        alerts = AlertFeed(AnomalyEngine(AlertConfig(hours="always")))
+        pump = BoardPump(Feed(), queue, model, buffers, alerts=alerts)  # type: ignore[arg-type]
         for i in range(30):
             queue.put(tk("00700", t0 + i * 1000, 100.0))
             queue.put(tk("09988", t0 + i * 1000, 80.0))
         queue.put(tk("00700", t0 + 31_000, 112.0))  # +12 %: a price move
-        seen = []
-        app = HeatmapApp(
-            model, queue, engine=engine, size="turnover", on_alert=seen.append, refresh_s=0.25
-        )
+        app = BoardApp(model, pump=pump, buffers=buffers, start="heatmap", frame_s=0.1)
         async with app.run_test(size=(100, 30)) as pilot:
-            for _ in range(20):
-                await pilot.pause(0.1)
-                if seen:
-                    break
-            assert model.trades == 61
-            assert [a.kind for a in seen] == ["price_move"]
-            assert "00700" in app.heatmap.heat.flashing()
-            assert "price_move" in app.status_line() and "area: turnover" in app.status_line()
-            tiles = {t.code: t for t in app.tiles()}
-            assert (
-                tiles["00700"].name == "TENCENT" and tiles["00700"].weight > tiles["09988"].weight
-            )
-            await pilot.press("escape")  # leaves the app
+            screen = app.screen
+            assert isinstance(screen, BoardHeatmapScreen)
+            flashed: list[str] = []
+            flash = screen.heat.flash
+            screen.heat.flash = lambda code: (flashed.append(code), flash(code))  # type: ignore[method-assign,func-returns-value]
+            await wait_until(pilot, lambda: app.alerts_pane.total == 1)
+            assert model.trades == 61 and app.simulated  # the pump saw "-sim"
+            assert flashed == ["00700"]  # its tile flashed (it fades in 1.5 s)
+            screen.tick()
+            status = str(screen.query_one("#heatmap-status").render())
+            assert "DEMO" in status and "price_move" in status and "area: day's turnover" in status
+            await pilot.press("escape")  # to the board's table, same app
+            await pilot.pause()
+            assert not isinstance(app.screen, BoardHeatmapScreen) and app.focused is app.table
+            await pilot.press("q")
+            await pilot.pause()
         assert app.return_code in (0, None)
 
     run(go)
 
 
-def test_heatmap_app_groups_tiles_into_blocks() -> None:
-    async def go() -> None:
-        model = WatchModel(["00700", "09988", "00005", "00011"])
-        groups = {"00700": "Tech", "09988": "Tech", "00005": "Banks", "00011": "Banks"}
-        app = HeatmapApp(model, TickQueue(), size="turnover", groups=groups)
-        async with app.run_test(size=(100, 30)) as pilot:
-            await pilot.pause()
-            lay = app.heatmap.heat.current_layout
-            assert sorted(h.group for h in lay.headers) == ["Banks", "Tech"]
-            assert {t.group for t in app.tiles()} == {"Tech", "Banks"}
+async def wait_until(pilot, predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    import time
 
-    run(go)
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)

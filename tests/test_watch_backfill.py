@@ -118,7 +118,7 @@ def test_detail_view_back_fills_or_degrades_quietly(
     kline_server: KlineServer, present: bool
 ) -> None:
     rest = client(kline_server.url if present else kline_server.missing_url)
-    app = make_app(backfill=lambda code: minute_bars(rest, code))
+    app = make_app(history=lambda code, tf: minute_bars(rest, code))
 
     async def main() -> None:
         async with app.run_test(size=(140, 40), notifications=True) as pilot:

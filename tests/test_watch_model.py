@@ -131,7 +131,7 @@ def test_day_stats_with_todays_bar() -> None:
         bar("00700", MON, 301, 310, 299, 305, 7),
     ]
     s = day_stats(bars, hkt(*MON, 10, 0))
-    assert s == DayStats(300.0, 301, 310, 299, 7, 305)
+    assert s == DayStats(300.0, 301, 310, 299, 7, 305, 305 * 7)  # and its turnover
 
 
 def test_day_stats_before_todays_bar_exists() -> None:

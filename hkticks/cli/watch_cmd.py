@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from typing import Any
 
@@ -78,14 +77,21 @@ SORT_CHOICES = ("code", "change", "volume", "active")
     type=click.Choice(["cap", "turnover", "equal"]),
     default="cap",
     show_default=True,
-    help="Heatmap tile area: market cap (turnover when shares are unknown), turnover, or an equal grid sorted by change.",
+    help="Heatmap tile area: market cap (HK shares x price), the day's turnover, or an equal grid sorted by change (m toggles cap/turnover).",
 )
 @click.option(
-    "--clamp",
+    "--scale",
     type=click.FloatRange(min=0.1),
-    default=5.0,
+    default=3.0,
     show_default=True,
-    help="Heatmap: change in percent at full colour.",
+    help="Heatmap: change in percent at full colour (the legend's ends).",
+)
+@click.option(
+    "--sectors",
+    "sectors_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Heatmap groups from a CSV of code,sector (else the config's [sectors] table).",
 )
 @click.option(
     "--bell", is_flag=True, help="Ring the terminal bell on each alert (board; off by default)."
@@ -106,7 +112,8 @@ def watch(
     duration: float | None,
     heatmap: bool,
     heatmap_size: str,
-    clamp: float,
+    scale: float,
+    sectors_file: str | None,
     bell: bool,
     scenario: str | None,
     demo_rate: float,
@@ -152,23 +159,7 @@ def watch(
         names = universe.names(codes) if universe is not None else {}
         queue = TickQueue()
         feed = make_feed(codes, settings, token_value, queue, book=book and not json_mode)
-        if heatmap and not json_mode:
-            from hkticks.cli.heatmap_cmd import watch_heatmap
-
-            watch_heatmap(
-                feed,
-                queue,
-                codes,
-                names,
-                settings,
-                token_value,
-                heatmap_size,
-                clamp,
-                colors,
-                name_lang,
-                duration,
-            )
-        elif json_mode:
+        if json_mode:
             _watch_json(feed, queue, codes, duration)
         else:
             _watch_board(
@@ -184,6 +175,12 @@ def watch(
                 name_lang=name_lang,
                 duration=duration,
                 bell=bell,
+                heatmap=dict(
+                    start="heatmap" if heatmap else "board",
+                    heatmap_area=heatmap_size,
+                    heatmap_scale=scale,
+                    sectors_file=sectors_file,
+                ),
             )
 
 
@@ -254,35 +251,38 @@ def _watch_board(
     name_lang: str,
     duration: float | None,
     bell: bool = False,
+    heatmap: dict[str, Any] | None = None,
 ) -> None:
-    from hkticks.alltick.kline import minute_bars
     from hkticks.alltick.rest import RestClient
     from hkticks.stopping import StopFlag
     from hkticks.watch import layout as saved
     from hkticks.watch.app import BoardApp
-    from hkticks.watch.buffers import Buffers
     from hkticks.watch.columns import ColumnLayout
-    from hkticks.watch.model import WatchModel
-    from hkticks.watch.runner import BoardPump, run_app, start_reference_thread
+    from hkticks.watch.live import LiveBoard
+    from hkticks.watch.runner import run_app
     from hkticks.watch.view import board_summary
 
+    options = dict(heatmap or {})
     layout = saved.load()
-    now = time.time()
-    model = WatchModel(
-        codes, names=names, sort=sort or layout.sort or "given", book=book, started=now
-    )
-    buffers = Buffers(codes)
+    sectors = saved.load_sectors(options.pop("sectors_file", None))
     rest = RestClient(
-        settings.rest_url,
-        token,
-        alltick.PLANS[settings.plan],
-        token_source=settings.token_source,
+        settings.rest_url, token, alltick.PLANS[settings.plan], token_source=settings.token_source
+    )
+    live = LiveBoard(
+        feed,
+        queue,
+        codes,
+        names=names,
+        rest=rest if token else None,  # --from: no token, no REST, no previous close
+        alerts=board_alerts(settings.demo),
+        sort=sort or layout.sort or "given",
+        book=book,
     )
     stop = StopFlag()
     app = BoardApp(
-        model,
-        pump=BoardPump(feed, queue, model, buffers, alerts=board_alerts(settings.demo)),
-        buffers=buffers,
+        live.model,
+        pump=live.pump,
+        buffers=live.buffers,
         colors=colors,
         names=name_lang,
         demo=settings.demo,
@@ -291,26 +291,23 @@ def _watch_board(
         watchlists=layout.watchlists,
         watchlist=layout.watchlist,
         book_feed=book,
-        backfill=lambda code: minute_bars(rest, code),
+        history=live.history,
+        request_shares=live.request_shares,
+        sectors=sectors,
         save_layout=saved.save,
+        save_watchlists=saved.save_watchlists,
         stop=stop,
         deadline=time.monotonic() + duration if duration else None,
         bell=bell,
+        **options,
     )
-    rest_stop = threading.Event()
-    missing = [c for c in codes if c not in names]
-    feed.start()
-    if token:
-        start_reference_thread(rest, codes, missing, queue, rest_stop)
-    else:  # --from: no token, no REST, no previous close
-        model.reference, model.reference_error = "unavailable", "reading --from NATS"
+    live.start()
     try:
         run_app(app, queue, stop)
     finally:
-        rest_stop.set()
-        feed.stop()
+        live.stop()
     # only after a clean stop: an error is reported by the CLI as its one line
-    click.echo(board_summary(model, time.time(), demo=app.simulated), err=True)
+    click.echo(board_summary(live.model, time.time(), demo=app.simulated), err=True)
 
 
 def board_alerts(demo: bool) -> Any:

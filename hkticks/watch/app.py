@@ -18,14 +18,14 @@ With a pump that carries the anomaly engine (:class:`~hkticks.watch.runner.Board
 the heatmap's tile flash when the heatmap is open, and the terminal bell
 with ``bell=True`` (``watch --bell``).
 
-Screens other parts add (the heatmap, alerts) register a factory in
-:data:`SCREENS` or provide ``make_screen(app)`` in
-``hkticks.watch.heatmap``; until then ``h`` says so in a toast.
+The heatmap (:class:`~hkticks.watch.heatmap_screen.BoardHeatmapScreen`,
+``h``, or first with ``start="heatmap"``) and the detail view
+(:class:`~hkticks.watch.detail.DetailScreen`) are screens of this one app,
+over the same model and pump; keys of the table are hidden and inert there.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import time
@@ -36,45 +36,49 @@ from rich.segment import Segment
 from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, SelectionList, Static
+from textual.widgets import Footer, Input, OptionList, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from hkticks.errors import HkticksError
+from hkticks.market_hours import hk_time_text
 from hkticks.stopping import StopFlag
 from hkticks.watch.alerts_pane import AlertsPane
-from hkticks.watch.buffers import Buffers
+from hkticks.watch.buffers import TIMEFRAMES, Buffers
 from hkticks.watch.columns import ALWAYS, BY_KEY, ColumnLayout, hidden_notice
 from hkticks.watch.detail import DetailScreen
+from hkticks.watch.heatmap_screen import DEFAULT_SCALE, BoardHeatmapScreen
 from hkticks.watch.model import SORT_KEYS, SORT_LABELS, WatchModel
-from hkticks.watch.table import ColumnHeader, QuoteTable, RowPainter, select_rows
+from hkticks.watch.notices import Notices
+from hkticks.watch.table import ColumnHeader, QuoteTable, RowPainter, code_query, select_rows
 from hkticks.watch.view import COLUMNS, DEMO_BANNER, Board, Palette, fmt_money
 
 FRAME_S = 0.2  # five frames a second: flashes fade in steps, keys show at once
 ALL = "all"
 
-# name -> factory(app) -> Screen: screens other modules add (e.g. "heatmap", "alerts")
-SCREENS: dict[str, Callable[[BoardApp], Screen[Any]]] = {}
-
 Pump = Callable[[float], "HkticksError | None"]
-
-
-def register_screen(name: str, factory: Callable[[BoardApp], Screen[Any]]) -> None:
-    """Make ``factory`` the screen the app opens for ``name`` (``h`` opens ``"heatmap"``)."""
-    SCREENS[name] = factory
-
-
-def _find_screen(name: str) -> Callable[[BoardApp], Screen[Any]] | None:
-    factory = SCREENS.get(name)
-    if factory is not None:
-        return factory
-    try:
-        module = importlib.import_module(f"hkticks.watch.{name}")
-    except ImportError:
-        return None
-    made = getattr(module, "make_screen", None)
-    return made if callable(made) else None
+# keys of the table: shown and working only on the board itself (not the heatmap or detail)
+TABLE_ACTIONS = frozenset(
+    {
+        "sort",
+        "reverse",
+        "filter",
+        "clear_filter",
+        "next_watchlist",
+        "detail",
+        "pause",
+        "book",
+        "columns",
+        "save_layout",
+        "heatmap",
+        "alerts",
+        "focus_alerts",
+        "add_code",
+        "remove_code",
+    }
+)
 
 
 class BoardHeader(Widget):
@@ -117,7 +121,8 @@ class BoardHeader(Widget):
         adv = sum(1 for r in rows if (r.change or 0) > 0)
         dec = sum(1 for r in rows if (r.change or 0) < 0)
         flat = sum(1 for r in rows if r.change == 0)
-        turnover = sum(r.turnover for r in rows)
+        whole_day = bool(rows) and all(r.bar_turnover is not None for r in rows)
+        turnover = sum(r.day_turnover if whole_day else r.turnover for r in rows)
         text.append(f" ▲ {adv}", pal.up)
         text.append(f"  ▼ {dec}", pal.down)
         text.append(f"  = {flat}", pal.dim)
@@ -128,7 +133,11 @@ class BoardHeader(Widget):
         down = (b.model.sort != "code") != b.table.reverse
         arrow = "" if b.model.sort == "given" else (" ▼" if down else " ▲")
         text.append(f" · sort: {SORT_LABELS[b.model.sort]}{arrow}")
-        text.append(f" · turnover {fmt_money(turnover)}")
+        if whole_day:
+            text.append(f" · turnover today {fmt_money(turnover)}")
+        else:  # only what this board saw: say since when, beside the day's volume
+            since = hk_time_text(int(b.model.started * 1000))[:5]
+            text.append(f" · turnover seen since {since} {fmt_money(turnover)}")
         text.append("\n")
         notice = hidden_notice(b.hidden_columns)
         if notice:
@@ -149,20 +158,29 @@ class HelpScreen(ModalScreen[None]):
     """
 
     KEYS = (
-        ("q", "quit"),
+        ("q", "quit (detail view: back)"),
         ("s / S", "next sort column / reverse the order"),
         ("/", "filter by code or name (CN/EN); Enter keeps it, Esc clears"),
         ("Tab", "next watchlist ([watchlists] in the config file) or all"),
-        ("↑ ↓ PgUp PgDn Home End", "move and scroll"),
+        ("← → ↑ ↓ PgUp PgDn Home End", "move and scroll (heatmap: between tiles)"),
+        ("j k g G", "down / up / first / last row, as in less"),
+        ("+ -", "add a code to the current watchlist / remove the selected row's code"),
         ("Enter", "detail: chart, time and sales, depth (--book)"),
         ("Esc / Backspace", "detail view: back to the board (Esc on the board clears the filter)"),
+        ("1 2 3 4 5", "detail view: 1D, 5D, 1M, 6M, 1Y"),
         ("l", "detail view: chart as line or candles"),
         ("p", "pause the display (data keeps flowing)"),
         ("b", "book columns (bid/ask) on or off (needs --book)"),
         ("c", "choose columns"),
         ("w", "save columns, sort and watchlist to the config file"),
-        ("h", "heatmap"),
-        ("a", "alerts pane on or off (volume spikes, block trades, sharp moves)"),
+        ("h", "heatmap (h or Esc back)"),
+        ("g", "heatmap: equal grid sorted by change, or treemap"),
+        ("m", "heatmap: area by market cap or the day's turnover"),
+        ("t", "heatmap: groups by watchlist, sector ([sectors] / --sectors) or none"),
+        (
+            "a / Shift-Tab",
+            "alerts pane on or off / into it: ↑↓ choose, Enter opens the detail at its time",
+        ),
         ("Ctrl-P", "command palette"),
         ("?", "this help"),
     )
@@ -222,6 +240,84 @@ class ColumnsScreen(ModalScreen[list[str] | None]):
         self.dismiss([*ALWAYS, *chosen])
 
 
+MY_LIST = "mine"  # the watchlist ``+`` fills when the board shows all symbols
+MATCHES = 8  # completions shown under the prompt
+
+
+def completions(
+    choices: Iterable[tuple[str, str, str]], typed: str, limit: int = MATCHES
+) -> list[tuple[str, str]]:
+    """(code, label) of the choices matching ``typed``: a code (``700``, ``0700.HK``) or its
+    start, else a part of the English or Chinese name (any case). Pure."""
+    needle = typed.strip()
+    if not needle:
+        return []
+    code = code_query(needle)
+    low = needle.lower()
+    exact, starts, named = [], [], []
+    for c, en, cn in choices:
+        label = f"{c}  {en}  {cn}".rstrip()
+        if code is not None and c == code:
+            exact.append((c, label))
+        elif needle.isdigit() and c.lstrip("0").startswith(needle.lstrip("0") or "0"):
+            starts.append((c, label))
+        elif low in en.lower() or (cn and needle in cn):
+            named.append((c, label))
+    return (exact + starts + named)[:limit]
+
+
+class AddCodeScreen(ModalScreen[str | None]):
+    """``+``: type a code or a name; the matches show below, Enter adds the first
+    (or the one chosen with ↓), Esc cancels."""
+
+    DEFAULT_CSS = """
+    AddCodeScreen { align: center middle; }
+    AddCodeScreen > Vertical { width: 64; height: auto; border: round $accent; background: $surface; }
+    AddCodeScreen OptionList { height: auto; max-height: 10; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True)]
+
+    def __init__(self, choices: Iterable[tuple[str, str, str]], target: str) -> None:
+        super().__init__()
+        self.choices = list(choices)
+        self.target = target
+        self.matches: list[tuple[str, str]] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f" add to watchlist {self.target}: a code or a name (EN/CN)")
+            yield Input(placeholder="e.g. 700, tencent, 腾讯", id="add-code")
+            yield OptionList(id="add-matches")
+
+    def on_mount(self) -> None:
+        self.query_one("#add-code", Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.matches = completions(self.choices, event.value)
+        options = self.query_one("#add-matches", OptionList)
+        options.clear_options()
+        options.add_options([label for _code, label in self.matches])
+        if self.matches:
+            options.highlighted = 0
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(self.matches[0][0] if self.matches else None)
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "down" and isinstance(self.focused, Input) and self.matches:
+            event.stop()
+            self.query_one("#add-matches", OptionList).focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(self.matches[event.option_index][0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class BoardApp(App[None]):
     """The board: header, column titles, the table, an optional filter line, the footer."""
 
@@ -245,6 +341,9 @@ class BoardApp(App[None]):
         Binding("w", "save_layout", "Save"),
         Binding("h", "heatmap", "Heatmap"),
         Binding("a", "alerts", "Alerts"),
+        Binding("shift+tab", "focus_alerts", "Alerts pane", show=False, priority=True),
+        Binding("plus", "add_code", "Add", show=False, key_display="+"),
+        Binding("minus", "remove_code", "Remove", show=False, key_display="-"),
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
@@ -262,9 +361,16 @@ class BoardApp(App[None]):
         watchlists: Mapping[str, Iterable[str]] | None = None,
         watchlist: str = ALL,
         book_feed: bool = False,
-        backfill: Callable[[str], Any] | None = None,
+        history: Callable[[str, str], Any] | None = None,
+        request_shares: Callable[[], None] | None = None,
+        sectors: Mapping[str, str] | None = None,
+        start: str = "board",
+        heatmap_scale: float = DEFAULT_SCALE,
+        heatmap_area: str = "cap",
+        heatmap_grid: bool = False,
         replay_status: Callable[[], str] | None = None,
         save_layout: Callable[[dict[str, Any]], str] | None = None,
+        save_watchlists: Callable[[dict[str, list[str]]], str] | None = None,
         stop: StopFlag | None = None,
         deadline: float | None = None,
         clock: Callable[[], float] = time.time,
@@ -286,9 +392,19 @@ class BoardApp(App[None]):
         }
         self.watchlist = watchlist if watchlist in self.watchlists else ALL
         self.book_feed = book_feed
-        self.backfill = backfill
+        self.history = history  # (code, timeframe) -> bars: the detail view's history
+        self._request_shares = request_shares
+        self.sectors: dict[str, str] = dict(sectors or {})  # code -> sector (heatmap groups)
+        self.start = start
+        self.heatmap_scale = heatmap_scale
+        self.heatmap_area = "turnover" if heatmap_area == "turnover" else "cap"
+        self.heatmap_grid = heatmap_grid or heatmap_area == "equal"
+        self.heatmap_groups = (
+            "watchlists" if self.watchlists else "sectors" if self.sectors else "none"
+        )
         self.replay_status = replay_status
         self.save_layout_to = save_layout
+        self.save_watchlists_to = save_watchlists
         self.stop_flag = stop
         self.deadline = deadline
         self.clock = clock
@@ -318,6 +434,7 @@ class BoardApp(App[None]):
         yield self.table
         yield Input(placeholder="filter: code or name (Enter keeps, Esc clears)", id="filter")
         yield self.alerts_pane
+        yield Notices()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -329,6 +446,21 @@ class BoardApp(App[None]):
         self.table.focus()
         self.redraw()
         self.set_interval(self.frame_s, self.frame)
+        if self.start == "heatmap":
+            self.push_screen(BoardHeatmapScreen(self, equal=self.heatmap_grid))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The table's keys work (and show in the footer) only on the board itself."""
+        if action in TABLE_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
+
+    def request_shares(self) -> None:
+        """The heatmap wants market caps: ``hk_shares`` fetched once (if there is REST)."""
+        if self._request_shares is not None:
+            self._request_shares()
+        elif self.model.shares == "none":
+            self.model.shares = "unavailable"
 
     # -- the frame --------------------------------------------------------------
 
@@ -338,7 +470,21 @@ class BoardApp(App[None]):
         self.rich_board.demo = True
         self.query_one("#banner", Static).display = True
 
+    def _refresh_notifications(self) -> None:
+        """Textual calls this when a notice is raised or expires: the board shows it on
+        its notices line (:mod:`hkticks.watch.notices`), never as a toast over the data."""
+        self.show_notices()
+
+    def show_notices(self) -> None:
+        try:
+            screen = self.screen
+        except Exception:  # no screen yet (starting) or any more (closing)
+            return
+        for line in screen.query(Notices):
+            line.show_latest()
+
     def frame(self) -> None:
+        self.show_notices()
         now = self.clock()
         if self.pump is not None:
             error = self.pump(now)
@@ -491,8 +637,9 @@ class BoardApp(App[None]):
             return
         self.open_detail(row)
 
-    def open_detail(self, row: Any) -> None:
-        """Push the detail view of ``row`` (a model row); fetch its history once."""
+    def open_detail(self, row: Any, *, at: int | None = None) -> None:
+        """Push the detail view of ``row`` (a model row), ``at`` an exchange time (epoch ms)
+        to mark (an alert's); fetch today's minutes once."""
         buffer = self.buffers.get(row.code)
         screen = DetailScreen(
             row,
@@ -501,41 +648,55 @@ class BoardApp(App[None]):
             names=self.names,
             book=self.book_feed,
             clock=self.clock,
+            fetch=self.fetch_timeframe,
+            at=at,
         )
         self.push_screen(screen)
-        if self.backfill is not None and buffer.backfill == "none":
-            buffer.backfill = "loading"
-            self.run_worker(
-                lambda: self._backfill(row.code), thread=True, exclusive=False, group="backfill"
-            )
+        self.fetch_timeframe(row.code, "1D")
 
-    def _backfill(self, code: str) -> None:
-        """Worker thread: fetch 1-minute history; merged on the app's thread."""
-        assert self.backfill is not None
-        try:
-            bars = self.backfill(code)
-        except HkticksError:
-            bars = None  # e.g. HTTP 404: the server has no /kline; the view says so quietly
-        except Exception:
-            bars = None
-        self.call_from_thread(self._merge_history, code, bars)
-
-    def _merge_history(self, code: str, bars: Any) -> None:
+    def fetch_timeframe(self, code: str, timeframe: str) -> None:
+        """Fetch ``code``'s bars for ``timeframe`` once, on a worker thread."""
+        if self.history is None:
+            return
         buffer = self.buffers.get(code)
-        if bars is None:
-            buffer.backfill = "unavailable"
+        kline_type = TIMEFRAMES[timeframe].kline_type
+        if timeframe == "1D":
+            if buffer.backfill != "none":
+                return
+            buffer.backfill = "loading"
         else:
-            buffer.merge_history(bars)
-            buffer.backfill = "ok"
+            if kline_type in buffer.klines:
+                return
+            buffer.set_klines(kline_type, "loading")
+        self.run_worker(
+            lambda: self._fetch(code, timeframe), thread=True, exclusive=False, group="history"
+        )
+
+    def _fetch(self, code: str, timeframe: str) -> None:
+        """Worker thread: fetch the bars; merged on the app's thread."""
+        assert self.history is not None
+        try:
+            bars = self.history(code, timeframe)
+        except Exception:  # e.g. HTTP 404: the server has no /kline; the view says so quietly
+            bars = None
+        self.call_from_thread(self._merge_history, code, timeframe, bars)
+
+    def _merge_history(self, code: str, timeframe: str, bars: Any) -> None:
+        buffer = self.buffers.get(code)
+        kline_type = TIMEFRAMES[timeframe].kline_type
+        if timeframe == "1D":
+            if bars is None:
+                buffer.backfill = "unavailable"
+            else:
+                buffer.merge_history(bars)
+                buffer.backfill = "ok"
+        else:
+            buffer.set_klines(kline_type, "unavailable" if bars is None else "ok", bars or ())
         if isinstance(self.screen, DetailScreen):
             self.screen.update()
 
     def action_heatmap(self) -> None:
-        factory = _find_screen("heatmap")
-        if factory is None:
-            self.notify("heatmap: coming")
-            return
-        self.push_screen(factory(self))
+        self.push_screen(BoardHeatmapScreen(self, equal=self.heatmap_grid))
 
     def on_heatmap_map_tile_selected(self, message: Any) -> None:
         """Enter on a heatmap tile: that symbol's detail view (Esc back to the heatmap)."""
@@ -548,6 +709,78 @@ class BoardApp(App[None]):
 
     def action_alerts(self) -> None:
         self.alerts_pane.toggle()
+        if not self.alerts_pane.shown and self.focused is self.alerts_pane:
+            self.table.focus()
+
+    def action_focus_alerts(self) -> None:
+        """Shift-Tab: into the alerts pane (shown if hidden), or back to the table."""
+        pane = self.alerts_pane
+        if self.focused is pane:
+            self.table.focus()
+            return
+        if not pane.shown:
+            pane.toggle()
+        pane.focus()
+
+    def on_alerts_pane_chosen(self, message: AlertsPane.Chosen) -> None:
+        """Enter on an alert: its symbol's detail, marked at the alert's time."""
+        message.stop()
+        row = self.model.rows.get(message.alert.symbol)
+        if row is None:
+            self.notify(f"{message.alert.symbol} is not on this board", severity="warning")
+            return
+        self.open_detail(row, at=message.alert.ts)
+
+    # -- watchlists: + and - ----------------------------------------------------
+
+    def action_add_code(self) -> None:
+        """``+``: a prompt with completion over the board's codes and names."""
+        target = self.watchlist if self.watchlist != ALL else MY_LIST
+        choices = [(r.code, r.name_en, r.name_cn) for r in self.model.rows.values()]
+
+        def add(code: str | None) -> None:
+            if code:
+                self.change_watchlist(target, add=code)
+
+        self.push_screen(AddCodeScreen(choices, target), add)
+
+    def action_remove_code(self) -> None:
+        """``-``: take the selected row's code off the current watchlist."""
+        row = self.table.selected
+        if self.watchlist == ALL:
+            self.notify("- removes from a watchlist: Tab to one first", severity="warning")
+            return
+        if row is None:
+            self.notify("no row selected", severity="warning")
+            return
+        self.change_watchlist(self.watchlist, remove=row.code)
+
+    def change_watchlist(
+        self, name: str, *, add: str | None = None, remove: str | None = None
+    ) -> None:
+        codes = list(self.watchlists.get(name, ()))
+        if add is not None:
+            if add in codes:
+                self.notify(f"{add} is already in {name}")
+                return
+            codes.append(add)
+        if remove is not None:
+            if remove not in codes:
+                return
+            codes.remove(remove)
+        self.watchlists[name] = tuple(codes)
+        self.watchlist = name
+        self.redraw()
+        what = f"{add} added to {name}" if add else f"{remove} removed from {name}"
+        if self.save_watchlists_to is None:
+            self.notify(f"{what} (not saved: no config file)", severity="warning")
+            return
+        try:
+            where = self.save_watchlists_to({k: list(v) for k, v in self.watchlists.items()})
+        except (OSError, HkticksError) as exc:
+            self.notify(f"{what}; not saved: {exc}", severity="error")
+            return
+        self.notify(f"{what}; saved to {where}")
 
     def raise_alert(self, alert: Any) -> None:
         """One alert from the engine: the pane, a toast, the heatmap tile, the bell."""
@@ -605,12 +838,3 @@ class BoardApp(App[None]):
                     json.dump(stats, fh)
             except OSError:
                 pass
-
-
-def _board_heatmap(app: BoardApp) -> Screen[Any]:
-    from hkticks.watch.board_heatmap import make_screen
-
-    return make_screen(app)
-
-
-register_screen("heatmap", _board_heatmap)

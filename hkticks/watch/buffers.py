@@ -14,14 +14,35 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from hkticks.alltick.protocol import Bar
+from hkticks.alltick.protocol import KLINE_1MIN, KLINE_15MIN, KLINE_DAY, Bar
 from hkticks.tick import Book, Tick
 
 MAX_BARS = 24 * 60  # a day of 1-minute bars
 MAX_TRADES = 500  # the tape keeps this many
 MINUTE_MS = 60_000
+CUMULATIVE_MIN_OTHERS = 3  # a first bar outweighing this many others is "the day so far"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeframe:
+    """A detail-view timeframe: which ``kline`` bars, and how many trading days of them."""
+
+    key: str
+    kline_type: int
+    days: int
+    label: str
+
+
+TIMEFRAMES: dict[str, Timeframe] = {
+    "1D": Timeframe("1D", KLINE_1MIN, 1, "today, 1-minute bars"),
+    "5D": Timeframe("5D", KLINE_15MIN, 5, "5 days, 15-minute bars"),
+    "1M": Timeframe("1M", KLINE_DAY, 22, "1 month, daily bars"),
+    "6M": Timeframe("6M", KLINE_DAY, 126, "6 months, daily bars"),
+    "1Y": Timeframe("1Y", KLINE_DAY, 250, "1 year, daily bars"),
+}
 
 
 class MinuteBar:
@@ -57,14 +78,17 @@ class MinuteBar:
 class SymbolBuffer:
     """One symbol's minutes, tape and latest book."""
 
-    __slots__ = ("symbol", "bars", "trades", "book", "backfill", "_max_bars")
+    __slots__ = ("symbol", "bars", "trades", "book", "backfill", "klines", "dropped", "_max_bars")
 
     def __init__(self, symbol: str, max_bars: int = MAX_BARS, max_trades: int = MAX_TRADES) -> None:
         self.symbol = symbol
         self.bars: deque[MinuteBar] = deque(maxlen=max_bars)
         self.trades: deque[Tick] = deque(maxlen=max_trades)
         self.book: Book | None = None
-        self.backfill = "none"  # none | loading | ok | unavailable
+        self.backfill = "none"  # none | loading | ok | unavailable  (today's 1-minute bars)
+        # longer timeframes: kline_type -> (state, bars oldest first); fetched once each
+        self.klines: dict[int, tuple[str, list[Bar]]] = {}
+        self.dropped = 0  # fetched "minute" bars that held the day so far (not drawn)
         self._max_bars = max_bars
 
     def add_trade(self, t: Tick) -> None:
@@ -100,7 +124,8 @@ class SymbolBuffer:
         live = list(self.bars)
         first_live = live[0].ts if live else None
         older: list[MinuteBar] = []
-        for bar in sorted(history, key=lambda b: b.ts):
+        history = self._without_cumulative(sorted(history, key=lambda b: b.ts), live)
+        for bar in history:
             m = MinuteBar.of(bar)
             if first_live is None or m.ts < first_live:
                 if older and older[-1].ts == m.ts:
@@ -118,6 +143,37 @@ class SymbolBuffer:
         self.bars = deque(merged[-self._max_bars :], maxlen=self._max_bars)
         return len(older)
 
+    def _without_cumulative(self, history: list[Bar], live: list[MinuteBar]) -> list[Bar]:
+        """Drop a first fetched bar whose volume outweighs every other minute together:
+        a server answering "the day so far" as one bar, which would flatten the volume
+        bars and drag the VWAP (counted in :attr:`dropped`, the view says so)."""
+        if not history:
+            return history
+        others = [b.volume for b in history[1:]] + [
+            m.volume for m in live if m.ts != history[0].ts - history[0].ts % MINUTE_MS
+        ]
+        if len(others) >= CUMULATIVE_MIN_OTHERS and history[0].volume > sum(others):
+            self.dropped += 1
+            return history[1:]
+        return history
+
+    def set_klines(self, kline_type: int, state: str, bars: Sequence[Bar] = ()) -> None:
+        """A longer timeframe's bars (``state`` loading | ok | unavailable)."""
+        self.klines[kline_type] = (state, sorted(bars, key=lambda b: b.ts))
+
+    def timeframe_bars(self, tf: Timeframe) -> list[MinuteBar]:
+        """The bars a timeframe draws: today's minutes (1D), else the fetched bars of
+        the last ``tf.days`` trading days, today's live minutes folded into the last."""
+        if tf.kline_type == KLINE_1MIN:
+            return list(self.bars)
+        _state, fetched = self.klines.get(tf.kline_type, ("none", []))
+        bars = [MinuteBar.of(b) for b in fetched]
+        if tf.kline_type == KLINE_DAY:
+            return bars[-tf.days :]
+        days = sorted({_hk_day(b.ts) for b in bars})[-tf.days :]
+        first = days[0] if days else 0
+        return [b for b in bars if _hk_day(b.ts) >= first]
+
     # -- reading ------------------------------------------------------------
 
     def vwap(self) -> float | None:
@@ -131,6 +187,11 @@ class SymbolBuffer:
         if not self.bars:
             return None
         return min(b.low for b in self.bars), max(b.high for b in self.bars)
+
+
+def _hk_day(ts_ms: int) -> int:
+    """Days since the epoch in Hong Kong time (UTC+8, no DST)."""
+    return (ts_ms + 8 * 3_600_000) // 86_400_000
 
 
 def _add_late(bar: MinuteBar, t: Tick) -> None:

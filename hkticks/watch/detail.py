@@ -27,12 +27,14 @@ from textual.geometry import Size
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
+from hkticks.alltick.protocol import KLINE_1MIN, KLINE_DAY
 from hkticks.market_hours import hk_time_text
 from hkticks.tick import Book, Tick
-from hkticks.watch.buffers import MinuteBar, SymbolBuffer
+from hkticks.watch.buffers import TIMEFRAMES, MinuteBar, SymbolBuffer, Timeframe
 from hkticks.watch.model import Row
+from hkticks.watch.notices import Notices
 from hkticks.watch.view import Palette, fmt_pct, fmt_price, fmt_qty
 
 Line = list[Segment]
@@ -45,6 +47,131 @@ def _pad(line: Line, width: int) -> Line:
     return list(Segment.adjust_line_length(line, width, pad=True))
 
 
+class Axis:
+    """The chart's columns: each the bars that fell in it merged (``None``: nothing),
+    labels under given columns, and a column to mark (an alert's time)."""
+
+    def __init__(
+        self,
+        columns: list[MinuteBar | None],
+        labels: Sequence[tuple[int, str]] = (),
+        mark: int | None = None,
+    ) -> None:
+        self.columns = columns
+        self.labels = list(labels)
+        self.mark = mark
+
+    def label_line(self, indent: int, width: int) -> str:
+        cells = [" "] * width
+        for col, text in self.labels:
+            col = max(0, min(col, width - len(text)))
+            if all(c == " " for c in cells[max(0, col - 1) : col + len(text) + 1]):
+                cells[col : col + len(text)] = list(text)
+        return " " * indent + "".join(cells).rstrip()
+
+
+def _merge(into: MinuteBar | None, b: MinuteBar) -> MinuteBar:
+    if into is None:
+        m = MinuteBar(b.ts, b.open, b.volume, b.turnover)
+        m.high, m.low, m.close = b.high, b.low, b.close
+        return m
+    into.high = max(into.high, b.high)
+    into.low = min(into.low, b.low)
+    into.close = b.close
+    into.volume += b.volume
+    into.turnover += b.turnover
+    return into
+
+
+def _columns(
+    slotted: Sequence[tuple[int, MinuteBar]], slots: int, width: int
+) -> list[MinuteBar | None]:
+    cols: list[MinuteBar | None] = [None] * width
+    for slot, b in slotted:
+        x = min(width - 1, slot * width // max(1, slots))
+        cols[x] = _merge(cols[x], b)
+    return cols
+
+
+def latest_axis(bars: Sequence[MinuteBar], width: int) -> Axis:
+    """The latest ``width`` bars, one a column, first and last minute under them."""
+    shown = list(bars)[-width:]
+    labels = [(0, hk_time_text(shown[0].ts)[:5])] if shown else []
+    if len(shown) > 12:
+        last = hk_time_text(shown[-1].ts)[:5]
+        labels.append((len(shown) - len(last), last))
+    return Axis(list(shown), labels)
+
+
+# the session axis of 1D: 09:30-12:00 and 13:00-16:10 (the closing auction), lunch left out
+MORNING = (9 * 60 + 30, 12 * 60)
+AFTERNOON = (13 * 60, 16 * 60 + 10)
+SESSION_MINUTES = (MORNING[1] - MORNING[0]) + (AFTERNOON[1] - AFTERNOON[0])
+
+
+def session_slot(ts_ms: int) -> int | None:
+    """Minutes into the session axis of an exchange time (``None``: outside the session;
+    the opening auction counts as 09:30)."""
+    minute = int((ts_ms // 60_000 + 8 * 60) % (24 * 60))
+    if 9 * 60 <= minute < MORNING[1]:
+        return max(0, minute - MORNING[0])
+    if AFTERNOON[0] <= minute < AFTERNOON[1]:
+        return (MORNING[1] - MORNING[0]) + minute - AFTERNOON[0]
+    return None
+
+
+def session_axis(bars: Sequence[MinuteBar], width: int, *, mark_ts: int | None = None) -> Axis:
+    """1D: the whole trading day across the chart, lunch compressed to nothing.
+
+    When most bars fall outside HKEX hours (the simulated market trades
+    around the clock) the axis is the same length from the first bar, so the
+    day still fills from the left at one minute per slot.
+    """
+    inside = [(session_slot(b.ts), b) for b in bars]
+    if bars and sum(1 for s, _ in inside if s is not None) * 2 >= len(bars):
+        slotted = [(s, b) for s, b in inside if s is not None]
+        noon = MORNING[1] - MORNING[0]
+        labels = [(0, "09:30"), (noon * width // SESSION_MINUTES, "13:00")]
+        labels.append((width - 5, "16:10"))
+        mark = session_slot(mark_ts) if mark_ts is not None else None
+    else:
+        t0 = bars[0].ts if bars else 0
+        slotted = [((b.ts - t0) // 60_000, b) for b in bars]
+        slotted = [(s, b) for s, b in slotted if s < SESSION_MINUTES]
+        labels = [(0, hk_time_text(t0)[:5])] if bars else []
+        mark = (mark_ts - t0) // 60_000 if mark_ts is not None and bars else None
+    mark_col = (
+        mark * width // SESSION_MINUTES
+        if mark is not None and 0 <= mark < SESSION_MINUTES
+        else None
+    )
+    return Axis(_columns(slotted, SESSION_MINUTES, width), labels, mark_col)
+
+
+def index_axis(bars: Sequence[MinuteBar], width: int, slots: int, *, daily: bool) -> Axis:
+    """5D / 1M / 6M / 1Y: the bars side by side in time order (no gaps for nights or
+    weekends), ``slots`` wide (the timeframe's expected bar count) or the bars' count."""
+    n = max(slots, len(bars), 1)
+    cols = _columns(list(enumerate(bars)), n, width)
+    labels: list[tuple[int, str]] = []
+    last_day = None
+    step = max(12, width // 6)
+    for i, b in enumerate(bars):
+        day = _day_text(b.ts)
+        x = i * width // n
+        if day != last_day and (not labels or x - labels[-1][0] >= step):
+            labels.append((x, day))
+        last_day = day
+    return Axis(cols, labels)
+
+
+def _day_text(ts_ms: int) -> str:
+    import datetime as dt
+
+    d = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.timezone(dt.timedelta(hours=8)))
+    return f"{d.day:02d}/{d.month:02d}"
+
+
 def chart_lines(
     bars: Sequence[MinuteBar],
     width: int,
@@ -54,17 +181,29 @@ def chart_lines(
     prev_close: float | None = None,
     vwap: float | None = None,
     mode: str = "candles",
+    axis: Axis | None = None,
+    empty: str = "no trades yet: the chart fills in as trades arrive",
 ) -> list[Line]:
-    """The chart as ``height`` lines of ``width`` cells."""
+    """The chart as ``height`` lines of ``width`` cells.
+
+    Without ``axis`` the latest bars fill the columns one each; with an
+    :class:`Axis` (see :func:`session_axis`, :func:`index_axis`) each column
+    is the bars that fall in it (an empty column where nothing traded).
+    """
     if height <= 0 or width <= 0:
         return []
     plot_w = max(1, width - LABEL_W)
     if not bars:
-        msg = "no trades yet: the chart fills in as trades arrive"
-        return [_pad([Segment(msg[:width], palette.dim)], width)] + [
+        return [_pad([Segment(empty[:width], palette.dim)], width)] + [
             [Segment(" " * width)] for _ in range(height - 1)
         ]
-    shown = list(bars)[-plot_w:]
+    if axis is None:
+        axis = latest_axis(bars, plot_w)
+    cols = axis.columns
+    shown = [b for b in cols if b is not None]
+    if not shown:
+        shown = list(bars)[-1:]
+        cols = list[MinuteBar | None](shown)
     vol_h = max(1, height // 5)
     price_h = max(2, height - vol_h - 1)
     lo = min(b.low for b in shown)
@@ -80,15 +219,19 @@ def chart_lines(
         return max(0, min(price_h - 1, round((hi - p) / span * (price_h - 1))))
 
     grid: list[list[tuple[str, Style | None]]] = [[(" ", None)] * plot_w for _ in range(price_h)]
-    for x, b in enumerate(shown):
+    prev_bar: MinuteBar | None = None
+    for x, b in enumerate(cols[:plot_w]):
+        if b is None:
+            continue
         style = palette.up if b.close >= b.open else palette.down
         if mode == "line":
             y = y_of(b.close)
-            if x:
-                py = y_of(shown[x - 1].close)
+            if prev_bar is not None:
+                py = y_of(prev_bar.close)
                 for yy in range(min(py, y) + 1, max(py, y)):
                     grid[yy][x] = ("│", style)
             grid[y][x] = ("•", style)
+            prev_bar = b
         else:
             top, bottom = y_of(b.high), y_of(b.low)
             for yy in range(top, bottom + 1):
@@ -104,6 +247,11 @@ def chart_lines(
     for price, char, guide in guides:
         y = y_of(price)
         grid[y] = [(char, guide) if c == " " else (c, st) for c, st in grid[y]]
+    if axis.mark is not None and 0 <= axis.mark < plot_w:
+        marker = Style(color="yellow", bold=True)
+        for yy in range(price_h):
+            if grid[yy][axis.mark][0] in (" ", "┄", "╌"):
+                grid[yy][axis.mark] = ("┆", marker)
 
     labels: dict[int, tuple[str, Style | None]] = {0: (fmt_price(hi), None)}
     labels[price_h - 1] = (fmt_price(lo), None)
@@ -125,15 +273,15 @@ def chart_lines(
                 palette.dim,
             )
         ]
-        for b in shown:
+        for b in cols[:plot_w]:
+            if b is None:
+                line.append(Segment(" "))
+                continue
             eighths = b.volume / top_vol * vol_h * 8 - row_from_bottom * 8
             ch = EIGHTHS[max(0, min(8, int(round(eighths))))]
             line.append(Segment(ch, palette.up if b.close >= b.open else palette.down))
         lines.append(line)
-    first, last = hk_time_text(shown[0].ts)[:5], hk_time_text(shown[-1].ts)[:5]
-    gap = max(1, len(shown) - len(first) - len(last))
-    axis = " " * LABEL_W + first + (" " * gap + last if len(shown) > len(first) + 1 else "")
-    lines.append([Segment(axis, palette.dim)])
+    lines.append([Segment(axis.label_line(LABEL_W, plot_w), palette.dim)])
     out = [_pad(line, width) for line in lines[:height]]
     while len(out) < height:
         out.append([Segment(" " * width)])
@@ -239,9 +387,14 @@ class DetailScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
+        Binding("q", "app.pop_screen", "Back", show=False),
         Binding("backspace", "app.pop_screen", "Back", show=False),
+        Binding("1", "timeframe('1D')", "1D"),
+        Binding("2", "timeframe('5D')", "5D"),
+        Binding("3", "timeframe('1M')", "1M"),
+        Binding("4", "timeframe('6M')", "6M"),
+        Binding("5", "timeframe('1Y')", "1Y"),
         Binding("l", "toggle_mode", "Line/candles"),
-        Binding("q", "app.quit", "Quit"),
     ]
 
     DEFAULT_CSS = """
@@ -262,8 +415,14 @@ class DetailScreen(Screen[None]):
         names: str = "en",
         book: bool = False,
         clock: Callable[[], float],
+        fetch: Callable[[str, str], None] | None = None,
+        at: int | None = None,
+        timeframe: str = "1D",
     ) -> None:
         super().__init__()
+        self.fetch = fetch  # (code, timeframe): the app fetches that history once
+        self.at = at  # an exchange time to mark on 1D (the alert that opened the view)
+        self.timeframe = timeframe
         self.row = row
         self.buffer = buffer
         self.palette = palette
@@ -282,6 +441,8 @@ class DetailScreen(Screen[None]):
                 if self.book:
                     yield Static("Depth (10 levels)", classes="title", id="depth-title")
                     yield LinesWidget(self._draw_ladder, id="ladder")
+        yield Notices()
+        yield Footer()
 
     def on_mount(self) -> None:
         self._fit_ladder()
@@ -295,21 +456,41 @@ class DetailScreen(Screen[None]):
         of the side column (at least 5 lines); a short terminal shows fewer levels."""
         if not self.book:
             return
-        side = self.size.height - 3 - 2  # the summary, two titles
+        side = self.size.height - 3 - 2 - 1  # the summary, two titles, the footer
         tape = max(5, side // 4)
         height = max(3, min(2 * LADDER_LEVELS + 1, side - tape))
         for ladder in self.query("#ladder").results(LinesWidget):
             ladder.styles.height = height
 
+    @property
+    def frame(self) -> Timeframe:
+        return TIMEFRAMES[self.timeframe]
+
     def _draw_chart(self, width: int, height: int) -> list[Line]:
+        tf = self.frame
+        bars = self.buffer.timeframe_bars(tf)
+        plot_w = max(1, width - LABEL_W)
+        if tf.kline_type == KLINE_1MIN:
+            axis = session_axis(bars, plot_w, mark_ts=self.at)
+            return chart_lines(
+                bars,
+                width,
+                height,
+                self.palette,
+                prev_close=self.row.prev_close,
+                vwap=self.buffer.vwap(),
+                mode=self.mode,
+                axis=axis,
+            )
+        state = self.buffer.klines.get(tf.kline_type, ("none", []))[0]
+        empty = {
+            "loading": f"{tf.label}: loading…",
+            "unavailable": f"{tf.label}: history unavailable (no /kline on this server)",
+        }.get(state, f"{tf.label}: no bars")
+        slots = tf.days if tf.kline_type == KLINE_DAY else tf.days * 23
+        axis = index_axis(bars, plot_w, slots, daily=tf.kline_type == KLINE_DAY)
         return chart_lines(
-            self.buffer.bars,
-            width,
-            height,
-            self.palette,
-            prev_close=self.row.prev_close,
-            vwap=self.buffer.vwap(),
-            mode=self.mode,
+            bars, width, height, self.palette, mode=self.mode, axis=axis, empty=empty
         )
 
     def _draw_tape(self, width: int, height: int) -> list[Line]:
@@ -355,10 +536,18 @@ class DetailScreen(Screen[None]):
             "unavailable": "history unavailable: since the board started",
             "none": "since the board started",
         }[buf.backfill]
-        n = len(buf.bars)
-        line2 = (
-            f"{n} one-minute bar{'' if n == 1 else 's'} · {history} · l: line/candles · Esc: back"
-        )
+        tf = self.frame
+        tabs = " ".join(f"[{k}]" if k == tf.key else k for k in TIMEFRAMES)
+        if tf.kline_type == KLINE_1MIN:
+            n = len(buf.bars)
+            what = f"{n} one-minute bar{'' if n == 1 else 's'} · {history}"
+            if buf.dropped:
+                what += " · a first bar holding the day so far left out"
+        else:
+            n = len(buf.timeframe_bars(tf))
+            what = f"{tf.label}: {n} bar{'' if n == 1 else 's'} from /kline"
+        mark = f" · ┆ alert at {hk_time_text(self.at)}" if self.at is not None else ""
+        line2 = f"{tabs} · {what}{mark} · 1-5 timeframe · l line/candles · q/Esc back"
         return "  ·  ".join(parts) + "\n" + line2
 
     def update(self) -> None:
@@ -366,6 +555,14 @@ class DetailScreen(Screen[None]):
         self.query_one("#summary", Static).update(self.summary())
         for widget in self.query(LinesWidget):
             widget.update()
+
+    def action_timeframe(self, key: str) -> None:
+        if key not in TIMEFRAMES:
+            return
+        self.timeframe = key
+        if self.fetch is not None:
+            self.fetch(self.row.code, key)
+        self.update()
 
     def action_toggle_mode(self) -> None:
         self.mode = "line" if self.mode == "candles" else "candles"

@@ -244,22 +244,53 @@ def _grid(items: list[TileData], width: int, height: int) -> Layout:
 
 # -- colour ---------------------------------------------------------------------------------
 
+STEPS = 5  # colour steps on each side of "flat"
+FLAT_BAND = 0.05  # |change| under this fraction of the scale counts as flat
+# xterm-256 palette entries, darkest first: distinct cells in any 256-colour terminal
+GREENS = (22, 28, 34, 40, 46)
+REDS = (52, 88, 124, 160, 196)
+FLAT_COLOR = 238
+UNKNOWN_COLOR = 236
+
+
+def _xterm_rgb(n: int) -> tuple[int, int, int]:
+    """RGB of xterm-256 colour ``n`` (the 6x6x6 cube and the grey ramp)."""
+    if n >= 232:
+        v = 8 + (n - 232) * 10
+        return (v, v, v)
+    n -= 16
+    levels = (0, 95, 135, 175, 215, 255)
+    return (levels[n // 36], levels[(n // 6) % 6], levels[n % 6])
+
+
+def change_step(change_pct: float | None, *, scale: float = 3.0) -> int | None:
+    """The colour step of a change: -STEPS..STEPS (0 flat), clamped at +-``scale`` %."""
+    if change_pct is None:
+        return None
+    if scale <= 0:
+        return (change_pct > 0) - (change_pct < 0)
+    t = min(1.0, abs(change_pct) / scale)
+    if t < FLAT_BAND:
+        return 0
+    step = min(STEPS, max(1, math.ceil(t * STEPS - 1e-9)))
+    return step if change_pct > 0 else -step
+
+
+def step_color(step: int | None, colors: str = "west") -> int:
+    """The xterm-256 colour of a step (``west``: green up; ``cn``: red up)."""
+    if step is None:
+        return UNKNOWN_COLOR
+    if step == 0:
+        return FLAT_COLOR
+    up, down = (GREENS, REDS) if colors == "west" else (REDS, GREENS)
+    return (up if step > 0 else down)[abs(step) - 1]
+
 
 def change_color(
-    change_pct: float | None, *, clamp: float = 5.0, colors: str = "west"
+    change_pct: float | None, *, clamp: float = 3.0, colors: str = "west"
 ) -> tuple[int, int, int]:
-    """RGB for a change on the diverging scale: grey at 0, full colour at +-clamp and beyond."""
-    if change_pct is None:
-        return (40, 40, 48)
-    up, down = (UP_WEST, DOWN_WEST) if colors == "west" else (DOWN_WEST, UP_WEST)
-    t = (
-        max(-1.0, min(1.0, change_pct / clamp))
-        if clamp > 0
-        else (1.0 if change_pct > 0 else -1.0 if change_pct < 0 else 0.0)
-    )
-    end = up if t > 0 else down
-    a = abs(t)
-    return tuple(round(n + (e - n) * a) for n, e in zip(NEUTRAL, end, strict=False))  # type: ignore[return-value]
+    """RGB of a change's step on the diverging scale (full colour at +-``clamp`` %)."""
+    return _xterm_rgb(step_color(change_step(change_pct, scale=clamp), colors))
 
 
 def _fg_for(rgb: tuple[int, int, int]) -> str:
@@ -267,20 +298,37 @@ def _fg_for(rgb: tuple[int, int, int]) -> str:
     return "black" if (0.299 * r + 0.587 * g + 0.114 * b) > 150 else "white"
 
 
+def legend(scale: float = 3.0, colors: str = "west") -> list[Segment]:
+    """One line: ``-3% ▇▇ ... 0 ... ▇▇ +3%``, a swatch per colour step."""
+    s = f"{scale:g}%"
+    out = [Segment(f"-{s} ")]
+    for step in range(-STEPS, STEPS + 1):
+        if step == 0:
+            out.append(Segment(" 0 ", Style(bgcolor=f"color({FLAT_COLOR})", color="white")))
+            continue
+        out.append(Segment("  ", Style(bgcolor=f"color({step_color(step, colors)})")))
+    out.append(Segment(f" +{s}"))
+    return out
+
+
 def tile_lines(tile: TileData, w: int, h: int) -> list[str]:
-    """The text of a tile: code, then the name when it fits, then the change; cropped."""
-    chg = "  --" if tile.change_pct is None else f"{tile.change_pct:+.2f}%"
-    if w < 4:  # a sliver: its colour says enough; a cropped code would mislead
-        return []
-    if w >= 14 and h >= 3:
-        lines = [tile.code, tile.name, chg]
-    elif h >= 2:
-        lines = [tile.code, chg]
-    elif w >= len(tile.code) + len(chg) + 2:
-        lines = [f"{tile.code} {chg}"]
-    else:
-        lines = [tile.code]
-    return [s[: max(0, w - 1)] for s in lines[:h]]
+    """The text of a tile (its last column is the edge): the code only whole, then the
+    name and the change only where they fit whole; a tile too small for its code is blank."""
+    room = w - 1
+    code = tile.code
+    if room < len(code) or h < 1:
+        return []  # its colour says enough; a cut code would mislead
+    chg = "--" if tile.change_pct is None else f"{tile.change_pct:+.2f}%"
+    name = tile.name
+    if h == 1:
+        both = f"{code} {chg}"
+        return [both if len(both) <= room else code]
+    lines = [code]
+    if h >= 3 and name and len(name) <= room:
+        lines.append(name)
+    if len(chg) <= room:
+        lines.append(chg)
+    return lines[:h]
 
 
 class HeatmapView:
@@ -291,11 +339,12 @@ class HeatmapView:
         tiles: Sequence[TileData],
         *,
         equal: bool = False,
-        clamp: float = 5.0,
+        clamp: float = 3.0,
         colors: str = "west",
         flash: Iterable[str] = (),
         selected: str | None = None,
         height: int | None = None,
+        placed: Layout | None = None,
     ) -> None:
         self.tiles = tiles
         self.equal = equal
@@ -304,12 +353,13 @@ class HeatmapView:
         self.flash = set(flash)
         self.selected = selected
         self.height = height
+        self.placed = placed  # a layout kept from an earlier frame (stable tiles)
         self.last_layout: Layout | None = None
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
         height = self.height or options.height or console.height
-        lay = layout(self.tiles, width, height, equal=self.equal)
+        lay = self.placed or layout(self.tiles, width, height, equal=self.equal)
         self.last_layout = lay
         yield from render_rows(
             lay,
@@ -335,32 +385,29 @@ def render_rows(
     """The segments of every row, each row exactly ``width`` cells, ``height`` rows."""
     # per row: (x, w, text, style) runs
     rows: list[list[tuple[int, int, str, Style]]] = [[] for _ in range(height)]
-    edge_style_cache: dict[tuple[int, int, int], Style] = {}
+    edge_style_cache: dict[int, Style] = {}
     for p in lay.tiles:
         t, r = p.tile, p.rect
-        rgb = change_color(t.change_pct, clamp=clamp, colors=colors)
+        n = step_color(change_step(t.change_pct, scale=clamp), colors)
+        rgb = _xterm_rgb(n)
         flashing = t.code in flash
         chosen = t.code == selected
         style = Style(
             color=_fg_for(rgb),
-            bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})",
+            bgcolor=f"color({n})",
             bold=chosen or flashing,
             reverse=flashing,
             underline=chosen,
         )
-        edge = edge_style_cache.get(rgb)
+        edge = edge_style_cache.get(n)
         if edge is None:
-            edge = edge_style_cache[rgb] = Style(
-                color="rgb(20,20,20)", bgcolor=f"rgb({rgb[0]},{rgb[1]},{rgb[2]})"
-            )
+            edge = edge_style_cache[n] = Style(color="color(234)", bgcolor=f"color({n})")
         lines = tile_lines(t, r.w, r.h)
         for dy in range(r.h):
             y = r.y + dy
             if y >= height:
                 break
             text = lines[dy] if dy < len(lines) else ""
-            if chosen and dy == 0:
-                text = (">" + text)[: max(0, r.w - 1)]
             if r.w >= 3:
                 body = text.ljust(r.w - 1)[: r.w - 1]
                 rows[y].append((r.x, r.w - 1, body, style))
@@ -397,42 +444,104 @@ def tiles_from_rows(
     rows: Iterable[object],
     *,
     size: str = "cap",
-    shares: Mapping[str, float] | None = None,
     groups: Mapping[str, str] | None = None,
     lang: str = "en",
 ) -> tuple[list[TileData], str]:
     """Tiles from the board model's rows (:class:`hkticks.watch.model.Row`), and what sizes them.
 
-    ``shares`` maps codes to ``hk_shares``. With ``size="cap"`` a name whose
-    shares are unknown gets the cap its turnover suggests (turnover x the
-    median cap/turnover of the names with both); when no name has both, the
-    whole map is sized by turnover and the second value says ``"turnover"``.
+    ``size="cap"``: market cap, the row's ``hk_shares`` (``static_info``) x its
+    last price; a name whose shares are unknown gets the cap its day's
+    turnover suggests (turnover x the median cap/turnover of the names with
+    both); when no name has shares yet the map is sized by the day's
+    turnover and the second value says ``"turnover"``. ``size="turnover"``:
+    the day's turnover (the daily bar and what traded since).
     """
-    shares = shares or {}
     groups = groups or {}
     rows = list(rows)
-    prices = {r.code: (r.last or r.prev_close) for r in rows}  # type: ignore[attr-defined]
-    mode = size
+    prices = {r.code: (r.last or r.day_close or r.prev_close) for r in rows}  # type: ignore[attr-defined]
+    caps = {
+        r.code: r.hk_shares * prices[r.code]  # type: ignore[attr-defined]
+        for r in rows
+        if size == "cap" and r.hk_shares and prices[r.code]  # type: ignore[attr-defined]
+    }
+    mode = "cap" if caps else ("equal" if size == "equal" else "turnover")
     ratio = None
-    if size == "cap":
+    if mode == "cap":
         ratios = sorted(
-            shares[r.code] * prices[r.code] / r.turnover  # type: ignore[attr-defined]
+            caps[r.code] / r.day_turnover  # type: ignore[attr-defined]
             for r in rows
-            if shares.get(r.code) and prices[r.code] and r.turnover > 0  # type: ignore[attr-defined]
+            if r.code in caps and r.day_turnover > 0  # type: ignore[attr-defined]
         )
-        if ratios:
-            ratio = ratios[len(ratios) // 2]
-        elif not any(shares.get(r.code) and prices[r.code] for r in rows):  # type: ignore[attr-defined]
-            mode = "turnover"
+        ratio = ratios[len(ratios) // 2] if ratios else None
     out = []
     for row in rows:
         code = row.code  # type: ignore[attr-defined]
-        turnover = row.turnover  # type: ignore[attr-defined]
-        if mode == "cap" and not (shares.get(code) and prices[code]):
-            weight = turnover * ratio if ratio else 0.0
+        turnover = float(row.day_turnover)  # type: ignore[attr-defined]
+        if mode == "equal":
+            weight = 1.0
+        elif mode == "cap":
+            weight = caps.get(code) or (turnover * ratio if ratio else 0.0)
         else:
-            weight = tile_weight(
-                mode, shares=shares.get(code), price=prices[code], turnover=turnover
-            )
+            weight = turnover
         out.append(TileData(code, row.name(lang), row.change_pct, weight, groups.get(code, "")))  # type: ignore[attr-defined]
     return out, mode
+
+
+# -- a layout that stays put --------------------------------------------------------------
+
+DRIFT = 0.15  # share of the total area that must have moved between tiles to relayout
+RELAYOUT_S = 60.0  # and at most this often
+
+
+def drift(old: Mapping[str, float], new: Mapping[str, float]) -> float:
+    """Half the L1 distance between two normalised weight maps: 0 same, 1 disjoint."""
+    a, b = sum(old.values()) or 1.0, sum(new.values()) or 1.0
+    keys = old.keys() | new.keys()
+    return 0.5 * sum(abs(old.get(k, 0.0) / a - new.get(k, 0.0) / b) for k in keys)
+
+
+class StableLayout:
+    """Keeps tiles where they are: the treemap is recomputed only on a new size, a new
+    ``basis`` (area measure, grouping, reference data arriving, grid), a new set of
+    names, or when areas drifted by more than :data:`DRIFT`, at most every
+    :data:`RELAYOUT_S` seconds. Between recomputes each tile keeps its rectangle and
+    shows its current change. Pure: the caller passes the clock."""
+
+    def __init__(self, *, threshold: float = DRIFT, every_s: float = RELAYOUT_S) -> None:
+        self.threshold = threshold
+        self.every_s = every_s
+        self.layouts = 0  # how many times the treemap was computed (tests, bench)
+        self._key: tuple[object, ...] | None = None
+        self._weights: dict[str, float] = {}
+        self._rects: dict[str, Rect] = {}
+        self._headers: list[Header] = []
+        self._hidden = 0
+        self._at = 0.0
+
+    def get(
+        self,
+        tiles: Sequence[TileData],
+        width: int,
+        height: int,
+        *,
+        now: float,
+        equal: bool = False,
+        basis: object = None,
+    ) -> Layout:
+        key = (width, height, equal, basis, frozenset(t.code for t in tiles))
+        weights = {t.code: max(0.0, t.weight) for t in tiles}
+        if key != self._key or (
+            now - self._at >= self.every_s and drift(self._weights, weights) > self.threshold
+        ):
+            fresh = layout(tiles, width, height, equal=equal)
+            self._key, self._weights, self._at = key, weights, now
+            self._rects = {p.tile.code: p.rect for p in fresh.tiles}
+            self._headers, self._hidden = fresh.headers, fresh.hidden
+            self.layouts += 1
+            return fresh
+        rects = self._rects
+        placed = [Placed(t, rects[t.code]) for t in tiles if t.code in rects]
+        return Layout(placed, self._headers, self._hidden)
+
+    def reset(self) -> None:
+        self._key = None

@@ -1,20 +1,26 @@
-"""The heatmap as a Textual widget and screen (for the board, and ``watch --heatmap``).
+"""The heatmap as a Textual widget and screens (``h`` on the board, ``watch --heatmap``).
 
-:class:`HeatmapScreen` asks a ``source`` callable for the tiles at each
-refresh (1-2 Hz, default 2), draws them with :class:`~hkticks.watch.heatmap.HeatmapView`,
-moves a selection with the arrow keys (or a click), flashes a tile when
+:class:`HeatmapMap` asks a ``source`` callable for the tiles at each
+refresh (2 Hz by default) and keeps them in place (:class:`~hkticks.watch.heatmap.StableLayout`):
+it moves a selection with the arrow keys (or a click), flashes a tile when
 :meth:`HeatmapScreen.flash` is called for its symbol (an alert), toggles the
 equal grid sorted by change with ``g``, and posts
 :class:`HeatmapMap.TileSelected` naming the symbol on Enter, for the app to
-open its detail view.
+open its detail view. :class:`HeatmapScreen` adds a header line with the
+legend (``-3% ... 0 ... +3%``) and a status line for the selected tile;
+:class:`BoardHeatmapScreen` is the board's: tiles from the board's model,
+area (``m``: market cap or the day's turnover), groups (``t``: watchlists,
+sectors or none), ``h``/Esc back to the table.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Protocol
 
 from rich.console import RenderableType
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,9 +29,21 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from hkticks.watch.heatmap import HeatmapView, Layout, Placed, TileData, layout
+from hkticks.market_hours import hk_time_text
+from hkticks.watch.heatmap import (
+    HeatmapView,
+    Layout,
+    Placed,
+    StableLayout,
+    TileData,
+    legend,
+    tiles_from_rows,
+)
+from hkticks.watch.notices import Notices
+from hkticks.watch.view import fmt_money
 
 FLASH_S = 1.5
+DEFAULT_SCALE = 3.0
 
 
 class HeatmapMap(Widget, can_focus=True):
@@ -36,7 +54,7 @@ class HeatmapMap(Widget, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("enter", "open", "Open"),
+        Binding("enter", "open", "Detail"),
         Binding("left", "move(-1, 0)", "Left", show=False),
         Binding("right", "move(1, 0)", "Right", show=False),
         Binding("up", "move(0, -1)", "Up", show=False),
@@ -51,27 +69,34 @@ class HeatmapMap(Widget, can_focus=True):
             super().__init__()
             self.symbol = symbol
 
+    class Moved(Message):
+        """The selection moved (the screen's status line follows it)."""
+
     def __init__(
         self,
         source: Callable[[], Sequence[TileData]],
         *,
         equal: bool = False,
-        clamp: float = 5.0,
+        clamp: float = DEFAULT_SCALE,
         colors: str = "west",
+        basis: Callable[[], Hashable] | None = None,
         clock: Callable[[], float] = time.monotonic,
         id: str | None = None,  # noqa: A002 - Textual's name
     ) -> None:
         super().__init__(id=id)
         self.source = source
+        self.basis = basis
         self.equal = equal
         self.clamp = clamp
         self.scheme = colors
         self.clock = clock
+        self.stable = StableLayout()
         self.selected: str | None = None
         self._chosen = False  # until the user moves, the selection follows the biggest tile
         self._flash: dict[str, float] = {}
         self._tiles: Sequence[TileData] = ()
         self._layout: Layout | None = None
+        self._layout_size = (-1, -1)
 
     # -- data --------------------------------------------------------------------
 
@@ -80,7 +105,14 @@ class HeatmapMap(Widget, can_focus=True):
         if not self._chosen and self._tiles:
             best = max(self._tiles, key=lambda t: t.weight)
             self.selected = best.code
+        self._layout = None
         self.refresh()
+
+    def tile(self, code: str | None) -> TileData | None:
+        for t in self._tiles:
+            if t.code == code:
+                return t
+        return None
 
     def flash(self, symbol: str) -> None:
         self._flash[symbol] = self.clock() + FLASH_S
@@ -94,24 +126,26 @@ class HeatmapMap(Widget, can_focus=True):
 
     @property
     def current_layout(self) -> Layout:
-        w, h = self.size.width, self.size.height
-        if self._layout is None:
-            self._layout = layout(self._tiles, w, h, equal=self.equal)
+        size = (self.size.width, self.size.height)
+        if self._layout is None or self._layout_size != size:
+            basis = self.basis() if self.basis is not None else None
+            self._layout = self.stable.get(
+                self._tiles, size[0], size[1], now=self.clock(), equal=self.equal, basis=basis
+            )
+            self._layout_size = size
         return self._layout
 
     def render(self) -> RenderableType:
-        w, h = self.size.width, self.size.height
-        self._layout = layout(self._tiles, w, h, equal=self.equal)
-        view = HeatmapView(
+        return HeatmapView(
             self._tiles,
             equal=self.equal,
             clamp=self.clamp,
             colors=self.scheme,
             flash=self.flashing(),
             selected=self.selected,
-            height=h,
+            height=self.size.height,
+            placed=self.current_layout,
         )
-        return view
 
     # -- actions -----------------------------------------------------------------
 
@@ -129,6 +163,7 @@ class HeatmapMap(Widget, can_focus=True):
         self.equal = not self.equal
         self._layout = None
         self.refresh()
+        self.post_message(self.Moved())
 
     def action_move(self, dx: int, dy: int) -> None:
         """Select the nearest tile in that direction (by tile centres)."""
@@ -159,6 +194,7 @@ class HeatmapMap(Widget, can_focus=True):
             self.selected = best.tile.code
             self._chosen = True
             self.refresh()
+            self.post_message(self.Moved())
 
     def on_click(self, event: events.Click) -> None:
         hit = self.current_layout.at(event.x, event.y)
@@ -169,10 +205,11 @@ class HeatmapMap(Widget, can_focus=True):
         self.selected = hit.tile.code
         self._chosen = True
         self.refresh()
+        self.post_message(self.Moved())
 
 
 class HeatmapScreen(Screen[None]):
-    """All symbols at once; Enter on a tile posts :class:`HeatmapMap.TileSelected`."""
+    """All symbols at once: a header with the legend, the map, the selected tile's line."""
 
     TileSelected = HeatmapMap.TileSelected
 
@@ -180,6 +217,7 @@ class HeatmapScreen(Screen[None]):
 
     DEFAULT_CSS = """
     HeatmapScreen #heatmap-status { height: 1; background: $panel; }
+    HeatmapScreen #heatmap-selected { height: 1; background: $panel; }
     """
 
     def __init__(
@@ -187,22 +225,27 @@ class HeatmapScreen(Screen[None]):
         source: Callable[[], Sequence[TileData]],
         *,
         equal: bool = False,
-        clamp: float = 5.0,
+        clamp: float = DEFAULT_SCALE,
         colors: str = "west",
         refresh_s: float = 0.5,
         status: Callable[[], str] | None = None,
-        exit_on_leave: bool = False,
+        describe: Callable[[TileData], str] | None = None,
+        basis: Callable[[], Hashable] | None = None,
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.exit_on_leave = exit_on_leave
-        self.heat = HeatmapMap(source, equal=equal, clamp=clamp, colors=colors, id="heatmap")
+        self.heat = HeatmapMap(
+            source, equal=equal, clamp=clamp, colors=colors, basis=basis, id="heatmap"
+        )
         self.refresh_s = refresh_s
         self.status_source = status
+        self.describe = describe or _describe
 
     def compose(self) -> ComposeResult:
         yield Static("", id="heatmap-status")
         yield self.heat
+        yield Static("", id="heatmap-selected")
+        yield Notices()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -210,17 +253,157 @@ class HeatmapScreen(Screen[None]):
         self.tick()
         self.set_interval(self.refresh_s, self.tick)
 
+    def header(self) -> Text:
+        """The status (what is shown) and the one-line legend."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        if self.status_source is not None:
+            text.append(self.status_source())
+            text.append("  ")
+        for seg in legend(self.heat.clamp, self.heat.scheme):
+            text.append(seg.text, seg.style)
+        return text
+
+    def selected_line(self) -> str:
+        tile = self.heat.tile(self.heat.selected)
+        return self.describe(tile) if tile is not None else " no tile selected"
+
     def tick(self) -> None:
         self.heat.update_tiles()
-        if self.status_source is not None:
-            self.query_one("#heatmap-status", Static).update(self.status_source())
+        self.query_one("#heatmap-status", Static).update(self.header())
+        self.query_one("#heatmap-selected", Static).update(self.selected_line())
+
+    def on_heatmap_map_moved(self, message: HeatmapMap.Moved) -> None:
+        self.query_one("#heatmap-selected", Static).update(self.selected_line())
 
     def flash(self, symbol: str) -> None:
         """Flash ``symbol``'s tile (an alert)."""
         self.heat.flash(symbol)
 
     def action_leave(self) -> None:
-        if self.exit_on_leave:
-            self.app.exit()
-        else:
-            self.app.pop_screen()
+        self.app.pop_screen()
+
+
+def _describe(tile: TileData) -> str:
+    chg = "--" if tile.change_pct is None else f"{tile.change_pct:+.2f}%"
+    return f" {tile.code} {tile.name}  {chg}  area {tile.weight:,.0f}"
+
+
+# -- the board's heatmap ------------------------------------------------------------
+
+
+class HeatmapHost(Protocol):
+    """What the board's heatmap reads from the app that shows it."""
+
+    model: Any
+    names: str
+    simulated: bool
+    alerts_pane: Any
+    color_scheme: str
+    heatmap_scale: float
+    heatmap_area: str
+    heatmap_groups: str
+
+    @property
+    def watchlists(self) -> Mapping[str, Sequence[str]]: ...
+
+    @property
+    def sectors(self) -> Mapping[str, str]: ...
+
+    def request_shares(self) -> None: ...
+
+
+AREAS = {"cap": "market cap", "turnover": "day's turnover"}
+GROUPINGS = ("watchlists", "sectors", "none")
+
+
+class BoardHeatmapScreen(HeatmapScreen):
+    """The board's heatmap: ``m`` area, ``t`` groups, ``g`` grid, ``h``/Esc back."""
+
+    BINDINGS = [
+        Binding("escape", "leave", "Board"),
+        Binding("h", "leave", "Board", show=False),
+        Binding("m", "area", "Area"),
+        Binding("t", "groups", "Groups"),
+    ]
+
+    def __init__(self, host: HeatmapHost, *, equal: bool = False, refresh_s: float = 0.5) -> None:
+        self.host = host
+        self.sized_by = host.heatmap_area
+        super().__init__(
+            self.tiles,
+            equal=equal,
+            clamp=host.heatmap_scale,
+            colors=host.color_scheme,
+            refresh_s=refresh_s,
+            status=self.status,
+            describe=self.describe_tile,
+            basis=self.basis,
+        )
+        if host.heatmap_area == "cap":
+            host.request_shares()
+
+    def groups(self) -> dict[str, str]:
+        from hkticks.watch.alert_feed import watchlist_groups
+
+        how = self.host.heatmap_groups
+        if how == "watchlists":
+            return watchlist_groups(self.host.watchlists)
+        if how == "sectors":
+            return dict(self.host.sectors)
+        return {}
+
+    def tiles(self) -> Sequence[TileData]:
+        host = self.host
+        tiles, self.sized_by = tiles_from_rows(
+            host.model.rows.values(),
+            size=host.heatmap_area,
+            groups=self.groups(),
+            lang=host.names,
+        )
+        return tiles
+
+    def basis(self) -> Hashable:
+        """What the layout is computed from: a change relays out at once."""
+        m = self.host.model
+        return (self.host.heatmap_area, self.sized_by, self.host.heatmap_groups, m.reference)
+
+    def status(self) -> str:
+        host = self.host
+        demo = "DEMO (simulated prices)  " if host.simulated else ""
+        sized = f"area: {AREAS.get(self.sized_by, 'equal')}"
+        if host.heatmap_area == "cap" and self.sized_by != "cap":
+            sized += " (market caps loading)" if host.model.shares != "unavailable" else ""
+        pane = host.alerts_pane
+        last = ""
+        if pane.alerts:
+            a = pane.alerts[0]
+            last = f"  last alert {hk_time_text(a.ts)} {a.symbol} {a.kind}"
+        return (
+            f" {demo}{len(host.model.rows)} symbols  {sized}  groups: {host.heatmap_groups}"
+            f"  alerts {pane.total}{last}"
+        )
+
+    def describe_tile(self, tile: TileData) -> str:
+        row = self.host.model.rows.get(tile.code)
+        chg = "--" if tile.change_pct is None else f"{tile.change_pct:+.2f}%"
+        what = AREAS.get(self.sized_by, "")
+        area = f"{what} {fmt_money(tile.weight)}" if what and tile.weight else ""
+        last = f"  last {row.last:g}" if row is not None and row.last is not None else ""
+        group = f"  [{tile.group}]" if tile.group else ""
+        return f" {tile.code} {tile.name}  {chg}{last}  {area}{group}"
+
+    def action_area(self) -> None:
+        host = self.host
+        host.heatmap_area = "turnover" if host.heatmap_area == "cap" else "cap"
+        if host.heatmap_area == "cap":
+            host.request_shares()
+        self.tick()
+
+    def action_groups(self) -> None:
+        host = self.host
+        have = {"watchlists": bool(host.watchlists), "sectors": bool(host.sectors), "none": True}
+        order = [g for g in GROUPINGS if have[g]]
+        now = host.heatmap_groups if host.heatmap_groups in order else order[0]
+        host.heatmap_groups = order[(order.index(now) + 1) % len(order)]
+        self.tick()
+        self.notify(f"groups: {host.heatmap_groups}", timeout=1.5)

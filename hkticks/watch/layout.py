@@ -59,3 +59,55 @@ def save(values: Mapping[str, Any], path: Path | None = None) -> str:
     path = path or config.config_path()
     config.save_table(path, "board", dict(values))
     return str(path)
+
+
+def save_watchlists(lists: Mapping[str, list[str]], path: Path | None = None) -> str:
+    """Write ``[watchlists]`` (``+``/``-`` on the board), atomically; returns the path."""
+    path = path or config.config_path()
+    config.save_table(path, "watchlists", {name: list(codes) for name, codes in lists.items()})
+    return str(path)
+
+
+def load_sectors(csv_path: str | Path | None = None, path: Path | None = None) -> dict[str, str]:
+    """Code -> sector for the heatmap's groups: a CSV of ``code,sector`` (a header line
+    is skipped), else the config's ``[sectors]`` table, either ``"00700" = "Tech"`` or
+    ``Tech = ["00700", "09988"]``. Empty when neither is given."""
+    out: dict[str, str] = {}
+    if csv_path is not None:
+        import csv
+
+        where = Path(csv_path)
+        try:
+            with where.open(encoding="utf-8-sig", newline="") as fh:
+                rows = list(csv.reader(fh))
+        except OSError as exc:
+            raise ConfigError(f"sectors file {where}: {exc.strerror or exc}") from None
+        for n, row in enumerate(rows, 1):
+            if len(row) < 2 or not row[0].strip() or row[0].strip().lower() == "code":
+                continue
+            try:
+                code = normalise_all([row[0].strip()])[0]
+            except Exception:
+                raise ConfigError(
+                    f"sectors file {where} line {n}: {row[0]!r} is not an HK code "
+                    "(expected code,sector, e.g. 00700,Technology)"
+                ) from None
+            out[code] = row[1].strip()
+        return out
+    path = path or config.config_path()
+    table = config.load_config_file(path).get("sectors") or {}
+    for key, value in table.items():
+        try:
+            if isinstance(value, str):
+                out[normalise_all([str(key)])[0]] = value
+            elif isinstance(value, list):
+                for code in normalise_all([str(c) for c in value]):
+                    out.setdefault(code, str(key))
+            else:
+                raise ValueError(value)
+        except Exception:
+            raise ConfigError(
+                f'config file {path}: [sectors] {key!r}: expected "00700" = "Tech" '
+                'or Tech = ["00700", "09988"]'
+            ) from None
+    return out

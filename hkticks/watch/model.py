@@ -62,6 +62,7 @@ class DayStats:
     low: float | None = None
     volume: int | None = None
     close: float | None = None
+    turnover: float | None = None
 
 
 def day_stats(bars: Sequence[Bar], now_s: float) -> DayStats:
@@ -77,7 +78,9 @@ def day_stats(bars: Sequence[Bar], now_s: float) -> DayStats:
     last = bars[-1]
     if hk_clock(last.ts / 1000.0)[0] >= today:
         prev = bars[-2].close if len(bars) >= 2 else None
-        return DayStats(prev, last.open, last.high, last.low, last.volume, last.close)
+        return DayStats(
+            prev, last.open, last.high, last.low, last.volume, last.close, last.turnover
+        )
     return DayStats(last.close)
 
 
@@ -93,7 +96,8 @@ class ReferenceData:
     stats: Mapping[str, DayStats] = field(default_factory=dict)
     names: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     error: str | None = None
-    kind: str = "bars"  # "bars" or "names": which fetch this answers
+    kind: str = "bars"  # "bars", "names" or "shares": which fetch this answers
+    shares: Mapping[str, float] = field(default_factory=dict)  # hk_shares (static_info)
 
 
 class Row:
@@ -117,6 +121,9 @@ class Row:
         "day_close",
         "bar_volume",
         "volume_at_bar",
+        "bar_turnover",
+        "turnover_at_bar",
+        "hk_shares",
         "trades",
         "volume",
         "turnover",
@@ -147,6 +154,9 @@ class Row:
         self.day_close: float | None = None  # today's daily bar's close (before our first trade)
         self.bar_volume: int | None = None
         self.volume_at_bar = 0  # volume seen when the bar arrived (avoids double counting)
+        self.bar_turnover: float | None = None
+        self.turnover_at_bar = 0.0
+        self.hk_shares: float | None = None  # static_info's HK shares (the heatmap's market cap)
         self.trades = 0
         self.volume = 0
         self.turnover = 0.0
@@ -191,6 +201,13 @@ class Row:
         if self.bar_volume is None:
             return self.volume
         return self.bar_volume + self.volume - self.volume_at_bar
+
+    @property
+    def day_turnover(self) -> float:
+        """Today's turnover: the daily bar's, plus what traded since; else what was seen."""
+        if self.bar_turnover is None:
+            return self.turnover
+        return self.bar_turnover + self.turnover - self.turnover_at_bar
 
     def name(self, lang: str = "en") -> str:
         if lang == "cn":
@@ -302,6 +319,7 @@ class WatchModel:
         self.notes: deque[tuple[float, str]] = deque(maxlen=MAX_NOTES)
         self.reference = "loading"  # loading | ok | partial | unavailable
         self.reference_error: str | None = None
+        self.shares = "none"  # none | loading | ok | unavailable: hk_shares for the heatmap
         self.trades = 0
         self.volume = 0
         self.turnover = 0.0
@@ -434,6 +452,12 @@ class WatchModel:
         """Fill in names or previous close and the day's bar from the REST thread."""
         if ref.names:
             self.set_names(ref.names)
+        for code, shares in ref.shares.items():
+            row = self.rows.get(code)
+            if row is not None:
+                row.hk_shares = shares
+        if ref.kind == "shares":
+            self.shares = "unavailable" if ref.error else "ok"
         if ref.kind == "bars":
             if ref.error:
                 self.reference = "unavailable"
@@ -445,6 +469,8 @@ class WatchModel:
             if not ref.error:
                 missing = sum(1 for r in self._given if not r.prev_close)
                 self.reference = "partial" if missing else "ok"
+        elif ref.error and ref.kind == "shares":
+            self.notes.append((now, f"market caps unavailable: {ref.error}"))
         elif ref.error and not self.reference_error:
             self.notes.append((now, f"names unavailable: {ref.error}"))
         self.dirty = True
@@ -463,6 +489,11 @@ class WatchModel:
             row.volume_at_bar = row.volume
         else:
             row.bar_volume = None
+        if stats.turnover is not None and stats.volume is not None:
+            row.bar_turnover = stats.turnover
+            row.turnover_at_bar = row.turnover
+        else:
+            row.bar_turnover = None
 
     def set_names(self, names: Mapping[str, tuple[str, str]]) -> None:
         for code, (en, cn) in names.items():

@@ -216,6 +216,10 @@ class QuoteTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "PgDn", show=False),
         Binding("home", "edge(0)", "Home", show=False),
         Binding("end", "edge(1)", "End", show=False),
+        Binding("j", "cursor(1)", "Down", show=False),  # as in less / vim
+        Binding("k", "cursor(-1)", "Up", show=False),
+        Binding("g", "edge(0)", "First", show=False),
+        Binding("G", "edge(1)", "Last", show=False),
     ]
 
     DEFAULT_CSS = """

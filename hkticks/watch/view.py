@@ -190,7 +190,9 @@ def fmt_money(x: float) -> str:
         return f"HK${x:,.0f}"
     if x < 1e9:
         return f"HK${x / 1e6:.2f}M"
-    return f"HK${x / 1e9:.2f}B"
+    if x < 1e12:
+        return f"HK${x / 1e9:.2f}B"
+    return f"HK${x / 1e12:.2f}T"
 
 
 def fmt_age(seconds: float) -> str:
