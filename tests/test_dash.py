@@ -138,7 +138,7 @@ def test_a_page_gets_a_snapshot_then_diffs_labelled_demo(dash: str) -> None:
         first = json.loads(ws.recv(timeout=10))
         assert first["type"] == "snapshot"
         assert {r["code"] for r in first["rows"]} == {"00700", "09988", "00005"}
-        assert first["options"]["clamp"] == 3.0
+        assert first["options"]["clamp"] == 3.0 and first["options"]["palette"]["steps"] == 5
         ws.send(json.dumps({"type": "size", "w": 800, "h": 500}))
         seen_layout = seen_demo = seen_trade = False
         deadline = time.monotonic() + 30
@@ -230,21 +230,29 @@ def test_the_differ_sends_only_rows_that_changed() -> None:
     assert [r["code"] for r in changed] == ["00700"] and changed[0]["px"] == "380.2"
 
 
-def test_the_layout_stays_put_until_the_areas_drift() -> None:
-    from hkticks.watch.heatmap import TileData
+def test_the_pages_layout_is_the_terminal_engines_in_pixels() -> None:
+    from hkticks.watch.heatmap import TileData, layout
 
-    tiles = [TileData(f"{i:05d}", "", 0.0, float(100 - i)) for i in range(1, 40)]
-    lay = st.StableLayout()
-    lay.wants(800, 500, "cap", True)
-    first = lay.update(tiles, "cap", 0.0)
-    assert first is not None
-    moved = [
-        TileData(t.code, "", 1.0, t.weight * (1.05 if i % 2 else 0.97)) for i, t in enumerate(tiles)
+    tiles = [
+        TileData(f"{i:05d}", "", 0.0, float(100 - i), "A" if i < 20 else "B") for i in range(1, 40)
     ]
-    assert lay.update(moved, "cap", 1.0) is None  # small drift: same places
-    assert lay.update(moved, "cap", st.RELAYOUT_S + 1) is None  # still within the drift
-    flipped = list(reversed([TileData(t.code, "", 0.0, float(i + 1)) for i, t in enumerate(tiles)]))
-    assert lay.update(flipped, "cap", 2.0) is None  # big drift, but within the minute
-    assert lay.update(flipped, "cap", st.RELAYOUT_S + 2) is not None
-    lay.wants(900, 500, "cap", True)  # a resize: at once
-    assert lay.update(flipped, "cap", st.RELAYOUT_S + 3) is not None
+    rows = st.cell_rows(500)
+    placed = layout(tiles, 800, rows)
+    msg = st.layout_message(placed, 800, 500, rows, "cap")
+    assert {t[0] for t in msg["tiles"]} | set() == {p.tile.code for p in placed.tiles}
+    area = sum(w * h for _c, _x, _y, w, h in msg["tiles"]) + sum(
+        w * h for _g, _x, _y, w, h in msg["headers"]
+    )
+    assert abs(area - 800 * 500) < 1e-6 * 800 * 500  # the page is tiled exactly
+    for _code, x, y, w, h in msg["tiles"]:
+        assert 0 <= x and x + w <= 800 and 0 <= y and y + h <= 500 + 1e-9
+
+
+def test_the_palette_is_the_terminal_heatmaps_steps() -> None:
+    from hkticks.watch.heatmap import STEPS, change_color, change_step
+
+    pal = st.palette("west")
+    assert set(pal["rgb"]) == {str(s) for s in range(-STEPS, STEPS + 1)}
+    for pct in (-4.0, -1.68, 0.0, 0.88, 2.5):
+        step = change_step(pct, scale=3.0)
+        assert tuple(pal["rgb"][str(step)]) == change_color(pct, clamp=3.0)

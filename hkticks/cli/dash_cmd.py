@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 import time
 from typing import Any
 
@@ -52,6 +51,13 @@ from hkticks.cli.common import (
     help="Heatmap: change in percent at full colour.",
 )
 @click.option("--colors", type=click.Choice(["west", "cn"]), default="west", show_default=True)
+@click.option(
+    "--sectors",
+    "sectors_file",
+    metavar="CSV",
+    default=None,
+    help="Heatmap groups from a CSV of code,sector (else the config's [sectors] table).",
+)
 @click.option("--duration", type=Duration(), default=None, help="Stop after this long.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 @scenario_option()
@@ -69,6 +75,7 @@ def dash(
     heatmap_size: str,
     scale: float,
     colors: str,
+    sectors_file: str | None,
     duration: float | None,
     open_browser: bool,
     scenario: str | None,
@@ -95,17 +102,14 @@ def dash(
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
     from hkticks import config
     from hkticks.alltick import protocol as alltick
-    from hkticks.alltick.kline import minute_bars
     from hkticks.alltick.rest import RestClient
     from hkticks.feed.queue import TickQueue
     from hkticks.feed.session import SessionConfig
     from hkticks.market_hours import calendar as market_calendar
     from hkticks.stopping import StopFlag
     from hkticks.watch import layout as saved
-    from hkticks.watch.alert_feed import watchlist_groups
-    from hkticks.watch.buffers import Buffers
-    from hkticks.watch.model import WatchModel
-    from hkticks.watch.runner import BoardPump, start_reference_thread, warnings_to_queue
+    from hkticks.watch.live import LiveBoard
+    from hkticks.watch.runner import warnings_to_queue
     from hkticks.watch.web.server import DashServer, serve_until_stopped
 
     with provider_settings(
@@ -133,10 +137,6 @@ def dash(
             simulated=settings.demo,
             config=SessionConfig(calendar=None if settings.demo else market_calendar()),
         )
-        model = WatchModel(codes, names=names, book=book, started=time.time())
-        buffers = Buffers(codes)
-        layout = saved.load()
-        groups = watchlist_groups(layout.watchlists) if layout.watchlists else {}
         rest = (
             RestClient(
                 settings.rest_url,
@@ -145,52 +145,53 @@ def dash(
                 token_source=settings.token_source,
             )
             if token_value
-            else None
+            else None  # --from: no token, no REST, no previous close
         )
-        pump = BoardPump(feed, queue, model, buffers, alerts=_board_alerts(config, settings.demo))
+        # the same board as `hkticks watch`: model, buffers, pump, reference data
+        board = LiveBoard(
+            feed,
+            queue,
+            codes,
+            names=names,
+            rest=rest,
+            alerts=_board_alerts(config, settings.demo),
+            book=book,
+        )
+        layout = saved.load()
         server = DashServer(
-            pump=pump,
-            model=model,
-            buffers=buffers,
+            pump=board.pump,
+            model=board.model,
+            buffers=board.buffers,
             host=host,
             port=port,
             auth=auth,
             size=heatmap_size,
             clamp=scale,
             colors=colors,
-            groups=groups,
-            history=(lambda code, kind, n: rest.klines(code, kind, n)) if rest else None,
-            backfill=(lambda code: minute_bars(rest, code)) if rest else None,
+            watchlists=layout.watchlists,
+            sectors=saved.load_sectors(sectors_file),
+            history=board.history if rest is not None else None,
+            request_shares=board.request_shares,
         )
         stop = StopFlag()
-        rest_stop = threading.Event()
         server.start()
         if open_browser:
             import webbrowser
 
             webbrowser.open(server.url)
-        feed.start()
-        if rest is not None:
-            missing = [c for c in codes if c not in names]
-            start_reference_thread(rest, codes, missing, queue, rest_stop)
-            threading.Thread(
-                target=_fetch_shares, args=(rest, codes, server), daemon=True, name="hkticks-shares"
-            ).start()
-        else:
-            model.reference, model.reference_error = "unavailable", "reading --from NATS"
+        board.start()
         deadline = time.monotonic() + duration if duration else None
         try:
             with warnings_to_queue(queue):
                 serve_until_stopped(server, stop, deadline=deadline, announce=warn)
         finally:
-            rest_stop.set()
-            feed.stop()
+            board.stop()
         if server.error is not None:
             raise server.error
-        tag = " [DEMO: simulated trades, not market data]" if pump.simulated else ""
+        tag = " [DEMO: simulated trades, not market data]" if server.is_simulated else ""
         click.echo(
-            f"hkticks: dashboard closed ({stop.reason or 'stopped'}): {model.trades:,} trades of "
-            f"{len(codes)} symbols, {len(server.alerts)} alerts{tag}",
+            f"hkticks: dashboard closed ({stop.reason or 'stopped'}): {board.model.trades:,} "
+            f"trades of {len(codes)} symbols, {len(server.alerts)} alerts{tag}",
             err=True,
         )
 
@@ -203,17 +204,3 @@ def _board_alerts(config: Any, demo: bool) -> Any:
 
     table, _where = config.config_table("alerts")
     return AlertFeed(AnomalyEngine(build_config(demo=demo)), auto_hours="hours" not in table)
-
-
-def _fetch_shares(rest: Any, codes: list[str], server: Any) -> None:
-    """``hk_shares`` once for the symbols shown, so tiles can be sized by market cap."""
-    try:
-        infos = rest.static_info(codes)
-    except Exception as exc:  # the heatmap falls back to turnover
-        logging.getLogger(__name__).warning(
-            "no share counts for the heatmap (%s): tiles sized by turnover",
-            str(exc).split("\n", 1)[0][:120],
-        )
-        return
-    shares = {c: float(i.hk_shares or i.total_shares or 0) for c, i in infos.items()}
-    server.set_shares({c: s for c, s in shares.items() if s > 0})

@@ -42,6 +42,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from hkticks.errors import HkticksError, UsageError
+from hkticks.watch.alert_feed import watchlist_groups
+from hkticks.watch.buffers import TIMEFRAMES
+from hkticks.watch.heatmap import StableLayout, tiles_from_rows
 from hkticks.watch.web import state as st
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ CSP = (
     "frame-ancestors 'none'; form-action 'self'"
 )
 MAX_CLIENT_MESSAGE = 4096
-HISTORY_TYPES = {"5D": (3, 5 * 24), "1M": (8, 22), "6M": (8, 130), "1Y": (8, 250)}
+GROUPINGS = ("watchlists", "sectors", "none")
 
 
 def is_loopback(host: str) -> bool:
@@ -83,15 +86,19 @@ def static_file(name: str) -> bytes | None:
 
 
 class _Client:
-    __slots__ = ("ws", "layout", "detail", "timeframe", "detail_seen", "groups")
+    """One page: its heatmap's size and options (kept in place by its own
+    :class:`~hkticks.watch.heatmap.StableLayout`) and the symbol it shows in detail."""
 
-    def __init__(self, ws: ServerConnection) -> None:
+    __slots__ = ("ws", "layout", "width", "height", "size", "grouping", "detail", "timeframe")
+
+    def __init__(self, ws: ServerConnection, size: str, grouping: str) -> None:
         self.ws = ws
-        self.layout = st.StableLayout()
+        self.layout = StableLayout()
+        self.width = self.height = 0
+        self.size = size
+        self.grouping = grouping
         self.detail: str | None = None
         self.timeframe = "1D"
-        self.detail_seen: tuple[int, int] | None = None
-        self.groups = True
 
 
 class DashServer:
@@ -109,10 +116,10 @@ class DashServer:
         size: str = "cap",
         clamp: float = 3.0,
         colors: str = "west",
-        groups: Mapping[str, str] | None = None,
-        shares: Mapping[str, float] | None = None,
-        history: Callable[[str, int, int], Sequence[Any]] | None = None,
-        backfill: Callable[[str], Sequence[Any]] | None = None,
+        watchlists: Mapping[str, Sequence[str]] | None = None,
+        sectors: Mapping[str, str] | None = None,
+        history: Callable[[str, str], Sequence[Any] | None] | None = None,
+        request_shares: Callable[[], None] | None = None,
         replay_status: Callable[[], str | None] | None = None,
         simulated: bool = False,
         clock: Callable[[], float] = time.time,
@@ -131,10 +138,14 @@ class DashServer:
         self.size = size
         self.clamp = clamp
         self.colors = colors
-        self.groups = dict(groups or {})
-        self.shares = dict(shares or {})
+        self.groupings = {
+            "watchlists": watchlist_groups(watchlists or {}),
+            "sectors": dict(sectors or {}),
+            "none": {},
+        }
+        self.grouping = next(g for g in GROUPINGS if self.groupings[g] or g == "none")
         self.history = history
-        self.backfill = backfill
+        self.request_shares = request_shares
         self.replay_status = replay_status
         self.simulated = simulated  # known before any trade (a recording's provenance)
         self.clock = clock
@@ -144,7 +155,7 @@ class DashServer:
         self.frames_sent = 0
         self._session = secrets.token_urlsafe(24)
         self._clients: set[_Client] = set()
-        self._differ = st.RowDiffer()
+        self._differ = st.RowDiffer(clamp)
         self._new_alerts: list[dict[str, Any]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: Server | None = None
@@ -153,7 +164,6 @@ class DashServer:
         self._stopped = threading.Event()
         self._start_error: BaseException | None = None
         self._stop_requested: asyncio.Event | None = None
-        self._history_cache: dict[tuple[str, str], Sequence[Any]] = {}
         pump.on_alert = self._on_alert
 
     # -- life cycle ------------------------------------------------------------------
@@ -292,20 +302,6 @@ class DashServer:
         )
         return resp
 
-    def set_shares(self, shares: Mapping[str, float]) -> None:
-        """Share counts arrived (another thread): tiles can be sized by market cap."""
-        loop = self._loop
-        if loop is None:
-            self.shares = dict(shares)
-            return
-
-        def apply() -> None:
-            self.shares = dict(shares)
-            for client in self._clients:
-                client.layout.message = None  # relayout with the new areas
-
-        loop.call_soon_threadsafe(apply)
-
     # -- the feed --------------------------------------------------------------------
 
     def _on_alert(self, alert: Any) -> None:
@@ -332,9 +328,9 @@ class DashServer:
                 last_diff = mono
                 await self._send_diffs(now)
             if mono - last_detail >= 1.0:
-                last_detail = mono
+                last_detail = mono  # an open chart follows the trades once a second
                 for client in list(self._clients):
-                    await self._send_detail(client, force=False)
+                    await self._send_detail(client)
             await asyncio.sleep(PUMP_S)
 
     def _header(self, now: float) -> dict[str, Any]:
@@ -347,8 +343,21 @@ class DashServer:
     def is_simulated(self) -> bool:
         return self.simulated or bool(self.pump.simulated)
 
-    def _tiles(self) -> tuple[list[Any], str]:
-        return st.heatmap_tiles(self.model, size=self.size, shares=self.shares, groups=self.groups)
+    def _layout(self, client: _Client, now: float) -> dict[str, Any] | None:
+        """The page's heatmap layout when it was (re)computed, else ``None``."""
+        if not client.width or not client.height:
+            return None
+        tiles, sized_by = tiles_from_rows(
+            self.model.rows.values(), size=client.size, groups=self.groupings[client.grouping]
+        )
+        rows = st.cell_rows(client.height)
+        m = self.model
+        basis = (client.size, sized_by, client.grouping, m.reference, getattr(m, "shares", None))
+        before = client.layout.layouts
+        placed = client.layout.get(tiles, client.width, rows, now=now, basis=basis)
+        if client.layout.layouts == before:
+            return None
+        return st.layout_message(placed, client.width, client.height, rows, sized_by)
 
     def snapshot(self, client: _Client, now: float) -> dict[str, Any]:
         return {
@@ -357,12 +366,14 @@ class DashServer:
             "rows": [st.row_message(r) for r in self.model.rows.values()],
             "alerts": list(self.alerts),
             "options": {
-                "size": self.size,
+                "size": client.size,
+                "grouping": client.grouping,
+                "groupings": [g for g in GROUPINGS if self.groupings[g] or g == "none"],
                 "clamp": self.clamp,
                 "colors": self.colors,
-                "grouped": bool(self.groups),
+                "palette": st.palette(self.colors),
                 "book": bool(getattr(self.model, "book", False)),
-                "timeframes": list(st.TIMEFRAMES),
+                "timeframes": {k: tf.label for k, tf in TIMEFRAMES.items()},
             },
         }
 
@@ -374,15 +385,11 @@ class DashServer:
         message = orjson.dumps(
             {"type": "diff", "header": self._header(now), "rows": rows, "alerts": alerts}
         )
-        tiles: tuple[list[Any], str] | None = None
         for client in list(self._clients):
             await self._send(client, message)
-            if client.layout.width:
-                if tiles is None:
-                    tiles = self._tiles()
-                lay = client.layout.update(tiles[0], tiles[1], now)
-                if lay is not None:
-                    await self._send(client, orjson.dumps(lay))
+            lay = self._layout(client, now)
+            if lay is not None:
+                await self._send(client, orjson.dumps(lay))
 
     async def _send(self, client: _Client, message: bytes) -> None:
         try:
@@ -399,8 +406,9 @@ class DashServer:
     # -- one page --------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        client = _Client(ws)
-        client.groups = bool(self.groups)
+        client = _Client(ws, self.size, self.grouping)
+        if client.size == "cap" and self.request_shares is not None:
+            self.request_shares()  # once: the board fetches share counts on first need
         # a new page (or a page back after a reconnect) gets everything whole
         await self._send(client, orjson.dumps(self.snapshot(client, self.clock())))
         self._clients.add(client)
@@ -421,15 +429,15 @@ class DashServer:
         kind = msg.get("type")
         if kind == "size":
             w, h = _int(msg.get("w")), _int(msg.get("h"))
-            size = msg.get("size") if msg.get("size") in ("cap", "turnover") else self.size
-            grouped = bool(msg.get("grouped", client.groups)) and bool(self.groups)
+            if msg.get("size") in ("cap", "turnover"):
+                client.size = str(msg["size"])
+                if client.size == "cap" and self.request_shares is not None:
+                    self.request_shares()
+            if msg.get("grouping") in GROUPINGS:
+                client.grouping = str(msg["grouping"])
             if 0 < w <= 10_000 and 0 < h <= 10_000:
-                client.layout.wants(w, h, str(size), grouped)
-                groups = self.groups if grouped else {}
-                tiles, sized_by = st.heatmap_tiles(
-                    self.model, size=str(size), shares=self.shares, groups=groups
-                )
-                lay = client.layout.update(tiles, sized_by, self.clock())
+                client.width, client.height = w, h
+                lay = self._layout(client, self.clock())
                 if lay is not None:
                     await self._send(client, orjson.dumps(lay))
         elif kind == "detail":
@@ -437,80 +445,47 @@ class DashServer:
             if isinstance(code, str) and code in self.model.rows:
                 client.detail = code
                 tf = msg.get("timeframe")
-                client.timeframe = tf if tf in st.TIMEFRAMES else "1D"
-                client.detail_seen = None
-                await self._send_detail(client, force=True)
+                client.timeframe = tf if isinstance(tf, str) and tf in TIMEFRAMES else "1D"
+                self._fetch(code, client.timeframe)
+                await self._send_detail(client)
             else:
                 client.detail = None
         elif kind == "close_detail":
             client.detail = None
 
-    async def _send_detail(self, client: _Client, *, force: bool) -> None:
+    async def _send_detail(self, client: _Client) -> None:
         code = client.detail
         if code is None:
             return
-        buffer = self.buffers.get(code)
-        row = self.model.rows.get(code)
-        seen = (len(buffer.trades), buffer.trades[-1].ts if buffer.trades else 0)
-        if not force and seen == client.detail_seen:
-            return
-        client.detail_seen = seen
-        if force and buffer.backfill == "none" and self.backfill is not None:
-            buffer.backfill = "loading"
-            asyncio.get_running_loop().run_in_executor(None, self._backfill, code)
-        history = None
-        if client.timeframe != "1D":
-            history = await self._history(code, client.timeframe)
-        await self._send(
-            client,
-            orjson.dumps(
-                st.detail_message(
-                    code,
-                    buffer,
-                    row,
-                    timeframe=client.timeframe,
-                    history=history,
-                    simulated=self.is_simulated,
-                )
-            ),
+        detail = st.detail_message(
+            code,
+            self.buffers.get(code),
+            self.model.rows.get(code),
+            timeframe=client.timeframe,
+            simulated=self.is_simulated,
         )
+        await self._send(client, orjson.dumps(detail))
 
-    def _backfill(self, code: str) -> None:
-        assert self.backfill is not None and self._loop is not None
-        try:
-            bars = self.backfill(code)
-        except Exception as exc:  # REST trouble: the chart shows the live minutes only
-            log.warning("no minute bars for %s: %s", code, str(exc).split("\n", 1)[0][:120])
-            bars = None
+    def _fetch(self, code: str, timeframe: str) -> None:
+        """The timeframe's bars from REST, once per symbol and timeframe (as the terminal's
+        detail view fetches them), on a worker thread; merged on this loop."""
+        buffer = self.buffers.get(code)
+        if self.history is None or not buffer.wants_history(timeframe):
+            return
+        assert self._loop is not None
+        loop, fetch = self._loop, self.history
 
-        def merge() -> None:
-            buffer = self.buffers.get(code)
-            if bars:
-                buffer.merge_history(bars)
-                buffer.backfill = "ok"
-            else:
-                buffer.backfill = "unavailable"
-            for client in self._clients:
-                if client.detail == code:
-                    client.detail_seen = None
+        def work() -> None:
+            try:
+                bars = fetch(code, timeframe)
+            except Exception as exc:  # REST trouble: the chart shows what the board saw
+                log.warning(
+                    "no %s bars for %s: %s", timeframe, code, str(exc).split("\n", 1)[0][:120]
+                )
+                bars = None
+            loop.call_soon_threadsafe(buffer.take_history, timeframe, bars)
 
-        self._loop.call_soon_threadsafe(merge)
-
-    async def _history(self, code: str, timeframe: str) -> Sequence[Any] | None:
-        key = (code, timeframe)
-        if key in self._history_cache:
-            return self._history_cache[key]
-        if self.history is None:
-            return None
-        ktype, count = HISTORY_TYPES[timeframe]
-        fetch = self.history
-        try:
-            bars = await asyncio.get_running_loop().run_in_executor(None, fetch, code, ktype, count)
-        except Exception as exc:
-            log.warning("no %s bars for %s: %s", timeframe, code, str(exc).split("\n", 1)[0][:120])
-            return None
-        self._history_cache[key] = list(bars)
-        return self._history_cache[key]
+        loop.run_in_executor(None, work)
 
 
 def _int(value: Any) -> int:

@@ -9,28 +9,30 @@ The heatmap is laid out by the terminal heatmap's engine
 (:func:`hkticks.watch.heatmap.layout`), in a grid fine enough for pixels: a
 page of ``w`` x ``h`` pixels is laid out as ``w`` x ``h/2`` cells (a cell is
 twice as tall as wide there), so the same squarified treemap, groups and
-sizes show in both views. :class:`StableLayout` recomputes it only when the
-page is resized, the size mode or grouping changes, or the areas drifted by
-more than :data:`DRIFT` (at most once every :data:`RELAYOUT_S`), so tiles
-keep their place while prices move.
+sizes show in both views, kept in place by the same
+:class:`~hkticks.watch.heatmap.StableLayout`; the tiles are coloured in the
+terminal heatmap's steps and palette.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from hkticks.hkex import SPREAD_TABLE
 from hkticks.market_hours import market_session, simulated_label
-from hkticks.watch.heatmap import CELL_ASPECT, TileData, layout, tiles_from_rows
+from hkticks.watch.buffers import TIMEFRAMES
+from hkticks.watch.heatmap import (
+    CELL_ASPECT,
+    STEPS,
+    Layout,
+    change_step,
+    step_rgb,
+)
 
 DIFF_INTERVAL_S = 0.25  # at most ~4 updates a second per tile
-RELAYOUT_S = 60.0
-DRIFT = 0.25  # total variation of the area shares that forces a relayout
 MAX_ALERTS = 200  # the page keeps this many; a new page gets them all
-TIMEFRAMES = ("1D", "5D", "1M", "6M", "1Y")
 
 
 def price_text(price: float | None) -> str | None:
@@ -43,8 +45,9 @@ def price_text(price: float | None) -> str | None:
     return f"{price:.{places}f}"
 
 
-def row_message(row: Any) -> dict[str, Any]:
-    """One board row as the page shows it (table and tile)."""
+def row_message(row: Any, scale: float = 3.0) -> dict[str, Any]:
+    """One board row as the page shows it (table and tile; ``step``: the tile's colour
+    step, as the terminal heatmap colours it)."""
     return {
         "code": row.code,
         "en": row.name_en or "",
@@ -52,9 +55,11 @@ def row_message(row: Any) -> dict[str, Any]:
         "last": row.last,
         "px": price_text(row.last),
         "chg": None if row.change_pct is None else round(row.change_pct, 3),
+        "step": change_step(row.change_pct, scale=scale),
         "prev": row.baseline,
         "vol": row.day_volume,
         "to": round(row.turnover, 2),
+        "dayto": round(row.day_turnover, 2),
         "n": row.trades,
         "hi": row.high,
         "lo": row.low,
@@ -111,7 +116,8 @@ def header_message(
 class RowDiffer:
     """Remembers what was last sent per row; :meth:`changed` gives the rows that differ."""
 
-    def __init__(self) -> None:
+    def __init__(self, scale: float = 3.0) -> None:
+        self.scale = scale
         self._sent: dict[str, tuple[Any, ...]] = {}
 
     def reset(self) -> None:
@@ -132,52 +138,23 @@ class RowDiffer:
             )
             if self._sent.get(row.code) != key:
                 self._sent[row.code] = key
-                out.append(row_message(row))
+                out.append(row_message(row, self.scale))
         return out
 
 
-@dataclass
-class StableLayout:
-    """The heatmap layout for one page, recomputed only when it must be."""
-
-    width: int = 0
-    height: int = 0
-    size: str = "cap"
-    grouped: bool = True
-    computed_at: float = -math.inf
-    shares: dict[str, float] = field(default_factory=dict)
-    message: dict[str, Any] | None = None
-
-    def wants(self, width: int, height: int, size: str, grouped: bool) -> None:
-        """The page's size or options changed: the next :meth:`update` recomputes."""
-        if (width, height, size, grouped) != (self.width, self.height, self.size, self.grouped):
-            self.width, self.height, self.size, self.grouped = width, height, size, grouped
-            self.message = None
-
-    def update(self, tiles: Sequence[TileData], sized_by: str, now: float) -> dict[str, Any] | None:
-        """A new ``layout`` message when the layout was recomputed, else ``None``."""
-        if self.width <= 0 or self.height <= 0:
-            return None
-        total = sum(max(t.weight, 0.0) for t in tiles) or 1.0
-        shares = {t.code: max(t.weight, 0.0) / total for t in tiles}
-        if self.message is not None:
-            if now - self.computed_at < RELAYOUT_S:
-                return None
-            drift = sum(abs(shares.get(c, 0.0) - self.shares.get(c, 0.0)) for c in shares)
-            if drift <= DRIFT and set(shares) == set(self.shares):
-                return None
-        self.shares = shares
-        self.computed_at = now
-        self.message = layout_message(tiles, self.width, self.height, sized_by)
-        return self.message
+def palette(colors: str) -> dict[str, Any]:
+    """The terminal heatmap's colour steps as RGB, for the page (one palette, two views)."""
+    return {
+        "steps": STEPS,
+        "rgb": {str(step): step_rgb(step, colors) for step in range(-STEPS, STEPS + 1)},
+        "unknown": step_rgb(None, colors),
+    }
 
 
 def layout_message(
-    tiles: Sequence[TileData], width: int, height: int, sized_by: str
+    placed: Layout, width: int, height: int, rows: int, sized_by: str
 ) -> dict[str, Any]:
-    """Tile rectangles in page pixels, by the terminal heatmap's engine."""
-    rows = max(1, int(height / CELL_ASPECT))
-    placed = layout(tiles, width, rows)
+    """Tile rectangles in page pixels from a layout of ``width`` x ``rows`` cells."""
     sy = height / rows
     return {
         "type": "layout",
@@ -196,35 +173,23 @@ def layout_message(
     }
 
 
-def heatmap_tiles(
-    model: Any,
-    *,
-    size: str,
-    shares: Mapping[str, float],
-    groups: Mapping[str, str] | None,
-) -> tuple[list[TileData], str]:
-    """The tiles of the board's rows, sized by market cap or turnover, grouped or not."""
-    return tiles_from_rows(model.rows.values(), size=size, shares=shares, groups=groups or {})
+def cell_rows(height: int) -> int:
+    """A page ``height`` pixels high is laid out in this many cells (twice as tall as wide)."""
+    return max(1, int(height / CELL_ASPECT))
 
 
 def detail_message(
-    code: str,
-    buffer: Any,
-    row: Any,
-    *,
-    timeframe: str = "1D",
-    history: Sequence[Any] | None = None,
-    simulated: bool = False,
+    code: str, buffer: Any, row: Any, *, timeframe: str = "1D", simulated: bool = False
 ) -> dict[str, Any]:
-    """One symbol's chart and tape: 1-minute candles from the buffers (1D) or the
-    fetched bars of the longer timeframes, VWAP, previous close, the tape and the book."""
-    if timeframe == "1D" or history is None:
-        bars = [[b.ts, b.open, b.high, b.low, b.close, b.volume] for b in buffer.bars]
-        vwap = buffer.vwap()
-    else:
-        bars = [[b.ts, b.open, b.high, b.low, b.close, b.volume] for b in history]
-        vol = sum(b.volume for b in history)
-        vwap = (sum(b.turnover for b in history) / vol) if vol else None
+    """One symbol's chart and tape: the timeframe's bars as the terminal's detail view
+    draws them (:meth:`~hkticks.watch.buffers.SymbolBuffer.timeframe_bars`), VWAP, the
+    previous close, the tape and the book."""
+    tf = TIMEFRAMES.get(timeframe, TIMEFRAMES["1D"])
+    history = buffer.timeframe_bars(tf)
+    bars = [[b.ts, b.open, b.high, b.low, b.close, b.volume] for b in history]
+    vol = sum(b.volume for b in history)
+    vwap = (sum(b.turnover for b in history) / vol) if vol else None
+    state = buffer.backfill if tf.key == "1D" else buffer.klines.get(tf.kline_type, ("none",))[0]
     trades = [[t.ts, price_text(t.price), t.volume, t.side] for t in list(buffer.trades)[-60:]]
     trades.reverse()  # newest first
     book = None
@@ -236,7 +201,9 @@ def detail_message(
     return {
         "type": "detail",
         "code": code,
-        "timeframe": timeframe,
+        "timeframe": tf.key,
+        "label": tf.label,
+        "history": state,
         "name": row.name_en if row is not None else "",
         "name_cn": row.name_cn if row is not None else "",
         "prev_close": row.baseline if row is not None else None,

@@ -2,12 +2,6 @@
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
-const STEPS = 6; // colour steps each side of zero, distinct at a glance
-const UP = [[22, 66, 40], [16, 92, 50], [12, 120, 60], [8, 146, 68], [6, 172, 78], [0, 200, 90]];
-const DOWN = [[74, 30, 32], [104, 32, 34], [134, 34, 36], [164, 36, 38], [194, 38, 40], [224, 40, 44]];
-const FLAT = [58, 62, 70];
-const UNKNOWN = [38, 41, 48];
-
 const S = {
   rows: new Map(), alerts: [], header: null, options: { clamp: 3, colors: "west", size: "cap" },
   layout: null, tiles: new Map(), detail: null, detailCode: null, timeframe: "1D",
@@ -25,15 +19,11 @@ const el = (tag, attrs, text) => {
   return e;
 };
 
-function colourFor(chg) {
-  if (chg === null || chg === undefined) return UNKNOWN;
-  const clamp = S.options.clamp || 3;
-  const t = Math.max(-1, Math.min(1, chg / clamp));
-  if (Math.abs(chg) < 0.005) return FLAT;
-  const level = Math.min(STEPS, Math.max(1, Math.ceil(Math.abs(t) * STEPS)));
-  let up = t > 0;
-  if (S.options.colors === "cn") up = !up;
-  return (up ? UP : DOWN)[level - 1];
+// the terminal heatmap's colour steps and palette, sent by the server (one scale, two views)
+function colourFor(r) {
+  const pal = S.options.palette;
+  if (!pal || r.step === null || r.step === undefined) return pal ? pal.unknown : [38, 41, 48];
+  return pal.rgb[String(r.step)];
 }
 const rgb = (c) => `rgb(${c[0]},${c[1]},${c[2]})`;
 const fmtPct = (v) => (v === null || v === undefined ? "--" : (v > 0 ? "+" : "") + v.toFixed(2) + "%");
@@ -98,7 +88,10 @@ function handle(msg) {
     S.header = msg.header;
     S.options = msg.options;
     $("size").value = msg.options.size;
-    $("grouped-label").hidden = !msg.options.grouped;
+    const grouping = $("grouping");
+    grouping.replaceChildren(...msg.options.groupings.map((g) => new Option(g, g)));
+    grouping.value = msg.options.grouping;
+    $("grouping-label").hidden = msg.options.groupings.length < 2;
     S.layout = null; // a fresh layout follows our size message
     S.boardDirty = true;
     renderHeader();
@@ -189,7 +182,7 @@ function sendSize(force) {
   if (!w || !h) return;
   if (!force && S.sentSize && S.sentSize[0] === w && S.sentSize[1] === h) return;
   S.sentSize = [w, h];
-  send({ type: "size", w, h, size: $("size").value, grouped: $("grouped").checked });
+  send({ type: "size", w, h, size: $("size").value, grouping: $("grouping").value });
 }
 
 function buildHeatmap() {
@@ -230,7 +223,8 @@ function buildHeatmap() {
     svg.append(g);
     S.tiles.set(code, t);
   }
-  $("sized-by").textContent = lay.sized_by === "cap" ? "area: market cap" : "area: turnover";
+  const loading = $("size").value === "cap" && lay.sized_by !== "cap" ? " (market caps loading)" : "";
+  $("sized-by").textContent = (lay.sized_by === "cap" ? "area: market cap" : "area: day's turnover") + loading;
   for (const code of S.tiles.keys()) S.dirtyTiles.add(code);
   paintTiles();
 }
@@ -249,7 +243,7 @@ function paintTiles() {
     const t = S.tiles.get(code);
     const r = S.rows.get(code);
     if (!t || !r) continue;
-    t.rect.setAttribute("fill", rgb(colourFor(r.chg)));
+    t.rect.setAttribute("fill", rgb(colourFor(r)));
     if (t.code) t.code.textContent = code;
     if (t.name) t.name.textContent = fitText(nameOf(r), t.w, Number(t.name.getAttribute("font-size")));
     if (t.chg) t.chg.textContent = fmtPct(r.chg);
@@ -274,7 +268,7 @@ function tooltip(code, ev) {
   const lines = [
     `${code}  ${r.en || ""}  ${r.cn || ""}`,
     `last ${r.px || "--"}   ${fmtPct(r.chg)}   prev ${r.prev ?? "--"}`,
-    `day vol ${fmtNum(r.vol)}   turnover seen ${fmtMoney(r.to)}   ${r.n} trades`,
+    `day vol ${fmtNum(r.vol)}   day turnover ${fmtMoney(r.dayto)}   ${r.n} trades seen`,
     r.ts ? `last trade ${hkTime(r.ts)} HKT` : "no trade yet",
   ];
   for (const l of lines) {
@@ -290,27 +284,24 @@ function tooltip(code, ev) {
 function renderLegend() {
   const leg = $("legend");
   leg.replaceChildren();
-  const clamp = S.options.clamp || 3;
+  const pal = S.options.palette;
+  if (!pal) return;
   const lab = (t) => {
     const b = document.createElement("b");
     b.textContent = t;
     leg.append(b);
   };
-  lab(`-${clamp}%`);
-  const seq = [];
-  for (let i = STEPS; i >= 1; i--) seq.push(-clamp * (i - 0.5) / STEPS);
-  seq.push(0);
-  for (let i = 1; i <= STEPS; i++) seq.push(clamp * (i - 0.5) / STEPS);
-  for (const v of seq) {
+  lab(`-${S.options.clamp}%`);
+  for (let step = -pal.steps; step <= pal.steps; step++) {
     const i = document.createElement("i");
-    i.style.background = rgb(colourFor(v));
-    i.title = fmtPct(v);
-    leg.append(i);
-    if (v === 0) {
-      /* the middle swatch is flat */
+    i.style.background = rgb(pal.rgb[String(step)]);
+    if (step === 0) {
+      i.textContent = "0";
+      i.className = "zero";
     }
+    leg.append(i);
   }
-  lab(`+${clamp}%`);
+  lab(`+${S.options.clamp}%`);
 }
 
 // -- the board table -----------------------------------------------------------------
@@ -436,9 +427,10 @@ function closeDetail() {
 function renderTimeframes() {
   const box = $("timeframes");
   box.replaceChildren();
-  for (const tf of S.options.timeframes || ["1D"]) {
+  for (const [tf, label] of Object.entries(S.options.timeframes || { "1D": "today" })) {
     const b = document.createElement("button");
     b.textContent = tf;
+    b.title = label;
     b.dataset.tf = tf;
     b.className = tf === S.timeframe ? "active" : "";
     b.addEventListener("click", () => {
@@ -481,7 +473,8 @@ function drawChart(d) {
   const pad = { l: 8, r: 64, t: 10, b: 22 };
   const priceH = (H - pad.t - pad.b) * 0.74, volTop = pad.t + priceH + 8, volH = H - pad.b - volTop;
   if (!bars.length) {
-    svg.append(el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, "no trades yet"));
+    const why = d.history === "loading" ? "loading bars…" : d.history === "unavailable" ? "no bars for this timeframe" : "no trades yet";
+    svg.append(el("text", { x: W / 2, y: H / 2, "text-anchor": "middle", class: "axis" }, why));
     return;
   }
   let lo = Infinity, hi = -Infinity, vmax = 0;
@@ -609,10 +602,10 @@ $("lang").addEventListener("change", (ev) => {
   S.boardDirty = true;
   for (const code of S.tiles.keys()) S.dirtyTiles.add(code);
   schedule();
-  renderBoard(true);
+  if (S.view === "board") renderBoard(true);
 });
 $("size").addEventListener("change", () => sendSize(true));
-$("grouped").addEventListener("change", () => sendSize(true));
+$("grouping").addEventListener("change", () => sendSize(true));
 $("detail-close").addEventListener("click", closeDetail);
 document.addEventListener("keydown", (ev) => {
   if (ev.key === "Escape" && S.detailCode) closeDetail();
