@@ -209,10 +209,13 @@ def bounded(argv: list[str], port: int | None = None) -> list[str]:
     args = argv[1:]
     command = next((a for a in args if not a.startswith("-")), "")
     extra: list[str] = []
-    if port is not None and (command == "serve" or "--serve" in args) and "--port" not in args:
+    serves = command == "serve" or "--serve" in args or "--dash" in args
+    if port is not None and serves and "--port" not in args:
         extra = ["--port", str(port)]  # the default, 8765, made a free one
     elif command in ("watch", "record", "alerts"):
         extra = ["--duration", RUN_FOR]
+    elif command == "dash":
+        extra = ["--duration", RUN_FOR] + ([] if "--port" in args else ["--port", "0"])
     elif command == "bench":
         extra = ["--ticks", "1000", "--trials", "1", "--seconds", "1s", "--latency-warmup", "0.2s"]
         if "--soak" in args:
@@ -224,7 +227,9 @@ def bounded(argv: list[str], port: int | None = None) -> list[str]:
 
 def is_server(stages: list[Stage]) -> bool:
     args = stages[0].argv
-    return args[0] == "hkticks" and (args[1:2] == ["serve"] or "--serve" in args)
+    return args[0] == "hkticks" and (
+        args[1:2] == ["serve"] or "--serve" in args or "--dash" in args
+    )
 
 
 def _env(base: dict[str, str], extra: dict[str, str]) -> dict[str, str]:

@@ -301,7 +301,8 @@ def test_usage_errors(recorded: Path) -> None:
     for args, words in (
         (["replay", "missing.jsonl"], b"no such file"),
         (["replay", "t.jsonl", "--speed", "fast-ish"], b"--speed"),
-        (["replay", "t.jsonl", "--serve", "--json"], b"not both"),
+        (["replay", "t.jsonl", "--serve", "--json"], b"give one of --serve, --dash and --json"),
+        (["replay", "t.jsonl", "--dash", "--json"], b"give one of --serve, --dash and --json"),
         (["replay", "t.jsonl.events.jsonl"], b"only events sidecars"),
         (["replay", "t.jsonl", "--from", "9am"], b"--from"),
     ):

@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "alerts": "hkticks.cli.alerts_cmd:alerts",
     "compact": "hkticks.cli.compact_cmd:compact",
     "validate": "hkticks.cli.validate_cmd:validate",
+    "dash": "hkticks.cli.dash_cmd:dash",
 }
 
 HELP_SUMMARIES: dict[str, str] = {
@@ -48,6 +49,7 @@ HELP_SUMMARIES: dict[str, str] = {
     "alerts": "Volume spikes, block trades, sharp moves, rvol and breakouts, live.",
     "compact": "Add recordings to a Parquet archive (one folder per HK trading day).",
     "validate": "Check recordings: duplicates, order, prices, lag, gaps vs minute bars.",
+    "dash": "Live dashboard in the browser: heatmap, board, alerts and charts.",
 }
 
 

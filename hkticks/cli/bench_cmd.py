@@ -144,6 +144,14 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     help="Also measure the anomaly engine: precision, recall and latency on simulated "
     "scenarios, and its cost per tick (about 15 s more).",
 )
+@click.option(
+    "--dash",
+    "dash_only",
+    is_flag=True,
+    help="Only the web dashboard's figures: frames/s and first paint in headless Chromium, "
+    "trade -> tile latency, the dash server's CPU (550 symbols at --rate; needs playwright "
+    "and Debian's chromium).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
 def bench(
     ticks: int,
@@ -162,6 +170,7 @@ def bench(
     postgres: str | None,
     stats_only: bool,
     with_alerts: bool,
+    dash_only: bool,
     as_json: bool,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
@@ -178,7 +187,10 @@ def bench(
       hkticks bench --kinds none --no-latency --soak 10m
       hkticks bench --nats --postgres
       hkticks bench --stats --trials 3
+      hkticks bench --dash
     """
+    if dash_only:
+        return _dash(rate, seconds, as_json)
     if nats is not None or postgres is not None:
         from hkticks.cli.bench_remote import run_remote
 
@@ -398,3 +410,26 @@ def _print_tables(result: dict[str, Any]) -> None:
             met = _ok(t["ok"]) + (" [yellow](noisy)[/]" if t.get("noisy") else "")
             table.add_row(name, t["target"], _fmt(t["measured"], 3), met)
         console.print(table)
+
+
+def _dash(rate: float, seconds: float, as_json: bool) -> None:
+    """``--dash``: the web dashboard's figures and its targets."""
+    from hkticks.bench.dash import run_dash_bench
+
+    result = run_dash_bench(rate=rate, seconds=min(seconds, 20.0))
+    if as_json:
+        click.echo(orjson.dumps(result).decode())
+        return
+    d = result["dash"]
+    click.echo(
+        f"dash: {d['symbols']} tiles at {d['rate']:,.0f} trades/s in headless Chromium 1600x1000: "
+        f"{d['fps']:.1f} frames/s, first paint {d['first_paint_ms']:.0f} ms, trade -> tile "
+        f"p50 {d['lag_p50_ms']:.0f} ms p99 {d['lag_p99_ms']:.0f} ms ({d['updates']:,} tile updates)"
+    )
+    click.echo(
+        f"dash: CPU {d['dash_cpu']:.1%} of a core; the feed alone (watch --json) "
+        f"{d['feed_cpu']:.1%}: the dashboard's own {d['own_cpu']:.1%}"
+    )
+    for name, t in result["targets"].items():
+        mark = "ok" if t["ok"] else "MISSED"
+        click.echo(f"target {name}: {t['measured']} (target {t['target']}) {mark}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -75,13 +77,28 @@ def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
     is_flag=True,
     help="Serve the trades over the embedded AllTick-compatible WebSocket server instead.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
+@click.option(
+    "--dash",
+    "as_dash",
+    is_flag=True,
+    help="Show the replay in the web dashboard (`hkticks dash`) instead of the terminal board.",
+)
+@click.option(
+    "--auth",
+    metavar="TOKEN",
+    envvar="HKTICKS_DASH_AUTH",
+    default=None,
+    help="With --dash and a non-loopback --host: the access token the page asks for.",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="With --serve or --dash: address."
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=8765,
     show_default=True,
-    help="With --serve: WebSocket port (0: any free port).",
+    help="With --serve or --dash: port (0: any free port).",
 )
 @click.option(
     "--rest-port",
@@ -132,6 +149,8 @@ def replay(
     max_gap: float,
     as_json: bool,
     serve: bool,
+    as_dash: bool,
+    auth: str | None,
     host: str,
     port: int,
     rest_port: int | None,
@@ -159,6 +178,7 @@ def replay(
       hkticks replay day.db --symbols 700 --json | jq .price
       hkticks replay day.jsonl day.db --speed max --json > both.jsonl
       hkticks replay day.jsonl --serve --port 8765
+      hkticks replay day.jsonl --dash --speed 10
       hkticks record 700 --url ws://127.0.0.1:8765/quote-stock-b-ws-api --token demo --out again.jsonl
     """
     factor = parse_speed(speed)
@@ -166,8 +186,8 @@ def replay(
     recording = Recording(files, selection)
     if not recording.files:
         raise UsageError("no trade recordings among the files given (only events sidecars)")
-    if serve and as_json:
-        raise UsageError("give --serve or --json, not both")
+    if sum((serve, as_json, as_dash)) > 1:
+        raise UsageError("give one of --serve, --dash and --json")
     max_gap_ms = int(max_gap * 1000) if max_gap > 0 else None
     clock = ReplayClock(factor, max_gap_ms)
     if with_alerts:
@@ -177,7 +197,7 @@ def replay(
         return
 
     started = time.monotonic()
-    json_mode = not serve and (as_json or not sys.stdout.isatty())
+    json_mode = not serve and not as_dash and (as_json or not sys.stdout.isatty())
     # simulated (demo) trades say so when read back: on the board, in the summary, to clients
     kind = provenance.kind_of(f.path for f in recording.files)
     simulated = kind in (provenance.SIMULATED, provenance.MIXED)
@@ -185,6 +205,8 @@ def replay(
         tally, reason, clock = _serve(
             recording, factor, max_gap_ms, host, port, rest_port, token, plan, simulated
         )
+    elif as_dash:
+        tally, reason = _dash(recording, clock, factor, host, port, auth, colors, simulated)
     elif json_mode:
         tally, reason = _json(recording, clock)
         if reason == "pipe closed":
@@ -254,22 +276,16 @@ def _names(codes: list[str]) -> dict[str, tuple[str, str]]:
     return names
 
 
-def _board(
-    recording: Recording,
-    clock: ReplayClock,
-    factor: float | None,
-    sort: str | None,
-    colors: str,
-    name_lang: str,
-    simulated: bool = False,
-) -> tuple[Tally, str]:
+def _replayed_board(
+    recording: Recording, clock: ReplayClock, factor: float | None, sort: str | None
+) -> tuple[Any, Tally, Callable[[], str]]:
+    """The board of a replay (terminal or web): its :class:`LiveBoard`, its tally and the
+    REPLAY status text."""
     from hkticks.analysis.replay import ReplayFeed
     from hkticks.feed.queue import TickQueue
     from hkticks.market_hours import hk_time_text
-    from hkticks.watch.app import BoardApp
     from hkticks.watch.live import LiveBoard
     from hkticks.watch.model import FLASH_S
-    from hkticks.watch.runner import run_app
 
     codes = recording.symbols()
     if not codes:
@@ -298,6 +314,22 @@ def _board(
             return f"{speed} · done · {feed.ticks:,} trades"
         return f"{speed} · {hk_time_text(int(feed.now() * 1000))} · {feed.ticks:,} trades"
 
+    return live, tally, replay_status
+
+
+def _board(
+    recording: Recording,
+    clock: ReplayClock,
+    factor: float | None,
+    sort: str | None,
+    colors: str,
+    name_lang: str,
+    simulated: bool = False,
+) -> tuple[Tally, str]:
+    from hkticks.watch.app import BoardApp
+    from hkticks.watch.runner import run_app
+
+    live, tally, replay_status = _replayed_board(recording, clock, factor, sort)
     stop = StopFlag()
     app = BoardApp(
         live.model,
@@ -307,14 +339,53 @@ def _board(
         names=name_lang,
         replay_status=replay_status,
         stop=stop,
-        clock=feed.now,
+        clock=live.feed.now,
         demo=simulated,
     )
     live.start()
     try:
-        run_app(app, queue, stop)
+        run_app(app, live.queue, stop)
     finally:
         live.stop()
+    return tally, stop.reason
+
+
+def _dash(
+    recording: Recording,
+    clock: ReplayClock,
+    factor: float | None,
+    host: str,
+    port: int,
+    auth: str | None,
+    colors: str,
+    simulated: bool,
+) -> tuple[Tally, str]:
+    """The replay in the web dashboard: the same board, another view."""
+    from hkticks.watch.web.server import DashServer, serve_until_stopped
+
+    live, tally, replay_status = _replayed_board(recording, clock, factor, None)
+    server = DashServer(
+        pump=live.pump,
+        model=live.model,
+        buffers=live.buffers,
+        host=host,
+        port=port,
+        auth=auth,
+        size="turnover",  # a recording has no share counts
+        colors=colors,
+        replay_status=replay_status,
+        simulated=simulated,
+        clock=live.feed.now,
+    )
+    server.start()
+    stop = StopFlag()
+    live.start()
+    try:
+        serve_until_stopped(server, stop, announce=warn)
+    finally:
+        live.stop()
+    if server.error is not None:
+        raise server.error
     return tally, stop.reason
 
 

@@ -46,7 +46,7 @@ from hkticks.errors import HkticksError
 from hkticks.market_hours import hk_time_text
 from hkticks.stopping import StopFlag
 from hkticks.watch.alerts_pane import AlertsPane
-from hkticks.watch.buffers import TIMEFRAMES, Buffers
+from hkticks.watch.buffers import Buffers
 from hkticks.watch.columns import BY_KEY, ColumnLayout, hidden_notice
 from hkticks.watch.detail import DetailScreen
 from hkticks.watch.dialogs import AddCodeScreen, ColumnsScreen, HelpScreen
@@ -494,18 +494,8 @@ class BoardApp(App[None]):
 
     def fetch_timeframe(self, code: str, timeframe: str) -> None:
         """Fetch ``code``'s bars for ``timeframe`` once, on a worker thread."""
-        if self.history is None:
+        if self.history is None or not self.buffers.get(code).wants_history(timeframe):
             return
-        buffer = self.buffers.get(code)
-        kline_type = TIMEFRAMES[timeframe].kline_type
-        if timeframe == "1D":
-            if buffer.backfill != "none":
-                return
-            buffer.backfill = "loading"
-        else:
-            if kline_type in buffer.klines:
-                return
-            buffer.set_klines(kline_type, "loading")
         self.run_worker(
             lambda: self._fetch(code, timeframe), thread=True, exclusive=False, group="history"
         )
@@ -520,17 +510,10 @@ class BoardApp(App[None]):
         self.call_from_thread(self._merge_history, code, timeframe, bars)
 
     def _merge_history(self, code: str, timeframe: str, bars: Any) -> None:
-        buffer = self.buffers.get(code)
-        kline_type = TIMEFRAMES[timeframe].kline_type
-        if timeframe == "1D":
-            if bars is None:
-                buffer.backfill = "unavailable"
-            else:
-                row = self.model.rows.get(code)
-                buffer.merge_history(bars, day_volume=row.day_volume if row else None)
-                buffer.backfill = "ok"
-        else:
-            buffer.set_klines(kline_type, "unavailable" if bars is None else "ok", bars or ())
+        row = self.model.rows.get(code)
+        self.buffers.get(code).take_history(
+            timeframe, bars, day_volume=row.day_volume if row else None
+        )
         if isinstance(self.screen, DetailScreen):
             self.screen.update()
 

@@ -165,6 +165,35 @@ class SymbolBuffer:
             return history[1:]
         return history
 
+    def wants_history(self, timeframe: str) -> bool:
+        """Whether ``timeframe``'s bars are still to fetch; marks them loading when so
+        (each timeframe is fetched once; the caller fetches, then :meth:`take_history`)."""
+        kline_type = TIMEFRAMES[timeframe].kline_type
+        if kline_type == KLINE_1MIN:
+            if self.backfill != "none":
+                return False
+            self.backfill = "loading"
+            return True
+        if kline_type in self.klines:
+            return False
+        self.set_klines(kline_type, "loading")
+        return True
+
+    def take_history(
+        self, timeframe: str, bars: Sequence[Bar] | None, *, day_volume: int | None = None
+    ) -> None:
+        """The fetched bars of ``timeframe`` (``None``: none to be had, e.g. no ``kline``);
+        ``day_volume`` (the day's so far) helps spot a bar holding the whole day."""
+        kline_type = TIMEFRAMES[timeframe].kline_type
+        if kline_type == KLINE_1MIN:
+            if bars is None:
+                self.backfill = "unavailable"
+            else:
+                self.merge_history(bars, day_volume=day_volume)
+                self.backfill = "ok"
+        else:
+            self.set_klines(kline_type, "unavailable" if bars is None else "ok", bars or ())
+
     def set_klines(self, kline_type: int, state: str, bars: Sequence[Bar] = ()) -> None:
         """A longer timeframe's bars (``state`` loading | ok | unavailable)."""
         self.klines[kline_type] = (state, sorted(bars, key=lambda b: b.ts))

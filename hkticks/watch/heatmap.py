@@ -290,6 +290,11 @@ def step_color(step: int | None, colors: str = "west") -> int:
     return (up if step > 0 else down)[abs(step) - 1]
 
 
+def step_rgb(step: int | None, colors: str = "west") -> tuple[int, int, int]:
+    """The RGB of a step's colour (the web dashboard draws the terminal's palette)."""
+    return _xterm_rgb(step_color(step, colors))
+
+
 def change_color(
     change_pct: float | None, *, clamp: float = 3.0, colors: str = "west"
 ) -> tuple[int, int, int]:

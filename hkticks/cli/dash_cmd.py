@@ -1,0 +1,206 @@
+"""``hkticks dash``: the board's heatmap, table, alerts and charts in a local web page."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import click
+
+from hkticks.cli.common import (
+    Duration,
+    feed_token,
+    open_feed,
+    provider_options,
+    provider_settings,
+    resolve_symbols,
+    scenario_option,
+    selection_options,
+    warn,
+)
+
+
+@click.command()
+@click.argument("symbols", nargs=-1)
+@selection_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--auth",
+    metavar="TOKEN",
+    envvar="HKTICKS_DASH_AUTH",
+    default=None,
+    help="Access token the page asks for once (required with a --host other than loopback).",
+)
+@click.option("--book", is_flag=True, help="Also subscribe to order books (the depth ladder).")
+@click.option(
+    "--size",
+    "heatmap_size",
+    type=click.Choice(["cap", "turnover"]),
+    default="cap",
+    show_default=True,
+    help="Heatmap tile area: market cap, or the day's turnover.",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.1),
+    default=3.0,
+    show_default=True,
+    help="Heatmap: change in percent at full colour.",
+)
+@click.option("--colors", type=click.Choice(["west", "cn"]), default="west", show_default=True)
+@click.option(
+    "--sectors",
+    "sectors_file",
+    metavar="CSV",
+    default=None,
+    help="Heatmap groups from a CSV of code,sector (else the config's [sectors] table).",
+)
+@click.option("--duration", type=Duration(), default=None, help="Stop after this long.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+@scenario_option()
+@click.option("--demo-rate", type=float, default=200.0, hidden=True)
+@click.option("--demo-seed", type=int, default=None, hidden=True)
+@provider_options
+def dash(
+    symbols: tuple[str, ...],
+    symbols_file: str | None,
+    include_suspended: bool,
+    host: str,
+    port: int,
+    auth: str | None,
+    book: bool,
+    heatmap_size: str,
+    scale: float,
+    colors: str,
+    sectors_file: str | None,
+    duration: float | None,
+    open_browser: bool,
+    scenario: str | None,
+    demo_rate: float,
+    demo_seed: int | None,
+    demo: bool,
+    token: str | None,
+    url: str | None,
+    rest_url: str | None,
+    plan: str | None,
+) -> None:
+    """Live dashboard in the browser: heatmap, board, alerts and charts.
+
+    Serves one local page (every script and style from hkticks itself) that
+    updates over one WebSocket. Binds 127.0.0.1 unless --host says otherwise;
+    a non-loopback --host requires --auth.
+
+    \b
+    Examples:
+      hkticks dash --demo                 # then open the URL it prints
+      hkticks dash 00700 09988 03690 --demo --port 8800
+      hkticks dash --from nats://127.0.0.1:4222   # needs nats-server
+    """
+    logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
+    from hkticks import config
+    from hkticks.alltick import protocol as alltick
+    from hkticks.alltick.rest import RestClient
+    from hkticks.feed.queue import TickQueue
+    from hkticks.feed.session import SessionConfig
+    from hkticks.market_hours import calendar as market_calendar
+    from hkticks.stopping import StopFlag
+    from hkticks.watch import layout as saved
+    from hkticks.watch.live import LiveBoard
+    from hkticks.watch.runner import warnings_to_queue
+    from hkticks.watch.web.server import DashServer, serve_until_stopped
+
+    with provider_settings(
+        demo=demo,
+        token=token,
+        url=url,
+        rest_url=rest_url,
+        plan=plan,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+        demo_scenario=scenario or "anomalies",
+    ) as settings:
+        token_value = feed_token(settings)
+        codes, universe = resolve_symbols(
+            symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
+        )
+        names = universe.names(codes) if universe is not None else {}
+        queue = TickQueue()
+        feed = open_feed(
+            codes,
+            settings=settings,
+            queue=queue,
+            token=token_value,
+            book_depth=10 if book else None,
+            simulated=settings.demo,
+            config=SessionConfig(calendar=None if settings.demo else market_calendar()),
+        )
+        rest = (
+            RestClient(
+                settings.rest_url,
+                token_value,
+                alltick.PLANS[settings.plan],
+                token_source=settings.token_source,
+            )
+            if token_value
+            else None  # --from: no token, no REST, no previous close
+        )
+        # the same board as `hkticks watch`: model, buffers, pump, reference data
+        board = LiveBoard(
+            feed,
+            queue,
+            codes,
+            names=names,
+            rest=rest,
+            alerts=_board_alerts(config, settings.demo),
+            book=book,
+        )
+        layout = saved.load()
+        server = DashServer(
+            pump=board.pump,
+            model=board.model,
+            buffers=board.buffers,
+            host=host,
+            port=port,
+            auth=auth,
+            size=heatmap_size,
+            clamp=scale,
+            colors=colors,
+            watchlists=layout.watchlists,
+            sectors=saved.load_sectors(sectors_file),
+            history=board.history if rest is not None else None,
+            request_shares=board.request_shares,
+        )
+        stop = StopFlag()
+        server.start()
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+        board.start()
+        deadline = time.monotonic() + duration if duration else None
+        try:
+            with warnings_to_queue(queue):
+                serve_until_stopped(server, stop, deadline=deadline, announce=warn)
+        finally:
+            board.stop()
+        if server.error is not None:
+            raise server.error
+        tag = " [DEMO: simulated trades, not market data]" if server.is_simulated else ""
+        click.echo(
+            f"hkticks: dashboard closed ({stop.reason or 'stopped'}): {board.model.trades:,} "
+            f"trades of {len(codes)} symbols, {len(server.alerts)} alerts{tag}",
+            err=True,
+        )
+
+
+def _board_alerts(config: Any, demo: bool) -> Any:
+    """The anomaly engine of the board, from ``[alerts]`` of the config file."""
+    from hkticks.analysis.anomaly import AnomalyEngine
+    from hkticks.cli.alerts_cmd import build_config
+    from hkticks.watch.alert_feed import AlertFeed
+
+    table, _where = config.config_table("alerts")
+    return AlertFeed(AnomalyEngine(build_config(demo=demo)), auto_hours="hours" not in table)
