@@ -70,7 +70,10 @@ def test_live_board_fetches_market_caps_once_and_history_per_timeframe(server: A
         # the reference thread: previous close and today's bar (with its turnover)
         pump_until(board, lambda: board.model.reference == "ok")
         row = board.model.rows["00700"]
-        assert row.prev_close and row.bar_turnover is not None and row.day_turnover > 0
+        assert row.prev_close
+        # today's bar exists only once today's HK session has opened (the server's latest
+        # trading day is yesterday on a weekend or before 09:30 HKT)
+        assert row.bar_turnover is None or row.day_turnover > 0
         # market caps: asked once, answered through the queue
         assert all(r.hk_shares is None for r in board.model.rows.values())
         board.request_shares()
