@@ -38,13 +38,13 @@ import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from hkticks.errors import HkticksError, UsageError
+from hkticks.errors import UsageError
+from hkticks.run.source import Source
 from hkticks.tick import RECORD_FIELDS, Tick
 
 if TYPE_CHECKING:
-    from hkticks.feed.queue import TickQueue
     from hkticks.storage.readers import Selection
 
 HK_TZ = "Asia/Hong_Kong"
@@ -67,95 +67,6 @@ __all__ = [
 # -- live ---------------------------------------------------------------------------
 
 
-class Source(Protocol):
-    """Where a stream's trades come from: it fills ``queue`` between start and stop."""
-
-    def start(self, queue: TickQueue) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def failure(self) -> HkticksError | None:
-        """The error that ended the source for good (token rejected...), else ``None``."""
-        ...
-
-    def finished(self) -> bool:
-        """Whether the source stopped on its own (nothing more will come)."""
-        ...
-
-
-class _FeedSource:
-    """AllTick (or the embedded simulated market) through :class:`~hkticks.feed.shards.Feed`."""
-
-    def __init__(
-        self,
-        symbols: Sequence[str],
-        *,
-        demo: bool,
-        token: str | None,
-        plan: str | None,
-        url: str | None,
-        demo_rate: float,
-        demo_seed: int | None,
-    ) -> None:
-        from hkticks.symbols.universe import normalise_all
-
-        if isinstance(symbols, str):
-            symbols = [symbols]
-        self.codes = normalise_all(symbols)
-        if not self.codes:
-            raise UsageError("stream() needs at least one symbol, e.g. ['00700']")
-        self.demo, self.token, self.plan, self.url = demo, token, plan, url
-        self.demo_rate, self.demo_seed = demo_rate, demo_seed
-        self.feed: Any = None
-        self._settings_cm: Any = None
-
-    def start(self, queue: TickQueue) -> None:
-        from hkticks.alltick import protocol as alltick
-        from hkticks.cli.common import provider_settings
-        from hkticks.feed.shards import Feed
-
-        cm = provider_settings(
-            demo=self.demo,
-            token=self.token,
-            url=self.url,
-            rest_url=None,
-            plan=self.plan,
-            demo_rate=self.demo_rate,
-            demo_seed=self.demo_seed,
-        )
-        settings = cm.__enter__()
-        self._settings_cm = cm
-        try:
-            self.feed = Feed(
-                self.codes,
-                url=settings.url,
-                token=settings.require_token(),
-                plan=alltick.PLANS[settings.plan],
-                queue=queue,
-                token_source=settings.token_source,
-            )
-            self.feed.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        feed, self.feed = self.feed, None
-        try:
-            if feed is not None:
-                feed.stop()
-        finally:
-            cm, self._settings_cm = self._settings_cm, None
-            if cm is not None:
-                cm.__exit__(None, None, None)
-
-    def failure(self) -> HkticksError | None:
-        return None if self.feed is None else self.feed.fatal
-
-    def finished(self) -> bool:
-        return self.feed is not None and self.feed.done.is_set()
-
-
 def feed_source(
     symbols: Sequence[str],
     *,
@@ -167,57 +78,12 @@ def feed_source(
     demo_seed: int | None = None,
 ) -> Source:
     """The AllTick feed as a :class:`Source` (settings: arguments > env > config file)."""
-    return _FeedSource(
-        symbols,
-        demo=demo,
-        token=token,
-        plan=plan,
-        url=url,
-        demo_rate=demo_rate,
-        demo_seed=demo_seed,
+    from hkticks.run.source import SourceSpec, SpecSource
+
+    spec = SourceSpec(
+        demo=demo, token=token, plan=plan, url=url, demo_rate=demo_rate, demo_seed=demo_seed
     )
-
-
-class _NatsSource:
-    """A NATS JetStream stream filled by ``hkticks record --out nats://...``."""
-
-    def __init__(
-        self,
-        url: str,
-        symbols: Sequence[str],
-        *,
-        consumer: str | None,
-        since_ms: int | None,
-    ) -> None:
-        from hkticks.feed.natsurl import import_nats, parse_nats_url
-        from hkticks.symbols.universe import normalise_all
-
-        parse_nats_url(url)  # a bad address is refused now, not in the reading thread
-        import_nats("from_=")
-        if isinstance(symbols, str):
-            symbols = [symbols]
-        self.url, self.codes = url, normalise_all(symbols) if symbols else []
-        self.consumer, self.since_ms = consumer, since_ms
-        self.feed: Any = None
-
-    def start(self, queue: TickQueue) -> None:
-        from hkticks.feed.nats_source import NatsFeed
-
-        self.feed = NatsFeed(
-            self.url, queue, self.codes, consumer=self.consumer, since_ms=self.since_ms
-        )
-        self.feed.start()
-
-    def stop(self) -> None:
-        feed, self.feed = self.feed, None
-        if feed is not None:
-            feed.stop()
-
-    def failure(self) -> HkticksError | None:
-        return None if self.feed is None else self.feed.fatal
-
-    def finished(self) -> bool:
-        return self.feed is not None and self.feed.done.is_set()
+    return SpecSource(spec, symbols)
 
 
 def _since_ms(since: Any) -> int | None:
@@ -253,7 +119,12 @@ def nats_source(
     then; ``consumer`` names a durable consumer that resumes where it stopped.
     Needs ``pip install 'hkticks[nats]'``.
     """
-    return _NatsSource(url, symbols, consumer=consumer, since_ms=_since_ms(since))
+    from hkticks.feed.natsurl import import_nats
+    from hkticks.run.source import SourceSpec, SpecSource
+
+    import_nats("from_=")
+    spec = SourceSpec(nats=url, consumer=consumer, since_ms=_since_ms(since))
+    return SpecSource(spec, symbols)
 
 
 def _source_of(

@@ -35,11 +35,25 @@ ALLOWED: dict[str, set[str]] = {
     # The embedded server stands beside the client: it may use the protocol and the
     # replay clock, never the client's sessions, storage or screens.
     "server": BASE | {"alltick", "config", "market_hours", "analysis"},
+    # The use-case layer composes every part below the CLI (the demo market is a source).
+    "run": BASE
+    | {
+        "alltick",
+        "config",
+        "market_hours",
+        "stopping",
+        "feed",
+        "storage",
+        "symbols",
+        "analysis",
+        "watch",
+        "server",
+    },
 }
 # Entry points: they assemble the parts and may import any of them.
 ENTRY_POINTS = {"cli", "bench", "api", "__main__", "__init__"}
 # Parts that make up the client side: none of them may import the server.
-CLIENT_SIDE = set(ALLOWED) - {"server"}
+CLIENT_SIDE = set(ALLOWED) - {"server", "run"}
 TOP_LEVEL_MODULE_LIMIT = 8
 
 

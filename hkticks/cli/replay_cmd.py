@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import click
 
 from hkticks.alltick.urls import redact
 from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
-from hkticks.cli.alerts_cmd import engine_options
-from hkticks.cli.common import PLAN_CHOICE, Duration, warn
+from hkticks.cli.common import PLAN_CHOICE, Duration, engine_options, parse_symbols, warn
 from hkticks.errors import HkticksError, UsageError
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection
 
 SORT_CHOICES = ("code", "change", "volume", "active")
-
-
-def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
-    """``--symbols 700,9988 --symbols 3690`` -> five-digit codes (``None`` when not given)."""
-    given = [s for v in values for s in v.replace(",", " ").split()]
-    if not given:
-        return None
-    from hkticks.symbols.universe import normalise_all
-
-    return normalise_all(given)
 
 
 @click.command()
@@ -171,9 +161,7 @@ def replay(
     max_gap_ms = int(max_gap * 1000) if max_gap > 0 else None
     clock = ReplayClock(factor, max_gap_ms)
     if with_alerts:
-        from hkticks.cli.alerts_cmd import replay_alerts_command
-
-        replay_alerts_command(recording, as_json, history, history_days, engine_flags)
+        _replay_alerts(recording, as_json, history, history_days, engine_flags)
         return
 
     started = time.monotonic()
@@ -383,3 +371,21 @@ def _serve(
     if isinstance(source.error, HkticksError):
         raise source.error
     return tally, stop.reason or ("finished" if source.finished else "stopped"), source.clock
+
+
+def _replay_alerts(
+    recording: Any, as_json: bool, history: str | None, history_days: int, flags: dict[str, Any]
+) -> None:
+    """``hkticks replay FILE... --alerts``: the recording through the alerts engine."""
+    from hkticks.cli.alert_lines import Output
+    from hkticks.run.alerts import build_config, history_baselines, replay_alerts
+
+    cfg = build_config(demo=False, **flags)
+    bases = history_baselines(history, cfg, history_days, warn) if history else {}
+    output = Output(sys.stdout.buffer, as_json)
+    trades = replay_alerts(iter(recording), cfg, bases, output.emit)
+    for line in recording.problems():
+        warn(line)
+    if not as_json or sys.stderr.isatty():
+        count = output.count
+        warn(f"{count} alert{'s' if count != 1 else ''} from {trades:,} trades")

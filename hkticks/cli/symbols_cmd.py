@@ -11,13 +11,7 @@ from typing import Any
 import click
 import orjson
 
-from hkticks.cli.common import (
-    provider_options,
-    provider_settings,
-    remote_source,
-    shard_filter,
-    warn,
-)
+from hkticks.cli.common import provider_options, remote_source, source_spec, warn
 from hkticks.errors import UsageError
 from hkticks.symbols import universe as symsvc
 
@@ -106,10 +100,14 @@ def symbols(
                     "showing the DEMO (simulated) list: no real list is cached yet; "
                     "run `hkticks symbols --refresh` to fetch it from SSE and SZSE"
                 )
+    spec = source_spec(
+        demo=demo, token=token, url=url, rest_url=rest_url, plan=plan, demo_rate=20.0
+    )
     if universe is None:
-        with provider_settings(
-            demo=demo, token=token, url=url, rest_url=rest_url, plan=plan, demo_rate=20.0
-        ) as settings:
+        from hkticks.run.source import open_source
+
+        with open_source(spec) as provider:
+            settings = provider.settings
             if refresh:
                 universe = symsvc.refresh_universe(settings, warn=warn)
                 warn(_summary(universe))
@@ -118,7 +116,7 @@ def symbols(
         if refresh and search is None and fmt is None:
             return
     stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
-    in_shard = shard_filter()  # --shard i/n: the list one of n recorders takes
+    in_shard = spec.shard_filter()  # --shard i/n: the list one of n recorders takes
     if in_shard is not None:
         stocks = [s for s in stocks if in_shard(s.code)]
     if fmt is None:
