@@ -45,6 +45,7 @@ from hkticks.run.source import Source
 from hkticks.tick import RECORD_FIELDS, Tick
 
 if TYPE_CHECKING:
+    from hkticks.analysis.anomaly import Alert
     from hkticks.storage.readers import Selection
 
 HK_TZ = "Asia/Hong_Kong"
@@ -61,6 +62,9 @@ __all__ = [
     "astream",
     "read",
     "read_frame",
+    "record",
+    "RecordResult",
+    "alerts",
 ]
 
 
@@ -342,6 +346,192 @@ def astream(
             since=since,
         )
     )
+
+
+# -- jobs ---------------------------------------------------------------------------
+
+
+def _spec(
+    *,
+    demo: bool,
+    token: str | None,
+    plan: str | None,
+    url: str | None,
+    from_: str | None,
+    consumer: str | None = None,
+    since: Any = None,
+    demo_scenario: str | None = "anomalies",
+    demo_rate: float = 200.0,
+    demo_seed: int | None = None,
+) -> Any:
+    from hkticks.run.source import SourceSpec
+
+    if from_ is not None:
+        if demo or url is not None or token is not None:
+            raise UsageError("from_= replaces the feed: give it without demo=, url= or token=")
+        if not from_.startswith("nats://"):
+            raise UsageError(
+                f"from_={from_!r}: give a NATS address, e.g. 'nats://127.0.0.1:4222/hk'"
+            )
+    elif consumer is not None or since is not None:
+        raise UsageError("consumer= and since= apply to from_='nats://...'")
+    return SourceSpec(
+        demo=demo,
+        token=token,
+        plan=plan,
+        url=url,
+        nats=from_,
+        consumer=consumer,
+        since_ms=_since_ms(since),
+        demo_scenario=demo_scenario,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+    )
+
+
+def _symbols(symbols: Sequence[str] | str) -> list[str]:
+    return [symbols] if isinstance(symbols, str) else list(symbols)
+
+
+class RecordResult:
+    """What :func:`record` did: ``written`` trades of ``symbols`` into ``files``;
+    ``summary`` is the line ``hkticks record`` prints at the end."""
+
+    def __init__(self, job: Any) -> None:
+        st = job.feed.status()
+        self.written: int = job.recorder.written
+        self.symbols: int = len(job.recorder.symbols)
+        self.books: int = job.recorder.books
+        self.duplicates: int = st.duplicates
+        self.dropped: int = st.dropped + job.recorder.sink_dropped
+        self.reconnects: int = st.reconnects
+        self.files: list[str] = [str(getattr(s, "path", "")) for s in job.sinks]
+        self.reason: str = job.stop_flag.reason
+        self.summary: str = job.summary()
+
+    def __repr__(self) -> str:
+        return f"RecordResult({self.summary!r})"
+
+
+def record(
+    symbols: Sequence[str] | str,
+    outputs: Sequence[str] | str,
+    *,
+    duration: float | None = None,
+    demo: bool = False,
+    token: str | None = None,
+    plan: str | None = None,
+    url: str | None = None,
+    from_: str | None = None,
+    book_out: str | None = None,
+    events: str | None = None,
+    rotate: str | None = None,
+    **options: Any,
+) -> RecordResult:
+    """Record live trades of ``symbols`` into ``outputs`` (what ``hkticks record`` does).
+
+    ``outputs`` are what ``--out`` takes (``.jsonl``, ``.csv``, ``.db``, ``.gz``/``.zst``,
+    ``{date}`` templates, ``nats://``, ``postgresql://``); ``book_out``, ``events`` and
+    ``rotate`` are ``--book-out``, ``--events`` and ``--rotate``; other ``options`` are
+    :class:`hkticks.run.record.RecordOptions` (``flush_interval``, ``queue_size``,
+    ``allow_mixed``, ``compact_to``...). Runs until ``duration`` seconds have passed,
+    the feed ends, or Ctrl-C; every trade received is written before it returns.
+    Raises :class:`hkticks.errors.HkticksError` (token rejected, an output that cannot
+    be written, trades lost).
+    """
+    from hkticks.run.outputs import RecordOutputs
+    from hkticks.run.record import RecordJob, RecordOptions, provenance_guard
+    from hkticks.run.source import open_source
+
+    if duration is not None and duration <= 0:
+        raise UsageError("duration must be positive")
+    try:
+        opts = RecordOptions(duration=duration, **options)
+    except TypeError as exc:
+        raise UsageError(f"record(): {exc}") from None
+    outs = [outputs] if isinstance(outputs, str) else list(outputs)
+    plan_out = RecordOutputs.parse(outs, book_out=book_out, events=events, rotate=rotate)
+    opts.check(plan_out)
+    plan_out.check()
+    guard = provenance_guard(plan_out, demo=demo, allow_mixed=opts.allow_mixed)
+    spec = _spec(demo=demo, token=token, plan=plan, url=url, from_=from_)
+    with open_source(spec) as provider:
+        _ = provider.token
+        codes, _universe = provider.symbols(_symbols(symbols))
+        job = RecordJob(provider, codes, plan_out, opts, guard=guard)
+        job.start()
+        try:
+            job.wait()
+        except KeyboardInterrupt:
+            job.stop_flag.set("Ctrl-C")
+        finally:
+            job.stop()
+    failure = job.failure()
+    if failure is not None:
+        raise failure
+    return RecordResult(job)
+
+
+def alerts(
+    symbols: Sequence[str] | str = (),
+    *,
+    duration: float | None = None,
+    demo: bool = False,
+    token: str | None = None,
+    plan: str | None = None,
+    url: str | None = None,
+    from_: str | None = None,
+    scenario: str | None = "anomalies",
+    demo_rate: float = 200.0,
+    demo_seed: int | None = None,
+    history: str | None = None,
+    history_days: int = 20,
+    out: str | None = None,
+    **thresholds: Any,
+) -> Iterator[Alert]:
+    """The anomaly engine's alerts on live trades, as they come (what ``hkticks alerts`` prints).
+
+    An iterator of :class:`hkticks.analysis.anomaly.Alert` (``ts``, ``symbol``, ``kind``,
+    ``value``, ``threshold``, ``message``; ``.record()`` is the ``--json`` object). It
+    ends after ``duration`` seconds or when the feed ends; closing it (``break``, ``with
+    contextlib.closing(...)``) stops the feed. ``thresholds`` are ``alerts``' flags
+    (``kinds="volume_spike,block_trade"``, ``hours``, ``cooldown``, ``spike_ratio``,
+    ``block_floor``, ``move_pct``, ``move_window``, ``rvol_threshold``; ``warmup`` and the
+    durations in seconds) over ``[alerts]``
+    of the config file; ``history`` a pattern of earlier recordings for baselines; ``out``
+    also records the trades the engine saw. ``demo=True`` runs the simulated market with
+    ``scenario`` (``"anomalies"``: bursts, block trades and moves from its third minute).
+    """
+    from hkticks.run.alerts import AlertsJob, build_config, history_baselines
+    from hkticks.run.outputs import parse_output
+    from hkticks.run.source import open_source
+
+    if duration is not None and duration <= 0:
+        raise UsageError("duration must be positive")
+    cfg = build_config(demo=demo, **thresholds)
+    bases = history_baselines(history, cfg, history_days) if history else {}
+    spec = _spec(demo=demo, token=token, plan=plan, url=url, from_=from_, demo_scenario=scenario)
+    target = parse_output(out) if out else None
+    if target is not None:
+        target.check()
+
+    def run() -> Iterator[Alert]:
+        import time
+
+        with open_source(spec) as provider:
+            _ = provider.token
+            codes, _universe = provider.symbols(_symbols(symbols))
+            job = AlertsJob(provider, codes, cfg, bases, out=target, kline_baselines=not history)
+            deadline = None if duration is None else time.monotonic() + duration
+            job.start()
+            try:
+                while not job.finished and (deadline is None or time.monotonic() < deadline):
+                    yield from job.poll()
+                yield from job.stop()
+            finally:
+                job.stop()
+
+    return run()
 
 
 # -- recordings ---------------------------------------------------------------------
