@@ -205,12 +205,12 @@ class RecordOutputs:
         return spec
 
     def _refuse_same_file_twice(self) -> None:
-        """One file named twice would interleave two outputs' lines in it."""
+        """One file (or server) named twice would get every trade twice, interleaved."""
         seen: dict[str, str] = {}
         for out in (*self.ticks, self.books, self.events):
-            if out is None or not out.is_file:
+            if out is None or out.kind == STDOUT:
                 continue
-            key = os.path.realpath(out.template or out.text)
+            key = os.path.realpath(out.template or out.text) if out.is_file else out.text
             if key in seen:
                 raise UsageError(
                     f"{out.shown} is named twice ({seen[key]} and {out.option}): "
