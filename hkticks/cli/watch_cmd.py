@@ -249,7 +249,6 @@ def _watch_board(
     duration: float | None,
     bell: bool = False,
 ) -> None:
-    from hkticks.alltick.kline import minute_bars
     from hkticks.alltick.rest import RestClient
     from hkticks.stopping import StopFlag
     from hkticks.watch import layout as saved
@@ -285,7 +284,7 @@ def _watch_board(
         watchlists=layout.watchlists,
         watchlist=layout.watchlist,
         book_feed=book,
-        backfill=lambda code: minute_bars(rest, code),
+        backfill=lambda code: rest.minute_bars(code) or [],
         save_layout=saved.save,
         stop=stop,
         deadline=time.monotonic() + duration if duration else None,
