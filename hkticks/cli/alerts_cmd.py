@@ -9,8 +9,10 @@ from typing import Any
 
 import click
 
+from hkticks.analysis.alerts import alerts_log_path
 from hkticks.cli.alert_lines import Output
 from hkticks.cli.common import (
+    ENGINE_FLAGS,
     Duration,
     engine_options,
     provider_options,
@@ -73,30 +75,7 @@ from hkticks.stopping import StopFlag, stop_on_signals
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
 @click.option("--demo-seed", type=int, default=None, hidden=True)
 @provider_options
-def alerts(
-    symbols: tuple[str, ...],
-    symbols_file: str | None,
-    include_suspended: bool,
-    as_json: bool,
-    duration: float | None,
-    history: str | None,
-    history_days: int,
-    alert_cmd: str | None,
-    webhook: str | None,
-    bell: bool,
-    log_path: str | None,
-    out_path: str | None,
-    scenario: str | None,
-    truth: str | None,
-    demo_rate: float,
-    demo_seed: int | None,
-    demo: bool,
-    token: str | None,
-    url: str | None,
-    rest_url: str | None,
-    plan: str | None,
-    **engine_flags: Any,
-) -> None:
+def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Volume spikes, relative volume, block trades, sharp moves and breakouts, live.
 
     One line per alert (or a JSON object with --json): ts (epoch ms of the
@@ -112,34 +91,28 @@ def alerts(
       hkticks alerts --plan premium --history 'ticks-2026-11-*.jsonl.gz' --out today.jsonl   # needs a token
       hkticks alerts --demo --alert-cmd 'notify-send hkticks'   # needs notify-send
     """
-    if (scenario or truth) and not demo:
+    scenario, truth = opts.pop("scenario"), opts.pop("truth")
+    if (scenario or truth) and not opts["demo"]:
         raise UsageError("--scenario and --truth need --demo (the simulated market)")
-    cfg = build_config(demo=demo, **engine_flags)
+    history, history_days = opts.pop("history"), opts.pop("history_days")
+    cfg = build_config(demo=opts["demo"], **{k: opts.pop(k) for k in ENGINE_FLAGS})
     bases = history_baselines(history, cfg, history_days, warn) if history else {}
+    out_path, log_path = opts.pop("out_path"), opts.pop("log_path")
     out = parse_output(out_path) if out_path else None
     if out is not None:
         out.check()
-        if log_path is None:
-            from hkticks.analysis.alerts import alerts_log_path
-
-            log_path = alerts_log_path(out_path or "")
+        log_path = log_path or alerts_log_path(out_path)
     channels = dispatcher(
-        log_path=log_path, alert_cmd=alert_cmd, webhook=webhook, bell=sys.stderr if bell else None
+        log_path=log_path,
+        alert_cmd=opts.pop("alert_cmd"),
+        webhook=opts.pop("webhook"),
+        bell=sys.stderr if opts.pop("bell") else None,
     )
     output = Output(sys.stdout.buffer, as_json, channels)
-    stop = StopFlag()
-    started = time.monotonic()
-    spec = source_spec(
-        demo=demo,
-        token=token,
-        url=url,
-        rest_url=rest_url,
-        plan=plan,
-        demo_rate=demo_rate,
-        demo_seed=demo_seed,
-        demo_scenario=scenario or "anomalies",
-        demo_truth=truth,
-    )
+    symbols_file, include_suspended = opts.pop("symbols_file"), opts.pop("include_suspended")
+    duration = opts.pop("duration")
+    spec = source_spec(demo_scenario=scenario or "anomalies", demo_truth=truth, **opts)
+    stop, started = StopFlag(), time.monotonic()
     job: AlertsJob | None = None
     try:
         with open_source(spec) as provider:
@@ -167,6 +140,12 @@ def alerts(
         if job is not None:
             job.stop()
         channels.close()
+    _summary(channels, output, job, stop, started)
+
+
+def _summary(
+    channels: Any, output: Output, job: AlertsJob | None, stop: StopFlag, started: float
+) -> None:
     for line in channels.problems():
         warn(line)
     if stop.reason in ("Ctrl-C", "SIGTERM") or sys.stderr.isatty():

@@ -78,6 +78,13 @@ def source_spec(
     return spec
 
 
+def _apply(options: list[Callable[[F], F]], func: F) -> F:
+    """``func`` under every decorator of ``options``, the first outermost (as written)."""
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def selection_options(func: F) -> F:
     """``--symbols-file`` and ``--include-suspended``: which symbols a streaming command takes
     (passed to :meth:`hkticks.run.source.Provider.symbols`)."""
@@ -91,73 +98,73 @@ def selection_options(func: F) -> F:
     )(func)
 
 
+_PROVIDER_OPTIONS = [
+    click.option(
+        "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
+    ),
+    click.option(
+        "--token",
+        metavar="TOKEN",
+        default=None,
+        help="AllTick token (default: $HKTICKS_TOKEN, $ALLTICK_TOKEN, config file).",
+    ),
+    click.option(
+        "--url",
+        metavar="URL",
+        default=None,
+        help="WebSocket endpoint (default: $HKTICKS_URL or AllTick's).",
+    ),
+    click.option(
+        "--rest-url",
+        metavar="URL",
+        default=None,
+        help="REST base URL (default: $HKTICKS_REST_URL or AllTick's).",
+    ),
+    click.option(
+        "--plan",
+        type=PLAN_CHOICE,
+        default=None,
+        help="Your AllTick plan; sets connection and symbol limits (default: basic).",
+    ),
+    click.option(
+        "--from",
+        "from_",
+        metavar="nats://HOST:4222/PREFIX",
+        expose_value=False,
+        callback=_remember,
+        help="Read trades from a NATS JetStream stream another hkticks publishes "
+        "(record --out nats://...) instead of AllTick; no token needed.",
+    ),
+    click.option(
+        "--consumer",
+        metavar="NAME",
+        expose_value=False,
+        callback=_remember,
+        help="With --from: a durable consumer that resumes where it stopped.",
+    ),
+    click.option(
+        "--since",
+        metavar="HH:MM",
+        expose_value=False,
+        callback=_remember,
+        help="With --from: start from this Hong Kong time today (default: the last "
+        "trade of each symbol).",
+    ),
+    click.option(
+        "--shard",
+        metavar="I/N",
+        expose_value=False,
+        callback=_remember,
+        help="Only shard I of N of the symbols (split by code, the same on every machine).",
+    ),
+]
+
+
 def provider_options(func: F) -> F:
     """``--token --url --rest-url --plan --demo`` for any command that connects,
     and ``--from --consumer --since --shard`` (read with :func:`remote_source`,
     :func:`source_spec`; not passed to the command)."""
-    options = [
-        click.option(
-            "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
-        ),
-        click.option(
-            "--token",
-            metavar="TOKEN",
-            default=None,
-            help="AllTick token (default: $HKTICKS_TOKEN, $ALLTICK_TOKEN, config file).",
-        ),
-        click.option(
-            "--url",
-            metavar="URL",
-            default=None,
-            help="WebSocket endpoint (default: $HKTICKS_URL or AllTick's).",
-        ),
-        click.option(
-            "--rest-url",
-            metavar="URL",
-            default=None,
-            help="REST base URL (default: $HKTICKS_REST_URL or AllTick's).",
-        ),
-        click.option(
-            "--plan",
-            type=PLAN_CHOICE,
-            default=None,
-            help="Your AllTick plan; sets connection and symbol limits (default: basic).",
-        ),
-        click.option(
-            "--from",
-            "from_",
-            metavar="nats://HOST:4222/PREFIX",
-            expose_value=False,
-            callback=_remember,
-            help="Read trades from a NATS JetStream stream another hkticks publishes "
-            "(record --out nats://...) instead of AllTick; no token needed.",
-        ),
-        click.option(
-            "--consumer",
-            metavar="NAME",
-            expose_value=False,
-            callback=_remember,
-            help="With --from: a durable consumer that resumes where it stopped.",
-        ),
-        click.option(
-            "--since",
-            metavar="HH:MM",
-            expose_value=False,
-            callback=_remember,
-            help="With --from: start from this Hong Kong time today (default: the last "
-            "trade of each symbol).",
-        ),
-        click.option(
-            "--shard",
-            metavar="I/N",
-            expose_value=False,
-            callback=_remember,
-            help="Only shard I of N of the symbols (split by code, the same on every machine).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _apply(_PROVIDER_OPTIONS, func)
 
 
 def _check_scenario(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -222,83 +229,95 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+# the engine's flags as the command receives them (see hkticks.run.alerts.build_config)
+ENGINE_FLAGS = (
+    "kinds",
+    "hours",
+    "cooldown",
+    "warmup",
+    "spike_ratio",
+    "block_floor",
+    "move_pct",
+    "move_window",
+    "rvol_threshold",
+)
+_ENGINE_OPTIONS = [
+    click.option(
+        "--kinds",
+        metavar="LIST",
+        default=None,
+        help=f"Alert kinds to raise, comma-separated (default: all: {','.join(KINDS)}).",
+    ),
+    click.option(
+        "--hours",
+        type=click.Choice(HOURS),
+        default=None,
+        help="hk: only the continuous sessions count (auctions, lunch, nights left out); "
+        "always: every hour (the simulated market). Default: always with --demo, else hk.",
+    ),
+    click.option(
+        "--history",
+        metavar="GLOB",
+        default=None,
+        help="Recordings of previous days: baselines for rvol, breakout, volume_spike and "
+        "block_trade (computed once, cached).",
+    ),
+    click.option(
+        "--history-days",
+        type=click.IntRange(1, 250),
+        default=20,
+        show_default=True,
+        help="With --history: the last N trading days count.",
+    ),
+    click.option(
+        "--cooldown",
+        type=Duration(),
+        default=None,
+        help="Quiet time per (symbol, kind) after an alert [60s].",
+    ),
+    click.option(
+        "--warmup",
+        type=Duration(),
+        default=None,
+        help="Trading time seen before volume_spike vs the intraday rate [2m].",
+    ),
+    click.option(
+        "--spike-ratio",
+        type=click.FloatRange(min=1),
+        default=None,
+        help="volume_spike: trades in a window vs expected [3].",
+    ),
+    click.option(
+        "--block-floor",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="block_trade: minimum turnover, HK$ [20000000].",
+    ),
+    click.option(
+        "--move-pct",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="price_move: percent vs --move-window earlier [10].",
+    ),
+    click.option(
+        "--move-window",
+        type=Duration(),
+        default=None,
+        help="price_move: compared with the price this long before [5m].",
+    ),
+    click.option(
+        "--rvol",
+        "rvol_threshold",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="rvol: relative volume to alert at [3].",
+    ),
+]
+
+
 def engine_options(func: F) -> F:
     """The engine's flags (over ``[alerts]`` in the config file), shared by ``alerts`` and ``replay --alerts``."""
-    options = [
-        click.option(
-            "--kinds",
-            metavar="LIST",
-            default=None,
-            help=f"Alert kinds to raise, comma-separated (default: all: {','.join(KINDS)}).",
-        ),
-        click.option(
-            "--hours",
-            type=click.Choice(HOURS),
-            default=None,
-            help="hk: only the continuous sessions count (auctions, lunch, nights left out); "
-            "always: every hour (the simulated market). Default: always with --demo, else hk.",
-        ),
-        click.option(
-            "--history",
-            metavar="GLOB",
-            default=None,
-            help="Recordings of previous days: baselines for rvol, breakout, volume_spike and "
-            "block_trade (computed once, cached).",
-        ),
-        click.option(
-            "--history-days",
-            type=click.IntRange(1, 250),
-            default=20,
-            show_default=True,
-            help="With --history: the last N trading days count.",
-        ),
-        click.option(
-            "--cooldown",
-            type=Duration(),
-            default=None,
-            help="Quiet time per (symbol, kind) after an alert [60s].",
-        ),
-        click.option(
-            "--warmup",
-            type=Duration(),
-            default=None,
-            help="Trading time seen before volume_spike vs the intraday rate [2m].",
-        ),
-        click.option(
-            "--spike-ratio",
-            type=click.FloatRange(min=1),
-            default=None,
-            help="volume_spike: trades in a window vs expected [3].",
-        ),
-        click.option(
-            "--block-floor",
-            type=click.FloatRange(min=0),
-            default=None,
-            help="block_trade: minimum turnover, HK$ [20000000].",
-        ),
-        click.option(
-            "--move-pct",
-            type=click.FloatRange(min=0),
-            default=None,
-            help="price_move: percent vs --move-window earlier [10].",
-        ),
-        click.option(
-            "--move-window",
-            type=Duration(),
-            default=None,
-            help="price_move: compared with the price this long before [5m].",
-        ),
-        click.option(
-            "--rvol",
-            "rvol_threshold",
-            type=click.FloatRange(min=0),
-            default=None,
-            help="rvol: relative volume to alert at [3].",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+    return _apply(_ENGINE_OPTIONS, func)
 
 
 def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
