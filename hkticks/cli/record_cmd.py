@@ -6,7 +6,8 @@ import logging
 import shutil
 import sys
 import time
-from typing import TextIO
+from dataclasses import fields
+from typing import Any, TextIO
 
 import click
 
@@ -24,6 +25,8 @@ from hkticks.run.outputs import RecordOutputs
 from hkticks.run.record import RecordJob, RecordOptions, provenance_guard
 from hkticks.run.source import open_source
 from hkticks.stopping import stop_on_signals
+
+RECORD_OPTIONS = tuple(f.name for f in fields(RecordOptions))
 
 
 class StatusAwareHandler(logging.Handler):
@@ -173,26 +176,7 @@ class StatusPrinter:
 @click.option("--demo-rate", type=float, default=200.0, hidden=True)
 @click.option("--demo-seed", type=int, default=None, hidden=True)
 @provider_options
-def record(
-    symbols: tuple[str, ...],
-    outs: tuple[str, ...],
-    use_all: bool,
-    symbols_file: str | None,
-    include_suspended: bool,
-    book_out: str | None,
-    events_out: str | None,
-    rotate: str | None,
-    quiet: bool,
-    verbose: bool,
-    demo_rate: float,
-    demo_seed: int | None,
-    demo: bool,
-    token: str | None,
-    url: str | None,
-    rest_url: str | None,
-    plan: str | None,
-    **flags: object,
-) -> None:
+def record(symbols: tuple[str, ...], quiet: bool, verbose: bool, **opts: Any) -> None:
     """Record live trades to JSONL, CSV or SQLite.
 
     \b
@@ -208,26 +192,22 @@ def record(
         handlers=[StatusAwareHandler(status_out, interactive)],
         force=True,
     )
-    options = RecordOptions(**flags)  # type: ignore[arg-type]
-    outputs = RecordOutputs.parse(outs, book_out=book_out, events=events_out, rotate=rotate)
+    outputs = RecordOutputs.parse(
+        opts.pop("outs"),
+        book_out=opts.pop("book_out"),
+        events=opts.pop("events_out"),
+        rotate=opts.pop("rotate"),
+    )
+    choose = {k: opts.pop(k) for k in ("symbols_file", "include_suspended", "use_all")}
+    options = RecordOptions(**{k: opts.pop(k) for k in RECORD_OPTIONS})
     options.check(outputs)
     outputs.check()  # before anything connects
-    guard = provenance_guard(outputs, demo=demo, allow_mixed=options.allow_mixed)
-    spec = source_spec(
-        demo=demo,
-        token=token,
-        url=url,
-        rest_url=rest_url,
-        plan=plan,
-        demo_rate=demo_rate,
-        demo_seed=demo_seed,
-    )
+    guard = provenance_guard(outputs, demo=opts["demo"], allow_mixed=options.allow_mixed)
+    spec = source_spec(**opts)
     note = (lambda _line: None) if quiet else warn
     with open_source(spec) as provider:
         _ = provider.token  # before any slow universe fetch
-        codes, _ = provider.symbols(
-            symbols, symbols_file, include_suspended=include_suspended, use_all=use_all, warn=warn
-        )
+        codes, _ = provider.symbols(symbols, warn=warn, **choose)
         job = RecordJob(provider, codes, outputs, options, guard=guard, note=note)
         note(job.banner())
         status = StatusPrinter(status_out, interactive)
