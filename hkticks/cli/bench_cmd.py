@@ -150,20 +150,11 @@ def bench(
     ticks: int,
     trials: int,
     rate: float,
-    seconds: float,
-    latency_warmup: float,
-    symbols: int,
-    flush_interval: float,
-    kinds: str | None,
-    no_latency: bool,
-    watch_cpu: bool,
-    soak: float | None,
-    soak_interval: float,
     nats: str | None,
     postgres: str | None,
     stats_only: bool,
-    with_alerts: bool,
     as_json: bool,
+    **figures: Any,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
 
@@ -189,23 +180,17 @@ def bench(
         return _stats(trials, as_json, day)
     from hkticks.bench.runner import BenchConfig, run
 
-    if seconds <= 0 or flush_interval <= 0:
+    if figures["seconds"] <= 0 or figures["flush_interval"] <= 0:
         raise click.BadParameter("must be positive", param_hint="--seconds/--flush-interval")
     config = BenchConfig(
         ticks=ticks,
         trials=trials,
         rate=rate,
-        seconds=seconds,
-        latency_warmup=latency_warmup,
-        symbols=symbols,
-        flush_interval=flush_interval,
-        kinds=_parse_kinds(kinds),
-        latency=not no_latency,
+        kinds=_parse_kinds(figures.pop("kinds")),
+        latency=not figures.pop("no_latency"),
         watch=True,
-        watch_cpu=watch_cpu,
-        soak=soak,
-        soak_interval=soak_interval,
-        alerts=with_alerts,
+        alerts=figures.pop("with_alerts"),
+        **figures,
     )
     result = _with_progress(as_json, lambda progress: run(config, progress=progress))
     if as_json:
