@@ -433,14 +433,14 @@ def record(
     ``outputs`` are what ``--out`` takes (``.jsonl``, ``.csv``, ``.db``, ``.gz``/``.zst``,
     ``{date}`` templates, ``nats://``, ``postgresql://``); ``book_out``, ``events`` and
     ``rotate`` are ``--book-out``, ``--events`` and ``--rotate``; other ``options`` are
-    :class:`hkticks.run.record.RecordOptions` (``flush_interval``, ``queue_size``,
+    :class:`hkticks.run.record_job.RecordOptions` (``flush_interval``, ``queue_size``,
     ``allow_mixed``, ``compact_to``...). Runs until ``duration`` seconds have passed,
     the feed ends, or Ctrl-C; every trade received is written before it returns.
     Raises :class:`hkticks.errors.HkticksError` (token rejected, an output that cannot
     be written, trades lost).
     """
     from hkticks.run.outputs import RecordOutputs
-    from hkticks.run.record import RecordJob, RecordOptions, provenance_guard
+    from hkticks.run.record_job import RecordJob, RecordOptions, provenance_guard
     from hkticks.run.source import open_source
 
     if duration is not None and duration <= 0:
@@ -502,7 +502,7 @@ def alerts(
     also records the trades the engine saw. ``demo=True`` runs the simulated market with
     ``scenario`` (``"anomalies"``: bursts, block trades and moves from its third minute).
     """
-    from hkticks.run.alerts import AlertsJob, build_config, history_baselines
+    from hkticks.run.alerts_job import AlertsJob, build_config, history_baselines
     from hkticks.run.outputs import parse_output
     from hkticks.run.source import open_source
 

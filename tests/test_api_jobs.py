@@ -15,7 +15,7 @@ import pytest
 
 import hkticks
 from hkticks.errors import HkticksError, OutputError, UsageError
-from hkticks.run.alerts import build_config, replay_alerts
+from hkticks.run.alerts_job import build_config, replay_alerts
 
 
 def _lines(path: Path) -> list[dict]:

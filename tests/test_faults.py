@@ -30,7 +30,7 @@ from hkticks.alltick import protocol as alltick
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed
-from hkticks.run.record import status_line
+from hkticks.run.record_job import status_line
 from hkticks.server import MarketServer
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink

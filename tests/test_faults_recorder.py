@@ -48,7 +48,7 @@ from hkticks.errors import ConfigError
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed
-from hkticks.run.record import status_line
+from hkticks.run.record_job import status_line
 from hkticks.server import MarketServer
 from hkticks.storage.readers import TickFile
 

@@ -188,7 +188,7 @@ def _targets(console: Console, tg: dict[str, Any]) -> None:
 
 
 def print_remote(result: dict[str, Any]) -> bool:
-    """The server outputs' figures (:mod:`hkticks.bench.remote`); whether every target was met."""
+    """The server outputs' figures (:mod:`hkticks.bench.servers_bench`); whether every target was met."""
     table = Table(title="hkticks bench: server outputs", title_justify="left")
     for col in ("figure", "measured", "target", "met"):
         table.add_column(col)

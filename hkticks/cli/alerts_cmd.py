@@ -1,5 +1,5 @@
 """``hkticks alerts``: the anomaly engine on the live feed, headless (the job:
-:mod:`hkticks.run.alerts`)."""
+:mod:`hkticks.run.alerts_job`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from hkticks.cli.common import (
     warn,
 )
 from hkticks.errors import UsageError
-from hkticks.run.alerts import AlertsJob, build_config, dispatcher, history_baselines
+from hkticks.run.alerts_job import AlertsJob, build_config, dispatcher, history_baselines
 from hkticks.run.outputs import parse_output
 from hkticks.run.source import open_source
 from hkticks.stopping import StopFlag, stop_on_signals

@@ -218,7 +218,7 @@ def _print_json(result: Any) -> None:
 
 def _remote(nats: str | None, postgres: str | None, *, rate: float, as_json: bool) -> None:
     """``--nats`` / ``--postgres``: the server outputs' figures (exit 1 when a target is missed)."""
-    from hkticks.bench.remote import nats_figures, postgres_figures
+    from hkticks.bench.servers_bench import nats_figures, postgres_figures
 
     def job(progress: Callable[[str], None]) -> dict[str, Any]:
         result: dict[str, Any] = {}

@@ -229,7 +229,7 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-# the engine's flags as the command receives them (see hkticks.run.alerts.build_config)
+# the engine's flags as the command receives them (see hkticks.run.alerts_job.build_config)
 ENGINE_FLAGS = (
     "kinds",
     "hours",

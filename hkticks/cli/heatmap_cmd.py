@@ -26,7 +26,7 @@ def watch_heatmap(
 ) -> None:
     from hkticks.alltick.rest import RestClient
     from hkticks.analysis.anomaly import AnomalyEngine
-    from hkticks.run.alerts import build_config
+    from hkticks.run.alerts_job import build_config
     from hkticks.watch.heatmap_app import run_heatmap
 
     rest = RestClient(

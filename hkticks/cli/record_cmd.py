@@ -1,4 +1,4 @@
-"""``hkticks record``: every trade to disk, through disconnects (the job: :mod:`hkticks.run.record`)."""
+"""``hkticks record``: every trade to disk, through disconnects (the job: :mod:`hkticks.run.record_job`)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from hkticks.cli.common import (
 )
 from hkticks.feed.queue import DEFAULT_MAXSIZE
 from hkticks.run.outputs import RecordOutputs
-from hkticks.run.record import RecordJob, RecordOptions, provenance_guard
+from hkticks.run.record_job import RecordJob, RecordOptions, provenance_guard
 from hkticks.run.source import open_source
 from hkticks.stopping import stop_on_signals
 

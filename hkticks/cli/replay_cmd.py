@@ -378,7 +378,7 @@ def _replay_alerts(
 ) -> None:
     """``hkticks replay FILE... --alerts``: the recording through the alerts engine."""
     from hkticks.cli.alert_lines import Output
-    from hkticks.run.alerts import build_config, history_baselines, replay_alerts
+    from hkticks.run.alerts_job import build_config, history_baselines, replay_alerts
 
     cfg = build_config(demo=False, **flags)
     bases = history_baselines(history, cfg, history_days, warn) if history else {}

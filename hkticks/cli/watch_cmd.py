@@ -309,7 +309,7 @@ def _watch_board(
 def board_alerts(demo: bool) -> Any:
     """The anomaly engine for the board: ``[alerts]`` of the config file, as ``hkticks alerts``."""
     from hkticks.analysis.anomaly import AnomalyEngine
-    from hkticks.run.alerts import build_config
+    from hkticks.run.alerts_job import build_config
     from hkticks.watch.alert_feed import AlertFeed
 
     table, _where = config.config_table("alerts")
