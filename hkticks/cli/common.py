@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
@@ -78,7 +78,7 @@ def source_spec(
     return spec
 
 
-def _apply(options: list[Callable[[F], F]], func: F) -> F:
+def _apply(options: Sequence[Callable[[Any], Any]], func: F) -> F:
     """``func`` under every decorator of ``options``, the first outermost (as written)."""
     for option in reversed(options):
         func = option(func)
