@@ -97,17 +97,7 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     history, history_days = opts.pop("history"), opts.pop("history_days")
     cfg = build_config(demo=opts["demo"], **{k: opts.pop(k) for k in ENGINE_FLAGS})
     bases = history_baselines(history, cfg, history_days, warn) if history else {}
-    out_path, log_path = opts.pop("out_path"), opts.pop("log_path")
-    out = parse_output(out_path) if out_path else None
-    if out is not None:
-        out.check()
-        log_path = log_path or alerts_log_path(out_path)
-    channels = dispatcher(
-        log_path=log_path,
-        alert_cmd=opts.pop("alert_cmd"),
-        webhook=opts.pop("webhook"),
-        bell=sys.stderr if opts.pop("bell") else None,
-    )
+    out, log_path, channels = _delivery(opts)
     output = Output(sys.stdout.buffer, as_json, channels)
     symbols_file, include_suspended = opts.pop("symbols_file"), opts.pop("include_suspended")
     duration = opts.pop("duration")
@@ -141,6 +131,22 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
             job.stop()
         channels.close()
     _summary(channels, output, job, stop, started)
+
+
+def _delivery(opts: dict[str, Any]) -> tuple[Any, str | None, Any]:
+    """The trades' output (``--out``), the alerts log and the delivery channels."""
+    out_path, log_path = opts.pop("out_path"), opts.pop("log_path")
+    out = parse_output(out_path) if out_path else None
+    if out is not None:
+        out.check()  # before anything connects
+        log_path = log_path or alerts_log_path(out_path)
+    channels = dispatcher(
+        log_path=log_path,
+        alert_cmd=opts.pop("alert_cmd"),
+        webhook=opts.pop("webhook"),
+        bell=sys.stderr if opts.pop("bell") else None,
+    )
+    return out, log_path, channels
 
 
 def _summary(

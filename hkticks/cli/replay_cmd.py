@@ -11,7 +11,7 @@ import click
 from hkticks.alltick.urls import redact
 from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
 from hkticks.cli.common import PLAN_CHOICE, Duration, engine_options, parse_symbols, warn
-from hkticks.errors import HkticksError, UsageError
+from hkticks.errors import UsageError
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection
@@ -311,27 +311,21 @@ def _serve(
     plan: str,
     simulated: bool = True,
 ) -> tuple[Tally, str, ReplayClock]:
-    from hkticks.server import MarketServer
-    from hkticks.server.replaysource import ReplaySource
-    from hkticks.storage.readers import hk_datetime
+    from hkticks.run.replay_serve import ReplayServer
 
-    if rest_port is None:
-        rest_port = port + 1 if port else 0
-    if rest_port and rest_port == port:
-        raise click.BadParameter("must differ from --port", param_hint="--rest-port")
-    tally = Tally(recording.keyed())
-    source = ReplaySource(iter(tally), speed=factor, max_gap_ms=max_gap_ms)
-    server = MarketServer(
+    replay = ReplayServer(
+        recording,
+        factor,
+        max_gap_ms,
         host=host,
         port=port,
         rest_port=rest_port,
         token=token,
         plan=plan,
-        rate=0,
-        replay=source,
         simulated=simulated,
     )
-    server.start()  # a one-line error when the port is taken
+    replay.start()
+    server = replay.server
     stop = StopFlag()
     announced = False
     out = sys.stderr
@@ -352,25 +346,22 @@ def _serve(
                 err=True,
             )
             while not stop.wait(0.5):
-                if source.finished and not announced:
+                if replay.finished and not announced:
                     announced = True
-                    line = f"replay finished: {source.sent:,} trades sent; still serving (Ctrl-C stops)"
-                    if source.error is not None:
-                        line = f"replay stopped: {source.error}"
+                    line = replay.finished_line()
                     click.echo(("\r\x1b[2K" if interactive else "") + f"hkticks: {line}", err=True)
-                elif interactive and source.started and not source.finished:
-                    pos = source.position()
-                    when = hk_datetime(pos) if pos is not None else "-"
-                    out.write(f"\r\x1b[2Kreplaying {when} HKT  sent {source.sent:,}")
+                elif interactive and (status := replay.progress()) is not None:
+                    out.write(f"\r\x1b[2K{status}")
                     out.flush()
     finally:
         if interactive:
             out.write("\r\x1b[2K")
             out.flush()
-        server.stop()
-    if isinstance(source.error, HkticksError):
-        raise source.error
-    return tally, stop.reason or ("finished" if source.finished else "stopped"), source.clock
+        replay.stop()
+    failure = replay.failure()
+    if failure is not None:
+        raise failure
+    return replay.tally, stop.reason or ("finished" if replay.finished else "stopped"), replay.clock
 
 
 def _replay_alerts(
