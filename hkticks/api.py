@@ -363,6 +363,8 @@ def _spec(
     demo_scenario: str | None = "anomalies",
     demo_rate: float = 200.0,
     demo_seed: int | None = None,
+    recordings: Sequence[str] | str = (),
+    speed: float | None = None,
 ) -> Any:
     from hkticks.run.source import SourceSpec
 
@@ -386,6 +388,8 @@ def _spec(
         demo_scenario=demo_scenario,
         demo_rate=demo_rate,
         demo_seed=demo_seed,
+        recordings=(recordings,) if isinstance(recordings, str) else tuple(recordings),
+        speed=speed,
     )
 
 
@@ -487,6 +491,8 @@ def alerts(
     history: str | None = None,
     history_days: int = 20,
     out: str | None = None,
+    recordings: Sequence[str] | str = (),
+    speed: float | None = None,
     **thresholds: Any,
 ) -> Iterator[Alert]:
     """The anomaly engine's alerts on live trades, as they come (what ``hkticks alerts`` prints).
@@ -501,6 +507,8 @@ def alerts(
     of the config file; ``history`` a pattern of earlier recordings for baselines; ``out``
     also records the trades the engine saw. ``demo=True`` runs the simulated market with
     ``scenario`` (``"anomalies"``: bursts, block trades and moves from its third minute).
+    ``recordings`` (files, folders, patterns, the archive) replace the feed: replayed at
+    ``speed`` (``None``: as fast as they read), the same engine gives the same alerts.
     """
     from hkticks.run.alerts_job import AlertsJob, build_config, history_baselines
     from hkticks.run.outputs import parse_output
@@ -510,7 +518,18 @@ def alerts(
         raise UsageError("duration must be positive")
     cfg = build_config(demo=demo, **thresholds)
     bases = history_baselines(history, cfg, history_days) if history else {}
-    spec = _spec(demo=demo, token=token, plan=plan, url=url, from_=from_, demo_scenario=scenario)
+    spec = _spec(
+        demo=demo,
+        token=token,
+        plan=plan,
+        url=url,
+        from_=from_,
+        demo_scenario=scenario,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+        recordings=recordings,
+        speed=speed,
+    )
     target = parse_output(out) if out else None
     if target is not None:
         target.check()

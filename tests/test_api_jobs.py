@@ -74,6 +74,9 @@ def test_alerts_iterates_live_alerts_equal_to_the_replay(tmp_path: Path) -> None
     cfg = build_config(demo=True, **flags)
     replay_alerts(iter(hkticks.read(str(out))), cfg, {}, replayed.append)
     assert [a.record() for a in replayed] == [a.record() for a in got]
+    # and the recording as the job's feed (one Feed protocol) gives them too
+    again = list(hkticks.alerts(recordings=str(out), **flags))
+    assert [a.record() for a in again] == [a.record() for a in got]
 
 
 def test_alerts_iterator_closes_its_feed() -> None:

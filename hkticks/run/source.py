@@ -1,13 +1,13 @@
 """Source specs: where trades come from, turned into one running feed.
 
 A :class:`SourceSpec` names the origin (AllTick with a token and a plan,
-the embedded simulated market for the run's lifetime, or a NATS stream
-another hkticks publishes); :func:`open_source` resolves it (settings, the
+the embedded simulated market for the run's lifetime, a NATS stream
+another hkticks publishes, or recordings replayed as a feed); :func:`open_source` resolves it (settings, the
 demo server) into a :class:`Provider` that resolves symbols and builds the
 :class:`~hkticks.feed.tickfeed.StartableFeed`. The CLI (``--demo --token
 --from ...``) and the Python API (``hkticks.stream``, ``hkticks.record``,
-``hkticks.alerts``) build the same spec; recordings replayed reach the jobs
-as a feed too (``hkticks replay --serve`` runs the embedded server on them).
+``hkticks.alerts``) build the same spec, and every job sees one
+:class:`~hkticks.feed.tickfeed.StartableFeed` whatever the origin.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from hkticks import config
 from hkticks.alltick import protocol as alltick
+from hkticks.analysis.replay import ReplayFeed
 from hkticks.errors import HkticksError, UsageError
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.tickfeed import StartableFeed
@@ -43,9 +44,13 @@ class SourceSpec:
     demo_seed: int | None = None
     demo_scenario: str | None = "anomalies"
     demo_truth: str | None = None  # the scenario's injected events logged here
+    recordings: tuple[str, ...] = ()  # replay these files (any format) instead of a feed
+    speed: float | None = None  # with recordings: times faster than recorded (None: at once)
 
     def check(self) -> None:
         """Contradictions and a bad NATS address, refused before anything starts."""
+        if self.recordings and (self.demo or self.nats):
+            raise UsageError("recordings replace the feed: give them without demo or NATS")
         if self.nats:
             if self.demo:
                 raise UsageError("--from and --demo both name where trades come from: give one")
@@ -84,7 +89,7 @@ class Provider:
     @property
     def token(self) -> str:
         """The AllTick token, or ``""`` when the trades come from NATS (no token needed)."""
-        if self.spec.nats:
+        if self.spec.nats or self.spec.recordings:
             return ""
         if self._token is None:
             self._token = self.settings.require_token()
@@ -151,6 +156,13 @@ class Provider:
             raise UsageError("give SYMBOLS or --all, not both")
         if given:
             return normalise_all(given), symbol_service.cached_universe(demo=self.settings.demo)
+        if self.spec.recordings:  # every symbol the files hold
+            from hkticks.storage.readers import Recording
+
+            codes = Recording(list(self.spec.recordings)).symbols()
+            if not codes:
+                raise UsageError("the recordings hold no trades")
+            return codes, None
         if self.spec.nats:  # every symbol the stream has trades of
             from hkticks.alltick.urls import redact
             from hkticks.feed.nats_source import stream_symbols
@@ -181,6 +193,8 @@ class Provider:
         (``max_connections``, ``config``, ``check_server``...); a NATS feed reads
         books when ``book_depth`` is given.
         """
+        if self.spec.recordings:
+            return RecordingFeed(self.spec.recordings, codes, queue, self.spec.speed)
         if self.spec.nats:
             from hkticks.feed.nats_source import NatsFeed
 
@@ -205,6 +219,28 @@ class Provider:
             book_depth=book_depth,
             **options,
         )
+
+
+class RecordingFeed(ReplayFeed):
+    """Recordings replayed as a feed (at ``speed``, or as fast as they read), ending with them."""
+
+    def __init__(
+        self, paths: Sequence[str], codes: Sequence[str], queue: TickQueue, speed: float | None
+    ) -> None:
+        from hkticks.analysis.replay import ReplayClock
+        from hkticks.feed.dedup import Dedup
+        from hkticks.storage.readers import Recording, Selection
+
+        recording = Recording(list(paths), Selection(frozenset(codes)) if codes else None)
+        super().__init__(
+            recording.keyed(), queue, ReplayClock(speed), symbols=len(codes), finish_done=True
+        )
+        self.recording = recording
+        self.shown_url = (
+            f"{len(recording.files)} recording{'s' if len(recording.files) != 1 else ''}"
+        )
+        self.shards = [list(codes)]
+        self.dedup = Dedup()
 
 
 @contextlib.contextmanager
