@@ -210,6 +210,8 @@ def record(symbols: tuple[str, ...], quiet: bool, verbose: bool, **opts: Any) ->
         codes, _ = provider.symbols(symbols, warn=warn, **choose)
         job = RecordJob(provider, codes, outputs, options, guard=guard, note=note)
         note(job.banner())
+        for line in job.repairs:
+            warn(line)
         status = StatusPrinter(status_out, interactive)
         job.start()
         # the handlers stay in place while the queue drains: a second Ctrl-C

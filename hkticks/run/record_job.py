@@ -203,12 +203,12 @@ class RecordJob:
                 "stdout closed" if isinstance(exc, PipeClosed) else "write error"
             ),
         )
-        for opened in self.opened.all():
-            if opened.repaired_bytes:
-                note(
-                    f"{opened.path}: removed a torn last line ({opened.repaired_bytes} bytes) "
-                    "before appending"
-                )
+        # said even by a quiet run: a file was changed
+        self.repairs = [
+            f"{o.path}: removed a torn last line ({o.repaired_bytes} bytes) before appending"
+            for o in self.opened.all()
+            if o.repaired_bytes
+        ]
         self.started = 0.0
         self.elapsed = 0.0
 
