@@ -269,3 +269,26 @@ def test_the_checker_sees_an_upward_arrow(tmp_path: Path) -> None:
     found = imported_parts(bad)
     assert found == [(2, "hkticks.watch.view", "watch")]
     assert "watch" not in ALLOWED["storage"]
+
+
+def test_the_use_case_layer_neither_parses_options_nor_prints() -> None:
+    """run/ is shared by the CLI and the Python API: no click, no print, no exit."""
+    offenders = []
+    for path in sorted((PACKAGE / "run").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
+                if any(n.split(".")[0] == "click" for n in names):
+                    offenders.append(f"{path.name}:{node.lineno}: imports click")
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                if node.func.id == "print":
+                    offenders.append(f"{path.name}:{node.lineno}: print()")
+            elif isinstance(node, ast.Attribute) and node.attr in ("exit", "stdout", "stderr"):
+                if isinstance(node.value, ast.Name) and node.value.id == "sys":
+                    offenders.append(f"{path.name}:{node.lineno}: sys.{node.attr}")
+    assert not offenders, offenders
