@@ -82,10 +82,16 @@ def feed_source(
     demo_seed: int | None = None,
 ) -> Source:
     """The AllTick feed as a :class:`Source` (settings: arguments > env > config file)."""
-    from hkticks.run.source import SourceSpec, SpecSource
+    from hkticks.run.source import SpecSource
 
-    spec = SourceSpec(
-        demo=demo, token=token, plan=plan, url=url, demo_rate=demo_rate, demo_seed=demo_seed
+    spec = _spec(
+        demo=demo,
+        token=token,
+        plan=plan,
+        url=url,
+        from_=None,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
     )
     return SpecSource(spec, symbols)
 
@@ -129,29 +135,6 @@ def nats_source(
     import_nats("from_=")
     spec = SourceSpec(nats=url, consumer=consumer, since_ms=_since_ms(since))
     return SpecSource(spec, symbols)
-
-
-def _source_of(
-    symbols: Sequence[str],
-    from_: str | None,
-    consumer: str | None,
-    since: Any,
-    *,
-    demo: bool,
-    url: str | None,
-    token: str | None,
-    source: Source | None,
-) -> Source | None:
-    """The source ``from_=`` names, or None (then ``source`` or the AllTick feed)."""
-    if from_ is None:
-        if consumer is not None or since is not None:
-            raise UsageError("consumer= and since= apply to from_='nats://...'")
-        return None
-    if source is not None or demo or url is not None or token is not None:
-        raise UsageError("from_= replaces the feed: give it without source=, demo=, url= or token=")
-    if not from_.startswith("nats://"):
-        raise UsageError(f"from_={from_!r}: give a NATS address, e.g. 'nats://127.0.0.1:4222/hk'")
-    return nats_source(from_, symbols, consumer=consumer, since=since)
 
 
 class TickStream:
@@ -265,12 +248,20 @@ def stream(
     see :func:`nats_source`). Errors the user can act on (token
     rejected, plan too small) are raised as :class:`hkticks.errors.HkticksError`.
     """
-    source = (
-        _source_of(symbols, from_, consumer, since, demo=demo, url=url, token=token, source=source)
-        or source
-    )
-    if source is None:
-        source = feed_source(symbols, demo=demo, token=token, plan=plan, url=url)
+    if source is not None:
+        if from_ is not None:
+            raise UsageError("from_= replaces the feed: give it without source=")
+    else:
+        from hkticks.run.source import SpecSource
+
+        spec = _spec(
+            demo=demo, token=token, plan=plan, url=url, from_=from_, consumer=consumer, since=since
+        )
+        if from_ is not None:
+            from hkticks.feed.natsurl import import_nats
+
+            import_nats("from_=")
+        source = SpecSource(spec, symbols)
     return TickStream(source, events=events, queue_size=queue_size)
 
 
