@@ -332,19 +332,7 @@ def _serve(
     interactive = out.isatty()
     try:
         with stop_on_signals(stop):  # before the banner: a Ctrl-C right after it stops cleanly
-            click.echo(
-                f"hkticks replay: serving {len(recording.files)} recording"
-                f"{'s' if len(recording.files) != 1 else ''} at "
-                f"{'max speed' if factor is None else f'{factor:g}x'} on "
-                f"{redact(server.ws_url + '?token=' + token)} (REST: simulated"
-                + ("; the trades are simulated: DEMO)" if simulated else ")"),
-                err=True,
-            )
-            click.echo(
-                "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
-                f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
-                err=True,
-            )
+            _serving_banner(len(recording.files), factor, server, token, simulated)
             while not stop.wait(0.5):
                 if replay.finished and not announced:
                     announced = True
@@ -362,6 +350,24 @@ def _serve(
     if failure is not None:
         raise failure
     return replay.tally, stop.reason or ("finished" if replay.finished else "stopped"), replay.clock
+
+
+def _serving_banner(
+    files: int, factor: float | None, server: Any, token: str, simulated: bool
+) -> None:
+    click.echo(
+        f"hkticks replay: serving {files} recording"
+        f"{'s' if files != 1 else ''} at "
+        f"{'max speed' if factor is None else f'{factor:g}x'} on "
+        f"{redact(server.ws_url + '?token=' + token)} (REST: simulated"
+        + ("; the trades are simulated: DEMO)" if simulated else ")"),
+        err=True,
+    )
+    click.echo(
+        "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
+        f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
+        err=True,
+    )
 
 
 def _replay_alerts(
