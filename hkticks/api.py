@@ -38,13 +38,14 @@ import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from hkticks.errors import HkticksError, UsageError
+from hkticks.errors import UsageError
+from hkticks.run.source import Source
 from hkticks.tick import RECORD_FIELDS, Tick
 
 if TYPE_CHECKING:
-    from hkticks.feed.queue import TickQueue
+    from hkticks.analysis.anomaly import Alert
     from hkticks.storage.readers import Selection
 
 HK_TZ = "Asia/Hong_Kong"
@@ -61,99 +62,13 @@ __all__ = [
     "astream",
     "read",
     "read_frame",
+    "record",
+    "RecordResult",
+    "alerts",
 ]
 
 
 # -- live ---------------------------------------------------------------------------
-
-
-class Source(Protocol):
-    """Where a stream's trades come from: it fills ``queue`` between start and stop."""
-
-    def start(self, queue: TickQueue) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def failure(self) -> HkticksError | None:
-        """The error that ended the source for good (token rejected...), else ``None``."""
-        ...
-
-    def finished(self) -> bool:
-        """Whether the source stopped on its own (nothing more will come)."""
-        ...
-
-
-class _FeedSource:
-    """AllTick (or the embedded simulated market) through :class:`~hkticks.feed.shards.Feed`."""
-
-    def __init__(
-        self,
-        symbols: Sequence[str],
-        *,
-        demo: bool,
-        token: str | None,
-        plan: str | None,
-        url: str | None,
-        demo_rate: float,
-        demo_seed: int | None,
-    ) -> None:
-        from hkticks.symbols.universe import normalise_all
-
-        if isinstance(symbols, str):
-            symbols = [symbols]
-        self.codes = normalise_all(symbols)
-        if not self.codes:
-            raise UsageError("stream() needs at least one symbol, e.g. ['00700']")
-        self.demo, self.token, self.plan, self.url = demo, token, plan, url
-        self.demo_rate, self.demo_seed = demo_rate, demo_seed
-        self.feed: Any = None
-        self._settings_cm: Any = None
-
-    def start(self, queue: TickQueue) -> None:
-        from hkticks.alltick import protocol as alltick
-        from hkticks.cli.common import provider_settings
-        from hkticks.feed.shards import Feed
-
-        cm = provider_settings(
-            demo=self.demo,
-            token=self.token,
-            url=self.url,
-            rest_url=None,
-            plan=self.plan,
-            demo_rate=self.demo_rate,
-            demo_seed=self.demo_seed,
-        )
-        settings = cm.__enter__()
-        self._settings_cm = cm
-        try:
-            self.feed = Feed(
-                self.codes,
-                url=settings.url,
-                token=settings.require_token(),
-                plan=alltick.PLANS[settings.plan],
-                queue=queue,
-                token_source=settings.token_source,
-            )
-            self.feed.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def stop(self) -> None:
-        feed, self.feed = self.feed, None
-        try:
-            if feed is not None:
-                feed.stop()
-        finally:
-            cm, self._settings_cm = self._settings_cm, None
-            if cm is not None:
-                cm.__exit__(None, None, None)
-
-    def failure(self) -> HkticksError | None:
-        return None if self.feed is None else self.feed.fatal
-
-    def finished(self) -> bool:
-        return self.feed is not None and self.feed.done.is_set()
 
 
 def feed_source(
@@ -167,57 +82,18 @@ def feed_source(
     demo_seed: int | None = None,
 ) -> Source:
     """The AllTick feed as a :class:`Source` (settings: arguments > env > config file)."""
-    return _FeedSource(
-        symbols,
+    from hkticks.run.source import SpecSource
+
+    spec = _spec(
         demo=demo,
         token=token,
         plan=plan,
         url=url,
+        from_=None,
         demo_rate=demo_rate,
         demo_seed=demo_seed,
     )
-
-
-class _NatsSource:
-    """A NATS JetStream stream filled by ``hkticks record --out nats://...``."""
-
-    def __init__(
-        self,
-        url: str,
-        symbols: Sequence[str],
-        *,
-        consumer: str | None,
-        since_ms: int | None,
-    ) -> None:
-        from hkticks.feed.natsurl import import_nats, parse_nats_url
-        from hkticks.symbols.universe import normalise_all
-
-        parse_nats_url(url)  # a bad address is refused now, not in the reading thread
-        import_nats("from_=")
-        if isinstance(symbols, str):
-            symbols = [symbols]
-        self.url, self.codes = url, normalise_all(symbols) if symbols else []
-        self.consumer, self.since_ms = consumer, since_ms
-        self.feed: Any = None
-
-    def start(self, queue: TickQueue) -> None:
-        from hkticks.feed.nats_source import NatsFeed
-
-        self.feed = NatsFeed(
-            self.url, queue, self.codes, consumer=self.consumer, since_ms=self.since_ms
-        )
-        self.feed.start()
-
-    def stop(self) -> None:
-        feed, self.feed = self.feed, None
-        if feed is not None:
-            feed.stop()
-
-    def failure(self) -> HkticksError | None:
-        return None if self.feed is None else self.feed.fatal
-
-    def finished(self) -> bool:
-        return self.feed is not None and self.feed.done.is_set()
+    return SpecSource(spec, symbols)
 
 
 def _since_ms(since: Any) -> int | None:
@@ -253,30 +129,12 @@ def nats_source(
     then; ``consumer`` names a durable consumer that resumes where it stopped.
     Needs ``pip install 'hkticks[nats]'``.
     """
-    return _NatsSource(url, symbols, consumer=consumer, since_ms=_since_ms(since))
+    from hkticks.feed.natsurl import import_nats
+    from hkticks.run.source import SourceSpec, SpecSource
 
-
-def _source_of(
-    symbols: Sequence[str],
-    from_: str | None,
-    consumer: str | None,
-    since: Any,
-    *,
-    demo: bool,
-    url: str | None,
-    token: str | None,
-    source: Source | None,
-) -> Source | None:
-    """The source ``from_=`` names, or None (then ``source`` or the AllTick feed)."""
-    if from_ is None:
-        if consumer is not None or since is not None:
-            raise UsageError("consumer= and since= apply to from_='nats://...'")
-        return None
-    if source is not None or demo or url is not None or token is not None:
-        raise UsageError("from_= replaces the feed: give it without source=, demo=, url= or token=")
-    if not from_.startswith("nats://"):
-        raise UsageError(f"from_={from_!r}: give a NATS address, e.g. 'nats://127.0.0.1:4222/hk'")
-    return nats_source(from_, symbols, consumer=consumer, since=since)
+    import_nats("from_=")
+    spec = SourceSpec(nats=url, consumer=consumer, since_ms=_since_ms(since))
+    return SpecSource(spec, symbols)
 
 
 class TickStream:
@@ -390,12 +248,20 @@ def stream(
     see :func:`nats_source`). Errors the user can act on (token
     rejected, plan too small) are raised as :class:`hkticks.errors.HkticksError`.
     """
-    source = (
-        _source_of(symbols, from_, consumer, since, demo=demo, url=url, token=token, source=source)
-        or source
-    )
-    if source is None:
-        source = feed_source(symbols, demo=demo, token=token, plan=plan, url=url)
+    if source is not None:
+        if from_ is not None:
+            raise UsageError("from_= replaces the feed: give it without source=")
+    else:
+        from hkticks.run.source import SpecSource
+
+        spec = _spec(
+            demo=demo, token=token, plan=plan, url=url, from_=from_, consumer=consumer, since=since
+        )
+        if from_ is not None:
+            from hkticks.feed.natsurl import import_nats
+
+            import_nats("from_=")
+        source = SpecSource(spec, symbols)
     return TickStream(source, events=events, queue_size=queue_size)
 
 
@@ -471,6 +337,211 @@ def astream(
             since=since,
         )
     )
+
+
+# -- jobs ---------------------------------------------------------------------------
+
+
+def _spec(
+    *,
+    demo: bool,
+    token: str | None,
+    plan: str | None,
+    url: str | None,
+    from_: str | None,
+    consumer: str | None = None,
+    since: Any = None,
+    demo_scenario: str | None = "anomalies",
+    demo_rate: float = 200.0,
+    demo_seed: int | None = None,
+    recordings: Sequence[str] | str = (),
+    speed: float | None = None,
+) -> Any:
+    from hkticks.run.source import SourceSpec
+
+    if from_ is not None:
+        if demo or url is not None or token is not None:
+            raise UsageError("from_= replaces the feed: give it without demo=, url= or token=")
+        if not from_.startswith("nats://"):
+            raise UsageError(
+                f"from_={from_!r}: give a NATS address, e.g. 'nats://127.0.0.1:4222/hk'"
+            )
+    elif consumer is not None or since is not None:
+        raise UsageError("consumer= and since= apply to from_='nats://...'")
+    return SourceSpec(
+        demo=demo,
+        token=token,
+        plan=plan,
+        url=url,
+        nats=from_,
+        consumer=consumer,
+        since_ms=_since_ms(since),
+        demo_scenario=demo_scenario,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+        recordings=(recordings,) if isinstance(recordings, str) else tuple(recordings),
+        speed=speed,
+    )
+
+
+def _symbols(symbols: Sequence[str] | str) -> list[str]:
+    return [symbols] if isinstance(symbols, str) else list(symbols)
+
+
+class RecordResult:
+    """What :func:`record` did: ``written`` trades of ``symbols`` into ``files``;
+    ``summary`` is the line ``hkticks record`` prints at the end."""
+
+    def __init__(self, job: Any) -> None:
+        st = job.feed.status()
+        self.written: int = job.recorder.written
+        self.symbols: int = len(job.recorder.symbols)
+        self.books: int = job.recorder.books
+        self.duplicates: int = st.duplicates
+        self.dropped: int = st.dropped + job.recorder.sink_dropped
+        self.reconnects: int = st.reconnects
+        self.files: list[str] = [str(getattr(s, "path", "")) for s in job.sinks]
+        self.reason: str = job.stop_flag.reason
+        self.summary: str = job.summary()
+
+    def __repr__(self) -> str:
+        return f"RecordResult({self.summary!r})"
+
+
+def record(
+    symbols: Sequence[str] | str,
+    outputs: Sequence[str] | str,
+    *,
+    duration: float | None = None,
+    demo: bool = False,
+    token: str | None = None,
+    plan: str | None = None,
+    url: str | None = None,
+    from_: str | None = None,
+    book_out: str | None = None,
+    events: str | None = None,
+    rotate: str | None = None,
+    **options: Any,
+) -> RecordResult:
+    """Record live trades of ``symbols`` into ``outputs`` (what ``hkticks record`` does).
+
+    ``outputs`` are what ``--out`` takes (``.jsonl``, ``.csv``, ``.db``, ``.gz``/``.zst``,
+    ``{date}`` templates, ``nats://``, ``postgresql://``); ``book_out``, ``events`` and
+    ``rotate`` are ``--book-out``, ``--events`` and ``--rotate``; other ``options`` are
+    :class:`hkticks.run.record_job.RecordOptions` (``flush_interval``, ``queue_size``,
+    ``allow_mixed``, ``compact_to``...). Runs until ``duration`` seconds have passed,
+    the feed ends, or Ctrl-C; every trade received is written before it returns.
+    Raises :class:`hkticks.errors.HkticksError` (token rejected, an output that cannot
+    be written, trades lost).
+    """
+    from hkticks.run.outputs import RecordOutputs
+    from hkticks.run.record_job import RecordJob, RecordOptions, provenance_guard
+    from hkticks.run.source import open_source
+
+    if duration is not None and duration <= 0:
+        raise UsageError("duration must be positive")
+    try:
+        opts = RecordOptions(duration=duration, **options)
+    except TypeError as exc:
+        raise UsageError(f"record(): {exc}") from None
+    outs = [outputs] if isinstance(outputs, str) else list(outputs)
+    plan_out = RecordOutputs.parse(outs, book_out=book_out, events=events, rotate=rotate)
+    opts.check(plan_out)
+    plan_out.check()
+    guard = provenance_guard(plan_out, demo=demo, allow_mixed=opts.allow_mixed)
+    spec = _spec(demo=demo, token=token, plan=plan, url=url, from_=from_)
+    with open_source(spec) as provider:
+        _ = provider.token
+        codes, _universe = provider.symbols(_symbols(symbols))
+        job = RecordJob(provider, codes, plan_out, opts, guard=guard)
+        job.start()
+        try:
+            job.wait()
+        except KeyboardInterrupt:
+            job.stop_flag.set("Ctrl-C")
+        finally:
+            job.stop()
+    failure = job.failure()
+    if failure is not None:
+        raise failure
+    return RecordResult(job)
+
+
+def alerts(
+    symbols: Sequence[str] | str = (),
+    *,
+    duration: float | None = None,
+    demo: bool = False,
+    token: str | None = None,
+    plan: str | None = None,
+    url: str | None = None,
+    from_: str | None = None,
+    scenario: str | None = "anomalies",
+    demo_rate: float = 200.0,
+    demo_seed: int | None = None,
+    history: str | None = None,
+    history_days: int = 20,
+    out: str | None = None,
+    recordings: Sequence[str] | str = (),
+    speed: float | None = None,
+    **thresholds: Any,
+) -> Iterator[Alert]:
+    """The anomaly engine's alerts on live trades, as they come (what ``hkticks alerts`` prints).
+
+    An iterator of :class:`hkticks.analysis.anomaly.Alert` (``ts``, ``symbol``, ``kind``,
+    ``value``, ``threshold``, ``message``; ``.record()`` is the ``--json`` object). It
+    ends after ``duration`` seconds or when the feed ends; closing it (``break``, ``with
+    contextlib.closing(...)``) stops the feed. ``thresholds`` are ``alerts``' flags
+    (``kinds="volume_spike,block_trade"``, ``hours``, ``cooldown``, ``spike_ratio``,
+    ``block_floor``, ``move_pct``, ``move_window``, ``rvol_threshold``; ``warmup`` and the
+    durations in seconds) over ``[alerts]``
+    of the config file; ``history`` a pattern of earlier recordings for baselines; ``out``
+    also records the trades the engine saw. ``demo=True`` runs the simulated market with
+    ``scenario`` (``"anomalies"``: bursts, block trades and moves from its third minute).
+    ``recordings`` (files, folders, patterns, the archive) replace the feed: replayed at
+    ``speed`` (``None``: as fast as they read), the same engine gives the same alerts.
+    """
+    from hkticks.run.alerts_job import AlertsJob, build_config, history_baselines
+    from hkticks.run.outputs import parse_output
+    from hkticks.run.source import open_source
+
+    if duration is not None and duration <= 0:
+        raise UsageError("duration must be positive")
+    cfg = build_config(demo=demo, **thresholds)
+    bases = history_baselines(history, cfg, history_days) if history else {}
+    spec = _spec(
+        demo=demo,
+        token=token,
+        plan=plan,
+        url=url,
+        from_=from_,
+        demo_scenario=scenario,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+        recordings=recordings,
+        speed=speed,
+    )
+    target = parse_output(out) if out else None
+    if target is not None:
+        target.check()
+
+    def run() -> Iterator[Alert]:
+        import time
+
+        with open_source(spec) as provider:
+            _ = provider.token
+            codes, _universe = provider.symbols(_symbols(symbols))
+            job = AlertsJob(provider, codes, cfg, bases, out=target, kline_baselines=not history)
+            deadline = None if duration is None else time.monotonic() + duration
+            job.start()
+            try:
+                while not job.finished and (deadline is None or time.monotonic() < deadline):
+                    yield from job.poll()
+                yield from job.stop()
+            finally:
+                job.stop()
+
+    return run()
 
 
 # -- recordings ---------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 from test_bench import run_bench
 
-from hkticks.bench import alerts as bench_alerts
+from hkticks.bench import alerts_bench as bench_alerts
 
 
 def test_bench_alerts_json(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hkticks.cli.common import parse_duration, read_symbols_file
+from hkticks.cli.common import parse_duration
 from hkticks.errors import PlanTooSmall, UsageError
 from hkticks.feed.shards import plan_shards
+from hkticks.run.source import read_symbols_file
 
 
 @pytest.mark.parametrize(

@@ -27,10 +27,10 @@ import orjson
 import pytest
 
 from hkticks.alltick import protocol as alltick
-from hkticks.cli.record_cmd import status_line
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed
+from hkticks.run.record_job import status_line
 from hkticks.server import MarketServer
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink

@@ -44,11 +44,11 @@ from test_faults import (
 )
 
 from hkticks.alltick import protocol as alltick
-from hkticks.cli.record_cmd import status_line
 from hkticks.errors import ConfigError
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import Feed
+from hkticks.run.record_job import status_line
 from hkticks.server import MarketServer
 from hkticks.storage.readers import TickFile
 

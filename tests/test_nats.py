@@ -421,7 +421,7 @@ def test_from_a_stream_that_does_not_exist_is_one_line(
 def test_bench_nats_measures_both_loops_and_every_trade_reaches_the_board(
     nats_server: NatsServer,
 ) -> None:
-    from hkticks.bench.remote import nats_figures
+    from hkticks.bench.servers_bench import nats_figures
 
     r = nats_figures(nats_server.url, ticks=3000, trials=1, rate=1000.0, seconds=0.5, warmup=0.2)
     assert r["publish_per_s"] > 0 and r["nats_py_publish_per_s"] > 0

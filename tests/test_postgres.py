@@ -164,7 +164,7 @@ def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
 
 
 def test_bench_postgres_counts_what_it_stored(pg_url: str) -> None:
-    from hkticks.bench.remote import postgres_figures
+    from hkticks.bench.servers_bench import postgres_figures
 
     r = postgres_figures(pg_url, ticks=5000, trials=1, batch=1000)
     assert r["rows_per_s"] > 0 and r["ticks"] == 5000

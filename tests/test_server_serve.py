@@ -171,10 +171,11 @@ def test_start_demo() -> None:
         assert other.token != demo.token
 
 
-def test_provider_settings_demo_uses_the_embedded_server() -> None:
-    from hkticks.cli.common import provider_settings
+def test_demo_source_uses_the_embedded_server() -> None:
+    from hkticks.run.source import SourceSpec, open_source
 
-    with provider_settings(demo=True, token=None, url=None, rest_url=None, plan=None) as s:
+    with open_source(SourceSpec(demo=True)) as provider:
+        s = provider.settings
         assert s.demo and s.token_source == "demo" and s.plan == "all-hk"
         assert s.token and s.token not in repr(s)
         c = Client(s.url, token=s.token)

@@ -19,7 +19,6 @@ import pytest
 from board_kit import NOW, make_app
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.kline import minute_bars
 from hkticks.alltick.rest import RestClient
 from hkticks.errors import SourceError
 from hkticks.watch.detail import DetailScreen
@@ -101,7 +100,7 @@ def client(url: str) -> RestClient:
 
 
 def test_minute_bars_over_http(kline_server: KlineServer) -> None:
-    bars = minute_bars(client(kline_server.url), "00700")
+    bars = client(kline_server.url).minute_bars("00700") or []
     assert len(bars) == 10 and bars[0].ts == M0 * 1000 and bars[0].symbol == "00700"
     assert (bars[0].open, bars[0].high, bars[0].low, bars[0].close) == (380.0, 380.8, 379.6, 380.4)
     (query,) = kline_server.queries
@@ -110,7 +109,7 @@ def test_minute_bars_over_http(kline_server: KlineServer) -> None:
 
 def test_a_server_without_kline_is_a_source_error(kline_server: KlineServer) -> None:
     with pytest.raises(SourceError, match="HTTP 404"):
-        minute_bars(client(kline_server.missing_url), "00700")
+        client(kline_server.missing_url).minute_bars("00700")
 
 
 @pytest.mark.parametrize("present", [True, False])
@@ -118,7 +117,7 @@ def test_detail_view_back_fills_or_degrades_quietly(
     kline_server: KlineServer, present: bool
 ) -> None:
     rest = client(kline_server.url if present else kline_server.missing_url)
-    app = make_app(history=lambda code, tf: minute_bars(rest, code))
+    app = make_app(history=lambda code, tf: rest.minute_bars(code) or [])
 
     async def main() -> None:
         async with app.run_test(size=(140, 40), notifications=True) as pilot:

@@ -11,18 +11,16 @@ numbers may come as strings or JSON numbers.
 :func:`hkticks.alltick.protocol.decode_kline` refuses a whole answer with a
 bad field; the board's history and ``validate --kline`` would rather keep
 the good bars and count the bad ones, which :func:`decode_kline` here does.
-Pure; :func:`minute_bars` makes the call through a
-:class:`~hkticks.alltick.rest.RestClient` (its pacing, retries, errors).
+Pure; :meth:`hkticks.alltick.rest.RestClient.minute_bars` makes the call (its
+pacing, retries, errors) and uses this decoder: the client imports this
+module, never the other way round.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hkticks.alltick import protocol as alltick
-
-if TYPE_CHECKING:  # pragma: no cover
-    from hkticks.alltick.rest import RestClient
 
 KLINE_1MIN = alltick.KLINE_1MIN
 MAX_KLINE_NUM = alltick.MAX_KLINE_BARS  # AllTick's cap on query_kline_num
@@ -74,10 +72,3 @@ def decode_kline(
             bad += 1
     bars.sort(key=lambda b: b.ts)
     return bars, bad
-
-
-def minute_bars(client: RestClient, symbol: str, count: int = MAX_KLINE_NUM) -> list[alltick.Bar]:
-    """The latest trading day's 1-minute bars of ``symbol`` (oldest first; none when the
-    code is rejected). Raises the client's errors (``SourceError`` for HTTP 404 when a
-    server has no ``kline`` endpoint)."""
-    return client.minute_bars(symbol, count) or []

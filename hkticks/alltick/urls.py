@@ -1,10 +1,18 @@
-"""The token in AllTick URLs: put it in, and mask it out of anything shown.
+"""Secrets in URLs and DSNs: put the token in, and mask every secret out of anything shown.
 
 AllTick carries the token in the query string of every WebSocket and REST
-URL, so any URL or error text that reaches a screen, a log or a file must go
-through :func:`redact` first. Kept here, beside the protocol, so that every
-part (REST client, sessions, the symbol sources, the CLI) can use it without
-importing the settings module above it.
+URL; a PostgreSQL or NATS output carries a password in its address; a
+webhook may carry ``?key=``. Any URL, DSN or error text that reaches a
+screen, a log, an event, a file or a file name goes through :func:`redact`
+first: it is the only redaction in hkticks. Kept here, beside the protocol,
+so that every part (REST client, sessions, sinks, the symbol sources, the
+CLI) can use it without importing the settings module above it.
+
+What is masked (``***``): the password of ``scheme://user:PASSWORD@host``,
+the user of ``nats://TOKEN@host`` (NATS token auth), every query value but
+those of hkticks's own harmless parameters (``table``, ``stream``,
+``max_age``...), and ``password=``/``token=``/``key=``/``secret=`` pairs of a
+libpq-style DSN or of free text.
 """
 
 from __future__ import annotations
@@ -12,12 +20,45 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+MASK = "***"
+# Query parameters that name things and never hold a secret: shown as given.
+SAFE_PARAMETERS = frozenset(
+    {"table", "stream", "max_age", "max_bytes", "dupe_window", "sslmode", "connect_timeout"}
+)
+_SECRET_WORDS = r"(?:password|passwd|pwd|token|api_?key|key|secret|access_token|auth)"
+
+# scheme://user:PASSWORD@ (the password may hold anything but @ and white space)
+_PASSWORD_RE = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*://[^:/@\s'\"]*:)[^/\s'\"]*?(?=@[^@/\s'\"]*(?:[/?#\s'\"]|$))"
+)
+# nats://TOKEN@host: NATS token authentication puts the secret where the user goes
+_NATS_TOKEN_RE = re.compile(
+    r"((?:nats|tls)://)[^:/\s'\"]+?(?=@[^@/\s'\"]*(?:[/?#\s'\"]|$))", re.IGNORECASE
+)
+# ?name=value / &name=value of a URL
+_QUERY_RE = re.compile(r"([?&;]([^=&#\s'\"?]*)=)([^&#\s'\"]*)")
+# password=value in a DSN or a message (not preceded by ? or &: those are the query's)
+_PAIR_RE = re.compile(
+    rf"((?<![?&;\w])\w*{_SECRET_WORDS}\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&#,;'\"]*)", re.IGNORECASE
+)
 _TOKEN_RE = re.compile(r"(token=)[^&#\s]*", re.IGNORECASE)
 
 
+def _mask_query(m: re.Match[str]) -> str:
+    if m.group(2).lower() in SAFE_PARAMETERS:
+        return m.group(0)
+    return f"{m.group(1)}{MASK}"
+
+
 def redact(text: str) -> str:
-    """Mask every ``token=...`` in ``text`` (URLs, error messages) as ``token=***``."""
-    return _TOKEN_RE.sub(r"\1***", text)
+    """``text`` (URLs, DSNs, error messages) with every secret masked as ``***``."""
+    if not text:
+        return text
+    text = _PASSWORD_RE.sub(rf"\1{MASK}", text)
+    text = _NATS_TOKEN_RE.sub(rf"\1{MASK}", text)
+    text = _QUERY_RE.sub(_mask_query, text)
+    text = _PAIR_RE.sub(rf"\1{MASK}", text)
+    return _TOKEN_RE.sub(rf"\1{MASK}", text)
 
 
 def with_token(url: str, token: str) -> str:

@@ -759,13 +759,13 @@ def run(config: BenchConfig, progress: Progress = _quiet) -> dict[str, Any]:
         if peaks:
             result["rss_peak_mb"] = max(peaks)
         if config.watch:
-            from hkticks.bench.alerts import heatmap_frame
+            from hkticks.bench.alerts_bench import heatmap_frame
 
             result["watch"] = watch_figures(cpu=config.watch_cpu, progress=progress)
             progress("heatmap: render benchmark")
             result["heatmap"] = heatmap_frame()
         if config.alerts:
-            from hkticks.bench.alerts import alerts_figures
+            from hkticks.bench.alerts_bench import alerts_figures
 
             result["alerts"] = alerts_figures(progress)
         if config.soak:
@@ -777,7 +777,7 @@ def run(config: BenchConfig, progress: Progress = _quiet) -> dict[str, Any]:
                 interval=config.soak_interval,
                 progress=progress,
             )
-    from hkticks.bench.alerts import alert_targets
+    from hkticks.bench.alerts_bench import alert_targets
 
     result["targets"] = {**targets(result), **alert_targets(result)}
     result["elapsed_s"] = round(time.monotonic() - started, 1)

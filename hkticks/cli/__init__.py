@@ -5,8 +5,12 @@ Commands live in their own modules and are imported only when run, so
 :class:`~hkticks.errors.HkticksError` to one clear line on stderr and its
 exit code: no tracebacks for expected failures.
 
-Must not: hold protocol, storage or analysis logic; commands parse options,
-build the parts, run them and map errors to exit codes.
+Commands turn options into the specs of :mod:`hkticks.run` (source, outputs,
+the record and alerts jobs), run them, print and map errors to exit codes.
+
+Must not: hold pipeline, protocol, storage or analysis logic; import another
+command (shared options and printing live in ``common.py`` and
+``alert_lines.py``); be imported by the library.
 """
 
 from __future__ import annotations

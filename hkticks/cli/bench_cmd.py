@@ -8,6 +8,7 @@ table or, with ``--json``, as one JSON object.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -157,21 +158,12 @@ def bench(
     ticks: int,
     trials: int,
     rate: float,
-    seconds: float,
-    latency_warmup: float,
-    symbols: int,
-    flush_interval: float,
-    kinds: str | None,
-    no_latency: bool,
-    watch_cpu: bool,
-    soak: float | None,
-    soak_interval: float,
     nats: str | None,
     postgres: str | None,
     stats_only: bool,
-    with_alerts: bool,
     dash_only: bool,
     as_json: bool,
+    **figures: Any,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
 
@@ -190,246 +182,98 @@ def bench(
       hkticks bench --dash
     """
     if dash_only:
-        return _dash(rate, seconds, as_json)
+        return _dash(rate, figures["seconds"], as_json)
     if nats is not None or postgres is not None:
-        from hkticks.cli.bench_remote import run_remote
-
-        return run_remote(nats, postgres, rate=rate, as_json=as_json)
+        return _remote(nats, postgres, rate=rate, as_json=as_json)
     if stats_only:
-        from hkticks.cli.bench_stats_view import run_and_print
-
         # the data figures are of a 2M-trade day unless --ticks says otherwise
         explicit = click.get_current_context().get_parameter_source("ticks")
         day = ticks if explicit is click.core.ParameterSource.COMMANDLINE else 2_000_000
-        run_and_print(trials, as_json, day)
-        return
+        return _stats(trials, as_json, day)
     from hkticks.bench.runner import BenchConfig, run
 
-    if seconds <= 0 or flush_interval <= 0:
+    if figures["seconds"] <= 0 or figures["flush_interval"] <= 0:
         raise click.BadParameter("must be positive", param_hint="--seconds/--flush-interval")
     config = BenchConfig(
         ticks=ticks,
         trials=trials,
         rate=rate,
-        seconds=seconds,
-        latency_warmup=latency_warmup,
-        symbols=symbols,
-        flush_interval=flush_interval,
-        kinds=_parse_kinds(kinds),
-        latency=not no_latency,
+        kinds=_parse_kinds(figures.pop("kinds")),
+        latency=not figures.pop("no_latency"),
         watch=True,
-        watch_cpu=watch_cpu,
-        soak=soak,
-        soak_interval=soak_interval,
-        alerts=with_alerts,
+        alerts=figures.pop("with_alerts"),
+        **figures,
     )
+    result = _with_progress(as_json, lambda progress: run(config, progress=progress))
+    if as_json:
+        _print_json(result)
+        return
+    from hkticks.bench.report import print_figures
+
+    print_figures(result)
+
+
+def _with_progress(quiet: bool, job: Callable[[Callable[[str], None]], Any]) -> Any:
+    """``job(progress)`` with a spinner on a terminal's stderr (none for --json or a pipe)."""
     from rich.console import Console
 
     err = Console(stderr=True)
-    if as_json or not err.is_terminal:
-        result = run(config, progress=lambda msg: None)
-    else:
-        with err.status("starting") as status:
-            result = run(config, progress=lambda msg: status.update(msg))
+    if quiet or not err.is_terminal:
+        return job(lambda _msg: None)
+    with err.status("starting") as status:
+        return job(lambda msg: status.update(msg))
+
+
+def _print_json(result: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def _remote(nats: str | None, postgres: str | None, *, rate: float, as_json: bool) -> None:
+    """``--nats`` / ``--postgres``: the server outputs' figures (exit 1 when a target is missed)."""
+    from hkticks.bench.servers_bench import nats_figures, postgres_figures
+
+    def job(progress: Callable[[str], None]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        if nats is not None:
+            target = None if nats == "local" else nats
+            result["nats"] = nats_figures(target, rate=rate, progress=progress)
+        if postgres is not None:
+            target = None if postgres == "local" else postgres
+            result["postgres"] = postgres_figures(target, progress=progress)
+        return result
+
+    result = _with_progress(as_json, job)
     if as_json:
-        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        _print_json(result)
         return
-    _print_tables(result)
+    from hkticks.bench.report import print_remote
+
+    if not print_remote(result):
+        sys.exit(1)
 
 
-def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+def _stats(rounds: int, as_json: bool, trades: int) -> None:
+    """``--stats``: the data figures of a generated day."""
+    from hkticks.bench.stats_bench import run_stats_bench
 
-
-def _spread_text(lo: Any, mid: Any, hi: Any, digits: int = 2) -> str:
-    """``1.80 (1.44-2.31)``: the median, then min-max; one figure when the rounds agree."""
-    if mid is None:
-        return "-"
-    if lo is None or hi is None or lo == hi:
-        return _fmt(float(mid), digits)
-    return f"{_fmt(float(mid), digits)} ({_fmt(float(lo), digits)}-{_fmt(float(hi), digits)})"
-
-
-def _ratio_text(sp: dict[str, Any] | None) -> str:
-    if not sp:
-        return "-"
-    text = _spread_text(sp["min"], sp["median"], sp["max"])
-    return text + (" [yellow]noisy[/]" if sp.get("noisy") else "")
-
-
-def _ok(ok: bool) -> str:
-    return "[green]yes[/]" if ok else "[red]NO[/]"
-
-
-def _print_tables(result: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from hkticks.bench.runner import NOISY_SPREAD
-
-    # into a pipe or file: wide enough that no name or figure is cut
-    console = Console() if sys.stdout.isatty() else Console(width=200)
-    m = result["machine"]
-    console.print(
-        f"[bold]hkticks bench[/] on {m['cpus']} CPUs, Python {m['python']}, "
-        f"websocket-client {m['websocket_client']} ({result['elapsed_s']} s)"
+    result = _with_progress(
+        as_json, lambda progress: run_stats_bench(trades, rounds=rounds, progress=progress)
     )
-    tp = result.get("throughput")
-    if tp:
-        ceiling = tp.get("ceiling")
-        table = Table(
-            title=f"Throughput: {tp['ticks_per_trial']:,} trades x {tp['trials']} rounds, "
-            f"{tp['symbols']} symbol{'s' if tp['symbols'] != 1 else ''} (server in its own process)"
-        )
-        for col in ("kind", "trades/s", "vs ceiling", "vs receive loop"):
-            table.add_column(col, justify="left" if col == "kind" else "right", no_wrap=True)
-        table.add_column("server CPU", justify="right", no_wrap=True)
-        table.add_column("peak RSS MB", justify="right", no_wrap=True)
-        ratio_names = {
-            "null": "pipeline_vs_ceiling",
-            "jsonl": "jsonl_vs_ceiling",
-            "csv": "csv_vs_ceiling",
-            "sqlite": "sqlite_vs_ceiling",
-            "receive_loop": "receive_loop_vs_ceiling",
-        }
-        spreads = tp.get("spread", {})
-        for kind, k in tp["kinds"].items():
-            label = kind + ("  (ceiling)" if kind == ceiling else "")
-            rates = [k.get("min_per_s"), k["median_per_s"], k.get("max_per_s")]
-            table.add_row(
-                label,
-                _spread_text(rates[0], rates[1], rates[2], digits=0),
-                "1.00" if kind == ceiling else _ratio_text(spreads.get(ratio_names.get(kind, ""))),
-                _ratio_text(spreads.get(f"{kind}_vs_receive_loop")),
-                _fmt(k["server_cpu"]),
-                _fmt(k["rss_peak_mb"], 1),
-            )
-        console.print(table)
-        if ceiling:
-            console.print(
-                f"figures are median (min-max) over {tp['trials']} rounds (ratios within each "
-                f"round); ceiling = {ceiling} (the faster websocket-client loop); "
-                "receive loop = hkticks' own read-ahead receive path without decoding"
-            )
-        if tp.get("noisy"):
-            console.print(
-                f"[bold yellow]too noisy to trust:[/] {', '.join(tp['noisy'])} spread more than "
-                f"{NOISY_SPREAD:.0%} between rounds (a busy machine?): run again on an idle "
-                "machine, or with more --trials"
-            )
-    lat = result.get("latency")
-    if lat:
-        table = Table(
-            title=f"Latency from the server's write: {lat['rate']:,.0f} trades/s asked, "
-            f"{lat['received_per_s']:,}/s received over {lat['seconds']:g} s"
-        )
-        for col in ("to", "p50 ms", "p99 ms", "max ms", "trades"):
-            table.add_column(col, justify="left" if col == "to" else "right")
-        labels = {
-            "to_consumer_ms": "handed to the consumer (writer thread)",
-            "to_file_ms": "JSONL line written (readable in the file)",
-            "to_disk_ms": f"JSONL line fsync'ed (flush every {lat['flush_interval_s']:g} s)",
-        }
-        for key, label in labels.items():
-            p = lat[key]
-            table.add_row(
-                label, _fmt(p["p50"], 3), _fmt(p["p99"], 3), _fmt(p["max"], 3), _fmt(p["n"])
-            )
-        console.print(table)
-    if "rss_peak_mb" in result:
-        console.print(f"peak RSS of a recording process: {result['rss_peak_mb']:.1f} MB")
-    sk = result.get("soak")
-    if sk:
-        console.print(
-            f"soak: {sk['duration_s']:g} s at {sk['rate']:,.0f} trades/s on {sk['symbols']} symbol{'s' if sk['symbols'] != 1 else ''}: "
-            f"RSS {sk['rss_baseline_mb']} MB after {sk['warmup_s']:g} s warm-up -> "
-            f"{sk['rss_end_mb']} MB at the end (growth {sk['growth_mb']} MB, max {sk['rss_max_mb']} MB); "
-            f"{sk['ticks_recorded']:,} trades recorded"
-        )
-    watch = result.get("watch")
-    if watch:
-        f = watch["frame"]
-        console.print(
-            f"watch: one {f['width']}x{f['rows']} frame of {f['symbols']} symbol{'s' if f['symbols'] != 1 else ''} renders in "
-            f"{f['median_ms']:.2f} ms (p95 {f['p95_ms']:.2f}, max {f['max_ms']:.2f}); "
-            f"model update {f['apply_ms_per_1k']:.2f} ms per 1,000 trades"
-        )
-        if "cpu" in watch:
-            c = watch["cpu"]
-            console.print(
-                f"watch: live board at {c['rate']:,.0f} trades/s on {c['symbols']} symbol{'s' if c['symbols'] != 1 else ''}: "
-                f"{c['cpu_share'] * 100:.1f}% of one core, {c.get('fps', 0):.1f} frames/s"
-            )
-        if "cpu_heatmap" in watch:
-            c = watch["cpu_heatmap"]
-            console.print(
-                f"watch --heatmap: live heatmap at {c['rate']:,.0f} trades/s on {c['symbols']} "
-                f"symbols: {c['cpu_share'] * 100:.1f}% of one core"
-            )
-        if "keys" in watch:
-            k = watch["keys"]
-            console.print(
-                f"watch: key press to screen {k['key_ms']:.1f} ms, detail view open "
-                f"{k['detail_ms']:.1f} ms, heatmap open {k.get('heatmap_ms', 0):.1f} ms "
-                f"(Pilot, {k['rate']:,.0f} trades/s on {k['symbols']} symbols)"
-            )
-    hm = result.get("heatmap")
-    if hm:
-        console.print(
-            f"heatmap: one {hm['width']}x{hm['height']} frame of {hm['symbols']} names renders in "
-            f"{hm['median_ms']:.2f} ms with its layout kept (p95 {hm['p95_ms']:.2f}, max "
-            f"{hm['max_ms']:.2f}); {hm.get('layout_ms', 0):.2f} ms with a fresh layout"
-        )
-    al = result.get("alerts")
-    if al:
-        d, e = al["detection"], al["engine"]
-        console.print(
-            f"alerts: {d['seeds']} x {d['minutes']:g} simulated minutes at {d['rate']:g} trades/s: "
-            f"{d['flagged_within_10s']}/{d['events']} injected events flagged within 10 s "
-            f"(recall {d['recall']:.3f}), precision {d['precision']:.3f}, latency p50 "
-            f"{_fmt(d['latency_p50_s'])} s, max {_fmt(d['latency_max_s'])} s; ordinary flow: "
-            f"{d['ordinary_false_per_10min']:g} false volume/block alerts per 10 minutes"
-        )
-        console.print(
-            f"alerts: engine {e['us_per_tick_median']:.2f} us per tick (median batch of {e['batch']:,}, median of {e['rounds']} rounds over "
-            f"{e['ticks']:,} ticks on {e['symbols']} names), {e['engine_vs_decode']:.2f}x the cost of "
-            f"decoding the tick's frame ({e['decode_us_per_tick']:.2f} us)"
-        )
-    tg = result.get("targets")
-    if tg:
-        table = Table(title="Targets")
-        for col in ("figure", "target", "measured", "met"):
-            table.add_column(col, no_wrap=True)
-        for name, t in tg.items():
-            met = _ok(t["ok"]) + (" [yellow](noisy)[/]" if t.get("noisy") else "")
-            table.add_row(name, t["target"], _fmt(t["measured"], 3), met)
-        console.print(table)
+    if as_json:
+        _print_json(result)
+        return
+    from hkticks.bench.report import print_stats
+
+    print_stats(result)
 
 
 def _dash(rate: float, seconds: float, as_json: bool) -> None:
     """``--dash``: the web dashboard's figures and its targets."""
     from hkticks.bench.dash import run_dash_bench
+    from hkticks.bench.report import print_dash
 
     result = run_dash_bench(rate=rate, seconds=min(seconds, 20.0))
     if as_json:
-        click.echo(orjson.dumps(result).decode())
+        _print_json(result)
         return
-    d = result["dash"]
-    click.echo(
-        f"dash: {d['symbols']} tiles at {d['rate']:,.0f} trades/s in headless Chromium 1600x1000: "
-        f"{d['fps']:.1f} frames/s, first paint {d['first_paint_ms']:.0f} ms, trade -> tile "
-        f"p50 {d['lag_p50_ms']:.0f} ms p99 {d['lag_p99_ms']:.0f} ms ({d['updates']:,} tile updates)"
-    )
-    click.echo(
-        f"dash: CPU {d['dash_cpu']:.1%} of a core; the feed alone (watch --json) "
-        f"{d['feed_cpu']:.1%}: the dashboard's own {d['own_cpu']:.1%}"
-    )
-    for name, t in result["targets"].items():
-        mark = "ok" if t["ok"] else "MISSED"
-        click.echo(f"target {name}: {t['measured']} (target {t['target']}) {mark}")
+    print_dash(result)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
 
-from hkticks import config
 from hkticks.alltick import protocol as alltick
+from hkticks.alltick.urls import redact
+from hkticks.analysis.anomaly import HOURS, KINDS
 from hkticks.errors import UsageError
-from hkticks.symbols.universe import Universe, normalise_all, try_normalise
+from hkticks.run.source import SourceSpec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,8 +20,9 @@ PLAN_CHOICE = click.Choice(sorted(alltick.PLANS, key=lambda p: alltick.PLANS[p].
 
 
 def warn(message: str) -> None:
-    """One line on stderr, prefixed ``hkticks:``: notes and warnings of a command."""
-    click.echo(f"hkticks: {message}", err=True)
+    """One line on stderr, prefixed ``hkticks:``: notes and warnings of a command
+    (secrets masked, as in every line hkticks shows)."""
+    click.echo(f"hkticks: {redact(message)}", err=True)
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
@@ -43,40 +43,51 @@ def remote_source() -> str | None:
     return str(value) if value else None
 
 
-def feed_token(settings: config.Settings) -> str:
-    """The AllTick token, or ``""`` when the trades come from ``--from`` (no token needed)."""
-    return "" if remote_source() else settings.require_token()
+def source_spec(
+    *,
+    demo: bool,
+    token: str | None,
+    url: str | None,
+    rest_url: str | None,
+    plan: str | None,
+    **demo_options: Any,
+) -> SourceSpec:
+    """The :class:`SourceSpec` of the running command's provider options
+    (``--from --consumer --since --shard`` included); ``demo_options`` are its
+    ``demo_rate``, ``demo_seed``, ``demo_scenario``, ``demo_truth``."""
+    since = _meta("since")
+    if since and remote_source():
+        from hkticks.feed.nats_source import parse_since
+
+        since_ms: int | None = parse_since(since)
+    else:
+        since_ms = 0 if since else None  # refused by the spec: --since needs --from
+    spec = SourceSpec(
+        demo=demo,
+        token=token,
+        url=url,
+        rest_url=rest_url,
+        plan=plan,
+        nats=remote_source(),
+        consumer=_meta("consumer"),
+        since_ms=since_ms,
+        shard=_meta("shard"),
+        **demo_options,
+    )
+    spec.check()
+    return spec
 
 
-def open_feed(codes: list[str], *, settings: config.Settings, queue: Any, **kw: Any) -> Any:
-    """The feed of a command: AllTick (:class:`Feed`), or the NATS stream of ``--from``.
-
-    ``kw`` are :class:`Feed`'s options (``token``, ``book_depth``, ``max_connections``...);
-    a NATS feed uses ``book_depth`` (books wanted) and ``dedup``.
-    """
-    source = remote_source()
-    if source:
-        from hkticks.feed.nats_source import NatsFeed, parse_since
-
-        since = _meta("since")
-        return NatsFeed(
-            source,
-            queue,
-            codes,
-            consumer=_meta("consumer"),
-            since_ms=parse_since(since) if since else None,
-            books=bool(kw.get("book_depth")),
-            follow_new=bool(_meta("every_symbol")),  # no SYMBOLS: new subjects too
-        )
-    from hkticks.feed.shards import Feed
-
-    kw.setdefault("token_source", settings.token_source)
-    return Feed(codes, url=settings.url, plan=alltick.PLANS[settings.plan], queue=queue, **kw)
+def _apply(options: Sequence[Callable[[Any], Any]], func: F) -> F:
+    """``func`` under every decorator of ``options``, the first outermost (as written)."""
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 def selection_options(func: F) -> F:
     """``--symbols-file`` and ``--include-suspended``: which symbols a streaming command takes
-    (read with :func:`resolve_symbols`)."""
+    (passed to :meth:`hkticks.run.source.Provider.symbols`)."""
     func = click.option(
         "--include-suspended", is_flag=True, help="With the universe, keep suspended stocks too."
     )(func)
@@ -87,130 +98,73 @@ def selection_options(func: F) -> F:
     )(func)
 
 
+_PROVIDER_OPTIONS = [
+    click.option(
+        "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
+    ),
+    click.option(
+        "--token",
+        metavar="TOKEN",
+        default=None,
+        help="AllTick token (default: $HKTICKS_TOKEN, $ALLTICK_TOKEN, config file).",
+    ),
+    click.option(
+        "--url",
+        metavar="URL",
+        default=None,
+        help="WebSocket endpoint (default: $HKTICKS_URL or AllTick's).",
+    ),
+    click.option(
+        "--rest-url",
+        metavar="URL",
+        default=None,
+        help="REST base URL (default: $HKTICKS_REST_URL or AllTick's).",
+    ),
+    click.option(
+        "--plan",
+        type=PLAN_CHOICE,
+        default=None,
+        help="Your AllTick plan; sets connection and symbol limits (default: basic).",
+    ),
+    click.option(
+        "--from",
+        "from_",
+        metavar="nats://HOST:4222/PREFIX",
+        expose_value=False,
+        callback=_remember,
+        help="Read trades from a NATS JetStream stream another hkticks publishes "
+        "(record --out nats://...) instead of AllTick; no token needed.",
+    ),
+    click.option(
+        "--consumer",
+        metavar="NAME",
+        expose_value=False,
+        callback=_remember,
+        help="With --from: a durable consumer that resumes where it stopped.",
+    ),
+    click.option(
+        "--since",
+        metavar="HH:MM",
+        expose_value=False,
+        callback=_remember,
+        help="With --from: start from this Hong Kong time today (default: the last "
+        "trade of each symbol).",
+    ),
+    click.option(
+        "--shard",
+        metavar="I/N",
+        expose_value=False,
+        callback=_remember,
+        help="Only shard I of N of the symbols (split by code, the same on every machine).",
+    ),
+]
+
+
 def provider_options(func: F) -> F:
     """``--token --url --rest-url --plan --demo`` for any command that connects,
     and ``--from --consumer --since --shard`` (read with :func:`remote_source`,
-    :func:`open_feed`, :func:`resolve_symbols`; not passed to the command)."""
-    options = [
-        click.option(
-            "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
-        ),
-        click.option(
-            "--token",
-            metavar="TOKEN",
-            default=None,
-            help="AllTick token (default: $HKTICKS_TOKEN, $ALLTICK_TOKEN, config file).",
-        ),
-        click.option(
-            "--url",
-            metavar="URL",
-            default=None,
-            help="WebSocket endpoint (default: $HKTICKS_URL or AllTick's).",
-        ),
-        click.option(
-            "--rest-url",
-            metavar="URL",
-            default=None,
-            help="REST base URL (default: $HKTICKS_REST_URL or AllTick's).",
-        ),
-        click.option(
-            "--plan",
-            type=PLAN_CHOICE,
-            default=None,
-            help="Your AllTick plan; sets connection and symbol limits (default: basic).",
-        ),
-        click.option(
-            "--from",
-            "from_",
-            metavar="nats://HOST:4222/PREFIX",
-            expose_value=False,
-            callback=_remember,
-            help="Read trades from a NATS JetStream stream another hkticks publishes "
-            "(record --out nats://...) instead of AllTick; no token needed.",
-        ),
-        click.option(
-            "--consumer",
-            metavar="NAME",
-            expose_value=False,
-            callback=_remember,
-            help="With --from: a durable consumer that resumes where it stopped.",
-        ),
-        click.option(
-            "--since",
-            metavar="HH:MM",
-            expose_value=False,
-            callback=_remember,
-            help="With --from: start from this Hong Kong time today (default: the last "
-            "trade of each symbol).",
-        ),
-        click.option(
-            "--shard",
-            metavar="I/N",
-            expose_value=False,
-            callback=_remember,
-            help="Only shard I of N of the symbols (split by code, the same on every machine).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-@contextlib.contextmanager
-def provider_settings(
-    *,
-    demo: bool,
-    token: str | None,
-    url: str | None,
-    rest_url: str | None,
-    plan: str | None,
-    demo_rate: float = 200.0,
-    demo_seed: int | None = None,
-    demo_scenario: str | None = "anomalies",
-    demo_truth: str | None = None,
-) -> Iterator[config.Settings]:
-    """Resolved settings; under ``--demo`` an embedded server runs for the block's lifetime.
-
-    The config file is read and validated in both cases: a broken one is
-    reported under ``--demo`` too, not only on the first real run. The demo
-    market runs ``demo_scenario`` (default ``anomalies``: volume bursts, block
-    trades and sharp moves from its third minute on), its truth logged to
-    ``demo_truth`` when given.
-    """
-    source = remote_source()
-    if source:
-        if demo:
-            raise UsageError("--from and --demo both name where trades come from: give one")
-        from hkticks.feed.natsurl import import_nats, parse_nats_url
-
-        parse_nats_url(source)
-        import_nats("--from")
-    elif _meta("consumer") or _meta("since"):
-        raise UsageError("--consumer and --since apply to --from nats://...")
-    resolved = config.resolve(token=token, url=url, rest_url=rest_url, plan=plan)
-    if not demo:
-        yield resolved
-        return
-    from hkticks.server.demo import start_demo
-
-    demo_plan = plan or "all-hk"
-    with start_demo(
-        rate=demo_rate,
-        seed=demo_seed,
-        plan=demo_plan,
-        scenario=None if demo_scenario in (None, "none") else demo_scenario,
-        scenario_truth=demo_truth,
-    ) as server:
-        yield config.Settings(
-            token=server.token,
-            token_source="demo",
-            url=server.ws_url,
-            rest_url=server.rest_url,
-            plan=demo_plan,
-            sse_url=server.sse_url,
-            szse_url=server.szse_url,
-            demo=True,
-        )
+    :func:`source_spec`; not passed to the command)."""
+    return _apply(_PROVIDER_OPTIONS, func)
 
 
 def _check_scenario(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -275,111 +229,102 @@ class Duration(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-def read_symbols_file(path: str) -> list[str]:
-    """Symbols from a file (``-`` = stdin), one per line, ``#`` comments and blank lines ignored."""
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read symbols file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"symbols file {'stdin' if path == '-' else path} is not UTF-8 text (byte "
-            f"{exc.start}): give one HK code per line, e.g. 00700"
-        ) from None
-    out: list[str] = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        line = line.split("#", 1)[0].strip()
-        for word in line.replace(",", " ").split():
-            if try_normalise(word) is None:
-                where = "stdin" if path == "-" else path
-                raise UsageError(
-                    f"{where}:{lineno}: invalid symbol {word!r}: use HK stock codes such as "
-                    "00700, 700 or 0700.HK"
-                )
-            out.append(word)
-    return out
+# the engine's flags as the command receives them (see hkticks.run.alerts_job.build_config)
+ENGINE_FLAGS = (
+    "kinds",
+    "hours",
+    "cooldown",
+    "warmup",
+    "spike_ratio",
+    "block_floor",
+    "move_pct",
+    "move_window",
+    "rvol_threshold",
+)
+_ENGINE_OPTIONS = [
+    click.option(
+        "--kinds",
+        metavar="LIST",
+        default=None,
+        help=f"Alert kinds to raise, comma-separated (default: all: {','.join(KINDS)}).",
+    ),
+    click.option(
+        "--hours",
+        type=click.Choice(HOURS),
+        default=None,
+        help="hk: only the continuous sessions count (auctions, lunch, nights left out); "
+        "always: every hour (the simulated market). Default: always with --demo, else hk.",
+    ),
+    click.option(
+        "--history",
+        metavar="GLOB",
+        default=None,
+        help="Recordings of previous days: baselines for rvol, breakout, volume_spike and "
+        "block_trade (computed once, cached).",
+    ),
+    click.option(
+        "--history-days",
+        type=click.IntRange(1, 250),
+        default=20,
+        show_default=True,
+        help="With --history: the last N trading days count.",
+    ),
+    click.option(
+        "--cooldown",
+        type=Duration(),
+        default=None,
+        help="Quiet time per (symbol, kind) after an alert [60s].",
+    ),
+    click.option(
+        "--warmup",
+        type=Duration(),
+        default=None,
+        help="Trading time seen before volume_spike vs the intraday rate [2m].",
+    ),
+    click.option(
+        "--spike-ratio",
+        type=click.FloatRange(min=1),
+        default=None,
+        help="volume_spike: trades in a window vs expected [3].",
+    ),
+    click.option(
+        "--block-floor",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="block_trade: minimum turnover, HK$ [20000000].",
+    ),
+    click.option(
+        "--move-pct",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="price_move: percent vs --move-window earlier [10].",
+    ),
+    click.option(
+        "--move-window",
+        type=Duration(),
+        default=None,
+        help="price_move: compared with the price this long before [5m].",
+    ),
+    click.option(
+        "--rvol",
+        "rvol_threshold",
+        type=click.FloatRange(min=0),
+        default=None,
+        help="rvol: relative volume to alert at [3].",
+    ),
+]
 
 
-def resolve_symbols(
-    args: tuple[str, ...],
-    symbols_file: str | None,
-    *,
-    include_suspended: bool,
-    settings: config.Settings,
-    warn: Callable[[str], None],
-    use_all: bool = False,
-) -> tuple[list[str], Universe | None]:
-    """The symbols to subscribe to, and the cached universe (for names) if any.
-
-    Symbols given (arguments and/or file) keep their order and are checked
-    before anything connects; none given means the Stock Connect universe
-    (fetched once if it was never cached), suspended stocks left out unless
-    ``include_suspended``.
-    """
-    codes, universe = _resolve_symbols(
-        args,
-        symbols_file,
-        include_suspended=include_suspended,
-        settings=settings,
-        warn=warn,
-        use_all=use_all,
-    )
-    spec = _meta("shard")
-    if spec:
-        from hkticks.symbols.shard import parse_shard
-
-        shard = parse_shard(spec)
-        codes = shard.select(codes)
-        if not codes:
-            raise UsageError(f"shard {shard} of these symbols is empty: use fewer shards")
-    return codes, universe
+def engine_options(func: F) -> F:
+    """The engine's flags (over ``[alerts]`` in the config file), shared by ``alerts`` and ``replay --alerts``."""
+    return _apply(_ENGINE_OPTIONS, func)
 
 
-def shard_filter() -> Callable[[str], bool] | None:
-    """The ``--shard`` of the running command as a test on a code, if given."""
-    spec = _meta("shard")
-    if not spec:
+def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
+    """``--symbols 700,9988 --symbols 3690`` -> five-digit codes (``None`` when not given)."""
+    given = [s for v in values for s in v.replace(",", " ").split()]
+    if not given:
         return None
-    from hkticks.symbols.shard import parse_shard
+    from hkticks.symbols.universe import normalise_all
 
-    return parse_shard(spec).owns
-
-
-def _resolve_symbols(
-    args: tuple[str, ...],
-    symbols_file: str | None,
-    *,
-    include_suspended: bool,
-    settings: config.Settings,
-    warn: Callable[[str], None],
-    use_all: bool = False,
-) -> tuple[list[str], Universe | None]:
-    from hkticks.symbols import universe as symbol_service
-
-    given = list(args)
-    if symbols_file:
-        given += read_symbols_file(symbols_file)
-    if given and use_all:
-        raise UsageError("give SYMBOLS or --all, not both")
-    if given:
-        return normalise_all(given), symbol_service.cached_universe(demo=settings.demo)
-    source = remote_source()
-    if source:  # every symbol the stream has trades of
-        from hkticks.feed.nats_source import stream_symbols
-
-        codes = stream_symbols(source)
-        if not codes:
-            raise UsageError(f"{source}: the stream has no trades yet; give SYMBOLS")
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None:  # the feed follows the symbols first published later too
-            ctx.meta["hkticks.every_symbol"] = True
-        return codes, symbol_service.cached_universe(demo=False)
-    universe = symbol_service.load_universe(settings, refresh_if_missing=True, warn=warn)
-    codes = list(universe.codes(include_suspended=include_suspended))
-    if not codes:
-        raise UsageError("the Stock Connect list is empty: run `hkticks symbols --refresh`")
-    return codes, universe
+    return normalise_all(given)

@@ -35,8 +35,10 @@ def compact(sources: tuple[str, ...], dest: str, quiet: bool) -> None:
       hkticks compact t.jsonl --to archive
       hkticks stats archive
     """
+    from hkticks.run.outputs import parse_file_target
     from hkticks.storage.parquet import compact as run
 
+    dest = parse_file_target(dest, "--to")  # a server address is refused, never a folder name
     started = time.monotonic()
     report = run(list(sources), dest)
     for line in report.problems:

@@ -5,19 +5,15 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Any
 
 import click
 
 from hkticks.cli.common import (
     Duration,
-    feed_token,
-    open_feed,
     provider_options,
-    provider_settings,
-    resolve_symbols,
     scenario_option,
     selection_options,
+    source_spec,
     warn,
 )
 
@@ -100,19 +96,18 @@ def dash(
       hkticks dash --from nats://127.0.0.1:4222   # needs nats-server
     """
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
-    from hkticks import config
-    from hkticks.alltick import protocol as alltick
-    from hkticks.alltick.rest import RestClient
     from hkticks.feed.queue import TickQueue
     from hkticks.feed.session import SessionConfig
     from hkticks.market_hours import calendar as market_calendar
+    from hkticks.run.alerts_job import board_alerts
+    from hkticks.run.source import open_source
     from hkticks.stopping import StopFlag
     from hkticks.watch import layout as saved
     from hkticks.watch.live import LiveBoard
     from hkticks.watch.runner import warnings_to_queue
     from hkticks.watch.web.server import DashServer, serve_until_stopped
 
-    with provider_settings(
+    spec = source_spec(
         demo=demo,
         token=token,
         url=url,
@@ -121,32 +116,21 @@ def dash(
         demo_rate=demo_rate,
         demo_seed=demo_seed,
         demo_scenario=scenario or "anomalies",
-    ) as settings:
-        token_value = feed_token(settings)
-        codes, universe = resolve_symbols(
-            symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
+    )
+    with open_source(spec) as provider:
+        token_value = provider.token  # before any slow universe fetch
+        codes, universe = provider.symbols(
+            symbols, symbols_file, include_suspended=include_suspended, warn=warn
         )
         names = universe.names(codes) if universe is not None else {}
         queue = TickQueue()
-        feed = open_feed(
+        feed = provider.feed(
             codes,
-            settings=settings,
-            queue=queue,
-            token=token_value,
+            queue,
             book_depth=10 if book else None,
-            simulated=settings.demo,
-            config=SessionConfig(calendar=None if settings.demo else market_calendar()),
+            config=SessionConfig(calendar=None if provider.simulated else market_calendar()),
         )
-        rest = (
-            RestClient(
-                settings.rest_url,
-                token_value,
-                alltick.PLANS[settings.plan],
-                token_source=settings.token_source,
-            )
-            if token_value
-            else None  # --from: no token, no REST, no previous close
-        )
+        rest = provider.rest_client() if token_value else None  # --from: no REST
         # the same board as `hkticks watch`: model, buffers, pump, reference data
         board = LiveBoard(
             feed,
@@ -154,7 +138,8 @@ def dash(
             codes,
             names=names,
             rest=rest,
-            alerts=_board_alerts(config, settings.demo),
+            no_reference="reading --from NATS",
+            alerts=board_alerts(provider.simulated),
             book=book,
         )
         layout = saved.load()
@@ -194,13 +179,3 @@ def dash(
             f"trades of {len(codes)} symbols, {len(server.alerts)} alerts{tag}",
             err=True,
         )
-
-
-def _board_alerts(config: Any, demo: bool) -> Any:
-    """The anomaly engine of the board, from ``[alerts]`` of the config file."""
-    from hkticks.analysis.anomaly import AnomalyEngine
-    from hkticks.cli.alerts_cmd import build_config
-    from hkticks.watch.alert_feed import AlertFeed
-
-    table, _where = config.config_table("alerts")
-    return AlertFeed(AnomalyEngine(build_config(demo=demo)), auto_hours="hours" not in table)

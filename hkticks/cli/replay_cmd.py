@@ -11,24 +11,13 @@ import click
 
 from hkticks.alltick.urls import redact
 from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
-from hkticks.cli.alerts_cmd import engine_options
-from hkticks.cli.common import PLAN_CHOICE, Duration, warn
-from hkticks.errors import HkticksError, NothingRead, UsageError
+from hkticks.cli.common import PLAN_CHOICE, Duration, engine_options, parse_symbols, warn
+from hkticks.errors import NothingRead, UsageError
 from hkticks.stopping import StopFlag, stop_on_signals
 from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection
 
 SORT_CHOICES = ("code", "change", "volume", "active")
-
-
-def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
-    """``--symbols 700,9988 --symbols 3690`` -> five-digit codes (``None`` when not given)."""
-    given = [s for v in values for s in v.replace(",", " ").split()]
-    if not given:
-        return None
-    from hkticks.symbols.universe import normalise_all
-
-    return normalise_all(given)
 
 
 @click.command()
@@ -191,9 +180,7 @@ def replay(
     max_gap_ms = int(max_gap * 1000) if max_gap > 0 else None
     clock = ReplayClock(factor, max_gap_ms)
     if with_alerts:
-        from hkticks.cli.alerts_cmd import replay_alerts_command
-
-        replay_alerts_command(recording, as_json, history, history_days, engine_flags)
+        _replay_alerts(recording, as_json, history, history_days, engine_flags)
         return
 
     started = time.monotonic()
@@ -400,63 +387,86 @@ def _serve(
     plan: str,
     simulated: bool = True,
 ) -> tuple[Tally, str, ReplayClock]:
-    from hkticks.server import MarketServer
-    from hkticks.server.replaysource import ReplaySource
-    from hkticks.storage.readers import hk_datetime
+    from hkticks.run.replay_serve import ReplayServer
 
-    if rest_port is None:
-        rest_port = port + 1 if port else 0
-    if rest_port and rest_port == port:
-        raise click.BadParameter("must differ from --port", param_hint="--rest-port")
-    tally = Tally(recording.keyed())
-    source = ReplaySource(iter(tally), speed=factor, max_gap_ms=max_gap_ms)
-    server = MarketServer(
+    replay = ReplayServer(
+        recording,
+        factor,
+        max_gap_ms,
         host=host,
         port=port,
         rest_port=rest_port,
         token=token,
         plan=plan,
-        rate=0,
-        replay=source,
         simulated=simulated,
     )
-    server.start()  # a one-line error when the port is taken
+    replay.start()
+    server = replay.server
     stop = StopFlag()
     announced = False
     out = sys.stderr
     interactive = out.isatty()
     try:
         with stop_on_signals(stop):  # before the banner: a Ctrl-C right after it stops cleanly
-            click.echo(
-                f"hkticks replay: serving {len(recording.files)} recording"
-                f"{'s' if len(recording.files) != 1 else ''} at "
-                f"{'max speed' if factor is None else f'{factor:g}x'} on "
-                f"{redact(server.ws_url + '?token=' + token)} (REST: simulated"
-                + ("; the trades are simulated: DEMO)" if simulated else ")"),
-                err=True,
-            )
-            click.echo(
-                "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
-                f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
-                err=True,
-            )
+            _serving_banner(len(recording.files), factor, server, token, simulated)
             while not stop.wait(0.5):
-                if source.finished and not announced:
+                if replay.finished and not announced:
                     announced = True
-                    line = f"replay finished: {source.sent:,} trades sent; still serving (Ctrl-C stops)"
-                    if source.error is not None:
-                        line = f"replay stopped: {source.error}"
+                    line = replay.finished_line()
                     click.echo(("\r\x1b[2K" if interactive else "") + f"hkticks: {line}", err=True)
-                elif interactive and source.started and not source.finished:
-                    pos = source.position()
-                    when = hk_datetime(pos) if pos is not None else "-"
-                    out.write(f"\r\x1b[2Kreplaying {when} HKT  sent {source.sent:,}")
+                elif interactive and (status := replay.progress()) is not None:
+                    out.write(f"\r\x1b[2K{status}")
                     out.flush()
     finally:
         if interactive:
             out.write("\r\x1b[2K")
             out.flush()
-        server.stop()
-    if isinstance(source.error, HkticksError):
-        raise source.error
-    return tally, stop.reason or ("finished" if source.finished else "stopped"), source.clock
+        replay.stop()
+    failure = replay.failure()
+    if failure is not None:
+        raise failure
+    return replay.tally, stop.reason or ("finished" if replay.finished else "stopped"), replay.clock
+
+
+def _serving_banner(
+    files: int, factor: float | None, server: Any, token: str, simulated: bool
+) -> None:
+    click.echo(
+        f"hkticks replay: serving {files} recording"
+        f"{'s' if files != 1 else ''} at "
+        f"{'max speed' if factor is None else f'{factor:g}x'} on "
+        f"{redact(server.ws_url + '?token=' + token)} (REST: simulated"
+        + ("; the trades are simulated: DEMO)" if simulated else ")"),
+        err=True,
+    )
+    click.echo(
+        "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
+        f"--url {server.ws_url} --rest-url {server.rest_url} --token ...   Ctrl-C stops.",
+        err=True,
+    )
+
+
+def _replay_alerts(
+    recording: Any, as_json: bool, history: str | None, history_days: int, flags: dict[str, Any]
+) -> None:
+    """``hkticks replay FILE... --alerts``: the recording through the alerts engine."""
+    from hkticks.analysis.baselines import applied_path, read_applied
+    from hkticks.analysis.stats import nothing_read
+    from hkticks.cli.alert_lines import Output
+    from hkticks.run.alerts_job import build_config, history_baselines, replay_alerts
+
+    cfg = build_config(demo=False, **flags)
+    bases = history_baselines(history, cfg, history_days, warn) if history else {}
+    output = Output(sys.stdout.buffer, as_json)
+    # the baselines a live run applied, at the trade where it applied them
+    paths = [getattr(f, "path", None) for f in recording.files]
+    applied = read_applied(applied_path(paths[0])) if len(paths) == 1 and paths[0] else []
+    trades = replay_alerts(iter(recording), cfg, bases, output.emit, applied)
+    unread = nothing_read(recording.reports)
+    if unread is not None:
+        raise NothingRead(unread)
+    for line in recording.problems():
+        warn(line)
+    if not as_json or sys.stderr.isatty():
+        count = output.count
+        warn(f"{count} alert{'s' if count != 1 else ''} from {trades:,} trades")

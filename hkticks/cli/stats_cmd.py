@@ -9,7 +9,7 @@ import sys
 import click
 import orjson
 
-from hkticks.cli.replay_cmd import parse_symbols
+from hkticks.cli.common import parse_symbols
 from hkticks.errors import NothingRead, UsageError
 from hkticks.storage import provenance
 from hkticks.storage.readers import Recording, make_selection

@@ -11,14 +11,9 @@ from typing import Any
 import click
 import orjson
 
-from hkticks.cli.common import (
-    provider_options,
-    provider_settings,
-    remote_source,
-    shard_filter,
-    warn,
-)
+from hkticks.cli.common import provider_options, remote_source, source_spec, warn
 from hkticks.errors import UsageError
+from hkticks.run.source import SourceSpec, open_source
 from hkticks.symbols import universe as symsvc
 
 FORMATS = ("table", "json", "csv", "codes")
@@ -65,11 +60,7 @@ def symbols(
     channel: str,
     include_suspended: bool,
     fmt: str | None,
-    demo: bool,
-    token: str | None,
-    url: str | None,
-    rest_url: str | None,
-    plan: str | None,
+    **provider: Any,
 ) -> None:
     """The Stock Connect (southbound) universe: list, search, refresh.
 
@@ -92,33 +83,14 @@ def symbols(
         raise UsageError(
             "--from applies to watch and record; symbols lists the Stock Connect universe"
         )
-    universe: symsvc.Universe | None = None
-    if not refresh:
-        # a cached list needs no server; start one only if it must be fetched
-        universe = symsvc.cached_universe(demo=demo, warn=warn)
-        if universe is None and not demo and (fmt or "").lower() != "codes":
-            # only the demo list is cached (e.g. right after `--refresh --demo`): show it,
-            # labelled; never as bare codes (those are piped into `record`), and record
-            # and watch never default to it without --demo
-            universe = symsvc.cached_universe(demo=True, warn=warn)
-            if universe is not None:
-                warn(
-                    "showing the DEMO (simulated) list: no real list is cached yet; "
-                    "run `hkticks symbols --refresh` to fetch it from SSE and SZSE"
-                )
-    if universe is None:
-        with provider_settings(
-            demo=demo, token=token, url=url, rest_url=rest_url, plan=plan, demo_rate=20.0
-        ) as settings:
-            if refresh:
-                universe = symsvc.refresh_universe(settings, warn=warn)
-                warn(_summary(universe))
-            else:
-                universe = symsvc.load_universe(settings, warn=warn)
-        if refresh and search is None and fmt is None:
-            return
+    spec = source_spec(demo_rate=20.0, **provider)
+    universe = _universe(
+        spec, refresh, (fmt or "").lower(), shown=search is not None or fmt is not None
+    )
+    if universe is None:  # refreshed, and nothing more asked
+        return
     stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
-    in_shard = shard_filter()  # --shard i/n: the list one of n recorders takes
+    in_shard = spec.shard_filter()  # --shard i/n: the list one of n recorders takes
     if in_shard is not None:
         stocks = [s for s in stocks if in_shard(s.code)]
     if fmt is None:
@@ -139,6 +111,33 @@ def symbols(
         extra = " (only suspended ones: add --include-suspended)" if hidden else ""
         warn(f"no stock matches {search!r}{extra}")
         sys.exit(1)
+
+
+def _universe(spec: SourceSpec, refresh: bool, fmt: str, *, shown: bool = True) -> Any:
+    """The list to show: the cache (a demo market or the sources only if it must be
+    fetched), or a fresh one with ``refresh`` (``None`` when only the refresh was asked)."""
+    universe: symsvc.Universe | None = None
+    if not refresh:
+        # a cached list needs no server; start one only if it must be fetched
+        universe = symsvc.cached_universe(demo=spec.demo, warn=warn)
+        if universe is None and not spec.demo and fmt != "codes":
+            # only the demo list is cached (e.g. right after `--refresh --demo`): show it,
+            # labelled; never as bare codes (those are piped into `record`), and record
+            # and watch never default to it without --demo
+            universe = symsvc.cached_universe(demo=True, warn=warn)
+            if universe is not None:
+                warn(
+                    "showing the DEMO (simulated) list: no real list is cached yet; "
+                    "run `hkticks symbols --refresh` to fetch it from SSE and SZSE"
+                )
+    if universe is not None:
+        return universe
+    with open_source(spec) as provider:
+        if not refresh:
+            return symsvc.load_universe(provider.settings, warn=warn)
+        universe = symsvc.refresh_universe(provider.settings, warn=warn)
+        warn(_summary(universe))
+    return universe if shown else None
 
 
 def _summary(universe: symsvc.Universe) -> str:

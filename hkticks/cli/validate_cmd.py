@@ -9,7 +9,7 @@ from typing import Any
 import click
 import orjson
 
-from hkticks.cli.common import provider_options, provider_settings, warn
+from hkticks.cli.common import provider_options, source_spec, warn
 from hkticks.errors import UsageError
 
 
@@ -139,19 +139,13 @@ def validate(
     for line in recording.problems():
         warn(line)
     if kline:
-        from hkticks.alltick.rest import RestClient
+        from hkticks.run.source import open_source
 
-        with provider_settings(
-            demo=demo, token=token, url=url, rest_url=rest_url, plan=plan
-        ) as settings:
-            if settings.demo:
+        spec = source_spec(demo=demo, token=token, url=url, rest_url=rest_url, plan=plan)
+        with open_source(spec) as provider:
+            if provider.simulated:
                 warn("--demo: bars come from a fresh simulated market, not the one recorded")
-            client = RestClient(
-                settings.rest_url,
-                settings.require_token(),
-                settings.plan,
-                token_source=settings.token_source,
-            )
+            client = provider.rest_client()
             wanted = kline_symbols(report, gaps, kline_max)
             bars = {symbol: client.minute_bars(symbol) for symbol in wanted}
         reconcile(report, bars, gaps, cal)

@@ -13,19 +13,17 @@ from hkticks import config
 from hkticks.alltick import protocol as alltick
 from hkticks.cli.common import (
     Duration,
-    feed_token,
-    open_feed,
     provider_options,
-    provider_settings,
-    resolve_symbols,
     scenario_option,
     selection_options,
+    source_spec,
     warn,
 )
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig
-from hkticks.feed.shards import Feed
+from hkticks.feed.tickfeed import StartableFeed as Feed
 from hkticks.market_hours import calendar as market_calendar
+from hkticks.run.source import Provider, open_source
 
 SORT_CHOICES = ("code", "change", "volume", "active")
 
@@ -142,7 +140,7 @@ def watch(
     json_mode = as_json or not sys.stdout.isatty()
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
 
-    with provider_settings(
+    spec = source_spec(
         demo=demo,
         token=token,
         url=url,
@@ -151,14 +149,15 @@ def watch(
         demo_rate=demo_rate,
         demo_seed=demo_seed,
         demo_scenario=scenario or "anomalies",
-    ) as settings:
-        token_value = feed_token(settings)  # before any slow universe fetch
-        codes, universe = resolve_symbols(
-            symbols, symbols_file, include_suspended=include_suspended, settings=settings, warn=warn
+    )
+    with open_source(spec) as provider:
+        settings, token_value = provider.settings, provider.token  # before the universe fetch
+        codes, universe = provider.symbols(
+            symbols, symbols_file, include_suspended=include_suspended, warn=warn
         )
         names = universe.names(codes) if universe is not None else {}
         queue = TickQueue()
-        feed = make_feed(codes, settings, token_value, queue, book=book and not json_mode)
+        feed = make_feed(codes, provider, queue, book=book and not json_mode)
         if json_mode:
             _watch_json(feed, queue, codes, duration)
         else:
@@ -187,19 +186,14 @@ def watch(
 BOOK_LEVELS = 10  # the detail view's depth ladder
 
 
-def make_feed(
-    codes: list[str], settings: config.Settings, token: str, queue: TickQueue, *, book: bool
-) -> Any:
+def make_feed(codes: list[str], provider: Provider, queue: TickQueue, *, book: bool) -> Feed:
     """The feed the board and the JSON stream read: AllTick, or the NATS stream of ``--from``."""
-    return open_feed(
+    return provider.feed(
         codes,
-        settings=settings,
-        queue=queue,
-        token=token,
+        queue,
         book_depth=BOOK_LEVELS if book else None,
-        simulated=settings.demo,
         # no stale alarm while HKEX is shut (the simulated market never is)
-        config=SessionConfig(calendar=None if settings.demo else market_calendar()),
+        config=SessionConfig(calendar=None if provider.simulated else market_calendar()),
     )
 
 
@@ -254,6 +248,7 @@ def _watch_board(
     heatmap: dict[str, Any] | None = None,
 ) -> None:
     from hkticks.alltick.rest import RestClient
+    from hkticks.run.alerts_job import board_alerts
     from hkticks.stopping import StopFlag
     from hkticks.watch import layout as saved
     from hkticks.watch.app import BoardApp
@@ -309,13 +304,3 @@ def _watch_board(
         live.stop()
     # only after a clean stop: an error is reported by the CLI as its one line
     click.echo(board_summary(live.model, time.time(), demo=app.simulated), err=True)
-
-
-def board_alerts(demo: bool) -> Any:
-    """The anomaly engine for the board: ``[alerts]`` of the config file, as ``hkticks alerts``."""
-    from hkticks.analysis.anomaly import AnomalyEngine
-    from hkticks.cli.alerts_cmd import build_config
-    from hkticks.watch.alert_feed import AlertFeed
-
-    table, _where = config.config_table("alerts")
-    return AlertFeed(AnomalyEngine(build_config(demo=demo)), auto_hours="hours" not in table)

@@ -12,13 +12,12 @@ server:
   by copying all that came before at each one (quadratic in the message);
 * a handshake redirect is followed only to the same host and port, never from
   ``wss://`` to ``ws://`` (:func:`redirect_target`); every query value of a
-  redirect's URL is masked in messages (:func:`redact_query`), since a
+  redirect's URL is masked in messages (:func:`hkticks.alltick.urls.redact`), since a
   secret may travel under any name.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -37,7 +36,6 @@ MAX_MESSAGE_BYTES = 16 * alltick.MAX_FRAME_BYTES
 MAX_FRAGMENTS = 4096
 MAX_REDIRECTS = 3
 _REDIRECTS = (301, 302, 303, 307, 308)
-_QUERY_VALUE = re.compile(r"([?&][^=&#\s]*=)[^&#\s]*")
 
 
 class MessageTooLarge(websocket.WebSocketException):
@@ -73,12 +71,6 @@ class BoundedFrameBuffer(websocket._abnf.frame_buffer):
             raise MessageTooLarge("bytes", self.length, self.max_bytes, announced=True)
 
 
-def redact_query(text: str) -> str:
-    """Every query value of the URLs in ``text`` masked (``?apikey=***&token=***``):
-    a redirect may carry a secret under any name."""
-    return _QUERY_VALUE.sub(r"\1***", redact(text))
-
-
 def redirect_target(url: str, location: str | None) -> str:
     """Where a handshake redirect of ``url`` leads, or :class:`RedirectRefused`.
 
@@ -92,7 +84,7 @@ def redirect_target(url: str, location: str | None) -> str:
     if location.startswith("/"):
         location = f"{here.scheme}://{here.netloc}{location}"
     there = urlsplit(location)
-    shown = redact_query(location)[:200]
+    shown = redact(location)[:200]  # a redirect may carry a secret under any name
     if there.scheme not in ("ws", "wss"):
         raise RedirectRefused(f"redirected to {shown}, which is not a WebSocket URL")
     if here.scheme == "wss" and there.scheme != "wss":

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from urllib.parse import parse_qsl, urlsplit
 
+from hkticks.alltick.urls import redact
 from hkticks.errors import UsageError
 
 SCHEMES = ("nats://", "tls://")
@@ -60,7 +61,9 @@ class NatsUrl:
 
 
 def _bad(text: str, why: str) -> UsageError:
-    return UsageError(f"invalid NATS address {text!r}: {why}; use e.g. nats://127.0.0.1:4222/hk")
+    return UsageError(
+        redact(f"invalid NATS address {text!r}: {why}; use e.g. nats://127.0.0.1:4222/hk")
+    )
 
 
 def parse_age(text: str) -> float:
@@ -123,11 +126,10 @@ def parse_nats_url(text: str) -> NatsUrl:
     userinfo = ""
     if parts.username:
         userinfo = parts.username + (f":{parts.password}" if parts.password else "") + "@"
-    shown_user = f"{parts.username}{':***' if parts.password else ''}@" if parts.username else ""
     scheme = parts.scheme.lower()
     return NatsUrl(
         server=f"{scheme}://{userinfo}{host}:{port}",
-        shown=f"{scheme}://{shown_user}{host}:{port}/{prefix}",
+        shown=redact(f"{scheme}://{userinfo}{host}:{port}/{prefix}"),
         prefix=prefix,
         stream=stream,
         max_age=max_age,
@@ -158,7 +160,7 @@ def connect_reason(exc: BaseException) -> str:
         return "connection refused (is nats-server running there?)"
     if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower():
         return "timed out"
-    return text.splitlines()[0]
+    return redact(text.splitlines()[0])
 
 
 async def probe(target: NatsUrl, timeout: float) -> None:

@@ -44,7 +44,6 @@ from hkticks.feed.guards import (
     MessageTooLarge,
     RedirectRefused,
     connect_checked,
-    redact_query,
     untrusted_certificate,
 )
 from hkticks.feed.pacing import Backoff, ConnectGate, ConnectionPacer, Pacer
@@ -637,7 +636,7 @@ class Session:
         if isinstance(exc, websocket.WebSocketBadStatusException):
             self._close_reason = f"handshake refused with HTTP {status}"
         else:
-            self._close_reason = redact_query(f"{type(exc).__name__}: {exc}")[:300]
+            self._close_reason = redact(f"{type(exc).__name__}: {exc}")[:300]
 
     def _on_close(self, payload: bytes) -> None:
         """The server's close frame: its code and reason explain the gap."""

@@ -33,6 +33,7 @@ import orjson
 from hkticks.alltick.urls import redact
 from hkticks.errors import HkticksError, TokenRejected, UsageError
 from hkticks.feed.queue import TickQueue
+from hkticks.feed.tickfeed import TickFeed as FeedLike
 from hkticks.market_hours import hk_clock
 from hkticks.stopping import StopFlag
 from hkticks.tick import Event, Tick
@@ -46,15 +47,6 @@ REFERENCE_RETRY_S = 60.0
 REFERENCE_ATTEMPTS = 3
 _FATAL_RETS = {401, 603}  # the feed stops on these and raises the error itself
 _STDERR_EVENTS = {"disconnected", "reconnecting", "stale", "error", "warning"}
-
-
-class FeedLike(Protocol):
-    """What the runners need of :class:`hkticks.feed.shards.Feed` (tests may pass a replay)."""
-
-    fatal: HkticksError | None
-    done: threading.Event
-
-    def status(self) -> Any: ...
 
 
 class ReferenceSource(Protocol):

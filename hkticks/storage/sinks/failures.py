@@ -11,6 +11,7 @@ import errno
 import fcntl
 import sqlite3
 
+from hkticks.alltick.urls import redact
 from hkticks.errors import OutputError, PipeClosed
 
 _REASONS = {
@@ -51,8 +52,8 @@ _SQLITE_REASONS = {
 
 
 def display_name(path: str) -> str:
-    """How a path appears in messages: ``stdout`` for ``-``, else as given."""
-    return "stdout" if path == "-" else path
+    """How a path appears in messages: ``stdout`` for ``-``, else as given, secrets masked."""
+    return "stdout" if path == "-" else redact(path)
 
 
 def os_reason(exc: OSError) -> str:

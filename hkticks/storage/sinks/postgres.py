@@ -30,6 +30,7 @@ from operator import attrgetter
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from hkticks.alltick.urls import redact
 from hkticks.errors import OutputError, UsageError
 from hkticks.feed.dedup import DAY_MS, HKT_OFFSET_MS
 from hkticks.storage.resume import LastTrades
@@ -71,7 +72,9 @@ def parse_postgres_url(url: str) -> tuple[str, str, str]:
     """``(conninfo for psycopg, table, URL shown without a password)``."""
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("postgresql", "postgres"):
-        raise UsageError(f"invalid PostgreSQL address {url!r}: it must start with postgresql://")
+        raise UsageError(
+            f"invalid PostgreSQL address {redact(url)!r}: it must start with postgresql://"
+        )
     params = parse_qsl(parts.query, keep_blank_values=True)
     table = "ticks"
     rest = []
@@ -82,14 +85,11 @@ def parse_postgres_url(url: str) -> tuple[str, str, str]:
             rest.append((key, value))
     if not _TABLE.match(table):
         raise UsageError(
-            f"invalid table {table!r} in {url.split('?')[0]}: use letters, digits and _ "
+            f"invalid table {table!r} in {redact(url.split('?')[0])}: use letters, digits and _ "
             "(optionally schema.table), e.g. ?table=ticks"
         )
     conninfo = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(rest), ""))
-    netloc = parts.netloc
-    if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    shown = urlunsplit((parts.scheme, netloc, parts.path, f"table={table}", ""))
+    shown = redact(urlunsplit((parts.scheme, parts.netloc, parts.path, f"table={table}", "")))
     return conninfo, table, shown
 
 

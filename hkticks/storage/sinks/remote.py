@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from hkticks.alltick.urls import redact
 from hkticks.errors import UsageError
 
 SCHEMES = ("nats://", "tls://", "postgresql://", "postgres://")
@@ -28,11 +29,13 @@ def _is_nats(path: str) -> bool:
 def check_remote(path: str, option: str = "--out", rotate: Any = None) -> None:
     if rotate is not None:
         raise UsageError(
-            f"{option} {path.split('?')[0]}: --rotate applies to files; a server keeps one "
+            f"{option} {redact(path.split('?')[0])}: --rotate applies to files; a server keeps one "
             "stream/table (retention: max_age/max_bytes for NATS)"
         )
     if option != "--out":
-        raise UsageError(f"{option} takes a file; servers go in --out ({path.split('?')[0]})")
+        raise UsageError(
+            f"{option} takes a file; servers go in --out ({redact(path.split('?')[0])})"
+        )
     if _is_nats(path):
         from hkticks.storage.sinks.nats import check_nats_output
 

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from hkticks.alltick.urls import redact
 from hkticks.errors import HkticksError
 from hkticks.tick import Tick
 
@@ -280,7 +281,7 @@ def nats_figures(
         progress(f"nats latency: {rate:,.0f} trades/s for {seconds:g} s")
         lat = _latency(server, rate, seconds, warmup)
     return {
-        "server": "local nats-server (started for the run)" if url is None else url,
+        "server": "local nats-server (started for the run)" if url is None else redact(url),
         "ticks": ticks,
         "publish_per_s": statistics.median(ours),
         "nats_py_publish_per_s": statistics.median(base),
@@ -325,7 +326,9 @@ def postgres_figures(
                 sink.close()
     rate = statistics.median(rates)
     return {
-        "server": "local PostgreSQL (started for the run)" if url is None else url.split("?")[0],
+        "server": "local PostgreSQL (started for the run)"
+        if url is None
+        else redact(url.split("?")[0]),
         "ticks": ticks,
         "batch": batch,
         "rows_per_s": rate,

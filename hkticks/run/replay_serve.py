@@ -1,0 +1,83 @@
+"""``hkticks replay --serve``: recordings played back by the embedded AllTick-compatible server.
+
+:class:`ReplayServer` builds the server on a :class:`~hkticks.server.replaysource.ReplaySource`
+of the recording (playback starts when a client subscribes), starts it, and
+reports where it is; the CLI prints the banner and the progress line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hkticks.analysis.replay import ReplayClock, Tally
+from hkticks.errors import HkticksError, UsageError
+
+
+class ReplayServer:
+    """The embedded server replaying ``recording`` at ``speed`` (``None``: as fast as it reads)."""
+
+    def __init__(
+        self,
+        recording: Any,
+        speed: float | None,
+        max_gap_ms: int | None,
+        *,
+        host: str,
+        port: int,
+        rest_port: int | None,
+        token: str,
+        plan: str,
+        simulated: bool = True,
+    ) -> None:
+        from hkticks.server import MarketServer
+        from hkticks.server.replaysource import ReplaySource
+
+        if rest_port is None:
+            rest_port = port + 1 if port else 0
+        if rest_port and rest_port == port:
+            raise UsageError("--rest-port must differ from --port")
+        self.tally = Tally(recording.keyed())
+        self.source = ReplaySource(iter(self.tally), speed=speed, max_gap_ms=max_gap_ms)
+        self.server = MarketServer(
+            host=host,
+            port=port,
+            rest_port=rest_port,
+            token=token,
+            plan=plan,
+            rate=0,
+            replay=self.source,
+            simulated=simulated,
+        )
+
+    def start(self) -> None:
+        self.server.start()  # a one-line error when the port is taken
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.source.finished)
+
+    def progress(self) -> str | None:
+        """``replaying <time> HKT  sent N`` while playing, else ``None``."""
+        from hkticks.storage.readers import hk_datetime
+
+        if not self.source.started or self.source.finished:
+            return None
+        pos = self.source.position()
+        when = hk_datetime(pos) if pos is not None else "-"
+        return f"replaying {when} HKT  sent {self.source.sent:,}"
+
+    def finished_line(self) -> str:
+        if self.source.error is not None:
+            return f"replay stopped: {self.source.error}"
+        return f"replay finished: {self.source.sent:,} trades sent; still serving (Ctrl-C stops)"
+
+    def failure(self) -> HkticksError | None:
+        error = self.source.error
+        return error if isinstance(error, HkticksError) else None
+
+    @property
+    def clock(self) -> ReplayClock:
+        return self.source.clock  # type: ignore[no-any-return]
