@@ -34,7 +34,7 @@ from test_faults import (
     wait_for,
 )
 
-from hkticks.cli.record_cmd import status_line
+from hkticks.run.record_job import status_line
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.shards import FeedStatus
 from hkticks.storage.recorder import Recorder
