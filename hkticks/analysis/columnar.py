@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hkticks.storage.readers import Selection
+from hkticks.storage.selection import Selection
 from hkticks.tick import RECORD_FIELDS
 
 FAST_HINT = "pip install 'hkticks[fast]'"
@@ -112,25 +112,7 @@ def duckdb_module() -> Any:
 
 def _where(sel: Selection | None) -> str:
     """The selection as SQL over the raw columns (``ts`` in epoch ms)."""
-    if sel is None:
-        return "TRUE"
-    parts = []
-    if sel.symbols is not None:
-        quoted = ", ".join("'" + s.replace("'", "''") + "'" for s in sorted(sel.symbols))
-        parts.append(f"symbol IN ({quoted})" if quoted else "FALSE")
-    if sel.start_ms is not None:
-        parts.append(f"ts >= {int(sel.start_ms)}")
-    if sel.end_ms is not None:
-        parts.append(f"ts < {int(sel.end_ms)}")
-    if sel.day_start_s is not None or sel.day_end_s is not None:
-        lo = sel.day_start_s if sel.day_start_s is not None else 0
-        hi = sel.day_end_s if sel.day_end_s is not None else 86_400
-        sod = "((ts // 1000 + 28800) % 86400)"
-        if lo <= hi:
-            parts.append(f"({sod} >= {int(lo)} AND {sod} < {int(hi)})")
-        else:
-            parts.append(f"({sod} >= {int(lo)} OR {sod} < {int(hi)})")
-    return " AND ".join(parts) if parts else "TRUE"
+    return "TRUE" if sel is None else sel.sql()
 
 
 def _scan(path: str, fmt: str, files: Sequence[str]) -> str | None:
@@ -201,8 +183,7 @@ def figures(
     if fmt == "parquet" and selection is not None:
         # the archive reader pushes symbols and times down (rows it never reads are not
         # counted as read): the same here, so both engines report the same rows
-        pushed = Selection(selection.symbols, selection.start_ms, selection.end_ms)
-        scan = f"(SELECT * FROM {scan} WHERE {_where(pushed)})"
+        scan = f"(SELECT * FROM {scan} WHERE {_where(selection.pushed())})"
     ok = (
         "(symbol IS NOT NULL AND ts IS NOT NULL AND price IS NOT NULL AND volume IS NOT NULL "
         "AND turnover IS NOT NULL AND recv_ts IS NOT NULL AND src IS NOT NULL "

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from hkticks.errors import HkticksError, OutputError, UsageError
+from hkticks.storage.selection import Selection
 from hkticks.tick import RECORD_FIELDS, Tick
 
 HKT_OFFSET_MS = 8 * 3600 * 1000
@@ -225,16 +226,16 @@ def ticks_of(table: Any) -> Iterator[Tick]:
 
 def read_table(
     files: Sequence[str],
+    selection: Selection | None = None,
     *,
-    symbols: Iterable[str] | None = None,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
     columns: Sequence[str] | None = None,
 ) -> Any:
     """The rows of ``files`` (archive parts or any hkticks Parquet) as one Arrow table.
 
-    Filters are pushed down: row groups whose statistics rule them out are
-    not read (the archive is sorted by symbol, so one symbol reads little).
+    The selection's symbols and absolute bounds (:meth:`Selection.pushed`)
+    are pushed down: row groups whose statistics rule them out are not read
+    (the archive is sorted by symbol, so one symbol reads little). The time
+    of day is not applied here (:meth:`Selection.arrow_mask` does it).
     """
     pa, pc, pq = pyarrow_modules()
     import pyarrow.dataset as ds
@@ -242,21 +243,80 @@ def read_table(
     if not files:
         return schema().empty_table()
     sch = schema()
-    dataset = ds.dataset(list(files), schema=sch, format="parquet")
-    cond = None
-    if symbols is not None:
-        cond = pc.field("symbol").isin(sorted(set(symbols)))
-    ts_type = sch.field("ts").type
-    if start_ms is not None:
-        c = pc.field("ts") >= pa.scalar(start_ms, pa.int64()).cast(ts_type)
-        cond = c if cond is None else cond & c
-    if end_ms is not None:
-        c = pc.field("ts") < pa.scalar(end_ms, pa.int64()).cast(ts_type)
-        cond = c if cond is None else cond & c
+    cond = None if selection is None else selection.arrow_expression()
     try:
+        dataset = ds.dataset(list(files), schema=sch, format="parquet")
         return dataset.to_table(columns=list(columns) if columns else None, filter=cond)
     except (OSError, pa.ArrowInvalid) as exc:
         raise HkticksError(f"cannot read the Parquet files: {exc}") from None
+
+
+def readable_parts(files: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(readable, problems)``: the parts whose footer can be read, and one line per
+    part that cannot (damaged, cut short, a folder where a part should be), by name.
+
+    A damaged part costs its own trades only: the rest of its day is read.
+    """
+    _, _, pq = pyarrow_modules()
+    ok: list[str] = []
+    bad: list[str] = []
+    for f in files:
+        if os.path.isdir(f):
+            bad.append(f"{f}: a folder where a Parquet part should be: skipped")
+            continue
+        try:
+            pq.read_metadata(f)
+        except Exception as exc:  # pyarrow raises several kinds for a damaged file
+            why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            bad.append(f"{f}: not a readable Parquet file ({why}): skipped")
+            continue
+        ok.append(f)
+    return ok, bad
+
+
+# -- provenance ------------------------------------------------------------------------
+
+SRC_KEY = b"hkticks.src"  # the part's distinct `src` values, JSON
+
+
+def part_sources(files: Sequence[str]) -> set[str]:
+    """The ``src`` values of Parquet parts: from each part's key-value metadata
+    (written by ``compact``), else from its ``src`` column. Never raises."""
+    import orjson
+
+    _, pc, pq = pyarrow_modules()
+    found: set[str] = set()
+    for f in files:
+        try:
+            meta = pq.read_metadata(f).metadata or {}
+            listed = meta.get(SRC_KEY)
+            if listed is not None:
+                found.update(str(v) for v in orjson.loads(listed))
+                continue
+            col = pq.read_table(f, columns=["src"]).column("src")
+            found.update(str(v) for v in pc.unique(col).to_pylist() if v is not None)
+        except Exception:  # a damaged part: its reader says so
+            continue
+    return found
+
+
+def archive_parts(path: str) -> list[str]:
+    """The part files of an archive folder, of one of its ``date=`` folders, or a file."""
+    if os.path.isfile(path):
+        return [path]
+    if _DATE_DIR.match(os.path.basename(path.rstrip(os.sep))):
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            return []
+        return [
+            os.path.join(path, f)
+            for f in names
+            if f.endswith(".parquet") and not f.startswith((".", "_"))
+        ]
+    if is_archive(path):
+        return [f for _, parts in day_files(path) for f in parts]
+    return []
 
 
 class ParquetSource:
@@ -273,20 +333,16 @@ class ParquetSource:
         from hkticks.storage.readers import FileReport
 
         self.path = path
-        self.files = list(files)
         self.selection = selection
         self.report = FileReport(path, "parquet", None)
+        self.files, self.problems = readable_parts(files)
+        if self.problems:
+            self.report.corrupt += len(self.problems)
+            self.report.examples.extend(self.problems)
 
     def _table(self, columns: Sequence[str] | None = None) -> Any:
-        sel = self.selection
         try:
-            return read_table(
-                self.files,
-                symbols=None if sel is None else sel.symbols,
-                start_ms=None if sel is None else sel.start_ms,
-                end_ms=None if sel is None else sel.end_ms,
-                columns=columns,
-            )
+            return read_table(self.files, self.selection, columns=columns)
         except HkticksError as exc:
             self.report.kind = "unknown"
             self.report.error = str(exc)
@@ -339,10 +395,7 @@ def parquet_sources(path: str, selection: Any = None) -> list[ParquetSource]:
     if os.path.isfile(path):
         return [ParquetSource(path, [path], selection)]
     out = []
-    lo = hi = None
-    if selection is not None:
-        lo = None if selection.start_ms is None else hk_date(selection.start_ms)
-        hi = None if selection.end_ms is None else hk_date(selection.end_ms - 1)
+    lo, hi = (None, None) if selection is None else selection.dates()
     for day, parts in day_files(path):
         if (lo is not None and day < lo) or (hi is not None and day > hi):
             continue

@@ -23,8 +23,9 @@ reading must:
   size too, unless receive times step back right across a cut, where trades
   of those few milliseconds may come back in another order.
 
-Selections (``--symbols``, ``--from``, ``--to``) are applied while reading;
-``--from``/``--to`` compare the exchange time ``ts`` in Hong Kong time.
+Selections (``--symbols``, ``--from``, ``--to``) are applied while reading,
+by :class:`hkticks.storage.selection.Selection` (the one translation every
+reader and engine uses).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import orjson
 
 from hkticks.errors import HkticksError, UsageError
+from hkticks.storage.selection import Selection
+from hkticks.storage.selection import make_selection as make_selection  # re-exported
+from hkticks.storage.selection import parse_when as parse_when  # re-exported
 from hkticks.storage.sinks import FORMATS
 from hkticks.storage.sinks.compressed import Decoder, compression_of, strip_compression, zstd_module
 from hkticks.storage.sinks.rotating import sqlite_readonly_uri
@@ -141,110 +145,6 @@ def _is_archive(path: str) -> bool:
     from hkticks.storage.parquet import is_archive
 
     return is_archive(path)
-
-
-# -- selection -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which trades to keep: symbols, an absolute time range, a time of day (HK).
-
-    ``start_ms``/``end_ms`` bound the exchange time ``ts`` (end exclusive);
-    ``day_start_s``/``day_end_s`` bound its seconds into the Hong Kong day,
-    on every day (wrapping past midnight when start > end).
-    """
-
-    symbols: frozenset[str] | None = None
-    start_ms: int | None = None
-    end_ms: int | None = None
-    day_start_s: int | None = None
-    day_end_s: int | None = None
-
-    @property
-    def everything(self) -> bool:
-        return (
-            self.symbols is None
-            and self.start_ms is None
-            and self.end_ms is None
-            and self.day_start_s is None
-            and self.day_end_s is None
-        )
-
-    def keep(self, tick: Tick) -> bool:
-        if self.symbols is not None and tick.symbol not in self.symbols:
-            return False
-        ts = tick.ts
-        if self.start_ms is not None and ts < self.start_ms:
-            return False
-        if self.end_ms is not None and ts >= self.end_ms:
-            return False
-        if self.day_start_s is not None or self.day_end_s is not None:
-            sod = (ts // 1000 + HKT_OFFSET_S) % DAY_S
-            lo = self.day_start_s if self.day_start_s is not None else 0
-            hi = self.day_end_s if self.day_end_s is not None else DAY_S
-            if lo <= hi:
-                return lo <= sod < hi
-            return sod >= lo or sod < hi
-        return True
-
-
-_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-
-
-def parse_when(text: str, *, end: bool, option: str) -> tuple[int | None, int | None]:
-    """``--from``/``--to`` in Hong Kong time: ``(absolute ms, None)`` or ``(None, seconds of day)``.
-
-    ``HH:MM[:SS]`` is a time of day (every day); ``YYYY-MM-DD`` a day (as
-    ``--to``: up to the end of that day); ``YYYY-MM-DD HH:MM[:SS]`` (or with
-    ``T``) an instant.
-    """
-    s = text.strip()
-    m = _CLOCK_RE.match(s)
-    if m:
-        h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-        if h > 24 or mi > 59 or sec > 59 or (h == 24 and (mi or sec)):
-            raise UsageError(f"{option} {text!r}: not a time of day")
-        return None, h * 3600 + mi * 60 + sec
-    m = _DATE_RE.match(s)
-    if m:
-        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        try:
-            import calendar
-
-            if not 1 <= mo <= 12 or not 1 <= d <= calendar.monthrange(y, mo)[1]:
-                raise ValueError
-            day = calendar.timegm((y, mo, d, 0, 0, 0, 0, 0, 0)) - HKT_OFFSET_S
-        except (ValueError, OverflowError):
-            raise UsageError(f"{option} {text!r}: not a date") from None
-        if m.group(4) is None:
-            return (day + (DAY_S if end else 0)) * 1000, None
-        h, mi, sec = int(m.group(4)), int(m.group(5)), int(m.group(6) or 0)
-        if h > 23 or mi > 59 or sec > 59:
-            raise UsageError(f"{option} {text!r}: not a time of day")
-        return (day + h * 3600 + mi * 60 + sec) * 1000, None
-    raise UsageError(
-        f"{option} {text!r}: use HH:MM (Hong Kong time, every day), YYYY-MM-DD "
-        "or 'YYYY-MM-DD HH:MM'"
-    )
-
-
-def make_selection(
-    symbols: Iterable[str] | None = None, start: str | None = None, end: str | None = None
-) -> Selection:
-    """A :class:`Selection` from command-line values (symbols already normalised)."""
-    start_ms = day_start = end_ms = day_end = None
-    if start:
-        start_ms, day_start = parse_when(start, end=False, option="--from")
-    if end:
-        end_ms, day_end = parse_when(end, end=True, option="--to")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise UsageError("--to must be after --from")
-    if day_start is not None and day_end is not None and day_start == day_end:
-        raise UsageError("--from and --to are the same time of day: nothing would be selected")
-    syms = frozenset(symbols) if symbols else None
-    return Selection(syms, start_ms, end_ms, day_start, day_end)
 
 
 # -- one file ----------------------------------------------------------------------
