@@ -526,6 +526,13 @@ class Reader:
         """One line per file with skipped lines (invalid, torn) or that could not be read."""
         return self.recording.problems()
 
+    @property
+    def data(self) -> str | None:
+        """What the trades are: ``"simulated"``, ``"real"``, ``"mixed"`` or ``None`` (none)."""
+        from hkticks.storage import provenance
+
+        return provenance.kind_of(f.path for f in self.recording.files)
+
 
 def read(
     paths: str | Iterable[str],
@@ -608,7 +615,9 @@ def read_frame(
 ) -> Any:
     """The trades :func:`read` gives, as a pandas (default) or polars DataFrame.
 
-    See :func:`to_frame` for the columns and dtypes. Needs pyarrow
+    See :func:`to_frame` for the columns and dtypes; a pandas frame's
+    ``attrs["data"]`` says what its rows are (``"simulated"``, ``"real"``,
+    ``"mixed"``, ``"none"``), from their ``src``. Needs pyarrow
     (``pip install 'hkticks[parquet]'``) and the backend's package.
     """
     if backend not in ("pandas", "polars"):
@@ -617,4 +626,11 @@ def read_frame(
         _arrow()
     except UsageError:
         raise UsageError(f"read_frame() needs pyarrow: {FRAME_HINT}") from None
-    return to_frame(frame_table(paths, selection_of(symbols, start, end)), backend)
+    table = frame_table(paths, selection_of(symbols, start, end))
+    frame = to_frame(table, backend)
+    if backend == "pandas":  # what the rows are, as `stats` says it (polars: see `src`)
+        from hkticks.storage import provenance
+
+        srcs = _arrow()[1].unique(table.column("src")).to_pylist()
+        frame.attrs["data"] = provenance.kind_of_sources(srcs) or "none"
+    return frame

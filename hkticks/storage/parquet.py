@@ -728,17 +728,28 @@ def _write_part(folder: str, table: Any, order: Any) -> str:
     tmp = os.path.join(folder, f".{name}{TMP_SUFFIX}")
     final = os.path.join(folder, f"{name}.parquet")
 
+    import orjson
+
+    _, pc, _ = pyarrow_modules()
+    # provenance: the part says what its trades are (read by provenance.sources)
+    srcs = sorted(str(v) for v in pc.unique(table.column("src").take(order)).to_pylist())
+    sch = table.schema.with_metadata({SRC_KEY: orjson.dumps(srcs)})
+
     def write(fh: IO[bytes]) -> None:
         writer = pq.ParquetWriter(
             fh,
-            table.schema,
+            sch,
             compression="zstd",
             use_dictionary=["symbol", "side", "src"],
             write_statistics=True,
         )
         try:
             for start in range(0, len(order), ROW_GROUP_ROWS):
-                writer.write_table(table.take(order.slice(start, ROW_GROUP_ROWS)))
+                writer.write_table(
+                    table.take(order.slice(start, ROW_GROUP_ROWS)).replace_schema_metadata(
+                        sch.metadata
+                    )
+                )
         finally:
             writer.close()
 
