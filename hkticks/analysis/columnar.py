@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hkticks.storage.readers import MAX_TS_MS
 from hkticks.storage.selection import Selection
 from hkticks.tick import RECORD_FIELDS
 
@@ -187,6 +188,8 @@ def figures(
     ok = (
         "(symbol IS NOT NULL AND ts IS NOT NULL AND price IS NOT NULL AND volume IS NOT NULL "
         "AND turnover IS NOT NULL AND recv_ts IS NOT NULL AND src IS NOT NULL "
+        "AND isfinite(price) AND isfinite(turnover) AND (seq IS NULL OR seq >= 0) "
+        f"AND ts BETWEEN 0 AND {MAX_TS_MS} AND recv_ts BETWEEN 0 AND {MAX_TS_MS} "
         "AND (side IS NULL OR side IN ('buy', 'sell')))"
     )
     if fmt == "parquet":

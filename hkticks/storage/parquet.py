@@ -251,6 +251,33 @@ def read_table(
         raise HkticksError(f"cannot read the Parquet files: {exc}") from None
 
 
+def read_parts(
+    files: Sequence[str],
+    selection: Selection | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+) -> tuple[Any, list[str]]:
+    """:func:`read_table`, and when that fails, each part on its own: ``(the rows of
+    the parts that could be read, one line per part that could not)``."""
+    try:
+        return read_table(files, selection, columns=columns), []
+    except HkticksError:
+        pass  # which part? each on its own
+    tables, problems = [], []
+    for f in files:
+        try:
+            tables.append(read_table([f], selection, columns=columns))
+        except HkticksError as exc:
+            why = str(exc).removeprefix("cannot read the Parquet files: ").splitlines()[0][:120]
+            problems.append(f"{f}: not a readable Parquet file ({why}): skipped")
+    pa, _, _ = pyarrow_modules()
+    if not tables:
+        sch = schema()
+        empty = sch.empty_table()
+        return (empty.select(list(columns)) if columns else empty), problems
+    return pa.concat_tables(tables), problems
+
+
 def readable_parts(files: Sequence[str]) -> tuple[list[str], list[str]]:
     """``(readable, problems)``: the parts whose footer can be read, and one line per
     part that cannot (damaged, cut short, a folder where a part should be), by name.
@@ -341,12 +368,13 @@ class ParquetSource:
             self.report.examples.extend(self.problems)
 
     def _table(self, columns: Sequence[str] | None = None) -> Any:
-        try:
-            return read_table(self.files, self.selection, columns=columns)
-        except HkticksError as exc:
-            self.report.kind = "unknown"
-            self.report.error = str(exc)
-            return None
+        table, problems = read_parts(self.files, self.selection, columns=columns)
+        for line in problems:  # damaged inside (its footer was fine): dropped by name
+            if line not in self.problems:
+                self.problems.append(line)
+                self.report.corrupt += 1
+                self.report.examples.append(line)
+        return table
 
     def keyed(self) -> Iterator[tuple[int, Tick]]:
         _, pc, _ = pyarrow_modules()
@@ -535,6 +563,8 @@ def arrow_jsonl(path: str) -> Any:
     for f in sch:
         if not f.nullable and table.column(f.name).null_count:
             return None
+    if table.num_rows and not _in_range(table):
+        return None  # the tolerant reader refuses (and counts) what is out of range
     sides = table.column("side")
     if (
         sides.drop_null().length()
@@ -542,6 +572,20 @@ def arrow_jsonl(path: str) -> Any:
     ):
         return None
     return table.cast(sch)
+
+
+def _in_range(table: Any) -> bool:
+    """Every time within what the readers accept (``checked_tick``), every price a number."""
+    from hkticks.storage.readers import MAX_TS_MS
+
+    _, pc, _ = pyarrow_modules()
+    for name in ("ts", "recv_ts"):
+        lo, hi = pc.min_max(table.column(name)).values()
+        if lo.as_py() < 0 or hi.as_py() > MAX_TS_MS:
+            return False
+    return all(
+        pc.all(pc.is_finite(table.column(n))).as_py() is not False for n in ("price", "turnover")
+    )
 
 
 def events_file(root: str, date: str) -> str:

@@ -57,8 +57,9 @@ def select_table(paths: Sequence[str], selection: Selection) -> Selected:
                 files.extend(source.files)
                 problems.extend(source.problems)
         table = _duckdb(files, selection)
-        if table is None:
-            table = parquet.read_table(files, selection)
+        if table is None:  # no DuckDB, or a part damaged inside: Arrow, part by part
+            table, damaged = parquet.read_parts(files, selection)
+            problems.extend(damaged)
             if selection.by_time_of_day:
                 table = table.filter(selection.arrow_mask(table))
         return Selected(table, problems, files)
@@ -70,7 +71,7 @@ def select_table(paths: Sequence[str], selection: Selection) -> Selected:
 
 def _duckdb(files: list[str], sel: Selection) -> Any:
     """The selected rows of Parquet parts read by DuckDB, as an Arrow table of the
-    archive schema; ``None`` without DuckDB (Arrow then)."""
+    archive schema; ``None`` without DuckDB or when a part cannot be read (Arrow then)."""
     try:
         import duckdb
     except ImportError:
@@ -93,6 +94,8 @@ def _duckdb(files: list[str], sel: Selection) -> Any:
     try:
         rel = con.sql(query)
         table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    except duckdb.Error:
+        return None  # a part damaged inside: the Arrow path names and skips it
     finally:
         con.close()
     sch = parquet.schema()

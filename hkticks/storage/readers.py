@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import glob
 import heapq
+import math
 import os
 import re
 import sqlite3
@@ -58,6 +59,9 @@ if TYPE_CHECKING:
     from hkticks.storage.parquet import ParquetSource
 
 CHUNK_BYTES = 1 << 20
+# a trade is a line of ~200 bytes: a longer line is not one, and is never held whole
+MAX_LINE_BYTES = 1 << 20
+TOO_LONG = f"a line longer than {MAX_LINE_BYTES >> 20} MiB (not a trade)"
 EVENTS_SUFFIX = ".events.jsonl"
 MAX_EXAMPLES = 5
 HKT_OFFSET_S = 8 * 3600
@@ -194,6 +198,9 @@ class FileReport:
                 else "the compressed data stops short (the recorder was stopped hard); "
                 "every complete line before that was read"
             )
+        if self.corrupt and self.format == "parquet":
+            listed = "; ".join(self.examples[: self.corrupt])
+            return f"{name}: {self.corrupt} unreadable part{'s' if self.corrupt != 1 else ''}: {listed}"
         if self.corrupt:
             parts.append(
                 f"skipped {self.corrupt} damaged compressed block{'s' if self.corrupt != 1 else ''}"
@@ -263,17 +270,35 @@ class TickFile:
             if fh is not sys.stdin.buffer:
                 fh.close()
 
-    def _lines(self) -> Iterator[bytes]:
-        """Complete lines (without the newline); the torn tail is left in ``self.tail``."""
+    def _lines(self) -> Iterator[bytes | None]:
+        """Complete lines (without the newline); the torn tail is left in ``self.tail``.
+
+        A line longer than :data:`MAX_LINE_BYTES` is ``None`` (the caller counts
+        it as invalid): it is skipped as it is read, never held whole, so a file
+        of NUL bytes with no newline (what a power cut can leave) costs one
+        chunk of memory and goes by at the speed of the disk.
+        """
         self.tail = b""
         partial = b""
+        skipping = False  # inside a line already too long: drop up to its newline
+        cap = MAX_LINE_BYTES
         for piece in self._pieces():
             if piece is None:  # damaged data skipped: the line in progress is lost
                 partial = b""
                 continue
-            lines = (partial + piece).split(b"\n")
+            if skipping:
+                cut = piece.find(b"\n")
+                if cut < 0:
+                    continue
+                skipping = False
+                piece = piece[cut + 1 :]
+            lines = (partial + piece).split(b"\n") if partial else piece.split(b"\n")
             partial = lines.pop()
-            yield from lines
+            for line in lines:
+                yield line if len(line) <= cap else None
+            if len(partial) > cap:
+                yield None
+                partial, skipping = b"", True
         if self.truncated:
             self.report.torn += 1  # the compressed stream stops short (a crash, a cut copy)
         self.tail = partial
@@ -366,6 +391,12 @@ class TickFile:
         checked = False
         for line in self._lines():
             lineno += 1
+            if line is None:
+                report.problem(f"line {lineno}", TOO_LONG)
+                continue
+            if line[:1] == b"\x00":  # NUL bytes where a power cut left a hole
+                report.problem(f"line {lineno}", "NUL bytes (a hole left by a crash?)")
+                line = line.lstrip(b"\x00")  # a record appended after the hole is kept
             if not line.strip():
                 continue
             try:
@@ -396,10 +427,35 @@ class TickFile:
 
     def _csv(self) -> Iterator[Tick]:
         report = self.report
-        lines = self._lines()
-        text = (line.decode("utf-8", "replace") + "\n" for line in lines)
-        reader = csv.reader(text)
-        header = next(reader, None)
+        lineno = 0
+
+        def texts() -> Iterator[str]:
+            nonlocal lineno
+            for line in self._lines():
+                lineno += 1
+                if line is None:
+                    report.problem(f"line {lineno}", TOO_LONG)
+                    continue
+                yield line.decode("utf-8", "replace") + "\n"
+
+        reader = csv.reader(texts())
+
+        def rows() -> Iterator[list[str]]:
+            while True:
+                try:
+                    yield next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # binary data, a stray carriage return...
+                    report.problem(f"line {lineno}", f"not CSV ({str(exc).split(' - ')[0]})")
+
+        it = rows()
+        try:
+            header = next(reader, None)
+        except csv.Error:
+            report.kind = "unknown"
+            report.error = "not a hkticks CSV recording (its first line is not CSV text)"
+            return
         if header is None:
             if self.tail and not self.truncated:
                 report.torn += 1
@@ -415,16 +471,16 @@ class TickFile:
             return
         from_record = checked_tick
         width = len(names)
-        for row in reader:
+        for row in it:
             if not row:
                 continue
             if len(row) != width:
-                report.problem(f"line {reader.line_num}", f"{len(row)} fields, expected {width}")
+                report.problem(f"line {lineno}", f"{len(row)} fields, expected {width}")
                 continue
             try:
                 yield from_record(dict(zip(names, row, strict=True)))
             except (KeyError, TypeError, ValueError) as exc:
-                report.problem(f"line {reader.line_num}", _why(exc))
+                report.problem(f"line {lineno}", _why(exc))
         if self.tail and not self.truncated:
             report.torn += 1  # a CSV line cut short may still parse: never trust it
 
@@ -495,6 +551,8 @@ def checked_tick(rec: dict[str, Any]) -> Tick:
         if isinstance(value, float) and not value.is_integer():
             raise ValueError(f"{name} {value!r} is not a whole number of milliseconds")
     tick = Tick.from_record(rec)
+    if not (math.isfinite(tick.price) and math.isfinite(tick.turnover)):
+        raise ValueError(f"price {tick.price!r} or turnover {tick.turnover!r} is not a number")
     if not 0 <= tick.ts <= MAX_TS_MS or not 0 <= tick.recv_ts <= MAX_TS_MS:
         raise ValueError(
             f"time out of range (ts {rec.get('ts')!r}, recv_ts {rec.get('recv_ts')!r})"
@@ -600,6 +658,34 @@ class Recording:
         for f in self.files:
             found |= f.symbols()
         return sorted(found)
+
+    def failure(self) -> HkticksError | None:
+        """Why reading went wrong beyond a few bad lines, once every file was read:
+        a part of the archive that could not be read (the rest of its day was), or
+        a file with nothing readable in it (a file of NUL bytes, binary data).
+        ``None`` otherwise. Commands exit non-zero with it after their output."""
+        parts = sum(r.corrupt for r in self.reports if r.format == "parquet")
+        empty = [
+            r.path
+            for r in self.reports
+            if r.format != "parquet"
+            and (
+                (r.done and r.kind == "trades" and not r.rows and r.skipped)
+                or (r.kind == "unknown" and r.error)
+            )
+        ]
+        if not parts and not empty:
+            return None
+        said = []
+        if parts:
+            said.append(f"{parts} archive part{'s' if parts != 1 else ''} could not be read")
+        if empty:
+            said.append(
+                f"nothing readable in {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}"
+            )
+        return HkticksError(
+            "; ".join(said) + ": what was shown leaves them out (see the lines above)"
+        )
 
     @property
     def rows(self) -> int:
@@ -721,6 +807,8 @@ def _names(listed: str, base: str) -> bool:
 def read_events(path: str) -> Iterator[dict[str, Any]]:
     """The session events of a sidecar (``ts`` and ``event`` checked), bad lines skipped."""
     for line in TickFile(path)._lines():
+        if line is None:
+            continue
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
