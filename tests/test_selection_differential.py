@@ -241,6 +241,11 @@ def _figures(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
             },
         )
         f["trades"] += 1
+        key = (ts, -1 if _seq is None else _seq)
+        if f["trades"] == 1 or key < f["open_key"]:
+            f["open_key"], f["open"] = key, price
+        if f["trades"] == 1 or key >= f["close_key"]:
+            f["close_key"], f["close"] = key, price
         f["first"], f["last"] = min(f["first"], ts), max(f["last"], ts)
         f["volume"] += vol
         f["turnover"] += turnover
@@ -249,6 +254,8 @@ def _figures(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:
             f["buy_volume"] += vol
         elif side == "sell":
             f["sell_volume"] += vol
+    for f in out.values():
+        del f["open_key"], f["close_key"]
     return out
 
 
@@ -271,6 +278,8 @@ def test_stats_equals_the_reference(data: dict[str, Any], sel: tuple[Any, Any, A
                     "turnover": s.turnover,
                     "high": s.high,
                     "low": s.low,
+                    "open": s.open,
+                    "close": s.close,
                     "buy_volume": s.buy_volume,
                     "sell_volume": s.sell_volume,
                 }

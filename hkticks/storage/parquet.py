@@ -774,26 +774,31 @@ def _write_part(folder: str, table: Any, order: Any) -> str:
 
     import orjson
 
+    from hkticks.storage import part_figures
+
     _, pc, _ = pyarrow_modules()
-    # provenance: the part says what its trades are (read by provenance.sources)
-    srcs = sorted(str(v) for v in pc.unique(table.column("src").take(order)).to_pylist())
-    sch = table.schema.with_metadata({SRC_KEY: orjson.dumps(srcs)})
 
     def write(fh: IO[bytes]) -> None:
         writer = pq.ParquetWriter(
             fh,
-            sch,
+            table.schema,
             compression="zstd",
             use_dictionary=["symbol", "side", "src"],
             write_statistics=True,
         )
+        # in the footer: what the trades are (provenance.sources) and what stats adds
+        # up per symbol (read instead of the rows: part_figures), built as written
+        srcs: set[str] = set()
+        figures = part_figures.Builder()
         try:
             for start in range(0, len(order), ROW_GROUP_ROWS):
-                writer.write_table(
-                    table.take(order.slice(start, ROW_GROUP_ROWS)).replace_schema_metadata(
-                        sch.metadata
-                    )
-                )
+                rows = table.take(order.slice(start, ROW_GROUP_ROWS))
+                writer.write_table(rows)
+                srcs.update(str(v) for v in pc.unique(rows.column("src")).to_pylist())
+                figures.add(rows)
+            writer.add_key_value_metadata(
+                {SRC_KEY: orjson.dumps(sorted(srcs)), part_figures.FIGURES_KEY: figures.value()}
+            )
         finally:
             writer.close()
 
