@@ -223,6 +223,7 @@ class TickFile:
         self.report = FileReport(path, fmt, compression)
         self.tail = b""  # a last line without its newline (set once the lines are read)
         self.truncated = False  # a compressed stream that stops inside a block
+        self.probing = False  # first_key's look: stop at a line too long to be a trade
         if fmt != "sqlite" and is_events_file(path):
             self.report.kind = "events"
 
@@ -373,6 +374,7 @@ class TickFile:
         if self.path == "-" or self.report.kind != "trades":
             return None
         probe = TickFile(self.path)
+        probe.probing = True
         it = probe.keyed()
         try:
             first = next(it, None)
@@ -393,6 +395,8 @@ class TickFile:
             lineno += 1
             if line is None:
                 report.problem(f"line {lineno}", TOO_LONG)
+                if self.probing:
+                    return  # a first look: not worth reading the rest for
                 continue
             if line[:1] == b"\x00":  # NUL bytes where a power cut left a hole
                 report.problem(f"line {lineno}", "NUL bytes (a hole left by a crash?)")
@@ -435,6 +439,8 @@ class TickFile:
                 lineno += 1
                 if line is None:
                     report.problem(f"line {lineno}", TOO_LONG)
+                    if self.probing:
+                        return
                     continue
                 yield line.decode("utf-8", "replace") + "\n"
 
