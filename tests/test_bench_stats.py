@@ -21,6 +21,7 @@ def test_bench_stats_figures_on_a_small_day() -> None:
         "stats_archive_vs_duckdb",
         "stats_archive_rows_vs_duckdb",
         "read_frame_20_days_s",
+        "read_frame_vs_duckdb_arrow",
     ):
         assert 0 < r[key]["min"] <= r[key]["median"] <= r[key]["max"]
     assert set(r["targets"]) == {

@@ -15,7 +15,9 @@ folder removed afterwards):
   :mod:`hkticks.storage.part_figures`); for the record, the same figures
   computed from the rows (what a time-of-day selection does) vs that baseline;
 * ``read_frame`` of the busiest symbol over 20 days of archive (< 1 s; the
-  other 19 days are the first shifted by whole days).
+  other 19 days are the first shifted by whole days), and vs DuckDB's own
+  ``read_parquet ... WHERE symbol = ...`` to Arrow on the same parts (a ratio
+  that a loaded machine does not move much).
 """
 
 from __future__ import annotations
@@ -170,11 +172,18 @@ def run_stats_bench(
         import pandas  # noqa: F401  (imported once by any user: not read_frame's cost)
 
         frame_times, typical_times, rows, typical_rows = [], [], 0, 0
+        frame_ratios: list[float] = []
+        all_parts = [f for _, p in parquet.day_files(archive) for f in p]
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in all_parts)
+        # DuckDB's own: the symbol's rows of the 20 days' parts, as Arrow
+        own_sql = f"SELECT * FROM read_parquet([{listed}]) WHERE symbol = '{symbol}'"
         for i in range(rounds):
             progress(f"read_frame of {symbol} over 20 days, round {i + 1}/{rounds}")
+            own = _timed(lambda: _arrow_of(con.sql(own_sql)))
             t = time.perf_counter()
             df = read_frame(archive, symbols=[symbol])
             frame_times.append(time.perf_counter() - t)
+            frame_ratios.append(frame_times[-1] / own)
             rows = len(df)
             del df
             t = time.perf_counter()
@@ -200,6 +209,7 @@ def run_stats_bench(
         "read_frame_symbol": symbol,
         "read_frame_rows": rows,
         "read_frame_20_days_s": _spread(frame_times),
+        "read_frame_vs_duckdb_arrow": _spread(frame_ratios),
         "read_frame_typical_symbol": typical,
         "read_frame_typical_rows": typical_rows,
         "read_frame_typical_20_days_s": _spread(typical_times),
@@ -243,6 +253,10 @@ def run_stats_bench(
         },
     }
     return result
+
+
+def _arrow_of(rel: Any) -> Any:
+    return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
 
 
 def parquet_day_ms(date: str) -> int:

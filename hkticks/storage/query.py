@@ -17,6 +17,7 @@ order otherwise.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,17 @@ def select_table(paths: Sequence[str], selection: Selection) -> Selected:
     return Selected(buf.table(), recording.problems(), [f.path for f in recording.files])
 
 
+_local = threading.local()
+
+
+def _connection(duckdb: Any) -> Any:
+    """This thread's DuckDB connection (opening one costs more than a small query)."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+    return con
+
+
 def _duckdb(files: list[str], sel: Selection) -> Any:
     """The selected rows of Parquet parts read by DuckDB, as an Arrow table of the
     archive schema; ``None`` without DuckDB or when a part cannot be read (Arrow then)."""
@@ -79,30 +91,17 @@ def _duckdb(files: list[str], sel: Selection) -> Any:
     if not files:
         return parquet.schema().empty_table()
     pa, _, _ = parquet.pyarrow_modules()
-    cols = ", ".join(
-        f"epoch_ms({name}) AS {name}" if name in ("ts", "recv_ts") else name
-        for name in RECORD_FIELDS
-    )
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    # the symbol filter sits on the raw column (DuckDB pushes it to the row groups);
-    # the time bounds on epoch ms, the unit every engine compares in
-    pre = "TRUE" if sel.symbols is None else Selection(sel.symbols).sql()
-    query = (
-        f"SELECT * FROM (SELECT {cols} FROM read_parquet([{listed}]) WHERE {pre}) WHERE {sel.sql()}"
-    )
-    con = duckdb.connect()
+    # the columns as stored (timestamps stay timestamps: no conversion per row); the
+    # symbols filter on the raw column (pushed to the row groups), the time bounds on
+    # epoch ms, the unit every engine compares in
+    where = "TRUE" if sel.everything else sel.sql(ts="epoch_ms(ts)")
+    query = f"SELECT {', '.join(RECORD_FIELDS)} FROM read_parquet([{listed}]) WHERE {where}"
     try:
-        rel = con.sql(query)
+        rel = _connection(duckdb).sql(query)
         table = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
     except duckdb.Error:
         return None  # a part damaged inside: the Arrow path names and skips it
-    finally:
-        con.close()
     sch = parquet.schema()
-    arrays = [
-        table.column(f.name).cast(pa.int64()).cast(f.type)
-        if f.name in ("ts", "recv_ts")
-        else table.column(f.name).cast(f.type)
-        for f in sch
-    ]
+    arrays = [table.column(f.name).cast(f.type) for f in sch]  # us -> ms: whole ms stored
     return pa.Table.from_arrays(arrays, schema=sch)
