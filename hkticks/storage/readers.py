@@ -516,14 +516,13 @@ class TickFile:
                 )
                 return
             query = f"SELECT {', '.join(RECORD_FIELDS)} FROM ticks"
-            args: list[Any] = []
             sel = self.selection
-            if sel is not None and sel.symbols is not None and len(sel.symbols) <= 500:
-                query += f" WHERE symbol IN ({', '.join('?' for _ in sel.symbols)})"
-                args = sorted(sel.symbols)
+            if sel is not None and sel.symbols is not None:
+                # the symbols pushed down to SQLite (the selection's own SQL); keep() decides
+                query += f" WHERE {Selection(sel.symbols).sql()}"
             query += " ORDER BY rowid"
             try:
-                cur = con.execute(query, args)
+                cur = con.execute(query)
                 from_record = checked_tick
                 rowid = 0
                 while True:
