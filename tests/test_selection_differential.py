@@ -29,8 +29,9 @@ zstandard = pytest.importorskip("zstandard")
 
 import hkticks  # noqa: E402
 from hkticks.analysis.stats import summarise  # noqa: E402
-from hkticks.api import selection_of  # noqa: E402
+from hkticks.api import selection_of, to_frame  # noqa: E402
 from hkticks.storage import parquet  # noqa: E402
+from hkticks.storage.query import select_table  # noqa: E402
 from hkticks.storage.readers import Recording  # noqa: E402
 from hkticks.tick import RECORD_FIELDS  # noqa: E402
 
@@ -221,6 +222,12 @@ def test_read_frame_equals_the_reference(data: dict[str, Any], sel: tuple[Any, A
             )
             got = _sorted(_frame_rows(df))
             assert got == want, f"read_frame {backend}, {fmt}: {len(got)} rows, want {len(want)}"
+    # the archive without DuckDB: Arrow with the selection pushed down, then its mask
+    selected = select_table(
+        [data["paths"]["archive"]], selection_of(symbols, start, end), engine="arrow"
+    )
+    got = _sorted(_frame_rows(to_frame(selected.table)))
+    assert got == want, f"the Arrow path: {len(got)} rows, want {len(want)}"
 
 
 def _figures(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, Any]]:

@@ -45,8 +45,10 @@ def all_parquet(paths: Sequence[str]) -> bool:
     )
 
 
-def select_table(paths: Sequence[str], selection: Selection) -> Selected:
-    """The trades of ``paths`` that ``selection`` keeps, as an Arrow table."""
+def select_table(paths: Sequence[str], selection: Selection, *, engine: str = "auto") -> Selected:
+    """The trades of ``paths`` that ``selection`` keeps, as an Arrow table.
+
+    ``engine`` for Parquet: ``"auto"`` (DuckDB when installed) or ``"arrow"``."""
     from hkticks.storage.readers import Recording, expand_paths
 
     parquet.pyarrow_modules()
@@ -57,7 +59,7 @@ def select_table(paths: Sequence[str], selection: Selection) -> Selected:
             for source in parquet.parquet_sources(p, selection):
                 files.extend(source.files)
                 problems.extend(source.problems)
-        table = _duckdb(files, selection)
+        table = _duckdb(files, selection) if engine == "auto" else None
         if table is None:  # no DuckDB, or a part damaged inside: Arrow, part by part
             table, damaged = parquet.read_parts(files, selection)
             problems.extend(damaged)
