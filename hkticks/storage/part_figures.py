@@ -12,6 +12,10 @@ like Parquet's own column statistics, but per symbol. The figures are the
 rows' (one pass when written); the Python engine still reads every row, and
 the differential tests hold both to the same reference.
 
+What the footer cannot tell: a part whose pages were damaged after it was
+written but whose footer is intact gives its figures here; ``read``,
+``replay`` and ``stats --engine python`` read the rows and name the part.
+
 Open and close follow the stats rule: the first and last trade by exchange
 time, ties broken by ``seq`` (a missing ``seq`` counts as -1).
 """
