@@ -46,10 +46,9 @@ from hkticks.tick import RECORD_FIELDS, Tick
 
 if TYPE_CHECKING:
     from hkticks.analysis.anomaly import Alert
-    from hkticks.storage.readers import Selection
+    from hkticks.storage.selection import Selection
 
 HK_TZ = "Asia/Hong_Kong"
-HKT = dt.timezone(dt.timedelta(hours=8), "HKT")
 FRAME_HINT = "pip install 'hkticks[parquet]' (and pandas or polars)"
 
 __all__ = [
@@ -560,45 +559,26 @@ def _paths(paths: str | Iterable[str]) -> list[str]:
 
 def _ms(value: Any, *, end: bool, option: str) -> tuple[int | None, int | None]:
     """``(absolute ms, None)`` or ``(None, seconds of the HK day)`` for a bound."""
-    from hkticks.storage.readers import parse_when
+    from hkticks.storage.selection import bound_of
 
-    if value is None:
-        return None, None
-    if isinstance(value, bool):
-        raise UsageError(f"{option}: not a time: {value!r}")
-    if isinstance(value, int):
-        return value, None  # epoch ms
-    if isinstance(value, dt.datetime):
-        aware = value if value.tzinfo is not None else value.replace(tzinfo=HKT)
-        return int(aware.timestamp() * 1000), None
-    if isinstance(value, dt.date):
-        return parse_when(value.isoformat(), end=end, option=option)
-    if isinstance(value, dt.time):
-        return parse_when(value.strftime("%H:%M:%S"), end=end, option=option)
-    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
-        return _ms(value.to_pydatetime(), end=end, option=option)
-    return parse_when(str(value), end=end, option=option)
+    return bound_of(value, end=end, option=option)
 
 
 def selection_of(symbols: Iterable[str] | str | None, start: Any, end: Any) -> Selection:
-    """A reading :class:`~hkticks.storage.readers.Selection` from API arguments.
+    """A reading :class:`~hkticks.storage.selection.Selection` from API arguments.
 
     ``start``/``end`` take what ``--from``/``--to`` take (``"10:00"`` every
     day, ``"2026-12-01"``, ``"2026-12-01 10:30"``, Hong Kong time), a
     ``datetime`` (naive ones are Hong Kong time), a ``date``, or epoch ms.
     ``end`` is exclusive.
     """
-    from hkticks.storage.readers import Selection
+    from hkticks.storage.selection import selection_from
     from hkticks.symbols.universe import normalise_all
 
     if isinstance(symbols, str):
         symbols = [symbols]
-    syms = frozenset(normalise_all(symbols)) if symbols else None
-    start_ms, day_start = _ms(start, end=False, option="start")
-    end_ms, day_end = _ms(end, end=True, option="end")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise UsageError("end must be after start")
-    return Selection(syms, start_ms, end_ms, day_start, day_end)
+    syms = normalise_all(symbols) if symbols else None
+    return selection_from(syms, start, end, options=("start", "end"))
 
 
 class Reader:
@@ -616,6 +596,13 @@ class Reader:
     def problems(self) -> list[str]:
         """One line per file with skipped lines (invalid, torn) or that could not be read."""
         return self.recording.problems()
+
+    @property
+    def data(self) -> str | None:
+        """What the trades are: ``"simulated"``, ``"real"``, ``"mixed"`` or ``None`` (none)."""
+        from hkticks.storage import provenance
+
+        return provenance.kind_of(f.path for f in self.recording.files)
 
 
 def read(
@@ -636,96 +623,17 @@ def read(
 # -- DataFrames -----------------------------------------------------------------------
 
 
-def _all_parquet(paths: list[str]) -> bool:
-    import os
-
-    from hkticks.storage.parquet import is_archive, is_parquet_path
-
-    return all(
-        (os.path.isdir(p) and is_archive(p)) or (os.path.isfile(p) and is_parquet_path(p))
-        for p in paths
-    )
-
-
 def frame_table(paths: str | Iterable[str], selection: Selection) -> Any:
-    """The selected trades as an Arrow table (archive schema).
+    """The selected trades as an Arrow table (archive schema); see
+    :func:`hkticks.storage.query.select_table` (parts it skipped are warned about)."""
+    import warnings
 
-    The archive and Parquet files are read by Arrow with the filters pushed
-    down (a symbol over months reads only its row groups), in the archive's
-    order: day by day, each by ``(symbol, ts)`` (one symbol: exchange-time
-    order). Other formats go through :func:`read`, in the recording's order.
-    """
-    import os
+    from hkticks.storage.query import select_table
 
-    from hkticks.storage import parquet
-    from hkticks.storage.readers import Recording, expand_paths
-
-    pa, pc, _ = parquet.pyarrow_modules()
-    plist = _paths(paths)
-    if _all_parquet(plist):
-        files: list[str] = []
-        for p in expand_paths(plist):
-            if os.path.isdir(p):
-                for source in parquet.parquet_sources(p, selection):
-                    files.extend(source.files)
-            else:
-                files.append(p)
-        table = _duckdb_parquet(files, selection)
-        if table is None:
-            table = parquet.read_table(
-                files,
-                symbols=selection.symbols,
-                start_ms=selection.start_ms,
-                end_ms=selection.end_ms,
-            )
-        if selection.day_start_s is not None or selection.day_end_s is not None:
-            table = table.filter(_time_of_day_mask(table, selection))
-        return table
-    buf = parquet.ColumnBuffer()
-    buf.add_all(iter(Recording(plist, selection)))
-    return buf.table()
-
-
-def _duckdb_parquet(files: list[str], sel: Selection) -> Any:
-    """The selected rows of archive parts read by DuckDB (faster than Arrow's dataset
-    scan on two cores, measured), as Arrow; ``None`` without DuckDB (Arrow then)."""
-    try:
-        import duckdb
-    except ImportError:
-        return None
-    if not files:
-        return None
-    where = ["TRUE"]
-    params: list[Any] = []
-    if sel.symbols is not None:
-        where.append(f"symbol IN ({', '.join('?' for _ in sel.symbols)})")
-        params.extend(sorted(sel.symbols))
-    if sel.start_ms is not None:
-        where.append("ts >= to_timestamp(?::DOUBLE / 1000)")
-        params.append(sel.start_ms)
-    if sel.end_ms is not None:
-        where.append("ts < to_timestamp(?::DOUBLE / 1000)")
-        params.append(sel.end_ms)
-    con = duckdb.connect()
-    try:
-        rel = con.sql(
-            f"SELECT {', '.join(RECORD_FIELDS)} FROM read_parquet(?) WHERE {' AND '.join(where)}",
-            params=[files, *params],
-        )
-        return rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-    finally:
-        con.close()
-
-
-def _time_of_day_mask(table: Any, sel: Selection) -> Any:
-    pa, pc, _ = _arrow()
-    local_s = pc.add(pc.divide(table.column("ts").cast(pa.int64()), 1000), 8 * 3600)
-    sod = pc.subtract(local_s, pc.multiply(pc.divide(local_s, 86_400), 86_400))
-    lo = sel.day_start_s if sel.day_start_s is not None else 0
-    hi = sel.day_end_s if sel.day_end_s is not None else 86_400
-    if lo <= hi:
-        return pc.and_(pc.greater_equal(sod, lo), pc.less(sod, hi))
-    return pc.or_(pc.greater_equal(sod, lo), pc.less(sod, hi))
+    selected = select_table(_paths(paths), selection)
+    for line in selected.problems:
+        warnings.warn(f"hkticks: {line}", stacklevel=3)
+    return selected.table
 
 
 def _arrow() -> tuple[Any, Any, Any]:
@@ -778,7 +686,9 @@ def read_frame(
 ) -> Any:
     """The trades :func:`read` gives, as a pandas (default) or polars DataFrame.
 
-    See :func:`to_frame` for the columns and dtypes. Needs pyarrow
+    See :func:`to_frame` for the columns and dtypes; a pandas frame's
+    ``attrs["data"]`` says what its rows are (``"simulated"``, ``"real"``,
+    ``"mixed"``, ``"none"``), from their ``src``. Needs pyarrow
     (``pip install 'hkticks[parquet]'``) and the backend's package.
     """
     if backend not in ("pandas", "polars"):
@@ -787,4 +697,11 @@ def read_frame(
         _arrow()
     except UsageError:
         raise UsageError(f"read_frame() needs pyarrow: {FRAME_HINT}") from None
-    return to_frame(frame_table(paths, selection_of(symbols, start, end)), backend)
+    table = frame_table(paths, selection_of(symbols, start, end))
+    frame = to_frame(table, backend)
+    if backend == "pandas":  # what the rows are, as `stats` says it (polars: see `src`)
+        from hkticks.storage import provenance
+
+        srcs = _arrow()[1].unique(table.column("src")).to_pylist()
+        frame.attrs["data"] = provenance.kind_of_sources(srcs) or "none"
+    return frame

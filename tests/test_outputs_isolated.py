@@ -34,9 +34,9 @@ from test_faults import (
     wait_for,
 )
 
-from hkticks.run.record_job import status_line
 from hkticks.feed.queue import TickQueue
 from hkticks.feed.shards import FeedStatus
+from hkticks.run.record_job import status_line
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
 from hkticks.storage.sinks.queued import QueuedSink

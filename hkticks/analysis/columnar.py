@@ -32,7 +32,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hkticks.storage.readers import Selection
+from hkticks.storage.selection import Selection
+from hkticks.tick import MAX_TIME_MS as MAX_TS_MS
 from hkticks.tick import RECORD_FIELDS
 
 FAST_HINT = "pip install 'hkticks[fast]'"
@@ -112,36 +113,12 @@ def duckdb_module() -> Any:
 
 def _where(sel: Selection | None) -> str:
     """The selection as SQL over the raw columns (``ts`` in epoch ms)."""
-    if sel is None:
-        return "TRUE"
-    parts = []
-    if sel.symbols is not None:
-        quoted = ", ".join("'" + s.replace("'", "''") + "'" for s in sorted(sel.symbols))
-        parts.append(f"symbol IN ({quoted})" if quoted else "FALSE")
-    if sel.start_ms is not None:
-        parts.append(f"ts >= {int(sel.start_ms)}")
-    if sel.end_ms is not None:
-        parts.append(f"ts < {int(sel.end_ms)}")
-    if sel.day_start_s is not None or sel.day_end_s is not None:
-        lo = sel.day_start_s if sel.day_start_s is not None else 0
-        hi = sel.day_end_s if sel.day_end_s is not None else 86_400
-        sod = "((ts // 1000 + 28800) % 86400)"
-        if lo <= hi:
-            parts.append(f"({sod} >= {int(lo)} AND {sod} < {int(hi)})")
-        else:
-            parts.append(f"({sod} >= {int(lo)} OR {sod} < {int(hi)})")
-    return " AND ".join(parts) if parts else "TRUE"
+    return "TRUE" if sel is None else sel.sql()
 
 
-def _scan(path: str, fmt: str, files: Sequence[str]) -> str | None:
-    """The DuckDB table function reading a file, or ``None`` when it cannot be exact."""
+def _scan(path: str, fmt: str) -> str | None:
+    """The DuckDB table function reading a text file, or ``None`` when it cannot be exact."""
     cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in _DUCK_TYPES.items()) + "}"
-    if fmt == "parquet":
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-        return (
-            "(SELECT symbol, epoch_ms(ts) AS ts, price, volume, turnover, side, seq, "
-            f"epoch_ms(recv_ts) AS recv_ts, src FROM read_parquet([{listed}]))"
-        )
     quoted = "'" + path.replace("'", "''") + "'"
     if fmt == "jsonl":
         return f"read_json({quoted}, format='newline_delimited', columns={cols})"
@@ -195,26 +172,71 @@ def figures(
         return None
     if fmt == "csv" and not _csv_header_ok(path, compression):
         return None
-    scan = _scan(path, fmt, files)
+    query = (
+        _parquet_query(files, selection, starts)
+        if fmt == "parquet"
+        else _text_query(path, fmt, selection, starts)
+    )
+    if query is None:
+        return None
+    try:
+        rows = con.execute(query).fetchall()
+    except Exception:  # any reading or casting problem: the tolerant reader decides
+        return None
+    return _figures_of(rows, len(starts))
+
+
+def _parquet_query(
+    files: Sequence[str], selection: Selection | None, starts: Sequence[int]
+) -> str | None:
+    """The figures of Parquet parts, straight on their typed columns: times stay
+    timestamps (converted once per symbol, not per row), the symbols are pushed
+    down to the row groups, and the archive reader's rule holds: rows it never
+    reads (outside the symbols and absolute bounds) are not counted as read."""
+    if not files:
+        return None
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    ms = "epoch_ms(ts)"
+    pushed = "TRUE" if selection is None else selection.pushed().sql(ts=ms)
+    sel = "TRUE" if selection is None or not selection.by_time_of_day else selection.sql(ts=ms)
+    key = f"(({ms}::HUGEINT << 64) + coalesce(seq, -1))"
+    befores = "".join(
+        f", epoch_ms(max(recv_ts) FILTER (WHERE epoch_ms(recv_ts) < {int(s)})) AS b{i}"
+        for i, s in enumerate(starts)
+    )
+    return f"""
+        SELECT symbol, TRUE, {sel} AS sel, count(*) AS n, epoch_ms(min(ts)), epoch_ms(max(ts)),
+               sum(price * volume), sum(volume), sum(turnover), max(price), min(price),
+               arg_min(price, {key}), min({key}), arg_max(price, {key}), max({key}),
+               coalesce(sum(volume) FILTER (WHERE side = 'buy'), 0),
+               coalesce(sum(volume) FILTER (WHERE side = 'sell'), 0),
+               epoch_ms(min(recv_ts)), epoch_ms(max(recv_ts)){befores}
+        FROM read_parquet([{listed}])
+        WHERE {pushed}
+        GROUP BY symbol, sel
+    """
+
+
+def _text_query(
+    path: str, fmt: str, selection: Selection | None, starts: Sequence[int]
+) -> str | None:
+    """The figures of a JSONL or CSV file (plain or compressed), each row checked as the
+    Python reader checks it (the others counted as invalid)."""
+    scan = _scan(path, fmt)
     if scan is None:
         return None
-    if fmt == "parquet" and selection is not None:
-        # the archive reader pushes symbols and times down (rows it never reads are not
-        # counted as read): the same here, so both engines report the same rows
-        pushed = Selection(selection.symbols, selection.start_ms, selection.end_ms)
-        scan = f"(SELECT * FROM {scan} WHERE {_where(pushed)})"
     ok = (
         "(symbol IS NOT NULL AND ts IS NOT NULL AND price IS NOT NULL AND volume IS NOT NULL "
         "AND turnover IS NOT NULL AND recv_ts IS NOT NULL AND src IS NOT NULL "
+        "AND isfinite(price) AND isfinite(turnover) AND (seq IS NULL OR seq >= 0) "
+        f"AND ts BETWEEN 0 AND {MAX_TS_MS} AND recv_ts BETWEEN 0 AND {MAX_TS_MS} "
         "AND (side IS NULL OR side IN ('buy', 'sell')))"
     )
-    if fmt == "parquet":
-        ok = "TRUE"  # typed columns, checked when compacted (the Python reader checks nothing)
     key = "((ts::HUGEINT << 64) + coalesce(seq, -1))"
     befores = "".join(
         f", max(recv_ts) FILTER (WHERE recv_ts < {int(s)}) AS b{i}" for i, s in enumerate(starts)
     )
-    query = f"""
+    return f"""
         SELECT symbol, ok, sel, count(*) AS n, min(ts), max(ts), sum(price * volume),
                sum(volume), sum(turnover), max(price), min(price),
                arg_min(price, {key}), min({key}), arg_max(price, {key}), max({key}),
@@ -224,11 +246,10 @@ def figures(
         FROM (SELECT *, {ok} AS ok, coalesce({_where(selection)}, FALSE) AS sel FROM {scan})
         GROUP BY symbol, ok, sel
     """
-    try:
-        rows = con.execute(query).fetchall()
-    except Exception:  # any reading or casting problem: the tolerant reader decides
-        return None
-    out = FileFigures({}, None, None, [None] * len(starts), 0, 0, 0)
+
+
+def _figures_of(rows: list[Any], n_starts: int) -> FileFigures:
+    out = FileFigures({}, None, None, [None] * n_starts, 0, 0, 0)
     mask = (1 << 64) - 1
     for row in rows:
         symbol, is_ok, is_sel, n = row[0], row[1], row[2], int(row[3])
@@ -277,3 +298,69 @@ def _seq_of(key: int, mask: int) -> int:
     """The ``seq`` half of a ``(ts << 64) + seq`` key (signed)."""
     low = key & mask
     return low - (1 << 64) if low >= 1 << 63 else low
+
+
+def footer_figures(
+    files: Sequence[str], selection: Selection | None, starts: Sequence[int]
+) -> FileFigures | None:
+    """A day's figures from its parts' footers (:mod:`hkticks.storage.part_figures`),
+    without reading a row; ``None`` when the selection does not take whole parts'
+    symbols, a part has no figures, or a run start falls inside a symbol's receive
+    times (then the query reads the rows)."""
+    from hkticks.storage import part_figures
+
+    if not files or (selection is not None and selection.by_time_of_day):
+        return None
+    rows = part_figures.read(files)
+    if rows is None:
+        return None
+    out = FileFigures({}, None, None, [None] * len(starts), 0, 0, 0)
+    for row in rows:
+        f = dict(zip(part_figures.FIELDS, row, strict=True))
+        if selection is not None and selection.symbols is not None:
+            if f["symbol"] not in selection.symbols:
+                continue
+        if selection is not None and (
+            (selection.start_ms is not None and f["first_ts"] < selection.start_ms)
+            or (selection.end_ms is not None and f["last_ts"] >= selection.end_ms)
+        ):
+            if (selection.start_ms is not None and f["last_ts"] < selection.start_ms) or (
+                selection.end_ms is not None and f["first_ts"] >= selection.end_ms
+            ):
+                continue  # none of its trades in the bounds
+            return None  # some in, some out: the rows decide
+        r0, r1 = int(f["first_recv"]), int(f["last_recv"])
+        for i, s in enumerate(starts):
+            if r1 < s:
+                cur = out.before[i]
+                out.before[i] = r1 if cur is None else max(cur, r1)
+            elif r0 < s:
+                return None  # the latest receive time before s is inside: the rows say
+        n = int(f["trades"])
+        p = Partial(
+            str(f["symbol"]),
+            trades=n,
+            first_ts=int(f["first_ts"]),
+            last_ts=int(f["last_ts"]),
+            pv=float(f["pv"]),
+            volume=int(f["volume"]),
+            turnover=float(f["turnover"]),
+            high=float(f["high"]),
+            low=float(f["low"]),
+            open=float(f["open"]),
+            open_seq=int(f["open_seq"]),
+            close=float(f["close"]),
+            close_seq=int(f["close_seq"]),
+            buy_volume=int(f["buy_volume"]),
+            sell_volume=int(f["sell_volume"]),
+        )
+        prior = out.partials.get(p.symbol)
+        if prior is None:
+            out.partials[p.symbol] = p
+        else:
+            prior.merge(p)
+        out.valid += n
+        out.selected += n
+        out.first_recv = r0 if out.first_recv is None else min(out.first_recv, r0)
+        out.last_recv = r1 if out.last_recv is None else max(out.last_recv, r1)
+    return out

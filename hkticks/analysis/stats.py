@@ -29,7 +29,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkticks.analysis.columnar import FAST_HINT, FileFigures, Partial, duckdb_module
+from hkticks.analysis.columnar import (
+    FAST_HINT,
+    FileFigures,
+    Partial,
+    duckdb_module,
+    footer_figures,
+)
 from hkticks.analysis.columnar import figures as columnar_figures
 from hkticks.analysis.gaps import gap_events
 from hkticks.analysis.units import hkd_text, shares_text
@@ -349,6 +355,12 @@ def _duckdb_figures(
 ) -> FileFigures | None:
     """A file's figures by DuckDB (its report filled in), or ``None``."""
     report = f.report
+    if report.format == "parquet":
+        figs = footer_figures(f.files, selection, starts)  # whole parts: their footers
+        if figs is not None:
+            report.rows += figs.valid
+            report.done = True
+            return figs
     if report.format != "parquet":
         f.first_key()  # a cheap look at the first record: books or events are not trades
         if report.kind != "trades":

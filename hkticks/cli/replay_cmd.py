@@ -230,6 +230,9 @@ def replay(
             + (f" ({reason})" if reason else "")
             + (f" [{provenance.label(kind)}]" if simulated else "")
         )
+    failure = recording.failure()  # a part or a file that could not be read: non-zero
+    if failure is not None:
+        raise failure
 
 
 def _json(recording: Recording, clock: ReplayClock) -> tuple[Tally, str]:

@@ -129,3 +129,6 @@ def stats(
         if label:
             console.print(f"[bold reverse] {label} [/]", highlight=False)
         render(summary, console, SORTS[sort], top)
+    failure = recording.failure()  # a part or a file that could not be read: non-zero
+    if failure is not None:
+        raise failure

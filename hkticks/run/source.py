@@ -290,12 +290,18 @@ def open_source(spec: SourceSpec) -> Iterator[Provider]:
 
 def read_symbols_file(path: str) -> list[str]:
     """Symbols from a file (``-`` = stdin), one per line, ``#`` comments and blank lines ignored."""
+    cap = 4 << 20  # every HK code fits in a few KiB: more is not a symbols file
     try:
         if path == "-":
-            text = sys.stdin.read()
+            text = sys.stdin.read(cap + 1)
         else:
             with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+                text = fh.read(cap + 1)
+        if len(text) > cap:
+            raise UsageError(
+                f"symbols file {'stdin' if path == '-' else path} is larger than 4 MiB: "
+                "give one HK code per line, e.g. 00700"
+            )
     except OSError as exc:
         raise UsageError(f"cannot read symbols file {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

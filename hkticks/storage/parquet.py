@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from hkticks.errors import HkticksError, OutputError, UsageError
+from hkticks.storage.selection import Selection
 from hkticks.tick import RECORD_FIELDS, Tick
 
 HKT_OFFSET_MS = 8 * 3600 * 1000
@@ -225,16 +226,16 @@ def ticks_of(table: Any) -> Iterator[Tick]:
 
 def read_table(
     files: Sequence[str],
+    selection: Selection | None = None,
     *,
-    symbols: Iterable[str] | None = None,
-    start_ms: int | None = None,
-    end_ms: int | None = None,
     columns: Sequence[str] | None = None,
 ) -> Any:
     """The rows of ``files`` (archive parts or any hkticks Parquet) as one Arrow table.
 
-    Filters are pushed down: row groups whose statistics rule them out are
-    not read (the archive is sorted by symbol, so one symbol reads little).
+    The selection's symbols and absolute bounds (:meth:`Selection.pushed`)
+    are pushed down: row groups whose statistics rule them out are not read
+    (the archive is sorted by symbol, so one symbol reads little). The time
+    of day is not applied here (:meth:`Selection.arrow_mask` does it).
     """
     pa, pc, pq = pyarrow_modules()
     import pyarrow.dataset as ds
@@ -242,21 +243,107 @@ def read_table(
     if not files:
         return schema().empty_table()
     sch = schema()
-    dataset = ds.dataset(list(files), schema=sch, format="parquet")
-    cond = None
-    if symbols is not None:
-        cond = pc.field("symbol").isin(sorted(set(symbols)))
-    ts_type = sch.field("ts").type
-    if start_ms is not None:
-        c = pc.field("ts") >= pa.scalar(start_ms, pa.int64()).cast(ts_type)
-        cond = c if cond is None else cond & c
-    if end_ms is not None:
-        c = pc.field("ts") < pa.scalar(end_ms, pa.int64()).cast(ts_type)
-        cond = c if cond is None else cond & c
+    cond = None if selection is None else selection.arrow_expression()
     try:
+        dataset = ds.dataset(list(files), schema=sch, format="parquet")
         return dataset.to_table(columns=list(columns) if columns else None, filter=cond)
     except (OSError, pa.ArrowInvalid) as exc:
         raise HkticksError(f"cannot read the Parquet files: {exc}") from None
+
+
+def read_parts(
+    files: Sequence[str],
+    selection: Selection | None = None,
+    *,
+    columns: Sequence[str] | None = None,
+) -> tuple[Any, list[str]]:
+    """:func:`read_table`, and when that fails, each part on its own: ``(the rows of
+    the parts that could be read, one line per part that could not)``."""
+    try:
+        return read_table(files, selection, columns=columns), []
+    except HkticksError:
+        pass  # which part? each on its own
+    tables, problems = [], []
+    for f in files:
+        try:
+            tables.append(read_table([f], selection, columns=columns))
+        except HkticksError as exc:
+            why = str(exc).removeprefix("cannot read the Parquet files: ").splitlines()[0][:120]
+            problems.append(f"{f}: not a readable Parquet file ({why}): skipped")
+    pa, _, _ = pyarrow_modules()
+    if not tables:
+        sch = schema()
+        empty = sch.empty_table()
+        return (empty.select(list(columns)) if columns else empty), problems
+    return pa.concat_tables(tables), problems
+
+
+def readable_parts(files: Sequence[str]) -> tuple[list[str], list[str]]:
+    """``(readable, problems)``: the parts whose footer can be read, and one line per
+    part that cannot (damaged, cut short, a folder where a part should be), by name.
+
+    A damaged part costs its own trades only: the rest of its day is read.
+    """
+    _, _, pq = pyarrow_modules()
+    ok: list[str] = []
+    bad: list[str] = []
+    for f in files:
+        if os.path.isdir(f):
+            bad.append(f"{f}: a folder where a Parquet part should be: skipped")
+            continue
+        try:
+            pq.read_metadata(f)
+        except Exception as exc:  # pyarrow raises several kinds for a damaged file
+            why = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            bad.append(f"{f}: not a readable Parquet file ({why}): skipped")
+            continue
+        ok.append(f)
+    return ok, bad
+
+
+# -- provenance ------------------------------------------------------------------------
+
+SRC_KEY = b"hkticks.src"  # the part's distinct `src` values, JSON
+
+
+def part_sources(files: Sequence[str]) -> set[str]:
+    """The ``src`` values of Parquet parts: from each part's key-value metadata
+    (written by ``compact``), else from its ``src`` column. Never raises."""
+    import orjson
+
+    _, pc, pq = pyarrow_modules()
+    found: set[str] = set()
+    for f in files:
+        try:
+            meta = pq.read_metadata(f).metadata or {}
+            listed = meta.get(SRC_KEY)
+            if listed is not None:
+                found.update(str(v) for v in orjson.loads(listed))
+                continue
+            col = pq.read_table(f, columns=["src"]).column("src")
+            found.update(str(v) for v in pc.unique(col).to_pylist() if v is not None)
+        except Exception:  # a damaged part: its reader says so
+            continue
+    return found
+
+
+def archive_parts(path: str) -> list[str]:
+    """The part files of an archive folder, of one of its ``date=`` folders, or a file."""
+    if os.path.isfile(path):
+        return [path]
+    if _DATE_DIR.match(os.path.basename(path.rstrip(os.sep))):
+        try:
+            names = sorted(os.listdir(path))
+        except OSError:
+            return []
+        return [
+            os.path.join(path, f)
+            for f in names
+            if f.endswith(".parquet") and not f.startswith((".", "_"))
+        ]
+    if is_archive(path):
+        return [f for _, parts in day_files(path) for f in parts]
+    return []
 
 
 class ParquetSource:
@@ -273,24 +360,21 @@ class ParquetSource:
         from hkticks.storage.readers import FileReport
 
         self.path = path
-        self.files = list(files)
         self.selection = selection
         self.report = FileReport(path, "parquet", None)
+        self.files, self.problems = readable_parts(files)
+        if self.problems:
+            self.report.corrupt += len(self.problems)
+            self.report.examples.extend(self.problems)
 
     def _table(self, columns: Sequence[str] | None = None) -> Any:
-        sel = self.selection
-        try:
-            return read_table(
-                self.files,
-                symbols=None if sel is None else sel.symbols,
-                start_ms=None if sel is None else sel.start_ms,
-                end_ms=None if sel is None else sel.end_ms,
-                columns=columns,
-            )
-        except HkticksError as exc:
-            self.report.kind = "unknown"
-            self.report.error = str(exc)
-            return None
+        table, problems = read_parts(self.files, self.selection, columns=columns)
+        for line in problems:  # damaged inside (its footer was fine): dropped by name
+            if line not in self.problems:
+                self.problems.append(line)
+                self.report.corrupt += 1
+                self.report.examples.append(line)
+        return table
 
     def keyed(self) -> Iterator[tuple[int, Tick]]:
         _, pc, _ = pyarrow_modules()
@@ -339,10 +423,7 @@ def parquet_sources(path: str, selection: Any = None) -> list[ParquetSource]:
     if os.path.isfile(path):
         return [ParquetSource(path, [path], selection)]
     out = []
-    lo = hi = None
-    if selection is not None:
-        lo = None if selection.start_ms is None else hk_date(selection.start_ms)
-        hi = None if selection.end_ms is None else hk_date(selection.end_ms - 1)
+    lo, hi = (None, None) if selection is None else selection.dates()
     for day, parts in day_files(path):
         if (lo is not None and day < lo) or (hi is not None and day > hi):
             continue
@@ -482,6 +563,8 @@ def arrow_jsonl(path: str) -> Any:
     for f in sch:
         if not f.nullable and table.column(f.name).null_count:
             return None
+    if table.num_rows and not _in_range(table):
+        return None  # the tolerant reader refuses (and counts) what is out of range
     sides = table.column("side")
     if (
         sides.drop_null().length()
@@ -489,6 +572,20 @@ def arrow_jsonl(path: str) -> Any:
     ):
         return None
     return table.cast(sch)
+
+
+def _in_range(table: Any) -> bool:
+    """Every time within what the readers accept (``checked_tick``), every price a number."""
+    from hkticks.tick import MAX_TIME_MS as MAX_TS_MS
+
+    _, pc, _ = pyarrow_modules()
+    for name in ("ts", "recv_ts"):
+        lo, hi = pc.min_max(table.column(name)).values()
+        if lo.as_py() < 0 or hi.as_py() > MAX_TS_MS:
+            return False
+    return all(
+        pc.all(pc.is_finite(table.column(n))).as_py() is not False for n in ("price", "turnover")
+    )
 
 
 def events_file(root: str, date: str) -> str:
@@ -675,6 +772,12 @@ def _write_part(folder: str, table: Any, order: Any) -> str:
     tmp = os.path.join(folder, f".{name}{TMP_SUFFIX}")
     final = os.path.join(folder, f"{name}.parquet")
 
+    import orjson
+
+    from hkticks.storage import part_figures
+
+    _, pc, _ = pyarrow_modules()
+
     def write(fh: IO[bytes]) -> None:
         writer = pq.ParquetWriter(
             fh,
@@ -683,9 +786,19 @@ def _write_part(folder: str, table: Any, order: Any) -> str:
             use_dictionary=["symbol", "side", "src"],
             write_statistics=True,
         )
+        # in the footer: what the trades are (provenance.sources) and what stats adds
+        # up per symbol (read instead of the rows: part_figures), built as written
+        srcs: set[str] = set()
+        figures = part_figures.Builder()
         try:
             for start in range(0, len(order), ROW_GROUP_ROWS):
-                writer.write_table(table.take(order.slice(start, ROW_GROUP_ROWS)))
+                rows = table.take(order.slice(start, ROW_GROUP_ROWS))
+                writer.write_table(rows)
+                srcs.update(str(v) for v in pc.unique(rows.column("src")).to_pylist())
+                figures.add(rows)
+            writer.add_key_value_metadata(
+                {SRC_KEY: orjson.dumps(sorted(srcs)), part_figures.FIGURES_KEY: figures.value()}
+            )
         finally:
             writer.close()
 

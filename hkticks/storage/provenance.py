@@ -1,7 +1,8 @@
 """Whether a recording holds simulated trades, real ones, or both.
 
 Trades from a simulated server carry ``src`` ending in ``-sim``
-(``alltick-sim``); a run under ``--demo`` also writes ``"simulated": true``
+(``alltick-sim``), also in the Parquet archive, whose parts list their
+``src`` values in their key-value metadata (``hkticks.src``); a run under ``--demo`` also writes ``"simulated": true``
 in its ``feed_start`` event, and a connection to a server that said it is
 simulated writes it in its ``connected`` event. :func:`kind_of` reads the
 ``src`` of the trades near the end of a file (and its events sidecar), so it
@@ -34,6 +35,8 @@ def sources(path: str, max_bytes: int = TAIL_BYTES) -> set[str]:
     """The ``src`` values of the trades in the last ``max_bytes`` of ``path``
     (the last 10,000 rows of a SQLite file); empty when there are none or the
     file cannot be read. Never raises."""
+    if path != "-" and (os.path.isdir(path) or path.lower().endswith(".parquet")):
+        return _parquet_sources(path)
     if path == "-" or not os.path.isfile(path) or os.path.getsize(path) == 0:
         return set()
     base = strip_compression(path) if compression_of(path) else path
@@ -66,6 +69,17 @@ def sources(path: str, max_bytes: int = TAIL_BYTES) -> set[str]:
         if isinstance(rec, dict) and isinstance(rec.get("src"), str) and "price" in rec:
             found.add(rec["src"])
     return found
+
+
+def _parquet_sources(path: str) -> set[str]:
+    """The ``src`` of an archive folder, one of its days, or a Parquet file (each part's
+    metadata, written by ``compact``, else its ``src`` column)."""
+    try:
+        from hkticks.storage import parquet
+
+        return parquet.part_sources(parquet.archive_parts(path))
+    except HkticksError:  # pyarrow missing: reading the archive says so
+        return set()
 
 
 def _tail(path: str, max_bytes: int) -> bytes:

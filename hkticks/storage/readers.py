@@ -23,8 +23,9 @@ reading must:
   size too, unless receive times step back right across a cut, where trades
   of those few milliseconds may come back in another order.
 
-Selections (``--symbols``, ``--from``, ``--to``) are applied while reading;
-``--from``/``--to`` compare the exchange time ``ts`` in Hong Kong time.
+Selections (``--symbols``, ``--from``, ``--to``) are applied while reading,
+by :class:`hkticks.storage.selection.Selection` (the one translation every
+reader and engine uses).
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import orjson
 
 from hkticks.errors import HkticksError, UsageError
+from hkticks.storage.selection import Selection
+from hkticks.storage.selection import make_selection as make_selection  # re-exported
+from hkticks.storage.selection import parse_when as parse_when  # re-exported
 from hkticks.storage.sinks import FORMATS
 from hkticks.storage.sinks.compressed import Decoder, compression_of, strip_compression, zstd_module
 from hkticks.storage.sinks.rotating import sqlite_readonly_uri
@@ -54,6 +58,9 @@ if TYPE_CHECKING:
     from hkticks.storage.parquet import ParquetSource
 
 CHUNK_BYTES = 1 << 20
+# a trade is a line of ~200 bytes: a longer line is not one, and is never held whole
+MAX_LINE_BYTES = 1 << 20
+TOO_LONG = f"a line longer than {MAX_LINE_BYTES >> 20} MiB (not a trade)"
 EVENTS_SUFFIX = ".events.jsonl"
 MAX_EXAMPLES = 5
 HKT_OFFSET_S = 8 * 3600
@@ -143,110 +150,6 @@ def _is_archive(path: str) -> bool:
     return is_archive(path)
 
 
-# -- selection -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Which trades to keep: symbols, an absolute time range, a time of day (HK).
-
-    ``start_ms``/``end_ms`` bound the exchange time ``ts`` (end exclusive);
-    ``day_start_s``/``day_end_s`` bound its seconds into the Hong Kong day,
-    on every day (wrapping past midnight when start > end).
-    """
-
-    symbols: frozenset[str] | None = None
-    start_ms: int | None = None
-    end_ms: int | None = None
-    day_start_s: int | None = None
-    day_end_s: int | None = None
-
-    @property
-    def everything(self) -> bool:
-        return (
-            self.symbols is None
-            and self.start_ms is None
-            and self.end_ms is None
-            and self.day_start_s is None
-            and self.day_end_s is None
-        )
-
-    def keep(self, tick: Tick) -> bool:
-        if self.symbols is not None and tick.symbol not in self.symbols:
-            return False
-        ts = tick.ts
-        if self.start_ms is not None and ts < self.start_ms:
-            return False
-        if self.end_ms is not None and ts >= self.end_ms:
-            return False
-        if self.day_start_s is not None or self.day_end_s is not None:
-            sod = (ts // 1000 + HKT_OFFSET_S) % DAY_S
-            lo = self.day_start_s if self.day_start_s is not None else 0
-            hi = self.day_end_s if self.day_end_s is not None else DAY_S
-            if lo <= hi:
-                return lo <= sod < hi
-            return sod >= lo or sod < hi
-        return True
-
-
-_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
-
-
-def parse_when(text: str, *, end: bool, option: str) -> tuple[int | None, int | None]:
-    """``--from``/``--to`` in Hong Kong time: ``(absolute ms, None)`` or ``(None, seconds of day)``.
-
-    ``HH:MM[:SS]`` is a time of day (every day); ``YYYY-MM-DD`` a day (as
-    ``--to``: up to the end of that day); ``YYYY-MM-DD HH:MM[:SS]`` (or with
-    ``T``) an instant.
-    """
-    s = text.strip()
-    m = _CLOCK_RE.match(s)
-    if m:
-        h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-        if h > 24 or mi > 59 or sec > 59 or (h == 24 and (mi or sec)):
-            raise UsageError(f"{option} {text!r}: not a time of day")
-        return None, h * 3600 + mi * 60 + sec
-    m = _DATE_RE.match(s)
-    if m:
-        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
-        try:
-            import calendar
-
-            if not 1 <= mo <= 12 or not 1 <= d <= calendar.monthrange(y, mo)[1]:
-                raise ValueError
-            day = calendar.timegm((y, mo, d, 0, 0, 0, 0, 0, 0)) - HKT_OFFSET_S
-        except (ValueError, OverflowError):
-            raise UsageError(f"{option} {text!r}: not a date") from None
-        if m.group(4) is None:
-            return (day + (DAY_S if end else 0)) * 1000, None
-        h, mi, sec = int(m.group(4)), int(m.group(5)), int(m.group(6) or 0)
-        if h > 23 or mi > 59 or sec > 59:
-            raise UsageError(f"{option} {text!r}: not a time of day")
-        return (day + h * 3600 + mi * 60 + sec) * 1000, None
-    raise UsageError(
-        f"{option} {text!r}: use HH:MM (Hong Kong time, every day), YYYY-MM-DD "
-        "or 'YYYY-MM-DD HH:MM'"
-    )
-
-
-def make_selection(
-    symbols: Iterable[str] | None = None, start: str | None = None, end: str | None = None
-) -> Selection:
-    """A :class:`Selection` from command-line values (symbols already normalised)."""
-    start_ms = day_start = end_ms = day_end = None
-    if start:
-        start_ms, day_start = parse_when(start, end=False, option="--from")
-    if end:
-        end_ms, day_end = parse_when(end, end=True, option="--to")
-    if start_ms is not None and end_ms is not None and end_ms <= start_ms:
-        raise UsageError("--to must be after --from")
-    if day_start is not None and day_end is not None and day_start == day_end:
-        raise UsageError("--from and --to are the same time of day: nothing would be selected")
-    syms = frozenset(symbols) if symbols else None
-    return Selection(syms, start_ms, end_ms, day_start, day_end)
-
-
 # -- one file ----------------------------------------------------------------------
 
 
@@ -294,6 +197,9 @@ class FileReport:
                 else "the compressed data stops short (the recorder was stopped hard); "
                 "every complete line before that was read"
             )
+        if self.corrupt and self.format == "parquet":
+            listed = "; ".join(self.examples[: self.corrupt])
+            return f"{name}: {self.corrupt} unreadable part{'s' if self.corrupt != 1 else ''}: {listed}"
         if self.corrupt:
             parts.append(
                 f"skipped {self.corrupt} damaged compressed block{'s' if self.corrupt != 1 else ''}"
@@ -316,6 +222,7 @@ class TickFile:
         self.report = FileReport(path, fmt, compression)
         self.tail = b""  # a last line without its newline (set once the lines are read)
         self.truncated = False  # a compressed stream that stops inside a block
+        self.probing = False  # first_key's look: stop at a line too long to be a trade
         if fmt != "sqlite" and is_events_file(path):
             self.report.kind = "events"
 
@@ -363,17 +270,35 @@ class TickFile:
             if fh is not sys.stdin.buffer:
                 fh.close()
 
-    def _lines(self) -> Iterator[bytes]:
-        """Complete lines (without the newline); the torn tail is left in ``self.tail``."""
+    def _lines(self) -> Iterator[bytes | None]:
+        """Complete lines (without the newline); the torn tail is left in ``self.tail``.
+
+        A line longer than :data:`MAX_LINE_BYTES` is ``None`` (the caller counts
+        it as invalid): it is skipped as it is read, never held whole, so a file
+        of NUL bytes with no newline (what a power cut can leave) costs one
+        chunk of memory and goes by at the speed of the disk.
+        """
         self.tail = b""
         partial = b""
+        skipping = False  # inside a line already too long: drop up to its newline
+        cap = MAX_LINE_BYTES
         for piece in self._pieces():
             if piece is None:  # damaged data skipped: the line in progress is lost
                 partial = b""
                 continue
-            lines = (partial + piece).split(b"\n")
+            if skipping:
+                cut = piece.find(b"\n")
+                if cut < 0:
+                    continue
+                skipping = False
+                piece = piece[cut + 1 :]
+            lines = (partial + piece).split(b"\n") if partial else piece.split(b"\n")
             partial = lines.pop()
-            yield from lines
+            for line in lines:
+                yield line if len(line) <= cap else None
+            if len(partial) > cap:
+                yield None
+                partial, skipping = b"", True
         if self.truncated:
             self.report.torn += 1  # the compressed stream stops short (a crash, a cut copy)
         self.tail = partial
@@ -448,6 +373,7 @@ class TickFile:
         if self.path == "-" or self.report.kind != "trades":
             return None
         probe = TickFile(self.path)
+        probe.probing = True
         it = probe.keyed()
         try:
             first = next(it, None)
@@ -466,6 +392,14 @@ class TickFile:
         checked = False
         for line in self._lines():
             lineno += 1
+            if line is None:
+                report.problem(f"line {lineno}", TOO_LONG)
+                if self.probing:
+                    return  # a first look: not worth reading the rest for
+                continue
+            if line[:1] == b"\x00":  # NUL bytes where a power cut left a hole
+                report.problem(f"line {lineno}", "NUL bytes (a hole left by a crash?)")
+                line = line.lstrip(b"\x00")  # a record appended after the hole is kept
             if not line.strip():
                 continue
             try:
@@ -496,10 +430,37 @@ class TickFile:
 
     def _csv(self) -> Iterator[Tick]:
         report = self.report
-        lines = self._lines()
-        text = (line.decode("utf-8", "replace") + "\n" for line in lines)
-        reader = csv.reader(text)
-        header = next(reader, None)
+        lineno = 0
+
+        def texts() -> Iterator[str]:
+            nonlocal lineno
+            for line in self._lines():
+                lineno += 1
+                if line is None:
+                    report.problem(f"line {lineno}", TOO_LONG)
+                    if self.probing:
+                        return
+                    continue
+                yield line.decode("utf-8", "replace") + "\n"
+
+        reader = csv.reader(texts())
+
+        def rows() -> Iterator[list[str]]:
+            while True:
+                try:
+                    yield next(reader)
+                except StopIteration:
+                    return
+                except csv.Error as exc:  # binary data, a stray carriage return...
+                    report.problem(f"line {lineno}", f"not CSV ({str(exc).split(' - ')[0]})")
+
+        it = rows()
+        try:
+            header = next(reader, None)
+        except csv.Error:
+            report.kind = "unknown"
+            report.error = "not a hkticks CSV recording (its first line is not CSV text)"
+            return
         if header is None:
             if self.tail and not self.truncated:
                 report.torn += 1
@@ -515,16 +476,16 @@ class TickFile:
             return
         from_record = checked_tick
         width = len(names)
-        for row in reader:
+        for row in it:
             if not row:
                 continue
             if len(row) != width:
-                report.problem(f"line {reader.line_num}", f"{len(row)} fields, expected {width}")
+                report.problem(f"line {lineno}", f"{len(row)} fields, expected {width}")
                 continue
             try:
                 yield from_record(dict(zip(names, row, strict=True)))
             except (KeyError, TypeError, ValueError) as exc:
-                report.problem(f"line {reader.line_num}", _why(exc))
+                report.problem(f"line {lineno}", _why(exc))
         if self.tail and not self.truncated:
             report.torn += 1  # a CSV line cut short may still parse: never trust it
 
@@ -554,14 +515,13 @@ class TickFile:
                 )
                 return
             query = f"SELECT {', '.join(RECORD_FIELDS)} FROM ticks"
-            args: list[Any] = []
             sel = self.selection
-            if sel is not None and sel.symbols is not None and len(sel.symbols) <= 500:
-                query += f" WHERE symbol IN ({', '.join('?' for _ in sel.symbols)})"
-                args = sorted(sel.symbols)
+            if sel is not None and sel.symbols is not None:
+                # the symbols pushed down to SQLite (the selection's own SQL); keep() decides
+                query += f" WHERE {Selection(sel.symbols).sql()}"
             query += " ORDER BY rowid"
             try:
-                cur = con.execute(query, args)
+                cur = con.execute(query)
                 from_record = checked_tick
                 rowid = 0
                 while True:
@@ -683,6 +643,34 @@ class Recording:
             found |= f.symbols()
         return sorted(found)
 
+    def failure(self) -> HkticksError | None:
+        """Why reading went wrong beyond a few bad lines, once every file was read:
+        a part of the archive that could not be read (the rest of its day was), or
+        a file with nothing readable in it (a file of NUL bytes, binary data).
+        ``None`` otherwise. Commands exit non-zero with it after their output."""
+        parts = sum(r.corrupt for r in self.reports if r.format == "parquet")
+        empty = [
+            r.path
+            for r in self.reports
+            if r.format != "parquet"
+            and (
+                (r.done and r.kind == "trades" and not r.rows and r.skipped)
+                or (r.kind == "unknown" and r.error)
+            )
+        ]
+        if not parts and not empty:
+            return None
+        said = []
+        if parts:
+            said.append(f"{parts} archive part{'s' if parts != 1 else ''} could not be read")
+        if empty:
+            said.append(
+                f"nothing readable in {', '.join(empty[:3])}{' ...' if len(empty) > 3 else ''}"
+            )
+        return HkticksError(
+            "; ".join(said) + ": what was shown leaves them out (see the lines above)"
+        )
+
     @property
     def rows(self) -> int:
         return sum(r.rows for r in self.reports)
@@ -803,6 +791,8 @@ def _names(listed: str, base: str) -> bool:
 def read_events(path: str) -> Iterator[dict[str, Any]]:
     """The session events of a sidecar (``ts`` and ``event`` checked), bad lines skipped."""
     for line in TickFile(path)._lines():
+        if line is None:
+            continue
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
