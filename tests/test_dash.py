@@ -8,6 +8,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -155,15 +156,77 @@ def test_a_page_gets_a_snapshot_then_diffs_labelled_demo(dash: str) -> None:
                 assert "token" not in json.dumps(msg)
         assert seen_layout and seen_demo and seen_trade
         ws.send(json.dumps({"type": "detail", "code": "00700"}))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the open chart follows the trades each second
             msg = json.loads(ws.recv(timeout=10))
             if msg["type"] == "detail":
                 assert msg["code"] == "00700" and msg["demo"] is True
-                assert msg["trades"] and msg["bars"]
-                break
+                if msg["trades"] and msg["bars"]:
+                    break
         else:
-            raise AssertionError("no detail answer")
+            raise AssertionError("no detail answer with 00700's trades in 30 s")
+
+
+def test_wrong_tokens_are_limited(tmp_path: Path) -> None:
+    proc, url = start_dash(tmp_path, "00700", "--demo", "--port", "0", "--auth", "right-one")
+    try:
+        codes = [get(url, "/login", {"X-Hkticks-Auth": f"guess{i}"}).status for i in range(7)]
+        assert codes[:5] == [401] * 5 and codes[5:] == [429, 429]
+        # bound beyond loopback any host name reaches the form (the token guards the board)
+    finally:
+        stop(proc)
+
+
+def test_bound_to_every_interface_any_name_reaches_the_login_form(tmp_path: Path) -> None:
+    proc, url = start_dash(
+        tmp_path, "00700", "--demo", "--port", "0", "--host", "0.0.0.0", "--auth", "pw-123"
+    )
+    try:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        local = f"http://127.0.0.1:{port}/"
+        for host in (f"127.0.0.1:{port}", f"some-machine.lan:{port}", f"192.0.2.7:{port}"):
+            assert get(local, "/", {"Host": host}).status == 200
+            assert get(local, "/static/dash.js", {"Host": host}).status == 401
+    finally:
+        stop(proc)
+
+
+def test_a_flooding_page_does_not_freeze_the_others(dash: str) -> None:
+    import threading
+
+    origin = dash.rstrip("/")
+    done = threading.Event()
+
+    def flood() -> None:
+        try:
+            with connect(ws_url(dash), origin=origin) as ws:  # type: ignore[arg-type]
+                msg = json.dumps({"type": "detail", "code": "00700"})
+                while not done.is_set():
+                    ws.send(msg)
+        except Exception:
+            pass  # closed by the server for flooding: what it should do
+
+    t = threading.Thread(target=flood, daemon=True)
+    t.start()
+    try:
+        with connect(ws_url(dash), origin=origin) as ws:  # type: ignore[arg-type]
+            assert json.loads(ws.recv(timeout=10))["type"] == "snapshot"
+            diffs, deadline = 0, time.monotonic() + 5
+            while time.monotonic() < deadline:
+                if json.loads(ws.recv(timeout=5))["type"] == "diff":
+                    diffs += 1
+            assert diffs >= 8  # ~4 a second while another page floods
+        assert get(dash, "/static/dash.css").status == 200
+    finally:
+        done.set()
+        t.join(10)
+
+
+def test_headers_given_twice_are_a_bad_request(dash: str) -> None:
+    host, port = hostport(dash)
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(f"GET / HTTP/1.1\r\nHost: {host}:{port}\r\nHost: evil.example\r\n\r\n".encode())
+        assert s.recv(100).split(b"\r\n", 1)[0].split()[1] in (b"400", b"403")
 
 
 def test_a_non_loopback_host_needs_auth(tmp_path: Path) -> None:
@@ -184,15 +247,20 @@ def test_a_non_loopback_host_needs_auth(tmp_path: Path) -> None:
 def test_auth_is_asked_once_and_kept_in_an_httponly_cookie(tmp_path: Path) -> None:
     proc, url = start_dash(tmp_path, "00700", "--demo", "--port", "0", "--auth", "s3cret-pass")
     try:
-        assert get(url, "/").status == 401  # the login form
-        assert get(url, "/login?token=wrong").status == 401
-        resp = get(url, "/login?token=s3cret-pass")
-        assert resp.status == 303
+        front = get(url, "/")  # the login form, not the board
+        assert front.status == 200 and get(url, "/session").status == 401
+        assert get(url, "/static/dash.js").status == 401
+        assert get(url, "/login", {"X-Hkticks-Auth": "wrong"}).status == 401
+        assert get(url, "/login?token=s3cret-pass").status == 401  # never in a URL
+        resp = get(url, "/login", {"X-Hkticks-Auth": "s3cret-pass"})
+        assert resp.status == 204
         cookie = resp.getheader("Set-Cookie", "")
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
         assert "s3cret-pass" not in cookie  # a session value, not the token
         value = cookie.split(";", 1)[0]
-        assert get(url, "/", {"Cookie": value}).status == 200
+        assert get(url, "/session", {"Cookie": value}).status == 204
+        assert get(url, "/static/dash.js", {"Cookie": value}).status == 200
+        assert get(url, "/session", {"Cookie": "hkticks_dash=\u00e9"}).status == 401
         origin = url.rstrip("/")
         with pytest.raises(InvalidStatus) as info:
             connect(ws_url(url), origin=origin)  # type: ignore[arg-type]

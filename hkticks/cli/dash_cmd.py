@@ -157,6 +157,7 @@ def dash(
             sectors=saved.load_sectors(sectors_file),
             history=board.history if rest is not None else None,
             request_shares=board.request_shares,
+            simulated=provider.simulated,  # DEMO from the first frame, before any trade
         )
         stop = StopFlag()
         server.start()
@@ -176,6 +177,8 @@ def dash(
         tag = " [DEMO: simulated trades, not market data]" if server.is_simulated else ""
         click.echo(
             f"hkticks: dashboard closed ({stop.reason or 'stopped'}): {board.model.trades:,} "
-            f"trades of {len(codes)} symbols, {len(server.alerts)} alerts{tag}",
+            f"trade{'s' if board.model.trades != 1 else ''} of {len(codes)} "
+            f"symbol{'s' if len(codes) != 1 else ''}, {len(server.alerts)} "
+            f"alert{'s' if len(server.alerts) != 1 else ''}{tag}",
             err=True,
         )

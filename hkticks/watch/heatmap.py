@@ -176,8 +176,16 @@ def _snap(r: tuple[float, float, float, float]) -> Rect:
     return Rect(x0, y0, x1 - x0, y1 - y0)
 
 
-def layout(tiles: Iterable[TileData], width: int, height: int, *, equal: bool = False) -> Layout:
-    """Place ``tiles`` in a ``width`` x ``height`` cell area. Pure."""
+def layout(
+    tiles: Iterable[TileData],
+    width: int,
+    height: int,
+    *,
+    equal: bool = False,
+    header_rows: int = 1,
+) -> Layout:
+    """Place ``tiles`` in a ``width`` x ``height`` cell area; a group's name takes
+    ``header_rows`` rows atop its block (the web page's cells are finer). Pure."""
     items = [t for t in tiles]
     out = Layout([], [], 0)
     if width <= 0 or height <= 0 or not items:
@@ -201,9 +209,9 @@ def layout(tiles: Iterable[TileData], width: int, height: int, *, equal: bool = 
     for gname, block in zip(names, blocks, strict=False):
         members = groups[gname]
         area = block
-        if gname and len(names) > 1 and block.h >= 3 and block.w >= 4:
-            out.headers.append(Header(gname, Rect(block.x, block.y, block.w, 1)))
-            area = Rect(block.x, block.y + 1, block.w, block.h - 1)
+        if gname and len(names) > 1 and block.h >= 2 + header_rows and block.w >= 4:
+            out.headers.append(Header(gname, Rect(block.x, block.y, block.w, header_rows)))
+            area = Rect(block.x, block.y + header_rows, block.w, block.h - header_rows)
         weights = _floored([t.weight for t in members])
         rects = squarify(
             weights,
@@ -528,7 +536,10 @@ class StableLayout:
     :data:`RELAYOUT_S` seconds. Between recomputes each tile keeps its rectangle and
     shows its current change. Pure: the caller passes the clock."""
 
-    def __init__(self, *, threshold: float = DRIFT, every_s: float = RELAYOUT_S) -> None:
+    def __init__(
+        self, *, threshold: float = DRIFT, every_s: float = RELAYOUT_S, header_rows: int = 1
+    ) -> None:
+        self.header_rows = header_rows
         self.threshold = threshold
         self.every_s = every_s
         self.layouts = 0  # how many times the treemap was computed (tests, bench)
@@ -554,7 +565,7 @@ class StableLayout:
         if key != self._key or (
             now - self._at >= self.every_s and drift(self._weights, weights) > self.threshold
         ):
-            fresh = layout(tiles, width, height, equal=equal)
+            fresh = layout(tiles, width, height, equal=equal, header_rows=self.header_rows)
             self._key, self._weights, self._at = key, weights, now
             self._rects = {p.tile.code: p.rect for p in fresh.tiles}
             self._headers, self._hidden = fresh.headers, fresh.hidden

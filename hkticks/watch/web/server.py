@@ -28,7 +28,6 @@ import logging
 import secrets
 import threading
 import time
-import urllib.parse
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
@@ -37,7 +36,7 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
+from websockets.datastructures import Headers, MultipleValuesError
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -63,7 +62,18 @@ CSP = (
     "frame-ancestors 'none'; form-action 'self'"
 )
 MAX_CLIENT_MESSAGE = 4096
+MAX_CLIENTS = 64  # pages open at once
+MAX_OUTBOX = 64  # messages queued for a page before it is resynchronised by a snapshot
+MAX_FAILED_LOGINS = 5  # wrong tokens a minute
+CLIENT_RATE = 20.0  # messages a second a page may send (a burst of twice that)
 GROUPINGS = ("watchlists", "sectors", "none")
+
+
+def socket_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a host name that does not resolve (not a port in use)."""
+    import socket
+
+    return (socket.gaierror,)
 
 
 def is_loopback(host: str) -> bool:
@@ -89,11 +99,29 @@ class _Client:
     """One page: its heatmap's size and options (kept in place by its own
     :class:`~hkticks.watch.heatmap.StableLayout`) and the symbol it shows in detail."""
 
-    __slots__ = ("ws", "layout", "width", "height", "size", "grouping", "detail", "timeframe")
+    __slots__ = (
+        "ws",
+        "layout",
+        "width",
+        "height",
+        "size",
+        "grouping",
+        "detail",
+        "timeframe",
+        "outbox",
+        "wake",
+        "resync",
+    )
 
     def __init__(self, ws: ServerConnection, size: str, grouping: str) -> None:
         self.ws = ws
-        self.layout = StableLayout()
+        # what is to be sent, written by the page's own task: a page that reads slowly
+        # never holds up the others; one that falls behind gets a new snapshot instead
+        self.outbox: deque[bytes] = deque()
+        self.wake = asyncio.Event()
+        self.resync = False
+        # a group's name row: 8 cells of 2 px in the page's grid, as one row is in a terminal
+        self.layout = StableLayout(header_rows=st.HEADER_CELLS)
         self.width = self.height = 0
         self.size = size
         self.grouping = grouping
@@ -154,6 +182,8 @@ class DashServer:
         self.ended = False
         self.frames_sent = 0
         self._session = secrets.token_urlsafe(24)
+        self._failed_logins: deque[float] = deque()
+        self._alert_id = 0
         self._clients: set[_Client] = set()
         self._differ = st.RowDiffer(clamp)
         self._new_alerts: list[dict[str, Any]] = []
@@ -170,7 +200,13 @@ class DashServer:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        """The address to open: bound to every interface, the machine's own name."""
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            import socket
+
+            host = socket.gethostname()
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/"
 
     def start(self) -> None:
@@ -180,6 +216,11 @@ class DashServer:
         self._ready.wait()
         if self._start_error is not None:
             err = self._start_error
+            if isinstance(err, socket_errors()):
+                raise UsageError(
+                    f"--host {self.host} is not an address of this machine ({err}): give an "
+                    "IP address such as 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)"
+                ) from None
             if isinstance(err, OSError):
                 raise UsageError(
                     f"cannot listen on {self.host}:{self.port} ({err.strerror or err}): "
@@ -215,7 +256,8 @@ class DashServer:
         self._stop_requested = asyncio.Event()
         self._server = await serve(
             self._handle,
-            self.host,
+            # one address family: "localhost" could bind ::1 and 127.0.0.1 on two ports
+            "127.0.0.1" if self.host == "localhost" else self.host.strip("[]"),
             self.port,
             process_request=self._process_request,
             max_size=MAX_CLIENT_MESSAGE,
@@ -234,49 +276,67 @@ class DashServer:
 
     # -- HTTP ------------------------------------------------------------------------
 
-    def _allowed_hosts(self) -> set[str]:
+    def _host_allowed(self, host: str) -> bool:
+        """Bound to loopback, the Host header must name this server (a DNS-rebinding name
+        gets 403); bound beyond it, any name reaches the login form (``--auth`` guards)."""
+        if not is_loopback(self.host.strip("[]")):
+            return bool(host)
         port = str(self.port)
-        names = {self.host, "localhost"} if is_loopback(self.host) else {self.host}
-        if is_loopback(self.host):
-            names |= {"127.0.0.1", "[::1]"}
-        return {f"{n}:{port}" for n in names} | (
-            {f"[{self.host}]:{port}"} if ":" in self.host else set()
-        )
+        names = {"localhost", "127.0.0.1", "[::1]", self.host}
+        if ":" in self.host and not self.host.startswith("["):
+            names.add(f"[{self.host}]")
+        allowed = {f"{n}:{port}" for n in names}
+        if port == "80":  # a browser leaves the default port out
+            allowed |= names
+        return host in allowed
 
     def _authorised(self, request: Request) -> bool:
         if not self.auth:
             return True
-        cookies = request.headers.get("Cookie", "")
-        for part in cookies.split(";"):
-            name, _, value = part.strip().partition("=")
-            if name == COOKIE and hmac.compare_digest(value, self._session):
-                return True
+        expected = self._session.encode()
+        for header in request.headers.get_all("Cookie"):
+            for part in header.split(";"):
+                name, _, value = part.strip().partition("=")
+                # bytes: a cookie of any characters compares, never raises
+                if name == COOKIE and hmac.compare_digest(
+                    value.encode("utf-8", "surrogateescape"), expected
+                ):
+                    return True
         return False
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        try:
+            return self._route(request)
+        except MultipleValuesError:  # two Host or Origin headers: not a browser's request
+            return _text(HTTPStatus.BAD_REQUEST, "400: a header given twice\n")
+
+    def _route(self, request: Request) -> Response | None:
         host = request.headers.get("Host", "")
-        if host not in self._allowed_hosts():
+        if not self._host_allowed(host):
             return _text(
                 HTTPStatus.FORBIDDEN, "403: this dashboard answers only to its own address\n"
             )
-        path, _, query = request.path.partition("?")
+        path, _, _query = request.path.partition("?")
         if path == "/ws":
             origin = request.headers.get("Origin")
             if origin is None or origin != f"http://{host}":
                 return _text(HTTPStatus.FORBIDDEN, "403: WebSocket from another origin refused\n")
             if not self._authorised(request):
                 return _text(HTTPStatus.UNAUTHORIZED, "401: log in first\n")
+            if len(self._clients) >= MAX_CLIENTS:
+                return _text(HTTPStatus.SERVICE_UNAVAILABLE, "503: too many pages open\n")
             return None  # the handshake goes on
         if request.headers.get("Upgrade"):
             return _text(HTTPStatus.NOT_FOUND, "404\n")
         if path == "/login":
-            return self._login(query)
+            return self._login(request)
+        if path == "/session":  # the page asks whether it must log in again (a restart)
+            ok = self._authorised(request)
+            return _text(HTTPStatus.NO_CONTENT if ok else HTTPStatus.UNAUTHORIZED, "")
         if not self._authorised(request):
             if path in ("/", "/index.html"):
-                return _page(static_file("login.html") or b"", status=HTTPStatus.UNAUTHORIZED)
-            if path.startswith("/static/") and path[8:] in ("dash.css", "login.js"):
-                pass  # the login form's own files
-            else:
+                return _page(static_file("login.html") or b"")
+            if not (path.startswith("/static/") and path[8:] in ("dash.css", "login.js")):
                 return _text(HTTPStatus.UNAUTHORIZED, "401: log in first\n")
         if path in ("/", "/index.html"):
             return _page(static_file("index.html") or b"")
@@ -291,12 +351,21 @@ class DashServer:
             return _response(HTTPStatus.NO_CONTENT, b"", "text/plain")
         return _text(HTTPStatus.NOT_FOUND, "404: no such page\n")
 
-    def _login(self, query: str) -> Response:
-        given = urllib.parse.parse_qs(query).get("token", [""])[0]
-        if not self.auth or not hmac.compare_digest(given.encode(), self.auth.encode()):
-            return _page(static_file("login.html") or b"", status=HTTPStatus.UNAUTHORIZED)
-        resp = _response(HTTPStatus.SEE_OTHER, b"", "text/plain")
-        resp.headers["Location"] = "/"
+    def _login(self, request: Request) -> Response:
+        """The token comes in a header sent by the login form's script (never in a URL, so
+        never in the browser's history); wrong tokens are limited to a few a minute."""
+        now = time.monotonic()
+        while self._failed_logins and now - self._failed_logins[0] > 60:
+            self._failed_logins.popleft()
+        if len(self._failed_logins) >= MAX_FAILED_LOGINS:
+            return _text(
+                HTTPStatus.TOO_MANY_REQUESTS, "429: too many wrong tokens, wait a minute\n"
+            )
+        given = request.headers.get("X-Hkticks-Auth", "").encode("utf-8", "surrogateescape")
+        if not self.auth or not hmac.compare_digest(given, self.auth.encode()):
+            self._failed_logins.append(now)
+            return _text(HTTPStatus.UNAUTHORIZED, "401: wrong token\n")
+        resp = _response(HTTPStatus.NO_CONTENT, b"", "text/plain")
         resp.headers["Set-Cookie"] = (
             f"{COOKIE}={self._session}; HttpOnly; SameSite=Strict; Path=/; Max-Age=86400"
         )
@@ -305,7 +374,8 @@ class DashServer:
     # -- the feed --------------------------------------------------------------------
 
     def _on_alert(self, alert: Any) -> None:
-        msg = st.alert_message(alert)
+        self._alert_id += 1  # the page drops an alert it already has (snapshot, then diff)
+        msg = {**st.alert_message(alert), "id": self._alert_id}
         self.alerts.appendleft(msg)
         self._new_alerts.append(msg)
 
@@ -357,7 +427,9 @@ class DashServer:
         placed = client.layout.get(tiles, client.width, rows, now=now, basis=basis)
         if client.layout.layouts == before:
             return None
-        return st.layout_message(placed, client.width, client.height, rows, sized_by)
+        msg = st.layout_message(placed, client.width, client.height, rows, sized_by)
+        msg["shares"] = getattr(m, "shares", None)  # market caps: none | loading | ok | unavailable
+        return msg
 
     def snapshot(self, client: _Client, now: float) -> dict[str, Any]:
         return {
@@ -392,9 +464,25 @@ class DashServer:
                 await self._send(client, orjson.dumps(lay))
 
     async def _send(self, client: _Client, message: bytes) -> None:
+        """Queue ``message`` for the page (never waits for it to be read)."""
+        if len(client.outbox) >= MAX_OUTBOX:
+            client.outbox.clear()  # behind: what it missed comes whole in a snapshot
+            client.resync = True
+        client.outbox.append(message)
+        client.wake.set()
+
+    async def _writer(self, client: _Client) -> None:
+        """Send a page's queued messages, in order, as fast as it reads them."""
         try:
-            await client.ws.send(message.decode())
-            self.frames_sent += 1
+            while True:
+                await client.wake.wait()
+                client.wake.clear()
+                if client.resync:
+                    client.resync = False
+                    client.outbox.appendleft(orjson.dumps(self.snapshot(client, self.clock())))
+                while client.outbox:
+                    await client.ws.send(client.outbox.popleft().decode())
+                    self.frames_sent += 1
         except ConnectionClosed:
             self._clients.discard(client)
 
@@ -412,18 +500,37 @@ class DashServer:
         # a new page (or a page back after a reconnect) gets everything whole
         await self._send(client, orjson.dumps(self.snapshot(client, self.clock())))
         self._clients.add(client)
+        writer = asyncio.create_task(self._writer(client))
+        allowance, last = 2 * CLIENT_RATE, time.monotonic()
+        ignored = 0
         try:
             async for raw in ws:
+                # a page sends a few messages a second: a flood is ignored (then closed),
+                # and every message yields to the loop, so no page can freeze the others
+                now = time.monotonic()
+                allowance = min(2 * CLIENT_RATE, allowance + (now - last) * CLIENT_RATE)
+                last = now
+                if allowance < 1.0:
+                    ignored += 1
+                    if ignored > 10 * CLIENT_RATE:
+                        await ws.close(1008, "too many messages")
+                        break
+                    await asyncio.sleep(0)
+                    continue
+                allowance -= 1.0
+                ignored = 0
                 try:
                     msg = orjson.loads(raw)
                 except orjson.JSONDecodeError:
                     continue
                 if isinstance(msg, dict):
                     await self._on_message(client, msg)
+                await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         finally:
             self._clients.discard(client)
+            writer.cancel()
 
     async def _on_message(self, client: _Client, msg: dict[str, Any]) -> None:
         kind = msg.get("type")

@@ -33,6 +33,7 @@ from hkticks.watch.heatmap import (
 
 DIFF_INTERVAL_S = 0.25  # at most ~4 updates a second per tile
 MAX_ALERTS = 200  # the page keeps this many; a new page gets them all
+HEADER_CELLS = 8  # a heatmap group's name row, in the page's 2-pixel cells (16 px)
 
 
 def price_text(price: float | None) -> str | None:
@@ -68,6 +69,8 @@ def row_message(row: Any, scale: float = 3.0) -> dict[str, Any]:
         "side": row.last_side,
         "bid": row.bid,
         "ask": row.ask,
+        "bidpx": price_text(row.bid),
+        "askpx": price_text(row.ask),
     }
 
 

@@ -3,7 +3,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const S = {
-  rows: new Map(), alerts: [], header: null, options: { clamp: 3, colors: "west", size: "cap" },
+  rows: new Map(), alerts: [], alertIds: new Set(), fatal: null, header: null, options: { clamp: 3, colors: "west", size: "cap" },
   layout: null, tiles: new Map(), detail: null, detailCode: null, timeframe: "1D",
   view: "heatmap", sort: { key: "code", dir: 1 }, filter: "", lang: "en",
   connected: false, everConnected: false, reconnects: 0, messages: 0, lastUpdate: {},
@@ -53,6 +53,8 @@ function connect() {
     if (S.everConnected) S.reconnects += 1;
     S.everConnected = true;
     S.retry = 250;
+    S.fatal = null;
+    document.body.classList.remove("offline");
     banner(null);
     sendSize(true);
     if (S.detailCode) send({ type: "detail", code: S.detailCode, timeframe: S.timeframe });
@@ -64,12 +66,28 @@ function connect() {
   ws.onclose = () => {
     S.connected = false;
     if (S.ws !== ws) return;
-    banner(S.everConnected ? "Connection to hkticks lost: reconnecting…" : "Cannot reach hkticks: retrying…");
-    setTimeout(connect, S.retry);
+    document.body.classList.add("offline");
+    if (S.fatal) banner(`hkticks stopped: ${S.fatal} — waiting for it to start again…`);
+    else banner(S.everConnected ? "Connection to hkticks lost: reconnecting…" : "Cannot reach hkticks: retrying…");
+    setTimeout(retry, S.retry);
     S.retry = Math.min(5000, S.retry * 2);
     renderHeader();
   };
 }
+async function retry() {
+  // a restarted hkticks with --auth has a new session: go to its login form
+  try {
+    const resp = await fetch("/session", { credentials: "same-origin" });
+    if (resp.status === 401) {
+      location.replace("/");
+      return;
+    }
+  } catch (e) {
+    /* not up yet: try the socket anyway, it says so too */
+  }
+  connect();
+}
+
 function send(msg) {
   if (S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(msg));
 }
@@ -85,6 +103,7 @@ function handle(msg) {
     S.rows.clear();
     for (const r of msg.rows) S.rows.set(r.code, r);
     S.alerts = msg.alerts;
+    S.alertIds = new Set(msg.alerts.map((a) => a.id));
     S.header = msg.header;
     S.options = msg.options;
     $("size").value = msg.options.size;
@@ -92,7 +111,7 @@ function handle(msg) {
     grouping.replaceChildren(...msg.options.groupings.map((g) => new Option(g, g)));
     grouping.value = msg.options.grouping;
     $("grouping-label").hidden = msg.options.groupings.length < 2;
-    S.layout = null; // a fresh layout follows our size message
+    // the tiles keep their layout (a resynchronised page keeps its own)
     S.boardDirty = true;
     renderHeader();
     renderAlerts();
@@ -105,10 +124,12 @@ function handle(msg) {
       S.dirtyTiles.add(r.code);
     }
     if (msg.rows.length) S.boardDirty = true;
-    if (msg.alerts.length) {
-      S.alerts = msg.alerts.slice().reverse().concat(S.alerts).slice(0, 200);
-      for (const a of msg.alerts) flash(a.symbol);
-      renderAlerts(msg.alerts);
+    const fresh = msg.alerts.filter((a) => !S.alertIds.has(a.id)); // a snapshot may have them
+    if (fresh.length) {
+      for (const a of fresh) S.alertIds.add(a.id);
+      S.alerts = fresh.slice().reverse().concat(S.alerts).slice(0, 200);
+      for (const a of fresh) flash(a.symbol);
+      renderAlerts(fresh);
     }
     renderHeader();
   } else if (msg.type === "layout") {
@@ -120,7 +141,9 @@ function handle(msg) {
       renderDetail();
     }
   } else if (msg.type === "fatal") {
+    S.fatal = msg.message;
     banner("hkticks stopped: " + msg.message);
+    renderHeader();
   }
   schedule();
 }
@@ -145,7 +168,7 @@ function renderHeader() {
   conns.replaceChildren();
   for (const c of h.conns) {
     const d = document.createElement("span");
-    const health = S.connected ? c.health : "amber";
+    const health = S.fatal ? "red" : S.connected ? c.health : "amber";
     d.className = "dot " + health;
     d.dataset.health = health;
     d.title = `connection ${c.shard}: ${c.state}` + (c.reconnects ? `, ${c.reconnects} reconnects` : "");
@@ -171,7 +194,9 @@ function renderHeader() {
   $("rate").textContent = `${h.rate.toFixed(0)} ticks/s`;
   $("phase").textContent = h.phase;
   $("counts").textContent = `${h.trades.toLocaleString()} trades · ${h.traded}/${h.symbols} traded` + (h.dropped ? ` · ${h.dropped} dropped` : "");
-  $("notes").textContent = h.notes.length ? h.notes[h.notes.length - 1] : "";
+  const note = h.notes.length ? h.notes[h.notes.length - 1] : "";
+  $("notes").textContent = note;
+  $("notes").title = note;
 }
 
 // -- heatmap -------------------------------------------------------------------------
@@ -192,16 +217,22 @@ function buildHeatmap() {
   S.tiles.clear();
   if (!lay) return;
   svg.setAttribute("viewBox", `0 0 ${lay.width} ${lay.height}`);
+  const defs = el("defs", {});
+  svg.append(defs);
   for (const [group, x, y, w, h] of lay.headers) {
     const g = el("g", { class: "ghdr" });
     g.append(el("rect", { x, y, width: w, height: h }));
-    if (w > 30 && h >= 10) g.append(el("text", { x: x + 4, y: y + Math.min(h, 14) - 3, "font-size": Math.min(12, h - 2) }, group));
+    if (w > 30 && h >= 10) g.append(el("text", { x: x + 4, y: y + h - 4, "font-size": Math.min(12, h - 4) }, fitText(group, w - 8, 12)));
     svg.append(g);
   }
   for (const [code, x, y, w, h] of lay.tiles) {
     const g = el("g", { class: "tile", "data-code": code });
     const rect = el("rect", { x, y, width: w, height: h });
     g.append(rect);
+    // a tile's text never spills into its neighbours
+    const clip = el("clipPath", { id: "clip-" + code });
+    clip.append(el("rect", { x: x + 1, y: y + 1, width: Math.max(0, w - 2), height: Math.max(0, h - 2) }));
+    defs.append(clip);
     const t = { g, rect, x, y, w, h, texts: [] };
     // the code only whole; then the name and change if they fit
     const fs = Math.max(9, Math.min(28, Math.floor(Math.min(h / 3.2, w / 5.2))));
@@ -209,7 +240,7 @@ function buildHeatmap() {
       const lines = h >= fs * 3.6 ? 3 : h >= fs * 2.4 ? 2 : 1;
       const top = y + h / 2 - ((lines - 1) * fs * 1.15) / 2 + fs * 0.35;
       const mk = (i, cls, size) => {
-        const e = el("text", { x: x + w / 2, y: top + i * fs * 1.15, "text-anchor": "middle", "font-size": size, class: cls });
+        const e = el("text", { x: x + w / 2, y: top + i * fs * 1.15, "text-anchor": "middle", "font-size": size, class: cls, "clip-path": `url(#clip-${code})` });
         g.append(e);
         return e;
       };
@@ -223,8 +254,12 @@ function buildHeatmap() {
     svg.append(g);
     S.tiles.set(code, t);
   }
-  const loading = $("size").value === "cap" && lay.sized_by !== "cap" ? " (market caps loading)" : "";
-  $("sized-by").textContent = (lay.sized_by === "cap" ? "area: market cap" : "area: day's turnover") + loading;
+  let why = "";
+  if ($("size").value === "cap" && lay.sized_by !== "cap") {
+    why = lay.shares === "unavailable" || lay.shares === "none" ? " (market caps unavailable)" : " (market caps loading)";
+  }
+  const hidden = lay.hidden ? ` · ${lay.hidden} too small to show (widen the window)` : "";
+  $("sized-by").textContent = (lay.sized_by === "cap" ? "area: market cap" : "area: day's turnover") + why + hidden;
   for (const code of S.tiles.keys()) S.dirtyTiles.add(code);
   paintTiles();
 }
@@ -277,8 +312,9 @@ function tooltip(code, ev) {
     tip.append(d);
   }
   tip.hidden = false;
-  tip.style.left = Math.min(ev.clientX + 14, innerWidth - 340) + "px";
-  tip.style.top = Math.min(ev.clientY + 14, innerHeight - 90) + "px";
+  const w = tip.offsetWidth, h = tip.offsetHeight;
+  tip.style.left = Math.max(0, Math.min(ev.clientX + 14, innerWidth - w - 8)) + "px";
+  tip.style.top = Math.max(0, Math.min(ev.clientY + 14, innerHeight - h - 8)) + "px";
 }
 
 function renderLegend() {
@@ -335,8 +371,8 @@ function boardRow(r) {
   const cls = r.chg > 0 ? "up" : r.chg < 0 ? "down" : "";
   const cells = [
     [r.code, ""], [nameOf(r), ""], [r.px || "", "num " + cls], [fmtPct(r.chg), "num " + cls],
-    [fmtNum(r.vol), "num"], [fmtMoney(r.to), "num"], [String(r.n), "num"],
-    [r.bid ?? "", "num"], [r.ask ?? "", "num"], [hkTime(r.ts), ""],
+    [fmtNum(r.vol), "num"], [fmtMoney(r.dayto), "num"], [String(r.n), "num"],
+    [r.bidpx ?? "", "num"], [r.askpx ?? "", "num"], [hkTime(r.ts), ""],
   ];
   cells.forEach(([text, c], i) => {
     const td = tr.children[i];
@@ -490,15 +526,18 @@ function drawChart(d) {
   const bw = Math.max(1, plotW / n - 1);
   const xOf = (b, i) => pad.l + (intraday ? sessionX(b[0]) : i) * (plotW / n);
   const yOf = (p) => pad.t + (hi - p) / (hi - lo) * priceH;
+  const prevY = d.prev_close ? yOf(d.prev_close) : null;
   for (let k = 0; k <= 4; k++) {
     const p = lo + (hi - lo) * k / 4, y = yOf(p);
     svg.append(el("line", { x1: pad.l, x2: W - pad.r, y1: y, y2: y, class: "grid" }));
-    svg.append(el("text", { x: W - pad.r + 4, y: y + 4, class: "axis" }, p.toFixed(p < 10 ? 3 : 2)));
+    if (prevY === null || Math.abs(prevY - y) > 26) // the previous close's label wins
+      svg.append(el("text", { x: W - pad.r + 4, y: y + 4, class: "axis" }, p.toFixed(p < 10 ? 3 : 2)));
   }
   if (d.prev_close) {
     const y = yOf(d.prev_close);
     svg.append(el("line", { x1: pad.l, x2: W - pad.r, y1: y, y2: y, class: "prev" }));
-    svg.append(el("text", { x: W - pad.r + 4, y: y + 15, class: "axis" }, "prev close"));
+    svg.append(el("text", { x: W - pad.r + 4, y: y - 3, class: "axis" }, d.prev_close.toFixed(d.prev_close < 10 ? 3 : 2)));
+    svg.append(el("text", { x: W - pad.r + 4, y: y + 11, class: "axis" }, "prev close"));
   }
   const g = el("g", { class: "candles" });
   let cumV = 0, cumT = 0;
