@@ -145,6 +145,23 @@ def test_bench_table_output(tmp_path: Path) -> None:
     assert "issue" not in text  # no internal issue numbers
 
 
+def test_bench_check_exits_1_exactly_when_a_target_is_missed(tmp_path: Path) -> None:
+    """Without ``--check`` a missed target is reported, exit 0 (the docs examples run so);
+    with it the exit status says whether every target reported in the JSON was met."""
+    args = ("--json", "--ticks", "2000", "--trials", "1", "--symbols", "50")
+    args += ("--kinds", "create_connection,null", "--no-latency")
+    plain = run_bench(tmp_path, *args)
+    assert plain.returncode == 0, plain.stderr.decode()
+    checked = run_bench(tmp_path, *args, "--check")
+    targets = orjson.loads(checked.stdout)["targets"]
+    assert targets, "the run reports no target to check"
+    missed = [name for name, t in targets.items() if not t["ok"]]
+    assert checked.returncode == (1 if missed else 0), checked.stderr.decode()
+    for name in missed:
+        assert name in checked.stderr.decode()
+    assert b"Traceback" not in checked.stderr
+
+
 def test_bench_rejects_unknown_kinds(tmp_path: Path) -> None:
     r = run_bench(tmp_path, "--kinds", "jsonl,parquet")
     assert r.returncode == 2

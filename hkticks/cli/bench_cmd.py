@@ -145,6 +145,12 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     "scenarios, and its cost per tick (about 15 s more).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 when a measured figure misses its target (without it the targets are "
+    "reported and the exit status is 0).",
+)
 def bench(
     ticks: int,
     trials: int,
@@ -163,6 +169,7 @@ def bench(
     stats_only: bool,
     with_alerts: bool,
     as_json: bool,
+    check: bool,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
 
@@ -178,18 +185,22 @@ def bench(
       hkticks bench --kinds none --no-latency --soak 10m
       hkticks bench --nats --postgres
       hkticks bench --stats --trials 3
+      hkticks bench --check
     """
     if nats is not None or postgres is not None:
         from hkticks.cli.bench_remote import run_remote
 
-        return run_remote(nats, postgres, rate=rate, as_json=as_json)
+        _exit_on_missed(
+            check, missed_targets(run_remote(nats, postgres, rate=rate, as_json=as_json))
+        )
+        return
     if stats_only:
         from hkticks.cli.bench_stats_view import run_and_print
 
         # the data figures are of a 2M-trade day unless --ticks says otherwise
         explicit = click.get_current_context().get_parameter_source("ticks")
         day = ticks if explicit is click.core.ParameterSource.COMMANDLINE else 2_000_000
-        run_and_print(trials, as_json, day)
+        _exit_on_missed(check, missed_targets(run_and_print(trials, as_json, day)))
         return
     from hkticks.bench.runner import BenchConfig, run
 
@@ -221,8 +232,21 @@ def bench(
             result = run(config, progress=lambda msg: status.update(msg))
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-        return
-    _print_tables(result)
+    else:
+        _print_tables(result)
+    _exit_on_missed(check, missed_targets(result.get("targets") or {}))
+
+
+def missed_targets(targets: dict[str, dict[str, Any]]) -> list[str]:
+    """The names of the targets a run missed."""
+    return [name for name, t in targets.items() if not t["ok"]]
+
+
+def _exit_on_missed(check: bool, missed: list[str]) -> None:
+    """With ``--check``, a missed target is exit status 1 (named on stderr); without it, 0."""
+    if check and missed:
+        click.echo(f"hkticks bench: missed target(s): {', '.join(missed)}", err=True)
+        sys.exit(1)
 
 
 def _fmt(value: Any, digits: int = 2) -> str:

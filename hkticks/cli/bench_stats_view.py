@@ -12,7 +12,8 @@ def _spread(d: dict[str, float]) -> str:
     return f"{d['min']:.3f} / {d['median']:.3f} / {d['max']:.3f}"
 
 
-def run_and_print(rounds: int, as_json: bool, trades: int = 2_000_000) -> None:
+def run_and_print(rounds: int, as_json: bool, trades: int = 2_000_000) -> dict[str, dict[str, Any]]:
+    """Run and print the figures; returns the targets (each with its ``ok``)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -26,7 +27,7 @@ def run_and_print(rounds: int, as_json: bool, trades: int = 2_000_000) -> None:
             result = run_stats_bench(trades, rounds=rounds, progress=lambda m: status.update(m))
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-        return
+        return dict(result["targets"])
     console = Console()
     r: dict[str, Any] = result
     console.print(
@@ -62,3 +63,4 @@ def run_and_print(rounds: int, as_json: bool, trades: int = 2_000_000) -> None:
             name, t["target"], str(t["measured"]), "[green]yes[/]" if t["ok"] else "[red]NO[/]"
         )
     console.print(targets)
+    return dict(result["targets"])
