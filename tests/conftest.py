@@ -1,11 +1,77 @@
-"""Fixtures shared by several test modules: real NATS and PostgreSQL servers."""
+"""The suite's fixtures, in one place: the embedded AllTick server, real NATS and PostgreSQL
+servers, an isolated environment and a free port. Helpers without fixtures live in tests/kit/.
 
-from servers_testkit import market, nats_server, pg_cluster, pg_url  # noqa: F401
+The embedded server's options come from the closest ``market`` marker, e.g. a module's
+``pytestmark = pytest.mark.market(rate=800.0, seed=5)`` or a test's
+``@pytest.mark.market(heartbeat_timeout=2.0)``, over :data:`SERVER_DEFAULTS`.
+"""
 
-# Tests that drive a real terminal (tmux) or time the whole machine: CI runs them in a
-# second pass on their own, after the parallel pass (see .ci/run), so that the other
-# workers' load cannot stretch their waits. A plain `python -m pytest` runs everything.
-SERIAL_FILES = {
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kit.hk import hk_env as _hk_env
+from kit.ports import free_port as _free_port
+from kit.services import nats_server, pg_cluster, pg_url  # noqa: F401  (fixtures)
+
+# every fault test's server: fast enough for many trades a second, records what it sent
+# (to compare with what was written), a heartbeat timeout no test trips by accident
+SERVER_DEFAULTS: dict[str, Any] = {
+    "token": "t",
+    "plan": "all-hk",
+    "rate": 400.0,
+    "seed": 11,
+    "heartbeat_timeout": 30.0,
+    "enforce_pacing": False,
+    "record_sent": True,
+}
+
+
+def server_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
+    marker = node.get_closest_marker("market")
+    return {**SERVER_DEFAULTS, **(marker.kwargs if marker else {})}
+
+
+def _serve(options: dict[str, Any]) -> Iterator[Any]:
+    from hkticks.server import MarketServer
+
+    srv = MarketServer(**options)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The embedded AllTick server on free loopback ports (options: the ``market`` marker)."""
+    yield from _serve(server_options(request.node))
+
+
+@pytest.fixture(scope="module")
+def module_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """One embedded server for every test of a module (options: the module's ``market`` marker)."""
+    yield from _serve(server_options(request.node))
+
+
+@pytest.fixture
+def hk_env(tmp_path: Path) -> dict[str, str]:
+    """An environment with config and cache in the test's directory and no HKTICKS_/ALLTICK_."""
+    return _hk_env(tmp_path)
+
+
+@pytest.fixture
+def free_port() -> int:
+    return _free_port()
+
+
+# Tests that drive a real terminal (tmux) or time the whole machine: their own xdist group,
+# so one worker runs them one after another (see pyproject's addopts).
+TERMINAL_FILES = {
     "test_board_tmux.py",
     "test_board_tmux_alerts.py",
     "test_heatmap_tmux.py",
@@ -16,9 +82,7 @@ SERIAL_FILES = {
 }
 
 
-def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]
-    import pytest
-
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in SERIAL_FILES:
+        if item.path.name in TERMINAL_FILES:
             item.add_marker(pytest.mark.serial)

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from board_kit import NAMES, NOW, T0, make_app, make_model
 from click.testing import CliRunner
+from kit.board import NAMES, NOW, T0, make_app, make_model
 from textual.pilot import Pilot
 
 from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine

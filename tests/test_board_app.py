@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from board_kit import NOW, make_app
+from kit.board import NOW, make_app
 from textual.pilot import Pilot
 from textual.widgets import Input
 

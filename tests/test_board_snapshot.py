@@ -1,6 +1,6 @@
 """Snapshots of the board (pytest-textual-snapshot) in both colour conventions.
 
-Deterministic: a fixed clock, fixed trades (tests/board_kit.py). After an
+Deterministic: a fixed clock, fixed trades (tests/kit/board.py). After an
 intended change of the look, review the report and run
 ``pytest tests/test_board_snapshot.py --snapshot-update``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from board_kit import make_app
+from kit.board import make_app
 
 
 @pytest.mark.parametrize("colors", ["west", "cn"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from board_kit import NOW, make_model
+from kit.board import NOW, make_model
 
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.bench.runner import watch_targets

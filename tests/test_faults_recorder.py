@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 import pytest
-from server_testkit import free_port
+from kit.ports import free_port
 from test_faults import (
     SYMBOLS,
     _limited,

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from server_testkit import free_port
+from kit.ports import free_port
 
 
 def _with_sigint_ignored(*argv: str) -> list[str]:

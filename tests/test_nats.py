@@ -1,6 +1,6 @@
 """NATS JetStream: the publishing sink, the consuming source, and their faults.
 
-Real ``nats-server -js`` processes on loopback (tests/servers_testkit.py), the
+Real ``nats-server -js`` processes on loopback (tests/kit/services.py), the
 real nats-py client, the embedded AllTick server for the recorder's trades.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
-from servers_testkit import NatsServer
+from kit.services import NatsServer
 from test_faults import (
     SYMBOLS,
     check_recording,
@@ -159,7 +159,7 @@ def test_sink_publishes_jsonl_lines_with_msg_ids_and_creates_the_stream(
 
 
 def test_sink_to_a_server_that_is_not_there_says_so() -> None:
-    from servers_testkit import free_port
+    from kit.ports import free_port
 
     from hkticks.storage.sinks.nats import NatsSink
 
@@ -234,12 +234,12 @@ def test_buffer_full_while_down_is_counted_and_reported(nats_server: NatsServer)
 # ---------------------------------------------------------------------- the recorder
 
 
-def nats_record_args(market: MarketServer, url: str, *extra: str) -> list[str]:
+def nats_record_args(server: MarketServer, url: str, *extra: str) -> list[str]:
     return [
         "record",
         *SYMBOLS,
         "--url",
-        market.ws_url,
+        server.ws_url,
         "--token",
         "t",
         "--plan",
@@ -251,19 +251,19 @@ def nats_record_args(market: MarketServer, url: str, *extra: str) -> list[str]:
 
 
 def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
-    tmp_path: Path, nats_server: NatsServer, market: MarketServer
+    tmp_path: Path, nats_server: NatsServer, server: MarketServer
 ) -> None:
-    market.set_rate(2000.0)
+    server.set_rate(2000.0)
     url = f"{nats_server.url}/hk"
-    first = start_record(tmp_path, nats_record_args(market, url, "--quiet"))
-    wait_for(lambda: subscribed(market), what="the first run's subscription")
+    first = start_record(tmp_path, nats_record_args(server, url, "--quiet"))
+    wait_for(lambda: subscribed(server), what="the first run's subscription")
     time.sleep(1.5)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
     before = trade_keys(read_stream(nats_server.url))
     assert before
     r = subprocess.run(
-        [sys.executable, "-m", "hkticks", *nats_record_args(market, url, "--duration", "2s")],
+        [sys.executable, "-m", "hkticks", *nats_record_args(server, url, "--duration", "2s")],
         env=hk_env(tmp_path),
         cwd=tmp_path,
         capture_output=True,
@@ -273,7 +273,7 @@ def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
     assert r.returncode == 0, r.stderr
     keys = trade_keys(read_stream(nats_server.url))
     assert keys[: len(before)] == before
-    sent = market.sent_trades()
+    sent = server.sent_trades()
     killed = sent[0][0]
     lost_in_the_kill = {(sym, seq) for cid, sym, seq in sent if cid == killed}
     # the AllTick server re-sends each symbol's latest trade to the new run: in the stream once
@@ -284,17 +284,17 @@ def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
 
 
 def test_board_and_remote_recorder_see_what_a_direct_recording_sees(
-    tmp_path: Path, nats_server: NatsServer, market: MarketServer
+    tmp_path: Path, nats_server: NatsServer, server: MarketServer
 ) -> None:
     """One recorder on the token publishes; a board (the queue side) and a second
     recorder on another "machine" read the stream: all three hold the same trades."""
-    market.set_rate(1500.0)
+    server.set_rate(1500.0)
     url = f"{nats_server.url}/hk"
     direct = tmp_path / "direct.jsonl"
     remote = tmp_path / "remote.jsonl"
     publisher = start_record(
         tmp_path,
-        nats_record_args(market, url, "--out", str(direct), "--duration", "4s", "--quiet"),
+        nats_record_args(server, url, "--out", str(direct), "--duration", "4s", "--quiet"),
     )
 
     def stream_exists() -> bool:

@@ -1,4 +1,4 @@
-"""The PostgreSQL sink against a real throwaway cluster (tests/servers_testkit.py)."""
+"""The PostgreSQL sink against a real throwaway cluster (tests/kit/services.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from servers_testkit import PgCluster
+from kit.services import PgCluster
 from test_faults import SYMBOLS, hk_env, read_jsonl, subscribed, wait_for
 
 from hkticks.errors import OutputError, UsageError
@@ -79,7 +79,7 @@ def test_a_table_with_other_columns_is_refused(pg_url: str) -> None:
 
 
 def test_unreachable_database_is_one_line() -> None:
-    from servers_testkit import free_port
+    from kit.ports import free_port
 
     with pytest.raises(OutputError, match="cannot write postgresql://.*check the address"):
         PostgresSink(f"postgresql://postgres@127.0.0.1:{free_port()}/x")
@@ -120,9 +120,9 @@ def test_db_restart_mid_run_no_loss_no_duplicate(pg_url: str, pg_cluster: PgClus
 
 
 def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
-    tmp_path: Path, pg_url: str, pg_cluster: PgCluster, market: MarketServer
+    tmp_path: Path, pg_url: str, pg_cluster: PgCluster, server: MarketServer
 ) -> None:
-    market.set_rate(1500.0)
+    server.set_rate(1500.0)
     jsonl = tmp_path / "t.jsonl"
     url = pg_url + "?table=hk_ticks"
     proc = subprocess.Popen(
@@ -133,7 +133,7 @@ def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
             "record",
             *SYMBOLS,
             "--url",
-            market.ws_url,
+            server.ws_url,
             "--token",
             "t",
             "--plan",
@@ -150,7 +150,7 @@ def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: subscribed(market), what="the subscription")
+    wait_for(lambda: subscribed(server), what="the subscription")
     time.sleep(1.0)
     pg_cluster.restart("immediate", down_for=0.5)
     _, err = proc.communicate(timeout=60)

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import websocket
-from server_testkit import Client, books, trades, wait_for
+from kit.waiting import wait_until
+from kit.ws_client import Client, books, trades
 
 from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer, spread, universe
@@ -86,7 +87,10 @@ def test_bad_token_gets_401_then_close(srv: MarketServer, token: str | None) -> 
         assert code == 1008 and reason == "token invalid"
     finally:
         c.close()
-    info = wait_for(lambda: [i for i in srv.connections() if i.close_reason == "token invalid"])
+    info = wait_until(
+        lambda: [i for i in srv.connections() if i.close_reason == "token invalid"],
+        what="a connection closed for an invalid token",
+    )
     assert info[0].plan is None
 
 
@@ -215,7 +219,7 @@ def test_connections_per_token_limit() -> None:
             fourth.close()
             first.close()
             # once the first one is gone, a new one is welcome
-            wait_for(lambda: server.connections()[0].closed_at is not None)
+            wait_until(lambda: server.connections()[0].closed_at is not None, what="the close")
             again = Client(server.ws_url, token="f")
             assert again.request(again.builder.heartbeat())["ret"] == 200
             again.close()
@@ -239,7 +243,10 @@ def test_pacing_605_then_606_closes() -> None:
             assert r3["ret"] == 606
             assert r3["msg"] == "too many requests and connection will be closed"
             assert c.wait_closed(2.0) == (1008, "too many requests")
-            info = wait_for(lambda: server.connections()[0].closed_at and server.connections()[0])
+            info = wait_until(
+                lambda: server.connections()[0].closed_at and server.connections()[0],
+                what="the close",
+            )
             assert [r[2] for r in info.requests] == [200, 200, 200, 200, 605, 605, 606]
         finally:
             c.close()
@@ -273,7 +280,10 @@ def test_pacing_across_connections_of_one_token() -> None:
 
 def test_resend_latest_after_subscribe() -> None:
     with MarketServer(seed=4, rate=3000, enforce_pacing=False) as server:
-        wait_for(lambda: server.call(lambda m: m.state("00700").traded and m.state("09988").traded))
+        wait_until(
+            lambda: server.call(lambda m: m.state("00700").traded and m.state("09988").traded),
+            what="a trade of both symbols",
+        )
         server.set_rate(0)
         latest = server.call(lambda m: {s: m.latest(s).seq for s in ("00700", "09988", "00005")})
         c = Client(server.ws_url)
@@ -298,7 +308,7 @@ def test_resend_latest_skips_symbols_not_traded_since_start_and_can_be_off() -> 
         finally:
             c.close()
     with MarketServer(seed=4, rate=3000, enforce_pacing=False, resend_latest=False) as server:
-        wait_for(lambda: server.call(lambda m: m.state("00700").traded))
+        wait_until(lambda: server.call(lambda m: m.state("00700").traded), what="a trade of 00700")
         server.set_rate(0)
         c = Client(server.ws_url)
         try:
@@ -486,7 +496,9 @@ def test_connections_snapshot(srv: MarketServer, client: Client) -> None:
     assert [(cmd, ret) for _, cmd, ret in info.requests] == [(22004, 200), (22002, 200)]
     assert info.opened_at <= info.requests[0][0] <= time.time()
     client.close()
-    closed = wait_for(lambda: srv.connections()[0].closed_at and srv.connections()[0])
+    closed = wait_until(
+        lambda: srv.connections()[0].closed_at and srv.connections()[0], what="the close"
+    )
     assert closed.close_reason == "client closed (1000)"
 
 

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import orjson
 import pytest
 import websocket
-from server_testkit import Client, books
+from kit.ws_client import Client, books
 
 from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import websocket
-from server_testkit import Client, trades, wait_for
+from kit.waiting import wait_until
+from kit.ws_client import Client, trades
 
 from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer
@@ -28,7 +29,10 @@ def test_disconnect_all_close_sends_a_close_frame(srv: MarketServer) -> None:
         assert srv.disconnect_all("close") == 2
         for c in clients:
             assert c.wait_closed(2.0) == (1001, "server going away")
-        infos = wait_for(lambda: all(i.closed_at for i in srv.connections()) and srv.connections())
+        infos = wait_until(
+            lambda: all(i.closed_at for i in srv.connections()) and srv.connections(),
+            what="every connection closed",
+        )
         assert {i.close_reason for i in infos} == {"disconnect_all(close)"}
         again = Client(srv.ws_url)  # the server still accepts connections
         assert again.subscribe(["00700"])["ret"] == 200
@@ -47,7 +51,9 @@ def test_disconnect_all_reset_is_abrupt(srv: MarketServer) -> None:
         with pytest.raises((ConnectionResetError, websocket.WebSocketConnectionClosedException)):
             for _ in range(100_000):
                 c.ws.recv()
-        info = wait_for(lambda: srv.connections()[0].closed_at and srv.connections()[0])
+        info = wait_until(
+            lambda: srv.connections()[0].closed_at and srv.connections()[0], what="the close"
+        )
         assert info.close_reason == "disconnect_all(reset)"
     finally:
         c.close()

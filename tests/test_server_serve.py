@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from server_testkit import Client, free_port, trades
+from kit.ports import free_port
+from kit.ws_client import Client, trades
 
 from hkticks.alltick import protocol as alltick
 

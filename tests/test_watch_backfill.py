@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from board_kit import NOW, make_app
+from kit.board import NOW, make_app
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.kline import minute_bars

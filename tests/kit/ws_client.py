@@ -7,7 +7,6 @@ compatibility matters, through hkticks' own decoder.
 
 from __future__ import annotations
 
-import socket
 import time
 from typing import Any
 
@@ -15,12 +14,6 @@ import orjson
 import websocket
 
 from hkticks.alltick import protocol as alltick
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Client:
@@ -100,14 +93,3 @@ def trades(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def books(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [f["data"] for f in frames if f.get("cmd_id") == alltick.PUSH_BOOK]
-
-
-def wait_for(predicate: Any, timeout: float = 3.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate()`` until it returns something truthy (or fail)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")

@@ -22,28 +22,29 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from kit.ports import free_port
+from kit.waiting import wait_until
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"{what} did not listen on {port} within {timeout} s")
+        return listening(port)
+
+    wait_until(up, timeout, f"{what} to listen on {port}")
 
 
 # ------------------------------------------------------------------------ NATS
@@ -100,7 +101,7 @@ class NatsServer:
 
     def restart(self, kill: bool = False, down_for: float = 0.0) -> None:
         self.stop(kill)
-        time.sleep(down_for)
+        time.sleep(down_for)  # the outage under test: the server stays down this long
         self.start()
 
 
@@ -201,7 +202,7 @@ class PgCluster:
 
     def restart(self, mode: str = "immediate", down_for: float = 0.0) -> None:
         self.stop(mode)
-        time.sleep(down_for)
+        time.sleep(down_for)  # the outage under test: the server stays down this long
         self.start()
 
     def create_db(self, name: str) -> str:
@@ -240,27 +241,3 @@ _dbs = iter(range(1, 1 << 30))
 def pg_url(pg_cluster: PgCluster) -> str:
     """A fresh database of the session's cluster: ``postgresql://postgres@127.0.0.1:PORT/dbN``."""
     return pg_cluster.create_db(f"t{os.getpid()}_{next(_dbs)}")
-
-
-# ------------------------------------------------------------ the AllTick side
-
-
-@pytest.fixture
-def market() -> Iterator[Any]:
-    """The embedded AllTick server, recording what it sent (as tests/test_faults.py's ``server``)."""
-    from hkticks.server import MarketServer
-
-    srv = MarketServer(
-        token="t",
-        plan="all-hk",
-        rate=400.0,
-        seed=11,
-        heartbeat_timeout=30.0,
-        enforce_pacing=False,
-        record_sent=True,
-    )
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
