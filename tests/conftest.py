@@ -3,43 +3,30 @@ servers, an isolated environment and a free port. Helpers without fixtures live 
 
 The embedded server's options come from the closest ``market`` marker, e.g. a module's
 ``pytestmark = pytest.mark.market(rate=800.0, seed=5)`` or a test's
-``@pytest.mark.market(heartbeat_timeout=2.0)``, over :data:`SERVER_DEFAULTS`.
+``@pytest.mark.market(heartbeat_timeout=2.0)``, over kit.embedded.SERVER_DEFAULTS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.embedded import start_server
 from kit.hk import hk_env as _hk_env
 from kit.ports import free_port as _free_port
 from kit.services import nats_server, pg_cluster, pg_url  # noqa: F401  (fixtures)
 
-# every fault test's server: fast enough for many trades a second, records what it sent
-# (to compare with what was written), a heartbeat timeout no test trips by accident
-SERVER_DEFAULTS: dict[str, Any] = {
-    "token": "t",
-    "plan": "all-hk",
-    "rate": 400.0,
-    "seed": 11,
-    "heartbeat_timeout": 30.0,
-    "enforce_pacing": False,
-    "record_sent": True,
-}
-
 
 def server_options(node: pytest.Item | pytest.Collector) -> dict[str, Any]:
+    """The options of the closest ``market`` marker."""
     marker = node.get_closest_marker("market")
-    return {**SERVER_DEFAULTS, **(marker.kwargs if marker else {})}
+    return dict(marker.kwargs) if marker else {}
 
 
 def _serve(options: dict[str, Any]) -> Iterator[Any]:
-    from hkticks.server import MarketServer
-
-    srv = MarketServer(**options)
-    srv.start()
+    srv = start_server(**options)
     try:
         yield srv
     finally:
@@ -59,7 +46,22 @@ def module_server(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture
-def hk_env(tmp_path: Path) -> dict[str, str]:
+def make_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
+    """``make_server(**options)``: more embedded servers (options over the ``market`` marker's),
+    each stopped at the end of the test."""
+    started: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        started.append(start_server(**{**server_options(request.node), **options}))
+        return started[-1]
+
+    yield make
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path) -> dict[str, str]:
     """An environment with config and cache in the test's directory and no HKTICKS_/ALLTICK_."""
     return _hk_env(tmp_path)
 

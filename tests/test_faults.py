@@ -12,192 +12,43 @@ torn-line repair, a full disk and appending runs (tests/test_record.py).
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from kit.hk import hk_env
+from kit.recording import (
+    SYMBOLS,
+    check_recording,
+    events_named,
+    finish,
+    keys_of,
+    let_trades_flow,
+    limited_fsize,
+    lines_in,
+    read_jsonl,
+    record_args,
+    run_feed,
+    start_record,
+    subscribed,
+    summary_count,
+)
+from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
 from hkticks.cli.record_cmd import status_line
-from hkticks.feed.queue import TickQueue
 from hkticks.feed.session import SessionConfig
-from hkticks.feed.shards import Feed
 from hkticks.server import MarketServer
-from hkticks.storage.recorder import Recorder
-from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
 from hkticks.tick import RECORD_FIELDS
 
-SYMBOLS = ["00700", "09988", "00005", "03690", "01810", "00939"]
 WAIT_S = 20.0  # upper bound for conditions that normally hold within a second or two
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def hk_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    return env
-
-
-def record_args(server: MarketServer, out: Path, *extra: str) -> list[str]:
-    return [
-        "record",
-        *SYMBOLS,
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
-        "--plan",
-        "all-hk",
-        "--out",
-        str(out),
-        *extra,
-    ]
-
-
-def start_record(tmp_path: Path, args: Sequence[str], **kw: Any) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hkticks", *args],
-        env=hk_env(tmp_path),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        **kw,
-    )
-
-
-def finish(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
-    """Wait for the recorder to exit on its own; its stderr."""
-    _, err = proc.communicate(timeout=timeout)
-    return err
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = WAIT_S, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every line of ``path``; fails on a torn or invalid line."""
-    data = path.read_bytes()
-    assert data == b"" or data.endswith(b"\n"), "the file ends with a torn line"
-    return [orjson.loads(line) for line in data.splitlines()]
-
-
-def keys_of(rows: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
-    return [(r["symbol"], r["seq"]) for r in rows]
-
-
-def summary_count(stderr: str) -> int:
-    """The N of the recorder's 'recorded N ticks' summary."""
-    marker = "recorded "
-    i = stderr.rindex(marker) + len(marker)
-    return int(stderr[i : stderr.index(" ", i)].replace(",", ""))
-
-
-def check_recording(
-    keys: Sequence[tuple[str, int]],
-    sent: Sequence[tuple[int, str, int]],
-    symbols: Sequence[str] = SYMBOLS,
-    *,
-    allowed_missing: Callable[[tuple[str, int]], bool] = lambda key: False,
-) -> set[tuple[str, int]]:
-    """What must hold for every recording; returns the trades sent but not recorded.
-
-    No trade twice; only trades the server sent, of the symbols asked for;
-    each symbol's trades in sequence order; and nothing missing before a
-    symbol's last recorded trade unless ``allowed_missing`` says the gap is
-    explained. Trades sent after a symbol's last recorded one were in flight
-    when the recording stopped.
-    """
-    assert len(keys) == len(set(keys)), "a trade was recorded twice"
-    sent_keys = {(sym, seq) for _, sym, seq in sent}
-    assert set(keys) <= sent_keys, "a recorded trade was never sent"
-    assert {sym for sym, _ in keys} <= set(symbols)
-    last: dict[str, int] = {}
-    for sym, seq in keys:
-        assert seq > last.get(sym, -1), f"{sym}: seq {seq} after {last.get(sym)}"
-        last[sym] = seq
-    missing = sent_keys - set(keys)
-    unexplained = sorted(
-        k for k in missing if k[0] in last and k[1] < last[k[0]] and not allowed_missing(k)
-    )
-    assert not unexplained, f"lost although later trades were recorded: {unexplained[:10]}"
-    return missing
-
-
-@pytest.fixture
-def server() -> Iterator[MarketServer]:
-    srv = MarketServer(
-        token="t",
-        plan="all-hk",
-        rate=400.0,
-        seed=11,
-        heartbeat_timeout=30.0,
-        enforce_pacing=False,
-        record_sent=True,
-    )
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def subscribed(server: MarketServer, n: int = 1) -> bool:
-    """At least ``n`` connections so far, the latest open and subscribed."""
-    conns = server.connections()
-    return len(conns) >= n and conns[-1].closed_at is None and bool(conns[-1].trade_symbols)
-
-
-def run_feed(
-    server: MarketServer,
-    tmp_path: Path,
-    *,
-    sink_wrapper: Callable[[Any], Any] = lambda s: s,
-    queue_size: int = 100_000,
-    config: SessionConfig | None = None,
-    symbols: Sequence[str] = SYMBOLS,
-) -> tuple[Feed, Recorder, Path, Path]:
-    """A Feed and a Recorder writing JSONL and an events sidecar, in this process."""
-    out, events = tmp_path / "t.jsonl", tmp_path / "t.events.jsonl"
-    queue = TickQueue(queue_size)
-    feed = Feed(
-        list(symbols),
-        url=server.ws_url,
-        token="t",
-        plan=alltick.PLANS["all-hk"],
-        queue=queue,
-        config=config or SessionConfig(heartbeat_interval=1.0, backoff_initial=0.1),
-        connection_spacing=0.2,
-        request_spacing=0.2,
-    )
-    recorder = Recorder(
-        queue,
-        [sink_wrapper(open_tick_sink(str(out)))],
-        event_sink=open_jsonl_sink(str(events), what="events"),
-        flush_interval=0.2,
-    )
-    recorder.start()
-    feed.start()
-    return feed, recorder, out, events
 
 
 # ---------------------------------------------------------------------- connection faults
@@ -211,13 +62,13 @@ def test_abrupt_tcp_reset_loses_only_what_was_in_flight(
     try:
         resets: list[int] = []  # length of the sent log just after each reset
         for n in range(1, 3):
-            wait_for(lambda n=n: subscribed(server, n), what=f"connection {n}")
-            time.sleep(1.0)
+            wait_until(lambda n=n: subscribed(server, n), what=f"connection {n}")
+            let_trades_flow(server)
             assert server.disconnect_all(mode="reset") == 1
             # nothing more is sent until the recorder is back (3 s later at the earliest)
             resets.append(len(server.sent_trades()))
-        wait_for(lambda: subscribed(server, 3), what="the 3rd connection")
-        time.sleep(1.0)
+        wait_until(lambda: subscribed(server, 3), what="the 3rd connection")
+        let_trades_flow(server)
     finally:
         proc.send_signal(signal.SIGTERM)
     err = finish(proc)
@@ -249,13 +100,13 @@ def test_connection_dropped_during_the_handshake_is_retried(
     server.handshake_fault = fault
     feed, recorder, out, events_path = run_feed(server, tmp_path)
     try:
-        failed = wait_for(
+        failed = wait_until(
             lambda: feed.status().connections[0].reconnects >= 2, what="two dropped handshakes"
         )
         assert failed and server.connections() == []  # no handshake ever completed
         server.handshake_fault = None
-        wait_for(lambda: subscribed(server), what="a connection once the fault is gone")
-        time.sleep(1.0)
+        wait_until(lambda: subscribed(server), what="a connection once the fault is gone")
+        wait_until(lambda: recorder.ticks >= 40, what="40 trades recorded")
     finally:
         feed.stop()
         recorder.stop()
@@ -278,11 +129,11 @@ def test_stalled_server_gap_is_explained_by_events(tmp_path: Path, server: Marke
         server, tmp_path, config=SessionConfig(heartbeat_interval=0.3, stale_timeout=1.0)
     )
     try:
-        wait_for(lambda: subscribed(server), what="the subscription")
-        time.sleep(0.5)
+        wait_until(lambda: subscribed(server), what="the subscription")
+        wait_until(lambda: recorder.ticks >= 20, what="20 trades recorded")
         server.stall(True)
         stalled_at = len(server.sent_trades())
-        wait_for(lambda: feed.status().reconnects >= 1, what="the watchdog")
+        wait_until(lambda: feed.status().reconnects >= 1, what="the watchdog")
         # The race (2 failures in 9 runs): unstalling before the server has seen
         # the first connection go let it send trades there, into a socket the
         # client had already dropped, "lost" although later ones were recorded;
@@ -290,10 +141,13 @@ def test_stalled_server_gap_is_explained_by_events(tmp_path: Path, server: Marke
         # server was never answered: it then sat there, heartbeats answered and
         # no data, for ever (the session now reconnects an unanswered subscribe,
         # see test_unanswered_subscribe_is_retried_on_a_new_connection).
-        wait_for(lambda: server.connections()[0].closed_at is not None, what="the server to see it")
+        wait_until(
+            lambda: server.connections()[0].closed_at is not None, what="the server to see it"
+        )
         server.stall(False)
-        wait_for(lambda: subscribed(server, 2), what="the second connection")
-        time.sleep(1.0)
+        wait_until(lambda: subscribed(server, 2), what="the second connection")
+        before = recorder.ticks
+        wait_until(lambda: recorder.ticks >= before + 40, what="40 trades on the second connection")
     finally:
         feed.stop()
         recorder.stop()
@@ -320,7 +174,7 @@ def test_unanswered_subscribe_is_retried_on_a_new_connection(
         server, tmp_path, config=SessionConfig(heartbeat_interval=0.3, stale_timeout=1.5)
     )
     try:
-        wait_for(
+        wait_until(
             lambda: any(
                 r[2] is None and r[1] == alltick.CMD_SUB_TRADES
                 for c in server.connections()
@@ -329,8 +183,8 @@ def test_unanswered_subscribe_is_retried_on_a_new_connection(
             what="the swallowed subscribe",
         )
         server.stall(False)  # heartbeats are answered again: the connection looks alive
-        wait_for(lambda: subscribed(server, 2), what="a connection that subscribed")
-        wait_for(lambda: recorder.ticks > 20, what="trades")
+        wait_until(lambda: subscribed(server, 2), what="a connection that subscribed")
+        wait_until(lambda: recorder.ticks > 20, what="trades")
     finally:
         feed.stop()
         recorder.stop()
@@ -361,14 +215,20 @@ def test_garbage_frames_are_dropped_counted_and_reported(
         ('{"cmd_id":31337,"data":{}}', False),  # unknown cmd_id
     ]
     try:
-        wait_for(lambda: subscribed(server), what="the subscription")
-        time.sleep(0.5)
+        wait_until(lambda: subscribed(server), what="the subscription")
+        wait_until(lambda: lines_in(out) >= 20, what="20 trades recorded")
         for data, binary in garbage:
             assert server.push_raw(data, binary=binary) == 1
-            time.sleep(0.1)
         # a real trade, in the server's own encoding, of a symbol never subscribed
         assert server.push_trade("01398") == 1
-        time.sleep(1.0)
+        # frames arrive in order: once the last one is reported, every one was handled
+        wait_until(
+            lambda: any(
+                e["kind"] == "unsubscribed"
+                for e in events_named(Path(f"{out}.events.jsonl"), "dropped_frame")
+            ),
+            what="the recorder to report the unsubscribed trade, the last frame",
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
     err = finish(proc)
@@ -403,8 +263,8 @@ def test_token_revoked_mid_run_is_fatal_and_keeps_what_was_recorded(
 ) -> None:
     out = tmp_path / "t.jsonl"
     proc = start_record(tmp_path, record_args(server, out))
-    wait_for(lambda: subscribed(server), what="the subscription")
-    time.sleep(1.0)
+    wait_until(lambda: subscribed(server), what="the subscription")
+    wait_until(lambda: lines_in(out) >= 40, what="40 trades recorded")
     # the token stops being valid: the resubscription after a drop gets ret 401
     server.next_ret(alltick.CMD_SUB_TRADES, alltick.RET_TOKEN_INVALID)
     server.disconnect_all(mode="close")
@@ -412,8 +272,7 @@ def test_token_revoked_mid_run_is_fatal_and_keeps_what_was_recorded(
     assert proc.returncode == 3
     lines = [line for line in err.splitlines() if line.startswith("hkticks: error:")]
     assert len(lines) == 1 and "token rejected" in lines[0] and "Traceback" not in err
-    time.sleep(1.0)
-    assert len(server.connections()) == 2  # no reconnect after the 401
+    assert len(server.connections()) == 2  # no reconnect after the 401 (the recorder exited)
     rows = read_jsonl(out)
     assert rows and len(rows) == summary_count(err)
     check_recording(keys_of(rows), server.sent_trades())
@@ -439,8 +298,8 @@ def test_606_closes_and_the_reconnect_waits_the_longer_backoff(
         ),
     )
     try:
-        wait_for(lambda: subscribed(server, 2), what="the second connection")
-        time.sleep(1.0)
+        wait_until(lambda: subscribed(server, 2), what="the second connection")
+        wait_until(lambda: recorder.ticks >= 40, what="40 trades recorded")
     finally:
         feed.stop()
         recorder.stop()
@@ -505,15 +364,20 @@ def test_slow_sink_queue_grows_status_shows_it_nothing_lost(
     feed, recorder, out, _ = run_feed(server, tmp_path, sink_wrapper=wrap)
     try:
         assert sink[0].blocked.wait(WAIT_S), "no trade reached the sink"
-        depths = []
-        for _ in range(6):  # the writer is stuck for 3 s: the queue must grow
-            time.sleep(0.5)
-            depths.append(feed.status().queue_depth)
+        depths = [wait_until(lambda: feed.status().queue_depth, what="a queued trade")]
+        for _ in range(5):  # the writer is stuck: the queue must grow
+            depths.append(
+                wait_until(
+                    lambda: (d := feed.status().queue_depth) > depths[-1] and d,
+                    what=f"the queue to grow past {depths[-1]}",
+                )
+            )
         st = feed.status()
         line = status_line(st, 0.0, None)
         sink[0].release.set()
-        wait_for(lambda: feed.status().queue_depth == 0, what="the queue to drain")
-        time.sleep(0.5)
+        wait_until(lambda: feed.status().queue_depth == 0, what="the queue to drain")
+        before = recorder.ticks
+        wait_until(lambda: recorder.ticks >= before + 20, what="trades written after the drain")
     finally:
         sink[0].release.set()
         feed.stop()
@@ -537,11 +401,11 @@ def test_slow_sink_beyond_the_bound_drops_and_counts(tmp_path: Path, server: Mar
     feed, recorder, out, _ = run_feed(server, tmp_path, sink_wrapper=wrap, queue_size=bound)
     try:
         assert sink[0].blocked.wait(WAIT_S)
-        wait_for(lambda: feed.status().dropped > 20, what="drops at the bound")
+        wait_until(lambda: feed.status().dropped > 20, what="drops at the bound")
         st = feed.status()
         line = status_line(st, 0.0, None)
         sink[0].release.set()
-        time.sleep(1.0)
+        wait_until(lambda: feed.status().queue_depth == 0, what="the queue to drain")
     finally:
         sink[0].release.set()
         feed.stop()
@@ -557,17 +421,6 @@ def test_slow_sink_beyond_the_bound_drops_and_counts(tmp_path: Path, server: Mar
     assert len(keys) == len(set(keys))
 
 
-def _limited(limit_bytes: int, argv: Sequence[str]) -> list[str]:
-    """argv run under a file size limit (RLIMIT_FSIZE), set in the child itself."""
-    code = (
-        "import resource, runpy, sys; "
-        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit_bytes}, {limit_bytes})); "
-        f"sys.argv = ['hkticks', *{list(argv)!r}]; "
-        "runpy.run_module('hkticks', run_name='__main__')"
-    )
-    return [sys.executable, "-c", code]
-
-
 @pytest.mark.parametrize("ext", ["jsonl", "csv", "db"])
 def test_write_error_mid_run_stops_cleanly_with_whole_records(
     tmp_path: Path, server: MarketServer, ext: str
@@ -578,7 +431,7 @@ def test_write_error_mid_run_stops_cleanly_with_whole_records(
     limit = 200_000 if ext == "db" else 25_000
     args = record_args(server, out, "--events", str(tmp_path / "ev.jsonl"), "--duration", "60s")
     proc = subprocess.Popen(
-        _limited(limit, args),
+        limited_fsize(limit, args),
         env=hk_env(tmp_path),
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -640,8 +493,9 @@ def test_sigint_mid_batch_flushes_everything(tmp_path: Path, server: MarketServe
         "60s",
     ]
     proc = start_record(tmp_path, args)
-    wait_for(lambda: subscribed(server), what="the subscription")
-    time.sleep(2.0)
+    wait_until(lambda: subscribed(server), what="the subscription")
+    # more than 2,000 trades sent, none flushed yet (--flush-interval 60s): SIGINT mid-batch
+    wait_until(lambda: len(server.sent_trades()) > 3000, what="3,000 trades sent")
     proc.send_signal(signal.SIGINT)
     err = finish(proc, timeout=30)
     assert proc.returncode == 0, err
@@ -675,8 +529,11 @@ def test_kill_9_leaves_whole_records_and_the_next_run_appends_cleanly(
     server.set_rate(3000.0)
     out = tmp_path / f"t.{ext}"
     first = start_record(tmp_path, record_args(server, out, "--quiet"))
-    wait_for(lambda: subscribed(server), what="the first run's subscription")
-    time.sleep(1.5)
+    wait_until(lambda: subscribed(server), what="the first run's subscription")
+    wait_until(
+        lambda: len(server.sent_trades()) > 3000 and out.exists() and out.stat().st_size > 0,
+        what="3,000 trades sent and the first written",
+    )
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
     assert first.returncode == -signal.SIGKILL

@@ -21,27 +21,29 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from kit.embedded import start_server
+from kit.hk import hk_env, run_hk
 from kit.ports import free_port
-from test_faults import (
+from kit.recording import (
     SYMBOLS,
-    _limited,
     check_recording,
-    hk_env,
     keys_of,
+    let_trades_flow,
+    limited_fsize,
     read_jsonl,
     record_args,
     run_feed,
     start_record,
     subscribed,
     summary_count,
-    wait_for,
 )
+from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
 from hkticks.cli.record_cmd import status_line
@@ -55,48 +57,10 @@ from hkticks.storage.readers import TickFile
 # ---------------------------------------------------------------------- helpers
 
 
-def _server(**kw: Any) -> MarketServer:
-    opts: dict[str, Any] = {
-        "token": "t",
-        "plan": "all-hk",
-        "rate": 400.0,
-        "seed": 11,
-        "heartbeat_timeout": 30.0,
-        "enforce_pacing": False,
-        "record_sent": True,
-    }
-    opts.update(kw)
-    return MarketServer(**opts).start()
-
-
 @pytest.fixture
-def quiet_server() -> Iterator[MarketServer]:
+def quiet_server(make_server: Callable[..., MarketServer]) -> MarketServer:
     """A market with no trades of its own: the test pushes every trade."""
-    srv = _server(rate=0.0)
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def server() -> Iterator[MarketServer]:
-    srv = _server()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-def run(tmp_path: Path, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hkticks", *args],
-        env=hk_env(tmp_path),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return make_server(rate=0.0)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -134,8 +98,8 @@ def test_output_folder_removed_mid_run_stops_with_exit_5_and_claims_nothing(
     folder.mkdir()
     out = folder / "t.jsonl"
     proc = start_record(tmp_path, record_args(server, out, "--duration", "20s"))
-    wait_for(lambda: subscribed(server), what="the subscription")
-    wait_for(lambda: out.exists() and out.stat().st_size > 1000, what="some ticks on disk")
+    wait_until(lambda: subscribed(server), what="the subscription")
+    wait_until(lambda: out.exists() and out.stat().st_size > 1000, what="some ticks on disk")
     shutil.rmtree(folder)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 5, err
@@ -149,7 +113,7 @@ def test_output_folder_removed_mid_run_stops_with_exit_5_and_claims_nothing(
 def test_output_replaced_mid_run_is_detected(tmp_path: Path, server: MarketServer) -> None:
     out = tmp_path / "t.csv"
     proc = start_record(tmp_path, record_args(server, out, "--duration", "20s"))
-    wait_for(lambda: out.exists() and out.stat().st_size > 1000, what="some ticks on disk")
+    wait_until(lambda: out.exists() and out.stat().st_size > 1000, what="some ticks on disk")
     os.rename(out, tmp_path / "moved.csv")
     out.write_text("someone else's file\n")
     _, err = proc.communicate(timeout=30)
@@ -176,8 +140,8 @@ def test_restart_into_a_new_file_of_a_rotation_writes_no_trade_twice(
     first = start_record(
         tmp_path, record_args(server, out, "--rotate", "1kB", "--duration", "2.5s")
     )
-    wait_for(lambda: subscribed(server), what="the first run's subscription")
-    time.sleep(1.0)
+    wait_until(lambda: subscribed(server), what="the first run's subscription")
+    wait_until(lambda: len(parts_of(tmp_path)) > 3, what="more than 3 parts written")
     server.set_rate(0.0)
     _, err = first.communicate(timeout=30)
     assert first.returncode == 0, err
@@ -185,7 +149,7 @@ def test_restart_into_a_new_file_of_a_rotation_writes_no_trade_twice(
     assert len(parts_before) > 3
     in_last = {r["symbol"] for r in read_jsonl(parts_before[-1])}
     assert set(SYMBOLS) - in_last, "every symbol is in the last part: the case is not tested"
-    second = run(tmp_path, record_args(server, out, "--rotate", "1kB", "--duration", "1.5s"))
+    second = run_hk(tmp_path, *record_args(server, out, "--rotate", "1kB", "--duration", "1.5s"))
     assert second.returncode == 0, second.stderr
     assert summary_count(second.stderr) == 0  # only re-sends came: all known
     assert f"duplicates dropped {len(SYMBOLS)}" in second.stderr
@@ -216,25 +180,25 @@ def test_appending_after_a_provider_seq_reset_keeps_each_trade_once(
     (the last line of each symbol), not A's higher seq, as the trade already
     recorded: the re-sent latest trade is not written again."""
     out = tmp_path / f"t.{ext}"
-    a = _server(rate=3000.0, seed=11)
+    a = start_server(rate=3000.0, seed=11)
     try:
-        assert run(tmp_path, [*record_args(a, out, "--duration", "1.5s")]).returncode == 0
+        assert run_hk(tmp_path, *record_args(a, out, "--duration", "1.5s")).returncode == 0
         a_last = {s: a.call(lambda m, s=s: m.state(s).last.seq) for s in SYMBOLS}
     finally:
         a.stop()
     n_a = len(file_keys(out))
-    b = _server(rate=300.0, seed=5)
+    b = start_server(rate=300.0, seed=5)
     try:
         b_first = {s: b.call(lambda m, s=s: m.state(s).last.seq) for s in SYMBOLS}
         reset = [s for s in SYMBOLS if b_first[s] < a_last[s] - 1000]
         assert reset, "no symbol's seq went down: pick other seeds"
         second = start_record(tmp_path, record_args(b, out, "--duration", "2.5s"))
-        wait_for(lambda: subscribed(b), what="the second run's subscription")
-        time.sleep(1.0)
+        wait_until(lambda: subscribed(b), what="the second run's subscription")
+        let_trades_flow(b, 20)
         b.set_rate(0.0)  # quiet before the end: run 3 hears only re-sends
         _, err = second.communicate(timeout=30)
         assert second.returncode == 0, err
-        third = run(tmp_path, record_args(b, out, "--duration", "1.5s"))
+        third = run_hk(tmp_path, *record_args(b, out, "--duration", "1.5s"))
         assert third.returncode == 0, third.stderr
         assert summary_count(third.stderr) == 0, third.stderr
         sent = b.sent_trades()
@@ -254,18 +218,19 @@ def test_one_out_of_order_trade_does_not_make_the_later_resend_a_new_trade(
 ) -> None:
     feed, recorder, out, _ = run_feed(quiet_server, tmp_path, symbols=["00700"])
     try:
-        wait_for(lambda: subscribed(quiet_server), what="the subscription")
+        wait_until(lambda: subscribed(quiet_server), what="the subscription")
         t0 = int(time.time() * 1000)
         push(quiet_server, 100, t0)
         push(quiet_server, 101, t0 + 1)
         push(quiet_server, 99, t0 + 2)  # lower seq, later time: out of order, not a reset
-        wait_for(lambda: recorder.ticks == 3, what="three trades")
+        wait_until(lambda: recorder.ticks == 3, what="three trades")
         quiet_server.disconnect_all(mode="close")
-        wait_for(lambda: subscribed(quiet_server, 2), what="the resubscription")
+        wait_until(lambda: subscribed(quiet_server, 2), what="the resubscription")
         push(quiet_server, 101, t0 + 1)  # the provider re-sends its latest trade
         push(quiet_server, 102, t0 + 3)
-        wait_for(lambda: feed.status().duplicates >= 1 and recorder.ticks >= 4, what="the re-send")
-        time.sleep(0.3)
+        wait_until(
+            lambda: feed.status().duplicates >= 1 and recorder.ticks >= 4, what="the re-send"
+        )  # the pushes arrive in order: the last one counted, every one was handled
     finally:
         feed.stop()
         recorder.stop()
@@ -275,18 +240,18 @@ def test_one_out_of_order_trade_does_not_make_the_later_resend_a_new_trade(
 def test_a_seq_reset_after_a_reconnect_is_kept(tmp_path: Path, quiet_server: MarketServer) -> None:
     feed, recorder, out, _ = run_feed(quiet_server, tmp_path, symbols=["00700"])
     try:
-        wait_for(lambda: subscribed(quiet_server), what="the subscription")
+        wait_until(lambda: subscribed(quiet_server), what="the subscription")
         t0 = int(time.time() * 1000)
         push(quiet_server, 5_000_000, t0)
         push(quiet_server, 5_000_001, t0 + 1)
-        wait_for(lambda: recorder.ticks == 2, what="two trades")
+        wait_until(lambda: recorder.ticks == 2, what="two trades")
         quiet_server.disconnect_all(mode="close")
-        wait_for(lambda: subscribed(quiet_server, 2), what="the resubscription")
+        wait_until(lambda: subscribed(quiet_server, 2), what="the resubscription")
         push(quiet_server, 3, t0 + 5)  # the provider restarted: seqs start again, later
         push(quiet_server, 4, t0 + 6)
         push(quiet_server, 3, t0 + 5)  # and re-sends
-        wait_for(lambda: recorder.ticks >= 4 and feed.status().duplicates >= 1, what="the reset")
-        time.sleep(0.3)
+        # the pushes arrive in order: the last one counted, every one was handled
+        wait_until(lambda: recorder.ticks >= 4 and feed.status().duplicates >= 1, what="the reset")
     finally:
         feed.stop()
         recorder.stop()
@@ -301,17 +266,18 @@ def test_trades_without_seq_are_not_doubled_by_a_reconnect(
 ) -> None:
     feed, recorder, out, _ = run_feed(quiet_server, tmp_path, symbols=["00700"])
     try:
-        wait_for(lambda: subscribed(quiet_server), what="the subscription")
+        wait_until(lambda: subscribed(quiet_server), what="the subscription")
         t0 = int(time.time() * 1000)
         push(quiet_server, None, t0, 380.0, 100)
         push(quiet_server, None, t0 + 1, 380.2, 200)
-        wait_for(lambda: recorder.ticks == 2, what="two trades")
+        wait_until(lambda: recorder.ticks == 2, what="two trades")
         quiet_server.disconnect_all(mode="close")
-        wait_for(lambda: subscribed(quiet_server, 2), what="the resubscription")
+        wait_until(lambda: subscribed(quiet_server, 2), what="the resubscription")
         push(quiet_server, None, t0 + 1, 380.2, 200)  # re-sent latest trade, no seq
         push(quiet_server, None, t0 + 2, 380.4, 300)
-        wait_for(lambda: recorder.ticks >= 3 and feed.status().duplicates >= 1, what="the re-send")
-        time.sleep(0.3)
+        wait_until(
+            lambda: recorder.ticks >= 3 and feed.status().duplicates >= 1, what="the re-send"
+        )  # the pushes arrive in order: the last one counted, every one was handled
     finally:
         feed.stop()
         recorder.stop()
@@ -339,7 +305,7 @@ def test_compressed_output_on_a_full_disk_counts_only_what_is_readable(
 
     def limited_run() -> tuple[int, str]:
         proc = subprocess.run(
-            _limited(limit, [*args, "--duration", "30s"]),
+            limited_fsize(limit, [*args, "--duration", "30s"]),
             env=hk_env(tmp_path),
             cwd=tmp_path,
             capture_output=True,
@@ -450,8 +416,12 @@ def test_queue_drops_make_the_exit_status_6(tmp_path: Path, server: MarketServer
     rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     data = bytearray()
     try:
-        wait_for(lambda: subscribed(server), what="the subscription")
-        time.sleep(3.0)  # nobody reads until the duration is over
+        wait_until(lambda: subscribed(server), what="the subscription")
+        # nobody reads until the duration is over (the recorder closes its connection)
+        wait_until(
+            lambda: server.connections()[-1].closed_at is not None,
+            what="the end of the run's --duration",
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -462,7 +432,7 @@ def test_queue_drops_make_the_exit_status_6(tmp_path: Path, server: MarketServer
             if not chunk:
                 if proc.poll() is not None:
                     break
-                time.sleep(0.01)
+                time.sleep(0.01)  # a reader polling a non-blocking FIFO: the slow reader under test
         _, err = proc.communicate(timeout=30)
     finally:
         os.close(rfd)
@@ -489,7 +459,7 @@ def test_stdout_sink_buffer_drops_for_itself_only() -> None:
     started = time.monotonic()
     for _ in range(200):  # 10,000 ticks, far more than the pipe and the buffer hold
         sink.write(ticks)
-        time.sleep(0.002)  # the thread fills the pipe meanwhile
+        time.sleep(0.002)  # under test: writes spread over time while the thread fills the pipe
     assert time.monotonic() - started < 3.0  # never blocked
     assert sink.dropped > 0 and sink.rows > 0
     started = time.monotonic()
@@ -601,7 +571,7 @@ def test_a_frame_announcing_2_gib_is_refused_from_its_header(tmp_path: Path) -> 
     def serve(conn: socket.socket) -> None:
         upgrade(conn, server.requests[-1])
         if server.accepted > 1:
-            time.sleep(10)  # the reconnect: a quiet server
+            time.sleep(10)  # under test: the reconnect meets a quiet server
             return
         conn.sendall(b"\x82\x7f" + struct.pack("!Q", 2 << 30))
         block = b"\x00" * (1 << 16)
@@ -614,7 +584,7 @@ def test_a_frame_announcing_2_gib_is_refused_from_its_header(tmp_path: Path) -> 
     events: list[Any] = []
     try:
         feed.start()
-        wait_for(
+        wait_until(
             lambda: (
                 events.extend(drain_events(queue))
                 or any(e.event == "frame_too_large" for e in events)
@@ -645,9 +615,13 @@ def test_a_redirect_to_another_host_is_refused_and_the_token_stays_home(tmp_path
     feed, queue = feed_for(server.url, tmp_path)
     try:
         feed.start()
-        wait_for(lambda: feed.fatal is not None, what="the refusal")
-        time.sleep(0.3)
-        events = drain_events(queue)
+        events: list[Any] = []
+
+        def fatal_queued() -> bool:
+            events.extend(drain_events(queue))
+            return any(e.event == "fatal" for e in events)
+
+        wait_until(fatal_queued, what="the refusal's fatal event")
     finally:
         feed.stop()
         server.close()
@@ -685,14 +659,14 @@ def test_a_redirect_on_the_same_host_is_followed(tmp_path: Path) -> None:
             return
         upgrade(conn, server.requests[-1])
         conn.sendall(b"\x81" + bytes([126]) + struct.pack("!H", len(push)) + push)
-        time.sleep(5)
+        time.sleep(5)  # under test: a server that then stays quiet, the connection open
 
     server = FaultServer(serve)
     feed, queue = feed_for(server.url, tmp_path)
     got: list[Any] = []
     try:
         feed.start()
-        wait_for(
+        wait_until(
             lambda: (
                 got.extend(queue.get_batch(1000, 0.05))
                 or any(type(i).__name__ == "Tick" for i in got)
@@ -733,15 +707,15 @@ def test_no_connection_ever_made_stops_after_the_attempts_with_the_reason(tmp_pa
     url = f"ws://127.0.0.1:{port}{alltick.WS_PATH}"
     args = ["record", "700", "--url", url, "--token", "t", "--out", "t.jsonl"]
     started = time.monotonic()
-    r = run(tmp_path, [*args, "--connect-attempts", "3"])
+    r = run_hk(tmp_path, *[*args, "--connect-attempts", "3"])
     assert r.returncode == 7, r.stderr
     (line,) = error_lines(r.stderr)
     assert f"could not connect to {url}?token=*** in 3 attempts" in line
     assert "refused" in line.lower() and "Traceback" not in r.stderr
     assert time.monotonic() - started < 30
-    bad = run(
+    bad = run_hk(
         tmp_path,
-        [
+        *[
             "record",
             "700",
             "--url",
@@ -764,7 +738,7 @@ def test_the_status_line_says_why_connecting_fails(tmp_path: Path) -> None:
     feed, _ = feed_for(url, tmp_path, max_failed_attempts=0)
     try:
         feed.start()
-        st = wait_for(
+        st = wait_until(
             lambda: (s := feed.status()).connections[0].reason and s, what="a failure reason"
         )
         assert feed.fatal is None  # 0: never gives up
@@ -787,7 +761,7 @@ def one_line_error(r: subprocess.CompletedProcess[str], code: int, *words: str) 
 
 def test_symbols_file_with_invalid_utf8(tmp_path: Path) -> None:
     (tmp_path / "s.txt").write_bytes(b"00700\n\xff\xfe09988\n")
-    r = run(tmp_path, ["record", "--demo", "--symbols-file", "s.txt", "--out", "t.jsonl"])
+    r = run_hk(tmp_path, *["record", "--demo", "--symbols-file", "s.txt", "--out", "t.jsonl"])
     one_line_error(r, 2, "s.txt is not UTF-8 text")
     assert not (tmp_path / "t.jsonl").exists()
 
@@ -813,7 +787,7 @@ def test_stats_on_an_absurd_time_skips_the_line(tmp_path: Path) -> None:
         b'{"symbol":"00700","ts":1e20,"price":1.0,"volume":1,'
         b'"turnover":1.0,"side":"buy","seq":1,"recv_ts":1,"src":"x"}\n' + _trade_line(seq=2)
     )
-    r = run(tmp_path, ["stats", "t.jsonl"])
+    r = run_hk(tmp_path, *["stats", "t.jsonl"])
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "skipped 1 invalid record" in r.stderr and "time out of range" in r.stderr
     assert r.stdout.startswith("1 trade") and "of 1 symbol" in r.stdout
@@ -825,7 +799,7 @@ def test_replay_on_a_seq_beyond_64_bits_skips_the_line(tmp_path: Path) -> None:
         b'"side":"buy","seq":18446744073709551616,"recv_ts":1,"src":"x"}\n'
     )
     (tmp_path / "t.jsonl").write_bytes(big + _trade_line(seq=2))
-    r = run(tmp_path, ["replay", "--json", "--speed", "max", "t.jsonl"])
+    r = run_hk(tmp_path, *["replay", "--json", "--speed", "max", "t.jsonl"])
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "seq 18446744073709551616 out of range" in r.stderr
     assert [orjson.loads(x)["seq"] for x in r.stdout.splitlines()] == [2]
@@ -836,7 +810,7 @@ def test_stats_dir_with_one_bad_database_skips_it(tmp_path: Path) -> None:
     d.mkdir()
     (d / "a.jsonl").write_bytes(_trade_line(seq=1) + _trade_line(seq=2))
     (d / "bad.db").write_bytes(os.urandom(5000))
-    r = run(tmp_path, ["stats", "d"])
+    r = run_hk(tmp_path, *["stats", "d"])
     assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
     assert "d/bad.db: not readable as SQLite" in r.stderr and "skipped" in r.stderr
     assert "2 trades of 1 symbol in 2 files" in r.stdout
@@ -852,7 +826,7 @@ def test_a_locked_sqlite_output_is_refused_before_connecting(tmp_path: Path) -> 
     con = sqlite3.connect(db, isolation_level=None)
     con.execute("BEGIN IMMEDIATE")  # another process's write transaction
     try:
-        r = run(tmp_path, ["record", "700", "--demo", "--out", "t.db", "--duration", "3s"])
+        r = run_hk(tmp_path, *["record", "700", "--demo", "--out", "t.db", "--duration", "3s"])
     finally:
         con.execute("ROLLBACK")
         con.close()
@@ -863,9 +837,9 @@ def test_a_locked_sqlite_output_is_refused_before_connecting(tmp_path: Path) -> 
 def test_a_binary_file_named_jsonl_is_not_appended_to(tmp_path: Path) -> None:
     blob = os.urandom(3000).replace(b"\n", b"x")
     (tmp_path / "t.jsonl").write_bytes(blob)
-    r = run(
+    r = run_hk(
         tmp_path,
-        ["record", "700", "--url", "ws://127.0.0.1:1/x", "--token", "t", "--out", "t.jsonl"],
+        *["record", "700", "--url", "ws://127.0.0.1:1/x", "--token", "t", "--out", "t.jsonl"],
     )
     one_line_error(r, 5, "t.jsonl is not a JSON Lines recording", "refusing to append")
     assert (tmp_path / "t.jsonl").read_bytes() == blob  # untouched
@@ -875,8 +849,8 @@ def test_sigterm_is_still_a_clean_zero_exit(tmp_path: Path, server: MarketServer
     """The new exit codes do not leak into a normal stop."""
     out = tmp_path / "t.jsonl"
     proc = start_record(tmp_path, record_args(server, out))
-    wait_for(lambda: subscribed(server), what="the subscription")
-    time.sleep(0.5)
+    wait_until(lambda: subscribed(server), what="the subscription")
+    let_trades_flow(server, 20)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err

@@ -18,19 +18,19 @@ from typing import Any
 
 import orjson
 import pytest
-from kit.services import NatsServer
-from test_faults import (
+from kit.hk import hk_env
+from kit.recording import (
     SYMBOLS,
     check_recording,
     finish,
-    hk_env,
     keys_of,
     read_jsonl,
     start_record,
     subscribed,
     summary_count,
-    wait_for,
 )
+from kit.services import NatsServer
+from kit.waiting import wait_until
 
 from hkticks.errors import OutputError, UsageError
 from hkticks.feed.nats_source import NatsFeed, parse_since
@@ -186,7 +186,7 @@ def test_nats_restart_mid_run_loses_nothing(nats_server: NatsServer, kill: bool)
     t = threading.Thread(target=writer)
     t.start()
     try:
-        wait_for(lambda: sink.acked > 2000, what="publishing")
+        wait_until(lambda: sink.acked > 2000, what="publishing")
         if kill:
             # a killed server may lose what it had not written out: let it flush first
             stop.set()
@@ -202,7 +202,7 @@ def test_nats_restart_mid_run_loses_nothing(nats_server: NatsServer, kill: bool)
         time.sleep(1.0)  # the writer keeps going: buffered
         assert sent > down_at and sink.buffered > 0
         nats_server.start()
-        wait_for(lambda: sink.reconnects >= 1, what="the reconnect")
+        wait_until(lambda: sink.reconnects >= 1, what="the reconnect")
         time.sleep(0.5)
     finally:
         stop.set()
@@ -224,7 +224,7 @@ def test_buffer_full_while_down_is_counted_and_reported(nats_server: NatsServer)
 
     sink = NatsSink(f"{nats_server.url}/hk", buffer_max=1000, close_timeout=1.0)
     nats_server.stop()
-    wait_for(lambda: not sink._connected, what="the disconnect")
+    wait_until(lambda: not sink._connected, what="the disconnect")
     sink.write(ticks(1500))
     assert sink.dropped == 500 and sink.buffered == 1000 and sink.rows == 1000
     with pytest.raises(OutputError, match="1,000 not acknowledged.*500 dropped"):
@@ -256,7 +256,7 @@ def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
     server.set_rate(2000.0)
     url = f"{nats_server.url}/hk"
     first = start_record(tmp_path, nats_record_args(server, url, "--quiet"))
-    wait_for(lambda: subscribed(server), what="the first run's subscription")
+    wait_until(lambda: subscribed(server), what="the first run's subscription")
     time.sleep(1.5)
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
@@ -303,7 +303,7 @@ def test_board_and_remote_recorder_see_what_a_direct_recording_sees(
         except Exception:
             return False
 
-    wait_for(stream_exists, what="the stream")
+    wait_until(stream_exists, what="the stream")
     hour_ago = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))) - dt.timedelta(hours=1)
     since = hour_ago.strftime("%Y-%m-%d %H:%M")
     reader = start_record(
@@ -334,8 +334,10 @@ def test_board_and_remote_recorder_see_what_a_direct_recording_sees(
             seen.extend(i for i in queue.get_batch(100_000, 0.1) if type(i) is Tick)
             return len(seen) >= len(expected)
 
-        wait_for(board_caught_up, what="the board")
-        wait_for(lambda: remote.exists() and len(remote.read_bytes().splitlines()) >= len(expected))
+        wait_until(board_caught_up, what="the board")
+        wait_until(
+            lambda: remote.exists() and len(remote.read_bytes().splitlines()) >= len(expected)
+        )
     finally:
         board.stop()
         reader.send_signal(signal.SIGINT)
@@ -376,7 +378,7 @@ def test_durable_consumer_resumes_where_it_stopped(nats_server: NatsServer) -> N
             return len(got) >= expect
 
         try:
-            wait_for(enough, what=f"{expect} trades")
+            wait_until(enough, what=f"{expect} trades")
             time.sleep(0.3)  # nothing more arrives
             got.extend((t.symbol, t.seq) for t in queue.get_batch(10_000, 0) if type(t) is Tick)
         finally:
@@ -461,13 +463,13 @@ def test_a_board_reading_through_a_nats_restart_misses_nothing(
 
     try:
         sink.write(ticks(1000, start=10))
-        wait_for(lambda: drain(1010), what="the trades before the restart")
+        wait_until(lambda: drain(1010), what="the trades before the restart")
         nats_server.stop()
         sink.write(ticks(1000, start=1010))  # buffered by the publisher meanwhile
         time.sleep(0.5)
         nats_server.start()
         assert sink.wait_acked(20)
-        wait_for(lambda: drain(2010), what="the trades after the restart")
+        wait_until(lambda: drain(2010), what="the trades after the restart")
         time.sleep(0.3)
         drain(0)
     finally:
@@ -493,7 +495,7 @@ def test_books_come_back_as_the_same_values(nats_server: NatsServer) -> None:
     board.start()
     got: list[object] = []
     try:
-        wait_for(lambda: got.extend(queue.get_batch(100, 0.05)) or len(got) >= 6, what="items")
+        wait_until(lambda: got.extend(queue.get_batch(100, 0.05)) or len(got) >= 6, what="items")
     finally:
         board.stop()
     assert [i for i in got if type(i) is Book] == books
@@ -528,7 +530,7 @@ def test_kill_9_of_a_consuming_recorder_and_restart_every_trade_once_in_its_file
     t.start()
     try:
         first = start_record(tmp_path, args)
-        wait_for(lambda: copy.exists() and copy.stat().st_size > 50_000, what="the first run")
+        wait_until(lambda: copy.exists() and copy.stat().st_size > 50_000, what="the first run")
         first.send_signal(signal.SIGKILL)
         first.communicate(timeout=30)
         after_kill = keys_of(read_jsonl(copy))
@@ -540,7 +542,7 @@ def test_kill_9_of_a_consuming_recorder_and_restart_every_trade_once_in_its_file
     assert sink.wait_acked(10)
     sink.close()
     try:
-        wait_for(
+        wait_until(
             lambda: len(copy.read_bytes().splitlines()) >= written, what="the copy to catch up"
         )
     except AssertionError:

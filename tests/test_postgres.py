@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from kit.hk import hk_env
+from kit.recording import SYMBOLS, read_jsonl, subscribed
 from kit.services import PgCluster
-from test_faults import SYMBOLS, hk_env, read_jsonl, subscribed, wait_for
+from kit.waiting import wait_until
 
 from hkticks.errors import OutputError, UsageError
 from hkticks.server import MarketServer
@@ -104,10 +106,10 @@ def test_db_restart_mid_run_no_loss_no_duplicate(pg_url: str, pg_cluster: PgClus
     t = threading.Thread(target=writer)
     t.start()
     try:
-        wait_for(lambda: written >= 5000, what="writing")
+        wait_until(lambda: written >= 5000, what="writing")
         pg_cluster.restart("immediate", down_for=0.5)  # a crash: in-flight commits are lost
         at_restart = written
-        wait_for(lambda: written >= at_restart + 5000, what="writing after the restart")
+        wait_until(lambda: written >= at_restart + 5000, what="writing after the restart")
     finally:
         stop.set()
         t.join()
@@ -150,7 +152,7 @@ def test_record_to_postgres_and_jsonl_equal_rows_through_a_db_restart(
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: subscribed(server), what="the subscription")
+    wait_until(lambda: subscribed(server), what="the subscription")
     time.sleep(1.0)
     pg_cluster.restart("immediate", down_for=0.5)
     _, err = proc.communicate(timeout=60)

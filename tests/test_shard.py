@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_faults import hk_env
+from kit.hk import hk_env
 
 from hkticks.errors import UsageError
 from hkticks.symbols.shard import Shard, parse_shard, shard_of

@@ -8,5 +8,5 @@
 * :mod:`kit.board` - deterministic boards for the Pilot and snapshot tests.
 
 The fixtures built on them (``server``, ``nats_server``, ``pg_cluster``, ``pg_url``,
-``hk_env``) are in ``tests/conftest.py``.
+``clean_env``, ``free_port``) are in ``tests/conftest.py``.
 """
