@@ -24,6 +24,7 @@ from kit.recording import (
     check_recording,
     finish,
     keys_of,
+    lines_in,
     read_jsonl,
     start_record,
     subscribed,
@@ -181,7 +182,7 @@ def test_nats_restart_mid_run_loses_nothing(nats_server: NatsServer, kill: bool)
         while not stop.is_set():
             sink.write(ticks(200, start=sent))
             sent += 200
-            time.sleep(0.01)
+            time.sleep(0.01)  # under test: a steady publisher, 200 trades every 10 ms
 
     t = threading.Thread(target=writer)
     t.start()
@@ -192,18 +193,22 @@ def test_nats_restart_mid_run_loses_nothing(nats_server: NatsServer, kill: bool)
             stop.set()
             t.join()
             assert sink.wait_acked(10)
+            # the scenario: the kill comes a while after the acks (nats-server writes what it
+            # acknowledged to its files meanwhile; nothing a client sees says when it has)
             time.sleep(0.5)
             stop.clear()
+            acked = sink.acked
             t = threading.Thread(target=writer)
             t.start()
-            time.sleep(0.3)
+            wait_until(lambda: sink.acked >= acked + 400, what="publishing again")
         nats_server.stop(kill=kill)
         down_at = sent
-        time.sleep(1.0)  # the writer keeps going: buffered
-        assert sent > down_at and sink.buffered > 0
+        # the writer keeps going: buffered
+        wait_until(lambda: sent >= down_at + 400 and sink.buffered > 0, what="buffered trades")
         nats_server.start()
         wait_until(lambda: sink.reconnects >= 1, what="the reconnect")
-        time.sleep(0.5)
+        acked = sink.acked
+        wait_until(lambda: sink.acked >= acked + 400, what="publishing after the reconnect")
     finally:
         stop.set()
         t.join()
@@ -257,7 +262,10 @@ def test_kill_9_of_the_recorder_and_restart_every_trade_once_in_the_stream(
     url = f"{nats_server.url}/hk"
     first = start_record(tmp_path, nats_record_args(server, url, "--quiet"))
     wait_until(lambda: subscribed(server), what="the first run's subscription")
-    time.sleep(1.5)
+    wait_until(
+        lambda: len(server.sent_trades()) > 2000 and trade_keys(read_stream(nats_server.url)),
+        what="2,000 trades sent and the first in the stream",
+    )
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
     before = trade_keys(read_stream(nats_server.url))
@@ -379,7 +387,7 @@ def test_durable_consumer_resumes_where_it_stopped(nats_server: NatsServer) -> N
 
         try:
             wait_until(enough, what=f"{expect} trades")
-            time.sleep(0.3)  # nothing more arrives
+            time.sleep(0.3)  # under test: nothing more arrives within this window
             got.extend((t.symbol, t.seq) for t in queue.get_batch(10_000, 0) if type(t) is Tick)
         finally:
             feed.stop()
@@ -466,11 +474,11 @@ def test_a_board_reading_through_a_nats_restart_misses_nothing(
         wait_until(lambda: drain(1010), what="the trades before the restart")
         nats_server.stop()
         sink.write(ticks(1000, start=1010))  # buffered by the publisher meanwhile
-        time.sleep(0.5)
+        time.sleep(0.5)  # under test: the outage (the server stays down this long)
         nats_server.start()
         assert sink.wait_acked(20)
         wait_until(lambda: drain(2010), what="the trades after the restart")
-        time.sleep(0.3)
+        time.sleep(0.3)  # under test: nothing more (no duplicate) arrives within this window
         drain(0)
     finally:
         board.stop()
@@ -524,7 +532,7 @@ def test_kill_9_of_a_consuming_recorder_and_restart_every_trade_once_in_its_file
         while not stop.is_set():
             sink.write(ticks(100, start=written))
             written += 100
-            time.sleep(0.02)
+            time.sleep(0.02)  # under test: a steady publisher, 100 trades every 20 ms
 
     t = threading.Thread(target=publisher)
     t.start()
@@ -535,7 +543,7 @@ def test_kill_9_of_a_consuming_recorder_and_restart_every_trade_once_in_its_file
         first.communicate(timeout=30)
         after_kill = keys_of(read_jsonl(copy))
         second = start_record(tmp_path, args)
-        time.sleep(1.0)
+        wait_until(lambda: lines_in(copy) >= len(after_kill) + 500, what="the second run consuming")
     finally:
         stop.set()
         t.join()
