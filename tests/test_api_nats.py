@@ -82,7 +82,7 @@ def test_a_durable_consumer_resumes_and_astream_reads_too(
                 if len(got) >= len(new) or time.monotonic() > deadline:
                     break
             # nothing already read comes again
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(0.4)  # under test: a window in which nothing more may arrive
             while (item := ticks._sync._take(0.1)) is not None:
                 got.append((item.symbol, item.seq))
         return got

@@ -19,6 +19,7 @@ import orjson
 import pytest
 import websocket
 from click.testing import CliRunner
+from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.kline import decode_kline, minute_kline_query
@@ -46,14 +47,6 @@ from hkticks.tick import Event, Tick
 HKT = timezone(timedelta(hours=8))
 BUSY = ["00700", "09988", "03690", "01810", "00005"]
 IN_FLIGHT_MS = 100
-
-
-def wait_for(cond: Any, timeout: float = 10.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -95,21 +88,23 @@ def run_chaos(tmp_path: Path, seconds: float, full_minute: bool) -> list[dict[st
     """Record under chaos; check the gap records; return the minute reconciliation."""
     with MarketServer(token="t", rate=1500, seed=11, enforce_pacing=False) as server:
         if full_minute:  # start just before a minute boundary: the next minute is whole
+            # a wall-clock moment, not a state: the chaos must span a whole clock minute
             time.sleep((58 - time.time() % 60) % 60)
         cfg = SessionConfig(heartbeat_interval=1.0, backoff_initial=0.2, backoff_cap=0.5)
         feed, recorder = record(server, tmp_path, cfg)
-        wait_for(lambda: feed.status().ticks > 50, what="first trades")
+        wait_until(lambda: feed.status().ticks > 50, what="first trades")
         # time compressed: 1800 kills an hour is one every 2 s on average (1-3 s apart)
         chaos = Chaos(server, 1800, seed=5).start()
-        time.sleep(seconds)
+        time.sleep(seconds)  # under test: this long of chaos
         chaos.stop()
-        wait_for(lambda: feed.status().up == 1, what="the connection back")
+        wait_until(lambda: feed.status().up == 1, what="the connection back")
         kills = [k for k in chaos.history() if k.connections]
         # the last outage closes with the first trade after the resubscribe
-        wait_for(
+        wait_until(
             lambda: sum(s.gaps.gaps for s in feed.sessions) >= len(kills), what="last gap record"
         )
-        time.sleep(0.5)
+        n = feed.status().ticks
+        wait_until(lambda: feed.status().ticks > n + 50, what="trades after the last gap")
         stop(feed, recorder)
         assert len(kills) >= 3
         events = read_jsonl(tmp_path / "t.jsonl.events.jsonl")
@@ -194,11 +189,12 @@ def test_no_stale_alarm_over_lunch(tmp_path: Path, hour: int, minute: int, alarm
             calendar_on_simulated=True,  # our server says it is simulated
         )
         feed, recorder = record(server, tmp_path, cfg)
-        wait_for(lambda: feed.status().ticks > 20, what="first trades")
+        wait_until(lambda: feed.status().ticks > 20, what="first trades")
         server.stall(True)  # silence: no pushes, no answers
-        time.sleep(2.0)
+        time.sleep(2.0)  # under test: 2 s of silence, longer than the 0.8 s stale timeout
         server.stall(False)
-        time.sleep(0.3)
+        n = feed.status().ticks
+        wait_until(lambda: feed.status().ticks > n, what="trades after the silence")
         stop(feed, recorder)
     events = read_jsonl(tmp_path / "t.jsonl.events.jsonl")
     stale = [e for e in events if e["event"] == "stale"]
@@ -361,8 +357,7 @@ def test_validate_command_rules_and_json(tmp_path: Path) -> None:
 def test_validate_kline_against_the_server(tmp_path: Path) -> None:
     with MarketServer(token="t", rate=800, seed=2, enforce_pacing=False) as server:
         feed, recorder = record(server, tmp_path, SessionConfig(heartbeat_interval=1.0))
-        wait_for(lambda: feed.status().ticks > 100, what="trades")
-        time.sleep(1.0)
+        wait_until(lambda: feed.status().ticks > 800, what="800 trades")
         stop(feed, recorder)
         result = CliRunner().invoke(
             cli,
@@ -479,7 +474,7 @@ def test_kline_decoder_reads_alltick_documented_answer() -> None:
 
 def test_server_kline_answers_and_refusals() -> None:
     with MarketServer(token="t", rate=1000, seed=4) as server:
-        wait_for(lambda: server.call(lambda m: m.state("00700").last.volume > 0), what="a trade")
+        wait_until(lambda: server.call(lambda m: m.state("00700").last.volume > 0), what="a trade")
         client = RestClient(server.rest_url, "t", "all-hk")
         bars = client.minute_bars("00700", 3)
         assert bars and all(b.ts % MINUTE_MS == 0 for b in bars)
