@@ -8,8 +8,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from kit.hk import run_hk
 from test_alerts_delivery import Hook
-from test_record import run_hk
 
 from hkticks.analysis import baselines
 from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.hk import run_hk
 from kit.services import NatsServer
-from test_record import run_hk
 
 import hkticks
 from hkticks.errors import UsageError

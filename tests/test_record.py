@@ -4,57 +4,28 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.hk import hk_env, run_hk
+from kit.recording import let_trades_flow, subscribed
+from kit.waiting import wait_until
 
 from hkticks.server import MarketServer
 from hkticks.tick import RECORD_FIELDS
-
-
-def hk_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    env.update(extra)
-    return env
-
-
-def run_hk(
-    tmp_path: Path, *args: str, timeout: float = 60, **env: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hkticks", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=hk_env(tmp_path, **env),
-        cwd=tmp_path,
-    )
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-@pytest.fixture
-def server() -> Iterator[MarketServer]:
-    srv = MarketServer(
-        token="t", plan="all-hk", rate=300.0, seed=3, heartbeat_timeout=2.0, record_sent=True
-    )
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+# the embedded server of this module's tests (see conftest.py): pacing enforced as AllTick does
+pytestmark = pytest.mark.market(rate=300.0, seed=3, heartbeat_timeout=2.0, enforce_pacing=True)
 
 
 def test_demo_record_writes_the_same_trades_to_all_three_formats(tmp_path: Path) -> None:
@@ -127,8 +98,6 @@ def test_forced_disconnects_lose_and_duplicate_nothing(
             "all-hk",
             "--out",
             str(out),
-            "--duration",
-            "14s",
             "--quiet",
         ],
         env=hk_env(tmp_path),
@@ -136,10 +105,15 @@ def test_forced_disconnects_lose_and_duplicate_nothing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3.0)
-    for _ in range(3):
-        server.disconnect_all(mode="close")
-        time.sleep(3.0)
+    try:
+        wait_until(lambda: subscribed(server), what="the subscription")
+        let_trades_flow(server, 20)
+        for n in range(2, 5):
+            server.disconnect_all(mode="close")
+            wait_until(lambda n=n: subscribed(server, n), what=f"connection {n}")
+            let_trades_flow(server, 20)
+    finally:
+        proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     text = out.read_text()
@@ -187,7 +161,8 @@ def test_sigterm_flushes_everything_and_exits_zero(tmp_path: Path, server: Marke
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(3.0)
+    wait_until(lambda: subscribed(server), what="the subscription")
+    let_trades_flow(server, 20)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -375,7 +350,8 @@ def test_a_second_run_appending_holds_no_trade_twice(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
+    wait_until(lambda: subscribed(server), what="the first run's subscription")
+    let_trades_flow(server, 10)
     server.set_rate(0)  # the market goes quiet: every trade sent reaches the first run
     assert first.wait(30) == 0, first.stderr.read() if first.stderr else ""
     # the second run gets each symbol's latest trade re-sent after it subscribes
@@ -422,10 +398,9 @@ def test_a_second_recorder_on_the_same_file_is_refused(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 10
-        while not out.exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.5)
+        wait_until(
+            lambda: out.exists() and out.stat().st_size > 0, what="the first run writing the file"
+        )
         second = run_hk(tmp_path, *args, "--duration", "2s")
     finally:
         first.send_signal(signal.SIGTERM)

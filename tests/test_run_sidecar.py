@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_record import run_hk
+from kit.hk import run_hk
 
 from hkticks.storage.readers import events_sidecar
 

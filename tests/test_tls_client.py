@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_record import run_hk
+from kit.hk import run_hk
 
 from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer

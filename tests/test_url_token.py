@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from test_record import run_hk
+from kit.hk import run_hk
 
 from hkticks.alltick.urls import split_token
 from hkticks.config import resolve
