@@ -71,8 +71,9 @@ def free_port() -> int:
     return _free_port()
 
 
-# Tests that drive a real terminal (tmux) or time the whole machine: their own xdist group,
-# so one worker runs them one after another (see pyproject's addopts).
+# Tests that drive a real terminal (tmux) or time the whole machine: one xdist group, so one
+# worker runs them one after another while the others share the rest. Every other test is
+# grouped by its file (as --dist loadfile would): a module's fixtures are built once.
 TERMINAL_FILES = {
     "test_board_tmux.py",
     "test_board_tmux_alerts.py",
@@ -84,7 +85,10 @@ TERMINAL_FILES = {
 }
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.name in TERMINAL_FILES:
-            item.add_marker(pytest.mark.serial)
+        terminal = item.path.name in TERMINAL_FILES
+        if terminal:
+            item.add_marker(pytest.mark.terminal)
+        item.add_marker(pytest.mark.xdist_group("terminal" if terminal else item.path.stem))
