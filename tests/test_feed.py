@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
 from hkticks.errors import ConfigError, PlanTooSmall, TokenRejected
@@ -25,17 +26,9 @@ FAST = SessionConfig(
 )
 
 
-@pytest.fixture
-def server() -> Iterator[MarketServer]:
-    # pacing is tested on its own below; here reconnects should be quick
-    srv = MarketServer(
-        token="t", plan="all-hk", rate=400.0, seed=7, heartbeat_timeout=3.0, enforce_pacing=False
-    )
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+# the ``server`` fixture (conftest.py); pacing is tested on its own below, here reconnects
+# should be quick
+pytestmark = pytest.mark.market(rate=400.0, seed=7, heartbeat_timeout=3.0, enforce_pacing=False)
 
 
 def make_feed(srv: MarketServer, symbols: list[str], token: str = "t", **kw: Any) -> Feed:
@@ -86,7 +79,15 @@ def test_heartbeats_keep_the_connection_open(server: MarketServer) -> None:
     feed = make_feed(server, ["00700"])
     feed.start()
     try:
-        time.sleep(5.0)  # longer than the server's 3 s heartbeat timeout
+        # up longer than the server's 3 s heartbeat timeout, heartbeating every 0.5 s
+        wait_until(
+            lambda: (
+                (c := server.connections())
+                and time.time() - c[0].opened_at > 4.5
+                and sum(1 for r in c[0].requests if r[1] == alltick.CMD_HEARTBEAT) >= 8
+            ),
+            what="8 heartbeats over 4.5 s on the first connection",
+        )
         st = feed.status()
     finally:
         feed.stop()
@@ -125,8 +126,7 @@ def test_wrong_token_is_fatal_without_reconnect_storm(server: MarketServer) -> N
     feed.stop()
     assert isinstance(feed.fatal, TokenRejected)
     assert "HKTICKS_TOKEN" in str(feed.fatal) and "wrong" not in str(feed.fatal)
-    time.sleep(1.0)
-    assert len(server.connections()) == 1  # no retry loop
+    assert len(server.connections()) == 1  # no retry loop (and the feed is stopped)
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -172,8 +172,7 @@ def test_unknown_code_is_reported_once_and_others_keep_flowing(server: MarketSer
         items = drain_until(feed, lambda it: bool(events_of(it, "error")) and len(ticks_of(it)) > 3)
         server.disconnect_all(mode="close")
         items += drain_until(feed, lambda it: len(events_of(it, "subscribed")) >= 1)
-        time.sleep(0.5)
-        items += feed.queue.get_batch(100_000, 0.1)
+        items += drain_until(feed, lambda it: len(ticks_of(it)) > 3)  # trades after it
         last = server.connections()[-1]
     finally:
         feed.stop()
@@ -234,12 +233,12 @@ def test_premium_plan_opens_three_connections_three_seconds_apart() -> None:
         )
         assert [len(s) for s in feed.shards] == [184, 183, 183]
         feed.start()
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            conns = srv.connections()
-            if len(conns) == 3 and all(c.trade_symbols for c in conns):
-                break
-            time.sleep(0.1)
+        conns = wait_until(
+            lambda: (
+                (c := srv.connections()) and len(c) == 3 and all(x.trade_symbols for x in c) and c
+            ),
+            what="3 subscribed connections",
+        )
         feed.stop()
     finally:
         srv.stop()
@@ -304,7 +303,5 @@ def test_a_clean_stop_says_goodbye_with_a_close_frame(server: MarketServer) -> N
     feed.start()
     drain_until(feed, lambda it: bool(events_of(it, "subscribed")))
     feed.stop()
-    deadline = time.monotonic() + 5
-    while server.connections()[0].closed_at is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: server.connections()[0].closed_at is not None, what="the close")
     assert server.connections()[0].close_reason == "client closed (1000)"

@@ -21,6 +21,7 @@ from urllib.parse import quote
 import orjson
 import pytest
 import websocket
+from kit.waiting import wait_until
 from kit.ws_client import Client, books
 
 from hkticks.alltick import protocol as alltick
@@ -73,7 +74,10 @@ def kline(srv: MarketServer, code: str, kline_type: int, count: int) -> list[dic
 
 def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
     kline(srv, "700.HK", 1, 1)  # the first intraday request starts the minute bars
-    time.sleep(0.5)  # let the market trade a while
+    seq = srv.call(lambda m: m.latest("00700").seq)
+    wait_until(  # let the market trade a while
+        lambda: srv.call(lambda m: m.latest("00700").seq) >= seq + 5, what="5 trades of 00700"
+    )
     srv.set_rate(0)  # hold trading still while the views are compared
     try:
         minutes = kline(srv, "700.HK", 1, 500)
@@ -237,7 +241,7 @@ def test_rest_limits_over_http() -> None:
         assert (again["ret"], again["msg"], again["trace"]) == (429, "rate limit", "r")
         body = {"trace": "bk", "data": {"data_list": [item("700.HK", 8)]}}
         assert post(server, body, token="b")["ret"] == 200
-        time.sleep(1.1)  # basic: 1/s for the others, batch-kline every 3 s
+        time.sleep(1.1)  # under test: the limiter's window (basic: 1/s; batch-kline every 3 s)
         assert get(server, "kline", k, token="b")["ret"] == 200
         assert post(server, body, token="b")["ret"] == 429
 
@@ -338,8 +342,8 @@ def _reset(sock: socket.socket) -> None:
 
 def test_idle_sockets_are_capped_and_timed_out() -> None:
     with MarketServer(rate=0, rest_max_connections=4, rest_read_timeout=0.5) as server:
+        # the server accepts in order, one at a time: the 4 idle ones hold the 4 slots
         idle = [socket.create_connection(("127.0.0.1", server.rest_port)) for _ in range(4)]
-        time.sleep(0.1)
         extra = socket.create_connection(("127.0.0.1", server.rest_port))
         extra.settimeout(2)
         assert extra.recv(200).startswith(b"HTTP/1.1 503")
@@ -364,9 +368,9 @@ def test_resets_leave_no_traceback(capfd: pytest.CaptureFixture[str]) -> None:
             s = socket.create_connection(("127.0.0.1", server.rest_port))
             if partial:
                 s.sendall(partial)
-            time.sleep(0.05)
+            time.sleep(0.05)  # under test: a client that goes quiet, then resets
             _reset(s)
-        time.sleep(0.3)
+        time.sleep(0.3)  # under test: the window in which a traceback would be printed
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Exception" not in err
 
