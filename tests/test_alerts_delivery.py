@@ -170,7 +170,8 @@ def test_alert_cmd_string_is_split_like_argv(tmp_path: Path) -> None:
 def test_alert_cmd_failures_are_counted(tmp_path: Path) -> None:
     bad = CommandSink([sys.executable, "-c", "import sys; sys.exit(3)"])
     missing = CommandSink([str(tmp_path / "no-such-program")])
-    slow = CommandSink([sys.executable, "-c", "import time; time.sleep(30)"], timeout_s=0.5)
+    stuck = "import time; time.sleep(30)"  # under test: a command slower than its timeout
+    slow = CommandSink([sys.executable, "-c", stuck], timeout_s=0.5)
     for s in (bad, missing, slow):
         s.send(ALERT)
         s.close(timeout=30)

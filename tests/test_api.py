@@ -8,11 +8,11 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kit.waiting import wait_until
 
 import hkticks
 from hkticks.errors import TokenRejected
@@ -30,9 +30,10 @@ def hk_threads() -> list[str]:
 
 
 def wait_no_threads(timeout: float = 5.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while hk_threads() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    try:
+        wait_until(lambda: not hk_threads(), timeout, "hkticks' threads to end")
+    except AssertionError:
+        pass  # the caller says which are left
     return hk_threads()
 
 

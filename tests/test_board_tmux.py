@@ -13,12 +13,12 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from kit.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)"
@@ -56,14 +56,17 @@ class Tmux:
         return self.run("display-message", "-p", "-t", self.name, f"#{{{name}}}").strip()
 
     def wait(self, check: Callable[[str], bool], what: str, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if check(screen):
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{what} not seen; screen:\n{screen}")
+        last = [""]
+
+        def seen() -> bool:
+            last[0] = self.screen()
+            return check(last[0])
+
+        try:
+            wait_until(seen, timeout, what, interval=0.1)
+        except AssertionError:
+            raise AssertionError(f"{what} not seen; screen:\n{last[0]}") from None
+        return last[0]
 
     def kill(self) -> None:
         subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True, check=False)

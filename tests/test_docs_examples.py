@@ -37,12 +37,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 import pytest
+from kit.ports import listening
+from kit.waiting import wait_until
 
 from hkticks.cli import COMMANDS, cli
 
@@ -240,18 +241,13 @@ def _wait_listening(
     port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0
 ) -> None:
     """Until the server listens and has said how to stop it (its Ctrl-C handling is set)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def up() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"the server exited with {proc.returncode} before listening")
-        if "Ctrl-C" in log.read_text(errors="replace"):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return
-            except OSError:
-                pass
-        time.sleep(0.05)
-    raise AssertionError(f"nothing listens on {port} after {timeout:g} s")
+        return "Ctrl-C" in log.read_text(errors="replace") and listening(port)
+
+    wait_until(up, timeout, f"the server to listen on {port}")
 
 
 _SELF_CONTAINED = ("hkticks bench",)  # needs no file of its group, makes none another needs

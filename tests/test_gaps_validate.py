@@ -88,8 +88,8 @@ def run_chaos(tmp_path: Path, seconds: float, full_minute: bool) -> list[dict[st
     """Record under chaos; check the gap records; return the minute reconciliation."""
     with MarketServer(token="t", rate=1500, seed=11, enforce_pacing=False) as server:
         if full_minute:  # start just before a minute boundary: the next minute is whole
-            # a wall-clock moment, not a state: the chaos must span a whole clock minute
-            time.sleep((58 - time.time() % 60) % 60)
+            # the chaos must span a whole clock minute: wait for a wall-clock moment, not a state
+            time.sleep((58 - time.time() % 60) % 60)  # under test: the start, at hh:mm:58
         cfg = SessionConfig(heartbeat_interval=1.0, backoff_initial=0.2, backoff_cap=0.5)
         feed, recorder = record(server, tmp_path, cfg)
         wait_until(lambda: feed.status().ticks > 50, what="first trades")

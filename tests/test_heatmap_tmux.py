@@ -6,11 +6,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
+from kit.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 
@@ -23,14 +23,17 @@ def capture(tmux: list[str], session: str) -> str:
 
 
 def wait_for(tmux: list[str], session: str, predicate, timeout: float) -> str:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = capture(tmux, session)
-        if predicate(screen):
-            return screen
-        time.sleep(0.5)
-    raise AssertionError(f"timed out; the screen was:\n{screen}")
+    last = [""]
+
+    def seen() -> bool:
+        last[0] = capture(tmux, session)
+        return bool(predicate(last[0]))
+
+    try:
+        wait_until(seen, timeout, "the screen", interval=0.2)
+    except AssertionError:
+        raise AssertionError(f"timed out; the screen was:\n{last[0]}") from None
+    return last[0]
 
 
 def test_heatmap_board_shows_tiles_and_an_alert(tmp_path: Path) -> None:

@@ -193,9 +193,9 @@ def test_nats_restart_mid_run_loses_nothing(nats_server: NatsServer, kill: bool)
             stop.set()
             t.join()
             assert sink.wait_acked(10)
-            # the scenario: the kill comes a while after the acks (nats-server writes what it
-            # acknowledged to its files meanwhile; nothing a client sees says when it has)
-            time.sleep(0.5)
+            # nats-server writes what it acknowledged to its files a moment later; nothing a
+            # client sees says when it has
+            time.sleep(0.5)  # under test: the kill comes half a second after the acks
             stop.clear()
             acked = sink.acked
             t = threading.Thread(target=writer)

@@ -117,7 +117,7 @@ if where == "before-rename":
     real = os.replace
     def stuck(a, b):
         print("READY", flush=True)
-        time.sleep(60)
+        time.sleep(60)  # under test: a rename that never finishes
     P.os.replace = stuck
 else:
     import pyarrow.parquet as pq
@@ -125,7 +125,7 @@ else:
     def slow(self, table, *a, **k):
         real_write(self, table, *a, **k)
         print("READY", flush=True)
-        time.sleep(60)
+        time.sleep(60)  # under test: a write stuck after its first table
     pq.ParquetWriter.write_table = slow
 P.ROW_GROUP_ROWS = 1000
 P.compact([sys.argv[1]], sys.argv[2])

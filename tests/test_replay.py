@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.analysis.replay import ReplayClock, parse_speed, replay_json
 from hkticks.storage.readers import Recording, TickFile
@@ -160,11 +161,11 @@ def test_replay_serve_consumed_by_record_reproduces_the_recording(
             stderr=subprocess.PIPE,
         )
         out = tmp_path / "again.jsonl"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if out.exists() and out.read_bytes().count(b"\n") >= len(original):
-                break
-            time.sleep(0.1)
+        wait_until(
+            lambda: out.exists() and out.read_bytes().count(b"\n") >= len(original),
+            30,
+            "every trade replayed into again.jsonl",
+        )
         read_until(server, rb"replay finished: [0-9,]+ trades sent", 30, seen)
         client.send_signal(signal.SIGTERM)
         _, client_err = client.communicate(timeout=20)

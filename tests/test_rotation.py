@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
 from hkticks.errors import OutputError, UsageError
@@ -352,9 +353,7 @@ def test_an_hour_of_hourly_rotation_from_the_demo_equals_one_file(tmp_path: Path
         recorder = Recorder(queue, [*rotating, single], event_sink=events, flush_interval=0.2)
         recorder.start()
         feed.start()
-        deadline = time.monotonic() + 20
-        while clock() < hkt(10, 45) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: clock() >= hkt(10, 45), 20, "the fast clock to pass 10:45")
         feed.stop()
         recorder.stop()
     assert recorder.error is None

@@ -12,6 +12,7 @@ import io
 
 import orjson
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
 from hkticks.analysis.scoring import score
@@ -102,7 +103,6 @@ def test_same_seed_same_scenario() -> None:
 
 
 def test_market_server_runs_a_scenario_and_logs_its_truth(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import time
 
     from hkticks.errors import OutputError
     from hkticks.server import MarketServer
@@ -118,11 +118,11 @@ def test_market_server_runs_a_scenario_and_logs_its_truth(tmp_path) -> None:  # 
     )
     server.start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if truth.exists() and len(truth.read_bytes().splitlines()) >= 3:
-                break
-            time.sleep(0.1)
+        wait_until(
+            lambda: truth.exists() and len(truth.read_bytes().splitlines()) >= 3,
+            20,
+            "3 lines of the scenario's truth file",
+        )
     finally:
         server.stop()
     records = [orjson.loads(x) for x in truth.read_bytes().splitlines()]

@@ -119,7 +119,7 @@ def test_heartbeat_timeout_closes_silent_connections() -> None:
             deadline = time.monotonic() + 1.6
             while time.monotonic() < deadline:
                 talking.request(talking.builder.heartbeat())
-                time.sleep(0.3)
+                time.sleep(0.3)  # under test: one client heartbeats every 0.3 s
             code, reason = silent.wait_closed(2.0)
             assert (code, reason) == (1008, "heartbeat timeout")
             infos = {i.id: i for i in server.connections()}
@@ -257,7 +257,7 @@ def test_pacing_allows_one_request_per_second() -> None:
         c = Client(server.ws_url)
         try:
             assert c.subscribe(["00700"])["ret"] == 200
-            time.sleep(1.0)
+            time.sleep(1.0)  # under test: the next request a second later, as paced
             assert c.subscribe(["09988"])["ret"] == 200
             assert server.connections()[0].trade_symbols == ("09988",)
         finally:
@@ -471,7 +471,8 @@ def test_firehose_count_and_record_sent() -> None:
         c = Client(server.ws_url)
         try:
             c.subscribe(["00700", "09988", "02870"])  # 02870 is suspended: never trades
-            got = trades(c.collect(1.5))
+            frames = c.collect_until(lambda f: len(trades(f)) >= 2000, what="2,000 trades")
+            got = trades(frames)
             assert len(got) == 2000
             assert {t["code"] for t in got} == {"700.HK", "9988.HK"}
             sent = server.sent_trades()
@@ -517,7 +518,7 @@ def test_firehose_follows_subscribe_and_cancel() -> None:
             assert c.collect(0.3) == []
             # the server is idle again, not spinning on an empty subscription
             before = server.call(lambda m: m.latest("00005").seq)
-            time.sleep(0.2)
+            time.sleep(0.2)  # under test: a window in which no trade may be made
             assert server.call(lambda m: m.latest("00005").seq) == before
         finally:
             c.close()

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.ports import listening
+from kit.waiting import wait_until
 from rich.console import Console
 
 from hkticks.alltick import protocol as alltick
@@ -346,14 +348,10 @@ def test_replay_serve_keeps_what_the_recording_was(tmp_path: Path, src: str) -> 
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.05)
+        wait_until(
+            lambda: server.poll() is not None or listening(port), 30, f"serve to listen on {port}"
+        )
+        assert server.poll() is None, server.communicate()[1]
         r = run_hk(
             tmp_path,
             "record",

@@ -18,12 +18,12 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.errors import OutputError, UsageError
 from hkticks.storage.sinks import check_output, open_jsonl_sink, open_tick_sink, tick_format
@@ -346,9 +346,9 @@ def test_lines_stay_whole_when_the_recorder_is_killed(tmp_path: Path) -> None:
     )
     try:
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
-        deadline = time.monotonic() + 20
-        while (tmp_path / "k.csv").stat().st_size < 300_000 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(
+            lambda: (tmp_path / "k.csv").stat().st_size >= 300_000, 20, "300 kB of CSV written"
+        )
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

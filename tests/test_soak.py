@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.server import MarketServer
 
@@ -81,21 +82,20 @@ def test_reconnects_for_20_s_leak_no_threads_no_descriptors(
     try:
         started = last_drop = time.monotonic()
         while time.monotonic() - started < SOAK_S:
-            deadline = time.monotonic() + 20
-            while not subscribed(server, drops + 1):
-                assert time.monotonic() < deadline, "the recorder did not come back"
-                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-                time.sleep(0.05)
-            time.sleep(max(0.0, CYCLE_S - (time.monotonic() - last_drop)))
+            wait_until(
+                lambda d=drops: proc.poll() is not None or subscribed(server, d + 1),
+                20,
+                "the recorder to come back",
+            )
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            pause = max(0.0, CYCLE_S - (time.monotonic() - last_drop))
+            time.sleep(pause)  # under test: one drop every CYCLE_S seconds
             samples.append(counts(proc.pid))
             assert server.disconnect_all(mode="reset" if drops % 2 else "close") == 1
             last_drop = time.monotonic()
             drops += 1
-        deadline = time.monotonic() + 20
-        while not subscribed(server, drops + 1):
-            assert time.monotonic() < deadline, "the recorder did not come back"
-            time.sleep(0.05)
-        time.sleep(0.5)
+        wait_until(lambda: subscribed(server, drops + 1), 20, "the recorder to come back")
+        time.sleep(0.5)  # under test: the last sample half a second after the last drop
         samples.append(counts(proc.pid))
     finally:
         proc.send_signal(signal.SIGTERM)

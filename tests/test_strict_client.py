@@ -142,7 +142,7 @@ def test_websocket_fields_and_types(serve: ServeProcess) -> None:
         resp = answer(2)
         check(resp, WS_RESPONSE, "22005")
         assert (resp["ret"], resp["cmd_id"], resp["trace"]) == (200, 22005, "strict-2")
-        time.sleep(1.05)  # one request per second per connection
+        time.sleep(1.05)  # under test: a client keeping to one request a second
         ws.send(
             request(
                 22002,
@@ -180,7 +180,7 @@ def test_websocket_fields_and_types(serve: ServeProcess) -> None:
         depth = {b["code"]: max(len(b["bids"]), len(b["asks"])) for b in books}
         assert depth["700.HK"] == 5
         assert depth["9988.HK"] == 1  # no depth_level: one level, as documented
-        time.sleep(1.05)
+        time.sleep(1.05)  # under test: a client keeping to one request a second
         ws.send(request(22006, 4, {"cancel_type": 0}))
         resp = answer(4)
         check(resp, WS_RESPONSE, "22007")
@@ -257,7 +257,7 @@ def test_rest_fields_and_types(serve: ServeProcess) -> None:
         for bar in kline["data"]["kline_list"]:
             check(bar, BAR, "kline bar")
             int(bar["timestamp"])
-        time.sleep(0.06)  # the all-hk plan: 20 calls/s per endpoint
+        time.sleep(0.06)  # under test: a client keeping to all-hk's 20 calls/s per endpoint
     body = {
         "trace": "b1",
         "data": {

@@ -7,10 +7,10 @@ only matter when something is broken (a consumer never woken).
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.feed.queue import DEFAULT_MAXSIZE, TickQueue
 
@@ -19,10 +19,7 @@ JOIN_S = 10.0  # only reached when a thread is stuck: the test then fails
 
 def wait_until_waiting(q: TickQueue) -> None:
     """Block until the consumer is inside its wait (white-box: ``_waiting``)."""
-    deadline = time.monotonic() + JOIN_S
-    while not q._waiting:
-        assert time.monotonic() < deadline, "consumer never started waiting"
-        time.sleep(0.001)
+    wait_until(lambda: q._waiting, JOIN_S, "the consumer to start waiting", interval=0.001)
 
 
 def run_consumer(q: TickQueue, **kwargs: object) -> tuple[threading.Thread, list[list[object]]]:

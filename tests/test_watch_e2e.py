@@ -23,6 +23,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.alltick.rest import RestClient
 from hkticks.feed.queue import TickQueue
@@ -200,15 +201,14 @@ class Terminal:
             return len(self.buf)
 
     def wait_for(self, needle: str, start: int = 0, timeout: float = 20.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.text(start)
-            if needle in text:
-                return text
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise AssertionError(f"{needle!r} not seen; output tail: {self.text(start)[-2000:]!r}")
+        def seen() -> bool:
+            return needle in self.text(start) or self.proc.poll() is not None
+
+        wait_until(seen, timeout, f"{needle!r} on the screen")
+        text = self.text(start)
+        if needle not in text:
+            raise AssertionError(f"{needle!r} not seen; output tail: {text[-2000:]!r}")
+        return text
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -341,7 +341,7 @@ def test_reference_worker_reports_failure_then_stops(server: MarketServer) -> No
     thread.start()
     try:
         refs = collect(queue, REFERENCE_ATTEMPTS, timeout=20)
-        time.sleep(0.3)
+        time.sleep(0.3)  # under test: a window in which no further attempt may come
         refs += [i for i in queue.get_batch(100, 0) if isinstance(i, ReferenceData)]
         assert thread.is_alive()  # now waiting for the next trading day
     finally:

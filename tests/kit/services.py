@@ -15,7 +15,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,17 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.ports import free_port
+from kit.ports import free_port, listening
 from kit.waiting import wait_until
-
-
-def listening(port: int) -> bool:
-    """Whether something accepts connections on 127.0.0.1:``port``."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def _wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes], what: str) -> None:

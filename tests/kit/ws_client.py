@@ -65,6 +65,22 @@ class Client:
                 break
         return out
 
+    def collect_until(
+        self, done: Any, timeout: float = 30.0, what: str = "the frames"
+    ) -> list[dict[str, Any]]:
+        """Frames received (plus pushes already seen) until ``done(frames)`` holds."""
+        out, self.pushes = self.pushes, []
+        deadline = time.monotonic() + timeout
+        while not done(out):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            try:
+                out.append(self.recv(left))
+            except websocket.WebSocketTimeoutException:
+                pass
+        return out
+
     def wait_closed(self, timeout: float) -> tuple[int | None, str]:
         """Read until the server closes; returns (close code, reason)."""
         self.ws.settimeout(timeout)
