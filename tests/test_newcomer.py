@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from kit.hk import hk_env, run_hk
 
 from hkticks.analysis.stats import money_cells, price_cells
 from hkticks.bench.runner import NOISY_SPREAD, spread
 from hkticks.watch.view import _fit
-
-
-def env_for(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    return env
-
-
-def run_hk(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hkticks", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env_for(tmp_path),
-        cwd=tmp_path,
-    )
 
 
 @pytest.mark.parametrize(
@@ -93,7 +75,7 @@ def test_stats_into_a_closed_pipe_exits_0(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "hkticks", "stats", "big.jsonl"],
         cwd=tmp_path,
-        env=env_for(tmp_path),
+        env=hk_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )

@@ -18,10 +18,13 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.hk import hk_env
+from kit.hk import run_hk as run_hk_text
 from kit.waiting import wait_until
 
 from hkticks.analysis.replay import ReplayClock, parse_speed, replay_json
@@ -31,27 +34,9 @@ from hkticks.storage.sinks.jsonl import JsonlSink
 from hkticks.storage.sinks.rotating import RotatingSink
 from hkticks.tick import Tick
 
+run_hk = partial(run_hk_text, text=False)  # these tests read bytes
+
 T0 = 1_714_613_400_000  # 2024-05-02 09:30:00 HKT
-
-
-def env_for(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    return env
-
-
-def run_hk(
-    tmp_path: Path, *args: str, timeout: float = 60, stdin: bytes | None = None
-) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "hkticks", *args],
-        capture_output=True,
-        timeout=timeout,
-        env=env_for(tmp_path),
-        cwd=tmp_path,
-        input=stdin,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +132,7 @@ def test_replay_serve_consumed_by_record_reproduces_the_recording(
         + ["--serve", "--port", "0", "--speed", "8"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        env=env_for(tmp_path),
+        env=hk_env(tmp_path),
         cwd=tmp_path,
     )
     try:
@@ -156,7 +141,7 @@ def test_replay_serve_consumed_by_record_reproduces_the_recording(
         client = subprocess.Popen(
             [sys.executable, "-m", "hkticks", "record", *symbols, "--url", url, "--token", "demo"]
             + ["--out", "again.jsonl", "--out", "again.csv", "-q"],
-            env=env_for(tmp_path),
+            env=hk_env(tmp_path),
             cwd=tmp_path,
             stderr=subprocess.PIPE,
         )
@@ -261,7 +246,7 @@ def test_replay_on_a_terminal_shows_the_board(recorded: Path) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # the child: hkticks on a pseudo-terminal, as a user would run it
         os.chdir(recorded)
-        os.environ.update(env_for(recorded), COLUMNS="120", LINES="24")
+        os.environ.update(hk_env(recorded), COLUMNS="120", LINES="24")
         os.execv(
             sys.executable, [sys.executable, "-m", "hkticks", "replay", "t.csv", "--speed", "max"]
         )

@@ -11,13 +11,12 @@ import csv
 import gzip
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.hk import run_hk
 from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
@@ -396,20 +395,6 @@ def test_an_hour_of_hourly_rotation_from_the_demo_equals_one_file(tmp_path: Path
 
 
 # -- the command line ------------------------------------------------------------------
-
-
-def run_hk(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    return subprocess.run(
-        [sys.executable, "-m", "hkticks", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=tmp_path,
-    )
 
 
 def test_record_rotate_size_writes_numbered_csv_parts_with_headers(tmp_path: Path) -> None:

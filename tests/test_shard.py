@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from kit.hk import hk_env
+from kit.hk import run_hk
 
 from hkticks.errors import UsageError
 from hkticks.symbols.shard import Shard, parse_shard, shard_of
@@ -59,35 +57,25 @@ def test_bad_specs_are_refused(bad: str) -> None:
         parse_shard(bad)
 
 
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hkticks", *args],
-        env=hk_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_symbols_shard_shows_each_shard_list(tmp_path: Path) -> None:
-    everything = run(tmp_path, "symbols", "--format", "codes", "--demo")
+    everything = run_hk(tmp_path, "symbols", "--format", "codes", "--demo")
     assert everything.returncode == 0, everything.stderr
     universe = everything.stdout.split()
     parts = []
     for i in (1, 2, 3):
-        r = run(tmp_path, "symbols", "--format", "codes", "--demo", "--shard", f"{i}/3")
+        r = run_hk(tmp_path, "symbols", "--format", "codes", "--demo", "--shard", f"{i}/3")
         assert r.returncode == 0, r.stderr
         parts.append(r.stdout.split())
     assert sorted(sum(parts, [])) == sorted(universe)
     assert parts[1] == Shard(2, 3).select(universe)
-    bad = run(tmp_path, "symbols", "--demo", "--shard", "4/3")
+    bad = run_hk(tmp_path, "symbols", "--demo", "--shard", "4/3")
     assert bad.returncode == 2 and "invalid --shard '4/3'" in bad.stderr
 
 
 def test_record_shard_records_only_its_symbols(tmp_path: Path) -> None:
     out = tmp_path / "t.jsonl"
     given = ["00700", "09988", "00005", "03690", "01810", "00939", "02318", "00388"]
-    r = run(
+    r = run_hk(
         tmp_path,
         "record",
         *given,

@@ -11,7 +11,6 @@ import calendar
 import gzip
 import io
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kit.hk import hk_env, run_hk
 from kit.ports import listening
 from kit.waiting import wait_until
 from rich.console import Console
@@ -38,25 +38,6 @@ from hkticks.watch.model import WatchModel
 from hkticks.watch.view import DEMO_BANNER, Board
 
 FAST = SessionConfig(heartbeat_interval=0.5, backoff_initial=0.1, backoff_cap=0.5)
-
-
-def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    env.update(extra)
-    return env
-
-
-def run_hk(tmp_path: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hkticks", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env_for(tmp_path),
-        cwd=tmp_path,
-    )
 
 
 def rows(path: Path) -> list[dict[str, Any]]:
@@ -342,7 +323,7 @@ def test_replay_serve_keeps_what_the_recording_was(tmp_path: Path, src: str) -> 
             *("--port", str(port), "--rest-port", "0"),
         ],
         cwd=tmp_path,
-        env=env_for(tmp_path),
+        env=hk_env(tmp_path),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -393,7 +374,7 @@ def test_replay_summary_says_demo(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        env=env_for(tmp_path),
+        env=hk_env(tmp_path),
         cwd=tmp_path,
     )
     assert r.returncode == 0, r.stdout + r.stderr
