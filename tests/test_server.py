@@ -18,22 +18,21 @@ from kit.ws_client import Client, books, trades
 from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer, spread, universe
 
+# the ``server`` fixture (conftest.py): a lenient server (no pacing) at 500 trades/s, Tencent
+# trades ~20 times a second
+pytestmark = pytest.mark.market(
+    seed=7, rate=500, enforce_pacing=False, heartbeat_timeout=10, record_sent=False
+)
+
 
 @pytest.fixture
-def srv() -> Iterator[MarketServer]:
-    """A lenient server (no pacing) at 500 trades/s: Tencent trades ~20 times a second."""
-    with MarketServer(seed=7, rate=500, enforce_pacing=False, heartbeat_timeout=10) as server:
-        yield server
-
-
-@pytest.fixture
-def client(srv: MarketServer) -> Iterator[Client]:
-    c = Client(srv.ws_url)
+def client(server: MarketServer) -> Iterator[Client]:
+    c = Client(server.ws_url)
     yield c
     c.close()
 
 
-def test_subscribe_then_trades_arrive(srv: MarketServer, client: Client) -> None:
+def test_subscribe_then_trades_arrive(server: MarketServer, client: Client) -> None:
     req = client.builder.subscribe_trades(["00700", "09988"])
     resp = client.request(req)
     assert resp == {
@@ -77,8 +76,8 @@ def test_heartbeat_answered(client: Client) -> None:
 
 
 @pytest.mark.parametrize("token", ["wrong", None, ""])
-def test_bad_token_gets_401_then_close(srv: MarketServer, token: str | None) -> None:
-    c = Client(srv.ws_url, token=token)
+def test_bad_token_gets_401_then_close(server: MarketServer, token: str | None) -> None:
+    c = Client(server.ws_url, token=token)
     try:
         first = c.recv(2.0)
         assert first["ret"] == 401 and first["msg"] == "token invalid"
@@ -88,27 +87,27 @@ def test_bad_token_gets_401_then_close(srv: MarketServer, token: str | None) -> 
     finally:
         c.close()
     info = wait_until(
-        lambda: [i for i in srv.connections() if i.close_reason == "token invalid"],
+        lambda: [i for i in server.connections() if i.close_reason == "token invalid"],
         what="a connection closed for an invalid token",
     )
     assert info[0].plan is None
 
 
-def test_other_paths_are_404(srv: MarketServer) -> None:
-    url = srv.ws_url.replace("/quote-stock-b-ws-api", "/other") + "?token=t"
+def test_other_paths_are_404(server: MarketServer) -> None:
+    url = server.ws_url.replace("/quote-stock-b-ws-api", "/other") + "?token=t"
     with pytest.raises(websocket.WebSocketBadStatusException) as err:
         websocket.create_connection(url, timeout=2)
     assert err.value.status_code == 404
 
 
 @pytest.mark.parametrize("status", [401, 403, 503])
-def test_reject_handshake_status(srv: MarketServer, status: int) -> None:
-    srv.reject_handshake_status = status
+def test_reject_handshake_status(server: MarketServer, status: int) -> None:
+    server.reject_handshake_status = status
     with pytest.raises(websocket.WebSocketBadStatusException) as err:
-        websocket.create_connection(srv.ws_url + "?token=t", timeout=2)
+        websocket.create_connection(server.ws_url + "?token=t", timeout=2)
     assert err.value.status_code == status
-    srv.reject_handshake_status = None
-    Client(srv.ws_url).close()  # accepted again
+    server.reject_handshake_status = None
+    Client(server.ws_url).close()  # accepted again
 
 
 def test_heartbeat_timeout_closes_silent_connections() -> None:
@@ -131,18 +130,20 @@ def test_heartbeat_timeout_closes_silent_connections() -> None:
             talking.close()
 
 
-def test_subscribe_replaces_previous_list(srv: MarketServer, client: Client) -> None:
+def test_subscribe_replaces_previous_list(server: MarketServer, client: Client) -> None:
     assert client.subscribe(["00700", "09988"])["ret"] == 200
     assert client.subscribe(["00005"])["ret"] == 200
-    info = srv.connections()[-1]
+    info = server.connections()[-1]
     assert info.trade_symbols == ("00005",)
     client.pushes.clear()
-    srv.set_rate(3000)
+    server.set_rate(3000)
     got = trades(client.collect(0.5))
     assert got and {t["code"] for t in got} == {"5.HK"}
 
 
-def test_unknown_codes_get_600_and_known_ones_are_kept(srv: MarketServer, client: Client) -> None:
+def test_unknown_codes_get_600_and_known_ones_are_kept(
+    server: MarketServer, client: Client
+) -> None:
     req = alltick.Request(
         alltick.CMD_SUB_TRADES,
         5,
@@ -170,7 +171,7 @@ def test_unknown_codes_get_600_and_known_ones_are_kept(srv: MarketServer, client
     decoded = alltick.decode(orjson.dumps(resp), 0)
     assert isinstance(decoded, alltick.Response)
     assert "99999" in decoded.codes()
-    assert srv.connections()[-1].trade_symbols == ("00700", "09988")
+    assert server.connections()[-1].trade_symbols == ("00700", "09988")
     assert {t["code"] for t in trades(client.collect(1.0))} == {"700.HK", "9988.HK"}
 
 
@@ -318,12 +319,12 @@ def test_resend_latest_skips_symbols_not_traded_since_start_and_can_be_off() -> 
             c.close()
 
 
-def test_books_are_consistent_and_match_trades(srv: MarketServer, client: Client) -> None:
-    srv.set_rate(2000)
+def test_books_are_consistent_and_match_trades(server: MarketServer, client: Client) -> None:
+    server.set_rate(2000)
     assert client.subscribe(["00700"])["ret"] == 200
     req = client.builder.subscribe_book(["00700", "00005"], depth=5)
     assert client.request(req)["ret"] == 200
-    assert srv.connections()[-1].book_symbols == ("00700", "00005")
+    assert server.connections()[-1].book_symbols == ("00700", "00005")
     frames_ = client.collect(1.0)
     got_books = books(frames_)
     price_by_seq = {(t["code"], t["seq"]): float(t["price"]) for t in trades(frames_)}
@@ -349,19 +350,19 @@ def test_books_are_consistent_and_match_trades(srv: MarketServer, client: Client
     assert matched > 0
 
 
-def test_cancel(srv: MarketServer, client: Client) -> None:
-    srv.set_rate(2000)
+def test_cancel(server: MarketServer, client: Client) -> None:
+    server.set_rate(2000)
     assert client.subscribe(["00700"])["ret"] == 200
     assert client.request(client.builder.subscribe_book(["00700"], 3))["ret"] == 200
     resp = client.request(client.builder.cancel(alltick.CANCEL_TRADES))
     assert (resp["ret"], resp["cmd_id"]) == (200, 22007)
-    info = srv.connections()[-1]
+    info = server.connections()[-1]
     assert info.trade_symbols == () and info.book_symbols == ("00700",)
     client.pushes.clear()
     got = client.collect(0.4)
     assert trades(got) == [] and books(got)
     assert client.request(client.builder.cancel(alltick.CANCEL_ALL))["ret"] == 200
-    assert srv.connections()[-1].book_symbols == ()
+    assert server.connections()[-1].book_symbols == ()
 
 
 HEADER = "request header param invalid"
@@ -486,10 +487,10 @@ def test_firehose_count_and_record_sent() -> None:
             c.close()
 
 
-def test_connections_snapshot(srv: MarketServer, client: Client) -> None:
+def test_connections_snapshot(server: MarketServer, client: Client) -> None:
     client.subscribe(["00700"])
     client.request(client.builder.subscribe_book(["09988"]))
-    (info,) = srv.connections()
+    (info,) = server.connections()
     assert info.id == 1 and info.token == "t" and info.plan == "all-hk"
     assert "t" not in repr(info).split("plan")[0].replace("ConnectionInfo", "")
     assert info.closed_at is None and info.close_reason is None
@@ -498,7 +499,7 @@ def test_connections_snapshot(srv: MarketServer, client: Client) -> None:
     assert info.opened_at <= info.requests[0][0] <= time.time()
     client.close()
     closed = wait_until(
-        lambda: srv.connections()[0].closed_at and srv.connections()[0], what="the close"
+        lambda: server.connections()[0].closed_at and server.connections()[0], what="the close"
     )
     assert closed.close_reason == "client closed (1000)"
 

@@ -13,7 +13,6 @@ import struct
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,25 +27,27 @@ from hkticks.alltick import protocol as alltick
 from hkticks.server import MarketServer
 from hkticks.server.rest import RateLimiter
 
+# one embedded server for the module (``module_server``, conftest.py)
+pytestmark = pytest.mark.market(
+    seed=21,
+    rate=2000,
+    enforce_rest_rate=False,
+    tokens={"p": "premium", "f": "free"},
+    enforce_pacing=True,
+    record_sent=False,
+)
 
-@pytest.fixture(scope="module")
-def srv() -> Iterator[MarketServer]:
-    with MarketServer(
-        seed=21, rate=2000, enforce_rest_rate=False, tokens={"p": "premium", "f": "free"}
-    ) as server:
-        yield server
 
-
-def get(srv: MarketServer, endpoint: str, query: Any, token: str = "t") -> dict[str, Any]:
+def get(module_server: MarketServer, endpoint: str, query: Any, token: str = "t") -> dict[str, Any]:
     raw = query if isinstance(query, str) else orjson.dumps(query).decode()
-    url = f"{srv.rest_url}{endpoint}?token={token}&query={quote(raw)}"
+    url = f"{module_server.rest_url}{endpoint}?token={token}&query={quote(raw)}"
     with urllib.request.urlopen(url, timeout=5) as resp:
         return orjson.loads(resp.read())  # type: ignore[no-any-return]
 
 
-def post(srv: MarketServer, body: Any, token: str = "t") -> dict[str, Any]:
+def post(module_server: MarketServer, body: Any, token: str = "t") -> dict[str, Any]:
     req = urllib.request.Request(
-        f"{srv.rest_url}batch-kline?token={token}", data=orjson.dumps(body), method="POST"
+        f"{module_server.rest_url}batch-kline?token={token}", data=orjson.dumps(body), method="POST"
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         return orjson.loads(resp.read())  # type: ignore[no-any-return]
@@ -62,8 +63,10 @@ def item(code: str, kline_type: int, count: int = 2) -> dict[str, Any]:
     }
 
 
-def kline(srv: MarketServer, code: str, kline_type: int, count: int) -> list[dict[str, str]]:
-    answer = get(srv, "kline", {"trace": "k", "data": item(code, kline_type, count)})
+def kline(
+    module_server: MarketServer, code: str, kline_type: int, count: int
+) -> list[dict[str, str]]:
+    answer = get(module_server, "kline", {"trace": "k", "data": item(code, kline_type, count)})
     assert answer["ret"] == 200, answer
     assert (answer["data"]["code"], answer["data"]["kline_type"]) == (code, kline_type)
     return answer["data"]["kline_list"]  # type: ignore[no-any-return]
@@ -72,21 +75,24 @@ def kline(srv: MarketServer, code: str, kline_type: int, count: int) -> list[dic
 # -- klines --------------------------------------------------------------------------------
 
 
-def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
-    kline(srv, "700.HK", 1, 1)  # the first intraday request starts the minute bars
-    seq = srv.call(lambda m: m.latest("00700").seq)
+def test_klines_agree_with_the_trades_served(module_server: MarketServer) -> None:
+    kline(module_server, "700.HK", 1, 1)  # the first intraday request starts the minute bars
+    seq = module_server.call(lambda m: m.latest("00700").seq)
     wait_until(  # let the market trade a while
-        lambda: srv.call(lambda m: m.latest("00700").seq) >= seq + 5, what="5 trades of 00700"
+        lambda: module_server.call(lambda m: m.latest("00700").seq) >= seq + 5,
+        what="5 trades of 00700",
     )
-    srv.set_rate(0)  # hold trading still while the views are compared
+    module_server.set_rate(0)  # hold trading still while the views are compared
     try:
-        minutes = kline(srv, "700.HK", 1, 500)
-        day = kline(srv, "700.HK", 8, 2)
+        minutes = kline(module_server, "700.HK", 1, 500)
+        day = kline(module_server, "700.HK", 8, 2)
         latest = get(
-            srv, "trade-tick", {"trace": "t", "data": {"symbol_list": [{"code": "700.HK"}]}}
+            module_server,
+            "trade-tick",
+            {"trace": "t", "data": {"symbol_list": [{"code": "700.HK"}]}},
         )
     finally:
-        srv.set_rate(2000)
+        module_server.set_rate(2000)
     last_price = latest["data"]["tick_list"][0]["price"]
     today = day[-1]
     # the day's minute bars add up to the day's bar, and both end at the last trade
@@ -97,30 +103,30 @@ def test_klines_agree_with_the_trades_served(srv: MarketServer) -> None:
     assert minutes[-1]["close_price"] == today["close_price"] == last_price
     stamps = [int(m["timestamp"]) for m in minutes]
     assert stamps == sorted(set(stamps)) and all(s % 60 == 0 for s in stamps)
-    traded = srv.call(lambda m: m.state("00700").traded)
+    traded = module_server.call(lambda m: m.state("00700").traded)
     assert traded  # trades were made after the minute bars started, and are in them
 
 
 @pytest.mark.parametrize(("kline_type", "seconds"), [(2, 300), (3, 900), (4, 1800), (5, 3600)])
 def test_intraday_types_roll_up_the_minutes(
-    srv: MarketServer, kline_type: int, seconds: int
+    module_server: MarketServer, kline_type: int, seconds: int
 ) -> None:
-    srv.set_rate(0)
+    module_server.set_rate(0)
     try:
-        minutes = kline(srv, "9988.HK", 1, 500)
-        bars = kline(srv, "9988.HK", kline_type, 500)
+        minutes = kline(module_server, "9988.HK", 1, 500)
+        bars = kline(module_server, "9988.HK", kline_type, 500)
     finally:
-        srv.set_rate(2000)
+        module_server.set_rate(2000)
     assert all(int(b["timestamp"]) % seconds == 0 for b in bars)
     assert sum(int(b["volume"]) for b in bars) == sum(int(m["volume"]) for m in minutes)
     assert bars[-1]["close_price"] == minutes[-1]["close_price"]
 
 
-def test_daily_weekly_monthly_history(srv: MarketServer) -> None:
-    days = kline(srv, "700.HK", 8, 600)
+def test_daily_weekly_monthly_history(module_server: MarketServer) -> None:
+    days = kline(module_server, "700.HK", 8, 600)
     assert len(days) == 500  # at most 500 bars per /kline call
-    weeks = kline(srv, "700.HK", 9, 500)
-    months = kline(srv, "700.HK", 10, 500)
+    weeks = kline(module_server, "700.HK", 9, 500)
+    months = kline(module_server, "700.HK", 10, 500)
     hkt = dt.timezone(dt.timedelta(hours=8))
     for b in days:
         d = dt.datetime.fromtimestamp(int(b["timestamp"]), hkt)
@@ -133,49 +139,55 @@ def test_daily_weekly_monthly_history(srv: MarketServer) -> None:
     assert len(weeks) >= 100 and len(months) >= 23
 
 
-def test_kline_refusals(srv: MarketServer) -> None:
+def test_kline_refusals(module_server: MarketServer) -> None:
     for bad in (6, 7, 0, 11, "8"):
-        answer = get(srv, "kline", {"trace": "bad", "data": item("700.HK", bad)})  # type: ignore[arg-type]
+        answer = get(module_server, "kline", {"trace": "bad", "data": item("700.HK", bad)})  # type: ignore[arg-type]
         assert (answer["ret"], answer["msg"], answer["trace"]) == (
             400,
             "request data param invalid",
             "bad",
         )
     since = dict(item("700.HK", 8), kline_timestamp_end=1677829200)
-    assert get(srv, "kline", {"trace": "s", "data": since})["ret"] == 400  # stocks: 0 only
-    assert get(srv, "kline", {"trace": "u", "data": item("99999.HK", 8)})["ret"] == 600
+    assert (
+        get(module_server, "kline", {"trace": "s", "data": since})["ret"] == 400
+    )  # stocks: 0 only
+    assert get(module_server, "kline", {"trace": "u", "data": item("99999.HK", 8)})["ret"] == 600
 
 
-def test_batch_kline_every_type_and_the_item_caps(srv: MarketServer) -> None:
+def test_batch_kline_every_type_and_the_item_caps(module_server: MarketServer) -> None:
     types = sorted(alltick.STOCK_KLINE_TYPES)
-    answer = post(srv, {"trace": "b", "data": {"data_list": [item("700.HK", t, 5) for t in types]}})
+    answer = post(
+        module_server, {"trace": "b", "data": {"data_list": [item("700.HK", t, 5) for t in types]}}
+    )
     assert answer["ret"] == 200 and answer["trace"] == "b"
     got = answer["data"]["kline_list"]
     assert [g["kline_type"] for g in got] == types
     # more than 2 asked: the latest 2 (an hour-old server has fewer intraday bars)
     assert all(1 <= len(g["kline_data"]) <= 2 for g in got)
     assert all(len(g["kline_data"]) == 2 for g in got if g["kline_type"] >= 8)
-    codes = [alltick.to_alltick(s.code) for s in srv.stocks[:201]]
+    codes = [alltick.to_alltick(s.code) for s in module_server.stocks[:201]]
     premium = {"trace": "p", "data": {"data_list": [item(c, 8) for c in codes]}}
-    over = post(srv, premium, token="p")
+    over = post(module_server, premium, token="p")
     assert (over["ret"], over["msg"], over["trace"]) == (603, "token level not enough", "p")
     premium["data"]["data_list"] = premium["data"]["data_list"][:200]  # type: ignore[index]
-    assert post(srv, premium, token="p")["ret"] == 200
+    assert post(module_server, premium, token="p")["ret"] == 200
     free = {"trace": "f", "data": {"data_list": [item(c, 8) for c in codes[:6]]}}
-    assert post(srv, free, token="f")["ret"] == 603  # free: 5 items
+    assert post(module_server, free, token="f")["ret"] == 603  # free: 5 items
     pro = {"trace": "a", "data": {"data_list": [item(c, t) for c in codes[:50] for t in (1, 8)]}}
-    assert post(srv, pro)["ret"] == 200  # all-hk: 500 items
+    assert post(module_server, pro)["ret"] == 200  # all-hk: 500 items
 
 
-def test_depth_tick_and_first_n_codes(srv: MarketServer) -> None:
-    codes = [{"code": alltick.to_alltick(s.code)} for s in srv.stocks[:60]]
-    answer = get(srv, "depth-tick", {"trace": "d", "data": {"symbol_list": codes}})
+def test_depth_tick_and_first_n_codes(module_server: MarketServer) -> None:
+    codes = [{"code": alltick.to_alltick(s.code)} for s in module_server.stocks[:60]]
+    answer = get(module_server, "depth-tick", {"trace": "d", "data": {"symbol_list": codes}})
     assert answer["ret"] == 200 and answer["trace"] == "d"
     ticks = answer["data"]["tick_list"]
     assert [t["code"] for t in ticks] == [c["code"] for c in codes[:50]]
     books_, bad = alltick.decode_depth_ticks(answer["data"], 0)
     assert bad == 0 and all(b.bids and b.asks and b.bids[0][0] < b.asks[0][0] for b in books_)
-    info = get(srv, "static_info", {"trace": "s", "data": {"symbol_list": codes}}, token="f")
+    info = get(
+        module_server, "static_info", {"trace": "s", "data": {"symbol_list": codes}}, token="f"
+    )
     assert len(info["data"]["static_info_list"]) == 5  # free: the first 5
 
 
@@ -190,8 +202,10 @@ def test_depth_tick_and_first_n_codes(srv: MarketServer) -> None:
         ({"trace": "t", "data": {"symbol_list": [{"code": 700}]}}, "request data param invalid"),
     ],
 )
-def test_rest_400s_and_trace_echo(srv: MarketServer, query: dict[str, Any], msg: str) -> None:
-    answer = get(srv, "trade-tick", query)
+def test_rest_400s_and_trace_echo(
+    module_server: MarketServer, query: dict[str, Any], msg: str
+) -> None:
+    answer = get(module_server, "trade-tick", query)
     assert (answer["ret"], answer["msg"]) == (400, msg)
     if isinstance(query.get("trace"), str):
         assert answer["trace"] == query["trace"]
@@ -249,8 +263,8 @@ def test_rest_limits_over_http() -> None:
 # -- WebSocket details ------------------------------------------------------------------------
 
 
-def test_depth_level_rules(srv: MarketServer) -> None:
-    c = Client(srv.ws_url)
+def test_depth_level_rules(module_server: MarketServer) -> None:
+    c = Client(module_server.ws_url)
     try:
         req = {
             "cmd_id": 22002,
@@ -274,7 +288,7 @@ def test_depth_level_rules(srv: MarketServer) -> None:
         while len(seen) < 3 and time.monotonic() < deadline:
             for b in books(c.collect(0.3)):
                 seen[b["code"]] = max(len(b["bids"]), len(b["asks"]))
-        full = srv.call(lambda m: max(len(side) for side in m.book("00005")))
+        full = module_server.call(lambda m: max(len(side) for side in m.book("00005")))
         assert seen == {"700.HK": 1, "9988.HK": 3, "5.HK": full}
         assert full == 10
     finally:
