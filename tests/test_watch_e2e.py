@@ -18,11 +18,11 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+from kit.hk import hk_env
 from kit.waiting import wait_until
 
 from hkticks.alltick.rest import RestClient
@@ -43,22 +43,18 @@ HKTICKS = [sys.executable, "-m", "hkticks"]
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """A clean environment: temp cache/config, no token, no terminal size overrides."""
-    e = dict(os.environ)
-    for var in ("HKTICKS_TOKEN", "ALLTICK_TOKEN", "HKTICKS_CONFIG", "HKTICKS_URL", "HKTICKS_PLAN"):
-        e.pop(var, None)
+    """A clean environment (kit.hk): temp cache/config, no token, no terminal size overrides."""
+    e = hk_env(tmp_path)
     for var in ("COLUMNS", "LINES"):
         e.pop(var, None)
-    e["XDG_CACHE_HOME"] = str(tmp_path / "cache")
-    e["XDG_CONFIG_HOME"] = str(tmp_path / "config")
     e["TERM"] = "xterm-256color"
     return e
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[MarketServer]:
-    with MarketServer(token="right", plan="all-hk", rate=1000.0, seed=3) as srv:
-        yield srv
+# one embedded server for the module (``module_server``, conftest.py)
+pytestmark = pytest.mark.market(
+    token="right", rate=1000.0, seed=3, enforce_pacing=True, record_sent=False
+)
 
 
 def run(
@@ -151,8 +147,8 @@ def test_symbols_the_server_rejects_all_of(env: dict[str, str]) -> None:
     assert "the server rejected every symbol (99998)" in one_error_line(proc)
 
 
-def test_token_rejected(env: dict[str, str], server: MarketServer) -> None:
-    args = ["watch", "00700", "--url", server.ws_url, "--rest-url", server.rest_url]
+def test_token_rejected(env: dict[str, str], module_server: MarketServer) -> None:
+    args = ["watch", "00700", "--url", module_server.ws_url, "--rest-url", module_server.rest_url]
     proc = run([*args, "--token", "wrong-secret", "--json", "--duration", "20s"], env)
     assert proc.returncode == 3
     line = one_error_line(proc)
@@ -251,10 +247,10 @@ def test_board_in_a_terminal_shows_rows_and_quits_cleanly_on_sigint(env: dict[st
 
 
 def test_board_against_a_simulated_server_says_demo(
-    env: dict[str, str], server: MarketServer
+    env: dict[str, str], module_server: MarketServer
 ) -> None:
     """Not started with --demo: the server's handshake says it is simulated (hkticks serve)."""
-    args = ["watch", "00700", "--url", server.ws_url, "--rest-url", server.rest_url]
+    args = ["watch", "00700", "--url", module_server.ws_url, "--rest-url", module_server.rest_url]
     term = Terminal(HKTICKS + [*args, "--token", "right"], env, rows=20, cols=150)
     try:
         term.wait_for("1/1 up")
@@ -269,9 +265,9 @@ def test_board_against_a_simulated_server_says_demo(
 
 
 def test_board_fatal_error_is_one_line_after_the_screen_is_restored(
-    env: dict[str, str], server: MarketServer
+    env: dict[str, str], module_server: MarketServer
 ) -> None:
-    args = ["watch", "00700", "--url", server.ws_url, "--rest-url", server.rest_url]
+    args = ["watch", "00700", "--url", module_server.ws_url, "--rest-url", module_server.rest_url]
     term = Terminal(HKTICKS + [*args, "--token", "nope"], env, rows=30, cols=120)
     try:
         assert term.proc.wait(30) == 3
@@ -298,8 +294,10 @@ def collect(queue: TickQueue, want: int, timeout: float = 15.0) -> list[Referenc
     return got
 
 
-def test_reference_worker_fetches_previous_close_and_missing_names(server: MarketServer) -> None:
-    rest = RestClient(server.rest_url, "right", "all-hk", timeout=5)
+def test_reference_worker_fetches_previous_close_and_missing_names(
+    module_server: MarketServer,
+) -> None:
+    rest = RestClient(module_server.rest_url, "right", "all-hk", timeout=5)
     queue = TickQueue()
     stop = threading.Event()
     thread = start_reference_thread(rest, ["00700", "09988"], ["09988"], queue, stop)
@@ -319,11 +317,11 @@ def test_reference_worker_fetches_previous_close_and_missing_names(server: Marke
     assert en and cn
 
 
-def test_reference_worker_reports_failure_then_stops(server: MarketServer) -> None:
+def test_reference_worker_reports_failure_then_stops(module_server: MarketServer) -> None:
     # a wrong token: one error, no retry loop
     queue = TickQueue()
     stop = threading.Event()
-    rest = RestClient(server.rest_url, "wrong", "all-hk", timeout=5)
+    rest = RestClient(module_server.rest_url, "wrong", "all-hk", timeout=5)
     reference_worker(rest, ["00700"], [], queue, stop, retry_s=0.05)
     (ref,) = [i for i in queue.get_batch(100, 0) if isinstance(i, ReferenceData)]
     assert ref.kind == "bars" and "token" in (ref.error or "") and "wrong" not in (ref.error or "")
