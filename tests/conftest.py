@@ -61,6 +61,18 @@ def make_server(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
+def exchange() -> Iterator[Any]:
+    """The local stand-in for the SSE/SZSE list pages and AllTick's REST API (kit/exchange.py)."""
+    from kit.exchange import FakeExchange
+
+    fx = FakeExchange().start()
+    try:
+        yield fx
+    finally:
+        fx.stop()
+
+
+@pytest.fixture
 def clean_env(tmp_path: Path) -> dict[str, str]:
     """An environment with config and cache in the test's directory and no HKTICKS_/ALLTICK_."""
     return _hk_env(tmp_path)

@@ -1,26 +1,16 @@
-"""The AllTick REST client against a real local HTTP server (tests/test_symbols_servers.py)."""
+"""The AllTick REST client against a real local HTTP server (tests/kit/exchange.py)."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 
 import pytest
-from test_symbols_servers import TOKEN, FakeExchange
+from kit.exchange import TOKEN, FakeExchange
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.rest import RateLimiter, RestClient
 from hkticks.errors import SourceError, TokenRejected
-
-
-@pytest.fixture
-def exchange() -> Iterator[FakeExchange]:
-    fx = FakeExchange().start()
-    try:
-        yield fx
-    finally:
-        fx.stop()
 
 
 def client_for(fx: FakeExchange, token: str = TOKEN, **kw: object) -> RestClient:

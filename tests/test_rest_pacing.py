@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 
 import pytest
+from kit.exchange import TOKEN, FakeExchange
 from test_rest import FakeClock
-from test_symbols_servers import TOKEN, FakeExchange
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.rest import DailyCapReached, RestClient, RestPacer, pacer_for
@@ -89,15 +88,6 @@ def test_clients_of_one_token_share_a_pacer() -> None:
     a = pacer_for("http://x/", "tok", alltick.PLANS["basic"])
     assert pacer_for("http://x/", "tok", alltick.PLANS["basic"]) is a
     assert pacer_for("http://x/", "other", alltick.PLANS["basic"]) is not a
-
-
-@pytest.fixture
-def exchange() -> Iterator[FakeExchange]:
-    fx = FakeExchange().start()
-    try:
-        yield fx
-    finally:
-        fx.stop()
 
 
 def test_free_plan_asks_five_codes_per_trade_tick(exchange: FakeExchange) -> None:

@@ -1,16 +1,15 @@
 """The Symbol Service: fetching, validating, merging and caching the Stock
 Connect lists, suspension marks, and the universe API, against a real local
-HTTP server (tests/test_symbols_servers.py)."""
+HTTP server (tests/kit/exchange.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
-from test_symbols_servers import TOKEN, Behaviour, FakeExchange, FakeStock, make_stocks
+from kit.exchange import TOKEN, Behaviour, FakeExchange, FakeStock, make_stocks
 
 from hkticks import config
 from hkticks.errors import SourceError
@@ -37,15 +36,6 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     return tmp_path
-
-
-@pytest.fixture
-def exchange() -> Iterator[FakeExchange]:
-    fx = FakeExchange().start()
-    try:
-        yield fx
-    finally:
-        fx.stop()
 
 
 def settings_for(

@@ -1,5 +1,5 @@
 """``hkticks symbols`` end to end: the real command against a local HTTP server
-(tests/test_symbols_servers.py), and against the embedded demo server when it exists."""
+(tests/kit/exchange.py), and against the embedded demo server when it exists."""
 
 from __future__ import annotations
 
@@ -9,25 +9,21 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_symbols_servers import TOKEN, Behaviour, FakeExchange
+from kit.exchange import TOKEN, Behaviour, FakeExchange
 
 from hkticks.cli import cli
 from hkticks.symbols import universe as symbols
 
 
 @pytest.fixture
-def exchange() -> Iterator[FakeExchange]:
-    fx = FakeExchange().start()
-    fx.trade_age_s["01002"] = 12 * 86400  # one suspended stock
-    try:
-        yield fx
-    finally:
-        fx.stop()
+def exchange(exchange: FakeExchange) -> FakeExchange:
+    """conftest's exchange, with one suspended stock."""
+    exchange.trade_age_s["01002"] = 12 * 86400
+    return exchange
 
 
 @pytest.fixture

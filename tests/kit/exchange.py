@@ -5,8 +5,9 @@ The symbol and REST tests run against this real HTTP server on loopback
 shapes, and can be told to misbehave in the ways the real sites do: broken
 pages, short lists, totals that do not match, a date that changes while a
 client pages through, slow or trickling answers, HTTP errors, and refusals
-when the Referer is missing. The few tests at the bottom check the fixture
-itself, so the other tests' failures mean what they say.
+when the Referer is missing. tests/test_fake_exchange.py checks the stand-in
+itself, so the other tests' failures mean what they say; the ``exchange``
+fixture (conftest.py) starts one per test.
 """
 
 from __future__ import annotations
@@ -15,15 +16,10 @@ import datetime as dt
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
-
-import pytest
 
 from hkticks.symbols import sources
 
@@ -448,46 +444,3 @@ class FakeExchange:
                 self._serve(self.rfile.read(length))
 
         return Handler
-
-
-@pytest.fixture
-def exchange() -> Iterator[FakeExchange]:
-    fx = FakeExchange().start()
-    try:
-        yield fx
-    finally:
-        fx.stop()
-
-
-# ---------------------------------------------------------------------------
-# The fixture checks itself: these would catch a fixture that serves nothing
-# or refuses nothing, which would make the real tests meaningless.
-
-
-def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def test_fixture_refuses_without_referer(exchange: FakeExchange) -> None:
-    status, _ = _get(exchange.sse_url)
-    assert status == 403
-    status, body = _get(exchange.sse_url, {"Referer": sources.REFERERS[sources.SSE]})
-    assert status == 200
-    obj = json.loads(body)
-    assert obj["pageHelp"]["total"] == len(obj["result"]) == len(exchange.sse_rows())
-
-
-def test_fixture_szse_pages_cover_the_list(exchange: FakeExchange) -> None:
-    headers = {"Referer": sources.REFERERS[sources.SZSE]}
-    _, first = _get(exchange.szse_url + "&PAGENO=1", headers)
-    meta = json.loads(first)[0]["metadata"]
-    codes: list[str] = []
-    for n in range(1, meta["pagecount"] + 1):
-        _, body = _get(exchange.szse_url + f"&PAGENO={n}", headers)
-        codes += [row["zqdm"] for row in json.loads(body)[0]["data"]]
-    assert len(codes) == meta["recordcount"] == len(set(codes)) == len(exchange.szse_rows())
