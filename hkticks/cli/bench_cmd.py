@@ -190,9 +190,15 @@ def bench(
     if nats is not None or postgres is not None:
         from hkticks.cli.bench_remote import run_remote
 
-        _exit_on_missed(
-            check, missed_targets(run_remote(nats, postgres, rate=rate, as_json=as_json))
-        )
+        # --ticks/--trials/--seconds size the remote runs only when given (their defaults differ)
+        ctx = click.get_current_context()
+        sizes = {
+            name: value
+            for name, value in (("ticks", ticks), ("trials", trials), ("seconds", seconds))
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        }
+        figures = run_remote(nats, postgres, rate=rate, as_json=as_json, **sizes)
+        _exit_on_missed(check, missed_targets(figures))
         return
     if stats_only:
         from hkticks.cli.bench_stats_view import run_and_print

@@ -9,7 +9,12 @@ import orjson
 
 
 def run_remote(
-    nats: str | None, postgres: str | None, *, rate: float, as_json: bool
+    nats: str | None,
+    postgres: str | None,
+    *,
+    rate: float,
+    as_json: bool,
+    **sizes: Any,
 ) -> dict[str, dict[str, Any]]:
     """Run and print the figures; returns them by part (each with its ``ok``)."""
     from rich.console import Console
@@ -22,11 +27,12 @@ def run_remote(
         progress = (lambda msg: None) if as_json else status.update
         if nats is not None:
             result["nats"] = nats_figures(
-                None if nats == "local" else nats, rate=rate, progress=progress
+                None if nats == "local" else nats, rate=rate, progress=progress, **sizes
             )
         if postgres is not None:
+            pg_sizes = {k: v for k, v in sizes.items() if k in ("ticks", "trials")}
             result["postgres"] = postgres_figures(
-                None if postgres == "local" else postgres, progress=progress
+                None if postgres == "local" else postgres, progress=progress, **pg_sizes
             )
     if as_json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
