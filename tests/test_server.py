@@ -512,7 +512,10 @@ def test_firehose_follows_subscribe_and_cancel() -> None:
             c.subscribe(["00700"])
             assert {t["code"] for t in trades(c.collect(0.2))} == {"700.HK"}
             c.subscribe(["00005"])
-            c.collect(0.1)  # frames already in flight before the switch
+            # frames already in flight before the switch, up to the first of the new symbol
+            c.collect_until(
+                lambda f: any(t["code"] == "5.HK" for t in trades(f)), what="a trade of 00005"
+            )
             assert {t["code"] for t in trades(c.collect(0.2))} == {"5.HK"}
             c.request(c.builder.cancel())
             c.collect(0.1)
