@@ -5,7 +5,7 @@ The symbol and REST tests run against this real HTTP server on loopback
 shapes, and can be told to misbehave in the ways the real sites do: broken
 pages, short lists, totals that do not match, a date that changes while a
 client pages through, slow or trickling answers, HTTP errors, and refusals
-when the Referer is missing. tests/test_fake_exchange.py checks the stand-in
+when the Referer is missing. tests/symbols/test_fake_exchange.py checks the stand-in
 itself, so the other tests' failures mean what they say; the ``exchange``
 fixture (conftest.py) starts one per test.
 """

@@ -218,7 +218,7 @@ def test_board_in_a_terminal_shows_rows_and_quits_cleanly_on_sigint(env: dict[st
     """The raw terminal stream: alternate screen in and out, cursor restored, one summary.
 
     What the screen shows (filter, sort arrow, detail view) is checked on the
-    rendered screen in tests/test_board_tmux.py and with Pilot in tests/test_board_app.py.
+    rendered screen in tests/watch/test_board_tmux.py and with Pilot in tests/watch/test_board_app.py.
     """
     term = Terminal(
         HKTICKS + ["watch", "00700", "09988", "--demo", "--book", "--demo-rate", "2000"],

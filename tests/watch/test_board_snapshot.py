@@ -2,7 +2,7 @@
 
 Deterministic: a fixed clock, fixed trades (tests/kit/board.py). After an
 intended change of the look, review the report and run
-``pytest tests/test_board_snapshot.py --snapshot-update``.
+``pytest tests/watch/test_board_snapshot.py --snapshot-update``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ misbehave while a recording runs, then checks what was WRITTEN: every line
 whole and valid, no trade twice, no trade lost that reached the client, and
 events that explain each gap. Cases already covered elsewhere are not
 repeated here: clean closes, 401/403/503 handshakes, 603, 605, 600 for one
-symbol of many and the stale-feed watchdog (tests/test_feed.py); SIGTERM,
-torn-line repair, a full disk and appending runs (tests/test_record.py).
+symbol of many and the stale-feed watchdog (tests/feed/test_feed.py); SIGTERM,
+torn-line repair, a full disk and appending runs (tests/cli/test_record.py).
 """
 
 from __future__ import annotations

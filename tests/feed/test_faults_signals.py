@@ -4,7 +4,7 @@ A background job of a non-interactive shell (``cmd &`` in a script, some CI
 runners and test harnesses) starts with SIGINT ignored, and Python then does
 not install its KeyboardInterrupt handler. ``hkticks serve`` relied on that
 handler, so ``kill -INT`` did nothing and the process ran on (the cause of
-``tests/test_server_serve.py::test_serve_done_when`` failing in some full
+``tests/server/test_server_serve.py::test_serve_done_when`` failing in some full
 runs: the serve subprocess did not exit within 10 s at teardown).
 """
 

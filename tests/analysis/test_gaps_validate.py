@@ -280,7 +280,9 @@ def run_dirty(tmp_path: Path, seconds: float) -> dict[str, Any]:
     assert false_flags <= 0.001 * len(ticks)
     assert report.counts["off_table"] == 0
     figures["false_flags"] = false_flags
-    print(figures)  # the README's figures: python -m pytest -m slow -s tests/test_gaps_validate.py
+    print(
+        figures
+    )  # the README's figures: python -m pytest -m slow -s tests/analysis/test_gaps_validate.py
     return figures
 
 
