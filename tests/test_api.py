@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kit.hk import hk_env
+from kit.waiting import wait_until
 
 import hkticks
 from hkticks.errors import TokenRejected
@@ -30,9 +30,10 @@ def hk_threads() -> list[str]:
 
 
 def wait_no_threads(timeout: float = 5.0) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while hk_threads() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    try:
+        wait_until(lambda: not hk_threads(), timeout, "hkticks' threads to end")
+    except AssertionError:
+        pass  # the caller says which are left
     return hk_threads()
 
 
@@ -100,13 +101,6 @@ def test_a_rejected_token_is_raised(server: DemoServer) -> None:
 FORMATS = ("t.jsonl", "t.csv", "t.db", "t.jsonl.gz")
 
 
-def env_for(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_"))}
-    env["XDG_CONFIG_HOME"] = str(tmp / "config")
-    env["XDG_CACHE_HOME"] = str(tmp / "cache")
-    return env
-
-
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One demo recording written to every format at once, and its archive."""
@@ -115,9 +109,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for f in FORMATS:
         args += ["--out", f]
     args += ["--duration", "2s", "-q", "--demo-rate", "400"]
-    subprocess.run(args, cwd=tmp, env=env_for(tmp), check=True, timeout=60)
+    subprocess.run(args, cwd=tmp, env=hk_env(tmp), check=True, timeout=60)
     compact = [sys.executable, "-m", "hkticks", "compact", "t.jsonl", "--to", "archive", "-q"]
-    subprocess.run(compact, cwd=tmp, env=env_for(tmp), check=True, timeout=60)
+    subprocess.run(compact, cwd=tmp, env=hk_env(tmp), check=True, timeout=60)
     return tmp
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from servers_testkit import NatsServer
-from test_record import run_hk
+from kit.hk import run_hk
+from kit.services import NatsServer
 
 import hkticks
 from hkticks.errors import UsageError
@@ -20,10 +20,10 @@ pytest.importorskip("nats", reason="pip install 'hkticks[nats]'")
 SYMBOLS = ["00700", "09988", "00005"]
 
 
-def record_to_nats(tmp_path: Path, market: Any, url: str) -> list[tuple[str, int]]:
+def record_to_nats(tmp_path: Path, server: Any, url: str) -> list[tuple[str, int]]:
     """``record --out x.jsonl --out nats://...`` for 2 s: the trades of the file."""
     proc = run_hk(
-        tmp_path, "record", *SYMBOLS, "--url", market.ws_url, "--token", "t", "--plan", "all-hk",
+        tmp_path, "record", *SYMBOLS, "--url", server.ws_url, "--token", "t", "--plan", "all-hk",
         "--out", "x.jsonl", "--out", url, "--duration", "2s",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -48,10 +48,10 @@ def take(ticks: Any, expect: int, quiet_s: float = 0.4) -> list[tuple[str, int]]
 
 
 def test_stream_from_nats_gives_every_recorded_trade(
-    tmp_path: Path, nats_server: NatsServer, market: Any
+    tmp_path: Path, nats_server: NatsServer, server: Any
 ) -> None:
     url = f"{nats_server.url}/hk"
-    recorded = record_to_nats(tmp_path, market, url)
+    recorded = record_to_nats(tmp_path, server, url)
     with hkticks.stream(from_=url, since=0) as ticks:
         got = take(ticks, len(recorded))
     assert sorted(got) == sorted(recorded)
@@ -62,14 +62,14 @@ def test_stream_from_nats_gives_every_recorded_trade(
 
 
 def test_a_durable_consumer_resumes_and_astream_reads_too(
-    tmp_path: Path, nats_server: NatsServer, market: Any
+    tmp_path: Path, nats_server: NatsServer, server: Any
 ) -> None:
     url = f"{nats_server.url}/hk"
-    first = record_to_nats(tmp_path, market, url)
+    first = record_to_nats(tmp_path, server, url)
     with hkticks.stream(from_=url, consumer="research", since="2000-01-01 00:00") as ticks:
         assert sorted(take(ticks, len(first))) == sorted(first)
     (tmp_path / "2").mkdir()
-    second = record_to_nats(tmp_path / "2", market, url)
+    second = record_to_nats(tmp_path / "2", server, url)
     new = sorted(set(second) - set(first))
     assert new
 
@@ -82,7 +82,7 @@ def test_a_durable_consumer_resumes_and_astream_reads_too(
                 if len(got) >= len(new) or time.monotonic() > deadline:
                     break
             # nothing already read comes again
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(0.4)  # under test: a window in which nothing more may arrive
             while (item := ticks._sync._take(0.1)) is not None:
                 got.append((item.symbol, item.seq))
         return got

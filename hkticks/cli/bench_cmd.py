@@ -154,6 +154,12 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     "and Debian's chromium).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 when a measured figure misses its target (without it the targets are "
+    "reported and the exit status is 0).",
+)
 def bench(
     ticks: int,
     trials: int,
@@ -163,6 +169,7 @@ def bench(
     stats_only: bool,
     dash_only: bool,
     as_json: bool,
+    check: bool,
     **figures: Any,
 ) -> None:
     """Measure throughput, latency and memory against the embedded server.
@@ -180,16 +187,28 @@ def bench(
       hkticks bench --nats --postgres
       hkticks bench --stats --trials 3
       hkticks bench --dash
+      hkticks bench --check
     """
     if dash_only:
-        return _dash(rate, figures["seconds"], as_json)
+        return _exit_on_missed(check, _dash(rate, figures["seconds"], as_json))
+    ctx = click.get_current_context()
     if nats is not None or postgres is not None:
-        return _remote(nats, postgres, rate=rate, as_json=as_json)
+        # --ticks/--trials/--seconds size the remote runs only when given (their defaults differ)
+        sizes = {
+            name: value
+            for name, value in (
+                ("ticks", ticks),
+                ("trials", trials),
+                ("seconds", figures["seconds"]),
+            )
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        }
+        return _exit_on_missed(check, _remote(nats, postgres, rate=rate, as_json=as_json, **sizes))
     if stats_only:
         # the data figures are of a 2M-trade day unless --ticks says otherwise
-        explicit = click.get_current_context().get_parameter_source("ticks")
+        explicit = ctx.get_parameter_source("ticks")
         day = ticks if explicit is click.core.ParameterSource.COMMANDLINE else 2_000_000
-        return _stats(trials, as_json, day)
+        return _exit_on_missed(check, _stats(trials, as_json, day))
     from hkticks.bench.runner import BenchConfig, run
 
     if figures["seconds"] <= 0 or figures["flush_interval"] <= 0:
@@ -207,10 +226,19 @@ def bench(
     result = _with_progress(as_json, lambda progress: run(config, progress=progress))
     if as_json:
         _print_json(result)
-        return
-    from hkticks.bench.report import print_figures
+    else:
+        from hkticks.bench.report import print_figures
 
-    print_figures(result)
+        print_figures(result)
+    _exit_on_missed(check, result.get("targets") or {})
+
+
+def _exit_on_missed(check: bool, targets: dict[str, dict[str, Any]]) -> None:
+    """With ``--check``, a missed target is exit status 1 (named on stderr); without it, 0."""
+    missed = [name for name, t in targets.items() if not t.get("ok", True)]
+    if check and missed:
+        click.echo(f"hkticks bench: missed target(s): {', '.join(missed)}", err=True)
+        sys.exit(1)
 
 
 def _with_progress(quiet: bool, job: Callable[[Callable[[str], None]], Any]) -> Any:
@@ -228,32 +256,36 @@ def _print_json(result: Any) -> None:
     sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def _remote(nats: str | None, postgres: str | None, *, rate: float, as_json: bool) -> None:
-    """``--nats`` / ``--postgres``: the server outputs' figures (exit 1 when a target is missed)."""
+def _remote(
+    nats: str | None, postgres: str | None, *, rate: float, as_json: bool, **sizes: Any
+) -> dict[str, dict[str, Any]]:
+    """``--nats`` / ``--postgres``: the server outputs' figures; returns them by part
+    (each with its ``ok``)."""
     from hkticks.bench.servers_bench import nats_figures, postgres_figures
 
     def job(progress: Callable[[str], None]) -> dict[str, Any]:
         result: dict[str, Any] = {}
         if nats is not None:
             target = None if nats == "local" else nats
-            result["nats"] = nats_figures(target, rate=rate, progress=progress)
+            result["nats"] = nats_figures(target, rate=rate, progress=progress, **sizes)
         if postgres is not None:
             target = None if postgres == "local" else postgres
-            result["postgres"] = postgres_figures(target, progress=progress)
+            pg_sizes = {k: v for k, v in sizes.items() if k in ("ticks", "trials")}
+            result["postgres"] = postgres_figures(target, progress=progress, **pg_sizes)
         return result
 
     result = _with_progress(as_json, job)
     if as_json:
         _print_json(result)
-        return
-    from hkticks.bench.report import print_remote
+    else:
+        from hkticks.bench.report import print_remote
 
-    if not print_remote(result):
-        sys.exit(1)
+        print_remote(result)
+    return dict(result)
 
 
-def _stats(rounds: int, as_json: bool, trades: int) -> None:
-    """``--stats``: the data figures of a generated day."""
+def _stats(rounds: int, as_json: bool, trades: int) -> dict[str, dict[str, Any]]:
+    """``--stats``: the data figures of a generated day; returns the targets."""
     from hkticks.bench.stats_bench import run_stats_bench
 
     result = _with_progress(
@@ -261,19 +293,21 @@ def _stats(rounds: int, as_json: bool, trades: int) -> None:
     )
     if as_json:
         _print_json(result)
-        return
-    from hkticks.bench.report import print_stats
+    else:
+        from hkticks.bench.report import print_stats
 
-    print_stats(result)
+        print_stats(result)
+    return dict(result["targets"])
 
 
-def _dash(rate: float, seconds: float, as_json: bool) -> None:
-    """``--dash``: the web dashboard's figures and its targets."""
+def _dash(rate: float, seconds: float, as_json: bool) -> dict[str, dict[str, Any]]:
+    """``--dash``: the web dashboard's figures; returns its targets."""
     from hkticks.bench.dash import run_dash_bench
     from hkticks.bench.report import print_dash
 
     result = run_dash_bench(rate=rate, seconds=min(seconds, 20.0))
     if as_json:
         _print_json(result)
-        return
-    print_dash(result)
+    else:
+        print_dash(result)
+    return dict(result["targets"])
