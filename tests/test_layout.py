@@ -66,12 +66,6 @@ ALLOWED["__init__"] = {"api", "errors", "tick"}
 ALLOWED["__main__"] = {"cli"}
 # Parts that make up the client side: none of them may import the server.
 CLIENT_SIDE = set(ALLOWED) - {"server", "run", "bench", "cli", "__init__", "__main__"}
-# Import circles still to break, each owned by another branch: the lead empties
-# this list as they land (a new circle, or one of these gone, fails the test).
-KNOWN_CIRCLES: set[frozenset[str]] = {
-    frozenset({"hkticks.storage.parquet", "hkticks.storage.readers"}),  # archive helper
-    frozenset({"hkticks.watch.app", "hkticks.watch.board_heatmap"}),  # board helper
-}
 TOP_LEVEL_MODULE_LIMIT = 8
 
 
@@ -227,10 +221,7 @@ def circles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
 
 def test_no_import_circles() -> None:
     found = circles(import_graph())
-    new = sorted(sorted(c) for c in found - KNOWN_CIRCLES)
-    assert not new, f"import circles: {new}"
-    gone = sorted(sorted(c) for c in KNOWN_CIRCLES - found)
-    assert not gone, f"circles broken: remove them from KNOWN_CIRCLES: {gone}"
+    assert not found, f"import circles: {sorted(sorted(c) for c in found)}"
 
 
 def test_the_circle_check_sees_a_circle() -> None:

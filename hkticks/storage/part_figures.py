@@ -90,7 +90,7 @@ def _merge(a: list[Any], b: list[Any]) -> None:
 
 def _figures(rows: Any) -> list[list[Any]]:
     """Per-symbol figures of a table in the part's order."""
-    from hkticks.storage.parquet import pyarrow_modules
+    from hkticks.storage.arrow import pyarrow_modules
 
     pa, pc, _ = pyarrow_modules()
     n = rows.num_rows
@@ -199,7 +199,7 @@ def _open_close(ts: Any, seq: Any, s: int, e: int) -> tuple[int, int]:
 def read(files: Sequence[str]) -> list[list[Any]] | None:
     """The figures of every part of ``files`` (one list per symbol per part), or ``None``
     when a part has none (written before them, or not by ``compact``)."""
-    from hkticks.storage.parquet import pyarrow_modules
+    from hkticks.storage.arrow import pyarrow_modules
 
     _, _, pq = pyarrow_modules()
     out: list[list[Any]] = []

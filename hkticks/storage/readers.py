@@ -40,12 +40,13 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from hkticks.errors import HkticksError, UsageError
+from hkticks.storage.file_report import MAX_EXAMPLES as MAX_EXAMPLES  # re-exported
+from hkticks.storage.file_report import FileReport as FileReport  # re-exported
 from hkticks.storage.selection import Selection
 from hkticks.storage.selection import make_selection as make_selection  # re-exported
 from hkticks.storage.selection import parse_when as parse_when  # re-exported
@@ -55,14 +56,13 @@ from hkticks.storage.sinks.rotating import sqlite_readonly_uri
 from hkticks.tick import RECORD_FIELDS, Tick
 
 if TYPE_CHECKING:
-    from hkticks.storage.parquet import ParquetSource
+    from hkticks.storage.archive import ParquetSource
 
 CHUNK_BYTES = 1 << 20
 # a trade is a line of ~200 bytes: a longer line is not one, and is never held whole
 MAX_LINE_BYTES = 1 << 20
 TOO_LONG = f"a line longer than {MAX_LINE_BYTES >> 20} MiB (not a trade)"
 EVENTS_SUFFIX = ".events.jsonl"
-MAX_EXAMPLES = 5
 HKT_OFFSET_S = 8 * 3600
 DAY_S = 86_400
 
@@ -145,66 +145,12 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
 
 
 def _is_archive(path: str) -> bool:
-    from hkticks.storage.parquet import is_archive
+    from hkticks.storage.archive import is_archive
 
     return is_archive(path)
 
 
 # -- one file ----------------------------------------------------------------------
-
-
-@dataclass
-class FileReport:
-    """What reading one file found. ``kind`` is ``"trades"``, ``"books"``,
-    ``"events"`` or ``"unknown"`` (then ``error`` says why nothing was read)."""
-
-    path: str
-    format: str
-    compression: str | None
-    kind: str = "trades"
-    rows: int = 0  # trades read, before the selection
-    bad: int = 0  # lines or rows that are not a valid trade
-    torn: int = 0  # a torn last line / a compressed stream cut short
-    corrupt: int = 0  # damaged compressed blocks skipped
-    error: str | None = None
-    examples: list[str] = field(default_factory=list)
-    done: bool = False
-
-    @property
-    def skipped(self) -> int:
-        return self.bad + self.torn + self.corrupt
-
-    def problem(self, where: str, what: str) -> None:
-        self.bad += 1
-        if len(self.examples) < MAX_EXAMPLES:
-            self.examples.append(f"{where}: {what}")
-
-    def summary(self) -> str | None:
-        """One line about what was skipped, or ``None`` when the file was clean."""
-        name = "stdin" if self.path == "-" else self.path
-        if self.error:
-            return f"{name}: {self.error}"
-        parts = []
-        if self.bad:
-            first = f" (first: {self.examples[0]})" if self.examples else ""
-            parts.append(
-                f"skipped {self.bad:,} invalid record{'s' if self.bad != 1 else ''}{first}"
-            )
-        if self.torn:
-            parts.append(
-                "the last line was torn (the recorder was stopped hard)"
-                if self.compression is None
-                else "the compressed data stops short (the recorder was stopped hard); "
-                "every complete line before that was read"
-            )
-        if self.corrupt and self.format == "parquet":
-            listed = "; ".join(self.examples[: self.corrupt])
-            return f"{name}: {self.corrupt} unreadable part{'s' if self.corrupt != 1 else ''}: {listed}"
-        if self.corrupt:
-            parts.append(
-                f"skipped {self.corrupt} damaged compressed block{'s' if self.corrupt != 1 else ''}"
-            )
-        return f"{name}: " + "; ".join(parts) if parts else None
 
 
 def _read_error(path: str, exc: OSError) -> HkticksError:
@@ -596,7 +542,7 @@ class Recording:
                 self.events_files.append(path)
                 continue
             if path != "-" and (os.path.isdir(path) or path.lower().endswith(".parquet")):
-                from hkticks.storage.parquet import parquet_sources
+                from hkticks.storage.archive import parquet_sources
 
                 self.files.extend(parquet_sources(path, selection))
                 continue

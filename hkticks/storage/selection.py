@@ -119,7 +119,7 @@ class Selection:
 
     def arrow_expression(self) -> Any:
         """The pushed part (:meth:`pushed`) as a ``pyarrow.dataset`` filter, or ``None``."""
-        from hkticks.storage.parquet import pyarrow_modules, schema
+        from hkticks.storage.arrow import pyarrow_modules, schema
 
         pa, pc, _ = pyarrow_modules()
         ts_type = schema().field("ts").type
@@ -137,7 +137,7 @@ class Selection:
     def arrow_mask(self, table: Any) -> Any:
         """A boolean array: which rows of an Arrow table (archive schema: ``ts`` a
         timestamp of any unit, or epoch ms as int64) the selection keeps."""
-        from hkticks.storage.parquet import pyarrow_modules
+        from hkticks.storage.arrow import pyarrow_modules
 
         pa, pc, _ = pyarrow_modules()
         col = table.column("ts")
