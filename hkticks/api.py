@@ -445,10 +445,10 @@ def record(
         raise UsageError(f"record(): {exc}") from None
     outs = [outputs] if isinstance(outputs, str) else list(outputs)
     plan_out = RecordOutputs.parse(outs, book_out=book_out, events=events, rotate=rotate)
-    opts.check(plan_out)
-    plan_out.check()
     guard = provenance_guard(plan_out, demo=demo, allow_mixed=opts.allow_mixed)
     spec = _spec(demo=demo, token=token, plan=plan, url=url, from_=from_)
+    opts.check(plan_out, spec)
+    plan_out.check()
     with open_source(spec) as provider:
         _ = provider.token
         codes, _universe = provider.symbols(_symbols(symbols))

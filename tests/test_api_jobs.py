@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 import hkticks
+from hkticks.analysis.baselines import applied_path, read_applied
 from hkticks.errors import HkticksError, OutputError, UsageError
 from hkticks.run.alerts_job import build_config, replay_alerts
 
@@ -72,7 +73,9 @@ def test_alerts_iterates_live_alerts_equal_to_the_replay(tmp_path: Path) -> None
     # every trade the engine judged was recorded: replaying it gives the same alerts
     replayed: list = []
     cfg = build_config(demo=True, **flags)
-    replay_alerts(iter(hkticks.read(str(out))), cfg, {}, replayed.append)
+    # (with the baselines the live run applied, where it applied them: beside the trades)
+    applied = read_applied(applied_path(str(out)))
+    replay_alerts(iter(hkticks.read(str(out))), cfg, {}, replayed.append, applied)
     assert [a.record() for a in replayed] == [a.record() for a in got]
     # and the recording as the job's feed (one Feed protocol) gives them too
     again = list(hkticks.alerts(recordings=str(out), **flags))

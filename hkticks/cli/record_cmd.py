@@ -201,10 +201,10 @@ def record(symbols: tuple[str, ...], quiet: bool, verbose: bool, **opts: Any) ->
     )
     choose = {k: opts.pop(k) for k in ("symbols_file", "include_suspended", "use_all")}
     options = RecordOptions(**{k: opts.pop(k) for k in RECORD_OPTIONS})
-    options.check(outputs)
-    outputs.check()  # before anything connects
     guard = provenance_guard(outputs, demo=opts["demo"], allow_mixed=options.allow_mixed)
     spec = source_spec(**opts)
+    options.check(outputs, spec)
+    outputs.check()  # before anything connects
     note = (lambda _line: None) if quiet else warn
     with open_source(spec) as provider:
         _ = provider.token  # before any slow universe fetch

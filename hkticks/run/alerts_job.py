@@ -12,6 +12,7 @@ to the callbacks the caller gives.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -228,8 +229,20 @@ class AlertsJob:
         self.feed = provider.feed(self.codes, self.queue)
         self.late: dict[str, dict[str, SymbolBaseline]] = {}
         self._note = note
+        from hkticks.analysis.baselines import applied_path, read_applied
+
         self.status = status
+        # the baselines applied live go beside the trades recorded (``out``), where they
+        # were applied; a recording replayed as the feed gets them at the same trade
+        if applied_to is None and out is not None and out.is_file:
+            applied_to = applied_path(out.text)
         self.applied_to = applied_to
+        recordings = list(provider.spec.recordings or ())
+        self._pending = (
+            read_applied(applied_path(recordings[0]))
+            if len(recordings) == 1 and os.path.isfile(recordings[0])
+            else []
+        )
         self.alerts_seen = 0
         if (
             kline_baselines
@@ -251,8 +264,11 @@ class AlertsJob:
         alerts: list[Alert] = []
         notes: list[str] = []
         on_tick = self.engine.on_tick
+        pending = self._pending
         for item in batch:
             if type(item) is Tick:
+                while pending and pending[0][0] <= self.engine.stats.ticks:
+                    self.engine.set_baselines(pending.pop(0)[1])
                 ticks.append(item)
                 got = on_tick(item)
                 if got:

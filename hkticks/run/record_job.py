@@ -26,7 +26,7 @@ from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import FeedStatus
 from hkticks.market_hours import calendar as market_calendar
 from hkticks.run.outputs import OpenedOutputs, RecordOutputs
-from hkticks.run.source import Provider
+from hkticks.run.source import Provider, SourceSpec
 from hkticks.stopping import StopFlag
 from hkticks.storage import provenance
 from hkticks.storage.readers import OUTPUTS_EVENT
@@ -53,7 +53,13 @@ class RecordOptions:
     connect_attempts: int = 5
     compact_to: str | None = None
 
-    def check(self, outputs: RecordOutputs) -> None:
+    def check(self, outputs: RecordOutputs, source: SourceSpec | None = None) -> None:
+        """Refuse what cannot run, before anything connects (``source``: where the trades
+        come from; ``--from X --out X`` would read back every trade it publishes)."""
+        if source is not None and source.nats:
+            from hkticks.feed.nats_source import check_not_own_source
+
+            check_not_own_source(source.nats, [o.text for o in outputs.ticks])
         if self.flush_interval <= 0:
             raise UsageError("--flush-interval must be positive")
         if self.stale_timeout <= alltick.HEARTBEAT_INTERVAL_S:
@@ -173,10 +179,6 @@ class RecordJob:
             outputs,
             options,
         )
-        if provider.spec.nats:  # --from X --out X would read back what it publishes
-            from hkticks.feed.nats_source import check_not_own_source
-
-            check_not_own_source(provider.spec.nats, [o.text for o in outputs.ticks])
         self.stop_flag = StopFlag()
         self.queue = TickQueue(options.queue_size)
         demo = provider.simulated

@@ -811,8 +811,10 @@ def test_stats_dir_with_one_bad_database_skips_it(tmp_path: Path) -> None:
     (d / "a.jsonl").write_bytes(_trade_line(seq=1) + _trade_line(seq=2))
     (d / "bad.db").write_bytes(os.urandom(5000))
     r = run_hk(tmp_path, *["stats", "d"])
-    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    # the readable file is summed, the other named; the exit says a file was unreadable
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
     assert "d/bad.db: not readable as SQLite" in r.stderr and "skipped" in r.stderr
+    assert "nothing readable in d/bad.db" in r.stderr
     assert "2 trades of 1 symbol in 2 files" in r.stdout
 
 
