@@ -211,7 +211,7 @@ def bounded(argv: list[str], port: int | None = None) -> list[str]:
     args = argv[1:]
     command = next((a for a in args if not a.startswith("-")), "")
     extra: list[str] = []
-    serves = command == "serve" or "--serve" in args or "--dash" in args
+    serves = command == "serve" or "--serve" in args or (command == "replay" and "--dash" in args)
     if port is not None and serves and "--port" not in args:
         extra = ["--port", str(port)]  # the default, 8765, made a free one
     elif command in ("watch", "record", "alerts"):
@@ -232,7 +232,9 @@ def bounded(argv: list[str], port: int | None = None) -> list[str]:
 def is_server(stages: list[Stage]) -> bool:
     args = stages[0].argv
     return args[0] == "hkticks" and (
-        args[1:2] == ["serve"] or "--serve" in args or "--dash" in args
+        args[1:2] == ["serve"]
+        or "--serve" in args
+        or (args[1:2] == ["replay"] and "--dash" in args)
     )
 
 

@@ -167,8 +167,8 @@ def replay(
       hkticks replay day.db --symbols 700 --json | jq .price
       hkticks replay day.jsonl day.db --speed max --json > both.jsonl
       hkticks replay day.jsonl --serve --port 8765
-      hkticks replay day.jsonl --dash --speed 10
       hkticks record 700 --url ws://127.0.0.1:8765/quote-stock-b-ws-api --token demo --out again.jsonl
+      hkticks replay day.jsonl --dash --speed 10
     """
     factor = parse_speed(speed)
     selection = make_selection(parse_symbols(symbols), start, end)

@@ -67,7 +67,7 @@ def test_2028_from_the_holiday_rules() -> None:
     ]
     assert cal.open_intervals("2028-01-25") == [(ms(2028, 1, 25, 9), ms(2028, 1, 25, 12, 10))]
     assert cal.is_trading_day("2028-01-03")  # New Year's Day was a Saturday: not replaced
-    text = Path(__file__).resolve().parent.parent / "hkticks" / "data" / "hk_holidays.toml"
+    text = Path(__file__).resolve().parents[2] / "hkticks" / "data" / "hk_holidays.toml"
     lines = text.read_text(encoding="utf-8").splitlines()
     lunar = [ln for ln in lines if ln.startswith('"2028-') and "lunar" in ln]
     assert lunar and all("unsure" in ln for ln in lunar)

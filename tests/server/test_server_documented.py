@@ -139,7 +139,7 @@ def test_intraday_types_roll_up_the_minutes(
         minutes = kline(module_server, "9988.HK", 1, 500)
         bars = kline(module_server, "9988.HK", kline_type, 500)
     finally:
-        srv.set_rate(2000)
+        module_server.set_rate(2000)
     assert len(bars) == 500  # as many as asked: the history goes back over earlier days
     grouped: dict[int, list[dict[str, str]]] = {}
     for m in minutes:

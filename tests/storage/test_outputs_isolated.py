@@ -43,13 +43,13 @@ from hkticks.storage.sinks.queued import QueuedSink
 from hkticks.tick import Tick
 
 
-def args_for(market: Any, *outs: str, extra: tuple[str, ...] = ()) -> list[str]:
+def args_for(server: Any, *outs: str, extra: tuple[str, ...] = ()) -> list[str]:
     out_args = [x for o in outs for x in ("--out", o)]
     return [
         "record",
         *SYMBOLS,
         "--url",
-        market.ws_url,
+        server.ws_url,
         "--token",
         "t",
         "--plan",
@@ -155,11 +155,11 @@ def test_a_stuck_output_holds_back_no_other_and_its_losses_are_said(tmp_path: Pa
 
 
 def test_a_postgres_outage_freezes_nothing_else_and_sigterm_exits_non_zero(
-    tmp_path: Path, market: Any, pg_cluster: PgCluster, pg_url: str
+    tmp_path: Path, server: Any, pg_cluster: PgCluster, pg_url: str
 ) -> None:
-    market.set_rate(400.0)
+    server.set_rate(400.0)
     out = tmp_path / "t.jsonl"
-    proc = start_record(tmp_path, args_for(market, str(out), pg_url))
+    proc = start_record(tmp_path, args_for(server, str(out), pg_url))
     stopped = False
     try:
         wait_until(lambda: lines_in(out) > 50, what="trades in the file")
@@ -180,7 +180,7 @@ def test_a_postgres_outage_freezes_nothing_else_and_sigterm_exits_non_zero(
     (line,) = error_lines(err)
     assert "postgresql://" in line and "ticks were dropped" in line, line
     rows = read_jsonl(out)
-    check_recording(keys_of(rows), market.sent_trades())
+    check_recording(keys_of(rows), server.sent_trades())
     events = read_jsonl(Path(f"{out}.events.jsonl"))
     dropped = [e for e in events if e["event"] == "dropped"]
     assert dropped and all(e["output"].startswith("postgresql://") for e in dropped)
@@ -192,9 +192,9 @@ def test_a_postgres_outage_freezes_nothing_else_and_sigterm_exits_non_zero(
 
 
 def test_a_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
-    tmp_path: Path, market: Any
+    tmp_path: Path, server: Any
 ) -> None:
-    market.set_rate(400.0)
+    server.set_rate(400.0)
     out = tmp_path / "t.jsonl"
     fifo = tmp_path / "pipe.jsonl"
     os.mkfifo(fifo)
@@ -204,7 +204,7 @@ def test_a_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
     started = time.monotonic()
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "hkticks", *args_for(market, str(out), str(fifo))]
+            [sys.executable, "-m", "hkticks", *args_for(server, str(out), str(fifo))]
             + ["--duration", "3s", "--events", str(tmp_path / "e.jsonl")],
             env=hk_env(tmp_path),
             cwd=tmp_path,
@@ -220,7 +220,7 @@ def test_a_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
     assert str(fifo) in line and "the other outputs have them" in line, line
     assert elapsed < 60  # given up on after a short stall, not waited for
     rows = read_jsonl(out)
-    check_recording(keys_of(rows), market.sent_trades())
+    check_recording(keys_of(rows), server.sent_trades())
     dropped = [e for e in read_jsonl(tmp_path / "e.jsonl") if e["event"] == "dropped"]
     assert dropped and {e["output"] for e in dropped} == {str(fifo)}
 
@@ -246,15 +246,15 @@ def make_small_stream(url: str, max_msgs: int) -> None:
 
 
 def test_a_full_discard_new_jetstream_is_reported_as_it_happens(
-    tmp_path: Path, market: Any, nats_server: NatsServer
+    tmp_path: Path, server: Any, nats_server: NatsServer
 ) -> None:
-    market.set_rate(400.0)
+    server.set_rate(400.0)
     make_small_stream(nats_server.url, 100)
     out = tmp_path / "t.jsonl"
     events = Path(f"{out}.events.jsonl")
-    proc = start_record(tmp_path, args_for(market, str(out), f"{nats_server.url}/hk"))
+    proc = start_record(tmp_path, args_for(server, str(out), f"{nats_server.url}/hk"))
     try:
-        wait_until(lambda: subscribed(market), what="the subscription")
+        wait_until(lambda: subscribed(server), what="the subscription")
 
         def reported() -> list[dict[str, Any]]:
             if not events.exists():
@@ -276,7 +276,7 @@ def test_a_full_discard_new_jetstream_is_reported_as_it_happens(
     dropped = reported()
     assert all(e["output"].startswith("nats://") for e in dropped)
     assert "refused" in dropped[0]["reason"]
-    check_recording(keys_of(read_jsonl(out)), market.sent_trades())
+    check_recording(keys_of(read_jsonl(out)), server.sent_trades())
 
 
 class Slow:
