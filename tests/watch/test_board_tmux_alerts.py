@@ -36,7 +36,7 @@ def test_board_alerts_pane_and_heatmap_in_tmux(tmp_path: Path) -> None:
         "--scenario anomalies:warmup_s=8,gap_s=2; echo EXIT=$?; sleep 30"
     )
     subprocess.run(
-        [*tmux, "new-session", "-d", "-s", session, "-x", "150", "-y", "40", cmd],
+        [*tmux, "new-session", "-d", "-s", session, "-x", "200", "-y", "40", cmd],
         check=True,
         env=env,
         cwd=tmp_path,
@@ -46,7 +46,8 @@ def test_board_alerts_pane_and_heatmap_in_tmux(tmp_path: Path) -> None:
         subprocess.run([*tmux, "send-keys", "-t", session, *k], check=True)
 
     try:
-        wait_for(tmux, session, lambda s: "a Alerts" in s and "DEMO" in s, 60)
+        # the board is up (its footer has no room left for `a Alerts`)
+        wait_for(tmux, session, lambda s: "Code  Name" in s and "DEMO" in s, 60)
         keys("a")
         screen = wait_for(tmux, session, lambda s: "(a hides)" in s and " alerts 0" not in s, 60)
         pane = screen.split("(a hides)", 1)[1]
