@@ -85,6 +85,43 @@ def _apply(options: Sequence[Callable[[Any], Any]], func: F) -> F:
     return func
 
 
+def heatmap_options(sizes: tuple[str, ...] = ("cap", "turnover")) -> Callable[[F], F]:
+    """``--size --scale --sectors``: the heatmap's tile area, colour scale and groups, the
+    same for the terminal board and the web dashboard."""
+    what = {
+        "cap": "market cap (HK shares x price)",
+        "turnover": "the day's turnover",
+        "equal": "an equal grid sorted by change",
+    }
+    return lambda func: _apply(
+        [
+            click.option(
+                "--size",
+                "heatmap_size",
+                type=click.Choice(list(sizes)),
+                default="cap",
+                show_default=True,
+                help="Heatmap tile area: " + ", ".join(what[s] for s in sizes) + ".",
+            ),
+            click.option(
+                "--scale",
+                type=click.FloatRange(min=0.1),
+                default=3.0,
+                show_default=True,
+                help="Heatmap: change in percent at full colour (the legend's ends).",
+            ),
+            click.option(
+                "--sectors",
+                "sectors_file",
+                type=click.Path(dir_okay=False),
+                default=None,
+                help="Heatmap groups from a CSV of code,sector (else the config's [sectors] table).",
+            ),
+        ],
+        func,
+    )
+
+
 def selection_options(func: F) -> F:
     """``--symbols-file`` and ``--include-suspended``: which symbols a streaming command takes
     (passed to :meth:`hkticks.run.source.Provider.symbols`)."""

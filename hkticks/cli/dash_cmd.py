@@ -10,6 +10,7 @@ import click
 
 from hkticks.cli.common import (
     Duration,
+    heatmap_options,
     provider_options,
     scenario_option,
     selection_options,
@@ -31,29 +32,8 @@ from hkticks.cli.common import (
     help="Access token the page asks for once (required with a --host other than loopback).",
 )
 @click.option("--book", is_flag=True, help="Also subscribe to order books (the depth ladder).")
-@click.option(
-    "--size",
-    "heatmap_size",
-    type=click.Choice(["cap", "turnover"]),
-    default="cap",
-    show_default=True,
-    help="Heatmap tile area: market cap, or the day's turnover.",
-)
-@click.option(
-    "--scale",
-    type=click.FloatRange(min=0.1),
-    default=3.0,
-    show_default=True,
-    help="Heatmap: change in percent at full colour.",
-)
+@heatmap_options()
 @click.option("--colors", type=click.Choice(["west", "cn"]), default="west", show_default=True)
-@click.option(
-    "--sectors",
-    "sectors_file",
-    metavar="CSV",
-    default=None,
-    help="Heatmap groups from a CSV of code,sector (else the config's [sectors] table).",
-)
 @click.option("--duration", type=Duration(), default=None, help="Stop after this long.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 @scenario_option()

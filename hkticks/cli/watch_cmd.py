@@ -13,6 +13,7 @@ from hkticks import config
 from hkticks.alltick import protocol as alltick
 from hkticks.cli.common import (
     Duration,
+    heatmap_options,
     provider_options,
     scenario_option,
     selection_options,
@@ -69,28 +70,7 @@ SORT_CHOICES = ("code", "change", "volume", "active")
     is_flag=True,
     help="Show the market heatmap (treemap of every symbol) instead of the table.",
 )
-@click.option(
-    "--size",
-    "heatmap_size",
-    type=click.Choice(["cap", "turnover", "equal"]),
-    default="cap",
-    show_default=True,
-    help="Heatmap tile area: market cap (HK shares x price), the day's turnover, or an equal grid sorted by change (m toggles cap/turnover).",
-)
-@click.option(
-    "--scale",
-    type=click.FloatRange(min=0.1),
-    default=3.0,
-    show_default=True,
-    help="Heatmap: change in percent at full colour (the legend's ends).",
-)
-@click.option(
-    "--sectors",
-    "sectors_file",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Heatmap groups from a CSV of code,sector (else the config's [sectors] table).",
-)
+@heatmap_options(("cap", "turnover", "equal"))
 @click.option(
     "--bell", is_flag=True, help="Ring the terminal bell on each alert (board; off by default)."
 )
