@@ -272,8 +272,8 @@ class HeatmapScreen(Screen[None]):
     BINDINGS = [Binding("escape", "leave", "Back")]
 
     DEFAULT_CSS = """
-    HeatmapScreen #heatmap-status { height: 1; background: $panel; }
-    HeatmapScreen #heatmap-selected { height: 1; background: $panel; }
+    HeatmapScreen #heatmap-status { height: 1; width: 100%; background: $panel; }
+    HeatmapScreen #heatmap-selected { height: 1; width: 100%; background: $panel; }
     """
 
     def __init__(
