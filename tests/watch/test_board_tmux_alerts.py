@@ -22,7 +22,10 @@ def test_board_alerts_pane_and_heatmap_in_tmux(tmp_path: Path) -> None:
         '[alerts]\nwarmup_s = 8\n\n[watchlists]\ntech = ["00700", "09988", "03690"]\n'
     )
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX"))
+        k: v
+        for k, v in os.environ.items()
+        # COLUMNS/LINES from the test run would fix the app's size below the pane's
+        if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX")) and k not in ("COLUMNS", "LINES")
     }
     env.update(
         XDG_CONFIG_HOME=str(tmp_path / "config"),

@@ -75,7 +75,10 @@ def test_heatmap_whole_codes_legend_stable_tiles_then_board_and_quit(tmp_path: P
     conf.mkdir(parents=True)
     (conf / "config.toml").write_text("[alerts]\nwarmup_s = 8\n")
     env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX"))
+        k: v
+        for k, v in os.environ.items()
+        # COLUMNS/LINES from the test run would fix the app's size below the pane's
+        if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX")) and k not in ("COLUMNS", "LINES")
     }
     env.update(
         XDG_CONFIG_HOME=str(tmp_path / "config"),
