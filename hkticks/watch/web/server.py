@@ -48,7 +48,7 @@ from hkticks.watch.web import state as st
 
 log = logging.getLogger(__name__)
 
-PUMP_S = 0.05
+PUMP_S = 0.025
 COOKIE = "hkticks_dash"
 STATIC_TYPES = {
     ".html": "text/html; charset=utf-8",

@@ -3,7 +3,7 @@
 The page gets one ``snapshot`` when it connects (and again after every
 reconnect), then a ``diff`` at most every :data:`DIFF_INTERVAL_S` with only
 the rows whose shown values changed, the header and the new alerts: so a
-tile is redrawn at most about four times a second however busy its symbol.
+tile is redrawn at most five times a second however busy its symbol.
 
 The heatmap is laid out by the terminal heatmap's engine
 (:func:`hkticks.watch.heatmap.layout`), in a grid fine enough for pixels: a
@@ -31,7 +31,7 @@ from hkticks.watch.heatmap import (
     step_rgb,
 )
 
-DIFF_INTERVAL_S = 0.25  # at most ~4 updates a second per tile
+DIFF_INTERVAL_S = 0.2  # at most 5 updates a second per tile (a trade shows within ~0.25 s)
 MAX_ALERTS = 200  # the page keeps this many; a new page gets them all
 HEADER_CELLS = 8  # a heatmap group's name row, in the page's 2-pixel cells (16 px)
 
