@@ -55,6 +55,7 @@ def dash(symbols: tuple[str, ...], **opts: Any) -> None:
     """
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
     from hkticks.run.dash_job import DashOptions, run_dash
+    from hkticks.run.record_job import plural
     from hkticks.run.source import open_source
 
     symbols_file, include_suspended = opts.pop("symbols_file"), opts.pop("include_suspended")
@@ -77,14 +78,10 @@ def dash(symbols: tuple[str, ...], **opts: Any) -> None:
         )
     tag = " [DEMO: simulated trades, not market data]" if result.simulated else ""
     click.echo(
-        f"hkticks: dashboard closed ({result.reason}): {_n(result.trades, 'trade')} of "
-        f"{_n(result.symbols, 'symbol')}, {_n(result.alerts, 'alert')}{tag}",
+        f"hkticks: dashboard closed ({result.reason}): {plural(result.trades, 'trade')} of "
+        f"{plural(result.symbols, 'symbol')}, {plural(result.alerts, 'alert')}{tag}",
         err=True,
     )
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def _browser(url: str) -> None:

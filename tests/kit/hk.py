@@ -24,6 +24,18 @@ def hk_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+def terminal_env(home: Path) -> dict[str, str]:
+    """:func:`hk_env` for hkticks in a tmux pane: no TMUX_ (a server of the test's own), and no
+    COLUMNS/LINES (xdist workers set 80x24, which would fix the app's size below the pane's)."""
+    env = {
+        k: v
+        for k, v in hk_env(home).items()
+        if not k.startswith("TMUX") and k not in ("COLUMNS", "LINES")
+    }
+    env["TERM"] = "xterm-256color"
+    return env
+
+
 HK = [sys.executable, "-m", "hkticks"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kit.hk import terminal_env
 from test_heatmap_tmux import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
@@ -21,17 +21,7 @@ def test_board_alerts_pane_and_heatmap_in_tmux(tmp_path: Path) -> None:
     (conf / "config.toml").write_text(
         '[alerts]\nwarmup_s = 8\n\n[watchlists]\ntech = ["00700", "09988", "03690"]\n'
     )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        # COLUMNS/LINES from the test run would fix the app's size below the pane's
-        if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX")) and k not in ("COLUMNS", "LINES")
-    }
-    env.update(
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        TERM="xterm-256color",
-    )
+    env = terminal_env(tmp_path)
     session = f"hkA-{uuid.uuid4().hex[:8]}"
     tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]  # a tmux server of our own
     cmd = (

@@ -3,7 +3,6 @@ tiles that keep their place, an alert, then Esc to the board's table and q to qu
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -13,6 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from kit.hk import terminal_env
 from kit.waiting import wait_until
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
@@ -74,17 +74,7 @@ def test_heatmap_whole_codes_legend_stable_tiles_then_board_and_quit(tmp_path: P
     conf = tmp_path / "config" / "hkticks"
     conf.mkdir(parents=True)
     (conf / "config.toml").write_text("[alerts]\nwarmup_s = 8\n")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        # COLUMNS/LINES from the test run would fix the app's size below the pane's
-        if not k.startswith(("HKTICKS_", "ALLTICK_", "TMUX")) and k not in ("COLUMNS", "LINES")
-    }
-    env.update(
-        XDG_CONFIG_HOME=str(tmp_path / "config"),
-        XDG_CACHE_HOME=str(tmp_path / "cache"),
-        TERM="xterm-256color",
-    )
+    env = terminal_env(tmp_path)
     session = f"hk15-{uuid.uuid4().hex[:8]}"
     # a tmux server of our own: other tmux users on the machine cannot touch it
     tmux = ["tmux", "-S", str(tmp_path / "tmux.sock")]

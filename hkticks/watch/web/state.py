@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from hkticks.hkex import SPREAD_TABLE
+from hkticks.hkex import tick_decimals
 from hkticks.market_hours import market_session, simulated_label
 from hkticks.watch.buffers import TIMEFRAMES
 from hkticks.watch.heatmap import (
@@ -37,13 +37,11 @@ HEADER_CELLS = 8  # a heatmap group's name row, in the page's 2-pixel cells (16 
 
 
 def price_text(price: float | None) -> str | None:
-    """A price at its HKEX spread table's precision (``0.355``, ``84.00``, ``377.2``, ``1024``)."""
+    """A price at its HKEX spread table's precision (``0.355``, ``84.00``, ``377.2``, ``1024``:
+    :func:`hkticks.hkex.tick_decimals`); ``None`` for no price."""
     if price is None or not math.isfinite(price) or price <= 0:
         return None
-    mills = round(price * 1000)
-    step = next((tick for bound, tick in SPREAD_TABLE if mills <= bound), SPREAD_TABLE[-1][1])
-    places = 3 if step < 10 else 2 if step < 100 else 1 if step < 1000 else 0
-    return f"{price:.{places}f}"
+    return f"{price:.{tick_decimals(price)}f}"
 
 
 def row_message(row: Any, scale: float = 3.0) -> dict[str, Any]:
