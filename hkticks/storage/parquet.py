@@ -7,8 +7,8 @@
 
 one folder per Hong Kong trading date (the date of the exchange time ``ts``
 in UTC+8; a hive partition, so pandas, polars, DuckDB and pyarrow read
-``DIR`` as one table with a ``date`` column). Each file is zstd-compressed,
-``symbol``/``side``/``src`` dictionary-encoded, sorted by ``(symbol, ts)``
+``DIR`` as one table with a ``date`` column). Each file is lz4-compressed,
+encoded column by column (:data:`PART_ENCODING`), sorted by ``(symbol, ts)``
 (so a reader of one symbol skips every other row group by its statistics),
 in row groups of :data:`ROW_GROUP_ROWS` rows. ``ts``/``recv_ts`` are stored
 as UTC timestamps in milliseconds, exactly the recorded epoch ms.
@@ -452,6 +452,24 @@ def _new_rows(day: Any, old_files: Sequence[str], result: DayResult) -> Any:
     return order
 
 
+# How a part's columns are stored (measured on 20 days x 2M trades, reading one symbol's
+# 3.1M rows with DuckDB: 2.5x less CPU than zstd with plain numbers, and smaller files):
+# codes, sides, sources, prices and volumes as dictionaries (few distinct values a row
+# group), the times and ``seq`` (sorted within a symbol) as deltas, turnover's bytes split
+# by position, all lz4 (decompresses several times faster than zstd). Parts written with
+# other encodings (zstd before) are read the same: they are properties of the file.
+PART_ENCODING: dict[str, Any] = {
+    "compression": "lz4",
+    "use_dictionary": ["symbol", "side", "src", "price", "volume"],
+    "column_encoding": {
+        "ts": "DELTA_BINARY_PACKED",
+        "recv_ts": "DELTA_BINARY_PACKED",
+        "seq": "DELTA_BINARY_PACKED",
+        "turnover": "BYTE_STREAM_SPLIT",
+    },
+}
+
+
 def _write_part(folder: str, table: Any, order: Any) -> str:
     """Write the rows ``order`` of ``table`` as a new part of ``folder`` atomically.
 
@@ -471,13 +489,7 @@ def _write_part(folder: str, table: Any, order: Any) -> str:
     _, pc, _ = pyarrow_modules()
 
     def write(fh: IO[bytes]) -> None:
-        writer = pq.ParquetWriter(
-            fh,
-            table.schema,
-            compression="zstd",
-            use_dictionary=["symbol", "side", "src"],
-            write_statistics=True,
-        )
+        writer = pq.ParquetWriter(fh, table.schema, write_statistics=True, **PART_ENCODING)
         # in the footer: what the trades are (provenance.sources) and what stats adds
         # up per symbol (read instead of the rows: part_figures), built as written
         srcs: set[str] = set()
