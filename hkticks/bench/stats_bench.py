@@ -18,6 +18,9 @@ folder removed afterwards):
   other 19 days are the first shifted by whole days), and vs DuckDB's own
   ``read_parquet ... WHERE symbol = ...`` to Arrow on the same parts (a ratio
   that a loaded machine does not move much).
+
+That last part alone (about a minute): ``python -m hkticks.bench.stats_bench
+--frame --rounds 5`` (JSON on stdout; :func:`run_frame_bench`).
 """
 
 from __future__ import annotations
@@ -79,7 +82,6 @@ def run_stats_bench(
         ) from None
     from hkticks.analysis.columnar import figures
     from hkticks.analysis.stats import summarise
-    from hkticks.api import read_frame
     from hkticks.bench.data import write_day
     from hkticks.storage import parquet
     from hkticks.storage.readers import Recording
@@ -141,54 +143,7 @@ def run_stats_bench(
                 _timed(lambda: figures(fig_con, archive, "parquet", None, parts, None, [])) / pb
             )
         fig_con.close()
-        progress("20 days of archive")
-        files = [f for _, parts in parquet.day_files(archive) for f in parts]
-        table = parquet.read_table(files)
-        pa, pc, _ = parquet.pyarrow_modules()
-        order = pa.array(range(table.num_rows), type=pa.int64())
-        date0 = parquet.day_files(archive)[0][0]
-        for k in range(1, 20):
-            shifted = table.set_column(
-                1,
-                "ts",
-                pc.add(table.column("ts").cast(pa.int64()), k * DAY_MS).cast(
-                    table.schema.field("ts").type
-                ),
-            ).set_column(
-                7,
-                "recv_ts",
-                pc.add(table.column("recv_ts").cast(pa.int64()), k * DAY_MS).cast(
-                    table.schema.field("recv_ts").type
-                ),
-            )
-            date = parquet.hk_date(parquet_day_ms(date0) + k * DAY_MS)
-            parquet._write_part(os.path.join(archive, f"date={date}"), shifted, order)
-        counts = sorted(
-            pc.value_counts(table.column("symbol")).to_pylist(), key=lambda c: -c["counts"]
-        )
-        symbol = counts[0]["values"]  # the busiest
-        typical = counts[len(counts) // 2]["values"]  # the median symbol
-        del table
-        import pandas  # noqa: F401  (imported once by any user: not read_frame's cost)
-
-        frame_times, typical_times, rows, typical_rows = [], [], 0, 0
-        frame_ratios: list[float] = []
-        all_parts = [f for _, p in parquet.day_files(archive) for f in p]
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in all_parts)
-        # DuckDB's own: the symbol's rows of the 20 days' parts, as Arrow
-        own_sql = f"SELECT * FROM read_parquet([{listed}]) WHERE symbol = '{symbol}'"
-        for i in range(rounds):
-            progress(f"read_frame of {symbol} over 20 days, round {i + 1}/{rounds}")
-            own = _timed(lambda: _arrow_of(con.sql(own_sql)))
-            t = time.perf_counter()
-            df = read_frame(archive, symbols=[symbol])
-            frame_times.append(time.perf_counter() - t)
-            frame_ratios.append(frame_times[-1] / own)
-            rows = len(df)
-            del df
-            t = time.perf_counter()
-            typical_rows = len(read_frame(archive, symbols=[typical]))
-            typical_times.append(time.perf_counter() - t)
+        frame = _frame_figures(archive, con, rounds, progress)
         con.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -206,14 +161,7 @@ def run_stats_bench(
         "compact_s": round(comp["seconds"], 3),
         "compact_rss_mb": round(comp["rss_mb"], 1),
         "compact_round_trip_exact": exact,
-        "read_frame_symbol": symbol,
-        "read_frame_rows": rows,
-        "read_frame_20_days_s": _spread(frame_times),
-        "read_frame_vs_duckdb_arrow": _spread(frame_ratios),
-        "read_frame_typical_symbol": typical,
-        "read_frame_typical_rows": typical_rows,
-        "read_frame_typical_20_days_s": _spread(typical_times),
-        "load_average": os.getloadavg()[0],
+        **frame,
     }
     result["targets"] = {
         "stats JSONL / DuckDB read_json+GROUP BY": {
@@ -263,3 +211,111 @@ def parquet_day_ms(date: str) -> int:
     from hkticks.bench.data import day_start_ms
 
     return day_start_ms(date)
+
+
+def _twenty_days(archive: str) -> tuple[str, str]:
+    """Make the archive's one day 20 (the others shifted by whole days); returns
+    ``(the busiest symbol, the median symbol)``."""
+    from hkticks.storage import parquet
+
+    files = [f for _, parts in parquet.day_files(archive) for f in parts]
+    table = parquet.read_table(files)
+    pa, pc, _ = parquet.pyarrow_modules()
+    order = pa.array(range(table.num_rows), type=pa.int64())
+    date0 = parquet.day_files(archive)[0][0]
+    for k in range(1, 20):
+        shifted = table
+        for i, name in ((1, "ts"), (7, "recv_ts")):
+            col = pc.add(table.column(name).cast(pa.int64()), k * DAY_MS)
+            shifted = shifted.set_column(i, name, col.cast(table.schema.field(name).type))
+        date = parquet.hk_date(parquet_day_ms(date0) + k * DAY_MS)
+        parquet._write_part(os.path.join(archive, f"date={date}"), shifted, order)
+    counts = sorted(pc.value_counts(table.column("symbol")).to_pylist(), key=lambda c: -c["counts"])
+    return counts[0]["values"], counts[len(counts) // 2]["values"]
+
+
+def _frame_figures(archive: str, con: Any, rounds: int, progress: Progress) -> dict[str, Any]:
+    """``read_frame`` of the busiest and of the median symbol over 20 days, and DuckDB's
+    own query of the busiest to Arrow, alternated round by round."""
+    from hkticks.api import read_frame
+    from hkticks.storage import parquet
+
+    progress("20 days of archive")
+    symbol, typical = _twenty_days(archive)
+    import pandas  # noqa: F401  (imported once by any user: not read_frame's cost)
+
+    frame_times, typical_times, rows, typical_rows = [], [], 0, 0
+    frame_ratios: list[float] = []
+    all_parts = [f for _, p in parquet.day_files(archive) for f in p]
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in all_parts)
+    # DuckDB's own: the symbol's rows of the 20 days' parts, as Arrow
+    own_sql = f"SELECT * FROM read_parquet([{listed}]) WHERE symbol = '{symbol}'"
+    for i in range(rounds):
+        progress(f"read_frame of {symbol} over 20 days, round {i + 1}/{rounds}")
+        own = _timed(lambda: _arrow_of(con.sql(own_sql)))
+        t = time.perf_counter()
+        df = read_frame(archive, symbols=[symbol])
+        frame_times.append(time.perf_counter() - t)
+        frame_ratios.append(frame_times[-1] / own)
+        rows = len(df)
+        del df
+        t = time.perf_counter()
+        typical_rows = len(read_frame(archive, symbols=[typical]))
+        typical_times.append(time.perf_counter() - t)
+    return {
+        "read_frame_symbol": symbol,
+        "read_frame_rows": rows,
+        "read_frame_20_days_s": _spread(frame_times),
+        "read_frame_vs_duckdb_arrow": _spread(frame_ratios),
+        "read_frame_typical_symbol": typical,
+        "read_frame_typical_rows": typical_rows,
+        "read_frame_typical_20_days_s": _spread(typical_times),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def run_frame_bench(
+    trades: int = 2_000_000, rounds: int = 3, progress: Progress = lambda _: None
+) -> dict[str, Any]:
+    """Only the ``read_frame`` figures (a day compacted in this process, made 20):
+    ``python -m hkticks.bench.stats_bench --frame [--rounds N] [--trades N]``."""
+    import duckdb
+
+    from hkticks.bench.data import write_day
+    from hkticks.storage import parquet
+
+    tmp = tempfile.mkdtemp(prefix="hkticks-bench-frame-")
+    try:
+        day = os.path.join(tmp, "day.jsonl")
+        archive = os.path.join(tmp, "archive")
+        progress(f"writing a {trades:,}-trade JSONL day")
+        write_day(day, trades)
+        progress("compact")
+        parquet.compact([day], archive)
+        os.unlink(day)
+        con = duckdb.connect()
+        try:
+            result = {"trades": trades, "rounds": rounds}
+            result.update(_frame_figures(archive, con, rounds, progress))
+        finally:
+            con.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+def _main(argv: list[str]) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m hkticks.bench.stats_bench")
+    ap.add_argument("--frame", action="store_true", help="only the read_frame figures")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--trades", type=int, default=2_000_000)
+    args = ap.parse_args(argv)
+    run = run_frame_bench if args.frame else run_stats_bench
+    result = run(args.trades, rounds=args.rounds, progress=lambda m: print(m, file=sys.stderr))
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    _main(sys.argv[1:])
