@@ -42,14 +42,13 @@ from typing import TYPE_CHECKING, Any
 
 from hkticks.errors import UsageError
 from hkticks.run.source import Source
-from hkticks.tick import RECORD_FIELDS, Tick
+from hkticks.storage.query import to_frame as to_frame
+from hkticks.tick import Tick
 
 if TYPE_CHECKING:
     from hkticks.analysis.anomaly import Alert
     from hkticks.storage.selection import Selection
 
-HK_TZ = "Asia/Hong_Kong"
-FRAME_HINT = "pip install 'hkticks[parquet]' (and pandas or polars)"
 
 __all__ = [
     "Source",
@@ -623,59 +622,6 @@ def read(
 # -- DataFrames -----------------------------------------------------------------------
 
 
-def frame_table(paths: str | Iterable[str], selection: Selection) -> Any:
-    """The selected trades as an Arrow table (archive schema); see
-    :func:`hkticks.storage.query.select_table` (parts it skipped are warned about)."""
-    import warnings
-
-    from hkticks.storage.query import select_table
-
-    selected = select_table(_paths(paths), selection)
-    for line in selected.problems:
-        warnings.warn(f"hkticks: {line}", stacklevel=3)
-    return selected.table
-
-
-def _arrow() -> tuple[Any, Any, Any]:
-    from hkticks.storage.parquet import pyarrow_modules
-
-    return pyarrow_modules()
-
-
-def to_frame(table: Any, backend: str = "pandas") -> Any:
-    """An archive-schema Arrow table as a DataFrame: ``symbol`` a string,
-    ``ts``/``recv_ts`` timezone-aware (Asia/Hong_Kong, ms), ``price``/``turnover``
-    float64, ``volume`` int64, ``seq`` a nullable int64, ``side``/``src`` strings."""
-    pa, _, _ = _arrow()
-    hk = pa.timestamp("ms", tz=HK_TZ)
-    cols = []
-    for name in RECORD_FIELDS:
-        col = table.column(name)
-        if name in ("ts", "recv_ts"):
-            col = col.cast(hk)
-        cols.append(col)
-    table = pa.table(dict(zip(RECORD_FIELDS, cols, strict=True)))
-    if backend == "polars":
-        try:
-            import polars as pl
-        except ImportError:
-            raise UsageError("backend='polars' needs polars: pip install polars") from None
-        return pl.from_arrow(table)
-    if backend != "pandas":
-        raise UsageError(f"backend={backend!r}: use 'pandas' or 'polars'")
-    try:
-        import pandas as pd
-    except ImportError:
-        raise UsageError("backend='pandas' needs pandas: pip install pandas") from None
-    df = table.to_pandas()
-    if table.column("seq").null_count:  # int64 with holes: nullable Int64, never float
-        df["seq"] = pd.array(table.column("seq").to_pylist(), dtype="Int64")
-    for name in ("symbol", "side", "src"):
-        if not pd.api.types.is_string_dtype(df[name]):
-            df[name] = df[name].astype("string")
-    return df
-
-
 def read_frame(
     paths: str | Iterable[str],
     symbols: Iterable[str] | str | None = None,
@@ -691,17 +637,8 @@ def read_frame(
     ``"mixed"``, ``"none"``), from their ``src``. Needs pyarrow
     (``pip install 'hkticks[parquet]'``) and the backend's package.
     """
+    from hkticks.storage.query import frame_of
+
     if backend not in ("pandas", "polars"):
         raise UsageError(f"backend={backend!r}: use 'pandas' or 'polars'")
-    try:
-        _arrow()
-    except UsageError:
-        raise UsageError(f"read_frame() needs pyarrow: {FRAME_HINT}") from None
-    table = frame_table(paths, selection_of(symbols, start, end))
-    frame = to_frame(table, backend)
-    if backend == "pandas":  # what the rows are, as `stats` says it (polars: see `src`)
-        from hkticks.storage import provenance
-
-        srcs = _arrow()[1].unique(table.column("src")).to_pylist()
-        frame.attrs["data"] = provenance.kind_of_sources(srcs) or "none"
-    return frame
+    return frame_of(_paths(paths), selection_of(symbols, start, end), backend)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hkticks.errors import UsageError
 from hkticks.storage import parquet
 from hkticks.storage.selection import Selection
 from hkticks.tick import RECORD_FIELDS
@@ -123,3 +124,66 @@ def _duckdb(files: list[str], sel: Selection) -> Any:
         col.cast(f.type) if (col := table.column(f.name)).type != f.type else col for f in sch
     ]
     return pa.Table.from_arrays(arrays, schema=sch)
+
+
+# -- as a DataFrame (``hkticks.read_frame``) -------------------------------------------
+
+HK_TZ = "Asia/Hong_Kong"
+FRAME_HINT = "pip install 'hkticks[parquet]' (and pandas or polars)"
+
+
+def frame_of(paths: Sequence[str], selection: Selection, backend: str) -> Any:
+    """The trades of ``paths`` that ``selection`` keeps as a DataFrame (:func:`to_frame`);
+    parts skipped are warned about (at the caller of ``read_frame``). A pandas
+    frame's ``attrs["data"]`` says what its rows are, from their ``src``."""
+    import warnings
+
+    from hkticks.storage import provenance
+
+    try:
+        _, pc, _ = parquet.pyarrow_modules()
+    except UsageError:
+        raise UsageError(f"read_frame() needs pyarrow: {FRAME_HINT}") from None
+    selected = select_table(paths, selection)
+    for line in selected.problems:
+        warnings.warn(f"hkticks: {line}", stacklevel=3)
+    table = selected.table
+    frame = to_frame(table, backend)
+    if backend == "pandas":  # what the rows are, as `stats` says it (polars: see `src`)
+        srcs = pc.unique(table.column("src")).to_pylist()
+        frame.attrs["data"] = provenance.kind_of_sources(srcs) or "none"
+    return frame
+
+
+def to_frame(table: Any, backend: str = "pandas") -> Any:
+    """An archive-schema Arrow table as a DataFrame: ``symbol`` a string,
+    ``ts``/``recv_ts`` timezone-aware (Asia/Hong_Kong, ms), ``price``/``turnover``
+    float64, ``volume`` int64, ``seq`` a nullable int64, ``side``/``src`` strings."""
+    pa, _, _ = parquet.pyarrow_modules()
+    hk = pa.timestamp("ms", tz=HK_TZ)
+    cols = []
+    for name in RECORD_FIELDS:
+        col = table.column(name)
+        if name in ("ts", "recv_ts"):
+            col = col.cast(hk)
+        cols.append(col)
+    table = pa.table(dict(zip(RECORD_FIELDS, cols, strict=True)))
+    if backend == "polars":
+        try:
+            import polars as pl
+        except ImportError:
+            raise UsageError("backend='polars' needs polars: pip install polars") from None
+        return pl.from_arrow(table)
+    if backend != "pandas":
+        raise UsageError(f"backend={backend!r}: use 'pandas' or 'polars'")
+    try:
+        import pandas as pd
+    except ImportError:
+        raise UsageError("backend='pandas' needs pandas: pip install pandas") from None
+    df = table.to_pandas()
+    if table.column("seq").null_count:  # int64 with holes: nullable Int64, never float
+        df["seq"] = pd.array(table.column("seq").to_pylist(), dtype="Int64")
+    for name in ("symbol", "side", "src"):
+        if not pd.api.types.is_string_dtype(df[name]):
+            df[name] = df[name].astype("string")
+    return df
