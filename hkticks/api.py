@@ -34,14 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hkticks.errors import UsageError
-from hkticks.run.source import Source
+from hkticks.run.source import Source, SourceSpec, SpecSource, api_spec, since_ms
 from hkticks.storage.query import to_frame as to_frame
 from hkticks.tick import Tick
 
@@ -80,9 +79,7 @@ def feed_source(
     demo_seed: int | None = None,
 ) -> Source:
     """The AllTick feed as a :class:`Source` (settings: arguments > env > config file)."""
-    from hkticks.run.source import SpecSource
-
-    spec = _spec(
+    spec = api_spec(
         demo=demo,
         token=token,
         plan=plan,
@@ -92,24 +89,6 @@ def feed_source(
         demo_seed=demo_seed,
     )
     return SpecSource(spec, symbols)
-
-
-def _since_ms(since: Any) -> int | None:
-    """``since=``: ``"09:30"``/``"2026-12-01 09:30"`` (Hong Kong time, as ``--since``),
-    a ``datetime`` (naive: Hong Kong time) or epoch ms."""
-    if since is None:
-        return None
-    if isinstance(since, bool):
-        raise UsageError(f"since: not a time: {since!r}")
-    if isinstance(since, int):
-        return since
-    if isinstance(since, dt.datetime) or hasattr(since, "to_pydatetime"):
-        return _ms(since, end=False, option="since")[0]
-    if isinstance(since, str):
-        from hkticks.feed.nats_source import parse_since
-
-        return parse_since(since)
-    raise UsageError(f"since: not a time: {since!r} (use 'HH:MM', a datetime or epoch ms)")
 
 
 def nats_source(
@@ -128,10 +107,9 @@ def nats_source(
     Needs ``pip install 'hkticks[nats]'``.
     """
     from hkticks.feed.natsurl import import_nats
-    from hkticks.run.source import SourceSpec, SpecSource
 
     import_nats("from_=")
-    spec = SourceSpec(nats=url, consumer=consumer, since_ms=_since_ms(since))
+    spec = SourceSpec(nats=url, consumer=consumer, since_ms=since_ms(since))
     return SpecSource(spec, symbols)
 
 
@@ -250,9 +228,7 @@ def stream(
         if from_ is not None:
             raise UsageError("from_= replaces the feed: give it without source=")
     else:
-        from hkticks.run.source import SpecSource
-
-        spec = _spec(
+        spec = api_spec(
             demo=demo, token=token, plan=plan, url=url, from_=from_, consumer=consumer, since=since
         )
         if from_ is not None:
@@ -340,48 +316,6 @@ def astream(
 # -- jobs ---------------------------------------------------------------------------
 
 
-def _spec(
-    *,
-    demo: bool,
-    token: str | None,
-    plan: str | None,
-    url: str | None,
-    from_: str | None,
-    consumer: str | None = None,
-    since: Any = None,
-    demo_scenario: str | None = "anomalies",
-    demo_rate: float = 200.0,
-    demo_seed: int | None = None,
-    recordings: Sequence[str] | str = (),
-    speed: float | None = None,
-) -> Any:
-    from hkticks.run.source import SourceSpec
-
-    if from_ is not None:
-        if demo or url is not None or token is not None:
-            raise UsageError("from_= replaces the feed: give it without demo=, url= or token=")
-        if not from_.startswith("nats://"):
-            raise UsageError(
-                f"from_={from_!r}: give a NATS address, e.g. 'nats://127.0.0.1:4222/hk'"
-            )
-    elif consumer is not None or since is not None:
-        raise UsageError("consumer= and since= apply to from_='nats://...'")
-    return SourceSpec(
-        demo=demo,
-        token=token,
-        plan=plan,
-        url=url,
-        nats=from_,
-        consumer=consumer,
-        since_ms=_since_ms(since),
-        demo_scenario=demo_scenario,
-        demo_rate=demo_rate,
-        demo_seed=demo_seed,
-        recordings=(recordings,) if isinstance(recordings, str) else tuple(recordings),
-        speed=speed,
-    )
-
-
 def _symbols(symbols: Sequence[str] | str) -> list[str]:
     return [symbols] if isinstance(symbols, str) else list(symbols)
 
@@ -445,7 +379,7 @@ def record(
     outs = [outputs] if isinstance(outputs, str) else list(outputs)
     plan_out = RecordOutputs.parse(outs, book_out=book_out, events=events, rotate=rotate)
     guard = provenance_guard(plan_out, demo=demo, allow_mixed=opts.allow_mixed)
-    spec = _spec(demo=demo, token=token, plan=plan, url=url, from_=from_)
+    spec = api_spec(demo=demo, token=token, plan=plan, url=url, from_=from_)
     opts.check(plan_out, spec)
     plan_out.check()
     with open_source(spec) as provider:
@@ -507,7 +441,7 @@ def alerts(
         raise UsageError("duration must be positive")
     cfg = build_config(demo=demo, **thresholds)
     bases = history_baselines(history, cfg, history_days) if history else {}
-    spec = _spec(
+    spec = api_spec(
         demo=demo,
         token=token,
         plan=plan,
@@ -554,13 +488,6 @@ def _paths(paths: str | Iterable[str]) -> list[str]:
     if not out:
         raise UsageError("read() needs at least one file, folder or archive")
     return out
-
-
-def _ms(value: Any, *, end: bool, option: str) -> tuple[int | None, int | None]:
-    """``(absolute ms, None)`` or ``(None, seconds of the HK day)`` for a bound."""
-    from hkticks.storage.selection import bound_of
-
-    return bound_of(value, end=end, option=option)
 
 
 def selection_of(symbols: Iterable[str] | str | None, start: Any, end: Any) -> Selection:

@@ -13,6 +13,7 @@ demo server) into a :class:`Provider` that resolves symbols and builds the
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -386,3 +387,65 @@ class SpecSource:
 
     def finished(self) -> bool:
         return self.feed is not None and self.feed.done.is_set()
+
+
+def api_spec(
+    *,
+    demo: bool,
+    token: str | None,
+    plan: str | None,
+    url: str | None,
+    from_: str | None,
+    consumer: str | None = None,
+    since: Any = None,
+    demo_scenario: str | None = "anomalies",
+    demo_rate: float = 200.0,
+    demo_seed: int | None = None,
+    recordings: Sequence[str] | str = (),
+    speed: float | None = None,
+) -> SourceSpec:
+    """The :class:`SourceSpec` of the Python API's keyword arguments (``from_=`` is
+    ``--from``), with the contradictions the API refuses."""
+    if from_ is not None:
+        if demo or url is not None or token is not None:
+            raise UsageError("from_= replaces the feed: give it without demo=, url= or token=")
+        if not from_.startswith("nats://"):
+            raise UsageError(
+                f"from_={from_!r}: give a NATS address, e.g. 'nats://127.0.0.1:4222/hk'"
+            )
+    elif consumer is not None or since is not None:
+        raise UsageError("consumer= and since= apply to from_='nats://...'")
+    return SourceSpec(
+        demo=demo,
+        token=token,
+        plan=plan,
+        url=url,
+        nats=from_,
+        consumer=consumer,
+        since_ms=since_ms(since),
+        demo_scenario=demo_scenario,
+        demo_rate=demo_rate,
+        demo_seed=demo_seed,
+        recordings=(recordings,) if isinstance(recordings, str) else tuple(recordings),
+        speed=speed,
+    )
+
+
+def since_ms(since: Any) -> int | None:
+    """``since=``: ``"09:30"``/``"2026-12-01 09:30"`` (Hong Kong time, as ``--since``),
+    a ``datetime`` (naive: Hong Kong time) or epoch ms."""
+    if since is None:
+        return None
+    if isinstance(since, bool):
+        raise UsageError(f"since: not a time: {since!r}")
+    if isinstance(since, int):
+        return since
+    if isinstance(since, dt.datetime) or hasattr(since, "to_pydatetime"):
+        from hkticks.storage.selection import bound_of
+
+        return bound_of(since, end=False, option="since")[0]
+    if isinstance(since, str):
+        from hkticks.feed.nats_source import parse_since
+
+        return parse_since(since)
+    raise UsageError(f"since: not a time: {since!r} (use 'HH:MM', a datetime or epoch ms)")
