@@ -40,6 +40,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from hkticks.errors import UsageError
+from hkticks.run.record_job import RecordResult as RecordResult
 from hkticks.run.source import Source, SourceSpec, SpecSource, api_spec, since_ms
 from hkticks.storage.query import to_frame as to_frame
 from hkticks.tick import Tick
@@ -320,26 +321,6 @@ def _symbols(symbols: Sequence[str] | str) -> list[str]:
     return [symbols] if isinstance(symbols, str) else list(symbols)
 
 
-class RecordResult:
-    """What :func:`record` did: ``written`` trades of ``symbols`` into ``files``;
-    ``summary`` is the line ``hkticks record`` prints at the end."""
-
-    def __init__(self, job: Any) -> None:
-        st = job.feed.status()
-        self.written: int = job.recorder.written
-        self.symbols: int = len(job.recorder.symbols)
-        self.books: int = job.recorder.books
-        self.duplicates: int = st.duplicates
-        self.dropped: int = st.dropped + job.recorder.sink_dropped
-        self.reconnects: int = st.reconnects
-        self.files: list[str] = [str(getattr(s, "path", "")) for s in job.sinks]
-        self.reason: str = job.stop_flag.reason
-        self.summary: str = job.summary()
-
-    def __repr__(self) -> str:
-        return f"RecordResult({self.summary!r})"
-
-
 def record(
     symbols: Sequence[str] | str,
     outputs: Sequence[str] | str,
@@ -367,8 +348,7 @@ def record(
     be written, trades lost).
     """
     from hkticks.run.outputs import RecordOutputs
-    from hkticks.run.record_job import RecordJob, RecordOptions, provenance_guard
-    from hkticks.run.source import open_source
+    from hkticks.run.record_job import RecordOptions, provenance_guard, record_to_end
 
     if duration is not None and duration <= 0:
         raise UsageError("duration must be positive")
@@ -382,21 +362,7 @@ def record(
     spec = api_spec(demo=demo, token=token, plan=plan, url=url, from_=from_)
     opts.check(plan_out, spec)
     plan_out.check()
-    with open_source(spec) as provider:
-        _ = provider.token
-        codes, _universe = provider.symbols(_symbols(symbols))
-        job = RecordJob(provider, codes, plan_out, opts, guard=guard)
-        job.start()
-        try:
-            job.wait()
-        except KeyboardInterrupt:
-            job.stop_flag.set("Ctrl-C")
-        finally:
-            job.stop()
-    failure = job.failure()
-    if failure is not None:
-        raise failure
-    return RecordResult(job)
+    return RecordResult(record_to_end(spec, _symbols(symbols), plan_out, opts, guard))
 
 
 def alerts(
@@ -433,9 +399,8 @@ def alerts(
     ``recordings`` (files, folders, patterns, the archive) replace the feed: replayed at
     ``speed`` (``None``: as fast as they read), the same engine gives the same alerts.
     """
-    from hkticks.run.alerts_job import AlertsJob, build_config, history_baselines
+    from hkticks.run.alerts_job import alerts_of, build_config, history_baselines
     from hkticks.run.outputs import parse_output
-    from hkticks.run.source import open_source
 
     if duration is not None and duration <= 0:
         raise UsageError("duration must be positive")
@@ -457,23 +422,7 @@ def alerts(
     if target is not None:
         target.check()
 
-    def run() -> Iterator[Alert]:
-        import time
-
-        with open_source(spec) as provider:
-            _ = provider.token
-            codes, _universe = provider.symbols(_symbols(symbols))
-            job = AlertsJob(provider, codes, cfg, bases, out=target, kline_baselines=not history)
-            deadline = None if duration is None else time.monotonic() + duration
-            job.start()
-            try:
-                while not job.finished and (deadline is None or time.monotonic() < deadline):
-                    yield from job.poll()
-                yield from job.stop()
-            finally:
-                job.stop()
-
-    return run()
+    return alerts_of(spec, _symbols(symbols), cfg, bases, target, duration, not history)
 
 
 # -- recordings ---------------------------------------------------------------------

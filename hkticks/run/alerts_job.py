@@ -23,7 +23,7 @@ from hkticks.analysis.anomaly import Alert, AlertConfig, AnomalyEngine, SymbolBa
 from hkticks.errors import UsageError
 from hkticks.feed.queue import TickQueue
 from hkticks.run.outputs import OutputSpec
-from hkticks.run.source import Provider
+from hkticks.run.source import Provider, SourceSpec, open_source
 from hkticks.tick import Event, Tick
 
 Note = Callable[[str], None]
@@ -380,3 +380,28 @@ def replay_alerts(
     for a in replay(engine, ticks, applied):
         emit(a)
     return engine.stats.ticks
+
+
+def alerts_of(
+    spec: SourceSpec,
+    symbols: Sequence[str],
+    cfg: AlertConfig,
+    bases: dict[str, SymbolBaseline],
+    out: OutputSpec | None,
+    duration: float | None,
+    kline_baselines: bool,
+) -> Iterator[Alert]:
+    """The alerts of a job on ``spec`` as they come, for ``duration`` seconds or until
+    the feed ends (``hkticks.alerts``); closing the iterator stops the feed."""
+    with open_source(spec) as provider:
+        _ = provider.token
+        codes, _universe = provider.symbols(list(symbols))
+        job = AlertsJob(provider, codes, cfg, bases, out=out, kline_baselines=kline_baselines)
+        deadline = None if duration is None else time.monotonic() + duration
+        job.start()
+        try:
+            while not job.finished and (deadline is None or time.monotonic() < deadline):
+                yield from job.poll()
+            yield from job.stop()
+        finally:
+            job.stop()

@@ -26,7 +26,7 @@ from hkticks.feed.session import SessionConfig
 from hkticks.feed.shards import FeedStatus
 from hkticks.market_hours import calendar as market_calendar
 from hkticks.run.outputs import OpenedOutputs, RecordOutputs
-from hkticks.run.source import Provider, SourceSpec
+from hkticks.run.source import Provider, SourceSpec, open_source
 from hkticks.stopping import StopFlag
 from hkticks.storage import provenance
 from hkticks.storage.readers import OUTPUTS_EVENT
@@ -371,3 +371,49 @@ class RecordJob:
             total = st.dropped + recorder.sink_dropped + recorder.unwritten
             return TicksLost(f"{total:,} ticks were dropped: " + "; ".join(parts))
         return None
+
+
+def record_to_end(
+    spec: SourceSpec,
+    symbols: Sequence[str],
+    outputs: RecordOutputs,
+    opts: RecordOptions,
+    guard: Any,
+) -> RecordJob:
+    """Open ``spec``, record ``symbols`` until the job ends (its duration, the feed's end,
+    Ctrl-C) and stop it; raises its failure (``hkticks.record``)."""
+    with open_source(spec) as provider:
+        _ = provider.token
+        codes, _universe = provider.symbols(list(symbols))
+        job = RecordJob(provider, codes, outputs, opts, guard=guard)
+        job.start()
+        try:
+            job.wait()
+        except KeyboardInterrupt:
+            job.stop_flag.set("Ctrl-C")
+        finally:
+            job.stop()
+    failure = job.failure()
+    if failure is not None:
+        raise failure
+    return job
+
+
+class RecordResult:
+    """What :func:`record` did: ``written`` trades of ``symbols`` into ``files``;
+    ``summary`` is the line ``hkticks record`` prints at the end."""
+
+    def __init__(self, job: Any) -> None:
+        st = job.feed.status()
+        self.written: int = job.recorder.written
+        self.symbols: int = len(job.recorder.symbols)
+        self.books: int = job.recorder.books
+        self.duplicates: int = st.duplicates
+        self.dropped: int = st.dropped + job.recorder.sink_dropped
+        self.reconnects: int = st.reconnects
+        self.files: list[str] = [str(getattr(s, "path", "")) for s in job.sinks]
+        self.reason: str = job.stop_flag.reason
+        self.summary: str = job.summary()
+
+    def __repr__(self) -> str:
+        return f"RecordResult({self.summary!r})"
