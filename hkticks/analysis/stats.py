@@ -347,11 +347,29 @@ def _duckdb_connection(engine: str) -> Any:
         if engine == "duckdb":
             raise UsageError(f"stats --engine duckdb needs DuckDB: {FAST_HINT}")
         return None
-    return duckdb.connect(config={"preserve_insertion_order": False})
+    return _Connection(duckdb)
+
+
+class _Connection:
+    """A DuckDB connection opened on first use: an archive's footers need none (opening
+    one costs more than reading the footers of a day)."""
+
+    def __init__(self, duckdb: Any) -> None:
+        self._duckdb = duckdb
+        self._con: Any = None
+
+    def get(self) -> Any:
+        if self._con is None:
+            self._con = self._duckdb.connect(config={"preserve_insertion_order": False})
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
 
 
 def _duckdb_figures(
-    con: Any, f: Any, selection: Selection | None, starts: Sequence[int]
+    con: _Connection, f: Any, selection: Selection | None, starts: Sequence[int]
 ) -> FileFigures | None:
     """A file's figures by DuckDB (its report filled in), or ``None``."""
     report = f.report
@@ -366,7 +384,7 @@ def _duckdb_figures(
         if report.kind != "trades":
             return None
     figs = columnar_figures(
-        con,
+        con.get(),
         f.path,
         report.format,
         report.compression,
