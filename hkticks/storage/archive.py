@@ -84,19 +84,10 @@ class ColumnBuffer:
         self.rows = 0
 
     def add_all(self, ticks: Iterable[Tick]) -> None:
-        s, ts, p, v, t, side, seq, r, src = self.cols
-        sa, ta, pa_, va, tua, sda, qa, ra, sra = (
-            s.append,
-            ts.append,
-            p.append,
-            v.append,
-            t.append,
-            side.append,
-            seq.append,
-            r.append,
-            src.append,
-        )
-        n = len(s)
+        # the hot loop of every non-Arrow read: bound appends, no per-field lookups
+        # (a loop over the fields per tick, or one map per field a chunk, is ~40% slower)
+        sa, ta, pa_, va, tua, sda, qa, ra, sra = (c.append for c in self.cols)
+        n = len(self.cols[0])
         for tick in ticks:
             sa(tick.symbol)
             ta(tick.ts)
@@ -109,19 +100,8 @@ class ColumnBuffer:
             sra(tick.src)
             n += 1
             if n >= CHUNK_ROWS:
-                self._cut()
-                s, ts, p, v, t, side, seq, r, src = self.cols
-                sa, ta, pa_, va, tua, sda, qa, ra, sra = (
-                    s.append,
-                    ts.append,
-                    p.append,
-                    v.append,
-                    t.append,
-                    side.append,
-                    seq.append,
-                    r.append,
-                    src.append,
-                )
+                self._cut()  # new lists: bind their appends
+                sa, ta, pa_, va, tua, sda, qa, ra, sra = (c.append for c in self.cols)
                 n = 0
 
     def _cut(self) -> None:
