@@ -246,16 +246,22 @@ def _frame_figures(archive: str, con: Any, rounds: int, progress: Progress) -> d
 
     frame_times, typical_times, rows, typical_rows = [], [], 0, 0
     frame_ratios: list[float] = []
+    # CPU seconds of the process (DuckDB's threads included): what a loaded machine moves least
+    frame_cpu: list[float] = []
+    own_cpu: list[float] = []
     all_parts = [f for _, p in parquet.day_files(archive) for f in p]
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in all_parts)
     # DuckDB's own: the symbol's rows of the 20 days' parts, as Arrow
     own_sql = f"SELECT * FROM read_parquet([{listed}]) WHERE symbol = '{symbol}'"
     for i in range(rounds):
         progress(f"read_frame of {symbol} over 20 days, round {i + 1}/{rounds}")
+        c = time.process_time()
         own = _timed(lambda: _arrow_of(con.sql(own_sql)))
-        t = time.perf_counter()
+        own_cpu.append(time.process_time() - c)
+        c, t = time.process_time(), time.perf_counter()
         df = read_frame(archive, symbols=[symbol])
         frame_times.append(time.perf_counter() - t)
+        frame_cpu.append(time.process_time() - c)
         frame_ratios.append(frame_times[-1] / own)
         rows = len(df)
         del df
@@ -267,6 +273,8 @@ def _frame_figures(archive: str, con: Any, rounds: int, progress: Progress) -> d
         "read_frame_rows": rows,
         "read_frame_20_days_s": _spread(frame_times),
         "read_frame_vs_duckdb_arrow": _spread(frame_ratios),
+        "read_frame_20_days_cpu_s": _spread(frame_cpu),
+        "duckdb_arrow_20_days_cpu_s": _spread(own_cpu),
         "read_frame_typical_symbol": typical,
         "read_frame_typical_rows": typical_rows,
         "read_frame_typical_20_days_s": _spread(typical_times),
