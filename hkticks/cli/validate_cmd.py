@@ -98,7 +98,7 @@ def validate(
       hkticks validate day.jsonl --always-open --kline --demo --json | jq .minute_checks
       hkticks validate ticks-2026-11-23.jsonl.gz --kline   # needs a token
     """
-    from hkticks.analysis.gaps import gap_events
+    from hkticks.analysis.gap_records import gap_events
     from hkticks.analysis.validate import (
         Options,
         Validator,

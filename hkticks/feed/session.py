@@ -36,7 +36,7 @@ from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact, with_token
 from hkticks.errors import ConfigError, ConnectFailed, HkticksError, PlanTooSmall, TokenRejected
 from hkticks.feed.dedup import Dedup
-from hkticks.feed.gaps import GapTracker, market_silence_s
+from hkticks.feed.gap_tracker import GapTracker, market_silence_s
 from hkticks.feed.guards import (
     MAX_FRAGMENTS,
     MAX_MESSAGE_BYTES,

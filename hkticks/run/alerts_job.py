@@ -281,7 +281,7 @@ class AlertsJob:
 
     def poll(self, timeout: float = 0.25) -> list[Alert]:
         """The alerts of the next batch (waiting up to ``timeout``); raises a fatal error."""
-        from hkticks.watch.runner import all_rejected
+        from hkticks.watch.pump import all_rejected
 
         if "bars" in self.late:
             bars = self.late.pop("bars")

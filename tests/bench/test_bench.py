@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from hkticks.bench.runner import (
+from hkticks.bench.measure import (
     CEILING_KINDS,
     PIPELINE_KINDS,
     RATIO_NAMES,

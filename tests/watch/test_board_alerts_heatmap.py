@@ -22,7 +22,7 @@ from hkticks.watch.app import BoardApp
 from hkticks.watch.columns import ColumnLayout
 from hkticks.watch.detail import DetailScreen
 from hkticks.watch.heatmap_screen import BoardHeatmapScreen
-from hkticks.watch.runner import BoardPump
+from hkticks.watch.pump import BoardPump
 
 Script = Callable[[BoardApp, Pilot[None]], Awaitable[None]]
 

@@ -8,13 +8,13 @@ from typing import Any
 from kit.board import NOW, make_model
 
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
-from hkticks.bench.runner import watch_targets
+from hkticks.bench.measure import watch_targets
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
 from hkticks.watch.buffers import Buffers
 from hkticks.watch.columns import BY_KEY, ColumnLayout
 from hkticks.watch.model import WatchModel
-from hkticks.watch.runner import BoardPump
+from hkticks.watch.pump import BoardPump
 from hkticks.watch.table import FADE_STEPS, TICK_MARK, RowPainter, matches, select_rows
 from hkticks.watch.view import Palette
 

@@ -18,7 +18,7 @@ from hkticks.watch.buffers import Buffers
 from hkticks.watch.heatmap import TileData
 from hkticks.watch.heatmap_screen import BoardHeatmapScreen, HeatmapMap, HeatmapScreen
 from hkticks.watch.model import WatchModel
-from hkticks.watch.runner import BoardPump
+from hkticks.watch.pump import BoardPump
 
 TILES = [
     TileData("00700", "TENCENT", 2.0, 100.0),

@@ -5,7 +5,7 @@ Absolute figures depend on the machine; the contract is the ratios. Every
 measurement talks to the embedded server over loopback, and the server runs
 in its own process (``python -m hkticks serve``) so that it never competes
 for the measured client's GIL. Every measured client also runs in a process
-of its own (``python -m hkticks.bench.runner trial ...``): each trial starts from
+of its own (``python -m hkticks.bench.measure trial ...``): each trial starts from
 the same state, and its peak RSS is its own.
 
 Throughput (``--ticks N`` trades per trial, ``--trials`` rounds): the server
@@ -154,7 +154,7 @@ def percentiles(values: Sequence[float]) -> dict[str, float]:
 
 def bench_symbols(count: int) -> list[str]:
     """The first ``count`` trading (not suspended) codes of the simulated universe."""
-    from hkticks.server.universe import stocks
+    from hkticks.server.simulated_stocks import stocks
 
     codes = [s.code for s in stocks() if not s.suspended]
     if count > len(codes):
@@ -245,7 +245,7 @@ def _run_child(args: dict[str, Any], timeout: float) -> dict[str, Any]:
     """Run one trial in a fresh interpreter; its last stdout line is its JSON result."""
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "hkticks.bench.runner", json.dumps(args)],
+            [sys.executable, "-m", "hkticks.bench.measure", json.dumps(args)],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -1109,7 +1109,7 @@ _TRIALS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 
 def _child_main(argv: list[str]) -> int:
-    """``python -m hkticks.bench.runner '<json args>'``: run one trial, print its JSON result."""
+    """``python -m hkticks.bench.measure '<json args>'``: run one trial, print its JSON result."""
     args = json.loads(argv[0])
     try:
         result = _TRIALS[args["kind"]](args)

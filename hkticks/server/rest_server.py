@@ -52,8 +52,8 @@ from hkticks.alltick import protocol as alltick
 from hkticks.server import stocklists
 from hkticks.server.klines import KlineInputs, KlineSource
 from hkticks.server.market import Bar, Market
-from hkticks.server.spread import format_amount, format_price
-from hkticks.server.universe import Stock
+from hkticks.server.simulated_stocks import Stock
+from hkticks.server.tick_ladder import format_amount, format_price
 
 log = logging.getLogger("hkticks.server")
 

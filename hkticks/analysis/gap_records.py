@@ -1,4 +1,4 @@
-"""The ``gap`` records of session events sidecars (written by :mod:`hkticks.feed.gaps`),
+"""The ``gap`` records of session events sidecars (written by :mod:`hkticks.feed.gap_tracker`),
 for ``stats``, ``replay`` and ``validate``."""
 
 from __future__ import annotations
