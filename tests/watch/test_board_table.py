@@ -8,7 +8,7 @@ from typing import Any
 from kit.board import NOW, make_model
 
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
-from hkticks.bench.measure import watch_targets
+from hkticks.bench.targets import watch_targets
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
 from hkticks.watch.buffers import Buffers
