@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from hkticks.alltick.protocol import PUSH_BOOK, PUSH_TRADE, RET_MESSAGES, to_alltick
+from hkticks.alltick.spec import PUSH_BOOK, PUSH_TRADE, RET_MESSAGES, to_alltick
 from hkticks.server.market import Trade
 from hkticks.server.tick_ladder import format_amount, format_price
 

@@ -125,7 +125,7 @@ def test_watchlist_in_list_order_keeps_the_lists_order() -> None:
 
 
 def test_last_before_a_trade_is_todays_close_not_the_previous_one() -> None:
-    from hkticks.alltick.protocol import Bar
+    from hkticks.alltick.rest_frames import Bar
     from hkticks.watch.model import DayStats, ReferenceData, day_stats
 
     day = 86_400_000
