@@ -39,6 +39,6 @@ client that passes here passes there:
 """
 
 from hkticks.server.marketserver import MarketServer
-from hkticks.server.wsserver import ConnectionInfo
+from hkticks.server.ws_connections import ConnectionInfo
 
 __all__ = ["ConnectionInfo", "MarketServer"]

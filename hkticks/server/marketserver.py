@@ -30,7 +30,8 @@ from hkticks.server.market import Market
 from hkticks.server.replaysource import ReplaySource
 from hkticks.server.rest_server import MAX_CONNECTIONS, READ_TIMEOUT_S, RestApp, RestServer
 from hkticks.server.stocklists import SSE_SQL_ID, SZSE_CATALOG_ID
-from hkticks.server.wsserver import ConnectionInfo, WsOptions, WsServer
+from hkticks.server.ws_connections import ConnectionInfo, WsOptions
+from hkticks.server.wsserver import WsServer
 
 T = TypeVar("T")
 QUIRKS: dict[str, str] = {
