@@ -31,7 +31,7 @@ from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError
 from hkticks.market_hours import calendar
 from hkticks.server import MarketServer
-from hkticks.server.rest_server import RateLimiter, rest_windows
+from hkticks.server.rest_limits import RateLimiter, rest_windows
 from hkticks.server.ws_connections import header_valid
 
 # one embedded server for the module (``module_server``, conftest.py)
