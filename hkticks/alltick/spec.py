@@ -13,12 +13,10 @@ from functools import lru_cache
 from hkticks.tick import MAX_NUMBER, MAX_SEQ, MAX_TIME_MS, MAX_VOLUME
 
 SRC = "alltick"
-
 # hkticks' own extension, not AllTick's: a simulated server (the embedded one)
 # says so in this header of its WebSocket handshake answer (and its REST
 # answers). AllTick sends no such header, so its trades keep ``SRC``.
 SIMULATED_HEADER = "X-Hkticks-Simulated"
-
 SIM_SUFFIX = "-sim"
 
 
@@ -33,32 +31,20 @@ def is_simulated_src(src: object) -> bool:
 
 
 DEFAULT_WS_URL = "wss://quote.alltick.co/quote-stock-b-ws-api"
-
 DEFAULT_REST_URL = "https://quote.alltick.co/quote-stock-b-api/"
-
 WS_PATH = "/quote-stock-b-ws-api"
-
 REST_PATH = "/quote-stock-b-api/"
 
 # Request and response command ids.
 CMD_HEARTBEAT = 22000
-
 CMD_HEARTBEAT_RESP = 22001
-
 CMD_SUB_BOOK = 22002
-
 CMD_SUB_BOOK_RESP = 22003
-
 CMD_SUB_TRADES = 22004
-
 CMD_SUB_TRADES_RESP = 22005
-
 CMD_CANCEL = 22006
-
 CMD_CANCEL_RESP = 22007
-
 PUSH_TRADE = 22998
-
 PUSH_BOOK = 22999
 
 RESPONSE_FOR: dict[int, int] = {
@@ -69,67 +55,45 @@ RESPONSE_FOR: dict[int, int] = {
 }
 
 CANCEL_ALL = 0
-
 CANCEL_BOOK = 1
-
 CANCEL_TRADES = 2
 
 # Frames larger than this are refused before parsing (a real push is < 2 KiB).
 MAX_FRAME_BYTES = 1 << 20
-
 _MAX_FRAME_CHARS = MAX_FRAME_BYTES // 4
-
 MAX_TRACE_LEN = 64
-
 MAX_BOOK_LEVELS = 10
-
 # tick_time values below this are seconds, above are milliseconds
 # (1e11 s is the year 5138; 1e11 ms is 1973).
 _SECONDS_LIMIT = 100_000_000_000
-
 # Upper bounds that turn absurd values into a DecodeError instead of a Tick:
 # the one rule of hkticks.tick, shared with NATS messages and recorded files.
 # No HK price, volume or turnover comes near 1e15, and below it every integer
 # is exact as a float, so price * volume can never overflow to infinity.
 _MAX_NUMBER = MAX_NUMBER
-
 _MAX_INT = MAX_VOLUME
-
 # tick_time beyond 1e13 ms is after the year 2286: garbage, not a time.
 _MAX_TIME_MS = MAX_TIME_MS
-
 # seq is an opaque provider counter, exact, within what every store keeps
 # (64-bit signed integers in SQLite and PostgreSQL).
 _MAX_SEQ = MAX_SEQ
-
 _UINT32_MAX = (1 << 32) - 1
 
 # Return codes.
 RET_OK = 200
-
 RET_BAD_PARAM = 400
-
 RET_TOKEN_INVALID = 401
-
 RET_QUERY_INVALID = 402
-
 RET_RATE_LIMIT = 429
-
 RET_CODE_INVALID = 600
-
 RET_BODY_EMPTY = 601
-
 RET_PLAN_TOO_SMALL = 603
-
 RET_CODE_UNAUTHORIZED = 604
-
 RET_TOO_MANY_REQUESTS = 605
-
 RET_TOO_MANY_REQUESTS_CLOSE = 606
 
 # The two distinct messages of ret 400 (AllTick's error code table).
 MSG_HEADER_INVALID = "request header param invalid"
-
 MSG_DATA_INVALID = "request data param invalid"
 
 RET_MESSAGES: dict[int, str] = {
@@ -197,37 +161,24 @@ PLANS: dict[str, Plan] = {
     "all-hk": Plan("all-hk", 10, 3000, 20.0, 1.0, 1200, 1_728_000, 50, 500),
     "all-cn": Plan("all-cn", 10, 3000, 20.0, 1.0, 1200, 1_728_000, 50, 500),
 }
-
 DEFAULT_PLAN = "basic"
 
 # Pacing rules that apply to every plan.
 MIN_REQUEST_INTERVAL_S = 1.0  # per connection
-
 MIN_CONNECTION_INTERVAL_S = 3.0  # between requests on different connections
-
 HEARTBEAT_INTERVAL_S = 10.0
-
 HEARTBEAT_TIMEOUT_S = 30.0
-
 REST_MAX_CODES_PER_CALL = 50  # the most any plan takes per trade-tick call
 
 # K-line types (``kline_type``); 6 (2 h) and 7 (4 h) exist but not for stocks.
 KLINE_1MIN = 1
-
 KLINE_5MIN = 2
-
 KLINE_15MIN = 3
-
 KLINE_30MIN = 4
-
 KLINE_1H = 5
-
 KLINE_DAY = 8
-
 KLINE_WEEK = 9
-
 KLINE_MONTH = 10
-
 STOCK_KLINE_TYPES: dict[int, str] = {
     KLINE_1MIN: "1 min",
     KLINE_5MIN: "5 min",
@@ -238,9 +189,7 @@ STOCK_KLINE_TYPES: dict[int, str] = {
     KLINE_WEEK: "week",
     KLINE_MONTH: "month",
 }
-
 MAX_KLINE_BARS = 500  # per /kline call
-
 MAX_BATCH_KLINE_BARS = 2  # per code x type item of /batch-kline (the latest two)
 
 

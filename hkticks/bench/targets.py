@@ -12,21 +12,14 @@ TARGETS = {
     "csv_vs_ceiling": 0.60,
     "sqlite_vs_ceiling": 0.50,
 }
-
 LATENCY_CONSUMER_P99_MS = 5.0
-
 LATENCY_FLUSH_SLACK_MS = 10.0
-
 SOAK_GROWTH_MB = 20.0
 
 WATCH_CPU_SHARE = 0.25  # issue 14: 550 symbols at 2,000 trades/s under a quarter of a core
-
 WATCH_HEATMAP_CPU_SHARE = 0.10  # issue 22: the same with the heatmap open, under a tenth
-
 WATCH_FPS = 4.0
-
 WATCH_KEY_MS = 100.0
-
 WATCH_DETAIL_MS = 200.0
 
 
