@@ -21,7 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from hkticks.alltick import protocol as alltick
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.scoring import Score, score
 from hkticks.server import frames, scenarios, simulated_stocks
 from hkticks.server.market import Market, Trade

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from hkticks.alltick import protocol as alltick
-from hkticks.analysis.anomaly import Alert, AlertConfig, AnomalyEngine, SymbolBaseline
+from hkticks.analysis.alert_config import AlertConfig, SymbolBaseline
+from hkticks.analysis.anomaly import Alert, AnomalyEngine
 from hkticks.errors import UsageError
 from hkticks.feed.queue import TickQueue
 from hkticks.run.outputs import OutputSpec

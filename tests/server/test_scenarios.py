@@ -14,7 +14,8 @@ import orjson
 import pytest
 from kit.waiting import wait_until
 
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.scoring import score
 from hkticks.server import scenarios
 from hkticks.server import simulated_stocks as universe

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from kit.board import NAMES, NOW, T0, make_app, make_model
 from textual.pilot import Pilot
 
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.cli.watch_cmd import watch
 from hkticks.feed.queue import TickQueue

@@ -8,7 +8,8 @@ import threading
 
 from textual.app import App
 
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
