@@ -40,14 +40,8 @@ from hkticks.analysis.stats_duckdb import (
 from hkticks.analysis.stats_duckdb import figures as columnar_figures
 from hkticks.analysis.units import hkd_text, shares_text
 from hkticks.errors import UsageError
-from hkticks.storage.readers import (
-    FileReport,
-    Recording,
-    Selection,
-    events_sidecar,
-    hk_datetime,
-    read_events,
-)
+from hkticks.storage.readers import FileReport, Recording, Selection, hk_datetime
+from hkticks.storage.sidecars import events_sidecar, read_events
 from hkticks.tick import Tick
 
 STAT_FIELDS = (

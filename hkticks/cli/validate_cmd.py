@@ -107,7 +107,8 @@ def validate(
         subscriptions,
     )
     from hkticks.market_hours import calendar
-    from hkticks.storage.readers import Recording, events_sidecar, read_events
+    from hkticks.storage.readers import Recording
+    from hkticks.storage.sidecars import events_sidecar, read_events
 
     recording = Recording(files)
     if not recording.files:

@@ -74,7 +74,8 @@ def history_baselines(
 ) -> dict[str, SymbolBaseline]:
     """Baselines from recordings matched by ``glob`` (cached by files, sizes and mtimes)."""
     from hkticks.analysis import baselines
-    from hkticks.storage.readers import Recording, expand_paths
+    from hkticks.storage.readers import Recording
+    from hkticks.storage.recording_paths import expand_paths
 
     try:
         paths = expand_paths([glob])
