@@ -19,7 +19,7 @@ interleaved so that machine noise hits every kind alike:
 * ``websocketapp``: websocket-client's ``WebSocketApp`` with an empty
   ``on_data``;
 * ``receive_loop``: hkticks' own receive loop
-  (:class:`hkticks.feed.session.ReadAheadWebSocket`) that only counts frames;
+  (:class:`hkticks.feed.read_ahead.ReadAheadWebSocket`) that only counts frames;
 * ``null``, ``jsonl``, ``csv``, ``sqlite``: the real pipeline, a
   :class:`~hkticks.feed.shards.Feed`, a :class:`~hkticks.feed.queue.TickQueue` and a
   :class:`~hkticks.storage.recorder.Recorder` writing to no file or to a temporary

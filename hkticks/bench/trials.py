@@ -124,7 +124,7 @@ def _trial_websocketapp(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trial_receive_loop(args: dict[str, Any]) -> dict[str, Any]:
-    from hkticks.feed.session import ReadAheadWebSocket
+    from hkticks.feed.read_ahead import ReadAheadWebSocket
 
     n = args["ticks"]
     ws = ReadAheadWebSocket(skip_utf8_validation=True, enable_multithread=True)
