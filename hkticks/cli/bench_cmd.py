@@ -1,6 +1,6 @@
 """``hkticks bench``: throughput, latency and memory against the embedded server.
 
-The measurements live in :mod:`hkticks.bench.runner` (usable without the CLI);
+The measurements live in :mod:`hkticks.bench.measure` (usable without the CLI);
 this module parses options, shows progress and prints the figures as a Rich
 table or, with ``--json``, as one JSON object.
 """
@@ -18,7 +18,7 @@ from hkticks.cli.common import Duration
 
 
 def _parse_kinds(value: str | None) -> tuple[str, ...]:
-    from hkticks.bench.runner import THROUGHPUT_KINDS
+    from hkticks.bench.measure import THROUGHPUT_KINDS
 
     if value is None:
         return THROUGHPUT_KINDS
@@ -209,7 +209,7 @@ def bench(
         explicit = ctx.get_parameter_source("ticks")
         day = ticks if explicit is click.core.ParameterSource.COMMANDLINE else 2_000_000
         return _exit_on_missed(check, _stats(trials, as_json, day))
-    from hkticks.bench.runner import BenchConfig, run
+    from hkticks.bench.measure import BenchConfig, run
 
     if figures["seconds"] <= 0 or figures["flush_interval"] <= 0:
         raise click.BadParameter("must be positive", param_hint="--seconds/--flush-interval")

@@ -10,7 +10,7 @@ import click
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
-from hkticks.analysis.anomaly import HOURS, KINDS
+from hkticks.analysis.alert_config import HOURS, KINDS
 from hkticks.errors import UsageError
 from hkticks.run.source import SourceSpec
 

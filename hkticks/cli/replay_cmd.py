@@ -214,7 +214,7 @@ def replay(
             "`hkticks stats FILE` says the files hold"
         )
         sys.exit(1)
-    from hkticks.analysis.gaps import describe, gap_events, sidecar_events
+    from hkticks.analysis.gap_records import describe, gap_events, sidecar_events
 
     # the trades a disconnect lost are not in the files: say so, even into a pipe
     for gap in gap_events(sidecar_events([f.path for f in recording.files if f.path != "-"])):
@@ -237,7 +237,7 @@ def replay(
 
 def _json(recording: Recording, clock: ReplayClock) -> tuple[Tally, str]:
     from hkticks.analysis.replay import replay_json
-    from hkticks.watch.runner import silence_stdout
+    from hkticks.watch.pump import silence_stdout
 
     stop = StopFlag()
     tally = Tally(recording.keyed())
@@ -317,7 +317,7 @@ def _board(
     simulated: bool = False,
 ) -> tuple[Tally, str]:
     from hkticks.watch.app import BoardApp
-    from hkticks.watch.runner import run_app
+    from hkticks.watch.pump import run_app
 
     live, tally, replay_status = _replayed_board(recording, clock, factor, sort)
     stop = StopFlag()

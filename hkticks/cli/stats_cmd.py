@@ -82,7 +82,7 @@ def stats(
       hkticks stats 'ticks-*.csv' --csv > summary.csv
     """
     from hkticks.analysis.stats import csv_rows, nothing_read, render, summarise, to_json
-    from hkticks.watch.runner import silence_stdout
+    from hkticks.watch.pump import silence_stdout
 
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both")

@@ -98,7 +98,7 @@ def validate(
       hkticks validate day.jsonl --always-open --kline --demo --json | jq .minute_checks
       hkticks validate ticks-2026-11-23.jsonl.gz --kline   # needs a token
     """
-    from hkticks.analysis.gaps import gap_events
+    from hkticks.analysis.gap_records import gap_events
     from hkticks.analysis.validate import (
         Options,
         Validator,
@@ -107,7 +107,8 @@ def validate(
         subscriptions,
     )
     from hkticks.market_hours import calendar
-    from hkticks.storage.readers import Recording, events_sidecar, read_events
+    from hkticks.storage.readers import Recording
+    from hkticks.storage.sidecars import events_sidecar, read_events
 
     recording = Recording(files)
     if not recording.files:

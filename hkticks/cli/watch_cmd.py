@@ -179,7 +179,7 @@ def make_feed(codes: list[str], provider: Provider, queue: TickQueue, *, book: b
 
 def _watch_json(feed: Feed, queue: TickQueue, codes: list[str], duration: float | None) -> None:
     from hkticks.stopping import StopFlag, stop_on_signals
-    from hkticks.watch.runner import run_json, silence_stdout
+    from hkticks.watch.pump import run_json, silence_stdout
 
     stop = StopFlag()
     started = time.monotonic()
@@ -227,14 +227,14 @@ def _watch_board(
     bell: bool = False,
     heatmap: dict[str, Any] | None = None,
 ) -> None:
-    from hkticks.alltick.rest import RestClient
+    from hkticks.alltick.rest_client import RestClient
     from hkticks.run.alerts_job import board_alerts
     from hkticks.stopping import StopFlag
     from hkticks.watch import layout as saved
     from hkticks.watch.app import BoardApp
     from hkticks.watch.columns import ColumnLayout
     from hkticks.watch.live import LiveBoard
-    from hkticks.watch.runner import run_app
+    from hkticks.watch.pump import run_app
     from hkticks.watch.view import board_summary
 
     options = dict(heatmap or {})

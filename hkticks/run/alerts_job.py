@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from hkticks.alltick import protocol as alltick
-from hkticks.analysis.anomaly import Alert, AlertConfig, AnomalyEngine, SymbolBaseline
+from hkticks.analysis.alert_config import AlertConfig, SymbolBaseline
+from hkticks.analysis.anomaly import Alert, AnomalyEngine
 from hkticks.errors import UsageError
 from hkticks.feed.queue import TickQueue
 from hkticks.run.outputs import OutputSpec
@@ -73,7 +74,8 @@ def history_baselines(
 ) -> dict[str, SymbolBaseline]:
     """Baselines from recordings matched by ``glob`` (cached by files, sizes and mtimes)."""
     from hkticks.analysis import baselines
-    from hkticks.storage.readers import Recording, expand_paths
+    from hkticks.storage.readers import Recording
+    from hkticks.storage.recording_paths import expand_paths
 
     try:
         paths = expand_paths([glob])
@@ -281,7 +283,7 @@ class AlertsJob:
 
     def poll(self, timeout: float = 0.25) -> list[Alert]:
         """The alerts of the next batch (waiting up to ``timeout``); raises a fatal error."""
-        from hkticks.watch.runner import all_rejected
+        from hkticks.watch.pump import all_rejected
 
         if "bars" in self.late:
             bars = self.late.pop("bars")

@@ -59,7 +59,7 @@ def run_dash(
     ``on_start`` the URL (e.g. to open a browser)."""
     from hkticks.watch import layout as saved
     from hkticks.watch.live import LiveBoard
-    from hkticks.watch.runner import warnings_to_queue
+    from hkticks.watch.pump import warnings_to_queue
     from hkticks.watch.web.server import DashServer, serve_until_stopped
 
     queue = TickQueue()

@@ -29,9 +29,9 @@ from hkticks.run.outputs import OpenedOutputs, RecordOutputs
 from hkticks.run.source import Provider, SourceSpec
 from hkticks.stopping import StopFlag
 from hkticks.storage import provenance
-from hkticks.storage.readers import OUTPUTS_EVENT
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.resume import last_trades_of
+from hkticks.storage.sidecars import OUTPUTS_EVENT
 from hkticks.storage.sinks import Sink
 from hkticks.storage.sinks.rotating import now_ms
 from hkticks.tick import Event
