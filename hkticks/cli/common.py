@@ -365,3 +365,115 @@ def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
     from hkticks.symbols.universe import normalise_all
 
     return normalise_all(given)
+
+
+def window_options(func: F) -> F:
+    """``--symbols --from --to``: which trades of a recording a reading command takes
+    (``symbols``, ``start``, ``end``; see :func:`parse_symbols`)."""
+    bound = "exchange time (HK time, every day; or YYYY-MM-DD[ HH:MM])."
+    return _apply(
+        [
+            click.option(
+                "--symbols",
+                "symbols",
+                multiple=True,
+                metavar="CODES",
+                help="Only these symbols (e.g. 700,9988; repeatable).",
+            ),
+            click.option("--from", "start", metavar="HH:MM", help="From this " + bound),
+            click.option("--to", "end", metavar="HH:MM", help="Before this " + bound),
+        ],
+        func,
+    )
+
+
+SORT_CHOICES = ("code", "change", "volume", "active")
+
+
+def board_options(sort_help: str) -> Callable[[F], F]:
+    """``--sort --colors --names``: the board's row order, colours and names (``sort``,
+    ``colors``, ``name_lang``)."""
+    return lambda func: _apply(
+        [
+            click.option("--sort", type=click.Choice(SORT_CHOICES), default=None, help=sort_help),
+            click.option(
+                "--colors",
+                type=click.Choice(["west", "cn"]),
+                default="west",
+                show_default=True,
+                help="west: green up, red down; cn: red up, green down (mainland convention).",
+            ),
+            click.option(
+                "--names",
+                "name_lang",
+                type=click.Choice(["en", "cn"]),
+                default="en",
+                show_default=True,
+                help="Show English or Chinese names.",
+            ),
+        ],
+        func,
+    )
+
+
+def server_options(what: str = "", listen: str | None = None) -> Callable[[F], F]:
+    """``--host --port --rest-port --token --plan`` of the embedded AllTick-compatible
+    server (``what``: the help's prefix, e.g. ``"With --serve: "``; ``listen``: that of
+    ``--host --port``, default ``what``)."""
+    at = what if listen is None else listen
+    return lambda func: _apply(
+        [
+            click.option(
+                "--host", default="127.0.0.1", show_default=True, help=at + "Address to listen on."
+            ),
+            click.option(
+                "--port",
+                type=click.IntRange(0, 65535),
+                default=8765,
+                show_default=True,
+                help=at + "WebSocket port (0: any free port).",
+            ),
+            click.option(
+                "--rest-port",
+                type=click.IntRange(0, 65535),
+                default=None,
+                help=what + "REST and Stock Connect list port  [default: --port + 1]",
+            ),
+            click.option(
+                "--token",
+                default="demo",
+                show_default=True,
+                metavar="TOKEN",
+                help=what + "The token clients must send.",
+            ),
+            click.option(
+                "--plan",
+                type=PLAN_CHOICE,
+                default="all-hk",
+                show_default=True,
+                help=what + "Plan limits.",
+            ),
+        ],
+        func,
+    )
+
+
+def demo_tuning_options(func: F) -> F:
+    """The hidden ``--demo-rate --demo-seed`` of the simulated market (tests, benchmarks)."""
+    return _apply(
+        [
+            click.option("--demo-rate", type=float, default=200.0, hidden=True),
+            click.option("--demo-seed", type=int, default=None, hidden=True),
+        ],
+        func,
+    )
+
+
+def events_option(help_text: str) -> Callable[[F], F]:
+    """``--events PATH`` (repeatable, ``events_files``): session events sidecars to read."""
+    return click.option("--events", "events_files", multiple=True, metavar="PATH", help=help_text)
+
+
+def duration_option(help_text: str = "Stop after this long (e.g. 30s, 10m).") -> Callable[[F], F]:
+    """``--duration``: how long a streaming command runs (``None``: until stopped)."""
+    return click.option("--duration", type=Duration(), default=None, help=help_text)

@@ -14,13 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hkticks.feed.queue import TickQueue
-from hkticks.feed.session import SessionConfig
-from hkticks.market_hours import calendar as market_calendar
 from hkticks.run.alerts_job import board_alerts
 from hkticks.run.source import Provider
+from hkticks.run.watch_job import board_feed
 from hkticks.stopping import StopFlag
-
-BOOK_LEVELS = 10  # the detail view's depth ladder
 
 
 @dataclass(frozen=True)
@@ -63,12 +60,7 @@ def run_dash(
     from hkticks.watch.web.server import DashServer, serve_until_stopped
 
     queue = TickQueue()
-    feed = provider.feed(
-        list(codes),
-        queue,
-        book_depth=BOOK_LEVELS if options.book else None,
-        config=SessionConfig(calendar=None if provider.simulated else market_calendar()),
-    )
+    feed = board_feed(provider, codes, queue, book=options.book)
     rest = provider.rest_client() if provider.token else None  # --from: no REST
     board = LiveBoard(
         feed,

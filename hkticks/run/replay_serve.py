@@ -36,6 +36,7 @@ class ReplayServer:
             rest_port = port + 1 if port else 0
         if rest_port and rest_port == port:
             raise UsageError("--rest-port must differ from --port")
+        self.speed, self.token, self.simulated = speed, token, simulated
         self.tally = Tally(recording.keyed())
         self.source = ReplaySource(iter(self.tally), speed=speed, max_gap_ms=max_gap_ms)
         self.server = MarketServer(
@@ -68,6 +69,20 @@ class ReplayServer:
         pos = self.source.position()
         when = hk_datetime(pos) if pos is not None else "-"
         return f"replaying {when} HKT  sent {self.source.sent:,}"
+
+    def banner(self, files: int) -> list[str]:
+        """What is served, where, and how a client starts the playback (the token masked)."""
+        from hkticks.alltick.urls import redact
+
+        ws, rest = self.server.ws_url, self.server.rest_url
+        speed = "max speed" if self.speed is None else f"{self.speed:g}x"
+        return [
+            f"hkticks replay: serving {files} recording{'s' if files != 1 else ''} at {speed} "
+            f"on {redact(ws + '?token=' + self.token)} (REST: simulated"
+            + ("; the trades are simulated: DEMO)" if self.simulated else ")"),
+            "  playback starts when a client subscribes, e.g.: hkticks watch 00700 "
+            f"--url {ws} --rest-url {rest} --token ...   Ctrl-C stops.",
+        ]
 
     def finished_line(self) -> str:
         if self.source.error is not None:
