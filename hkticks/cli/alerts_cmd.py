@@ -14,7 +14,8 @@ from hkticks.analysis.baselines import applied_path
 from hkticks.cli.alert_lines import Output
 from hkticks.cli.common import (
     ENGINE_FLAGS,
-    Duration,
+    demo_tuning_options,
+    duration_option,
     engine_options,
     provider_options,
     scenario_option,
@@ -35,9 +36,7 @@ from hkticks.stopping import StopFlag, stop_on_signals
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per alert instead of a line."
 )
-@click.option(
-    "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m)."
-)
+@duration_option()
 @engine_options
 @click.option(
     "--alert-cmd",
@@ -73,8 +72,7 @@ from hkticks.stopping import StopFlag, stop_on_signals
     default=None,
     help="With --demo: log the injected events to PATH (JSONL).",
 )
-@click.option("--demo-rate", type=float, default=200.0, hidden=True)
-@click.option("--demo-seed", type=int, default=None, hidden=True)
+@demo_tuning_options
 @provider_options
 def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Volume spikes, relative volume, block trades, sharp moves and breakouts, live.
@@ -102,17 +100,15 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     bases = history_baselines(history, cfg, history_days, warn) if history else {}
     out, log_path, channels = _delivery(opts)
     output = Output(sys.stdout.buffer, as_json, channels)
-    symbols_file, include_suspended = opts.pop("symbols_file"), opts.pop("include_suspended")
-    duration = opts.pop("duration")
+    choose = {k: opts.pop(k) for k in ("symbols_file", "include_suspended")}
+    duration, chatty = opts.pop("duration"), not as_json or sys.stderr.isatty()
     spec = source_spec(demo_scenario=scenario or "anomalies", demo_truth=truth, **opts)
     stop, started = StopFlag(), time.monotonic()
     job: AlertsJob | None = None
     try:
         with open_source(spec) as provider:
             _ = provider.token  # none needed with --from nats://...
-            codes, _universe = provider.symbols(
-                symbols, symbols_file, include_suspended=include_suspended, warn=warn
-            )
+            codes, _universe = provider.symbols(symbols, warn=warn, **choose)
             job = AlertsJob(
                 provider,
                 codes,
@@ -122,11 +118,10 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
                 history_days=history_days,
                 kline_baselines=not history,
                 note=warn,
-                # the warm-up status line (not into a pipe of JSON)
-                status=channels if not as_json or sys.stderr.isatty() else None,
+                status=channels if chatty else None,  # the warm-up line (not into a JSON pipe)
                 applied_to=applied_path(out.text) if out is not None and out.is_file else None,
             )
-            if not as_json or sys.stderr.isatty():
+            if chatty:
                 _announce(len(codes), cfg.kinds, provider.simulated, out, log_path)
             if cfg.hours == "hk":
                 _closed_note()

@@ -50,3 +50,12 @@ def data_kind(recording: Recording) -> str | None:
 
 def is_simulated(kind: str | None) -> bool:
     return kind in (provenance.SIMULATED, provenance.MIXED)
+
+
+def check_events_files(paths: Sequence[str]) -> None:
+    """Refuse an ``--events`` sidecar that does not exist (before anything is read)."""
+    import os
+
+    for path in paths:
+        if not os.path.isfile(path):
+            raise UsageError(f"no such events file: {path}")
