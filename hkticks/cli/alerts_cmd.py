@@ -24,7 +24,14 @@ from hkticks.cli.common import (
     warn,
 )
 from hkticks.errors import UsageError
-from hkticks.run.alerts_job import AlertsJob, build_config, dispatcher, history_baselines
+from hkticks.run.alerts_job import (
+    AlertsJob,
+    build_config,
+    closed_market_note,
+    dispatcher,
+    history_baselines,
+    watching_line,
+)
 from hkticks.run.outputs import parse_output
 from hkticks.run.source import open_source
 from hkticks.stopping import StopFlag, stop_on_signals
@@ -122,9 +129,10 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
                 applied_to=applied_path(out.text) if out is not None and out.is_file else None,
             )
             if chatty:
-                _announce(len(codes), cfg.kinds, provider.simulated, out, log_path)
-            if cfg.hours == "hk":
-                _closed_note()
+                warn(watching_line(len(codes), cfg.kinds, provider.simulated, out, log_path))
+            closed = closed_market_note(time.time()) if cfg.hours == "hk" else None
+            if closed is not None:
+                warn(closed)
             with stop_on_signals(stop):
                 job.run(output.emit, stop, duration)
     finally:
@@ -163,23 +171,4 @@ def _summary(
         warn(
             f"{output.count} alert{'s' if output.count != 1 else ''} from {trades:,} trades "
             f"in {elapsed:.1f} s ({stop.reason or 'stopped'})"
-        )
-
-
-def _announce(symbols: int, kinds: Any, simulated: bool, out: Any, log_path: str | None) -> None:
-    where = f" (trades to {out.shown}, alerts to {log_path})" if out is not None else ""
-    warn(
-        f"watching {symbols} symbol{'s' if symbols != 1 else ''} for "
-        f"{', '.join(kinds)}{' (DEMO: simulated market)' if simulated else ''}{where}"
-    )
-
-
-def _closed_note() -> None:
-    from hkticks.market_hours import market_session
-
-    session = market_session(time.time())
-    if not session.continuous:
-        warn(
-            f"the Hong Kong market is {session.label} ({session.until(time.time())}): "
-            "only trades of the continuous sessions raise alerts (--hours always counts every hour)"
         )

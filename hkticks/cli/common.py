@@ -135,6 +135,11 @@ def selection_options(func: F) -> F:
     )(func)
 
 
+def _remembered(*names: str, metavar: str, help: str) -> Any:  # noqa: A002 (click's name)
+    """A source option kept in ``ctx.meta`` (see :func:`_remember`), not passed to the command."""
+    return click.option(*names, metavar=metavar, expose_value=False, callback=_remember, help=help)
+
+
 _PROVIDER_OPTIONS = [
     click.option(
         "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
@@ -163,35 +168,27 @@ _PROVIDER_OPTIONS = [
         default=None,
         help="Your AllTick plan; sets connection and symbol limits (default: basic).",
     ),
-    click.option(
+    _remembered(
         "--from",
         "from_",
         metavar="nats://HOST:4222/PREFIX",
-        expose_value=False,
-        callback=_remember,
         help="Read trades from a NATS JetStream stream another hkticks publishes "
         "(record --out nats://...) instead of AllTick; no token needed.",
     ),
-    click.option(
+    _remembered(
         "--consumer",
         metavar="NAME",
-        expose_value=False,
-        callback=_remember,
         help="With --from: a durable consumer that resumes where it stopped.",
     ),
-    click.option(
+    _remembered(
         "--since",
         metavar="HH:MM",
-        expose_value=False,
-        callback=_remember,
         help="With --from: start from this Hong Kong time today (default: the last "
         "trade of each symbol).",
     ),
-    click.option(
+    _remembered(
         "--shard",
         metavar="I/N",
-        expose_value=False,
-        callback=_remember,
         help="Only shard I of N of the symbols (split by code, the same on every machine).",
     ),
 ]
@@ -278,6 +275,14 @@ ENGINE_FLAGS = (
     "move_window",
     "rvol_threshold",
 )
+
+
+def _threshold(name: str, kind: click.ParamType, help_text: str, dest: str | None = None) -> Any:
+    """An engine flag that overrides ``[alerts]`` of the config file (``None``: not given;
+    the help ends with the built-in default in brackets)."""
+    return click.option(name, *([dest] if dest else []), type=kind, default=None, help=help_text)
+
+
 _ENGINE_OPTIONS = [
     click.option(
         "--kinds",
@@ -306,48 +311,29 @@ _ENGINE_OPTIONS = [
         show_default=True,
         help="With --history: the last N trading days count.",
     ),
-    click.option(
-        "--cooldown",
-        type=Duration(),
-        default=None,
-        help="Quiet time per (symbol, kind) after an alert [60s].",
+    _threshold("--cooldown", Duration(), "Quiet time per (symbol, kind) after an alert [60s]."),
+    _threshold(
+        "--warmup", Duration(), "Trading time seen before volume_spike vs the intraday rate [2m]."
     ),
-    click.option(
-        "--warmup",
-        type=Duration(),
-        default=None,
-        help="Trading time seen before volume_spike vs the intraday rate [2m].",
-    ),
-    click.option(
+    _threshold(
         "--spike-ratio",
-        type=click.FloatRange(min=1),
-        default=None,
-        help="volume_spike: trades in a window vs expected [3].",
+        click.FloatRange(min=1),
+        "volume_spike: trades in a window vs expected [3].",
     ),
-    click.option(
-        "--block-floor",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="block_trade: minimum turnover, HK$ [20000000].",
+    _threshold(
+        "--block-floor", click.FloatRange(min=0), "block_trade: minimum turnover, HK$ [20000000]."
     ),
-    click.option(
-        "--move-pct",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="price_move: percent vs --move-window earlier [10].",
+    _threshold(
+        "--move-pct", click.FloatRange(min=0), "price_move: percent vs --move-window earlier [10]."
     ),
-    click.option(
-        "--move-window",
-        type=Duration(),
-        default=None,
-        help="price_move: compared with the price this long before [5m].",
+    _threshold(
+        "--move-window", Duration(), "price_move: compared with the price this long before [5m]."
     ),
-    click.option(
+    _threshold(
         "--rvol",
+        click.FloatRange(min=0),
+        "rvol: relative volume to alert at [3].",
         "rvol_threshold",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="rvol: relative volume to alert at [3].",
     ),
 ]
 

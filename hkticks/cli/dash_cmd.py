@@ -10,6 +10,7 @@ import click
 
 from hkticks.cli.common import (
     Duration,
+    demo_tuning_options,
     heatmap_options,
     provider_options,
     scenario_option,
@@ -37,8 +38,7 @@ from hkticks.cli.common import (
 @click.option("--duration", type=Duration(), default=None, help="Stop after this long.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
 @scenario_option()
-@click.option("--demo-rate", type=float, default=200.0, hidden=True)
-@click.option("--demo-seed", type=int, default=None, hidden=True)
+@demo_tuning_options
 @provider_options
 def dash(symbols: tuple[str, ...], **opts: Any) -> None:
     """Live dashboard in the browser: heatmap, board, alerts and charts.
@@ -55,7 +55,6 @@ def dash(symbols: tuple[str, ...], **opts: Any) -> None:
     """
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
     from hkticks.run.dash_job import DashOptions, run_dash
-    from hkticks.run.record_job import plural
     from hkticks.run.source import open_source
 
     symbols_file, include_suspended = opts.pop("symbols_file"), opts.pop("include_suspended")
@@ -76,12 +75,7 @@ def dash(symbols: tuple[str, ...], **opts: Any) -> None:
         result = run_dash(
             provider, codes, names, options, note=warn, on_start=_browser if open_browser else None
         )
-    tag = " [DEMO: simulated trades, not market data]" if result.simulated else ""
-    click.echo(
-        f"hkticks: dashboard closed ({result.reason}): {plural(result.trades, 'trade')} of "
-        f"{plural(result.symbols, 'symbol')}, {plural(result.alerts, 'alert')}{tag}",
-        err=True,
-    )
+    click.echo(f"hkticks: {result.summary()}", err=True)
 
 
 def _browser(url: str) -> None:

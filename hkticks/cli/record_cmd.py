@@ -15,6 +15,8 @@ from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
 from hkticks.cli.common import (
     Duration,
+    demo_tuning_options,
+    duration_option,
     provider_options,
     selection_options,
     source_spec,
@@ -89,9 +91,7 @@ class StatusPrinter:
     help="Record the whole Stock Connect universe (the default with no SYMBOLS).",
 )
 @selection_options
-@click.option(
-    "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m, 6h)."
-)
+@duration_option("Stop after this long (e.g. 30s, 10m, 6h).")
 @click.option(
     "--book-out", metavar="PATH", help="Also subscribe to order books and write them as JSONL here."
 )
@@ -174,8 +174,7 @@ class StatusPrinter:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
-@click.option("--demo-rate", type=float, default=200.0, hidden=True)
-@click.option("--demo-seed", type=int, default=None, hidden=True)
+@demo_tuning_options
 @provider_options
 def record(symbols: tuple[str, ...], quiet: bool, verbose: bool, **opts: Any) -> None:
     """Record live trades to JSONL, CSV or SQLite.

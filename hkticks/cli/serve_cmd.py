@@ -9,18 +9,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
 from hkticks.cli.common import Duration, scenario_option, server_options
-from hkticks.market_hours import market_session, simulated_label
 from hkticks.stopping import StopFlag, stop_on_signals
-
-if TYPE_CHECKING:
-    from hkticks.run.serve_job import ServeJob
 
 
 @click.command("serve")
@@ -130,7 +125,8 @@ def serve(ctx: click.Context, no_pacing: bool, **opts: Any) -> None:
     # gets the KeyboardInterrupt Python installs only when SIGINT is at its default
     signals.enter_context(stop_on_signals(stop))
     try:
-        _banner(job, opts, token_source=ctx.get_parameter_source("token"))
+        default_token = ctx.get_parameter_source("token") == click.core.ParameterSource.DEFAULT
+        click.echo("\n".join(job.banner(default_token=default_token)))
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
@@ -144,48 +140,6 @@ def serve(ctx: click.Context, no_pacing: bool, **opts: Any) -> None:
             f"(shutdown took {time.monotonic() - started:.1f} s)",
             err=True,
         )
-
-
-def _banner(
-    job: ServeJob, opts: dict[str, Any], *, token_source: click.core.ParameterSource | None
-) -> None:
-    server, token, plan = job.server, opts["token"], opts["plan"]
-    limits = alltick.PLANS[plan]
-    rate, firehose = opts["rate"], opts["firehose"]
-    mode = "firehose (as fast as each client reads)" if firehose else f"{rate:g} trades/s"
-    click.echo(
-        f"hkticks serve: SIMULATED Hong Kong market (not real prices): "
-        f"{len(server.stocks)} stocks, {mode}"
-    )
-    session = market_session(time.time())
-    click.echo(
-        f"  session    {simulated_label(session)}"
-        + (
-            ""
-            if session.trading
-            else f"; trades carry the time they are made ({session.until(time.time())})"
-        )
-    )
-    click.echo(f"  WebSocket  {redact(server.ws_url + '?token=' + token)}")
-    click.echo(f"  REST       {server.rest_url}")
-    click.echo(f"  SSE list   {server.sse_url}")
-    click.echo(f"  SZSE list  {server.szse_url}")
-    if token_source == click.core.ParameterSource.DEFAULT:
-        click.echo("  token      the public default shown by --help; set your own with --token")
-    else:
-        click.echo("  token      the one given with --token (shown as ***)")
-    click.echo(
-        f"  plan       {plan}: {limits.max_connections} connections per token, "
-        f"{limits.max_symbols} symbols per connection"
-    )
-    click.echo(
-        f"Point a client at it, e.g.: hkticks watch 00700 --url {server.ws_url} "
-        f"--rest-url {server.rest_url} --token ...   Press Ctrl-C to stop."
-    )
-    if job.chaos:
-        click.echo(f"  chaos      {job.chaos:g} socket kills an hour (every open connection reset)")
-    if job.scenario is not None:
-        click.echo(f"  scenario   {job.scenario}: injected events logged to {job.truth}")
 
 
 class _RedactingFormatter(logging.Formatter):

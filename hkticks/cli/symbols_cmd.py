@@ -13,7 +13,7 @@ import orjson
 
 from hkticks.cli.common import provider_options, remote_source, source_spec, warn
 from hkticks.errors import UsageError
-from hkticks.run.source import SourceSpec, open_source
+from hkticks.run.symbols_job import universe_document, universe_to_show
 from hkticks.symbols import universe as symsvc
 
 FORMATS = ("table", "json", "csv", "codes")
@@ -84,9 +84,8 @@ def symbols(
             "--from applies to watch and record; symbols lists the Stock Connect universe"
         )
     spec = source_spec(demo_rate=20.0, **provider)
-    universe = _universe(
-        spec, refresh, (fmt or "").lower(), shown=search is not None or fmt is not None
-    )
+    shown = search is not None or fmt is not None
+    universe = universe_to_show(spec, refresh, (fmt or "").lower(), shown=shown, warn=warn)
     if universe is None:  # refreshed, and nothing more asked
         return
     stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
@@ -100,7 +99,9 @@ def symbols(
         if stocks:
             click.echo("\n".join(s.code for s in stocks))
     elif fmt == "json":
-        click.echo(orjson.dumps(_json(universe, stocks), option=orjson.OPT_INDENT_2).decode())
+        click.echo(
+            orjson.dumps(universe_document(universe, stocks), option=orjson.OPT_INDENT_2).decode()
+        )
     elif fmt == "csv":
         click.echo(_csv(universe, stocks), nl=False)
     else:
@@ -111,71 +112,6 @@ def symbols(
         extra = " (only suspended ones: add --include-suspended)" if hidden else ""
         warn(f"no stock matches {search!r}{extra}")
         sys.exit(1)
-
-
-def _universe(spec: SourceSpec, refresh: bool, fmt: str, *, shown: bool = True) -> Any:
-    """The list to show: the cache (a demo market or the sources only if it must be
-    fetched), or a fresh one with ``refresh`` (``None`` when only the refresh was asked)."""
-    universe: symsvc.Universe | None = None
-    if not refresh:
-        # a cached list needs no server; start one only if it must be fetched
-        universe = symsvc.cached_universe(demo=spec.demo, warn=warn)
-        if universe is None and not spec.demo and fmt != "codes":
-            # only the demo list is cached (e.g. right after `--refresh --demo`): show it,
-            # labelled; never as bare codes (those are piped into `record`), and record
-            # and watch never default to it without --demo
-            universe = symsvc.cached_universe(demo=True, warn=warn)
-            if universe is not None:
-                warn(
-                    "showing the DEMO (simulated) list: no real list is cached yet; "
-                    "run `hkticks symbols --refresh` to fetch it from SSE and SZSE"
-                )
-    if universe is not None:
-        return universe
-    with open_source(spec) as provider:
-        if not refresh:
-            return symsvc.load_universe(provider.settings, warn=warn)
-        universe = symsvc.refresh_universe(provider.settings, warn=warn)
-        warn(_summary(universe))
-    return universe if shown else None
-
-
-def _summary(universe: symsvc.Universe) -> str:
-    counts = universe.channel_counts()
-    dates = ", ".join(f"{name} list of {date}" for name, date in sorted(universe.sources.items()))
-    total = len(universe)
-    suspended = universe.suspended_count
-    if universe.suspended_checked_at is None:
-        tail = "suspensions not checked"
-    else:
-        tail = f"{suspended} suspended, {total - suspended} tradable"
-    return (
-        f"refreshed the Stock Connect list: {total} stocks (SH {counts['SH']}, "
-        f"SZ {counts['SZ']}, both {counts['both']}); {dates}; {tail}; cached in {universe.path}"
-    )
-
-
-def _json(universe: symsvc.Universe, stocks: list[symsvc.StockInfo]) -> dict[str, Any]:
-    return {
-        "fetched_at": dt.datetime.fromtimestamp(universe.fetched_at, symsvc.HK_TZ).isoformat(),
-        "sources": universe.sources,
-        "demo": universe.demo,
-        "suspended_checked_at": None
-        if universe.suspended_checked_at is None
-        else dt.datetime.fromtimestamp(universe.suspended_checked_at, symsvc.HK_TZ).isoformat(),
-        "count": len(stocks),
-        "stocks": [
-            {
-                "code": s.code,
-                "name_cn": s.name_cn,
-                "name_en": s.name_en,
-                "channels": list(s.channels),
-                "suspended": s.suspended,
-                "last_traded": universe.last_traded.get(s.code) if s.suspended else None,
-            }
-            for s in stocks
-        ],
-    }
 
 
 def _csv(universe: symsvc.Universe, stocks: list[symsvc.StockInfo]) -> str:

@@ -365,6 +365,30 @@ class AlertsJob:
             self.stop()
 
 
+def watching_line(
+    symbols: int, kinds: Sequence[str], simulated: bool, out: Any, log_path: str | None
+) -> str:
+    """``watching N symbols for KINDS`` (DEMO, and where the trades and alerts go)."""
+    where = f" (trades to {out.shown}, alerts to {log_path})" if out is not None else ""
+    return (
+        f"watching {symbols} symbol{'s' if symbols != 1 else ''} for "
+        f"{', '.join(kinds)}{' (DEMO: simulated market)' if simulated else ''}{where}"
+    )
+
+
+def closed_market_note(now: float) -> str | None:
+    """Outside the continuous sessions (``hours = "hk"``): why no alert comes yet."""
+    from hkticks.market_hours import market_session
+
+    session = market_session(now)
+    if session.continuous:
+        return None
+    return (
+        f"the Hong Kong market is {session.label} ({session.until(now)}): "
+        "only trades of the continuous sessions raise alerts (--hours always counts every hour)"
+    )
+
+
 def replay_alerts(
     ticks: Iterable[Tick],
     cfg: AlertConfig,

@@ -41,6 +41,16 @@ class DashResult:
     simulated: bool
     reason: str
 
+    def summary(self) -> str:
+        """``dashboard closed (reason): N trades of M symbols, K alerts`` (and DEMO)."""
+        from hkticks.run.record_job import plural
+
+        tag = " [DEMO: simulated trades, not market data]" if self.simulated else ""
+        return (
+            f"dashboard closed ({self.reason}): {plural(self.trades, 'trade')} of "
+            f"{plural(self.symbols, 'symbol')}, {plural(self.alerts, 'alert')}{tag}"
+        )
+
 
 def run_dash(
     provider: Provider,

@@ -10,7 +10,10 @@ of ``--send-log``. It prints nothing: the CLI shows the banner and the summary.
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from hkticks.alltick import protocol as alltick
 
 
 def default_truth_path(scenario: str) -> str:
@@ -54,6 +57,7 @@ class ServeJob:
             truth = default_truth_path(self.scenario)
         self.truth = truth
         self.chaos, self.send_log, self.seed = chaos, send_log, seed
+        self.options = server_options
         self.server = MarketServer(
             **server_options,
             seed=seed,
@@ -71,6 +75,46 @@ class ServeJob:
             from hkticks.server.chaos import Chaos
 
             self._chaos_thread = Chaos(self.server, self.chaos, self.seed).start()
+
+    def banner(self, *, default_token: bool) -> list[str]:
+        """What runs and where (the token masked), the plan's limits, how to connect;
+        ``default_token``: the public default of ``--help``, not one of the user's."""
+        from hkticks.alltick.urls import redact
+        from hkticks.market_hours import market_session, simulated_label
+
+        server, opts = self.server, self.options
+        token, plan = opts.get("token", "t"), opts.get("plan", "all-hk")
+        limits = alltick.PLANS[plan]
+        mode = (
+            "firehose (as fast as each client reads)"
+            if opts.get("firehose")
+            else f"{opts.get('rate', 200.0):g} trades/s"
+        )
+        session = market_session(time.time())
+        closed = f"; trades carry the time they are made ({session.until(time.time())})"
+        lines = [
+            "hkticks serve: SIMULATED Hong Kong market (not real prices): "
+            f"{len(server.stocks)} stocks, {mode}",
+            f"  session    {simulated_label(session)}" + ("" if session.trading else closed),
+            f"  WebSocket  {redact(server.ws_url + '?token=' + token)}",
+            f"  REST       {server.rest_url}",
+            f"  SSE list   {server.sse_url}",
+            f"  SZSE list  {server.szse_url}",
+            "  token      the public default shown by --help; set your own with --token"
+            if default_token
+            else "  token      the one given with --token (shown as ***)",
+            f"  plan       {plan}: {limits.max_connections} connections per token, "
+            f"{limits.max_symbols} symbols per connection",
+            f"Point a client at it, e.g.: hkticks watch 00700 --url {server.ws_url} "
+            f"--rest-url {server.rest_url} --token ...   Press Ctrl-C to stop.",
+        ]
+        if self.chaos:
+            lines.append(
+                f"  chaos      {self.chaos:g} socket kills an hour (every open connection reset)"
+            )
+        if self.scenario is not None:
+            lines.append(f"  scenario   {self.scenario}: injected events logged to {self.truth}")
+        return lines
 
     def stop(self) -> int:
         """Stop everything; returns how many connections were open."""

@@ -52,8 +52,8 @@ def stream_json(
     out: IO[bytes],
     err: IO[str],
 ) -> StreamResult:
-    """One JSON object per trade to ``out`` (stdout; notes to ``err``) until ``duration``, a signal or a closed pipe
-    (stdout then silenced, reason ``"pipe closed"``)."""
+    """One JSON object per trade to ``out`` (stdout; notes to ``err``) until ``duration``,
+    a signal or a closed pipe (stdout then silenced, reason ``"pipe closed"``)."""
     from hkticks.watch.runner import run_json, silence_stdout
 
     queue = TickQueue()
