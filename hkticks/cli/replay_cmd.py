@@ -168,20 +168,21 @@ def _serve(
     where = {k: opts[k] for k in ("host", "port", "rest_port", "token", "plan")}
     replay = ReplayServer(recording, factor, max_gap_ms, simulated=simulated, **where)
     replay.start()
-    stop, announced = StopFlag(), False
-    out = sys.stderr
+    stop, out = StopFlag(), sys.stderr
     clear = "\r\x1b[2K" if out.isatty() else ""
+
+    def progress(line: str) -> None:
+        out.write(f"{clear}{line}")
+        out.flush()
+
     try:
         with stop_on_signals(stop):  # before the banner: a Ctrl-C right after it stops cleanly
-            for line in replay.banner(len(recording.files)):
-                click.echo(line, err=True)
-            while not stop.wait(0.5):
-                if replay.finished and not announced:
-                    announced = True
-                    click.echo(f"{clear}hkticks: {replay.finished_line()}", err=True)
-                elif clear and (status := replay.progress()) is not None:
-                    out.write(f"{clear}{status}")
-                    out.flush()
+            click.echo("\n".join(replay.banner(len(recording.files))), err=True)
+            replay.wait(
+                stop,
+                on_finished=lambda line: click.echo(f"{clear}hkticks: {line}", err=True),
+                on_progress=progress if clear else None,
+            )
     finally:
         out.write(clear)
         out.flush()

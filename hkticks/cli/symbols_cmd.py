@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
 import sys
 from typing import Any
 
@@ -13,14 +10,15 @@ import orjson
 
 from hkticks.cli.common import provider_options, remote_source, source_spec, warn
 from hkticks.errors import UsageError
-from hkticks.run.symbols_job import universe_document, universe_to_show
-from hkticks.symbols import universe as symsvc
+from hkticks.run.symbols_job import (
+    stocks_to_show,
+    universe_csv,
+    universe_document,
+    universe_table,
+    universe_to_show,
+)
 
 FORMATS = ("table", "json", "csv", "codes")
-
-
-def _hk_time(epoch_s: float) -> str:
-    return dt.datetime.fromtimestamp(epoch_s, symsvc.HK_TZ).strftime("%Y-%m-%d %H:%M HKT")
 
 
 @click.command("symbols")
@@ -88,10 +86,8 @@ def symbols(
     universe = universe_to_show(spec, refresh, (fmt or "").lower(), shown=shown, warn=warn)
     if universe is None:  # refreshed, and nothing more asked
         return
-    stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
-    in_shard = spec.shard_filter()  # --shard i/n: the list one of n recorders takes
-    if in_shard is not None:
-        stocks = [s for s in stocks if in_shard(s.code)]
+    select: dict[str, Any] = dict(channel=channel, search=search)
+    stocks = stocks_to_show(universe, spec, include_suspended=include_suspended, **select)
     if fmt is None:
         fmt = "table" if sys.stdout.isatty() else "csv"
     fmt = fmt.lower()
@@ -103,63 +99,25 @@ def symbols(
             orjson.dumps(universe_document(universe, stocks), option=orjson.OPT_INDENT_2).decode()
         )
     elif fmt == "csv":
-        click.echo(_csv(universe, stocks), nl=False)
+        click.echo(universe_csv(universe, stocks), nl=False)
     else:
-        matching = universe.select(include_suspended=True, channel=channel, search=search)
-        _table(universe, stocks, hidden=len(matching) - len(stocks), search=search)
+        matching = universe.select(include_suspended=True, **select)
+        hidden = len(matching) - len(stocks)
+        _print_table(*universe_table(universe, stocks, hidden=hidden, search=search))
     if search is not None and not stocks:
-        hidden = universe.select(include_suspended=True, channel=channel, search=search)
-        extra = " (only suspended ones: add --include-suspended)" if hidden else ""
+        suspended = universe.select(include_suspended=True, **select)
+        extra = " (only suspended ones: add --include-suspended)" if suspended else ""
         warn(f"no stock matches {search!r}{extra}")
         sys.exit(1)
 
 
-def _csv(universe: symsvc.Universe, stocks: list[symsvc.StockInfo]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["code", "name_cn", "name_en", "channels", "suspended"])
-    for s in stocks:
-        writer.writerow(
-            [s.code, s.name_cn, s.name_en, " ".join(s.channels), "yes" if s.suspended else ""]
-        )
-    return buf.getvalue()
-
-
-def _table(
-    universe: symsvc.Universe,
-    stocks: list[symsvc.StockInfo],
-    *,
-    hidden: int,
-    search: str | None,
-) -> None:
+def _print_table(table: Any, footer: list[str]) -> None:
+    """The table, at least 120 columns wide into a pipe or file, then its dim footer."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 120))
-    title = "Stock Connect (southbound)" + (" · demo list" if universe.demo else "")
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("Code", style="cyan", no_wrap=True)
-    table.add_column("Name")
-    table.add_column("English name")
-    table.add_column("Channels", no_wrap=True)
-    table.add_column("Suspended", no_wrap=True)
-    for s in stocks:
-        mark = ""
-        if s.suspended:
-            since = universe.last_traded.get(s.code)
-            mark = "[red]suspended[/]" + (f" (last trade {since})" if since else "")
-        table.add_row(s.code, s.name_cn, s.name_en, " ".join(s.channels), mark)
-    counts = [f"{len(stocks)} shown" + (f" for {search!r}" if search else "")]
-    if hidden:  # suspended stocks that match but were left out
-        counts.append(f"{hidden} suspended hidden (--include-suspended)")
-    parts = [f"{k} list {v}" for k, v in sorted(universe.sources.items())]
-    parts.append(f"fetched {_hk_time(universe.fetched_at)}")
-    if universe.suspended_checked_at is None:
-        parts.append("suspensions not checked")
-    else:
-        parts.append(f"suspensions checked {_hk_time(universe.suspended_checked_at)}")
     console.print(table)
-    for line in (counts, parts):
-        console.print(" · ".join(line), style="dim", markup=False, highlight=False)
+    for line in footer:
+        console.print(line, style="dim", markup=False, highlight=False)

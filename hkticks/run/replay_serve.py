@@ -7,6 +7,7 @@ reports where it is; the CLI prints the banner and the progress line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hkticks.analysis.replay import ReplayClock, Tally
@@ -88,6 +89,23 @@ class ReplayServer:
         if self.source.error is not None:
             return f"replay stopped: {self.source.error}"
         return f"replay finished: {self.source.sent:,} trades sent; still serving (Ctrl-C stops)"
+
+    def wait(
+        self,
+        stop: Any,
+        on_finished: Callable[[str], None],
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
+        """Serve until ``stop`` (a :class:`~hkticks.stopping.StopFlag`) is set, looking every
+        0.5 s: ``on_finished`` gets :meth:`finished_line` once, ``on_progress`` the
+        :meth:`progress` line while playing."""
+        announced = False
+        while not stop.wait(0.5):
+            if self.finished and not announced:
+                announced = True
+                on_finished(self.finished_line())
+            elif on_progress is not None and (status := self.progress()) is not None:
+                on_progress(status)
 
     def failure(self) -> HkticksError | None:
         error = self.source.error
