@@ -12,10 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import orjson
 
 from hkticks.bench import report
-from hkticks.cli.common import Duration
+from hkticks.cli import common
 
 
 def _parse_kinds(value: str | None) -> tuple[str, ...]:
@@ -59,14 +58,14 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--seconds",
-    type=Duration(),
+    type=common.Duration(),
     default=8.0,
     show_default="8s",
     help="Length of the latency run (after --latency-warmup).",
 )
 @click.option(
     "--latency-warmup",
-    type=Duration(),
+    type=common.Duration(),
     default=2.0,
     show_default="2s",
     help="Trades before this are not counted in the latency figures.",
@@ -80,7 +79,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--flush-interval",
-    type=Duration(),
+    type=common.Duration(),
     default=1.0,
     show_default="1s",
     help="The recorder's flush interval in the latency run.",
@@ -101,7 +100,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--soak",
-    type=Duration(),
+    type=common.Duration(),
     is_flag=False,
     flag_value="10m",
     default=None,
@@ -110,7 +109,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--soak-interval",
-    type=Duration(),
+    type=common.Duration(),
     default=10.0,
     show_default="10s",
     help="RSS sampling interval of --soak.",
@@ -154,7 +153,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     "trade -> tile latency, the dash server's CPU (550 symbols at --rate; needs playwright "
     "and Debian's chromium).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
+@common.json_option("Print one JSON object with every figure.")
 @click.option(
     "--check",
     is_flag=True,
@@ -254,7 +253,7 @@ def _with_progress(quiet: bool, job: Callable[[Callable[[str], None]], Any]) -> 
 def _show(result: Any, as_json: bool, printer: Callable[[Any], Any]) -> None:
     """``result`` as one JSON object, or as ``printer`` (of :mod:`hkticks.bench.report`) shows it."""
     if as_json:
-        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+        common.print_json(result)
     else:
         printer(result)
 

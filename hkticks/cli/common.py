@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+import orjson
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
@@ -463,3 +465,21 @@ def events_option(help_text: str) -> Callable[[F], F]:
 def duration_option(help_text: str = "Stop after this long (e.g. 30s, 10m).") -> Callable[[F], F]:
     """``--duration``: how long a streaming command runs (``None``: until stopped)."""
     return click.option("--duration", type=Duration(), default=None, help=help_text)
+
+
+def dash_auth_option(help_text: str) -> Callable[[F], F]:
+    """``--auth TOKEN`` (or ``$HKTICKS_DASH_AUTH``): the access token the dashboard asks for."""
+    return click.option(
+        "--auth", metavar="TOKEN", envvar="HKTICKS_DASH_AUTH", default=None, help=help_text
+    )
+
+
+def json_option(help_text: str) -> Callable[[F], F]:
+    """``--json`` (``as_json``): JSON instead of the command's lines or tables."""
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def print_json(doc: Any) -> None:
+    """``doc`` as one indented JSON object on stdout."""
+    sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()

@@ -10,16 +10,7 @@ from typing import Any
 import click
 
 from hkticks.analysis.replay import ReplayClock, Tally, parse_speed
-from hkticks.cli.common import (
-    ENGINE_FLAGS,
-    Duration,
-    board_options,
-    engine_options,
-    parse_symbols,
-    server_options,
-    warn,
-    window_options,
-)
+from hkticks.cli import common
 from hkticks.errors import UsageError
 from hkticks.run import replay_job as job
 from hkticks.run.recordings import check_read, data_kind, is_simulated, open_recording
@@ -36,19 +27,16 @@ from hkticks.storage.readers import Recording
     metavar="1|10|max",
     help="Replay this many times faster than recorded (0.5 is slower); max: no waiting.",
 )
-@window_options
+@common.window_options
 @click.option(
     "--max-gap",
-    type=Duration(),
+    type=common.Duration(),
     default="60s",
     show_default=True,
     help="Shorten pauses longer than this (lunch, nights, disconnects); e.g. 1d keeps them.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print the trades as JSON Lines, as record writes them (automatic when stdout is not a terminal).",
+@common.json_option(
+    "Print the trades as JSON Lines, as record writes them (automatic when stdout is not a terminal)."
 )
 @click.option(
     "--serve",
@@ -61,15 +49,11 @@ from hkticks.storage.readers import Recording
     is_flag=True,
     help="Show the replay in the web dashboard (`hkticks dash`) instead of the terminal board.",
 )
-@click.option(
-    "--auth",
-    metavar="TOKEN",
-    envvar="HKTICKS_DASH_AUTH",
-    default=None,
-    help="With --dash and a non-loopback --host: the access token the page asks for.",
+@common.dash_auth_option(
+    "With --dash and a non-loopback --host: the access token the page asks for."
 )
-@server_options("With --serve: ", listen="With --serve or --dash: ")
-@board_options("Board row order (default: code).")
+@common.server_options("With --serve: ", listen="With --serve or --dash: ")
+@common.board_options("Board row order (default: code).")
 @click.option(
     "--alerts",
     "with_alerts",
@@ -77,7 +61,7 @@ from hkticks.storage.readers import Recording
     help="Print the anomaly engine's alerts instead (as fast as the files read; the same "
     "alerts as the live `hkticks alerts` run; --json for JSON).",
 )
-@engine_options
+@common.engine_options
 def replay(files: tuple[str, ...], speed: str, max_gap: float, **opts: Any) -> None:
     """Replay recordings as a live board, JSONL, or over a WebSocket.
 
@@ -97,7 +81,7 @@ def replay(files: tuple[str, ...], speed: str, max_gap: float, **opts: Any) -> N
       hkticks replay day.jsonl --dash --speed 10
     """
     factor = parse_speed(speed)
-    window = (parse_symbols(opts.pop("symbols")), opts.pop("start"), opts.pop("end"))
+    window = (common.parse_symbols(opts.pop("symbols")), opts.pop("start"), opts.pop("end"))
     recording = open_recording(files, *window)
     serve, as_dash, as_json = opts.pop("serve"), opts.pop("as_dash"), opts.pop("as_json")
     if sum((serve, as_json, as_dash)) > 1:
@@ -113,7 +97,9 @@ def replay(files: tuple[str, ...], speed: str, max_gap: float, **opts: Any) -> N
         tally, reason, clock = _serve(recording, factor, max_gap_ms, view.simulated, opts)
     elif as_dash:
         listen = {k: opts[k] for k in ("host", "port", "auth")}
-        tally, reason = job.replay_on_dash(recording, clock, factor, view, announce=warn, **listen)
+        tally, reason = job.replay_on_dash(
+            recording, clock, factor, view, announce=common.warn, **listen
+        )
     elif json_mode:
         tally, reason = job.replay_json(recording, clock, sys.stdout.buffer)
         if reason == "pipe closed":
@@ -137,19 +123,19 @@ def _report(
     pipe stays quiet on stderr unless something happened)."""
     check_read(recording.reports)
     for line in recording.problems():
-        warn(line)
+        common.warn(line)
     if tally.trades == 0 and not reason:
         # like grep: nothing matched is worth saying, and a non-zero exit for scripts
-        warn(
+        common.warn(
             "no trades to replay: check --symbols, --from and --to against what "
             "`hkticks stats FILE` says the files hold"
         )
         sys.exit(1)
     for line in job.gap_lines(recording):  # said even into a pipe
-        warn(line)
+        common.warn(line)
     if not quiet or sys.stderr.isatty() or reason:
         elapsed = time.monotonic() - started
-        warn(job.summary_line(tally, len(recording.files), elapsed, clock, reason, kind))
+        common.warn(job.summary_line(tally, len(recording.files), elapsed, clock, reason, kind))
     failure = recording.failure()  # a part or a file that could not be read: non-zero
     if failure is not None:
         raise failure
@@ -198,14 +184,14 @@ def _replay_alerts(recording: Recording, as_json: bool, opts: dict[str, Any]) ->
     from hkticks.cli.alert_lines import Output
     from hkticks.run.alerts_job import build_config, history_baselines
 
-    cfg = build_config(demo=False, **{k: opts[k] for k in ENGINE_FLAGS})
+    cfg = build_config(demo=False, **{k: opts[k] for k in common.ENGINE_FLAGS})
     history = opts["history"]
-    bases = history_baselines(history, cfg, opts["history_days"], warn) if history else {}
+    bases = history_baselines(history, cfg, opts["history_days"], common.warn) if history else {}
     output = Output(sys.stdout.buffer, as_json)
     trades = job.recording_alerts(recording, cfg, bases, output.emit)
     check_read(recording.reports)
     for line in recording.problems():
-        warn(line)
+        common.warn(line)
     if not as_json or sys.stderr.isatty():
         count = output.count
-        warn(f"{count} alert{'s' if count != 1 else ''} from {trades:,} trades")
+        common.warn(f"{count} alert{'s' if count != 1 else ''} from {trades:,} trades")

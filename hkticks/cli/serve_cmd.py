@@ -14,12 +14,12 @@ from typing import Any
 import click
 
 from hkticks.alltick.urls import redact
-from hkticks.cli.common import Duration, scenario_option, server_options
+from hkticks.cli import common
 from hkticks.stopping import StopFlag, stop_on_signals
 
 
 @click.command("serve")
-@server_options()
+@common.server_options()
 @click.option(
     "--rate",
     type=click.FloatRange(min=0),
@@ -39,7 +39,7 @@ from hkticks.stopping import StopFlag, stop_on_signals
 @click.option("--seed", type=int, default=None, help="Make the simulation reproducible.")
 @click.option(
     "--heartbeat-timeout",
-    type=Duration(),
+    type=common.Duration(),
     default="30s",
     show_default=True,
     help="Close connections silent for this long (no 22000 heartbeat).",
@@ -52,7 +52,7 @@ from hkticks.stopping import StopFlag, stop_on_signals
     show_default=True,
     help="Symbols beyond the plan: ignore them (as AllTick does) or answer 603.",
 )
-@scenario_option()
+@common.scenario_option()
 @click.option(
     "--truth",
     metavar="PATH",

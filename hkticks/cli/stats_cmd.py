@@ -7,9 +7,8 @@ import sys
 from typing import Any
 
 import click
-import orjson
 
-from hkticks.cli.common import events_option, parse_symbols, window_options
+from hkticks.cli import common
 from hkticks.errors import UsageError
 from hkticks.run.recordings import check_events_files, check_read, data_kind, open_recording
 from hkticks.storage import provenance
@@ -19,8 +18,8 @@ SORTS = {"symbol": "symbol", "trades": "trades", "volume": "volume", "turnover":
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@window_options
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: files, symbols, gaps.")
+@common.window_options
+@common.json_option("One JSON object: files, symbols, gaps.")
 @click.option("--csv", "as_csv", is_flag=True, help="The per-symbol table as CSV.")
 @click.option(
     "--sort",
@@ -32,7 +31,7 @@ SORTS = {"symbol": "symbol", "trades": "trades", "volume": "volume", "turnover":
 @click.option(
     "--top", type=click.IntRange(1), default=None, help="Show only the first N rows of the table."
 )
-@events_option(
+@common.events_option(
     "Events sidecar(s) to read gaps from (default: <FILE>.events.jsonl next to each file)."
 )
 @click.option(
@@ -73,7 +72,7 @@ def stats(
 
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both")
-    recording = open_recording(files, parse_symbols(symbols), start, end)
+    recording = open_recording(files, common.parse_symbols(symbols), start, end)
     check_events_files(events_files)
     summary = summarise(recording, events_files=list(events_files) or None, engine=engine)
     check_read(summary.files)
@@ -96,8 +95,7 @@ def _print_json(summary: Any, sort: str, kind: str | None) -> None:
 
     doc = to_json(summary, sort)
     doc["data"] = kind or "none"  # simulated | real | mixed | none
-    sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-    sys.stdout.flush()
+    common.print_json(doc)
 
 
 def _print_csv(summary: Any, sort: str, top: int | None, label: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 import orjson
 
-from hkticks.cli.common import provider_options, remote_source, source_spec, warn
+from hkticks.cli import common
 from hkticks.errors import UsageError
 from hkticks.run.symbols_job import (
     stocks_to_show,
@@ -51,7 +51,7 @@ FORMATS = ("table", "json", "csv", "codes")
     help="table, json, csv, or codes (one per line, for `record --symbols-file -`). "
     "Default: table on a terminal, csv otherwise.",
 )
-@provider_options
+@common.provider_options
 def symbols(
     refresh: bool,
     search: str | None,
@@ -77,13 +77,13 @@ def symbols(
       hkticks symbols --refresh                 # needs network
       hkticks symbols --format codes --shard 2/3 --demo
     """
-    if remote_source():
+    if common.remote_source():
         raise UsageError(
             "--from applies to watch and record; symbols lists the Stock Connect universe"
         )
-    spec = source_spec(demo_rate=20.0, **provider)
+    spec = common.source_spec(demo_rate=20.0, **provider)
     shown = search is not None or fmt is not None
-    universe = universe_to_show(spec, refresh, (fmt or "").lower(), shown=shown, warn=warn)
+    universe = universe_to_show(spec, refresh, (fmt or "").lower(), shown=shown, warn=common.warn)
     if universe is None:  # refreshed, and nothing more asked
         return
     select: dict[str, Any] = dict(channel=channel, search=search)
@@ -107,7 +107,7 @@ def symbols(
     if search is not None and not stocks:
         suspended = universe.select(include_suspended=True, **select)
         extra = " (only suspended ones: add --include-suspended)" if suspended else ""
-        warn(f"no stock matches {search!r}{extra}")
+        common.warn(f"no stock matches {search!r}{extra}")
         sys.exit(1)
 
 

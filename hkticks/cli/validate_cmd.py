@@ -6,9 +6,8 @@ import sys
 from typing import Any
 
 import click
-import orjson
 
-from hkticks.cli.common import events_option, provider_options, source_spec, warn
+from hkticks.cli import common
 from hkticks.run.recordings import open_recording
 from hkticks.run.source import open_source
 
@@ -27,8 +26,8 @@ from hkticks.run.source import open_source
     show_default=True,
     help="With --kline: at most this many symbols (one REST call each; those in gaps first).",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object with every finding.")
-@events_option("Events sidecar(s) (default: <FILE>.events.jsonl next to each file).")
+@common.json_option("One JSON object with every finding.")
+@common.events_option("Events sidecar(s) (default: <FILE>.events.jsonl next to each file).")
 @click.option(
     "--k-sigma",
     type=click.FloatRange(min=1),
@@ -56,7 +55,7 @@ from hkticks.run.source import open_source
     is_flag=True,
     help="Subscribed symbols that never traded count as problems (exit 1); else a note.",
 )
-@provider_options
+@common.provider_options
 def validate(
     files: tuple[str, ...],
     kline: bool,
@@ -97,13 +96,12 @@ def validate(
     options = ValidateOptions(always_open=opts.pop("always_open") or opts["demo"], **rules)
     report = validate_recording(recording, events, options)
     for line in recording.problems():
-        warn(line)
+        common.warn(line)
     if kline:
-        with open_source(source_spec(**opts)) as provider:
-            check_against_bars(report, provider, kline_max, options, note=warn)
+        with open_source(common.source_spec(**opts)) as provider:
+            check_against_bars(report, provider, kline_max, options, note=common.warn)
     if as_json:
-        sys.stdout.buffer.write(orjson.dumps(report.record(), option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
+        common.print_json(report.record())
     else:
         from rich.console import Console
 

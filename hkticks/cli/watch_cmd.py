@@ -8,50 +8,37 @@ from typing import Any
 
 import click
 
-from hkticks.cli.common import (
-    board_options,
-    demo_tuning_options,
-    duration_option,
-    heatmap_options,
-    provider_options,
-    scenario_option,
-    selection_options,
-    source_spec,
-    warn,
-)
+from hkticks.cli import common
 from hkticks.run.source import open_source
 from hkticks.run.watch_job import BoardOptions, StreamResult, run_board, stream_json
 
 
 @click.command()
 @click.argument("symbols", nargs=-1)
-@selection_options
+@common.selection_options
 @click.option(
     "--book", is_flag=True, help="Also show the best bid and ask with their sizes (board only)."
 )
-@board_options(
+@common.board_options(
     "Row order: code, change (top gainers first), volume (day volume), active (most trades). "
     "Default: the order given."
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Stream one JSON object per trade instead of the board (automatic when stdout is not a terminal).",
+@common.json_option(
+    "Stream one JSON object per trade instead of the board (automatic when stdout is not a terminal)."
 )
-@duration_option()
+@common.duration_option()
 @click.option(
     "--heatmap",
     is_flag=True,
     help="Show the market heatmap (treemap of every symbol) instead of the table.",
 )
-@heatmap_options(("cap", "turnover", "equal"))
+@common.heatmap_options(("cap", "turnover", "equal"))
 @click.option(
     "--bell", is_flag=True, help="Ring the terminal bell on each alert (board; off by default)."
 )
-@scenario_option()
-@demo_tuning_options
-@provider_options
+@common.scenario_option()
+@common.demo_tuning_options
+@common.provider_options
 def watch(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Live quote board in the terminal.
 
@@ -79,10 +66,10 @@ def watch(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
         heatmap_scale=opts.pop("scale"),
         sectors_file=opts.pop("sectors_file"),
     )
-    spec = source_spec(demo_scenario=opts.pop("scenario") or "anomalies", **opts)
+    spec = common.source_spec(demo_scenario=opts.pop("scenario") or "anomalies", **opts)
     with open_source(spec) as provider:
         _ = provider.token  # before the universe fetch
-        codes, universe = provider.symbols(symbols, warn=warn, **choose)
+        codes, universe = provider.symbols(symbols, warn=common.warn, **choose)
         if json_mode:
             _report_stream(
                 stream_json(provider, codes, options.duration, sys.stdout.buffer, sys.stderr),
