@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from hkticks.analysis.alerts import alerts_log_path
 from hkticks.analysis.baselines import applied_path
 from hkticks.cli import common
 from hkticks.cli.alert_lines import Output
@@ -20,9 +19,9 @@ from hkticks.run.alerts_job import (
     closed_market_note,
     dispatcher,
     history_baselines,
+    trades_output,
     watching_line,
 )
-from hkticks.run.outputs import parse_output
 from hkticks.run.source import open_source
 from hkticks.stopping import StopFlag, stop_on_signals
 
@@ -133,11 +132,7 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
 
 def _delivery(opts: dict[str, Any]) -> tuple[Any, str | None, Any]:
     """The trades' output (``--out``), the alerts log and the delivery channels."""
-    out_path, log_path = opts.pop("out_path"), opts.pop("log_path")
-    out = parse_output(out_path) if out_path else None
-    if out is not None:
-        out.check()  # before anything connects
-        log_path = log_path or alerts_log_path(out_path)
+    out, log_path = trades_output(opts.pop("out_path"), opts.pop("log_path"))
     channels = dispatcher(
         log_path=log_path,
         alert_cmd=opts.pop("alert_cmd"),

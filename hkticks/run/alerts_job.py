@@ -202,6 +202,21 @@ def dispatcher(
     return Dispatcher(channels)
 
 
+def trades_output(
+    out_path: str | None, log_path: str | None
+) -> tuple[OutputSpec | None, str | None]:
+    """The recording of the trades the engine sees (``--out``; checked before anything
+    connects) and the alerts log (default with ``--out``: ``OUT.alerts.jsonl``)."""
+    from hkticks.analysis.alerts import alerts_log_path
+    from hkticks.run.outputs import parse_output
+
+    if not out_path:
+        return None, log_path
+    out = parse_output(out_path)
+    out.check()
+    return out, log_path or alerts_log_path(out_path)
+
+
 class AlertsJob:
     """A feed through the anomaly engine; the trades also recorded to ``out`` if given."""
 

@@ -191,3 +191,13 @@ def test_the_serve_job_listens_next_to_its_port_and_writes_the_send_log(
     finally:
         job.stop()
     assert log.exists()
+
+
+def test_the_alerts_log_defaults_to_beside_the_trades(tmp_path: Path) -> None:
+    from hkticks.run.alerts_job import trades_output
+
+    assert trades_output(None, "a.jsonl") == (None, "a.jsonl")
+    out, log = trades_output(str(tmp_path / "day.jsonl"), None)
+    assert out is not None and out.is_file and log == str(tmp_path / "day.jsonl.alerts.jsonl")
+    _, given = trades_output(str(tmp_path / "day.jsonl"), str(tmp_path / "mine.jsonl"))
+    assert given == str(tmp_path / "mine.jsonl")
