@@ -1,6 +1,6 @@
 """``hkticks bench``: throughput, latency and memory against the embedded server.
 
-The measurements live in :mod:`hkticks.bench.runner` (usable without the CLI);
+The measurements live in :mod:`hkticks.bench.measure` (usable without the CLI);
 this module parses options, shows progress and prints the figures as a Rich
 table or, with ``--json``, as one JSON object.
 """
@@ -18,7 +18,7 @@ from hkticks.cli import common
 
 
 def _parse_kinds(value: str | None) -> tuple[str, ...]:
-    from hkticks.bench.runner import THROUGHPUT_KINDS
+    from hkticks.bench.measure import THROUGHPUT_KINDS
 
     if value is None:
         return THROUGHPUT_KINDS
@@ -212,7 +212,7 @@ def _throughput(
 ) -> dict[str, dict[str, Any]]:
     """The default run: throughput ratios, latency (and --watch, --soak, --alerts);
     returns the targets."""
-    from hkticks.bench.runner import BenchConfig, run
+    from hkticks.bench.measure import BenchConfig, run
 
     if figures["seconds"] <= 0 or figures["flush_interval"] <= 0:
         raise click.BadParameter("must be positive", param_hint="--seconds/--flush-interval")

@@ -116,7 +116,7 @@ def _print_table(summary: Any, sort: str, top: int | None, label: str) -> None:
     from rich.console import Console
 
     from hkticks.analysis.stats import render
-    from hkticks.watch.runner import silence_stdout
+    from hkticks.watch.pump import silence_stdout
 
     class PipeConsole(Console):
         def on_broken_pipe(self) -> None:  # `| head`: a normal way to stop (exit 0)

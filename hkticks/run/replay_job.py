@@ -36,7 +36,7 @@ def replay_json(recording: Recording, clock: ReplayClock, out: IO[bytes]) -> tup
     """The trades as JSON Lines to ``out`` (stdout), at ``clock``'s pace, until the end, a signal
     or a closed pipe (reason ``"pipe closed"``)."""
     from hkticks.analysis.replay import replay_json as write_json
-    from hkticks.watch.runner import silence_stdout
+    from hkticks.watch.pump import silence_stdout
 
     stop = StopFlag()
     tally = Tally(recording.keyed())
@@ -110,7 +110,7 @@ def replay_on_board(
 ) -> tuple[Tally, str]:
     """The replay on the terminal board until it ends or is quit."""
     from hkticks.watch.app import BoardApp
-    from hkticks.watch.runner import run_app
+    from hkticks.watch.pump import run_app
 
     live, tally, replay_status = replayed_board(recording, clock, factor, view.sort)
     stop = StopFlag()
@@ -188,7 +188,7 @@ def recording_alerts(recording: Recording, cfg: Any, bases: Any, emit: Any) -> i
 def gap_lines(recording: Recording) -> list[str]:
     """The disconnects of the recording's sidecars, one line each: the trades they lost
     are not in the files."""
-    from hkticks.analysis.gaps import describe, gap_events, sidecar_events
+    from hkticks.analysis.gap_records import describe, gap_events, sidecar_events
 
     events = sidecar_events([f.path for f in recording.files if f.path != "-"])
     return [describe(gap) for gap in gap_events(events)]

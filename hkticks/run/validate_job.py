@@ -38,7 +38,7 @@ class ValidateOptions:
 def recording_events(recording: Recording, given: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The session events of ``given`` sidecars, else of those given among the files and
     those next to each file (``<FILE>.events.jsonl``)."""
-    from hkticks.storage.readers import events_sidecar, read_events
+    from hkticks.storage.sidecars import events_sidecar, read_events
 
     sidecars = list(given) or list(recording.events_files)
     if not given:
@@ -52,7 +52,7 @@ def validate_recording(
     recording: Recording, events: list[dict[str, Any]], options: ValidateOptions
 ) -> Report:
     """Every trade of ``recording`` through the rules; the report holds its gaps."""
-    from hkticks.analysis.gaps import gap_events
+    from hkticks.analysis.gap_records import gap_events
     from hkticks.analysis.validate import Options, Validator, subscriptions
 
     shard_of, subscribed = subscriptions(events)

@@ -54,7 +54,7 @@ def stream_json(
 ) -> StreamResult:
     """One JSON object per trade to ``out`` (stdout; notes to ``err``) until ``duration``,
     a signal or a closed pipe (stdout then silenced, reason ``"pipe closed"``)."""
-    from hkticks.watch.runner import run_json, silence_stdout
+    from hkticks.watch.pump import run_json, silence_stdout
 
     queue = TickQueue()
     feed = board_feed(provider, codes, queue, book=False)
@@ -110,7 +110,7 @@ def run_board(
     from hkticks.watch.app import BoardApp
     from hkticks.watch.columns import ColumnLayout
     from hkticks.watch.live import LiveBoard
-    from hkticks.watch.runner import run_app
+    from hkticks.watch.pump import run_app
     from hkticks.watch.view import board_summary
 
     book, sort = options.book, options.sort
