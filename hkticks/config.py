@@ -20,7 +20,7 @@ elsewhere. Keys (all optional)::
     watchlist = "tech"
     columns = ["code", "name", "last", "chgp"]
 
-    [alerts]            # thresholds of the anomaly engine (hkticks.analysis.anomaly.AlertConfig)
+    [alerts]            # thresholds of the anomaly engine (hkticks.analysis.alert_config.AlertConfig)
     cooldown_s = 60
 
 The token is a secret: this module never prints it, and :func:`hkticks.alltick.urls.redact`

@@ -11,7 +11,7 @@ numbers may come as strings or JSON numbers.
 :func:`hkticks.alltick.protocol.decode_kline` refuses a whole answer with a
 bad field; the board's history and ``validate --kline`` would rather keep
 the good bars and count the bad ones, which :func:`decode_kline` here does.
-Pure; :meth:`hkticks.alltick.rest.RestClient.minute_bars` makes the call (its
+Pure; :meth:`hkticks.alltick.rest_client.RestClient.minute_bars` makes the call (its
 pacing, retries, errors) and uses this decoder: the client imports this
 module, never the other way round.
 """

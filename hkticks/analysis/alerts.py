@@ -53,7 +53,8 @@ from typing import IO, Any
 import orjson
 
 from hkticks.alltick.urls import redact
-from hkticks.analysis.anomaly import Alert, Readiness
+from hkticks.analysis.anomaly import Alert
+from hkticks.analysis.anomaly_state import Readiness
 from hkticks.errors import AlertsLost, OutputError, UsageError
 
 log = logging.getLogger("hkticks.alerts")

@@ -71,28 +71,29 @@ seconds of a symbol's trading (``hkticks bench --alerts`` measures it).
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
+from hkticks.analysis.alert_config import KINDS, AlertConfig, SymbolBaseline
+from hkticks.analysis.anomaly_state import (
+    _HSCALE,
+    _HSIZE,
+    _INF,
+    EngineStats,
+    Readiness,
+    _bucket_edge,
+    _Sym,
+)
+from hkticks.analysis.session_clock import SESSION_MINUTES, phase_span, session_minute
 from hkticks.analysis.units import hkd_text, price_text, shares_text
-from hkticks.errors import ConfigError
 from hkticks.market_hours import DAY_S, HKT_OFFSET_S
 from hkticks.tick import Tick
 
-KINDS = ("volume_spike", "rvol", "block_trade", "price_move", "breakout")
-HOURS = ("hk", "always")
-
-# Continuous sessions, seconds into the HK day, and their minutes of session.
-_AM_OPEN, _AM_CLOSE = 9 * 3600 + 1800, 12 * 3600
-_PM_OPEN, _PM_CLOSE = 13 * 3600, 16 * 3600
-SESSION_MINUTES = 330  # 150 in the morning + 180 in the afternoon
 # Thresholds follow slowly moving baselines: recomputed every 2 s of a symbol's
 # trading (and the size percentile every 32 trades), not on every second.
 THRESHOLDS_EVERY_S = 2
 PERCENTILE_EVERY_TRADES = 32
-_INF = float("inf")
 _log = math.log
 
 
@@ -131,270 +132,6 @@ class Alert:
             float(rec["window_s"]),
             str(rec["message"]),
         )
-
-
-@dataclass(frozen=True)
-class AlertConfig:
-    """Thresholds; every field may be set in ``[alerts]`` of the config file."""
-
-    kinds: tuple[str, ...] = KINDS
-    hours: str = "hk"
-    cooldown_s: float = 60.0
-    warmup_s: float = 120.0
-    warmup_trades: int = 30
-    spike_windows: tuple[int, ...] = (10, 30, 60)
-    spike_ratio: float = 3.0
-    spike_volume_ratio: float = 2.0
-    spike_z: float = 6.0
-    spike_min_trades: int = 20
-    rvol_threshold: float = 3.0
-    rvol_min_s: float = 300.0
-    rvol_cooldown_s: float = 600.0
-    block_floor: float = 20_000_000.0
-    block_percentile: float = 95.0
-    block_x: float = 50.0
-    block_min_trades: int = 100
-    block_adv_pct: float = 1.0
-    block_cap_bp: float = 0.4
-    move_pct: float = 10.0
-    move_window_s: int = 300
-    move_min_price: float = 1.0
-    breakout_rvol: float = 2.0
-
-    def __post_init__(self) -> None:
-        bad = [k for k in self.kinds if k not in KINDS]
-        if bad:
-            raise ConfigError(f"unknown alert kind {bad[0]!r}; choose from {', '.join(KINDS)}")
-        if self.hours not in HOURS:
-            raise ConfigError(f"alerts hours must be one of {', '.join(HOURS)}, not {self.hours!r}")
-        if not self.spike_windows or any(w <= 0 or w > 600 for w in self.spike_windows):
-            raise ConfigError("alerts spike_windows must be seconds between 1 and 600")
-        if not 50.0 <= self.block_percentile < 100.0:
-            raise ConfigError("alerts block_percentile must be in [50, 100)")
-        for name in (
-            "cooldown_s",
-            "warmup_s",
-            "spike_ratio",
-            "spike_z",
-            "rvol_threshold",
-            "block_floor",
-            "block_x",
-            "block_adv_pct",
-            "block_cap_bp",
-            "move_pct",
-            "move_min_price",
-            "move_window_s",
-            "breakout_rvol",
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"alerts {name} must not be negative")
-
-    @classmethod
-    def from_mapping(cls, table: Mapping[str, Any], where: str = "[alerts]") -> AlertConfig:
-        """Build from a config-file table; unknown keys and wrong types are refused by name."""
-        known = {f.name: f for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, raw in table.items():
-            f = known.get(key)
-            if f is None:
-                raise ConfigError(
-                    f"{where} has an unknown key {key!r}; known keys: {', '.join(sorted(known))}"
-                )
-            default = getattr(cls(), key)
-            try:
-                values[key] = _coerce(default, raw)
-            except (TypeError, ValueError):
-                raise ConfigError(
-                    f"{where} {key} = {raw!r} is not a valid {type(default).__name__}"
-                ) from None
-        return cls(**values)
-
-    def with_overrides(self, **overrides: Any) -> AlertConfig:
-        """A copy with the given (non-None) fields replaced: flags over the config file."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def _coerce(default: Any, raw: Any) -> Any:
-    if isinstance(default, bool) or isinstance(raw, bool):
-        raise TypeError("bool")
-    if isinstance(default, tuple):
-        if isinstance(raw, str):
-            raw = [p for p in raw.replace(",", " ").split() if p]
-        if not isinstance(raw, (list, tuple)):
-            raise TypeError("not a list")
-        kind = type(default[0]) if default else str
-        return tuple(kind(x) if kind is not str else str(x) for x in raw)
-    if isinstance(default, float):
-        if not isinstance(raw, (int, float)):
-            raise TypeError("not a number")
-        return float(raw)
-    if isinstance(default, int):
-        if isinstance(raw, float) and raw.is_integer():
-            raw = int(raw)
-        if not isinstance(raw, int):
-            raise TypeError("not an integer")
-        return raw
-    if not isinstance(raw, str):
-        raise TypeError("not a string")
-    return raw
-
-
-@dataclass(frozen=True)
-class SymbolBaseline:
-    """What previous days say about one symbol (see :mod:`hkticks.analysis.baselines`).
-
-    ``cum[m]`` is the average cumulative continuous-session volume at the end
-    of minute ``m`` of the session (0..329); ``minute_n``/``minute_v`` the
-    average trades and volume in that minute (empty when unknown, e.g. from
-    daily bars); ``block`` the ``block_percentile`` of one trade's turnover
-    (0: unknown); ``day_turnover`` the average turnover of a day, HK$ (0: unknown);
-    ``hk_shares`` its shares listed in Hong Kong (0: unknown; market cap = x price).
-    """
-
-    days: int
-    cum: Sequence[float]
-    minute_n: Sequence[float] = ()
-    minute_v: Sequence[float] = ()
-    block: float = 0.0
-    day_turnover: float = 0.0
-    hk_shares: float = 0.0
-
-
-def session_minute(ts_ms: int) -> float:
-    """Minutes into the continuous session (0..330) at ``ts_ms``; lunch and
-    auctions clamp to the nearest session edge."""
-    sec = ((ts_ms // 1000) + HKT_OFFSET_S) % DAY_S
-    if sec < _AM_OPEN:
-        return 0.0
-    if sec < _AM_CLOSE:
-        return (sec - _AM_OPEN) / 60.0
-    if sec < _PM_OPEN:
-        return 150.0
-    if sec < _PM_CLOSE:
-        return 150.0 + (sec - _PM_OPEN) / 60.0
-    return float(SESSION_MINUTES)
-
-
-def phase_span(ts_ms: int) -> tuple[int, int, bool, int]:
-    """(start ms, end ms, continuous?, HK day number) of the phase holding ``ts_ms``.
-
-    Weekends are not continuous. Pure; the engine caches one span at a time.
-    """
-    local_s = ts_ms // 1000 + HKT_OFFSET_S
-    day = local_s // DAY_S
-    sec = local_s - day * DAY_S
-    base_ms = (day * DAY_S - HKT_OFFSET_S) * 1000
-    weekday = (day + 3) % 7
-    if weekday >= 5:
-        return base_ms, base_ms + DAY_S * 1000, False, day
-    edges = (0, _AM_OPEN, _AM_CLOSE, _PM_OPEN, _PM_CLOSE, DAY_S)
-    for i in range(5):
-        if edges[i] <= sec < edges[i + 1]:
-            return base_ms + edges[i] * 1000, base_ms + edges[i + 1] * 1000, i in (1, 3), day
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-# Turnover histogram for the intraday percentile: 8 buckets per doubling.
-_HBUCKETS_PER_2X = 8
-_HSCALE = _HBUCKETS_PER_2X / math.log(2.0)
-_HSIZE = 320  # up to 2**40 HK$
-
-
-def _bucket_edge(b: int) -> float:
-    return math.exp((b + 1) / _HSCALE)
-
-
-class _Sym:
-    """One symbol's running state (the engine's hot path touches only this)."""
-
-    __slots__ = (
-        "symbol",
-        "sec",
-        "bucket",
-        "wins",
-        "sums_n",
-        "sums_v",
-        "thr_n",
-        "thr_v",
-        "trig",
-        "next_thr",
-        "next_pct",
-        "exp_n",
-        "exp_v",
-        "tot_n",
-        "tot_v",
-        "hist",
-        "hist_top",
-        "block_thr",
-        "block_why",
-        "px",
-        "ref_px",
-        "band_hi",
-        "band_lo",
-        "hi",
-        "lo",
-        "rvol",
-        "rvol_base",
-        "last",
-        "base",
-    )
-
-    def __init__(self, symbol: str, nwin: int, base: SymbolBaseline | None) -> None:
-        self.symbol = symbol
-        self.sec = -1
-        self.bucket: list[int] = [0, 0, 0]  # [sec, trades, volume]
-        self.wins: list[deque[list[int]]] = [deque() for _ in range(nwin)]
-        self.sums_n = [0] * nwin
-        self.sums_v = [0] * nwin
-        self.thr_n = [_INF] * nwin
-        self.thr_v = [_INF] * nwin
-        self.trig = _INF  # trades in the current second that make a window worth checking
-        self.next_thr = -1  # the second from which thresholds are recomputed
-        self.next_pct = 0  # the trade count from which the size percentile is recomputed
-        self.exp_n = [0.0] * nwin
-        self.exp_v = [0.0] * nwin
-        self.tot_n = 0
-        self.tot_v = 0
-        self.hist: list[int] | None = None
-        self.hist_top = -1
-        self.block_thr = _INF
-        self.block_why = ""
-        self.px: deque[tuple[int, float]] = deque()
-        self.ref_px = 0.0
-        self.band_hi = _INF
-        self.band_lo = -_INF
-        self.hi = -_INF
-        self.lo = _INF
-        self.rvol = 0.0
-        self.rvol_base = 0.0
-        self.last: dict[str, int] = {}
-        self.base = base
-
-
-@dataclass(frozen=True)
-class Readiness:
-    """The engine's warm-up: continuous-session seconds seen of the ``warmup_s`` that
-    volume_spike's intraday rate needs; symbols seen, and how many of them have a
-    volume_spike and a block_trade threshold yet."""
-
-    active_s: float
-    warmup_s: float
-    symbols: int
-    spike_ready: int
-    block_ready: int
-
-    @property
-    def warming(self) -> bool:
-        return self.active_s < self.warmup_s
-
-
-@dataclass
-class EngineStats:
-    """``ticks`` seen; ``counted`` today's ticks in the continuous sessions; alerts by kind."""
-
-    ticks: int = 0
-    counted: int = 0
-    alerts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
 
 
 class AnomalyEngine:

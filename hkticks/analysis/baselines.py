@@ -13,7 +13,7 @@ Two sources, computed once and cached as JSON under ``$XDG_CACHE_HOME/hkticks/``
   (busy open, quieter late morning and lunch edges, busy close). It is a
   model, not a measurement: recordings give the real shape.
 
-Only continuous-session trades count (see :func:`hkticks.analysis.anomaly.phase_span`).
+Only continuous-session trades count (see :func:`hkticks.analysis.session_clock.phase_span`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from typing import Any
 import orjson
 
 from hkticks import config
-from hkticks.analysis.anomaly import SESSION_MINUTES, SymbolBaseline, phase_span, session_minute
+from hkticks.analysis.alert_config import SymbolBaseline
+from hkticks.analysis.session_clock import SESSION_MINUTES, phase_span, session_minute
 from hkticks.market_hours import DAY_S, HKT_OFFSET_S
 from hkticks.tick import Tick
 

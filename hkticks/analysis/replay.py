@@ -181,7 +181,7 @@ class ReplayStatus:
 class ReplayFeed:
     """Pushes recorded trades into a :class:`TickQueue` when due: a feed for the board.
 
-    Has what the board (:class:`hkticks.watch.runner.BoardPump`) needs of a feed (``status()``,
+    Has what the board (:class:`hkticks.watch.pump.BoardPump`) needs of a feed (``status()``,
     ``fatal``, ``done``). A reading error ends up in :attr:`fatal`. At the end
     a footer note says the replay finished and the board stays up until
     Ctrl-C (``done`` is set only with ``finish_done=True``).

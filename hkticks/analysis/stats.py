@@ -9,7 +9,7 @@ offer and at the bid. Open and close: ties of exchange time are broken by
 ``seq``.
 
 The figures are computed by DuckDB when it is installed (``hkticks[fast]``,
-see :mod:`hkticks.analysis.columnar`), file by file, straight from each
+see :mod:`hkticks.analysis.stats_duckdb`), file by file, straight from each
 file; a file it cannot read exactly, or every file when it is missing, is
 read by the tolerant streaming reader here. Both give the same figures (sums
 of floats may differ in the last digits: they are added in another order).
@@ -29,25 +29,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkticks.analysis.columnar import (
+from hkticks.analysis.gap_records import gap_events
+from hkticks.analysis.stats_duckdb import (
     FAST_HINT,
     FileFigures,
     Partial,
     duckdb_module,
     footer_figures,
 )
-from hkticks.analysis.columnar import figures as columnar_figures
-from hkticks.analysis.gaps import gap_events
+from hkticks.analysis.stats_duckdb import figures as columnar_figures
 from hkticks.analysis.units import hkd_text, shares_text
 from hkticks.errors import UsageError
-from hkticks.storage.readers import (
-    FileReport,
-    Recording,
-    Selection,
-    events_sidecar,
-    hk_datetime,
-    read_events,
-)
+from hkticks.storage.readers import FileReport, Recording, Selection, hk_datetime
+from hkticks.storage.sidecars import events_sidecar, read_events
 from hkticks.tick import Tick
 
 STAT_FIELDS = (

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkticks.alltick.protocol import Bar
+from hkticks.alltick.rest_frames import Bar
 from hkticks.hkex import SPREAD_TABLE, tick_size
 from hkticks.market_hours import Calendar, day_date, hk_day
 from hkticks.tick import Tick

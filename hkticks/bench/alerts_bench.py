@@ -21,9 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 from hkticks.alltick import protocol as alltick
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.scoring import Score, score
-from hkticks.server import frames, scenarios, universe
+from hkticks.server import frames, scenarios, simulated_stocks
 from hkticks.server.market import Market, Trade
 from hkticks.tick import Tick
 
@@ -49,7 +50,7 @@ def _tick(tr: Trade) -> Tick:
 
 
 def _run(name: str, seed: int, seconds: float, rate: float) -> tuple[list[Trade], Any, list[Any]]:
-    market = Market(universe.stocks(), seed=seed, start_ms=T0)
+    market = Market(simulated_stocks.stocks(), seed=seed, start_ms=T0)
     sc = scenarios.make(name, scenarios.ScenarioOptions(seed=seed, rate=rate))
     trades = scenarios.simulate(market, sc, start_ms=T0, seconds=seconds, rate=rate)
     engine = AnomalyEngine(AlertConfig(hours="always"))
@@ -111,7 +112,7 @@ def engine_cost(
     """Per-tick cost: each round feeds every tick once, timed per batch of ``batch`` ticks;
     the figure is the median batch (robust to a neighbour's burst of CPU), median over rounds."""
     progress("alerts: engine cost per tick")
-    market = Market(universe.stocks(), seed=42, start_ms=T0)
+    market = Market(simulated_stocks.stocks(), seed=42, start_ms=T0)
     trades = scenarios.simulate(
         market, scenarios.make("none"), start_ms=T0, seconds=seconds, rate=rate
     )

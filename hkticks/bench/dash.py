@@ -92,7 +92,7 @@ def dash_figures(
     if chromium is None:
         raise DashBenchError("bench --dash needs Chromium: apt-get install chromium")
     from hkticks.server import MarketServer
-    from hkticks.server.universe import stocks
+    from hkticks.server.simulated_stocks import stocks
 
     codes = [s.code for s in stocks() if not s.suspended][:symbols]
     with (

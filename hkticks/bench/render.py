@@ -205,7 +205,7 @@ def watch_cpu(
     import pty
 
     from hkticks.server import MarketServer
-    from hkticks.server.universe import stocks
+    from hkticks.server.simulated_stocks import stocks
 
     codes = [s.code for s in stocks() if not s.suspended][:symbols]
     with (
@@ -418,7 +418,7 @@ def pilot_latency(
     from hkticks.feed.queue import TickQueue
     from hkticks.watch.app import BoardApp
     from hkticks.watch.buffers import Buffers
-    from hkticks.watch.runner import BoardPump
+    from hkticks.watch.pump import BoardPump
 
     rng = random.Random(7)
     codes = _synthetic_codes(symbols)

@@ -41,7 +41,7 @@ def _ok(ok: bool) -> str:
 
 
 def print_figures(result: dict[str, Any]) -> None:
-    """The figures of :func:`hkticks.bench.runner.run` as Rich tables and lines on stdout."""
+    """The figures of :func:`hkticks.bench.measure.run` as Rich tables and lines on stdout."""
     # into a pipe or file: wide enough that no name or figure is cut
     console = Console() if sys.stdout.isatty() else Console(width=200)
     m = result["machine"]
@@ -64,7 +64,7 @@ def print_figures(result: dict[str, Any]) -> None:
 
 
 def _throughput(console: Console, tp: dict[str, Any]) -> None:
-    from hkticks.bench.runner import NOISY_SPREAD
+    from hkticks.bench.measure import NOISY_SPREAD
 
     ceiling = tp.get("ceiling")
     table = Table(

@@ -80,8 +80,8 @@ def run_stats_bench(
         raise HkticksError(
             "bench --stats needs DuckDB and pyarrow: pip install 'hkticks[fast,parquet]'"
         ) from None
-    from hkticks.analysis.columnar import figures
     from hkticks.analysis.stats import summarise
+    from hkticks.analysis.stats_duckdb import figures
     from hkticks.bench.data import write_day
     from hkticks.storage import parquet
     from hkticks.storage.readers import Recording

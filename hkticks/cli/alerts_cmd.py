@@ -9,36 +9,29 @@ from typing import Any
 
 import click
 
-from hkticks.analysis.alerts import alerts_log_path
 from hkticks.analysis.baselines import applied_path
+from hkticks.cli import common
 from hkticks.cli.alert_lines import Output
-from hkticks.cli.common import (
-    ENGINE_FLAGS,
-    Duration,
-    engine_options,
-    provider_options,
-    scenario_option,
-    selection_options,
-    source_spec,
-    warn,
-)
 from hkticks.errors import UsageError
-from hkticks.run.alerts_job import AlertsJob, build_config, dispatcher, history_baselines
-from hkticks.run.outputs import parse_output
+from hkticks.run.alerts_job import (
+    AlertsJob,
+    build_config,
+    closed_market_note,
+    dispatcher,
+    history_baselines,
+    trades_output,
+    watching_line,
+)
 from hkticks.run.source import open_source
 from hkticks.stopping import StopFlag, stop_on_signals
 
 
 @click.command("alerts")
 @click.argument("symbols", nargs=-1)
-@selection_options
-@click.option(
-    "--json", "as_json", is_flag=True, help="One JSON object per alert instead of a line."
-)
-@click.option(
-    "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m)."
-)
-@engine_options
+@common.selection_options
+@common.json_option("One JSON object per alert instead of a line.")
+@common.duration_option()
+@common.engine_options
 @click.option(
     "--alert-cmd",
     metavar="CMD",
@@ -66,16 +59,15 @@ from hkticks.stopping import StopFlag, stop_on_signals
     default=None,
     help="Also record the trades the engine saw to PATH (.jsonl, .csv, .db), for replay --alerts.",
 )
-@scenario_option()
+@common.scenario_option()
 @click.option(
     "--truth",
     metavar="PATH",
     default=None,
     help="With --demo: log the injected events to PATH (JSONL).",
 )
-@click.option("--demo-rate", type=float, default=200.0, hidden=True)
-@click.option("--demo-seed", type=int, default=None, hidden=True)
-@provider_options
+@common.demo_tuning_options
+@common.provider_options
 def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     """Volume spikes, relative volume, block trades, sharp moves and breakouts, live.
 
@@ -98,21 +90,19 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
     if (scenario or truth) and not opts["demo"]:
         raise UsageError("--scenario and --truth need --demo (the simulated market)")
     history, history_days = opts.pop("history"), opts.pop("history_days")
-    cfg = build_config(demo=opts["demo"], **{k: opts.pop(k) for k in ENGINE_FLAGS})
-    bases = history_baselines(history, cfg, history_days, warn) if history else {}
+    cfg = build_config(demo=opts["demo"], **{k: opts.pop(k) for k in common.ENGINE_FLAGS})
+    bases = history_baselines(history, cfg, history_days, common.warn) if history else {}
     out, log_path, channels = _delivery(opts)
     output = Output(sys.stdout.buffer, as_json, channels)
-    symbols_file, include_suspended = opts.pop("symbols_file"), opts.pop("include_suspended")
-    duration = opts.pop("duration")
-    spec = source_spec(demo_scenario=scenario or "anomalies", demo_truth=truth, **opts)
+    choose = {k: opts.pop(k) for k in ("symbols_file", "include_suspended")}
+    duration, chatty = opts.pop("duration"), not as_json or sys.stderr.isatty()
+    spec = common.source_spec(demo_scenario=scenario or "anomalies", demo_truth=truth, **opts)
     stop, started = StopFlag(), time.monotonic()
     job: AlertsJob | None = None
     try:
         with open_source(spec) as provider:
             _ = provider.token  # none needed with --from nats://...
-            codes, _universe = provider.symbols(
-                symbols, symbols_file, include_suspended=include_suspended, warn=warn
-            )
+            codes, _universe = provider.symbols(symbols, warn=common.warn, **choose)
             job = AlertsJob(
                 provider,
                 codes,
@@ -121,15 +111,15 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
                 out=out,
                 history_days=history_days,
                 kline_baselines=not history,
-                note=warn,
-                # the warm-up status line (not into a pipe of JSON)
-                status=channels if not as_json or sys.stderr.isatty() else None,
+                note=common.warn,
+                status=channels if chatty else None,  # the warm-up line (not into a JSON pipe)
                 applied_to=applied_path(out.text) if out is not None and out.is_file else None,
             )
-            if not as_json or sys.stderr.isatty():
-                _announce(len(codes), cfg.kinds, provider.simulated, out, log_path)
-            if cfg.hours == "hk":
-                _closed_note()
+            if chatty:
+                common.warn(watching_line(len(codes), cfg.kinds, provider.simulated, out, log_path))
+            closed = closed_market_note(time.time()) if cfg.hours == "hk" else None
+            if closed is not None:
+                common.warn(closed)
             with stop_on_signals(stop):
                 job.run(output.emit, stop, duration)
     finally:
@@ -142,17 +132,13 @@ def alerts(symbols: tuple[str, ...], as_json: bool, **opts: Any) -> None:
 
 def _delivery(opts: dict[str, Any]) -> tuple[Any, str | None, Any]:
     """The trades' output (``--out``), the alerts log and the delivery channels."""
-    out_path, log_path = opts.pop("out_path"), opts.pop("log_path")
-    out = parse_output(out_path) if out_path else None
-    if out is not None:
-        out.check()  # before anything connects
-        log_path = log_path or alerts_log_path(out_path)
+    out, log_path = trades_output(opts.pop("out_path"), opts.pop("log_path"))
     channels = dispatcher(
         log_path=log_path,
         alert_cmd=opts.pop("alert_cmd"),
         webhook=opts.pop("webhook"),
         bell=sys.stderr if opts.pop("bell") else None,
-        note=warn,
+        note=common.warn,
     )
     return out, log_path, channels
 
@@ -161,30 +147,11 @@ def _summary(
     channels: Any, output: Output, job: AlertsJob | None, stop: StopFlag, started: float
 ) -> None:
     for line in channels.problems():
-        warn(line)
+        common.warn(line)
     if stop.reason in ("Ctrl-C", "SIGTERM") or sys.stderr.isatty():
         elapsed = time.monotonic() - started
         trades = job.engine.stats.ticks if job is not None else 0
-        warn(
+        common.warn(
             f"{output.count} alert{'s' if output.count != 1 else ''} from {trades:,} trades "
             f"in {elapsed:.1f} s ({stop.reason or 'stopped'})"
-        )
-
-
-def _announce(symbols: int, kinds: Any, simulated: bool, out: Any, log_path: str | None) -> None:
-    where = f" (trades to {out.shown}, alerts to {log_path})" if out is not None else ""
-    warn(
-        f"watching {symbols} symbol{'s' if symbols != 1 else ''} for "
-        f"{', '.join(kinds)}{' (DEMO: simulated market)' if simulated else ''}{where}"
-    )
-
-
-def _closed_note() -> None:
-    from hkticks.market_hours import market_session
-
-    session = market_session(time.time())
-    if not session.continuous:
-        warn(
-            f"the Hong Kong market is {session.label} ({session.until(time.time())}): "
-            "only trades of the continuous sessions raise alerts (--hours always counts every hour)"
         )

@@ -1,6 +1,6 @@
 """``hkticks bench``: throughput, latency and memory against the embedded server.
 
-The measurements live in :mod:`hkticks.bench.runner` (usable without the CLI);
+The measurements live in :mod:`hkticks.bench.measure` (usable without the CLI);
 this module parses options, shows progress and prints the figures as a Rich
 table or, with ``--json``, as one JSON object.
 """
@@ -12,13 +12,13 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-import orjson
 
-from hkticks.cli.common import Duration
+from hkticks.bench import report
+from hkticks.cli import common
 
 
 def _parse_kinds(value: str | None) -> tuple[str, ...]:
-    from hkticks.bench.runner import THROUGHPUT_KINDS
+    from hkticks.bench.measure import THROUGHPUT_KINDS
 
     if value is None:
         return THROUGHPUT_KINDS
@@ -58,14 +58,14 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--seconds",
-    type=Duration(),
+    type=common.Duration(),
     default=8.0,
     show_default="8s",
     help="Length of the latency run (after --latency-warmup).",
 )
 @click.option(
     "--latency-warmup",
-    type=Duration(),
+    type=common.Duration(),
     default=2.0,
     show_default="2s",
     help="Trades before this are not counted in the latency figures.",
@@ -79,7 +79,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--flush-interval",
-    type=Duration(),
+    type=common.Duration(),
     default=1.0,
     show_default="1s",
     help="The recorder's flush interval in the latency run.",
@@ -100,7 +100,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--soak",
-    type=Duration(),
+    type=common.Duration(),
     is_flag=False,
     flag_value="10m",
     default=None,
@@ -109,7 +109,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
 )
 @click.option(
     "--soak-interval",
-    type=Duration(),
+    type=common.Duration(),
     default=10.0,
     show_default="10s",
     help="RSS sampling interval of --soak.",
@@ -153,7 +153,7 @@ def _parse_kinds(value: str | None) -> tuple[str, ...]:
     "trade -> tile latency, the dash server's CPU (550 symbols at --rate; needs playwright "
     "and Debian's chromium).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every figure.")
+@common.json_option("Print one JSON object with every figure.")
 @click.option(
     "--check",
     is_flag=True,
@@ -192,24 +192,27 @@ def bench(
     if dash_only:
         return _exit_on_missed(check, _dash(rate, figures["seconds"], as_json))
     ctx = click.get_current_context()
+    given = {  # the sizes given on the command line (the other runs' defaults differ)
+        name
+        for name in ("ticks", "trials", "seconds")
+        if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    }
     if nats is not None or postgres is not None:
-        # --ticks/--trials/--seconds size the remote runs only when given (their defaults differ)
-        sizes = {
-            name: value
-            for name, value in (
-                ("ticks", ticks),
-                ("trials", trials),
-                ("seconds", figures["seconds"]),
-            )
-            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
-        }
-        return _exit_on_missed(check, _remote(nats, postgres, rate=rate, as_json=as_json, **sizes))
-    if stats_only:
-        # the data figures are of a 2M-trade day unless --ticks says otherwise
-        explicit = ctx.get_parameter_source("ticks")
-        day = ticks if explicit is click.core.ParameterSource.COMMANDLINE else 2_000_000
+        sizes = {"ticks": ticks, "trials": trials, "seconds": figures["seconds"]}
+        wanted = {name: value for name, value in sizes.items() if name in given}
+        return _exit_on_missed(check, _remote(nats, postgres, rate=rate, as_json=as_json, **wanted))
+    if stats_only:  # the data figures are of a 2M-trade day unless --ticks says otherwise
+        day = ticks if "ticks" in given else 2_000_000
         return _exit_on_missed(check, _stats(trials, as_json, day))
-    from hkticks.bench.runner import BenchConfig, run
+    return _exit_on_missed(check, _throughput(ticks, trials, rate, as_json, figures))
+
+
+def _throughput(
+    ticks: int, trials: int, rate: float, as_json: bool, figures: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The default run: throughput ratios, latency (and --watch, --soak, --alerts);
+    returns the targets."""
+    from hkticks.bench.measure import BenchConfig, run
 
     if figures["seconds"] <= 0 or figures["flush_interval"] <= 0:
         raise click.BadParameter("must be positive", param_hint="--seconds/--flush-interval")
@@ -224,13 +227,8 @@ def bench(
         **figures,
     )
     result = _with_progress(as_json, lambda progress: run(config, progress=progress))
-    if as_json:
-        _print_json(result)
-    else:
-        from hkticks.bench.report import print_figures
-
-        print_figures(result)
-    _exit_on_missed(check, result.get("targets") or {})
+    _show(result, as_json, report.print_figures)
+    return dict(result.get("targets") or {})
 
 
 def _exit_on_missed(check: bool, targets: dict[str, dict[str, Any]]) -> None:
@@ -252,8 +250,12 @@ def _with_progress(quiet: bool, job: Callable[[Callable[[str], None]], Any]) -> 
         return job(lambda msg: status.update(msg))
 
 
-def _print_json(result: Any) -> None:
-    sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+def _show(result: Any, as_json: bool, printer: Callable[[Any], Any]) -> None:
+    """``result`` as one JSON object, or as ``printer`` (of :mod:`hkticks.bench.report`) shows it."""
+    if as_json:
+        common.print_json(result)
+    else:
+        printer(result)
 
 
 def _remote(
@@ -275,12 +277,7 @@ def _remote(
         return result
 
     result = _with_progress(as_json, job)
-    if as_json:
-        _print_json(result)
-    else:
-        from hkticks.bench.report import print_remote
-
-        print_remote(result)
+    _show(result, as_json, report.print_remote)
     return dict(result)
 
 
@@ -291,23 +288,14 @@ def _stats(rounds: int, as_json: bool, trades: int) -> dict[str, dict[str, Any]]
     result = _with_progress(
         as_json, lambda progress: run_stats_bench(trades, rounds=rounds, progress=progress)
     )
-    if as_json:
-        _print_json(result)
-    else:
-        from hkticks.bench.report import print_stats
-
-        print_stats(result)
+    _show(result, as_json, report.print_stats)
     return dict(result["targets"])
 
 
 def _dash(rate: float, seconds: float, as_json: bool) -> dict[str, dict[str, Any]]:
     """``--dash``: the web dashboard's figures; returns its targets."""
     from hkticks.bench.dash import run_dash_bench
-    from hkticks.bench.report import print_dash
 
     result = run_dash_bench(rate=rate, seconds=min(seconds, 20.0))
-    if as_json:
-        _print_json(result)
-    else:
-        print_dash(result)
+    _show(result, as_json, report.print_dash)
     return dict(result["targets"])

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import click
+import orjson
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
-from hkticks.analysis.anomaly import HOURS, KINDS
+from hkticks.analysis.alert_config import HOURS, KINDS
 from hkticks.errors import UsageError
 from hkticks.run.source import SourceSpec
 
@@ -135,6 +137,11 @@ def selection_options(func: F) -> F:
     )(func)
 
 
+def _remembered(*names: str, metavar: str, help: str) -> Any:  # noqa: A002 (click's name)
+    """A source option kept in ``ctx.meta`` (see :func:`_remember`), not passed to the command."""
+    return click.option(*names, metavar=metavar, expose_value=False, callback=_remember, help=help)
+
+
 _PROVIDER_OPTIONS = [
     click.option(
         "--demo", is_flag=True, help="Use the built-in simulated market (no token, no network)."
@@ -163,35 +170,27 @@ _PROVIDER_OPTIONS = [
         default=None,
         help="Your AllTick plan; sets connection and symbol limits (default: basic).",
     ),
-    click.option(
+    _remembered(
         "--from",
         "from_",
         metavar="nats://HOST:4222/PREFIX",
-        expose_value=False,
-        callback=_remember,
         help="Read trades from a NATS JetStream stream another hkticks publishes "
         "(record --out nats://...) instead of AllTick; no token needed.",
     ),
-    click.option(
+    _remembered(
         "--consumer",
         metavar="NAME",
-        expose_value=False,
-        callback=_remember,
         help="With --from: a durable consumer that resumes where it stopped.",
     ),
-    click.option(
+    _remembered(
         "--since",
         metavar="HH:MM",
-        expose_value=False,
-        callback=_remember,
         help="With --from: start from this Hong Kong time today (default: the last "
         "trade of each symbol).",
     ),
-    click.option(
+    _remembered(
         "--shard",
         metavar="I/N",
-        expose_value=False,
-        callback=_remember,
         help="Only shard I of N of the symbols (split by code, the same on every machine).",
     ),
 ]
@@ -278,6 +277,14 @@ ENGINE_FLAGS = (
     "move_window",
     "rvol_threshold",
 )
+
+
+def _threshold(name: str, kind: click.ParamType, help_text: str, dest: str | None = None) -> Any:
+    """An engine flag that overrides ``[alerts]`` of the config file (``None``: not given;
+    the help ends with the built-in default in brackets)."""
+    return click.option(name, *([dest] if dest else []), type=kind, default=None, help=help_text)
+
+
 _ENGINE_OPTIONS = [
     click.option(
         "--kinds",
@@ -306,48 +313,29 @@ _ENGINE_OPTIONS = [
         show_default=True,
         help="With --history: the last N trading days count.",
     ),
-    click.option(
-        "--cooldown",
-        type=Duration(),
-        default=None,
-        help="Quiet time per (symbol, kind) after an alert [60s].",
+    _threshold("--cooldown", Duration(), "Quiet time per (symbol, kind) after an alert [60s]."),
+    _threshold(
+        "--warmup", Duration(), "Trading time seen before volume_spike vs the intraday rate [2m]."
     ),
-    click.option(
-        "--warmup",
-        type=Duration(),
-        default=None,
-        help="Trading time seen before volume_spike vs the intraday rate [2m].",
-    ),
-    click.option(
+    _threshold(
         "--spike-ratio",
-        type=click.FloatRange(min=1),
-        default=None,
-        help="volume_spike: trades in a window vs expected [3].",
+        click.FloatRange(min=1),
+        "volume_spike: trades in a window vs expected [3].",
     ),
-    click.option(
-        "--block-floor",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="block_trade: minimum turnover, HK$ [20000000].",
+    _threshold(
+        "--block-floor", click.FloatRange(min=0), "block_trade: minimum turnover, HK$ [20000000]."
     ),
-    click.option(
-        "--move-pct",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="price_move: percent vs --move-window earlier [10].",
+    _threshold(
+        "--move-pct", click.FloatRange(min=0), "price_move: percent vs --move-window earlier [10]."
     ),
-    click.option(
-        "--move-window",
-        type=Duration(),
-        default=None,
-        help="price_move: compared with the price this long before [5m].",
+    _threshold(
+        "--move-window", Duration(), "price_move: compared with the price this long before [5m]."
     ),
-    click.option(
+    _threshold(
         "--rvol",
+        click.FloatRange(min=0),
+        "rvol: relative volume to alert at [3].",
         "rvol_threshold",
-        type=click.FloatRange(min=0),
-        default=None,
-        help="rvol: relative volume to alert at [3].",
     ),
 ]
 
@@ -365,3 +353,133 @@ def parse_symbols(values: tuple[str, ...]) -> list[str] | None:
     from hkticks.symbols.universe import normalise_all
 
     return normalise_all(given)
+
+
+def window_options(func: F) -> F:
+    """``--symbols --from --to``: which trades of a recording a reading command takes
+    (``symbols``, ``start``, ``end``; see :func:`parse_symbols`)."""
+    bound = "exchange time (HK time, every day; or YYYY-MM-DD[ HH:MM])."
+    return _apply(
+        [
+            click.option(
+                "--symbols",
+                "symbols",
+                multiple=True,
+                metavar="CODES",
+                help="Only these symbols (e.g. 700,9988; repeatable).",
+            ),
+            click.option("--from", "start", metavar="HH:MM", help="From this " + bound),
+            click.option("--to", "end", metavar="HH:MM", help="Before this " + bound),
+        ],
+        func,
+    )
+
+
+SORT_CHOICES = ("code", "change", "volume", "active")
+
+
+def board_options(sort_help: str) -> Callable[[F], F]:
+    """``--sort --colors --names``: the board's row order, colours and names (``sort``,
+    ``colors``, ``name_lang``)."""
+    return lambda func: _apply(
+        [
+            click.option("--sort", type=click.Choice(SORT_CHOICES), default=None, help=sort_help),
+            click.option(
+                "--colors",
+                type=click.Choice(["west", "cn"]),
+                default="west",
+                show_default=True,
+                help="west: green up, red down; cn: red up, green down (mainland convention).",
+            ),
+            click.option(
+                "--names",
+                "name_lang",
+                type=click.Choice(["en", "cn"]),
+                default="en",
+                show_default=True,
+                help="Show English or Chinese names.",
+            ),
+        ],
+        func,
+    )
+
+
+def server_options(what: str = "", listen: str | None = None) -> Callable[[F], F]:
+    """``--host --port --rest-port --token --plan`` of the embedded AllTick-compatible
+    server (``what``: the help's prefix, e.g. ``"With --serve: "``; ``listen``: that of
+    ``--host --port``, default ``what``)."""
+    at = what if listen is None else listen
+    return lambda func: _apply(
+        [
+            click.option(
+                "--host", default="127.0.0.1", show_default=True, help=at + "Address to listen on."
+            ),
+            click.option(
+                "--port",
+                type=click.IntRange(0, 65535),
+                default=8765,
+                show_default=True,
+                help=at + "WebSocket port (0: any free port).",
+            ),
+            click.option(
+                "--rest-port",
+                type=click.IntRange(0, 65535),
+                default=None,
+                help=what + "REST and Stock Connect list port  [default: --port + 1]",
+            ),
+            click.option(
+                "--token",
+                default="demo",
+                show_default=True,
+                metavar="TOKEN",
+                help=what + "The token clients must send.",
+            ),
+            click.option(
+                "--plan",
+                type=PLAN_CHOICE,
+                default="all-hk",
+                show_default=True,
+                help=what + "Plan limits.",
+            ),
+        ],
+        func,
+    )
+
+
+def demo_tuning_options(func: F) -> F:
+    """The hidden ``--demo-rate --demo-seed`` of the simulated market (tests, benchmarks)."""
+    return _apply(
+        [
+            click.option("--demo-rate", type=float, default=200.0, hidden=True),
+            click.option("--demo-seed", type=int, default=None, hidden=True),
+        ],
+        func,
+    )
+
+
+def events_option(help_text: str) -> Callable[[F], F]:
+    """``--events PATH`` (repeatable, ``events_files``): session events sidecars to read."""
+    return click.option("--events", "events_files", multiple=True, metavar="PATH", help=help_text)
+
+
+def duration_option(help_text: str = "Stop after this long (e.g. 30s, 10m).") -> Callable[[F], F]:
+    """``--duration``: how long a streaming command runs (``None``: until stopped)."""
+    return click.option("--duration", type=Duration(), default=None, help=help_text)
+
+
+def dash_auth_option(help_text: str) -> Callable[[F], F]:
+    """``--auth TOKEN`` (or ``$HKTICKS_DASH_AUTH``): the access token the dashboard asks for."""
+    return click.option(
+        "--auth", metavar="TOKEN", envvar="HKTICKS_DASH_AUTH", default=None, help=help_text
+    )
+
+
+def json_option(help_text: str) -> Callable[[F], F]:
+    """``--json`` (``as_json``): JSON instead of the command's lines or tables."""
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
+
+
+def print_json(doc: Any) -> None:
+    """``doc`` as one indented JSON object on stdout."""
+    sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()

@@ -35,26 +35,12 @@ def compact(sources: tuple[str, ...], dest: str, quiet: bool) -> None:
       hkticks compact t.jsonl --to archive
       hkticks stats archive
     """
-    from hkticks.run.outputs import parse_file_target
-    from hkticks.storage.parquet import compact as run
+    from hkticks.run.compact_job import compact_into, compact_lines
 
-    dest = parse_file_target(dest, "--to")  # a server address is refused, never a folder name
     started = time.monotonic()
-    report = run(list(sources), dest)
+    report, dest = compact_into(sources, dest)
     for line in report.problems:
         warn(line)
-    if quiet:
-        return
-    elapsed = time.monotonic() - started
-    days = len(report.days)
-    warn(
-        f"read {report.read:,} trades of {report.sources:,} "
-        f"source{'s' if report.sources != 1 else ''} over {days} "
-        f"day{'s' if days != 1 else ''}; added {report.added:,} to {dest}, "
-        f"{report.already:,} already there, {report.duplicates:,} duplicates dropped "
-        f"({elapsed:.1f} s)"
-    )
-    for day in report.days:
-        if day.file:
-            parts = ", ".join(day.files)
-            warn(f"  {day.date}: +{day.added:,} -> {parts}")
+    if not quiet:
+        for line in compact_lines(report, dest, time.monotonic() - started):
+            warn(line)

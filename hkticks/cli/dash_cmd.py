@@ -8,38 +8,25 @@ from typing import Any
 
 import click
 
-from hkticks.cli.common import (
-    Duration,
-    heatmap_options,
-    provider_options,
-    scenario_option,
-    selection_options,
-    source_spec,
-    warn,
-)
+from hkticks.cli import common
 
 
 @click.command()
 @click.argument("symbols", nargs=-1)
-@selection_options
+@common.selection_options
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
-@click.option(
-    "--auth",
-    metavar="TOKEN",
-    envvar="HKTICKS_DASH_AUTH",
-    default=None,
-    help="Access token the page asks for once (required with a --host other than loopback).",
+@common.dash_auth_option(
+    "Access token the page asks for once (required with a --host other than loopback)."
 )
 @click.option("--book", is_flag=True, help="Also subscribe to order books (the depth ladder).")
-@heatmap_options()
+@common.heatmap_options()
 @click.option("--colors", type=click.Choice(["west", "cn"]), default="west", show_default=True)
-@click.option("--duration", type=Duration(), default=None, help="Stop after this long.")
+@common.duration_option("Stop after this long.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
-@scenario_option()
-@click.option("--demo-rate", type=float, default=200.0, hidden=True)
-@click.option("--demo-seed", type=int, default=None, hidden=True)
-@provider_options
+@common.scenario_option()
+@common.demo_tuning_options
+@common.provider_options
 def dash(symbols: tuple[str, ...], **opts: Any) -> None:
     """Live dashboard in the browser: heatmap, board, alerts and charts.
 
@@ -55,7 +42,6 @@ def dash(symbols: tuple[str, ...], **opts: Any) -> None:
     """
     logging.basicConfig(level=logging.WARNING, format="hkticks: %(message)s", stream=sys.stderr)
     from hkticks.run.dash_job import DashOptions, run_dash
-    from hkticks.run.record_job import plural
     from hkticks.run.source import open_source
 
     symbols_file, include_suspended = opts.pop("symbols_file"), opts.pop("include_suspended")
@@ -66,22 +52,22 @@ def dash(symbols: tuple[str, ...], **opts: Any) -> None:
         sectors_file=opts.pop("sectors_file"),
         duration=opts.pop("duration"),
     )
-    spec = source_spec(demo_scenario=opts.pop("scenario") or "anomalies", **opts)
+    spec = common.source_spec(demo_scenario=opts.pop("scenario") or "anomalies", **opts)
     with open_source(spec) as provider:
         _ = provider.token  # before any slow universe fetch
         codes, universe = provider.symbols(
-            symbols, symbols_file, include_suspended=include_suspended, warn=warn
+            symbols, symbols_file, include_suspended=include_suspended, warn=common.warn
         )
         names = universe.names(codes) if universe is not None else {}
         result = run_dash(
-            provider, codes, names, options, note=warn, on_start=_browser if open_browser else None
+            provider,
+            codes,
+            names,
+            options,
+            note=common.warn,
+            on_start=_browser if open_browser else None,
         )
-    tag = " [DEMO: simulated trades, not market data]" if result.simulated else ""
-    click.echo(
-        f"hkticks: dashboard closed ({result.reason}): {plural(result.trades, 'trade')} of "
-        f"{plural(result.symbols, 'symbol')}, {plural(result.alerts, 'alert')}{tag}",
-        err=True,
-    )
+    click.echo(f"hkticks: {result.summary()}", err=True)
 
 
 def _browser(url: str) -> None:

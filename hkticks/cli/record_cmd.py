@@ -13,13 +13,7 @@ import click
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.urls import redact
-from hkticks.cli.common import (
-    Duration,
-    provider_options,
-    selection_options,
-    source_spec,
-    warn,
-)
+from hkticks.cli import common
 from hkticks.feed.queue import DEFAULT_MAXSIZE
 from hkticks.run.outputs import RecordOutputs
 from hkticks.run.record_job import RecordJob, RecordOptions, provenance_guard
@@ -88,10 +82,8 @@ class StatusPrinter:
     is_flag=True,
     help="Record the whole Stock Connect universe (the default with no SYMBOLS).",
 )
-@selection_options
-@click.option(
-    "--duration", type=Duration(), default=None, help="Stop after this long (e.g. 30s, 10m, 6h)."
-)
+@common.selection_options
+@common.duration_option("Stop after this long (e.g. 30s, 10m, 6h).")
 @click.option(
     "--book-out", metavar="PATH", help="Also subscribe to order books and write them as JSONL here."
 )
@@ -110,7 +102,7 @@ class StatusPrinter:
 )
 @click.option(
     "--flush-interval",
-    type=Duration(),
+    type=common.Duration(),
     default=1.0,
     show_default="1s",
     help="Flush outputs at least this often.",
@@ -139,7 +131,7 @@ class StatusPrinter:
 )
 @click.option(
     "--stale-timeout",
-    type=Duration(),
+    type=common.Duration(),
     default=alltick.HEARTBEAT_TIMEOUT_S,
     show_default="30s",
     help="Reconnect a connection silent for this long.",
@@ -174,9 +166,8 @@ class StatusPrinter:
 )
 @click.option("--quiet", "-q", is_flag=True, help="No status line and no summary.")
 @click.option("--verbose", "-v", is_flag=True, help="Log session details to stderr.")
-@click.option("--demo-rate", type=float, default=200.0, hidden=True)
-@click.option("--demo-seed", type=int, default=None, hidden=True)
-@provider_options
+@common.demo_tuning_options
+@common.provider_options
 def record(symbols: tuple[str, ...], quiet: bool, verbose: bool, **opts: Any) -> None:
     """Record live trades to JSONL, CSV or SQLite.
 
@@ -202,17 +193,17 @@ def record(symbols: tuple[str, ...], quiet: bool, verbose: bool, **opts: Any) ->
     choose = {k: opts.pop(k) for k in ("symbols_file", "include_suspended", "use_all")}
     options = RecordOptions(**{k: opts.pop(k) for k in RECORD_OPTIONS})
     guard = provenance_guard(outputs, demo=opts["demo"], allow_mixed=options.allow_mixed)
-    spec = source_spec(**opts)
+    spec = common.source_spec(**opts)
     options.check(outputs, spec)
     outputs.check()  # before anything connects
-    note = (lambda _line: None) if quiet else warn
+    note = (lambda _line: None) if quiet else common.warn
     with open_source(spec) as provider:
         _ = provider.token  # before any slow universe fetch
-        codes, _ = provider.symbols(symbols, warn=warn, **choose)
+        codes, _ = provider.symbols(symbols, warn=common.warn, **choose)
         job = RecordJob(provider, codes, outputs, options, guard=guard, note=note)
         note(job.banner())
         for line in job.repairs:
-            warn(line)
+            common.warn(line)
         status = StatusPrinter(status_out, interactive)
         job.start()
         # the handlers stay in place while the queue drains: a second Ctrl-C

@@ -3,32 +3,23 @@
 from __future__ import annotations
 
 import csv
-import os
 import sys
+from typing import Any
 
 import click
-import orjson
 
-from hkticks.cli.common import parse_symbols
-from hkticks.errors import NothingRead, UsageError
+from hkticks.cli import common
+from hkticks.errors import UsageError
+from hkticks.run.recordings import check_events_files, check_read, data_kind, open_recording
 from hkticks.storage import provenance
-from hkticks.storage.readers import Recording, make_selection
 
 SORTS = {"symbol": "symbol", "trades": "trades", "volume": "volume", "turnover": "turnover"}
 
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
-@click.option(
-    "--symbols", "symbols", multiple=True, metavar="CODES", help="Only these symbols (repeatable)."
-)
-@click.option(
-    "--from", "start", metavar="HH:MM", help="From this exchange time (HK; or YYYY-MM-DD[ HH:MM])."
-)
-@click.option(
-    "--to", "end", metavar="HH:MM", help="Before this exchange time (HK; or YYYY-MM-DD[ HH:MM])."
-)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object: files, symbols, gaps.")
+@common.window_options
+@common.json_option("One JSON object: files, symbols, gaps.")
 @click.option("--csv", "as_csv", is_flag=True, help="The per-symbol table as CSV.")
 @click.option(
     "--sort",
@@ -40,12 +31,8 @@ SORTS = {"symbol": "symbol", "trades": "trades", "volume": "volume", "turnover":
 @click.option(
     "--top", type=click.IntRange(1), default=None, help="Show only the first N rows of the table."
 )
-@click.option(
-    "--events",
-    "events_files",
-    multiple=True,
-    metavar="PATH",
-    help="Events sidecar(s) to read gaps from (default: <FILE>.events.jsonl next to each file).",
+@common.events_option(
+    "Events sidecar(s) to read gaps from (default: <FILE>.events.jsonl next to each file)."
 )
 @click.option(
     "--engine",
@@ -81,54 +68,62 @@ def stats(
       hkticks stats . --json | jq '.per_symbol[] | select(.symbol=="00700")'
       hkticks stats 'ticks-*.csv' --csv > summary.csv
     """
-    from hkticks.analysis.stats import csv_rows, nothing_read, render, summarise, to_json
-    from hkticks.watch.runner import silence_stdout
+    from hkticks.analysis.stats import summarise
 
     if as_json and as_csv:
         raise UsageError("give --json or --csv, not both")
-    selection = make_selection(parse_symbols(symbols), start, end)
-    recording = Recording(files, selection)
-    if not recording.files:
-        raise UsageError("no trade recordings among the files given (only events sidecars)")
-    for path in events_files:
-        if not os.path.isfile(path):
-            raise UsageError(f"no such events file: {path}")
+    recording = open_recording(files, common.parse_symbols(symbols), start, end)
+    check_events_files(events_files)
     summary = summarise(recording, events_files=list(events_files) or None, engine=engine)
-    unread = nothing_read(summary.files)
-    if unread is not None:  # every line skipped: one line and a non-zero exit, not "0 trades"
-        raise NothingRead(unread)
+    check_read(summary.files)
     for line in summary.problems:
         click.echo(f"hkticks: {line}", err=True)
-    # simulated (demo) data says so wherever it is read back
-    kind = provenance.kind_of(f.path for f in recording.files)
-    label = provenance.label(kind)
+    kind = data_kind(recording)
     if as_json:
-        doc = to_json(summary, SORTS[sort])
-        doc["data"] = kind or "none"  # simulated | real | mixed | none
-        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
+        _print_json(summary, SORTS[sort], kind)
     elif as_csv:
-        if label:
-            click.echo(f"hkticks: {label}", err=True)
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        rows = csv_rows(summary, SORTS[sort])
-        for i, row in enumerate(rows):
-            if top is not None and i > top:
-                break
-            writer.writerow(row)
+        _print_csv(summary, SORTS[sort], top, provenance.label(kind))
     else:
-        from rich.console import Console
-
-        class PipeConsole(Console):
-            def on_broken_pipe(self) -> None:  # `| head`: a normal way to stop (exit 0)
-                silence_stdout()
-                raise BrokenPipeError
-
-        # into a pipe or file: as wide as the table needs, never cut
-        console = PipeConsole() if sys.stdout.isatty() else PipeConsole(width=240)
-        if label:
-            console.print(f"[bold reverse] {label} [/]", highlight=False)
-        render(summary, console, SORTS[sort], top)
+        _print_table(summary, SORTS[sort], top, provenance.label(kind))
     failure = recording.failure()  # a part or a file that could not be read: non-zero
     if failure is not None:
         raise failure
+
+
+def _print_json(summary: Any, sort: str, kind: str | None) -> None:
+    from hkticks.analysis.stats import to_json
+
+    doc = to_json(summary, sort)
+    doc["data"] = kind or "none"  # simulated | real | mixed | none
+    common.print_json(doc)
+
+
+def _print_csv(summary: Any, sort: str, top: int | None, label: str) -> None:
+    """The per-symbol table as CSV on stdout (the DEMO label on stderr)."""
+    from hkticks.analysis.stats import csv_rows
+
+    if label:
+        click.echo(f"hkticks: {label}", err=True)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    for i, row in enumerate(csv_rows(summary, sort)):
+        if top is not None and i > top:
+            break
+        writer.writerow(row)
+
+
+def _print_table(summary: Any, sort: str, top: int | None, label: str) -> None:
+    """The Rich table; into a pipe or file as wide as the table needs, never cut."""
+    from rich.console import Console
+
+    from hkticks.analysis.stats import render
+    from hkticks.watch.pump import silence_stdout
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:  # `| head`: a normal way to stop (exit 0)
+            silence_stdout()
+            raise BrokenPipeError
+
+    console = PipeConsole() if sys.stdout.isatty() else PipeConsole(width=240)
+    if label:
+        console.print(f"[bold reverse] {label} [/]", highlight=False)
+    render(summary, console, sort, top)

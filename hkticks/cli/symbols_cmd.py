@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import io
 import sys
 from typing import Any
 
 import click
 import orjson
 
-from hkticks.cli.common import provider_options, remote_source, source_spec, warn
+from hkticks.cli import common
 from hkticks.errors import UsageError
-from hkticks.run.source import SourceSpec, open_source
-from hkticks.symbols import universe as symsvc
+from hkticks.run.symbols_job import (
+    stocks_to_show,
+    universe_csv,
+    universe_document,
+    universe_table,
+    universe_to_show,
+)
 
 FORMATS = ("table", "json", "csv", "codes")
-
-
-def _hk_time(epoch_s: float) -> str:
-    return dt.datetime.fromtimestamp(epoch_s, symsvc.HK_TZ).strftime("%Y-%m-%d %H:%M HKT")
 
 
 @click.command("symbols")
@@ -53,7 +51,7 @@ def _hk_time(epoch_s: float) -> str:
     help="table, json, csv, or codes (one per line, for `record --symbols-file -`). "
     "Default: table on a terminal, csv otherwise.",
 )
-@provider_options
+@common.provider_options
 def symbols(
     refresh: bool,
     search: str | None,
@@ -79,20 +77,17 @@ def symbols(
       hkticks symbols --refresh                 # needs network
       hkticks symbols --format codes --shard 2/3 --demo
     """
-    if remote_source():
+    if common.remote_source():
         raise UsageError(
             "--from applies to watch and record; symbols lists the Stock Connect universe"
         )
-    spec = source_spec(demo_rate=20.0, **provider)
-    universe = _universe(
-        spec, refresh, (fmt or "").lower(), shown=search is not None or fmt is not None
-    )
+    spec = common.source_spec(demo_rate=20.0, **provider)
+    shown = search is not None or fmt is not None
+    universe = universe_to_show(spec, refresh, (fmt or "").lower(), shown=shown, warn=common.warn)
     if universe is None:  # refreshed, and nothing more asked
         return
-    stocks = universe.select(include_suspended=include_suspended, channel=channel, search=search)
-    in_shard = spec.shard_filter()  # --shard i/n: the list one of n recorders takes
-    if in_shard is not None:
-        stocks = [s for s in stocks if in_shard(s.code)]
+    select: dict[str, Any] = dict(channel=channel, search=search)
+    stocks = stocks_to_show(universe, spec, include_suspended=include_suspended, **select)
     if fmt is None:
         fmt = "table" if sys.stdout.isatty() else "csv"
     fmt = fmt.lower()
@@ -100,130 +95,29 @@ def symbols(
         if stocks:
             click.echo("\n".join(s.code for s in stocks))
     elif fmt == "json":
-        click.echo(orjson.dumps(_json(universe, stocks), option=orjson.OPT_INDENT_2).decode())
+        click.echo(
+            orjson.dumps(universe_document(universe, stocks), option=orjson.OPT_INDENT_2).decode()
+        )
     elif fmt == "csv":
-        click.echo(_csv(universe, stocks), nl=False)
+        click.echo(universe_csv(universe, stocks), nl=False)
     else:
-        matching = universe.select(include_suspended=True, channel=channel, search=search)
-        _table(universe, stocks, hidden=len(matching) - len(stocks), search=search)
+        matching = universe.select(include_suspended=True, **select)
+        hidden = len(matching) - len(stocks)
+        _print_table(*universe_table(universe, stocks, hidden=hidden, search=search))
     if search is not None and not stocks:
-        hidden = universe.select(include_suspended=True, channel=channel, search=search)
-        extra = " (only suspended ones: add --include-suspended)" if hidden else ""
-        warn(f"no stock matches {search!r}{extra}")
+        suspended = universe.select(include_suspended=True, **select)
+        extra = " (only suspended ones: add --include-suspended)" if suspended else ""
+        common.warn(f"no stock matches {search!r}{extra}")
         sys.exit(1)
 
 
-def _universe(spec: SourceSpec, refresh: bool, fmt: str, *, shown: bool = True) -> Any:
-    """The list to show: the cache (a demo market or the sources only if it must be
-    fetched), or a fresh one with ``refresh`` (``None`` when only the refresh was asked)."""
-    universe: symsvc.Universe | None = None
-    if not refresh:
-        # a cached list needs no server; start one only if it must be fetched
-        universe = symsvc.cached_universe(demo=spec.demo, warn=warn)
-        if universe is None and not spec.demo and fmt != "codes":
-            # only the demo list is cached (e.g. right after `--refresh --demo`): show it,
-            # labelled; never as bare codes (those are piped into `record`), and record
-            # and watch never default to it without --demo
-            universe = symsvc.cached_universe(demo=True, warn=warn)
-            if universe is not None:
-                warn(
-                    "showing the DEMO (simulated) list: no real list is cached yet; "
-                    "run `hkticks symbols --refresh` to fetch it from SSE and SZSE"
-                )
-    if universe is not None:
-        return universe
-    with open_source(spec) as provider:
-        if not refresh:
-            return symsvc.load_universe(provider.settings, warn=warn)
-        universe = symsvc.refresh_universe(provider.settings, warn=warn)
-        warn(_summary(universe))
-    return universe if shown else None
-
-
-def _summary(universe: symsvc.Universe) -> str:
-    counts = universe.channel_counts()
-    dates = ", ".join(f"{name} list of {date}" for name, date in sorted(universe.sources.items()))
-    total = len(universe)
-    suspended = universe.suspended_count
-    if universe.suspended_checked_at is None:
-        tail = "suspensions not checked"
-    else:
-        tail = f"{suspended} suspended, {total - suspended} tradable"
-    return (
-        f"refreshed the Stock Connect list: {total} stocks (SH {counts['SH']}, "
-        f"SZ {counts['SZ']}, both {counts['both']}); {dates}; {tail}; cached in {universe.path}"
-    )
-
-
-def _json(universe: symsvc.Universe, stocks: list[symsvc.StockInfo]) -> dict[str, Any]:
-    return {
-        "fetched_at": dt.datetime.fromtimestamp(universe.fetched_at, symsvc.HK_TZ).isoformat(),
-        "sources": universe.sources,
-        "demo": universe.demo,
-        "suspended_checked_at": None
-        if universe.suspended_checked_at is None
-        else dt.datetime.fromtimestamp(universe.suspended_checked_at, symsvc.HK_TZ).isoformat(),
-        "count": len(stocks),
-        "stocks": [
-            {
-                "code": s.code,
-                "name_cn": s.name_cn,
-                "name_en": s.name_en,
-                "channels": list(s.channels),
-                "suspended": s.suspended,
-                "last_traded": universe.last_traded.get(s.code) if s.suspended else None,
-            }
-            for s in stocks
-        ],
-    }
-
-
-def _csv(universe: symsvc.Universe, stocks: list[symsvc.StockInfo]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["code", "name_cn", "name_en", "channels", "suspended"])
-    for s in stocks:
-        writer.writerow(
-            [s.code, s.name_cn, s.name_en, " ".join(s.channels), "yes" if s.suspended else ""]
-        )
-    return buf.getvalue()
-
-
-def _table(
-    universe: symsvc.Universe,
-    stocks: list[symsvc.StockInfo],
-    *,
-    hidden: int,
-    search: str | None,
-) -> None:
+def _print_table(table: Any, footer: list[str]) -> None:
+    """The table, at least 120 columns wide into a pipe or file, then its dim footer."""
     from rich.console import Console
-    from rich.table import Table
 
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 120))
-    title = "Stock Connect (southbound)" + (" · demo list" if universe.demo else "")
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("Code", style="cyan", no_wrap=True)
-    table.add_column("Name")
-    table.add_column("English name")
-    table.add_column("Channels", no_wrap=True)
-    table.add_column("Suspended", no_wrap=True)
-    for s in stocks:
-        mark = ""
-        if s.suspended:
-            since = universe.last_traded.get(s.code)
-            mark = "[red]suspended[/]" + (f" (last trade {since})" if since else "")
-        table.add_row(s.code, s.name_cn, s.name_en, " ".join(s.channels), mark)
-    counts = [f"{len(stocks)} shown" + (f" for {search!r}" if search else "")]
-    if hidden:  # suspended stocks that match but were left out
-        counts.append(f"{hidden} suspended hidden (--include-suspended)")
-    parts = [f"{k} list {v}" for k, v in sorted(universe.sources.items())]
-    parts.append(f"fetched {_hk_time(universe.fetched_at)}")
-    if universe.suspended_checked_at is None:
-        parts.append("suspensions not checked")
-    else:
-        parts.append(f"suspensions checked {_hk_time(universe.suspended_checked_at)}")
     console.print(table)
-    for line in (counts, parts):
-        console.print(" · ".join(line), style="dim", markup=False, highlight=False)
+    for line in footer:
+        console.print(line, style="dim", markup=False, highlight=False)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
 import click
-import orjson
 
-from hkticks.cli.common import provider_options, source_spec, warn
-from hkticks.errors import UsageError
+from hkticks.cli import common
+from hkticks.run.recordings import open_recording
+from hkticks.run.source import open_source
 
 
 @click.command("validate")
@@ -27,14 +26,8 @@ from hkticks.errors import UsageError
     show_default=True,
     help="With --kline: at most this many symbols (one REST call each; those in gaps first).",
 )
-@click.option("--json", "as_json", is_flag=True, help="One JSON object with every finding.")
-@click.option(
-    "--events",
-    "events_files",
-    multiple=True,
-    metavar="PATH",
-    help="Events sidecar(s) (default: <FILE>.events.jsonl next to each file).",
-)
+@common.json_option("One JSON object with every finding.")
+@common.events_option("Events sidecar(s) (default: <FILE>.events.jsonl next to each file).")
 @click.option(
     "--k-sigma",
     type=click.FloatRange(min=1),
@@ -62,23 +55,15 @@ from hkticks.errors import UsageError
     is_flag=True,
     help="Subscribed symbols that never traded count as problems (exit 1); else a note.",
 )
-@provider_options
+@common.provider_options
 def validate(
     files: tuple[str, ...],
     kline: bool,
     kline_max: int,
     as_json: bool,
     events_files: tuple[str, ...],
-    k_sigma: float,
-    max_lag: float,
-    always_open: bool,
     top: int,
-    strict: bool,
-    demo: bool,
-    token: str | None,
-    url: str | None,
-    rest_url: str | None,
-    plan: str | None,
+    **opts: Any,
 ) -> None:
     """Check recordings trade by trade, and (--kline) minute by minute.
 
@@ -98,60 +83,25 @@ def validate(
       hkticks validate day.jsonl --always-open --kline --demo --json | jq .minute_checks
       hkticks validate ticks-2026-11-23.jsonl.gz --kline   # needs a token
     """
-    from hkticks.analysis.gaps import gap_events
-    from hkticks.analysis.validate import (
-        Options,
-        Validator,
-        kline_symbols,
-        reconcile,
-        subscriptions,
+    from hkticks.run.validate_job import (
+        ValidateOptions,
+        check_against_bars,
+        recording_events,
+        validate_recording,
     )
-    from hkticks.market_hours import calendar
-    from hkticks.storage.readers import Recording, events_sidecar, read_events
 
-    recording = Recording(files)
-    if not recording.files:
-        raise UsageError("no trade recordings among the files given (only events sidecars)")
-    sidecars = list(events_files) or list(recording.events_files)
-    if not events_files:
-        for f in recording.files:
-            side = events_sidecar(f.path)
-            if side is not None:
-                sidecars.append(side)
-    events: list[dict[str, Any]] = []
-    for path in dict.fromkeys(sidecars):
-        if not os.path.isfile(path):
-            raise UsageError(f"no such events file: {path}")
-        events.extend(read_events(path))
-    cal = None if (always_open or demo) else calendar()
-    shard_of, subscribed = subscriptions(events)
-    validator = Validator(
-        Options(k_sigma=k_sigma, max_lag_ms=int(max_lag * 1000), calendar=cal),
-        shard_of=shard_of,
-        subscribed=subscribed,
-    )
-    for tick in recording:
-        validator.add(tick)
-    report = validator.finish()
-    report.strict = strict
-    gaps = gap_events(events)
-    report.gaps = gaps
+    recording = open_recording(files, select=False)
+    events = recording_events(recording, events_files)
+    rules = {k: opts.pop(k) for k in ("k_sigma", "max_lag", "strict")}
+    options = ValidateOptions(always_open=opts.pop("always_open") or opts["demo"], **rules)
+    report = validate_recording(recording, events, options)
     for line in recording.problems():
-        warn(line)
+        common.warn(line)
     if kline:
-        from hkticks.run.source import open_source
-
-        spec = source_spec(demo=demo, token=token, url=url, rest_url=rest_url, plan=plan)
-        with open_source(spec) as provider:
-            if provider.simulated:
-                warn("--demo: bars come from a fresh simulated market, not the one recorded")
-            client = provider.rest_client()
-            wanted = kline_symbols(report, gaps, kline_max)
-            bars = {symbol: client.minute_bars(symbol) for symbol in wanted}
-        reconcile(report, bars, gaps, cal)
+        with open_source(common.source_spec(**opts)) as provider:
+            check_against_bars(report, provider, kline_max, options, note=common.warn)
     if as_json:
-        sys.stdout.buffer.write(orjson.dumps(report.record(), option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
+        common.print_json(report.record())
     else:
         from rich.console import Console
 

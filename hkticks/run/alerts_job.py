@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from hkticks.alltick import protocol as alltick
-from hkticks.analysis.anomaly import Alert, AlertConfig, AnomalyEngine, SymbolBaseline
+from hkticks.analysis.alert_config import AlertConfig, SymbolBaseline
+from hkticks.analysis.anomaly import Alert, AnomalyEngine
 from hkticks.errors import UsageError
 from hkticks.feed.queue import TickQueue
 from hkticks.run.outputs import OutputSpec
@@ -73,7 +74,8 @@ def history_baselines(
 ) -> dict[str, SymbolBaseline]:
     """Baselines from recordings matched by ``glob`` (cached by files, sizes and mtimes)."""
     from hkticks.analysis import baselines
-    from hkticks.storage.readers import Recording, expand_paths
+    from hkticks.storage.readers import Recording
+    from hkticks.storage.recording_paths import expand_paths
 
     try:
         paths = expand_paths([glob])
@@ -202,6 +204,21 @@ def dispatcher(
     return Dispatcher(channels)
 
 
+def trades_output(
+    out_path: str | None, log_path: str | None
+) -> tuple[OutputSpec | None, str | None]:
+    """The recording of the trades the engine sees (``--out``; checked before anything
+    connects) and the alerts log (default with ``--out``: ``OUT.alerts.jsonl``)."""
+    from hkticks.analysis.alerts import alerts_log_path
+    from hkticks.run.outputs import parse_output
+
+    if not out_path:
+        return None, log_path
+    out = parse_output(out_path)
+    out.check()
+    return out, log_path or alerts_log_path(out_path)
+
+
 class AlertsJob:
     """A feed through the anomaly engine; the trades also recorded to ``out`` if given."""
 
@@ -281,7 +298,7 @@ class AlertsJob:
 
     def poll(self, timeout: float = 0.25) -> list[Alert]:
         """The alerts of the next batch (waiting up to ``timeout``); raises a fatal error."""
-        from hkticks.watch.runner import all_rejected
+        from hkticks.watch.pump import all_rejected
 
         if "bars" in self.late:
             bars = self.late.pop("bars")
@@ -363,6 +380,30 @@ class AlertsJob:
             yield from self.stop()
         finally:
             self.stop()
+
+
+def watching_line(
+    symbols: int, kinds: Sequence[str], simulated: bool, out: Any, log_path: str | None
+) -> str:
+    """``watching N symbols for KINDS`` (DEMO, and where the trades and alerts go)."""
+    where = f" (trades to {out.shown}, alerts to {log_path})" if out is not None else ""
+    return (
+        f"watching {symbols} symbol{'s' if symbols != 1 else ''} for "
+        f"{', '.join(kinds)}{' (DEMO: simulated market)' if simulated else ''}{where}"
+    )
+
+
+def closed_market_note(now: float) -> str | None:
+    """Outside the continuous sessions (``hours = "hk"``): why no alert comes yet."""
+    from hkticks.market_hours import market_session
+
+    session = market_session(now)
+    if session.continuous:
+        return None
+    return (
+        f"the Hong Kong market is {session.label} ({session.until(now)}): "
+        "only trades of the continuous sessions raise alerts (--hours always counts every hour)"
+    )
 
 
 def replay_alerts(

@@ -14,13 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from hkticks.feed.queue import TickQueue
-from hkticks.feed.session import SessionConfig
-from hkticks.market_hours import calendar as market_calendar
 from hkticks.run.alerts_job import board_alerts
 from hkticks.run.source import Provider
+from hkticks.run.watch_job import board_feed
 from hkticks.stopping import StopFlag
-
-BOOK_LEVELS = 10  # the detail view's depth ladder
 
 
 @dataclass(frozen=True)
@@ -44,6 +41,16 @@ class DashResult:
     simulated: bool
     reason: str
 
+    def summary(self) -> str:
+        """``dashboard closed (reason): N trades of M symbols, K alerts`` (and DEMO)."""
+        from hkticks.run.record_job import plural
+
+        tag = " [DEMO: simulated trades, not market data]" if self.simulated else ""
+        return (
+            f"dashboard closed ({self.reason}): {plural(self.trades, 'trade')} of "
+            f"{plural(self.symbols, 'symbol')}, {plural(self.alerts, 'alert')}{tag}"
+        )
+
 
 def run_dash(
     provider: Provider,
@@ -59,16 +66,11 @@ def run_dash(
     ``on_start`` the URL (e.g. to open a browser)."""
     from hkticks.watch import layout as saved
     from hkticks.watch.live import LiveBoard
-    from hkticks.watch.runner import warnings_to_queue
+    from hkticks.watch.pump import warnings_to_queue
     from hkticks.watch.web.server import DashServer, serve_until_stopped
 
     queue = TickQueue()
-    feed = provider.feed(
-        list(codes),
-        queue,
-        book_depth=BOOK_LEVELS if options.book else None,
-        config=SessionConfig(calendar=None if provider.simulated else market_calendar()),
-    )
+    feed = board_feed(provider, codes, queue, book=options.book)
     rest = provider.rest_client() if provider.token else None  # --from: no REST
     board = LiveBoard(
         feed,

@@ -23,7 +23,6 @@ from typing import Any
 from hkticks.alltick.urls import redact
 from hkticks.errors import UsageError
 from hkticks.storage.sinks import Sink, check_output, open_jsonl_sink, open_tick_sink
-from hkticks.storage.sinks.remote import with_publishers
 from hkticks.storage.sinks.rotating import (
     FollowerSink,
     RotatePolicy,
@@ -33,6 +32,7 @@ from hkticks.storage.sinks.rotating import (
     parse_rotate,
     template_for,
 )
+from hkticks.storage.sinks.servers import with_publishers
 
 STDOUT, FILE, NATS, POSTGRES = "stdout", "file", "nats", "postgres"
 _SERVER_SCHEMES = {

@@ -29,9 +29,9 @@ from hkticks.run.outputs import OpenedOutputs, RecordOutputs
 from hkticks.run.source import Provider, SourceSpec, open_source
 from hkticks.stopping import StopFlag
 from hkticks.storage import provenance
-from hkticks.storage.readers import OUTPUTS_EVENT
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.resume import last_trades_of
+from hkticks.storage.sidecars import OUTPUTS_EVENT
 from hkticks.storage.sinks import Sink
 from hkticks.storage.sinks.rotating import now_ms
 from hkticks.tick import Event
@@ -106,12 +106,14 @@ def status_line(
     age = "-" if last_age is None else f"{last_age:.1f}s"
     behind = recorder.backlog if recorder is not None else 0
     losses = recorder.output_losses() if recorder is not None else []
+    side = recorder.side_losses() if recorder is not None else []
     return (
         f"conn {st.up}/{len(st.connections)}  ticks {st.ticks:,}  {rate:,.0f}/s  "
         f"queue {st.queue_depth:,}  last {age}  reconnects {st.reconnects}"
         + (f"  dropped {st.dropped:,}" if st.dropped else "")
         + (f"  outputs behind {behind:,}" if behind >= 1000 else "")
         + "".join(f"  LOST {n:,} on {where}" for where, n in losses)
+        + "".join(f"  LOST {n:,} {kind} on {where}" for where, n, kind in side)
         + next(
             (f"  last error: {c.reason}" for c in st.connections if getattr(c, "reason", None)), ""
         )
@@ -337,6 +339,8 @@ class RecordJob:
             parts.append(f"DROPPED {st.dropped:,} (queue full)")
         for where, n in recorder.output_losses():
             parts.append(f"DROPPED {n:,} on {where} (too slow or unavailable)")
+        for where, n, kind in recorder.side_losses():
+            parts.append(f"DROPPED {n:,} {kind} on {where} (too slow or unavailable)")
         if st.rejected:
             parts.append(f"rejected codes {', '.join(sorted(st.rejected))}")
         if len({sink.rows for sink in self.sinks}) > 1:  # a write failed part-way
@@ -367,9 +371,16 @@ class RecordJob:
             )
         if recorder.unwritten:
             parts.append(f"{recorder.unwritten:,} still queued when the writer was given up on")
+        side = [
+            f"{n:,} {kind} on {where} (it fell behind or was unavailable)"
+            for where, n, kind in recorder.side_losses()
+        ]
         if parts:
             total = st.dropped + recorder.sink_dropped + recorder.unwritten
-            return TicksLost(f"{total:,} ticks were dropped: " + "; ".join(parts))
+            also = f"; and {'; '.join(side)}" if side else ""
+            return TicksLost(f"{total:,} ticks were dropped: " + "; ".join(parts) + also)
+        if side:  # every trade was written; a book output or the sidecar lost some
+            return TicksLost("not written: " + "; ".join(side) + "; every tick was written")
         return None
 
 

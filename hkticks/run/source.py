@@ -100,7 +100,7 @@ class Provider:
 
     def rest_client(self) -> Any:
         """AllTick's REST API for this source (reference data, bars)."""
-        from hkticks.alltick.rest import RestClient
+        from hkticks.alltick.rest_client import RestClient
 
         return RestClient(
             self.settings.rest_url,

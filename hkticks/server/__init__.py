@@ -1,9 +1,19 @@
 """The embedded AllTick-compatible server over a simulated Hong Kong market.
 
-Used by ``--demo``, ``hkticks serve``, the tests and the benchmarks. Owns the
-WebSocket and REST servers, the simulated market, the Stock Connect list
-endpoints, replay as a source and the named scenarios (``scenarios.py``)
-that inject anomalies with their truth.
+Used by ``--demo``, ``hkticks serve``, the tests and the benchmarks. Owns
+``marketserver.py`` (:class:`MarketServer`: the market, both servers and a
+thread-safe control API), ``demo.py`` (the in-process market of ``--demo``),
+the WebSocket server ``wsserver.py`` with ``ws_requests.py`` (what it answers
+to each request) and ``ws_connections.py`` (a connection's state, the
+options, the header check), ``frames.py`` (its encoder of AllTick frames), the
+REST server ``rest_server.py`` with ``rest_answers.py`` (the answers' data)
+and ``rest_limits.py`` (the REST rate rules), the simulated market
+``market.py`` over ``simulated_stocks.py`` (its stocks) and ``tick_ladder.py``
+(the HKEX tick ladder in integer mills), ``klines.py`` (its K-line bars),
+``stocklists.py`` (the Stock Connect list endpoints), ``replaysource.py``
+(replay as a source), the named scenarios ``scenarios.py`` that inject
+anomalies with their truth and ``dirty_scenario.py`` (data-quality faults),
+and ``chaos.py`` (socket kills at seeded times).
 
 Must not: be imported by the client side (only cli/ and bench/ start it); it
 may use the protocol core, never the client's sessions, storage or screens.
@@ -17,7 +27,7 @@ client that passes here passes there:
 * REST rates: the table's combined rate over all endpoints (free 1 per 10 s,
   basic 1/s, premium 10/s, others 20/s), not the basic-plan example that lets
   two endpoints through in one second; plus ``batch-kline``'s interval, the
-  per-minute and the daily totals (``rest.py``).
+  per-minute and the daily totals (``rest_limits.py``).
 * WebSocket pacing: 605 (rejected) for a second request within 1 s on a
   connection; 606 and a close for a request within 3 s of another
   connection's and for a connection beyond the plan's count (606 is what
@@ -39,6 +49,6 @@ client that passes here passes there:
 """
 
 from hkticks.server.marketserver import MarketServer
-from hkticks.server.wsserver import ConnectionInfo
+from hkticks.server.ws_connections import ConnectionInfo
 
 __all__ = ["ConnectionInfo", "MarketServer"]

@@ -26,9 +26,9 @@ from typing import Any
 
 import orjson
 
-from hkticks.alltick.protocol import PUSH_BOOK, PUSH_TRADE, RET_MESSAGES, to_alltick
+from hkticks.alltick.spec import PUSH_BOOK, PUSH_TRADE, RET_MESSAGES, to_alltick
 from hkticks.server.market import Trade
-from hkticks.server.spread import format_amount, format_price
+from hkticks.server.tick_ladder import format_amount, format_price
 
 _TRADE_HEAD = b'{"cmd_id":%d,"data":{"code":"' % PUSH_TRADE
 

@@ -51,7 +51,7 @@ from hkticks.server.market import (
     is_trading_day,
     previous_trading_day,
 )
-from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap
+from hkticks.server.tick_ladder import MAX_PRICE, MIN_PRICE, snap
 
 HISTORY_DAYS = 520  # trading days of made-up daily history before the previous day
 MINUTE_S = 60

@@ -5,7 +5,7 @@ and a seed, so the same seed, start time and call sequence always produce
 the same trades: tests can compare runs, and a bug seen once can be replayed.
 
 Prices are integer thousandths of a dollar ("mills") on the HKEX spread
-table (see :mod:`hkticks.server.spread`); they follow a random walk of one
+table (see :mod:`hkticks.server.tick_ladder`); they follow a random walk of one
 tick at a time with a gentle pull back towards the previous close, so a long
 demo does not drift to absurd levels. Every trade happens at the best bid
 (a sell) or the best ask (a buy) of the book at that moment, so books pushed
@@ -33,8 +33,8 @@ from itertools import accumulate
 
 from hkticks.market_hours import Calendar, hk_day
 from hkticks.market_hours import calendar as default_calendar
-from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap, tick_down, tick_up
-from hkticks.server.universe import Stock
+from hkticks.server.simulated_stocks import Stock
+from hkticks.server.tick_ladder import MAX_PRICE, MIN_PRICE, snap, tick_down, tick_up
 
 DAY_S = 86_400
 HKT_OFFSET_S = 8 * 3600  # Hong Kong is UTC+8 all year
@@ -203,7 +203,7 @@ def _mix32(x: int) -> int:
 class Market:
     """The simulated market.
 
-    ``stocks`` is the universe (see :mod:`hkticks.server.universe`); ``seed``
+    ``stocks`` is the universe (see :mod:`hkticks.server.simulated_stocks`); ``seed``
     makes the simulation reproducible (``None``: a different market each
     run); ``start_ms`` is the wall time the market opens at, used to place
     the initial "latest trades" and today's date.

@@ -25,12 +25,13 @@ from typing import IO, Any, TypeVar
 
 from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError, OutputError
-from hkticks.server import universe
+from hkticks.server import simulated_stocks
 from hkticks.server.market import Market
 from hkticks.server.replaysource import ReplaySource
-from hkticks.server.rest import MAX_CONNECTIONS, READ_TIMEOUT_S, RestApp, RestServer
+from hkticks.server.rest_server import MAX_CONNECTIONS, READ_TIMEOUT_S, RestApp, RestServer
 from hkticks.server.stocklists import SSE_SQL_ID, SZSE_CATALOG_ID
-from hkticks.server.wsserver import ConnectionInfo, WsOptions, WsServer
+from hkticks.server.ws_connections import ConnectionInfo, WsOptions
+from hkticks.server.wsserver import WsServer
 
 T = TypeVar("T")
 QUIRKS: dict[str, str] = {
@@ -123,7 +124,7 @@ class MarketServer:
         self._want_rest_port = rest_port
         self.port = 0
         self.rest_port = 0
-        self.stocks = universe.stocks()
+        self.stocks = simulated_stocks.stocks()
         start_ms = time.time_ns() // 1_000_000
         self.market = Market(self.stocks, seed=seed, start_ms=start_ms)
         if not firehose:
@@ -171,7 +172,7 @@ class MarketServer:
                 scenarios.ScenarioOptions(seed=seed, rate=rate, truth_file=self._truth_file),
             )
             if scenarios.parse_spec(scenario)[0] == "dirty":
-                from hkticks.server.dirty import DirtyFeed
+                from hkticks.server.dirty_scenario import DirtyFeed
 
                 self.dirty = DirtyFeed(
                     self.market, seed=seed, truth_file=self._truth_file

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 
 import orjson
 
-from hkticks.alltick.protocol import PUSH_TRADE, CodeError, to_alltick
+from hkticks.alltick.spec import PUSH_TRADE, CodeError, to_alltick
 from hkticks.analysis.replay import ReplayClock
 from hkticks.tick import Tick
 

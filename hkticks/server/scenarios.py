@@ -37,7 +37,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from hkticks.server.market import Market, Trade
-from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap, tick_up
+from hkticks.server.tick_ladder import MAX_PRICE, MIN_PRICE, snap, tick_up
 
 # What each injected event should be flagged as by the anomaly engine.
 EXPECTED_ALERT = {
@@ -294,7 +294,7 @@ register(
     AnomalyScenario,
 )
 
-# Data-quality faults (hkticks/server/dirty.py): the market server wraps its trade
+# Data-quality faults (hkticks/server/dirty_scenario.py): the market server wraps its trade
 # generator when this name is asked for; the rate loop itself injects nothing.
 register(
     "dirty",

@@ -18,7 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from hkticks.server.universe import Stock
+from hkticks.server.simulated_stocks import Stock
 
 SSE_SQL_ID = "COMMON_SSE_JYFW_HGT_XXPL_BDZQQD_L"
 SZSE_CATALOG_ID = "SGT_GGTBDQD"

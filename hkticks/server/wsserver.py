@@ -55,7 +55,9 @@ connection. In firehose mode each connection gets trades of its own
 symbols as fast as its socket drains (flow control through ``send``).
 
 Everything here runs on the loop's thread; :mod:`hkticks.server.marketserver`
-offers the thread-safe API on top.
+offers the thread-safe API on top. The answers to requests live in
+:mod:`hkticks.server.ws_requests` (a part of :class:`WsServer`), a connection's
+state and the options in :mod:`hkticks.server.ws_connections`.
 """
 
 from __future__ import annotations
@@ -67,12 +69,9 @@ import ssl
 import struct
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import orjson
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -81,147 +80,32 @@ from websockets.protocol import State
 from hkticks.alltick import protocol as alltick
 from hkticks.server import frames
 from hkticks.server.market import Market, Trade
+from hkticks.server.ws_connections import (
+    CLOSE_POLICY,
+    Conn,
+    ConnectionInfo,
+    WsOptions,
+)
+from hkticks.server.ws_requests import WsRequests
 
 log = logging.getLogger("hkticks.server")
 log.addHandler(logging.NullHandler())
 
-PACING_GRACE_S = 0.05
-CLOSE_POLICY = 1008
 CLOSE_GOING_AWAY = 1001
 RATE_TICK_S = 0.02
 FIREHOSE_BATCH = 256
 # A connection whose unsent pushes exceed this is a stuck reader: drop it
 # rather than let the server's memory grow without bound.
 SLOW_CONSUMER_BYTES = 32 << 20
-MAX_REQUEST_LOG = 10_000
 MAX_CLOSED_KEPT = 10_000
 OVER_LIMIT_MODES = ("ignore", "603")
-
-_SUBSCRIBE = (alltick.CMD_SUB_BOOK, alltick.CMD_SUB_TRADES)
-_PACED = (alltick.CMD_SUB_BOOK, alltick.CMD_SUB_TRADES, alltick.CMD_CANCEL)
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True)
-class ConnectionInfo:
-    """A snapshot of one connection, for tests and diagnostics.
-
-    ``requests`` holds ``(wall time, cmd_id, ret)``; ``ret`` is ``None`` for a
-    request left unanswered (stalled server) and ``cmd_id`` ``None`` for a
-    frame that was not a request.
-    """
-
-    id: int
-    token: str | None = field(repr=False)
-    plan: str | None
-    opened_at: float
-    closed_at: float | None
-    close_reason: str | None
-    trade_symbols: tuple[str, ...]
-    book_symbols: tuple[str, ...]
-    requests: tuple[tuple[float, int | None, int | None], ...]
-    trades_sent: int = 0
-
-
-class Conn:
-    """Server-side state of one WebSocket connection."""
-
-    def __init__(self, cid: int, ws: ServerConnection, token: str | None, loop_now: float) -> None:
-        self.id = cid
-        self.ws = ws
-        self.token = token
-        self.plan: alltick.Plan | None = None
-        self.opened_at = time.time()
-        self.closed_at: float | None = None
-        self.close_reason: str | None = None
-        self.trades: dict[str, None] = {}
-        self.books: dict[str, int] = {}
-        self.requests: deque[tuple[float, int | None, int | None]] = deque(maxlen=MAX_REQUEST_LOG)
-        self.last_heartbeat = loop_now
-        self.last_request: float | None = None
-        self.trades_sent = 0
-        self.firehose: asyncio.Task[None] | None = None
-        self.wake = asyncio.Event()
-        self.live: list[str] = []
-        self.cum: list[float] = []
-
-    def snapshot(self) -> ConnectionInfo:
-        return ConnectionInfo(
-            id=self.id,
-            token=self.token,
-            plan=self.plan.name if self.plan else None,
-            opened_at=self.opened_at,
-            closed_at=self.closed_at,
-            close_reason=self.close_reason,
-            trade_symbols=tuple(self.trades),
-            book_symbols=tuple(self.books),
-            requests=tuple(self.requests),
-            trades_sent=self.trades_sent,
-        )
-
-
-@dataclass
-class WsOptions:
-    """Behaviour switches of the WebSocket side (see :class:`MarketServer`)."""
-
-    tokens: dict[str, str]
-    rate: float = 200.0
-    firehose: bool = False
-    firehose_count: int | None = None
-    heartbeat_timeout: float = alltick.HEARTBEAT_TIMEOUT_S
-    enforce_pacing: bool = True
-    over_limit: str = "ignore"
-    resend_latest: bool = True
-    tick_time_unit: str = "ms"
-    numbers_as_strings: bool = True
-    ids_as_strings: bool = False
-    record_sent: bool = False
-    # Say "simulated" in the handshake answer (SIMULATED_HEADER): the client labels the trades
-    # ``alltick-sim``. Off only when replaying a recording of a real feed.
-    simulated: bool = True
-    # Benchmarks: (symbol, seq, time.time_ns() when written) for every trade push.
-    stamp_sent: bool = False
-    # Undocumented answer fields (``invalid_codes`` on 600, the limits on 603): --quirks extras
-    extras: bool = False
-
-
-def _echo_id(value: Any) -> int | None:
-    """``seq_id`` as the client sent it when it is the documented uint32, else None
-    (answered as ``0``): an answer never carries a ``seq_id`` of another type or range."""
-    if type(value) is int and 0 <= value <= 0xFFFFFFFF:
-        return value
-    return None
-
-
-def _echo_trace(value: Any) -> str | None:
-    return value[:256] if isinstance(value, str) else None
-
-
-def header_valid(obj: Any) -> bool:
-    """The documented request header: ``cmd_id`` and ``seq_id`` uint32, ``trace`` a
-    string of 1..64 characters, ``data`` an object (or ``[]``: PHP's ``json_encode``
-    of an empty array, which AllTick's own PHP example sends as a heartbeat's data).
-    Normalises that ``[]`` to ``{}`` in place."""
-    if type(obj) is not dict:
-        return False
-    if obj.get("data") == []:
-        obj["data"] = {}
-    cmd, seq_id, trace = obj.get("cmd_id"), obj.get("seq_id"), obj.get("trace")
-    return (
-        type(cmd) is int
-        and 0 <= cmd <= 0xFFFFFFFF
-        and type(seq_id) is int
-        and 0 <= seq_id <= 0xFFFFFFFF
-        and type(trace) is str
-        and 0 < len(trace) <= alltick.MAX_TRACE_LEN
-        and type(obj.get("data")) is dict
-    )
-
-
-class WsServer:
+class WsServer(WsRequests):
     """The protocol server. Create, then ``await start(host, port)`` on the loop."""
 
     def __init__(self, market: Market, options: WsOptions, *, replay: Any = None) -> None:
@@ -424,219 +308,6 @@ class WsServer:
         task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
-
-    # -- requests ---------------------------------------------------------------
-
-    async def _on_message(self, conn: Conn, message: str | bytes) -> None:
-        loop_now = asyncio.get_running_loop().time()
-        try:
-            obj = orjson.loads(message)
-        except orjson.JSONDecodeError:
-            obj = None
-        cmd = obj.get("cmd_id") if isinstance(obj, dict) else None
-        data = obj.get("data") if isinstance(obj, dict) else None
-        seq_id = _echo_id(obj.get("seq_id")) if isinstance(obj, dict) else None
-        trace = _echo_trace(obj.get("trace")) if isinstance(obj, dict) else None
-        cmd_id = cmd if type(cmd) is int else None
-        resp_cmd = alltick.RESPONSE_FOR.get(cmd_id, cmd_id) if cmd_id is not None else None
-
-        def reply(ret: int, msg: str | None = None, data: Any = None) -> None:
-            conn.requests.append((time.time(), cmd_id, ret))
-            self._send(
-                conn, frames.response(resp_cmd, ret, msg=msg, seq_id=seq_id, trace=trace, data=data)
-            )
-
-        if self.stalled:
-            # A frozen server: the frame arrived but nothing answers it.
-            conn.requests.append((time.time(), cmd_id, None))
-            if cmd_id == alltick.CMD_HEARTBEAT:
-                conn.last_heartbeat = loop_now
-            return
-        if not header_valid(obj) or cmd_id not in alltick.RESPONSE_FOR:
-            reply(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
-            return
-        data = obj["data"]  # header_valid() read a PHP-style [] as {}
-        assert isinstance(data, dict)
-        override = self._take_override(cmd_id)
-        if override is not None and override[0] != alltick.RET_OK:
-            ret, msg = override
-            odata: Any = None
-            if ret == alltick.RET_CODE_INVALID and self.opts.extras:
-                odata = {"invalid_codes": self._codes_in(data)}
-            reply(ret, msg, odata)
-            if ret == alltick.RET_TOKEN_INVALID:
-                conn.close_reason = "token invalid"
-                await conn.ws.close(CLOSE_POLICY, "token invalid")
-            elif ret == alltick.RET_TOO_MANY_REQUESTS_CLOSE:
-                conn.close_reason = "too many requests"
-                await conn.ws.close(CLOSE_POLICY, "too many requests")
-            return
-        if cmd_id == alltick.CMD_HEARTBEAT:
-            conn.last_heartbeat = loop_now
-            reply(alltick.RET_OK)
-            return
-        if cmd_id not in _PACED:
-            reply(alltick.RET_BAD_PARAM, alltick.MSG_HEADER_INVALID)
-            return
-        if self.opts.enforce_pacing:
-            verdict = self._pace(conn, loop_now)
-            if verdict is not None:
-                reply(verdict)
-                if verdict == alltick.RET_TOO_MANY_REQUESTS_CLOSE:
-                    conn.close_reason = "too many requests"
-                    await conn.ws.close(CLOSE_POLICY, "too many requests")
-                return
-        if cmd_id == alltick.CMD_CANCEL:
-            kind = data.get("cancel_type")  # required (cancel_realtime_quote_subscription.md)
-            if type(kind) is not int or kind not in (0, 1, 2):
-                reply(alltick.RET_BAD_PARAM, alltick.MSG_DATA_INVALID)
-                return
-            self._unsubscribe(
-                conn,
-                trades=kind in (alltick.CANCEL_ALL, alltick.CANCEL_TRADES),
-                books=kind in (alltick.CANCEL_ALL, alltick.CANCEL_BOOK),
-            )
-            reply(alltick.RET_OK)
-            self._refresh_firehose(conn)
-            return
-        self._subscribe(conn, cmd_id, data, reply)
-
-    def _codes_in(self, data: dict[str, Any]) -> list[str]:
-        items = data.get("symbol_list")
-        if not isinstance(items, list):
-            return []
-        return [i["code"] for i in items if isinstance(i, dict) and isinstance(i.get("code"), str)]
-
-    def _take_override(self, cmd_id: int) -> tuple[int, str | None] | None:
-        queue = self._overrides.get(cmd_id)
-        if not queue:
-            return None
-        return queue.popleft()
-
-    def _pace(self, conn: Conn, loop_now: float) -> int | None:
-        """None when the request may proceed, else 605 (too soon on this connection:
-        rejected) or 606 (too soon after another connection's request: rejected and
-        the connection closed, as error_code_description says of 606)."""
-        other = self._token_last.get(conn.token or "")
-        if (
-            other is not None
-            and other[1] != conn.id
-            and other[1] in self._conns
-            and loop_now - other[0] < alltick.MIN_CONNECTION_INTERVAL_S - PACING_GRACE_S
-        ):
-            return alltick.RET_TOO_MANY_REQUESTS_CLOSE
-        if (
-            conn.last_request is not None
-            and loop_now - conn.last_request < alltick.MIN_REQUEST_INTERVAL_S - PACING_GRACE_S
-        ):
-            return alltick.RET_TOO_MANY_REQUESTS
-        conn.last_request = loop_now
-        self._token_last[conn.token or ""] = (loop_now, conn.id)
-        return None
-
-    def _subscribe(
-        self, conn: Conn, cmd_id: int, data: dict[str, Any], reply: Callable[..., None]
-    ) -> None:
-        items = data.get("symbol_list")
-        if not isinstance(items, list):
-            reply(alltick.RET_BAD_PARAM)
-            return
-        book = cmd_id == alltick.CMD_SUB_BOOK
-        wanted: dict[str, int] = {}
-        invalid: list[str] = []
-        for item in items:
-            code = item.get("code") if isinstance(item, dict) else None
-            if not isinstance(code, str):
-                reply(alltick.RET_BAD_PARAM)
-                return
-            depth = 0
-            if book:
-                # absent: one level; more than there are: all of them (HK: 10)
-                depth = item.get("depth_level", 1)
-                if type(depth) is not int or not 1 <= depth <= 0xFFFFFFFF:
-                    reply(alltick.RET_BAD_PARAM)
-                    return
-                depth = min(depth, alltick.MAX_BOOK_LEVELS)
-            symbol = self._known(code)
-            if symbol is None:
-                if code not in invalid:
-                    invalid.append(code)
-            elif symbol not in wanted:
-                wanted[symbol] = depth
-        assert conn.plan is not None
-        limit = conn.plan.max_symbols
-        if len(wanted) > limit:
-            if self.opts.over_limit == "603":
-                extra = {"max_symbols": limit, "requested": len(wanted)}
-                reply(alltick.RET_PLAN_TOO_SMALL, data=extra if self.opts.extras else None)
-                return
-            wanted = dict(list(wanted.items())[:limit])
-        previous = set(conn.books) if book else set(conn.trades)
-        self._unsubscribe(conn, trades=not book, books=book)
-        if book:
-            conn.books = dict(wanted)
-            for symbol, depth in wanted.items():
-                self._book_subs.setdefault(symbol, {})[conn] = depth
-        else:
-            conn.trades = dict.fromkeys(wanted)
-            for symbol in wanted:
-                self._trade_subs.setdefault(symbol, {})[conn] = None
-        if invalid:
-            named = {"invalid_codes": invalid} if self.opts.extras else None
-            reply(alltick.RET_CODE_INVALID, data=named)
-        else:
-            reply(alltick.RET_OK)
-        self._refresh_firehose(conn)
-        if self.opts.resend_latest and not self.stalled and self.replay is not None:
-            if not book:
-                latest = [self.replay.latest(s) for s in wanted if s not in previous]
-                self._write(conn, [frames.ws_text(p) for p in latest if p is not None])
-        elif self.opts.resend_latest and not self.stalled:
-            framed = []
-            for symbol in wanted:
-                st = self.market.state(symbol)
-                if symbol in previous or not st.traded:
-                    continue
-                if book:
-                    framed.append(self._book_frame(symbol, wanted[symbol]))
-                else:
-                    framed.append(frames.ws_text(self.encoder.trade(st.last)))
-                    self._sent(conn, st.last)
-            self._write(conn, framed)
-
-    def _known(self, code: str) -> str | None:
-        """The five-digit symbol for an AllTick code spelled exactly as AllTick does.
-
-        A replay knows every code spelled right: a recording may hold stocks
-        the simulated universe lacks.
-        """
-        try:
-            symbol = alltick.from_alltick(code)
-        except alltick.CodeError:
-            return None
-        if self.replay is not None:
-            return symbol if alltick.to_alltick(symbol) == code else None
-        if symbol not in self.market or alltick.to_alltick(symbol) != code:
-            return None
-        return symbol
-
-    def _unsubscribe(self, conn: Conn, *, trades: bool, books: bool) -> None:
-        if trades:
-            for symbol in conn.trades:
-                subs = self._trade_subs.get(symbol)
-                if subs is not None:
-                    subs.pop(conn, None)
-                    if not subs:
-                        del self._trade_subs[symbol]
-            conn.trades = {}
-        if books:
-            for symbol in conn.books:
-                bsubs = self._book_subs.get(symbol)
-                if bsubs is not None:
-                    bsubs.pop(conn, None)
-                    if not bsubs:
-                        del self._book_subs[symbol]
-            conn.books = {}
 
     # -- pushes -------------------------------------------------------------------
 

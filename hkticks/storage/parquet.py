@@ -293,7 +293,7 @@ def _compact_events(paths: Sequence[str], root: str) -> int:
     """
     import orjson
 
-    from hkticks.storage.readers import read_events
+    from hkticks.storage.sidecars import read_events
 
     by_day: dict[str, dict[bytes, int]] = {}
     for path in paths:
@@ -547,7 +547,8 @@ def compact(sources: Sequence[str], root: str) -> CompactReport:
     a time; each batch's new trades of a day become one part.
     """
     _, pc, _ = pyarrow_modules()
-    from hkticks.storage.readers import Recording, events_sidecar
+    from hkticks.storage.readers import Recording
+    from hkticks.storage.sidecars import events_sidecar
 
     if os.path.exists(root) and not os.path.isdir(root):
         raise UsageError(f"--to {root}: not a folder")

@@ -6,7 +6,7 @@ turnover, high, low, open and close with their ``seq``, volume at the offer
 and at the bid, first/last receive time), and stores them in the part's
 Parquet key-value metadata (``hkticks.figures``), written in the same atomic
 rename as the rows. ``stats`` on the archive then reads a few KiB per part
-instead of every row (see :func:`hkticks.analysis.columnar.footer_figures`),
+instead of every row (see :func:`hkticks.analysis.stats_duckdb.footer_figures`),
 when the selection takes whole parts (symbols only, or bounds around them):
 like Parquet's own column statistics, but per symbol. The figures are the
 rows' (one pass when written); the Python engine still reads every row, and

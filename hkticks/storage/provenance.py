@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from hkticks.alltick.protocol import is_simulated_src
+from hkticks.alltick.spec import is_simulated_src
 from hkticks.errors import HkticksError, UsageError
 from hkticks.storage.sinks.compressed import compression_of, read_tail, strip_compression
 from hkticks.tick import RECORD_FIELDS

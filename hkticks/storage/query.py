@@ -53,7 +53,8 @@ def select_table(paths: Sequence[str], selection: Selection, *, engine: str = "a
     """The trades of ``paths`` that ``selection`` keeps, as an Arrow table.
 
     ``engine`` for Parquet: ``"auto"`` (DuckDB when installed) or ``"arrow"``."""
-    from hkticks.storage.readers import Recording, expand_paths
+    from hkticks.storage.readers import Recording
+    from hkticks.storage.recording_paths import expand_paths
 
     pa, _, _ = parquet.pyarrow_modules()
     if paths and all_parquet(paths):

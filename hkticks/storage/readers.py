@@ -31,7 +31,6 @@ reader and engine uses).
 from __future__ import annotations
 
 import csv
-import glob
 import heapq
 import os
 import re
@@ -39,7 +38,7 @@ import sqlite3
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
@@ -47,11 +46,15 @@ import orjson
 from hkticks.errors import HkticksError, UsageError
 from hkticks.storage.file_report import MAX_EXAMPLES as MAX_EXAMPLES  # re-exported
 from hkticks.storage.file_report import FileReport as FileReport  # re-exported
+from hkticks.storage.recording_paths import (
+    expand_paths,
+    is_events_file,
+    recording_format,
+)
 from hkticks.storage.selection import Selection
 from hkticks.storage.selection import make_selection as make_selection  # re-exported
 from hkticks.storage.selection import parse_when as parse_when  # re-exported
-from hkticks.storage.sinks import FORMATS
-from hkticks.storage.sinks.compressed import Decoder, compression_of, strip_compression, zstd_module
+from hkticks.storage.sinks.compressed import Decoder
 from hkticks.storage.sinks.rotating import sqlite_readonly_uri
 from hkticks.tick import RECORD_FIELDS, Tick
 
@@ -62,7 +65,6 @@ CHUNK_BYTES = 1 << 20
 # a trade is a line of ~200 bytes: a longer line is not one, and is never held whole
 MAX_LINE_BYTES = 1 << 20
 TOO_LONG = f"a line longer than {MAX_LINE_BYTES >> 20} MiB (not a trade)"
-EVENTS_SUFFIX = ".events.jsonl"
 HKT_OFFSET_S = 8 * 3600
 DAY_S = 86_400
 
@@ -70,84 +72,6 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _JSONL_SYMBOL = re.compile(rb'"symbol":"([^"\\\n]{1,32})"')
 _CSV_SYMBOL = re.compile(rb"\n([^,\n\"]{1,32}),")
 _ZSTD_MAGICS = (b"\x28\xb5\x2f\xfd", b"\x5b\x2a\x4d\x18")
-
-
-def recording_format(path: str) -> tuple[str, str | None]:
-    """``(format, compression)`` of a recording from its name: ``("jsonl", "gzip")``.
-
-    ``-`` is standard input (JSON Lines; compression is recognised from the
-    first bytes). Raises :class:`UsageError` naming the supported extensions.
-    """
-    if path == "-":
-        return "jsonl", None
-    if path.lower().endswith(".parquet"):
-        return "parquet", None
-    compression = compression_of(path)
-    ext = os.path.splitext(strip_compression(path))[1].lower()
-    if ext not in FORMATS:
-        raise UsageError(
-            f"cannot tell the format of {path!r} from its extension; hkticks reads "
-            f"{', '.join(FORMATS)}, and .jsonl/.csv compressed as .gz or .zst"
-        )
-    if compression is not None and FORMATS[ext] == "sqlite":
-        raise UsageError(f"{path!r}: decompress SQLite databases before reading them")
-    if compression == "zstd":
-        zstd_module()
-    return FORMATS[ext], compression
-
-
-def is_events_file(path: str) -> bool:
-    """Whether ``path`` is named like a session events sidecar (``*.events.jsonl[.gz]``)."""
-    return strip_compression(path).lower().endswith(EVENTS_SUFFIX)
-
-
-def expand_paths(paths: Iterable[str]) -> list[str]:
-    """Paths as given, directories replaced by the recordings in them, patterns
-    (``'ticks-2024-05-*.jsonl.gz'``) by the files they match (sorted).
-
-    A missing path is a :class:`UsageError` (checked before anything is read).
-    """
-    out: list[str] = []
-    for path in paths:
-        if path == "-":
-            out.append(path)
-            continue
-        if os.path.isdir(path) and _is_archive(path):
-            out.append(path)  # a Parquet archive (date=YYYY-MM-DD folders): read as one
-            continue
-        if os.path.isdir(path):
-            found = []
-            for name in sorted(os.listdir(path)):
-                full = os.path.join(path, name)
-                if not os.path.isfile(full):
-                    continue
-                ext = os.path.splitext(strip_compression(name))[1].lower()
-                if (ext in FORMATS or ext == ".parquet") and name[:1] != ".":
-                    found.append(full)
-            if not found:
-                raise UsageError(f"no recordings in directory {path}")
-            out.extend(found)
-            continue
-        if not os.path.exists(path) and glob.has_magic(path):
-            # a pattern the shell did not expand (quoted, or no shell at all)
-            matches = [p for p in sorted(glob.glob(path)) if os.path.isfile(p)]
-            if not matches:
-                raise UsageError(f"no files match {path}")
-            for p in matches:
-                recording_format(p)
-            out.extend(matches)
-            continue
-        if not os.path.exists(path):
-            raise UsageError(f"no such file: {path}")
-        recording_format(path)
-        out.append(path)
-    return out
-
-
-def _is_archive(path: str) -> bool:
-    from hkticks.storage.archive import is_archive
-
-    return is_archive(path)
 
 
 # -- one file ----------------------------------------------------------------------
@@ -664,87 +588,6 @@ def merge(
             heapq.heappop(heap)
         else:
             heapq.heapreplace(heap, (item[0], i, item[1], it))
-
-
-# -- events sidecars --------------------------------------------------------------------
-
-
-def events_sidecar(path: str) -> str | None:
-    """The events sidecar of a recording (``<path>.events.jsonl``) if it exists."""
-    if path == "-":
-        return None
-    base = os.path.basename(path.rstrip(os.sep))
-    if base.startswith("date=") and os.path.isdir(path):
-        # a day of the Parquet archive: its events are kept beside the day folders
-        candidate = os.path.join(os.path.dirname(path.rstrip(os.sep)), "_events", base + ".jsonl")
-        return candidate if os.path.isfile(candidate) else None
-    candidate = path + EVENTS_SUFFIX
-    if os.path.isfile(candidate):
-        return candidate
-    return _run_sidecar(path)
-
-
-# the event ``hkticks record`` writes after ``feed_start``: the file outputs of the run
-OUTPUTS_EVENT = "outputs"
-_EXT_CHAIN = re.compile(r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*")
-
-
-def _run_sidecar(path: str) -> str | None:
-    """The sidecar of the run that wrote ``path`` beside another output.
-
-    ``record --out day.jsonl --out day.db`` names its sidecar after the first
-    output (``day.jsonl.events.jsonl``): ``day.db`` finds it as a sibling of
-    the same stem. A sidecar whose ``outputs`` event does not list ``path`` is
-    another run's and is not used.
-    """
-    folder, base = os.path.split(path)
-    stem = strip_compression(base)
-    stem = stem.rsplit(".", 1)[0] if "." in stem else stem
-    if not stem:
-        return None
-    found: list[str] = []
-    pattern = glob.escape(os.path.join(folder, stem)) + ".*" + EVENTS_SUFFIX
-    for candidate in sorted(glob.glob(pattern)):
-        middle = os.path.basename(candidate)[len(stem) + 1 : -len(EVENTS_SUFFIX)]
-        if not _EXT_CHAIN.fullmatch(middle) or not os.path.isfile(candidate):
-            continue
-        listed = _listed_outputs(candidate)
-        if listed is None:
-            found.append(candidate)  # a rotated file's sidecar, or an older run
-        elif any(_names(pat, base) for pat in listed):
-            return candidate
-    return found[0] if found else None
-
-
-def _listed_outputs(sidecar: str) -> list[str] | None:
-    """The outputs the sidecar's run listed (its first few events), or None."""
-    for i, ev in enumerate(read_events(sidecar)):
-        if ev["event"] == OUTPUTS_EVENT and isinstance(ev.get("files"), list):
-            return [str(f) for f in ev["files"]]
-        if i >= 8:
-            break
-    return None
-
-
-def _names(listed: str, base: str) -> bool:
-    """``listed`` (a file name, or a rotation template ``day-{date}.db``) names ``base``."""
-    if "{" not in listed:
-        return listed == base
-    parts = re.split(r"\{[^}]*\}", listed)
-    return re.fullmatch(".+".join(re.escape(p) for p in parts), base) is not None
-
-
-def read_events(path: str) -> Iterator[dict[str, Any]]:
-    """The session events of a sidecar (``ts`` and ``event`` checked), bad lines skipped."""
-    for line in TickFile(path)._lines():
-        if line is None:
-            continue
-        try:
-            rec = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if type(rec) is dict and type(rec.get("ts")) is int and isinstance(rec.get("event"), str):
-            yield rec
 
 
 def hk_datetime(ms: int, with_ms: bool = False) -> str:

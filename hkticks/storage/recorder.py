@@ -49,7 +49,8 @@ class Recorder:
         self.output_rows = output_rows
         self.tick_sinks = [self._own_queue(s) for s in tick_sinks]
         self.book_sink = self._own_queue(book_sink) if book_sink is not None else None
-        self.event_sink = event_sink  # the accounting itself: written here
+        # the sidecar too: a stuck --events target (a FIFO nobody reads) holds back no output
+        self.event_sink = self._own_queue(event_sink) if event_sink is not None else None
         self.flush_interval = flush_interval
         self.fsync = fsync
         self.batch_max = batch_max
@@ -97,6 +98,17 @@ class Recorder:
             n = int(getattr(sink, "dropped", 0))
             if n:
                 out.append(("stdout" if sink.path == "-" else str(sink.path), n))
+        return out
+
+    def side_losses(self) -> list[tuple[str, int, str]]:
+        """(output as shown, items it lost, "books" or "events") for the book output and
+        the events sidecar: they lose no trade, but what they lost is said too."""
+        out = []
+        for kind, sink in (("books", self.book_sink), ("events", self.event_sink)):
+            for part in self._flat([sink] if sink is not None else []):
+                n = int(getattr(part, "dropped_items", 0))
+                if n:
+                    out.append(("stdout" if part.path == "-" else str(part.path), n, kind))
         return out
 
     @property
@@ -244,8 +256,13 @@ class Recorder:
             self.on_error(exc)
 
     def _close_all(self) -> None:
-        """Close the queued outputs (draining at once), say what they lost, close the rest."""
-        queued = [s for s in self._flat(self.sinks) if isinstance(s, QueuedSink)]
+        """Close the queued outputs (draining at once), say what they lost, close the rest
+        (the sidecar last: it takes what the others lost)."""
+        queued = [
+            s
+            for s in self._flat(self.sinks)
+            if isinstance(s, QueuedSink) and s is not self.event_sink
+        ]
         for output in queued:
             output.begin_close()
         for output in queued:

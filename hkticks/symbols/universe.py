@@ -6,7 +6,7 @@ typed into hkticks' canonical five-digit HK code.
 The universe is the merged southbound list of both Stock Connect channels
 (fetched by :mod:`hkticks.symbols.sources`), cached as JSON in the user cache
 directory, with the stocks that have stopped trading marked suspended from
-AllTick's latest trades (:mod:`hkticks.alltick.rest`). ``record`` and ``watch`` take
+AllTick's latest trades (:mod:`hkticks.alltick.rest_client`). ``record`` and ``watch`` take
 their default symbols from :func:`load_universe`. A failed refresh never
 replaces a good cache: it is all or nothing.
 """
@@ -29,7 +29,7 @@ import orjson
 
 from hkticks import config
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.rest import RestClient
+from hkticks.alltick.rest_client import RestClient
 from hkticks.errors import HkticksError, OutputError, SourceError, UsageError
 from hkticks.symbols import sources
 from hkticks.symbols.sources import SourceList

@@ -8,8 +8,9 @@ app ``app.py`` (one app; the heatmap and detail are its screens) with its
 widgets ``table.py`` (only the visible rows are drawn), ``detail.py``
 (chart with timeframes, tape, depth ladder), ``alerts_pane.py``,
 ``notices.py`` (one line instead of toasts) and ``dialogs.py`` (help,
-columns, the ``+`` prompt), ``runner.py`` (the queue pump the app calls each
-frame, and the REST reference thread) and ``live.py`` (the board without a
+columns, the ``+`` prompt), ``pump.py`` (the queue pump the app calls each
+frame, the REST reference thread, and ``--json``), ``alert_feed.py`` (the
+anomaly engine over drained batches) and ``live.py`` (the board without a
 screen: model, buffers, pump, reference data; no Textual import); the
 heatmap: ``heatmap.py`` (pure treemap layout, stable placement and its Rich
 renderable) and ``heatmap_screen.py`` (the Textual widget and screens).

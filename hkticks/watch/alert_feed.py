@@ -1,6 +1,6 @@
 """The anomaly engine over what the board's pump drains from the queue.
 
-The pump (:class:`~hkticks.watch.runner.BoardPump`) drains the feed's queue
+The pump (:class:`~hkticks.watch.pump.BoardPump`) drains the feed's queue
 in batches on the app's thread, whichever screen is shown; an
 :class:`AlertFeed` passes the batch's trades to
 :class:`~hkticks.analysis.anomaly.AnomalyEngine` and returns the alerts they

@@ -14,7 +14,7 @@ from the watchlist (saved), ``p`` pause the display, ``b`` book columns,
 ``c`` columns, ``w`` save the layout, Enter the detail view, ``h`` heatmap,
 ``a`` the alerts pane (Shift-Tab into it).
 
-With a pump that carries the anomaly engine (:class:`~hkticks.watch.runner.BoardPump`
+With a pump that carries the anomaly engine (:class:`~hkticks.watch.pump.BoardPump`
 ``alerts``), each alert goes to the alerts pane (newest first), the notices
 line (:mod:`hkticks.watch.notices`: no toast covers the data), the
 heatmap's tile flash when the heatmap is open, and the terminal bell with

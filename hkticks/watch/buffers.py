@@ -17,7 +17,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hkticks.alltick.protocol import KLINE_1MIN, KLINE_15MIN, KLINE_DAY, Bar
+from hkticks.alltick.rest_frames import Bar
+from hkticks.alltick.spec import KLINE_1MIN, KLINE_15MIN, KLINE_DAY
 from hkticks.tick import Book, Tick
 
 MAX_BARS = 24 * 60  # a day of 1-minute bars

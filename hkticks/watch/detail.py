@@ -29,7 +29,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from hkticks.alltick.protocol import KLINE_1MIN, KLINE_DAY
+from hkticks.alltick.spec import KLINE_1MIN, KLINE_DAY
 from hkticks.market_hours import hk_time_text
 from hkticks.tick import Book, Tick
 from hkticks.watch.buffers import TIMEFRAMES, MinuteBar, SymbolBuffer, Timeframe

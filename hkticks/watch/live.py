@@ -7,7 +7,7 @@ do the same. It imports no UI toolkit.
 
 Reference data comes from AllTick's REST API on background threads and
 reaches the model through the queue (only the display's thread touches the
-model): the previous close and today's bar (:func:`~hkticks.watch.runner.reference_worker`),
+model): the previous close and today's bar (:func:`~hkticks.watch.pump.reference_worker`),
 the HK share counts of every symbol shown for the heatmap's market cap
 (``static_info``, fetched once, on first need, through the client's pacing
 and batching), and a symbol's bars for the detail view's timeframes
@@ -26,7 +26,7 @@ from hkticks.errors import HkticksError
 from hkticks.feed.queue import TickQueue
 from hkticks.watch.buffers import TIMEFRAMES, Buffers
 from hkticks.watch.model import FLASH_S, ReferenceData, WatchModel
-from hkticks.watch.runner import BoardPump, FeedLike, start_reference_thread
+from hkticks.watch.pump import BoardPump, FeedLike, start_reference_thread
 
 
 def shares_of(infos: Mapping[str, Any]) -> dict[str, float]:
@@ -46,7 +46,7 @@ def shares_of(infos: Mapping[str, Any]) -> dict[str, float]:
 class LiveBoard:
     """One board: ``feed`` -> ``queue`` -> :attr:`pump` -> :attr:`model` and :attr:`buffers`.
 
-    ``rest`` (a :class:`~hkticks.alltick.rest.RestClient`, or ``None`` when
+    ``rest`` (a :class:`~hkticks.alltick.rest_client.RestClient`, or ``None`` when
     there is none: ``--from`` NATS, a recording replayed, ``no_reference``
     saying why) supplies the reference data. Used by ``watch`` (and its
     heatmap) and ``replay``.

@@ -20,7 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hkticks.alltick.protocol import Bar, is_simulated_src
+from hkticks.alltick.rest_frames import Bar
+from hkticks.alltick.spec import is_simulated_src
 from hkticks.market_hours import hk_clock
 from hkticks.tick import Book, Event, Tick
 

@@ -19,21 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.protocol import (
-    Bar,
-    Book,
-    CodeError,
-    DecodeError,
-    Request,
-    RequestBuilder,
-    Response,
-    RestAnswer,
-    StaticInfo,
-    Tick,
-    decode,
-    from_alltick,
-    to_alltick,
-)
+from hkticks.alltick.fields import DecodeError
+from hkticks.alltick.protocol import Book, Request, RequestBuilder, Response, Tick, decode
+from hkticks.alltick.rest_frames import Bar, RestAnswer, StaticInfo
+from hkticks.alltick.spec import CodeError, from_alltick, to_alltick
 
 RECV = 1_700_000_009_999
 KINDS = {"binary_frame", "too_large", "invalid_json", "not_object", "bad_field", "unknown_cmd"}

@@ -9,7 +9,7 @@ import pytest
 from kit.exchange import TOKEN, FakeExchange
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.rest import RateLimiter, RestClient
+from hkticks.alltick.rest_client import RateLimiter, RestClient
 from hkticks.errors import SourceError, TokenRejected
 
 

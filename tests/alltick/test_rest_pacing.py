@@ -14,7 +14,7 @@ from kit.exchange import TOKEN, FakeExchange
 from test_rest import FakeClock
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.rest import DailyCapReached, RestClient, RestPacer, pacer_for
+from hkticks.alltick.rest_client import DailyCapReached, RestClient, RestPacer, pacer_for
 
 
 def pacer(plan: str | alltick.Plan, wall: float = 0.0) -> tuple[RestPacer, FakeClock]:

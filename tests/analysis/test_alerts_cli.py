@@ -13,7 +13,8 @@ from kit.hk import run_hk
 from test_alerts_delivery import Hook
 
 from hkticks.analysis import baselines
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.scoring import score
 from hkticks.tick import Tick
 

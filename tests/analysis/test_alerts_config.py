@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hkticks import config
-from hkticks.analysis.anomaly import AlertConfig
+from hkticks.analysis.alert_config import AlertConfig
 from hkticks.errors import ConfigError
 
 

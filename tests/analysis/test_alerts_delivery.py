@@ -389,7 +389,7 @@ def test_a_command_still_running_at_exit_is_killed_and_counted(tmp_path: Path) -
 
 def test_warm_up_status_every_10_s_backing_off_while_the_clock_stands_still() -> None:
     from hkticks.analysis.alerts import WarmupStatus, status_text
-    from hkticks.analysis.anomaly import Readiness
+    from hkticks.analysis.anomaly_state import Readiness
 
     w = WarmupStatus(10)
     moving = [Readiness(float(t), 120, 10, 0, 5) for t in range(0, 100, 10)]

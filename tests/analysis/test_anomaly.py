@@ -6,15 +6,9 @@ import calendar
 
 import pytest
 
-from hkticks.analysis.anomaly import (
-    KINDS,
-    Alert,
-    AlertConfig,
-    AnomalyEngine,
-    SymbolBaseline,
-    phase_span,
-    session_minute,
-)
+from hkticks.analysis.alert_config import KINDS, AlertConfig, SymbolBaseline
+from hkticks.analysis.anomaly import Alert, AnomalyEngine
+from hkticks.analysis.session_clock import phase_span, session_minute
 from hkticks.errors import ConfigError
 from hkticks.tick import Tick
 

@@ -23,8 +23,8 @@ from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.kline import decode_kline, minute_kline_query
-from hkticks.alltick.rest import RestClient
-from hkticks.analysis.gaps import gap_events
+from hkticks.alltick.rest_client import RestClient
+from hkticks.analysis.gap_records import gap_events
 from hkticks.analysis.validate import (
     MINUTE_MS,
     Options,
@@ -39,7 +39,7 @@ from hkticks.feed.shards import Feed
 from hkticks.market_hours import calendar
 from hkticks.server import MarketServer
 from hkticks.server.chaos import Chaos
-from hkticks.server.dirty import DirtyFeed
+from hkticks.server.dirty_scenario import DirtyFeed
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
 from hkticks.tick import Event, Tick

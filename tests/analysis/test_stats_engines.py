@@ -107,7 +107,7 @@ def test_the_fast_path_reads_clean_files(files: dict[str, Path], kind: str) -> N
     """Clean files are computed by DuckDB, not by the Python fallback."""
     import duckdb
 
-    from hkticks.analysis import columnar
+    from hkticks.analysis import stats_duckdb as columnar
 
     rec = Recording([str(files[kind])])
     f = rec.files[0]
@@ -131,7 +131,7 @@ def test_the_fast_path_reads_clean_files(files: dict[str, Path], kind: str) -> N
 def test_a_damaged_file_falls_back_to_the_python_reader(files: dict[str, Path]) -> None:
     import duckdb
 
-    from hkticks.analysis import columnar
+    from hkticks.analysis import stats_duckdb as columnar
 
     con = duckdb.connect()
     assert columnar.figures(con, str(files["damaged"]), "jsonl", None, [], None, []) is None

@@ -17,13 +17,8 @@ from typing import Any
 
 import orjson
 
-from hkticks.bench.runner import (
-    CEILING_KINDS,
-    PIPELINE_KINDS,
-    RATIO_NAMES,
-    THROUGHPUT_KINDS,
-    percentiles,
-)
+from hkticks.bench.measure import CEILING_KINDS, PIPELINE_KINDS, RATIO_NAMES, THROUGHPUT_KINDS
+from hkticks.bench.processes import percentiles
 
 
 def run_bench(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:

@@ -122,7 +122,9 @@ def test_reconnects_for_20_s_leak_no_threads_no_descriptors(
 @pytest.mark.slow
 def test_ten_minutes_at_2000_trades_per_second_on_550_symbols_grow_rss_under_20_mb() -> None:
     """``hkticks bench --soak`` as a test (slow: run with ``-m slow``)."""
-    from hkticks.bench.runner import SOAK_GROWTH_MB, bench_symbols, soak
+    from hkticks.bench.processes import bench_symbols
+    from hkticks.bench.soak import soak
+    from hkticks.bench.targets import SOAK_GROWTH_MB
 
     with tempfile.TemporaryDirectory() as workdir:
         result = soak(duration=600.0, rate=2000.0, symbols=bench_symbols(550), workdir=workdir)

@@ -11,7 +11,7 @@ import pytest
 from kit.hk import hk_env, run_hk
 
 from hkticks.analysis.stats import price_cells
-from hkticks.bench.runner import NOISY_SPREAD, spread
+from hkticks.bench.measure import NOISY_SPREAD, spread
 from hkticks.watch.view import _fit
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hkticks.errors import ConfigError
-from hkticks.feed.gaps import GapTracker, gap_details, market_silence_s
+from hkticks.feed.gap_tracker import GapTracker, gap_details, market_silence_s
 from hkticks.market_hours import (
     CLOSED,
     CLOSING_AUCTION,

@@ -256,4 +256,4 @@ def test_requests_are_built_and_sent_in_one_place() -> None:
         if "RequestBuilder" in p.read_text(encoding="utf-8")
         and p.parent.name != "server"  # the embedded server answers requests, sends none
     }
-    assert users == {"alltick/protocol.py", "feed/session.py", "bench/runner.py"}, users
+    assert users == {"alltick/protocol.py", "feed/session.py", "bench/trials.py"}, users

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hkticks.alltick.protocol import Bar
+from hkticks.alltick.rest_frames import Bar
 from hkticks.tick import Book, Event, Tick
 from hkticks.watch.app import BoardApp
 from hkticks.watch.buffers import Buffers
@@ -113,7 +113,7 @@ def with_reference(app: BoardApp) -> BoardApp:
 
 def history_bars(code: str, timeframe: str) -> list[Bar]:
     """Deterministic ``GET kline`` answers for the detail view's timeframes."""
-    from hkticks.alltick.protocol import Bar as KBar
+    from hkticks.alltick.rest_frames import Bar as KBar
 
     last = LAST[code]
     day0 = (int(NOW) // 86_400) * 86_400 - 8 * 3600  # today 00:00 HKT, epoch s

@@ -8,10 +8,10 @@ import random
 import pytest
 
 from hkticks.market_hours import load_calendar
-from hkticks.server import universe
+from hkticks.server import simulated_stocks as universe
 from hkticks.server.klines import KlineInputs, KlineSource, session_minutes, spread_over
 from hkticks.server.market import Bar, Market
-from hkticks.server.spread import is_valid_price
+from hkticks.server.tick_ladder import is_valid_price
 
 HKT = dt.timezone(dt.timedelta(hours=8))
 

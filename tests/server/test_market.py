@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from hkticks.alltick import protocol as alltick
 from hkticks.market_hours import calendar
-from hkticks.server import frames, spread, stocklists, universe
+from hkticks.server import frames, stocklists
+from hkticks.server import simulated_stocks as universe
+from hkticks.server import tick_ladder as spread
 from hkticks.server.market import (
     Market,
     Trade,

@@ -14,11 +14,13 @@ import orjson
 import pytest
 from kit.waiting import wait_until
 
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.scoring import score
-from hkticks.server import scenarios, universe
+from hkticks.server import scenarios
+from hkticks.server import simulated_stocks as universe
 from hkticks.server.market import Market, Trade
-from hkticks.server.spread import is_valid_price
+from hkticks.server.tick_ladder import is_valid_price
 from hkticks.tick import Tick
 
 T0 = calendar.timegm((2026, 11, 30, 2, 0, 0)) * 1000  # Monday 10:00 in Hong Kong

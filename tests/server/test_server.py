@@ -16,7 +16,9 @@ from kit.waiting import wait_until
 from kit.ws_client import Client, books, trades
 
 from hkticks.alltick import protocol as alltick
-from hkticks.server import MarketServer, spread, universe
+from hkticks.server import MarketServer
+from hkticks.server import simulated_stocks as universe
+from hkticks.server import tick_ladder as spread
 
 # the ``server`` fixture (conftest.py): a lenient server (no pacing) at 500 trades/s, Tencent
 # trades ~20 times a second

@@ -31,8 +31,8 @@ from hkticks.alltick import protocol as alltick
 from hkticks.errors import HkticksError
 from hkticks.market_hours import calendar
 from hkticks.server import MarketServer
-from hkticks.server.rest import RateLimiter, rest_windows
-from hkticks.server.wsserver import header_valid
+from hkticks.server.rest_limits import RateLimiter, rest_windows
+from hkticks.server.ws_connections import header_valid
 
 # one embedded server for the module (``module_server``, conftest.py)
 pytestmark = pytest.mark.market(

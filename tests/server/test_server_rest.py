@@ -19,7 +19,9 @@ import pytest
 
 from hkticks.alltick import protocol as alltick
 from hkticks.market_hours import calendar
-from hkticks.server import MarketServer, spread, universe
+from hkticks.server import MarketServer
+from hkticks.server import simulated_stocks as universe
+from hkticks.server import tick_ladder as spread
 from hkticks.server.market import latest_trading_day
 
 SSE_REFERER = "https://www.sse.com.cn/services/hkexsc/disclo/eligible/"

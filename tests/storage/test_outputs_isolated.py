@@ -40,7 +40,7 @@ from hkticks.run.record_job import status_line
 from hkticks.storage.recorder import Recorder
 from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
 from hkticks.storage.sinks.queued import QueuedSink
-from hkticks.tick import Tick
+from hkticks.tick import Event, Tick
 
 
 def args_for(server: Any, *outs: str, extra: tuple[str, ...] = ()) -> list[str]:
@@ -151,6 +151,45 @@ def test_a_stuck_output_holds_back_no_other_and_its_losses_are_said(tmp_path: Pa
     assert {e["output"] for e in reported} == {"stuck.jsonl"}
 
 
+def test_a_stuck_events_sidecar_holds_back_no_output_and_its_losses_are_said(
+    tmp_path: Path,
+) -> None:
+    queue = TickQueue(10_000)
+    stuck = Stuck()  # the --events target: a FIFO nobody reads, a hung disk
+    good = tmp_path / "good.jsonl"
+    rec = Recorder(
+        queue, [open_tick_sink(str(good))], event_sink=stuck, flush_interval=0.1, output_rows=1000
+    )
+    rec.start()
+    try:
+        for i in range(10):  # an event before each 500 trades: the file keeps up regardless
+            queue.put_event(Event(1_764_727_200_000 + i, "note", None, {"i": i}))
+            for t in ticks(500, start=i * 500):
+                queue.put(t)
+            want = (i + 1) * 500
+            wait_until(lambda want=want: lines_in(good) == want, what="the tick output")
+        assert stuck.entered.is_set()
+        for i in range(1100):  # more events than the sidecar's queue holds
+            queue.put_event(Event(1_764_727_300_000 + i, "note", None, {"i": i}))
+        wait_until(lambda: rec.side_losses(), what="the sidecar's losses")
+        st = FeedStatus([], 5000, 0, 0, 0, 0, 0, 0)
+        ((where, lost, kind),) = rec.side_losses()
+        assert (where, kind) == ("stuck.jsonl", "events") and lost > 0
+        assert f"LOST {lost:,} events on stuck.jsonl" in status_line(st, 0.0, None, rec)
+    finally:
+        assert isinstance(rec.event_sink, QueuedSink)
+        rec.event_sink.stall_s = 0.5  # a short stall for the end
+        started = time.monotonic()
+        rec.stop()
+        ended = time.monotonic() - started
+        stuck.release.set()
+    assert ended < 10 and rec.error is None
+    assert lines_in(good) == 5000 and rec.output_losses() == []
+    ((_, lost, _),) = rec.side_losses()
+    # every event is either written or counted lost (1,110 queued, and the end's own events)
+    assert stuck.rows + lost >= 1110
+
+
 # ---------------------------------------------------------------------- PostgreSQL outage
 
 
@@ -223,6 +262,44 @@ def test_a_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
     check_recording(keys_of(rows), server.sent_trades())
     dropped = [e for e in read_jsonl(tmp_path / "e.jsonl") if e["event"] == "dropped"]
     assert dropped and {e["output"] for e in dropped} == {str(fifo)}
+
+
+def test_an_events_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
+    tmp_path: Path, server: Any
+) -> None:
+    server.set_rate(400.0)
+    out = tmp_path / "t.jsonl"
+    fifo = tmp_path / "events.jsonl"
+    os.mkfifo(fifo)
+    held = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # held open, never read, and full
+    fcntl.fcntl(held, fcntl.F_SETPIPE_SZ, 4096)
+    try:
+        while True:
+            os.write(held, b"\n" * 4096)
+    except BlockingIOError:
+        pass
+    started = time.monotonic()
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "hkticks", *args_for(server, str(out))]
+            + ["--duration", "3s", "--events", str(fifo)],
+            env=hk_env(tmp_path),
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    finally:
+        os.close(held)
+    elapsed = time.monotonic() - started
+    assert r.returncode == 6, r.stderr
+    (line,) = error_lines(r.stderr)
+    assert f"events on {fifo}" in line and "every tick was written" in line, line
+    assert elapsed < 60  # given up on after a short stall, not waited for
+    rows = read_jsonl(out)
+    sent = server.sent_trades()
+    check_recording(keys_of(rows), sent)
+    assert len(rows) >= 0.9 * len(sent), (len(rows), len(sent))  # not frozen at the first event
 
 
 # ---------------------------------------------------------------------- a full JetStream

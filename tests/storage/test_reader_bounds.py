@@ -18,7 +18,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from hkticks.storage.readers import MAX_LINE_BYTES, Recording, TickFile, read_events
+from hkticks.storage.readers import MAX_LINE_BYTES, Recording, TickFile
+from hkticks.storage.sidecars import read_events
 from hkticks.tick import RECORD_FIELDS
 
 pa = pytest.importorskip("pyarrow")

@@ -16,15 +16,9 @@ from pathlib import Path
 import pytest
 
 from hkticks.errors import UsageError
-from hkticks.storage.readers import (
-    Recording,
-    TickFile,
-    expand_paths,
-    make_selection,
-    merge,
-    parse_when,
-    read_events,
-)
+from hkticks.storage.readers import Recording, TickFile, make_selection, merge, parse_when
+from hkticks.storage.recording_paths import expand_paths
+from hkticks.storage.sidecars import read_events
 from hkticks.storage.sinks import open_jsonl_sink, open_tick_sink
 from hkticks.storage.sinks.csvfile import HEADER
 from hkticks.storage.sinks.jsonl import encode_lines

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kit.hk import run_hk
 
-from hkticks.storage.readers import events_sidecar
+from hkticks.storage.sidecars import events_sidecar
 
 
 def test_stats_of_the_second_output_reads_the_runs_sidecar(tmp_path: Path) -> None:

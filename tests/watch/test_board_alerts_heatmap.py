@@ -12,7 +12,8 @@ from click.testing import CliRunner
 from kit.board import NAMES, NOW, T0, make_app, make_model
 from textual.pilot import Pilot
 
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.cli.watch_cmd import watch
 from hkticks.feed.queue import TickQueue
@@ -22,7 +23,7 @@ from hkticks.watch.app import BoardApp
 from hkticks.watch.columns import ColumnLayout
 from hkticks.watch.detail import DetailScreen
 from hkticks.watch.heatmap_screen import BoardHeatmapScreen
-from hkticks.watch.runner import BoardPump
+from hkticks.watch.pump import BoardPump
 
 Script = Callable[[BoardApp, Pilot[None]], Awaitable[None]]
 

@@ -206,7 +206,7 @@ def test_enter_opens_the_detail_view_with_chart_tape_and_ladder() -> None:
 
 
 def test_detail_back_fill_merges_history_and_a_404_degrades_quietly() -> None:
-    from hkticks.alltick.protocol import Bar
+    from hkticks.alltick.rest_frames import Bar
 
     start = int(NOW * 1000) - 3 * 3600_000
     history = [

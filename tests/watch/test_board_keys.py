@@ -254,7 +254,7 @@ def test_1d_axis_is_the_whole_session_with_lunch_compressed() -> None:
 
 
 def test_a_first_bar_holding_the_day_so_far_is_left_out() -> None:
-    from hkticks.alltick.protocol import Bar
+    from hkticks.alltick.rest_frames import Bar
     from hkticks.watch.buffers import SymbolBuffer
 
     buf = SymbolBuffer("00700")

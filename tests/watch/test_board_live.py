@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.rest import RestClient
+from hkticks.alltick.rest_client import RestClient
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.feed.queue import TickQueue
 from hkticks.watch.heatmap import tiles_from_rows

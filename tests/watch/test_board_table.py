@@ -8,13 +8,13 @@ from typing import Any
 from kit.board import NOW, make_model
 
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
-from hkticks.bench.runner import watch_targets
+from hkticks.bench.targets import watch_targets
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
 from hkticks.watch.buffers import Buffers
 from hkticks.watch.columns import BY_KEY, ColumnLayout
 from hkticks.watch.model import WatchModel
-from hkticks.watch.runner import BoardPump
+from hkticks.watch.pump import BoardPump
 from hkticks.watch.table import FADE_STEPS, TICK_MARK, RowPainter, matches, select_rows
 from hkticks.watch.view import Palette
 
@@ -125,7 +125,7 @@ def test_watchlist_in_list_order_keeps_the_lists_order() -> None:
 
 
 def test_last_before_a_trade_is_todays_close_not_the_previous_one() -> None:
-    from hkticks.alltick.protocol import Bar
+    from hkticks.alltick.rest_frames import Bar
     from hkticks.watch.model import DayStats, ReferenceData, day_stats
 
     day = 86_400_000

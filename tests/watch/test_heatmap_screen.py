@@ -8,7 +8,8 @@ import threading
 
 from textual.app import App
 
-from hkticks.analysis.anomaly import AlertConfig, AnomalyEngine
+from hkticks.analysis.alert_config import AlertConfig
+from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.replay import ReplayConn, ReplayStatus
 from hkticks.feed.queue import TickQueue
 from hkticks.tick import Tick
@@ -18,7 +19,7 @@ from hkticks.watch.buffers import Buffers
 from hkticks.watch.heatmap import TileData
 from hkticks.watch.heatmap_screen import BoardHeatmapScreen, HeatmapMap, HeatmapScreen
 from hkticks.watch.model import WatchModel
-from hkticks.watch.runner import BoardPump
+from hkticks.watch.pump import BoardPump
 
 TILES = [
     TileData("00700", "TENCENT", 2.0, 100.0),

@@ -21,12 +21,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.rest import RestClient, RestPacer
+from hkticks.alltick.rest_client import RestClient, RestPacer
 from hkticks.feed.queue import TickQueue
 from hkticks.market_hours import hk_clock
 from hkticks.tick import Tick
 from hkticks.watch.model import BASELINE_CLOSE, ReferenceData, WatchModel
-from hkticks.watch.runner import reference_worker
+from hkticks.watch.pump import reference_worker
 
 TOKEN = "documented"
 

@@ -19,7 +19,7 @@ import pytest
 from kit.board import NOW, make_app
 
 from hkticks.alltick import protocol as alltick
-from hkticks.alltick.rest import RestClient
+from hkticks.alltick.rest_client import RestClient
 from hkticks.errors import SourceError
 from hkticks.watch.detail import DetailScreen
 

@@ -9,7 +9,7 @@ import pytest
 
 from hkticks import config
 from hkticks.alltick.kline import decode_kline, kline_query
-from hkticks.alltick.protocol import Bar
+from hkticks.alltick.rest_frames import Bar
 from hkticks.errors import ConfigError
 from hkticks.tick import Book, Tick
 from hkticks.watch import layout as saved

@@ -25,13 +25,13 @@ import pytest
 from kit.hk import hk_env
 from kit.waiting import wait_until
 
-from hkticks.alltick.rest import RestClient
+from hkticks.alltick.rest_client import RestClient
 from hkticks.feed.queue import TickQueue
 from hkticks.market_hours import hk_clock, market_session
 from hkticks.server import MarketServer
 from hkticks.tick import RECORD_FIELDS
 from hkticks.watch.model import ReferenceData
-from hkticks.watch.runner import (
+from hkticks.watch.pump import (
     REFERENCE_ATTEMPTS,
     next_day_start,
     reference_worker,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hkticks.alltick.protocol import Bar
+from hkticks.alltick.rest_frames import Bar
 from hkticks.market_hours import (
     AFTERNOON,
     CLOSED,

@@ -27,8 +27,8 @@ from typing import Any, Protocol
 from hkticks.errors import OutputError, UsageError
 from hkticks.storage.sinks.compressed import compression_of, strip_compression, zstd_module
 from hkticks.storage.sinks.failures import lock_exclusive, os_reason, sqlite_reason
-from hkticks.storage.sinks.remote import check_remote, is_remote, open_remote
 from hkticks.storage.sinks.rotating import RotatePolicy, RotatingSink, expand, now_ms, template_for
+from hkticks.storage.sinks.servers import check_remote, is_remote, open_remote
 
 FORMATS: dict[str, str] = {
     ".jsonl": "jsonl",
@@ -96,7 +96,7 @@ def open_tick_sink(
     :class:`~hkticks.storage.sinks.rotating.RotatingSink`; ``time_of`` and ``clock``
     replace its time source (tests simulate hours with them).
     """
-    if is_remote(path):  # nats://, postgresql:// (see storage/sinks/remote.py)
+    if is_remote(path):  # nats://, postgresql:// (see storage/sinks/servers.py)
         check_remote(path, rotate=rotate)
         return open_remote(path)  # type: ignore[no-any-return]
     template = template_for(path, rotate)

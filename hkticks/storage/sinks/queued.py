@@ -229,11 +229,12 @@ class QueuedSink:
             self._lose(left + in_hand)
             self._queued = 0
             self._cond.notify_all()
+        trades, items = _trades(left) + _trades(in_hand), len(left) + len(in_hand)
         log.warning(
-            "%s wrote nothing for %.0f s; %d queued trades were not written to it",
+            "%s wrote nothing for %.0f s; %s were not written to it",
             display_name(self.path),
             self.stall_s,
-            _trades(left) + _trades(in_hand),
+            f"{trades:,} queued trades" if trades or not items else f"{items:,} queued items",
         )
         interrupt = getattr(self.inner, "interrupt", None)
         if interrupt is not None:  # e.g. PostgreSQL: stop retrying

@@ -2,7 +2,7 @@
 
 One asyncio loop (its own thread) owns everything the page sees: every
 :data:`PUMP_S` it runs the board's pump (the same
-:class:`~hkticks.watch.runner.BoardPump` as the terminal board: queue ->
+:class:`~hkticks.watch.pump.BoardPump` as the terminal board: queue ->
 model, buffers and the anomaly engine), and every
 :data:`~hkticks.watch.web.state.DIFF_INTERVAL_S` it sends each page a diff.
 Only that loop touches the model, so nothing is locked.

@@ -18,7 +18,7 @@ on free process the first 5 codes of a longer list (paid plans are advised
 ``batch-kline`` answers the latest 1 or 2 bars per code x type item, at most
 the plan's items per query (free 5, basic 100, premium 200, others 500;
 more: 603). ``kline_type`` 1, 2, 3, 4, 5, 8, 9, 10 (6 and 7, 2 h and 4 h,
-are not offered for stocks: 400). Rates per token (:class:`RateLimiter`):
+are not offered for stocks: 400). Rates per token (:class:`~hkticks.server.rest_limits.RateLimiter`):
 the plan's combined rate over every endpoint, ``batch-kline``'s own
 interval, a per-minute total and a daily cap (reset at midnight, Hong Kong
 time); beyond any of them: 429. Unknown codes are skipped; a
@@ -40,7 +40,6 @@ import ssl
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,9 +50,21 @@ import orjson
 from hkticks.alltick import protocol as alltick
 from hkticks.server import stocklists
 from hkticks.server.klines import KlineInputs, KlineSource
-from hkticks.server.market import Bar, Market
-from hkticks.server.spread import format_amount, format_price
-from hkticks.server.universe import Stock
+from hkticks.server.market import Market
+from hkticks.server.rest_answers import (
+    _bar,
+    _codes,
+    _data_invalid,
+    _envelope,
+    _kline_item,
+    _Refused,
+    _split,
+    depth_tick_data,
+    static_info_data,
+    trade_tick_data,
+)
+from hkticks.server.rest_limits import RateLimiter, codes_cap
+from hkticks.server.simulated_stocks import Stock
 
 log = logging.getLogger("hkticks.server")
 
@@ -68,7 +79,6 @@ KLINE_DAILY = alltick.KLINE_DAY
 MAX_BODY = 1 << 20
 READ_TIMEOUT_S = 10.0  # an idle or slow client's socket is closed after this
 MAX_CONNECTIONS = 64  # REST connections served at once
-RATE_GRACE = 0.1  # of one call: absorbs network jitter between well-paced calls
 _ENDPOINTS = {
     TRADE_TICK_PATH: ("trade-tick", "GET"),
     DEPTH_TICK_PATH: ("depth-tick", "GET"),
@@ -79,251 +89,6 @@ _ENDPOINTS = {
 
 Answer = tuple[int, str, bytes]  # HTTP status, content type, body
 JSON_TYPE = "application/json;charset=UTF-8"
-
-
-def rest_windows(plan: alltick.Plan, endpoint: str) -> list[tuple[str, int, float]]:
-    """The sliding windows one call of ``endpoint`` must fit in: (name, calls, seconds).
-
-    AllTick's "request multiple HTTP interfaces" column, per token: the
-    combined rate over every endpoint (free: 1 per 10 s; basic 1, premium 10,
-    others 20 a second), ``batch-kline``'s own interval and the per-minute
-    total. (The daily total is counted by calendar day, not in a window.)
-    """
-    rate = plan.rest_per_second
-    combined = (round(rate), 1.0) if rate >= 1 else (1, 1.0 / rate)
-    out = [("combined", *combined), ("minute", plan.rest_per_minute, 60.0)]
-    if endpoint == "batch-kline":
-        out.append(("batch-kline", 1, plan.rest_batch_kline_interval_s))
-    return out
-
-
-class RateLimiter:
-    """AllTick's REST limits per token (``http_interface/interface_limitation.md``).
-
-    One call counts against every window of :func:`rest_windows` at once --
-    the combined rate over all endpoints, ``batch-kline``'s interval, the
-    per-minute total -- and against the daily total (reset at midnight, Hong
-    Kong time). Windows slide: at most N calls in any span of the window's
-    length, so a burst of 30 calls on a 20-a-second plan gets 20 through,
-    not 20 plus what a token bucket refills meanwhile. A call refused costs
-    nothing. ``RATE_GRACE`` of one call's share of a window absorbs network
-    jitter between well-paced calls.
-
-    Where the documentation contradicts itself (its basic-plan example lets
-    ``kline`` and ``trade-tick`` through in the same second, its table says
-    "one request per second" over all interfaces) the strict reading is
-    enforced; hkticks' client keeps the combined rate anyway.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: dict[tuple[str, str], deque[float]] = {}  # (token, window) -> times
-        self._days: dict[str, tuple[int, int]] = {}  # token -> (HK day, calls)
-
-    def allow(
-        self,
-        key: str,
-        endpoint: str,
-        plan: alltick.Plan,
-        now: float | None = None,
-        wall: float | None = None,
-    ) -> bool:
-        now = time.monotonic() if now is None else now
-        windows = rest_windows(plan, endpoint)
-        with self._lock:
-            kept: list[deque[float]] = []
-            for name, calls, seconds in windows:
-                times = self._calls.setdefault((key, name), deque())
-                edge = now - seconds + RATE_GRACE * seconds / calls
-                while times and times[0] <= edge:
-                    times.popleft()
-                if len(times) >= calls:
-                    return False
-                kept.append(times)
-            day = int(((time.time() if wall is None else wall) + 8 * 3600) // 86_400)
-            seen_day, calls_today = self._days.get(key, (day, 0))
-            if seen_day != day:
-                calls_today = 0
-            if calls_today >= plan.rest_per_day:
-                return False
-            self._days[key] = (day, calls_today + 1)
-            for times in kept:
-                times.append(now)
-            return True
-
-
-def codes_cap(plan: alltick.Plan) -> int | None:
-    """Codes one ``trade-tick`` / ``depth-tick`` / ``static_info`` call processes: free 5
-    (the first five); paid plans are only *advised* 50 for the URL's length, so no cut."""
-    if plan.rest_codes_per_call < alltick.REST_MAX_CODES_PER_CALL:
-        return plan.rest_codes_per_call
-    return None
-
-
-def _envelope(ret: int, trace: Any, data: Any, msg: str | None = None) -> bytes:
-    return orjson.dumps(
-        {
-            "ret": ret,
-            "msg": msg if msg is not None else alltick.RET_MESSAGES.get(ret, ""),
-            "trace": trace if isinstance(trace, str) else "",
-            "data": data if data is not None else {},
-        }
-    )
-
-
-def _bar(b: Bar) -> dict[str, str]:
-    return {
-        "timestamp": str(b.ts),
-        "open_price": format_price(b.open),
-        "close_price": format_price(b.close),
-        "high_price": format_price(b.high),
-        "low_price": format_price(b.low),
-        "volume": str(b.volume),
-        "turnover": format_amount(b.turnover),
-    }
-
-
-class _Refused(Exception):
-    """Internal: answer with this ret (and message) instead."""
-
-    def __init__(self, ret: int, msg: str | None = None, data: Any = None) -> None:
-        super().__init__(ret)
-        self.ret, self.msg, self.data = ret, msg, data
-
-
-def _data_invalid(why: str) -> _Refused:
-    return _Refused(alltick.RET_BAD_PARAM, alltick.MSG_DATA_INVALID, {"reason": why})
-
-
-def _codes(data: dict[str, Any]) -> list[str]:
-    """The code strings of ``data.symbol_list``."""
-    items = data.get("symbol_list")
-    if not isinstance(items, list):
-        raise _data_invalid("symbol_list must be a list")
-    out = []
-    for item in items:
-        code = item.get("code") if isinstance(item, dict) else None
-        if not isinstance(code, str):
-            raise _data_invalid("each symbol_list entry needs a code string")
-        out.append(code)
-    return out
-
-
-def _split(market: Market, codes: list[str]) -> tuple[list[str], list[str]]:
-    """(known five-digit symbols, unknown codes as sent); codes must be spelled as AllTick does."""
-    known: list[str] = []
-    unknown: list[str] = []
-    for code in codes:
-        try:
-            symbol = alltick.from_alltick(code)
-        except alltick.CodeError:
-            unknown.append(code)
-            continue
-        if symbol in market and alltick.to_alltick(symbol) == code:
-            if symbol not in known:
-                known.append(symbol)
-        else:
-            unknown.append(code)
-    return known, unknown
-
-
-def trade_tick_data(market: Market, symbols: list[str]) -> dict[str, Any]:
-    """``trade-tick`` answer data: the latest trade of each symbol (run on the loop)."""
-    ticks = []
-    for symbol in symbols:
-        t = market.latest(symbol)
-        ticks.append(
-            {
-                "code": alltick.to_alltick(symbol),
-                "seq": str(t.seq),
-                "tick_time": str(t.ts),
-                "price": format_price(t.price),
-                "volume": str(t.volume),
-                "turnover": format_amount(t.turnover),
-                "trade_direction": t.direction,
-            }
-        )
-    return {"tick_list": ticks}
-
-
-def depth_tick_data(market: Market, symbols: list[str]) -> dict[str, Any]:
-    """``depth-tick`` answer data: the book now (all its levels), all fields strings."""
-    out = []
-    for symbol in symbols:
-        last = market.latest(symbol)
-        bids, asks = market.book(symbol)
-        out.append(
-            {
-                "code": alltick.to_alltick(symbol),
-                "seq": str(last.seq),
-                "tick_time": str(last.ts),
-                "bids": [{"price": format_price(p), "volume": str(v)} for p, v in bids],
-                "asks": [{"price": format_price(p), "volume": str(v)} for p, v in asks],
-            }
-        )
-    return {"tick_list": out}
-
-
-def _ratio(value: float) -> str:
-    """A fundamental as a decimal string of 2 to 4 places (``637.3333``, ``47.80``):
-    rounded, so no binary-float noise (``47.7999999999999972``) reaches the wire."""
-    text = f"{value:.4f}"
-    while text.endswith("0") and len(text) - text.index(".") > 3:
-        text = text[:-1]
-    return "0.00" if text in ("-0.00", "-0.0000") else text
-
-
-def static_info_data(market: Market, symbols: list[str]) -> dict[str, Any]:
-    """``static_info`` answer data, as documented: keyed by ``symbol``, every value a string."""
-    out = []
-    for symbol in symbols:
-        s: Stock = market.state(symbol).stock
-        price = s.ref_price / 1000
-        eps = price / (8.0 + 24.0 * ((int(s.code) * 7919) % 100) / 100)  # P/E 8..32
-        bps = price / (0.6 + 3.0 * ((int(s.code) * 104729) % 100) / 100)  # P/B 0.6..3.6
-        dividend_yield = ((int(s.code) * 15485863) % 700) / 100  # 0 .. 7 %
-        out.append(
-            {
-                "board": "HKEquity",
-                "bps": _ratio(bps),
-                "circulating_shares": str(s.circulating_shares),
-                "currency": "HKD",
-                "dividend_yield": _ratio(dividend_yield),
-                "eps": _ratio(eps),
-                "eps_ttm": _ratio(eps * 1.05),
-                "exchange": "SEHK",
-                "hk_shares": str(s.hk_shares),
-                "lot_size": str(s.lot),
-                "name_cn": s.name_cn,
-                "name_en": s.name_en,
-                "name_hk": s.name_hk,
-                "symbol": alltick.to_alltick(symbol),
-                "total_shares": str(s.total_shares),
-            }
-        )
-    return {"static_info_list": out}
-
-
-def _kline_item(item: Any, max_count: int) -> tuple[str, int, int]:
-    """(code, kline_type, bars) of one kline / batch-kline item."""
-    if not isinstance(item, dict) or not isinstance(item.get("code"), str):
-        raise _data_invalid("each item needs a code string")
-    kline_type = item.get("kline_type")
-    count = item.get("query_kline_num")
-    end = item.get("kline_timestamp_end", 0)
-    adjust = item.get("adjust_type", 0)
-    if type(kline_type) is not int or kline_type not in alltick.STOCK_KLINE_TYPES:
-        raise _data_invalid(
-            "kline_type must be one of 1, 2, 3, 4, 5, 8, 9, 10 (2 h and 4 h are not offered "
-            "for stocks)"
-        )
-    if type(count) is not int or count < 1:
-        raise _data_invalid("query_kline_num must be a positive integer")
-    if type(end) is not int or end != 0:
-        raise _data_invalid("kline_timestamp_end must be 0: stocks cannot query from a time")
-    if type(adjust) is not int or adjust != 0:
-        raise _data_invalid("adjust_type must be 0 (the only one supported)")
-    return item["code"], kline_type, min(count, max_count)
 
 
 class RestApp:

@@ -27,7 +27,7 @@ from typing import IO, Any
 import orjson
 
 from hkticks.server.market import Market, Trade
-from hkticks.server.spread import MAX_PRICE, MIN_PRICE, snap, tick_down, tick_up
+from hkticks.server.tick_ladder import MAX_PRICE, MIN_PRICE, snap, tick_down, tick_up
 
 NAME = "dirty"
 FAULTS = ("duplicate", "out_of_order", "spike")

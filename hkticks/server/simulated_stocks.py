@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from hkticks.server.spread import snap
+from hkticks.server.tick_ladder import snap
 
 UNIVERSE_SIZE = 560
 SUSPENDED_COUNT = 6

@@ -50,7 +50,7 @@ _STDERR_EVENTS = {"disconnected", "reconnecting", "stale", "error", "warning"}
 
 
 class ReferenceSource(Protocol):
-    """What the reference thread needs of :class:`hkticks.alltick.rest.RestClient`."""
+    """What the reference thread needs of :class:`hkticks.alltick.rest_client.RestClient`."""
 
     def daily_bars(self, symbols: Sequence[str]) -> Any: ...
 

@@ -1,4 +1,4 @@
-"""The ``gap`` records of session events sidecars (written by :mod:`hkticks.feed.gaps`),
+"""The ``gap`` records of session events sidecars (written by :mod:`hkticks.feed.gap_tracker`),
 for ``stats``, ``replay`` and ``validate``."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hkticks.market_hours import hk_time_text
-from hkticks.storage.readers import events_sidecar, hk_datetime, read_events
+from hkticks.storage.readers import hk_datetime
+from hkticks.storage.sidecars import events_sidecar, read_events
 
 
 def gap_events(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
