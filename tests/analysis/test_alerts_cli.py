@@ -43,7 +43,7 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
             "alerts",
             *FAST,
             "--duration",
-            "14s",
+            "20s",  # scored: the events that start 10 s or more before the end
             "--json",
             "--out",
             "t.jsonl",
