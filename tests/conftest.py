@@ -95,8 +95,9 @@ def free_port() -> int:
 #   share them; a test of theirs that uses a module (or class) fixture stays in its file's group.
 # * Every other test is grouped by its file (as --dist loadfile would).
 #
-# The groups are sent out longest first (``--no-loadscope-reorder`` keeps this order): a long
-# group started last would keep one worker busy after the others have finished.
+# The groups are sent out longest first (pytest_configure turns xdist's own reordering, by
+# number of tests, off): a long group started last would keep one worker busy after the others
+# have finished.
 TERMINAL_FILES = {
     "test_board_tmux.py",
     "test_board_tmux_alerts.py",
@@ -167,6 +168,13 @@ def _group_seconds(group: str, tests: int) -> float:
         return GROUP_SECONDS[group]
     known = [s for start, s in TEST_SECONDS.items() if group.startswith(start)]
     return known[0] if known else SECONDS_PER_TEST * tests
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist >= 3.8 sends the groups with the most tests first unless told not to
+    # (--no-loadscope-reorder); older ones keep the collection order, which is set below
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
