@@ -36,7 +36,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -258,21 +257,36 @@ def _wait_listening(
 
 
 _SELF_CONTAINED = ("hkticks bench",)  # needs no file of its group, makes none another needs
-_ran: set[str] = set()
-_ran_lock = threading.Lock()
 
 
-def _ran_elsewhere(ex: Example) -> bool:
-    """A self-contained example written the same in two places (README and --help) runs once:
-    benchmarks are the slowest examples."""
-    key = ex.line.split("#", 1)[0].strip()
-    if not key.startswith(_SELF_CONTAINED):
-        return False
-    with _ran_lock:
-        if key in _ran:
-            return True
-        _ran.add(key)
-        return False
+def _key(ex: Example) -> str:
+    return ex.line.split("#", 1)[0].strip()
+
+
+def self_contained(ex: Example) -> bool:
+    return _key(ex).startswith(_SELF_CONTAINED)
+
+
+def cases(groups: list[Group]) -> list[Group]:
+    """The tests: each group's examples that use one another's files, in order, as one case,
+    and each self-contained example (a benchmark: the slowest examples) as a case of its own,
+    so a parallel run spreads them. One written the same in two places (README and --help)
+    runs once, where it is first written."""
+    out: list[Group] = []
+    seen: set[str] = set()
+    for group in groups:
+        rest = Group(group.name)
+        alone: list[Group] = []
+        for ex in group.examples:
+            if ex.online:
+                continue
+            if not self_contained(ex):
+                rest.examples.append(ex)
+            elif _key(ex) not in seen:
+                seen.add(_key(ex))
+                alone.append(Group(f"{group.name}: {_key(ex)}", [ex]))
+        out += ([rest] if rest.examples else []) + alone
+    return out
 
 
 def run_group(group: Group, workdir: Path) -> list[str]:
@@ -287,7 +301,7 @@ def run_group(group: Group, workdir: Path) -> list[str]:
     servers: list[tuple[Example, subprocess.Popen[bytes], Path]] = []
     try:
         for ex in group.examples:
-            if ex.online or _ran_elsewhere(ex):
+            if ex.online:
                 continue
             line = ex.line.replace("8766", str(port + 1)).replace("8765", str(port))
             stages, target = parse_line(line)
@@ -416,14 +430,25 @@ def test_parse_line_pipelines_env_and_redirects() -> None:
     assert ONLINE.search("hkticks record 700 --out t.jsonl   # needs a token")
 
 
-OFFLINE_GROUPS = [
-    g for g in readme_groups() + help_groups() if any(not e.online for e in g.examples)
-]
+def test_cases_run_every_offline_example_once() -> None:
+    groups = readme_groups() + help_groups()
+    ran = [_key(ex) for case in CASES for ex in case.examples]
+    offline = {_key(ex) for g in groups for ex in g.examples if not ex.online}
+    assert set(ran) == offline
+    shared = [k for k in ran if self_contained(Example("", k))]
+    assert shared and len(shared) == len(set(shared))  # each benchmark once
+    # the others keep their group's order (a later example may read an earlier one's file)
+    for g in groups:
+        kept = [ex.line for ex in g.examples if not ex.online and not self_contained(ex)]
+        assert kept == [ex.line for c in CASES if c.name == g.name for ex in c.examples]
 
 
-@pytest.mark.parametrize("group", OFFLINE_GROUPS, ids=lambda g: g.name)
+CASES = cases(readme_groups() + help_groups())
+
+
+@pytest.mark.parametrize("group", CASES, ids=lambda g: g.name)
 def test_every_example_runs_offline(group: Group, tmp_path: Path) -> None:
-    """Each README section and each --help in order, in its own empty folder (the groups are
-    separate tests, so a parallel run spreads them)."""
+    """Each README section and each --help in order, in its own empty folder; each benchmark
+    example on its own (the cases are separate tests, so a parallel run spreads them)."""
     failures = run_group(group, tmp_path)
     assert not failures, "\n".join(failures)

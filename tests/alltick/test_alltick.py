@@ -633,6 +633,24 @@ def assert_valid_result(out: object) -> None:
                 assert 0 <= price <= 1e15 and type(volume) is int and volume >= 0
 
 
+# strings a field decoder may be handed in place of a code, a number or a time
+ODD_STRINGS = st.sampled_from(
+    ["700.HK", "0", "1", "2", "-1", "1e400", "NaN", "1700000000", "", "9988.hk"]
+)
+
+
+def nested(scalars: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """``scalars`` and lists and objects of them, a few levels deep."""
+    return st.recursive(
+        scalars,
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
+        max_leaves=12,
+    )
+
+
 json_scalars = (
     st.none()
     | st.booleans()
@@ -640,15 +658,9 @@ json_scalars = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats()
     | st.text(max_size=12)
-    | st.sampled_from(["700.HK", "0", "1", "2", "-1", "1e400", "NaN", "1700000000", "", "9988.hk"])
+    | ODD_STRINGS
 )
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+json_values = nested(json_scalars)
 # Values that are valid JSON for orjson too (no NaN/Infinity, no literal beyond
 # a double), so that they reach the field decoders instead of the parser.
 finite_scalars = (
@@ -657,15 +669,9 @@ finite_scalars = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12)
-    | st.sampled_from(["700.HK", "0", "1", "2", "-1", "1e400", "NaN", "1700000000", "", "9988.hk"])
+    | ODD_STRINGS
 )
-finite_json = st.recursive(
-    finite_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
+finite_json = nested(finite_scalars)
 
 
 @PROPS

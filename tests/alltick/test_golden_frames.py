@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 import pytest
+from kit.documented import STATIC_700
 
 from hkticks.alltick import kline
 from hkticks.alltick import protocol as alltick
@@ -142,27 +143,7 @@ STATIC_INFO_ANSWER = {
     "ret": 200,
     "msg": "ok",
     "trace": "edd5df80-df7f-4acf-8f67-68fd2f096426",
-    "data": {
-        "static_info_list": [
-            {
-                "board": "HKEquity",
-                "bps": "101.7577888985738336",
-                "circulating_shares": "9267359712",
-                "currency": "HKD",
-                "dividend_yield": "3.4558141358352833",
-                "eps": "13.7190213011686429",
-                "eps_ttm": "18.0567016900844671",
-                "exchange": "SEHK",
-                "hk_shares": "9267359712",
-                "lot_size": "100",
-                "name_cn": "腾讯控股",
-                "name_en": "TENCENT",
-                "name_hk": "騰訊控股",
-                "symbol": "700.HK",
-                "total_shares": "9267359712",
-            }
-        ]
-    },
+    "data": {"static_info_list": [STATIC_700]},
 }
 
 # kline_query.md (GET /kline)

@@ -19,7 +19,8 @@ from hkticks.analysis.scoring import score
 from hkticks.tick import Tick
 
 FIELDS = ["ts", "symbol", "kind", "value", "threshold", "window_s", "message"]
-# a busy demo market whose scenario starts injecting after 12 s, one event every ~3 s
+# a busy demo market whose scenario starts injecting after 5 s (once the engine has warmed
+# up for 4 s), one event every ~2 s
 FAST = [
     "--demo",
     "--demo-rate",
@@ -27,9 +28,9 @@ FAST = [
     "--demo-seed",
     "5",
     "--scenario",
-    "anomalies:warmup_s=12,gap_s=3",
+    "anomalies:warmup_s=5,gap_s=2",
     "--warmup",
-    "10s",
+    "4s",
 ]
 
 
@@ -43,7 +44,7 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
             "alerts",
             *FAST,
             "--duration",
-            "28s",
+            "20s",  # scored: the events that start 10 s or more before the end
             "--json",
             "--out",
             "t.jsonl",
@@ -68,14 +69,12 @@ def test_live_alerts_are_the_replay_alerts_and_reach_every_channel(tmp_path: Pat
     assert [orjson.loads(x) for x in got.read_bytes().splitlines()] == alerts
     # replaying the recording gives exactly the same alerts
     again = run_hk(
-        tmp_path, "replay", "t.jsonl", "--alerts", "--json", "--hours", "always", "--warmup", "10s"
+        tmp_path, "replay", "t.jsonl", "--alerts", "--json", "--hours", "always", "--warmup", "4s"
     )
     assert again.returncode == 0, again.stderr
     assert again.stdout == live.stdout
     # and as lines: HH:MM:SS.mmm (Hong Kong time), symbol, kind, message
-    plain = run_hk(
-        tmp_path, "replay", "t.jsonl", "--alerts", "--hours", "always", "--warmup", "10s"
-    )
+    plain = run_hk(tmp_path, "replay", "t.jsonl", "--alerts", "--hours", "always", "--warmup", "4s")
     assert plain.returncode == 0 and f"{len(alerts)} alert" in plain.stderr
     for line, a in zip(plain.stdout.splitlines(), alerts, strict=True):
         hhmmss, symbol, kind, message = line.split(None, 3)
@@ -103,7 +102,7 @@ def test_alerts_a_failing_webhook_fails_the_run_and_counts_every_alert(tmp_path:
             "alerts",
             *FAST,
             "--duration",
-            "20s",
+            "10s",
             "--json",
             "--webhook",
             hook.url,
@@ -134,7 +133,7 @@ def test_alerts_a_hanging_command_is_killed_with_its_children_and_counted(
     pids = tmp_path / "pids"
     cmd = f"sh -c 'sleep 100 & echo $! >> {pids}; wait'"
     out = run_hk(
-        tmp_path, "alerts", *FAST, "--duration", "18s", "--json", "--alert-cmd", cmd, timeout=90
+        tmp_path, "alerts", *FAST, "--duration", "10s", "--json", "--alert-cmd", cmd, timeout=90
     )
     alerts = out.stdout.splitlines()
     assert alerts, out.stderr
@@ -155,13 +154,13 @@ def test_block_trades_from_a_names_first_trades_with_a_warm_up_status(tmp_path: 
         "--demo-seed",
         "7",
         "--scenario",
-        "anomalies:warmup_s=6,gap_s=2,kinds=block_trade",
+        "anomalies:warmup_s=4,gap_s=2,kinds=block_trade",
         "--kinds",
         "block_trade,volume_spike",
         "--warmup",
         "2m",
         "--duration",
-        "22s",
+        "14s",
         "--out",
         "t.jsonl",
         "--truth",

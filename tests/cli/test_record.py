@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kit.hk import hk_env, run_hk
-from kit.recording import let_trades_flow, subscribed
+from kit.hk import hk_env, run_hk, start_hk
+from kit.recording import let_trades_flow, record_from, subscribed
 from kit.waiting import wait_until
 
 from hkticks.server import MarketServer
@@ -80,30 +80,16 @@ def test_forced_disconnects_lose_and_duplicate_nothing(
     tmp_path: Path, server: MarketServer
 ) -> None:
     out = tmp_path / "t.jsonl"
-    proc = subprocess.Popen(
+    proc = start_hk(
+        tmp_path,
         [
-            sys.executable,
-            "-m",
-            "hkticks",
-            "record",
-            "00700",
-            "09988",
-            "00005",
-            "03690",
-            "--url",
-            server.ws_url,
-            "--token",
-            "t",
+            *record_from(server, "00700", "09988", "00005", "03690"),
             "--plan",
             "all-hk",
             "--out",
             str(out),
             "--quiet",
         ],
-        env=hk_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         wait_until(lambda: subscribed(server), what="the subscription")
@@ -139,27 +125,15 @@ def test_forced_disconnects_lose_and_duplicate_nothing(
 
 def test_sigterm_flushes_everything_and_exits_zero(tmp_path: Path, server: MarketServer) -> None:
     out = tmp_path / "t.jsonl"
-    proc = subprocess.Popen(
+    proc = start_hk(
+        tmp_path,
         [
-            sys.executable,
-            "-m",
-            "hkticks",
-            "record",
-            "00700",
-            "09988",
-            "--url",
-            server.ws_url,
-            "--token",
-            "t",
+            *record_from(server, "00700", "09988"),
             "--out",
             str(out),
             "--flush-interval",
             "30s",
         ],
-        env=hk_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     wait_until(lambda: subscribed(server), what="the subscription")
     let_trades_flow(server, 20)
@@ -178,12 +152,7 @@ def test_appends_after_repairing_a_torn_last_line(tmp_path: Path, server: Market
     )
     r = run_hk(
         tmp_path,
-        "record",
-        "00700",
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
+        *record_from(server, "00700"),
         "--out",
         str(out),
         "--duration",
@@ -231,12 +200,7 @@ def test_unwritable_output_fails_before_connecting(tmp_path: Path, server: Marke
     (tmp_path / "afile").write_text("x")
     r = run_hk(
         tmp_path,
-        "record",
-        "00700",
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
+        *record_from(server, "00700"),
         "--out",
         str(tmp_path / "afile" / "t.jsonl"),
     )
@@ -251,13 +215,7 @@ def test_disk_full_mid_run_keeps_what_was_written(tmp_path: Path, server: Market
     full.symlink_to("/dev/full")  # every write fails with ENOSPC, as on a full disk
     r = run_hk(
         tmp_path,
-        "record",
-        "00700",
-        "09988",
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
+        *record_from(server, "00700", "09988"),
         "--out",
         str(out),
         "--out",
@@ -294,12 +252,7 @@ def test_plan_too_small_fails_before_connecting(tmp_path: Path, server: MarketSe
 def test_stdout_output_is_jsonl(tmp_path: Path, server: MarketServer) -> None:
     r = run_hk(
         tmp_path,
-        "record",
-        "00700",
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
+        *record_from(server, "00700"),
         "--out",
         "-",
         "--duration",
@@ -314,12 +267,7 @@ def test_stdout_output_is_jsonl(tmp_path: Path, server: MarketServer) -> None:
 def test_book_out_records_order_books(tmp_path: Path, server: MarketServer) -> None:
     r = run_hk(
         tmp_path,
-        "record",
-        "00700",
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
+        *record_from(server, "00700"),
         "--out",
         "t.jsonl",
         "--book-out",
@@ -439,28 +387,15 @@ def test_stale_timeout_must_exceed_the_heartbeat_interval(
 def test_stdout_reader_going_away_ends_the_run_quietly(
     tmp_path: Path, server: MarketServer
 ) -> None:
-    rec = subprocess.Popen(
+    rec = start_hk(
+        tmp_path,
         [
-            sys.executable,
-            "-m",
-            "hkticks",
-            "record",
-            "00700",
-            "09988",
-            "--url",
-            server.ws_url,
-            "--token",
-            "t",
+            *record_from(server, "00700", "09988"),
             "--out",
             "-",
             "--out",
             "t.jsonl",
         ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=hk_env(tmp_path),
-        cwd=tmp_path,
     )
     head = subprocess.Popen(["head", "-3"], stdin=rec.stdout, stdout=subprocess.PIPE, text=True)
     assert rec.stdout is not None

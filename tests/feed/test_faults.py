@@ -27,6 +27,7 @@ import pytest
 from kit.hk import hk_env
 from kit.recording import (
     SYMBOLS,
+    busy_universe,
     check_recording,
     events_named,
     finish,
@@ -36,6 +37,7 @@ from kit.recording import (
     lines_in,
     read_jsonl,
     record_args,
+    record_universe,
     run_feed,
     start_record,
     subscribed,
@@ -474,26 +476,9 @@ def test_write_error_mid_run_stops_cleanly_with_whole_records(
 
 
 def test_sigint_mid_batch_flushes_everything(tmp_path: Path, server: MarketServer) -> None:
-    server.set_rate(4000.0)  # batches are being written all the time
-    symbols_file = tmp_path / "symbols.txt"
-    codes = [s.code for s in server.stocks if not s.suspended][:300]
-    symbols_file.write_text("\n".join(codes) + "\n")
+    codes = busy_universe(server, tmp_path, 4000.0)  # batches are being written all the time
     out = tmp_path / "t.jsonl"
-    args = [
-        "record",
-        "--symbols-file",
-        str(symbols_file),
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
-        "--plan",
-        "all-hk",
-        "--out",
-        str(out),
-        "--flush-interval",
-        "60s",
-    ]
+    args = record_universe(server, tmp_path, out, "--flush-interval", "60s")
     proc = start_record(tmp_path, args)
     wait_until(lambda: subscribed(server), what="the subscription")
     # more than 2,000 trades sent, none flushed yet (--flush-interval 60s): SIGINT mid-batch

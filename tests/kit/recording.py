@@ -27,13 +27,30 @@ SYMBOLS = ["00700", "09988", "00005", "03690", "01810", "00939"]
 
 
 def record_args(server: MarketServer, out: Path, *extra: str) -> list[str]:
+    """``record`` of :data:`SYMBOLS` (all-hk plan) to ``out``."""
+    return [*record_from(server, *SYMBOLS), "--plan", "all-hk", "--out", str(out), *extra]
+
+
+def record_from(server: MarketServer, *symbols: str) -> list[str]:
+    """``record SYMBOLS --url <the embedded server> --token t``: the start of a recording's args."""
+    return ["record", *symbols, "--url", server.ws_url, "--token", "t"]
+
+
+def busy_universe(server: MarketServer, home: Path, rate: float, n: int = 300) -> list[str]:
+    """The server set to ``rate`` trades a second; its first ``n`` trading codes (returned), also
+    written to ``home/symbols.txt`` for :func:`record_universe`."""
+    server.set_rate(rate)
+    codes = [s.code for s in server.stocks if not s.suspended][:n]
+    (home / "symbols.txt").write_text("\n".join(codes) + "\n")
+    return codes
+
+
+def record_universe(server: MarketServer, home: Path, out: Path, *extra: str) -> list[str]:
+    """``record`` of the codes :func:`busy_universe` wrote (all-hk plan) to ``out``."""
     return [
-        "record",
-        *SYMBOLS,
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
+        *record_from(server),
+        "--symbols-file",
+        str(home / "symbols.txt"),
         "--plan",
         "all-hk",
         "--out",

@@ -32,12 +32,14 @@ from kit.hk import hk_env, run_hk
 from kit.ports import free_port
 from kit.recording import (
     SYMBOLS,
+    busy_universe,
     check_recording,
     keys_of,
     let_trades_flow,
     limited_fsize,
     read_jsonl,
     record_args,
+    record_universe,
     run_feed,
     start_record,
     subscribed,
@@ -337,27 +339,9 @@ def test_compressed_output_on_a_full_disk_counts_only_what_is_readable(
 def test_a_stalled_stdout_reader_holds_back_no_file_and_exits_6(
     tmp_path: Path, server: MarketServer
 ) -> None:
-    server.set_rate(2000.0)
-    codes = [s.code for s in server.stocks if not s.suspended][:300]
-    (tmp_path / "symbols.txt").write_text("\n".join(codes) + "\n")
+    codes = busy_universe(server, tmp_path, 2000.0)
     out = tmp_path / "t.jsonl"
-    args = [
-        "record",
-        "--symbols-file",
-        "symbols.txt",
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
-        "--plan",
-        "all-hk",
-        "--out",
-        str(out),
-        "--out",
-        "-",
-        "--duration",
-        "3s",
-    ]
+    args = record_universe(server, tmp_path, out, "--out", "-", "--duration", "3s")
     read_end, write_end = os.pipe()  # nobody reads it: the pipe fills in a fraction of a second
     try:
         proc = subprocess.Popen(
@@ -390,28 +374,10 @@ def test_a_stalled_stdout_reader_holds_back_no_file_and_exits_6(
 def test_queue_drops_make_the_exit_status_6(tmp_path: Path, server: MarketServer) -> None:
     """A reader that stalls on a FIFO output: its queue (1,000) fills and drops;
     the run says how many and exits 6 (it exited 0 before)."""
-    server.set_rate(2000.0)
-    codes = [s.code for s in server.stocks if not s.suspended][:300]
-    (tmp_path / "symbols.txt").write_text("\n".join(codes) + "\n")
+    busy_universe(server, tmp_path, 2000.0)
     fifo = tmp_path / "slow.jsonl"
     os.mkfifo(fifo)
-    args = [
-        "record",
-        "--symbols-file",
-        "symbols.txt",
-        "--url",
-        server.ws_url,
-        "--token",
-        "t",
-        "--plan",
-        "all-hk",
-        "--out",
-        str(fifo),
-        "--queue-size",
-        "1000",
-        "--duration",
-        "2s",
-    ]
+    args = record_universe(server, tmp_path, fifo, "--queue-size", "1000", "--duration", "2s")
     proc = start_record(tmp_path, args)
     rfd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     data = bytearray()
@@ -584,12 +550,14 @@ def test_a_frame_announcing_2_gib_is_refused_from_its_header(tmp_path: Path) -> 
     events: list[Any] = []
     try:
         feed.start()
+        # the connection is dropped after the event: wait for both (stopping the feed at the
+        # first raced the disconnect, and the check below then saw none)
         wait_until(
             lambda: (
                 events.extend(drain_events(queue))
-                or any(e.event == "message_too_large" for e in events)
+                or {"message_too_large", "disconnected"} <= {e.event for e in events}
             ),
-            what="message_too_large",
+            what="message_too_large, then the disconnect",
         )
     finally:
         feed.stop()

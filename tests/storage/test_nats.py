@@ -496,16 +496,17 @@ def test_books_come_back_as_the_same_values(nats_server: NatsServer) -> None:
         Book("00700", 10 + i, ((380.2, 600), (380.0, 100)), ((380.4, 500),), i, 20 + i, "t")
         for i in range(1, 4)
     ]
-    sink.write(books + ticks(2))
-    assert sink.wait_acked(10)
     queue = TickQueue()
     board = NatsFeed(url, queue, ["00700", "00001"], books=True, since_ms=0)
-    board.start()
     got: list[object] = []
     try:
+        sink.write(books + ticks(2))
+        assert sink.wait_acked(10)
+        board.start()
         wait_until(lambda: got.extend(queue.get_batch(100, 0.05)) or len(got) >= 6, what="items")
     finally:
         board.stop()
+        sink.close()  # its thread (hkticks-nats) outlived the test: test_api then saw it
     assert [i for i in got if type(i) is Book] == books
     assert [(t.symbol, t.seq) for t in got if type(t) is Tick] == [("00001", 1)]
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from kit.documented import STATIC_700
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.rest_client import RestClient, RestPacer
@@ -31,23 +32,7 @@ from hkticks.watch.pump import reference_worker
 TOKEN = "documented"
 
 STATIC = {
-    "700.HK": {
-        "board": "HKEquity",
-        "bps": "101.7577888985738336",
-        "circulating_shares": "9267359712",
-        "currency": "HKD",
-        "dividend_yield": "3.4558141358352833",
-        "eps": "13.7190213011686429",
-        "eps_ttm": "18.0567016900844671",
-        "exchange": "SEHK",
-        "hk_shares": "9267359712",
-        "lot_size": "100",
-        "name_cn": "腾讯控股",
-        "name_en": "TENCENT",
-        "name_hk": "騰訊控股",
-        "symbol": "700.HK",
-        "total_shares": "9267359712",
-    },
+    "700.HK": STATIC_700,  # as static_query.md prints it
     "9988.HK": {
         "board": "HKEquity",
         "currency": "HKD",
