@@ -96,9 +96,13 @@ def events_named(path: Path, name: str) -> list[dict[str, Any]]:
     return [r for r in rows if r.get("event") == name]
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every line of ``path``; fails on a torn or invalid line."""
+def read_jsonl(path: Path, *, torn_tail: bool = False) -> list[dict[str, Any]]:
+    """Every line of ``path``; fails on a torn or invalid line. ``torn_tail``: the last
+    line may be torn (a writer killed with -9 mid-write; its next run repairs it) and is
+    left out; every whole line must still be valid."""
     data = path.read_bytes()
+    if torn_tail:
+        data = data[: data.rfind(b"\n") + 1]
     assert data == b"" or data.endswith(b"\n"), "the file ends with a torn line"
     return [orjson.loads(line) for line in data.splitlines()]
 
