@@ -151,6 +151,7 @@ class Session:
         self._conn_pacer: ConnectionPacer = pacer.connection()
         self._connected_at = 0.0
         self._last_msg = 0.0
+        self._last_msg_ms = 0  # the wall-clock time of the last frame (the trades' recv_ts)
         self._last_heartbeat = 0.0
         self._got_data = True
         self._pending: deque[Callable[[], alltick.Request]] = deque()
@@ -243,9 +244,9 @@ class Session:
                 was_connected=was_up,
                 uptime_s=round(time.monotonic() - self._connected_at, 3) if was_up else 0.0,
             )
-            if self._ever_up:  # the outage began with the last frame received
-                silent_ms = int((time.monotonic() - self._last_msg) * 1000)
-                self.gaps.down(now_ms() - silent_ms, self._close_reason or "connection closed")
+            if self._ever_up:  # the outage began with the last frame received (its recv_ts)
+                start = self._last_msg_ms or now_ms()
+                self.gaps.down(start, self._close_reason or "connection closed")
             delay = self._backoff.delay()
             self.state = "backoff"
             self._event("reconnecting", delay_s=round(delay, 3), attempt=self._backoff.attempt)
@@ -303,6 +304,7 @@ class Session:
         now = time.monotonic()
         self._connected_at = now
         self._last_msg = now
+        self._last_msg_ms = now_ms()
         self._last_heartbeat = now
         self._got_data = False
         self._inflight.clear()
@@ -328,7 +330,9 @@ class Session:
     def _on_data(self, data: bytes, opcode: int) -> None:
         """Decode and enqueue: the hot path. No I/O here."""
         self._last_msg = time.monotonic()
-        item = alltick.decode(data, now_ms(), binary=opcode == _BINARY, src=self._src)
+        # the receive time of the trades in it, and where an outage after it starts
+        self._last_msg_ms = recv = now_ms()
+        item = alltick.decode(data, recv, binary=opcode == _BINARY, src=self._src)
         kind = type(item)
         if kind is Tick:
             tick: Tick = item  # type: ignore[assignment]
