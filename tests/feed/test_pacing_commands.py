@@ -209,7 +209,7 @@ def test_the_board_on_a_terminal_with_books_is_paced(tmp_path: Path) -> None:
 def test_the_heatmap_on_a_terminal_is_paced(tmp_path: Path) -> None:
     with recording_server() as server:
         argv = [*HKTICKS, "watch", "--heatmap", *_source_args(server, tmp_path)]
-        # left with q: the heatmap app does not handle SIGTERM yet (its own App, issue 21.2)
+        # left with q, as a user leaves it
         code, text = _on_pty(argv, _env(tmp_path), lambda: _subscribed(server, 1), 40, b"q")
         assert code == 0, text[-2000:]
         _assert_paced(server, kinds=1)
