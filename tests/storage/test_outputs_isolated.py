@@ -230,21 +230,22 @@ def test_a_postgres_outage_freezes_nothing_else_and_sigterm_exits_non_zero(
 # ---------------------------------------------------------------------- a FIFO nobody reads
 
 
-def test_a_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
-    tmp_path: Path, server: Any
-) -> None:
-    server.set_rate(400.0)
-    out = tmp_path / "t.jsonl"
-    fifo = tmp_path / "pipe.jsonl"
-    os.mkfifo(fifo)
-    # held open, never read: the pipe exists, and holds a page (some 25 trades)
+def record_beside_a_held_fifo(
+    tmp_path: Path, fifo: Path, args: list[str], *, full: bool
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """A 3 s ``hkticks record ARGS`` while ``fifo`` is held open and never read (a one-page
+    pipe; ``full``: filled first, so the first write blocks); its result and how long it took."""
     held = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
     fcntl.fcntl(held, fcntl.F_SETPIPE_SZ, 4096)
+    try:
+        while full:
+            os.write(held, b"\n" * 4096)
+    except BlockingIOError:
+        pass
     started = time.monotonic()
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "hkticks", *args_for(server, str(out), str(fifo))]
-            + ["--duration", "3s", "--events", str(tmp_path / "e.jsonl")],
+            [sys.executable, "-m", "hkticks", *args, "--duration", "3s"],
             env=hk_env(tmp_path),
             cwd=tmp_path,
             capture_output=True,
@@ -253,7 +254,19 @@ def test_a_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
         )
     finally:
         os.close(held)
-    elapsed = time.monotonic() - started
+    return r, time.monotonic() - started
+
+
+def test_a_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
+    tmp_path: Path, server: Any
+) -> None:
+    server.set_rate(400.0)
+    out = tmp_path / "t.jsonl"
+    fifo = tmp_path / "pipe.jsonl"
+    os.mkfifo(fifo)
+    # held open, never read: the pipe exists, and holds a page (some 25 trades)
+    args = [*args_for(server, str(out), str(fifo)), "--events", str(tmp_path / "e.jsonl")]
+    r, elapsed = record_beside_a_held_fifo(tmp_path, fifo, args, full=False)
     assert r.returncode == 6, r.stderr
     (line,) = error_lines(r.stderr)
     assert str(fifo) in line and "the other outputs have them" in line, line
@@ -271,27 +284,8 @@ def test_an_events_fifo_nobody_reads_costs_the_file_nothing_and_exits_non_zero(
     out = tmp_path / "t.jsonl"
     fifo = tmp_path / "events.jsonl"
     os.mkfifo(fifo)
-    held = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)  # held open, never read, and full
-    fcntl.fcntl(held, fcntl.F_SETPIPE_SZ, 4096)
-    try:
-        while True:
-            os.write(held, b"\n" * 4096)
-    except BlockingIOError:
-        pass
-    started = time.monotonic()
-    try:
-        r = subprocess.run(
-            [sys.executable, "-m", "hkticks", *args_for(server, str(out))]
-            + ["--duration", "3s", "--events", str(fifo)],
-            env=hk_env(tmp_path),
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-    finally:
-        os.close(held)
-    elapsed = time.monotonic() - started
+    args = [*args_for(server, str(out)), "--events", str(fifo)]
+    r, elapsed = record_beside_a_held_fifo(tmp_path, fifo, args, full=True)
     assert r.returncode == 6, r.stderr
     (line,) = error_lines(r.stderr)
     assert f"events on {fifo}" in line and "every tick was written" in line, line
