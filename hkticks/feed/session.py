@@ -342,7 +342,7 @@ class Session:
                 self.ticks += 1
                 self._queue.put(tick)
             if not self._got_data:
-                self._data_flows()
+                self._data_flows(recv)
         elif kind is Book:
             book: Book = item  # type: ignore[assignment]
             if book.symbol not in self._wanted:
@@ -351,7 +351,7 @@ class Session:
                 self.books += 1
                 self._queue.put(book)
             if not self._got_data:
-                self._data_flows()
+                self._data_flows(recv)
         elif kind is alltick.Response:
             self._on_response(item)  # type: ignore[arg-type]
         else:
@@ -375,10 +375,13 @@ class Session:
         """A push for a symbol this connection did not subscribe: dropped, not recorded."""
         self._undecodable("unsubscribed", f"push for {symbol}, which was not subscribed")
 
-    def _data_flows(self) -> None:
+    def _data_flows(self, recv_ms: int) -> None:
+        """The first trade or book of a connection: an open outage ends at its recv_ts
+        (not at the clock read after it, which a preempted thread reads later than
+        the trade it has just queued, putting that trade inside its own outage)."""
         self._got_data = True
         self._backoff.reset()
-        self.gaps.up(now_ms())
+        self.gaps.up(recv_ms)
 
     def _on_response(self, resp: alltick.Response) -> None:
         self._conn_pacer.answered(time.monotonic())

@@ -11,6 +11,7 @@ torn-line repair, a full disk and appending runs (tests/cli/test_record.py).
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import sqlite3
@@ -94,6 +95,31 @@ def test_abrupt_tcp_reset_loses_only_what_was_in_flight(
     assert all(e["was_connected"] for e in gone)
     assert all("reset" in e["reason"].lower() or "lost" in e["reason"].lower() for e in gone), gone
     assert sum(1 for e in events if e["event"] == "subscribed") == 3
+
+
+def test_no_trade_falls_inside_its_own_outage(
+    tmp_path: Path, server: MarketServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gap ends at the first trade after it: at that trade's recv_ts, not at a
+    clock read later. The session's clock here runs 3 ms further on each read, as
+    it does for a thread preempted between two reads (CI saw a trade 6 ms inside
+    its own outage): any bound read from the clock after the trade shows it."""
+    from hkticks.feed import session as session_mod
+
+    real, skew = session_mod.now_ms, itertools.count(0, 3)
+    monkeypatch.setattr(session_mod, "now_ms", lambda: real() + next(skew))
+    feed, recorder, out, events_path = run_feed(server, tmp_path)
+    try:
+        wait_until(lambda: subscribed(server), what="the subscription")
+        let_trades_flow(server)
+        assert server.disconnect_all(mode="reset") == 1
+        wait_until(lambda: events_named(events_path, "gap"), what="the gap event")
+    finally:
+        feed.stop()
+        recorder.stop()
+    (gap,) = events_named(events_path, "gap")
+    rows = read_jsonl(out)
+    assert [r for r in rows if gap["start"] < r["recv_ts"] < gap["end"]] == []
 
 
 @pytest.mark.parametrize("fault", ["close", "partial"])
