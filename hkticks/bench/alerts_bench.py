@@ -35,7 +35,8 @@ RECALL_TARGET = 0.95
 FALSE_PER_10MIN_TARGET = 1.0
 
 
-def _tick(tr: Trade) -> Tick:
+def trade_tick(tr: Trade) -> Tick:
+    """A simulated trade as the feed delivers it (mills to HK$, ``demo`` source)."""
     return Tick(
         tr.symbol,
         tr.ts,
@@ -49,12 +50,22 @@ def _tick(tr: Trade) -> Tick:
     )
 
 
-def _run(name: str, seed: int, seconds: float, rate: float) -> tuple[list[Trade], Any, list[Any]]:
+def run_scenario(
+    name: str,
+    seed: int,
+    seconds: float,
+    rate: float,
+    truth_file: io.BytesIO | None = None,
+) -> tuple[list[Trade], Any, list[Any]]:
+    """Scenario ``name`` on the simulated clock from :data:`T0`, and the alerts the
+    engine raises on its trades: (trades, the scenario with its truth, alerts)."""
     market = Market(simulated_stocks.stocks(), seed=seed, start_ms=T0)
-    sc = scenarios.make(name, scenarios.ScenarioOptions(seed=seed, rate=rate))
+    sc = scenarios.make(
+        name, scenarios.ScenarioOptions(seed=seed, rate=rate, truth_file=truth_file)
+    )
     trades = scenarios.simulate(market, sc, start_ms=T0, seconds=seconds, rate=rate)
     engine = AnomalyEngine(AlertConfig(hours="always"))
-    alerts = engine.feed(_tick(t) for t in trades)
+    alerts = engine.feed(trade_tick(t) for t in trades)
     return trades, sc, alerts
 
 
@@ -70,7 +81,7 @@ def detection(
     false_ordinary = []
     for seed in range(1, seeds + 1):
         progress(f"alerts: scenario run {seed}/{seeds}")
-        _, sc, alerts = _run("anomalies", seed, minutes * 60, rate)
+        _, sc, alerts = run_scenario("anomalies", seed, minutes * 60, rate)
         s = score(alerts, [e.record() for e in sc.truth], until_ms=T0 + int(minutes * 60_000))
         runs.append(s.summary())
         total.events += s.events
@@ -80,7 +91,7 @@ def detection(
         total.latencies_ms += s.latencies_ms
         for k, v in s.false_by_kind.items():
             total.false_by_kind[k] = total.false_by_kind.get(k, 0) + v
-        _, _, plain = _run("none", seed, minutes * 60, rate)
+        _, _, plain = run_scenario("none", seed, minutes * 60, rate)
         false_ordinary.append(sum(1 for a in plain if a.kind in ("volume_spike", "block_trade")))
     per_10 = sum(false_ordinary) / (seeds * minutes / 10.0)
     return {
@@ -116,7 +127,7 @@ def engine_cost(
     trades = scenarios.simulate(
         market, scenarios.make("none"), start_ms=T0, seconds=seconds, rate=rate
     )
-    ticks = [_tick(t) for t in trades]
+    ticks = [trade_tick(t) for t in trades]
     encoder = frames.FrameEncoder()
     payloads = [encoder.trade(t) for t in trades]
     perf = time.perf_counter

@@ -7,50 +7,23 @@ Ten simulated minutes at the demo's 200 trades/s, run on a simulated clock
 
 from __future__ import annotations
 
-import calendar
 import io
 
 import orjson
 import pytest
 from kit.waiting import wait_until
 
-from hkticks.analysis.alert_config import AlertConfig
-from hkticks.analysis.anomaly import AnomalyEngine
 from hkticks.analysis.scoring import score
+from hkticks.bench.alerts_bench import T0, run_scenario
 from hkticks.server import scenarios
-from hkticks.server import simulated_stocks as universe
-from hkticks.server.market import Market, Trade
 from hkticks.server.tick_ladder import is_valid_price
-from hkticks.tick import Tick
 
-T0 = calendar.timegm((2026, 11, 30, 2, 0, 0)) * 1000  # Monday 10:00 in Hong Kong
 RATE = 200.0
 MINUTES_10 = 600
 
 
-def to_tick(tr: Trade) -> Tick:
-    return Tick(
-        tr.symbol,
-        tr.ts,
-        tr.price / 1000,
-        tr.volume,
-        tr.turnover / 1000,
-        None,
-        tr.seq,
-        tr.ts,
-        "demo",
-    )
-
-
 def run(name: str, seed: int, seconds: float = MINUTES_10, truth_file: io.BytesIO | None = None):
-    market = Market(universe.stocks(), seed=seed, start_ms=T0)
-    sc = scenarios.make(
-        name, scenarios.ScenarioOptions(seed=seed, rate=RATE, truth_file=truth_file)
-    )
-    trades = scenarios.simulate(market, sc, start_ms=T0, seconds=seconds, rate=RATE)
-    engine = AnomalyEngine(AlertConfig(hours="always"))
-    alerts = engine.feed(to_tick(t) for t in trades)
-    return trades, sc, alerts
+    return run_scenario(name, seed, seconds, RATE, truth_file)
 
 
 def test_registry() -> None:
