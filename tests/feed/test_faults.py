@@ -396,8 +396,8 @@ def test_slow_sink_queue_grows_status_shows_it_nothing_lost(
     try:
         assert sink[0].blocked.wait(WAIT_S), "no trade reached the sink"
         depths = []
-        for _ in range(6):  # under test: the output is stuck for 3 s, its queue must grow
-            time.sleep(0.5)
+        for _ in range(6):
+            time.sleep(0.5)  # under test: the output is stuck for 3 s, its queue must grow
             depths.append(recorder.backlog)
         st = feed.status()
         wait_until(lambda: recorder.backlog >= 1000, what="a backlog the status line shows")

@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.server import MarketServer
 
@@ -45,6 +46,13 @@ LOOP = textwrap.dedent(
     print("stopped", stop.reason, woken, flush=True)
     """
 )
+
+
+def alive(proc: subprocess.Popen[str]) -> bool:
+    """True while it runs; a run that ended early fails the wait with its stderr."""
+    if proc.poll() is not None:
+        raise AssertionError(f"exited {proc.returncode}: {proc.communicate()[1]}")
+    return True
 
 
 def _exit_time(proc: subprocess.Popen[str], sig: int, limit: float) -> float:
@@ -161,12 +169,11 @@ def test_record_under_3_byte_segments_stops_on_sigterm_at_random_moments(
             env=env,
         )  # fmt: skip
         try:
-            deadline = time.monotonic() + 30
-            while not (out.exists() and out.stat().st_size > 0):
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "no trade recorded through the proxy"
-                time.sleep(0.02)
-            time.sleep(rng.uniform(0.0, 1.0))
+            wait_until(
+                lambda p=proc, o=out: alive(p) and o.exists() and o.stat().st_size > 0,
+                what="a trade recorded through the proxy",
+            )
+            time.sleep(rng.uniform(0.0, 1.0))  # under test: a signal at a random moment
             times.append(_exit_time(proc, signal.SIGTERM, 2.5))
         finally:
             if proc.poll() is None:
@@ -223,10 +230,8 @@ def test_record_stops_on_sigterm_during_a_handshake_that_hangs(tmp_path: Path) -
     server = SilentServer()
     proc = _record(f"ws://127.0.0.1:{server.port}/quote-stock-b-ws-api", tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while server.requests == 0:  # then the client waits inside the handshake
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.02)
+        # then the client waits inside the handshake
+        wait_until(lambda: alive(proc) and server.requests > 0, what="the handshake's request")
         took = _exit_time(proc, signal.SIGTERM, 2.0)
     finally:
         if proc.poll() is None:
@@ -243,12 +248,13 @@ def test_record_stops_on_sigterm_while_backing_off_from_a_refused_port(tmp_path:
         port = s.getsockname()[1]
     proc = _record(f"ws://127.0.0.1:{port}/quote-stock-b-ws-api", tmp_path)
     try:
-        deadline = time.monotonic() + 30
-        while not any(  # a refused attempt, then the backoff: its event is on disk
-            "reconnecting" in p.read_text() for p in tmp_path.glob("*events*")
-        ):
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(  # a refused attempt, then the backoff: its event is on disk
+            lambda: (
+                alive(proc)
+                and any("reconnecting" in p.read_text() for p in tmp_path.glob("*events*"))
+            ),
+            what="the reconnecting event",
+        )
         took = _exit_time(proc, signal.SIGTERM, 2.0)
     finally:
         if proc.poll() is None:
@@ -273,7 +279,7 @@ def test_a_second_ctrl_c_during_a_long_drain_exits_at_once(tmp_path: Path) -> No
                 print("draining", flush=True)
                 deadline = time.monotonic() + 60  # a drain that would take a minute
                 while time.monotonic() < deadline:
-                    time.sleep(0.01)
+                    time.sleep(0.01)  # under test: a drain that would take a minute
             """
         )
     )

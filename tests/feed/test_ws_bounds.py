@@ -71,14 +71,12 @@ def _oversized_then_trade(first: bytes, piece: bytes, total: int) -> Any:
     def serve(server: RawWsServer, conn: Any, n: int) -> None:
         if n > 1:
             server.send(conn, n, frame(TEXT, trade_text(seq=n)))
-            while not server.stopping():
-                time.sleep(0.05)
+            server.hold()
             return
         server.send(conn, n, first)
         while server.sent[n] < total and not server.stopping():
             server.send(conn, n, piece)
-        while not server.stopping():
-            time.sleep(0.05)
+        server.hold()
 
     return serve
 
@@ -153,8 +151,7 @@ def test_a_message_in_fragments_with_a_ping_between_is_one_trade() -> None:
         server.send(conn, n, frame(PING, b"hi"))  # control frames may come mid-message
         server.send(conn, n, frame(CONT, c))
         server.send(conn, n, frame(TEXT, trade_text(seq=8)))
-        while not server.stopping():
-            time.sleep(0.05)
+        server.hold()
 
     server = RawWsServer(serve)
     feed, queue = _feed(server.url)
@@ -179,7 +176,7 @@ def test_a_trickled_message_does_not_keep_the_stale_watchdog_quiet() -> None:
         server.send(conn, n, frame(TEXT, chunk, fin=False))
         while not server.stopping():
             server.send(conn, n, frame(CONT, chunk, fin=False))
-            time.sleep(0.01)
+            time.sleep(0.01)  # under test: the trickle (1 KiB every 10 ms)
 
     server = RawWsServer(serve)
     feed, queue = _feed(server.url, stale_timeout=1.5)

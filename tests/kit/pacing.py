@@ -72,7 +72,7 @@ class RecordingServer:
     def _handle(self, ws: ServerConnection) -> None:
         conn = next(self._ids)
         self.opened.append(time.monotonic())
-        time.sleep(self.busy_after_open)
+        time.sleep(self.busy_after_open)  # under test: a server slow to read a new connection
         try:
             for message in ws:
                 at = time.monotonic()
@@ -212,6 +212,10 @@ class RawWsServer:
 
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def hold(self) -> None:
+        """Keep the connection open (sending nothing more) until the server closes."""
+        self._stop.wait()
 
     def close(self) -> None:
         self._stop.set()

@@ -377,11 +377,11 @@ def test_rest_limits_over_http() -> None:
         again = get(server, "trade-tick", q, token="b")  # one a second over all endpoints
         assert (again["ret"], again["msg"], again["trace"]) == (429, "rate limit", "r")
         body = {"trace": "bk", "data": {"data_list": [item("700.HK", 8)]}}
-        time.sleep(1.1)
+        time.sleep(1.1)  # under test: the limiter's window (basic: 1/s)
         assert post(server, body, token="b")["ret"] == 200
         time.sleep(1.1)  # under test: the limiter's window (basic: 1/s; batch-kline every 3 s)
         assert get(server, "kline", k, token="b")["ret"] == 200
-        time.sleep(1.1)
+        time.sleep(1.1)  # under test: 2.2 s after the last batch-kline, inside its 3 s interval
         assert post(server, body, token="b")["ret"] == 429
 
 

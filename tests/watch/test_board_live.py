@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kit.waiting import wait_until
 
 from hkticks.alltick import protocol as alltick
 from hkticks.alltick.rest_client import RestClient
@@ -53,11 +54,13 @@ def server() -> Iterator[Any]:
 
 
 def pump_until(board: LiveBoard, predicate: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
+    """Pump the board (as the app's timer does) until ``predicate()`` holds."""
+
+    def pumped() -> Any:
         board.pump(time.time())
-        time.sleep(0.02)  # a poll interval, not a wait for a state
+        return predicate()
+
+    wait_until(pumped, timeout, "the board's state")
 
 
 def test_live_board_fetches_market_caps_once_and_history_per_timeframe(server: Any) -> None:
